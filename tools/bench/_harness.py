@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Shared benchmark harness: interleaved A/B runs, medians, one row shape for every module.
+
+Every benchmark module exposes ``async def run(quick: bool) -> list[Row]`` and ends with
+``main(run)`` so it can be run alone::
+
+    uv run python tools/bench/<name>.py --quick
+
+Services: ``FORKTEX_BENCH_POSTGRES_URL`` / ``FORKTEX_BENCH_REDIS_URL`` (falling back to the
+``FORKTEX_TEST_*`` URLs, then to the embedded servers of forktex-core-testing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from forktex_core.testing import (
+    PostgresService,
+    create_database,
+    drop_database,
+    resolve_postgres,
+    resolve_redis,
+)
+
+HEADER = (
+    "| module | workload | ours (median) | baseline | baseline (median) "
+    "| ratio ours/baseline | runs |"
+)
+RULE = "|---|---|---|---|---|---|---|"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark result: our median vs the baseline's median, in the same unit."""
+
+    module: str
+    workload: str
+    ours: float
+    unit: str
+    baseline_name: str
+    baseline: float
+    runs: int
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("nan")
+
+    def markdown(self) -> str:
+        workload = self.workload + (f" ({self.note})" if self.note else "")
+        return (
+            f"| {self.module} | {workload} | {self.ours:.4g} {self.unit} | {self.baseline_name} "
+            f"| {self.baseline:.4g} {self.unit} | {self.ratio:.2f}x | {self.runs} |"
+        )
+
+
+async def interleave(
+    ours: Callable[[], Awaitable[float]],
+    baseline: Callable[[], Awaitable[float]],
+    runs: int,
+) -> tuple[float, float]:
+    """Run ``ours`` and ``baseline`` alternately (A B A B ...), return both medians.
+
+    Each callable performs one measured run and returns its figure (e.g. µs per op).
+    """
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(runs):
+        # Alternate who goes first so warm-up effects do not favour one side.
+        if i % 2 == 0:
+            a.append(await ours())
+            b.append(await baseline())
+        else:
+            b.append(await baseline())
+            a.append(await ours())
+    return statistics.median(a), statistics.median(b)
+
+
+async def per_op_us(op: Callable[[], Awaitable[object]], n: int) -> float:
+    """Microseconds per call of ``op`` over ``n`` sequential calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        await op()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[PostgresService]:
+    """A fresh database on the benchmark Postgres, dropped afterwards."""
+    url = os.environ.get("FORKTEX_BENCH_POSTGRES_URL") or os.environ.get(
+        "FORKTEX_TEST_POSTGRES_URL"
+    )
+    with tempfile.TemporaryDirectory(prefix="forktex-bench-") as tmp:
+        server, stop = resolve_postgres(url, Path(tmp), docker=False)
+        try:
+            db = create_database(server)
+            try:
+                yield db
+            finally:
+                drop_database(server, db.database)
+        finally:
+            stop()
+
+
+@contextlib.asynccontextmanager
+async def redis_url() -> AsyncIterator[str]:
+    """URL of the benchmark Redis (embedded when no URL is configured)."""
+    url = os.environ.get("FORKTEX_BENCH_REDIS_URL") or os.environ.get("FORKTEX_TEST_REDIS_URL")
+    with tempfile.TemporaryDirectory(prefix="forktex-bench-") as tmp:
+        (host, port, db, password, _source), stop = resolve_redis(url, Path(tmp), docker=False)
+        try:
+            auth = f":{password}@" if password else ""
+            yield f"redis://{auth}{host}:{port}/{db}"
+        finally:
+            stop()
+
+
+def machine_line() -> str:
+    """One line describing the machine the numbers were measured on."""
+    return f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(HEADER)
+    print(RULE)
+    for row in rows:
+        print(row.markdown())
+
+
+def main(run: Callable[[bool], Awaitable[list[Row]]]) -> None:
+    """Command-line entry for one benchmark module."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="a smoke run under a minute")
+    args = parser.parse_args()
+    print_rows(asyncio.run(run(args.quick)))
