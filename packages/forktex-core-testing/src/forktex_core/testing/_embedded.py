@@ -83,9 +83,20 @@ class EmbeddedPostgres:
         self.log = base_dir / "postgres.log"
         self.port = 0
         self._user: str | None = None
+        self._gid = 0
 
     def _run(self, args: list[str]) -> None:
-        subprocess.run(args, check=True, capture_output=True, user=self._user, timeout=120)
+        # Drop group root too: with gid 0 a 0701 directory would deny through its group bits.
+        as_user: dict[str, object] = (
+            {"user": self._user, "group": self._gid, "extra_groups": []} if self._user else {}
+        )
+        done = subprocess.run(args, capture_output=True, timeout=120, **as_user)  # type: ignore[call-overload]
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).decode(errors="replace").strip()
+            raise RuntimeError(
+                f"embedded PostgreSQL: {Path(args[0]).name} failed "
+                f"(exit {done.returncode}): {detail[-2000:]}"
+            )
 
     def start(self) -> PostgresService:
         """initdb (first time), start the server and wait until it accepts connections."""
@@ -93,7 +104,7 @@ class EmbeddedPostgres:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             uid, gid = _ensure_system_user(PG_SYSTEM_USER)
-            self._user = PG_SYSTEM_USER
+            self._user, self._gid = PG_SYSTEM_USER, gid
             _make_traversable(self.base_dir)
             _make_traversable(bin_dir)
             os.chown(self.base_dir, uid, gid)
@@ -133,8 +144,8 @@ class EmbeddedPostgres:
                     [str(_pg_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w",
                      "stop"]
                 )  # fmt: skip
-            except subprocess.CalledProcessError:
-                pass
+            except RuntimeError:
+                pass  # already stopped
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
@@ -276,7 +287,7 @@ class EmbeddedS3:
     """
 
     access_key = "forktex-test"
-    secret_key = "forktex-test-secret"  # noqa: S105 - a throw-away local credential
+    secret_key = "forktex-test-secret"  # a throw-away local credential
     region = "us-east-1"
 
     def __init__(self) -> None:

@@ -56,7 +56,7 @@ def wait_for_postgres(server: PostgresService, timeout: float = 60) -> None:
                 conn = await _pg_connect(server)
                 await conn.close()
                 return
-            except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, ConnectionError) as exc:
                 if loop.time() > deadline:
                     raise TimeoutError(f"PostgreSQL at {server} not reachable") from exc
                 await asyncio.sleep(0.1)
@@ -103,16 +103,16 @@ def delete_redis_prefix(service: RedisService) -> int:
     client = redis.Redis(
         host=service.host, port=service.port, db=service.db, password=service.password
     )
-    deleted = 0
+    deleted: int = 0
     try:
         batch: list[bytes] = []
         for key in client.scan_iter(match=service.prefix + "*", count=1000):
             batch.append(key)
             if len(batch) >= 500:
-                deleted += int(client.unlink(*batch))
+                deleted += client.unlink(*batch)  # type: ignore[operator]
                 batch.clear()
         if batch:
-            deleted += int(client.unlink(*batch))
+            deleted += client.unlink(*batch)  # type: ignore[operator]
     finally:
         client.close()
     return deleted

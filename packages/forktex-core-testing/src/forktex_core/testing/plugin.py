@@ -118,7 +118,9 @@ def forktex_redis(request: pytest.FixtureRequest, forktex_workdir: Path) -> Iter
         os.environ.get(ENV_REDIS), forktex_workdir
     )
     _used(request.config)["redis"] = f"{source} ({host}:{port}/{db})"
-    service = RedisService(host, port, db, password, f"forktex-test:{secrets.token_hex(4)}:", source)
+    service = RedisService(
+        host, port, db, password, f"forktex-test:{secrets.token_hex(4)}:", source
+    )
     try:
         yield service
     finally:
@@ -157,9 +159,7 @@ def forktex_redis_cluster(
 @pytest.fixture(scope="session")
 def forktex_s3(request: pytest.FixtureRequest) -> Iterator[S3Service]:
     """An S3 endpoint and a bucket created for this session (emptied and removed afterwards)."""
-    (host, port, secure, access, secret, region, source), stop = resolve_s3(
-        os.environ.get(ENV_S3)
-    )
+    (host, port, secure, access, secret, region, source), stop = resolve_s3(os.environ.get(ENV_S3))
     _used(request.config)["s3"] = f"{source} ({host}:{port})"
     bucket = f"forktex-test-{secrets.token_hex(6)}"
     service = S3Service(host, port, access, secret, region, secure, bucket, source)
