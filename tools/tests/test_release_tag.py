@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "release_tag", Path(__file__).resolve().parent.parent / "release_tag.py"
+)
+assert _spec and _spec.loader
+release_tag = importlib.util.module_from_spec(_spec)
+sys.modules["release_tag"] = release_tag
+_spec.loader.exec_module(release_tag)
+
+
+def _workspace(tmp_path: Path, name: str, version: str) -> Path:
+    pkg = tmp_path / "packages" / name
+    pkg.mkdir(parents=True)
+    (pkg / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "{version}"\n')
+    return tmp_path
+
+
+def test_resolves_matching_tag(tmp_path: Path) -> None:
+    root = _workspace(tmp_path, "forktex-core-cache", "0.3.1")
+    assert release_tag.resolve("forktex-core-cache-v0.3.1", root) == {
+        "distribution": "forktex-core-cache",
+        "version": "0.3.1",
+        "path": "packages/forktex-core-cache",
+    }
+
+
+def test_refuses_version_mismatch(tmp_path: Path) -> None:
+    root = _workspace(tmp_path, "forktex-core-cache", "0.3.1")
+    with pytest.raises(release_tag.TagError, match=r"says 0\.3\.2 .* has version 0\.3\.1"):
+        release_tag.resolve("forktex-core-cache-v0.3.2", root)
+
+
+@pytest.mark.parametrize("tag", ["v0.3.1", "forktex-core-cache-0.3.1", "cache-v1.0.0", ""])
+def test_refuses_malformed_tag(tmp_path: Path, tag: str) -> None:
+    with pytest.raises(release_tag.TagError, match="not of the form"):
+        release_tag.resolve(tag, _workspace(tmp_path, "forktex-core-cache", "0.3.1"))
+
+
+def test_refuses_unknown_distribution(tmp_path: Path) -> None:
+    root = _workspace(tmp_path, "forktex-core-cache", "0.3.1")
+    with pytest.raises(release_tag.TagError, match="known: forktex-core-cache"):
+        release_tag.resolve("forktex-core-nope-v0.3.1", root)
+
+
+def test_real_workspace_tags_resolve() -> None:
+    out = release_tag.resolve("forktex-core-testing-v0.3.0")
+    assert out["path"] == "packages/forktex-core-testing"
+    assert release_tag.main(["forktex-core-testing-v9.9.9"]) == 1
+    assert release_tag.main([]) == 2
