@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Typed ops on logical keys (the ``init`` prefix is prepended): JSON values, counters, SCAN."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from ._cached import seconds_to_ms
+from ._client import UNAVAILABLE, Script, state, translate
+from ._errors import CacheError, InvalidArgument, InvalidKey
+from ._namespace import check_key, glob_escape
+from ._serializers import JSON, dumps, loads
+
+#: INCRBY, and set the TTL only when this increment created the key.
+_INCR = Script(
+    """
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value
+"""
+)
+
+
+async def _run(what: str, call: Any) -> Any:
+    current = state()
+    try:
+        result = await call(current)
+    except CacheError:
+        raise
+    except UNAVAILABLE as exc:
+        current.health.failed(exc, what)
+        raise translate(exc, what) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("redis"):
+            raise translate(exc, what) from exc
+        raise
+    if current.health.down_since is not None:
+        current.health.ok()
+    return result
+
+
+async def get_json(key: str, default: Any = None) -> Any:
+    """The JSON value stored at ``key``, or ``default`` when the key does not exist.
+
+    Example::
+
+        await set_json("user:profile:42", {"name": "Ada"})
+        await get_json("user:profile:42")            # {'name': 'Ada'}
+        await get_json("missing", default={})        # {}
+    """
+    check_key(key)
+
+    async def call(current: Any) -> Any:
+        raw = await current.client.get(current.prefix + key)
+        if raw is None:
+            return default
+        return loads(JSON, raw, f"the value at {key!r}")
+
+    return await _run(f"get_json({key!r})", call)
+
+
+async def set_json(
+    key: str,
+    value: Any,
+    *,
+    ttl: float | dt.timedelta | None = None,
+    nx: bool = False,
+) -> bool:
+    """Store ``value`` as JSON at ``key``, expiring after ``ttl`` seconds (``None``: never).
+
+    With ``nx=True`` the value is only written when the key does not exist. Returns whether
+    it was written.
+
+    Example::
+
+        await set_json("user:profile:42", {"name": "Ada"}, ttl=300)
+        await set_json("lock:report", {"by": "worker-1"}, ttl=30, nx=True)   # False if held
+    """
+    check_key(key)
+    px = None if ttl is None else seconds_to_ms("ttl", ttl)
+    if not isinstance(nx, bool):
+        raise InvalidArgument(f"nx must be True or False, got {nx!r}")
+    data = dumps(JSON, value, f"the value for {key!r}")
+
+    async def call(current: Any) -> bool:
+        return bool(await current.client.set(current.prefix + key, data, px=px, nx=nx))
+
+    return bool(await _run(f"set_json({key!r})", call))
+
+
+async def incr(key: str, amount: int = 1, *, ttl: float | dt.timedelta | None = None) -> int:
+    """Atomically add ``amount`` (may be negative) to the integer at ``key``; returns the new value.
+
+    With ``ttl``, the expiry is set atomically when this increment creates the key (a fixed
+    window counter); later increments leave it alone. The counter reads back with
+    ``get_json`` as an int.
+
+    Example::
+
+        await incr("stats:signups")                  # 1
+        await incr("stats:signups", 5)               # 6
+        await incr("quota:org:7", ttl=3600)          # expires an hour after the first call
+    """
+    check_key(key)
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidArgument(f"amount must be an int, got {type(amount).__name__} {amount!r}")
+    px = 0 if ttl is None else seconds_to_ms("ttl", ttl)
+
+    async def call(current: Any) -> int:
+        return int(await _INCR(current.client, [current.prefix + key], [amount, px]))
+
+    return int(await _run(f"incr({key!r})", call))
+
+
+async def mget(keys: Iterable[str], default: Any = None) -> list[Any]:
+    """The JSON values of ``keys`` in order; ``default`` where a key does not exist.
+
+    On a cluster the keys may live on different nodes (one round trip per slot).
+
+    Example::
+
+        await mget(["user:profile:1", "user:profile:2"])   # [{'name': 'Ada'}, None]
+    """
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+        raise InvalidArgument(
+            f"mget takes a list of keys, got {type(keys).__name__} {keys!r}; "
+            "write mget([key]) for one key"
+        )
+    names = [check_key(k) for k in keys]
+    if not names:
+        return []
+
+    async def call(current: Any) -> list[Any]:
+        full = [current.prefix + k for k in names]
+        if current.cluster:
+            raws = await current.client.mget_nonatomic(full)
+        else:
+            raws = await current.client.mget(full)
+        return [
+            default if raw is None else loads(JSON, raw, f"the value at {k!r}")
+            for k, raw in zip(names, raws, strict=True)
+        ]
+
+    result: list[Any] = await _run("mget", call)
+    return result
+
+
+async def delete(*keys: str) -> int:
+    """Delete ``keys`` (UNLINK: memory is reclaimed in the background); returns how many existed.
+
+    Example::
+
+        await delete("user:profile:42", "user:profile:43")
+    """
+    if not keys:
+        raise InvalidArgument("delete needs at least one key")
+    names = [check_key(k) for k in keys]
+
+    async def call(current: Any) -> int:
+        return int(await current.client.unlink(*(current.prefix + k for k in names)))
+
+    return int(await _run("delete", call))
+
+
+async def delete_pattern(pattern: str, *, batch_size: int = 500) -> int:
+    """Delete every key matching the glob ``pattern`` under the ``init`` prefix.
+
+    Walks the keyspace with SCAN (never KEYS) and deletes with UNLINK in batches of
+    ``batch_size``; on a cluster it walks every primary. Returns how many keys were deleted.
+    Not atomic: keys written while it runs may survive. The prefix is matched literally (its
+    glob characters are escaped), so the pattern can never reach another service's keys.
+    A bare ``"*"`` with an empty prefix (the whole database) is refused.
+
+    Example::
+
+        await delete_pattern("user:profile:*")
+        await delete_pattern(Namespace("user.profile").pattern())
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise InvalidKey(f"pattern must be a non-empty glob str, got {pattern!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgument(f"batch_size must be a positive int, got {batch_size!r}")
+    current = state()
+    if not current.prefix and pattern.strip("*") == "":
+        raise InvalidArgument(
+            f"delete_pattern({pattern!r}) with no init prefix would delete every key in the "
+            "database; narrow the pattern (e.g. 'user:profile:*')"
+        )
+    return await delete_raw_pattern(glob_escape(current.prefix) + pattern, batch_size)
+
+
+async def delete_raw_pattern(match: str, batch_size: int = 500) -> int:
+    """SCAN MATCH ``match`` (already prefixed) and UNLINK in batches."""
+
+    async def call(current: Any) -> int:
+        client = current.client
+        deleted = 0
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=match, count=batch_size):
+            batch.append(key)
+            if len(batch) >= batch_size:
+                deleted += int(await client.unlink(*batch))
+                batch.clear()
+        if batch:
+            deleted += int(await client.unlink(*batch))
+        return deleted
+
+    return int(await _run(f"delete_pattern({match!r})", call))
