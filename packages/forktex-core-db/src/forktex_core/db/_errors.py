@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""The one exception hierarchy of ``forktex_core.db``, rooted at :class:`DBError`."""
+
+from __future__ import annotations
+
+
+class DBError(Exception):
+    """Base class of every error raised by ``forktex_core.db``.
+
+    Example::
+
+        try:
+            await repo.get(invoice_id)
+        except DBError as exc:
+            log.warning("db problem: %s", exc)
+    """
+
+
+class EngineNotInitialised(DBError, RuntimeError):
+    """``get_engine()`` / ``get_session()`` was called before ``init_engine()``.
+
+    Example::
+
+        init_engine("postgresql+asyncpg://app@db/app")  # do this at start-up
+    """
+
+
+class EngineAlreadyInitialised(DBError, RuntimeError):
+    """``init_engine()`` was called while an engine is already set up.
+
+    Call ``await close_engine()`` first, or pass ``replace=True`` deliberately.
+
+    Example::
+
+        init_engine(url, replace=True)
+    """
+
+
+class InvalidArgument(DBError, ValueError):
+    """An argument has the wrong type or value; the message names it and what is allowed.
+
+    Example::
+
+        Repository(session, "Invoice")  # raises InvalidArgument: model must be a mapped class
+    """
+
+
+class InvalidURL(InvalidArgument):
+    """The database URL cannot be parsed or does not use the ``postgresql+asyncpg`` driver.
+
+    The message shows the URL with its password masked.
+
+    Example::
+
+        init_engine("mysql://app@db/app")  # raises InvalidURL
+    """
+
+
+class NotFound(DBError, LookupError):
+    """No row with the given primary key exists (or it is outside the current tenant scope).
+
+    Example::
+
+        try:
+            invoice = await repo.get(invoice_id)
+        except NotFound:
+            raise HTTPException(404)
+    """
+
+
+class InvalidFilter(InvalidArgument):
+    """A ``filters=`` key names an unknown field or operator, or its value does not fit.
+
+    Example::
+
+        await repo.list(filters={"amount__bigger": 1})  # raises InvalidFilter
+    """
+
+
+class InvalidSort(InvalidArgument):
+    """A ``sort=`` entry names a field that cannot be sorted on.
+
+    Example::
+
+        await repo.list(sort=["-nope"])  # raises InvalidSort
+    """
+
+
+class InvalidCursor(InvalidArgument):
+    """A ``scroll()`` cursor is malformed, tampered with, or was made for another query.
+
+    Example::
+
+        await repo.scroll(cursor="garbage")  # raises InvalidCursor
+    """
+
+
+class TenantViolation(DBError, PermissionError):
+    """A write would cross tenants, or a row of another org reached a tenant-scoped session.
+
+    Example::
+
+        with tenant_scope(org_a):
+            session.add(Invoice(org_id=org_b))
+            await session.flush()  # raises TenantViolation
+    """
+
+
+class SchemaMigrationError(DBError):
+    """``ensure_schema()`` could not bring a schema to the expected version.
+
+    Nothing was applied: all missing migrations run in one transaction.
+
+    Example::
+
+        try:
+            await ensure_schema(engine, "forktex_flow", migrations=MIGRATIONS)
+        except SchemaMigrationError as exc:
+            log.error("cannot start: %s", exc)
+    """
