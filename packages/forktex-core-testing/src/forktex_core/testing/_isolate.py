@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Per-session isolation: a fresh database, Redis key prefix and S3 bucket, removed afterwards."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """The service descriptions the plugin hands to tests: URLs plus what is needed to use them."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """The pytest plugin (entry point ``pytest11``): real Postgres, Redis and S3 for any test suite.
 
 Each service is resolved lazily, the first time a test asks for it, in this order:
