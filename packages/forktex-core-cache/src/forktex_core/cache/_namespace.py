@@ -34,11 +34,13 @@ def canonical_namespace(name: object, *, what: str = "namespace") -> str:
             f"{what} must be a str, got {type(name).__name__} {name!r}; allowed: {ALLOWED}"
         )
     if not name or len(name) > MAX_NAMESPACE:
-        raise InvalidNamespace(f"invalid {what} {name!r}: {ALLOWED}")
+        raise InvalidNamespace(f"invalid {what} {name!r}; allowed: {ALLOWED}")
     parts = _SPLIT.split(name)
     for part in parts:
         if not _SEGMENT.fullmatch(part):
-            raise InvalidNamespace(f"invalid {what} {name!r} (segment {part!r}): {ALLOWED}")
+            raise InvalidNamespace(
+                f"invalid {what} {name!r} (segment {part!r}); allowed: {ALLOWED}"
+            )
     return ":".join(parts)
 
 

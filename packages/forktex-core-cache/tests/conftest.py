@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Fixtures for forktex-core-cache: a client on the session's real Redis, per-test prefix."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio
+
+from forktex_core import cache
+from forktex_core.testing import RedisService
+
+
+@pytest.fixture
+def prefix(forktex_redis: RedisService) -> str:
+    """A key prefix of this test's own, under the session's prefix."""
+    return f"{forktex_redis.prefix}{secrets.token_hex(3)}:"
+
+
+@pytest.fixture
+async def cache_client(forktex_redis: RedisService, prefix: str) -> AsyncIterator[str]:
+    """forktex_core.cache initialised on the session Redis with this test's prefix."""
+    await cache.init(forktex_redis.url, prefix=prefix)
+    try:
+        yield prefix
+    finally:
+        await cache.close()
+
+
+@pytest.fixture
+async def raw(forktex_redis: RedisService) -> AsyncIterator[redis.asyncio.Redis]:
+    """A plain redis-py client on the same server, to check what was really written."""
+    client = redis.asyncio.Redis.from_url(forktex_redis.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """URL of a port where nothing listens: "Redis is down"."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""init / close / get_client / full_key, and errors before init."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio
+
+from forktex_core import cache
+from forktex_core.cache import (
+    CacheAlreadyInitialised,
+    CacheNotInitialised,
+    CacheUnavailable,
+    InvalidArgument,
+    InvalidKey,
+)
+from forktex_core.testing import RedisService
+
+
+async def test_init_get_client_close(forktex_redis: RedisService, prefix: str) -> None:
+    await cache.init(forktex_redis.url, prefix=prefix, max_connections=7)
+    try:
+        client = cache.get_client()
+        assert isinstance(client, redis.asyncio.Redis)
+        assert client.connection_pool.max_connections == 7
+        assert await client.ping() is True
+        assert cache.full_key("a:b") == prefix + "a:b"
+        with pytest.raises(CacheAlreadyInitialised, match="close"):
+            await cache.init(forktex_redis.url)
+    finally:
+        await cache.close()
+    await cache.close()  # idempotent
+    with pytest.raises(CacheNotInitialised, match="init"):
+        cache.get_client()
+
+
+async def test_uses_hiredis_parser(cache_client: str) -> None:
+    from redis._parsers import _AsyncHiredisParser
+
+    pool = cache.get_client().connection_pool
+    parser = (
+        pool.connection_kwargs.get("parser_class")
+        or pool.connection_class(**pool.connection_kwargs)._parser.__class__
+    )
+    assert parser is _AsyncHiredisParser
+
+
+async def test_init_verifies_reachability(dead_url: str) -> None:
+    with pytest.raises(CacheUnavailable, match="verify=False"):
+        await cache.init(dead_url)
+    with pytest.raises(CacheNotInitialised):
+        cache.get_client()
+    await cache.init(dead_url, verify=False)  # starts anyway
+    try:
+        with pytest.raises(CacheUnavailable):
+            await cache.get_json("k")
+    finally:
+        await cache.close()
+
+
+async def test_password_never_in_errors_or_logs(
+    dead_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = dead_url.replace("redis://", "redis://user:hunter2secret@")
+    with pytest.raises(CacheUnavailable) as info:
+        await cache.init(url)
+    assert "hunter2secret" not in str(info.value)
+    with pytest.raises(InvalidArgument) as bad:
+        await cache.init(url.replace("redis://", "http://"))
+    assert "hunter2secret" not in str(bad.value)
+    await cache.init(url, verify=False)
+    try:
+        with pytest.raises(CacheAlreadyInitialised) as again:
+            await cache.init(url)
+        assert "hunter2secret" not in str(again.value)
+        assert "***" in str(again.value)
+        await cache.rate_limit("login", "ip", limit=1, window_seconds=1)
+    finally:
+        await cache.close()
+    assert "hunter2secret" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((), {}, "url must be"),
+        (("localhost:6379",), {}, "url must be"),
+        ((123,), {}, "url must be"),
+        (("redis://x",), {"nodes": [("h", 1)]}, "either url or nodes"),
+        ((), {"nodes": []}, "non-empty list"),
+        ((), {"nodes": "h:1"}, "non-empty list"),
+        ((), {"nodes": [("h", "1")]}, "cluster node"),
+        ((), {"nodes": ["nohostport"]}, "cluster node"),
+        (("redis://x",), {"prefix": "has space:"}, "prefix"),
+        (("redis://x",), {"prefix": 5}, "prefix"),
+        (("redis://x",), {"prefix": "p" * 201}, "at most 200"),
+        (("redis://x",), {"cluster": "yes"}, "cluster must be"),
+        (("redis://x",), {"decode_responses": True}, "decode_responses"),
+        (("redis://x",), {"outage_retry_seconds": 0}, "outage_retry_seconds"),
+    ],
+)
+async def test_init_rejects_bad_input(
+    args: tuple[Any, ...], kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=match):
+        await cache.init(*args, **kwargs)
+    with pytest.raises(CacheNotInitialised):
+        cache.get_client()
+
+
+async def test_full_key_rejects_bad_key(cache_client: str) -> None:
+    with pytest.raises(InvalidKey):
+        cache.full_key("")
+    with pytest.raises(InvalidKey):
+        cache.full_key(b"k")  # type: ignore[arg-type]
+
+
+def _decorated() -> Any:
+    @cache.cached(ttl=1, namespace="t")
+    async def f(x: int) -> int:
+        return x
+
+    return f
+
+
+BEFORE_INIT: list[tuple[str, Callable[[], Awaitable[Any] | Any]]] = [
+    ("get_client", lambda: cache.get_client()),
+    ("full_key", lambda: cache.full_key("k")),
+    ("get_json", lambda: cache.get_json("k")),
+    ("set_json", lambda: cache.set_json("k", 1)),
+    ("incr", lambda: cache.incr("k")),
+    ("mget", lambda: cache.mget(["k"])),
+    ("delete", lambda: cache.delete("k")),
+    ("delete_pattern", lambda: cache.delete_pattern("k*")),
+    ("rate_limit", lambda: cache.rate_limit("n", "k", limit=1, window_seconds=1)),
+    ("peek", lambda: cache.peek("n", "k", limit=1, window_seconds=1)),
+    ("reset", lambda: cache.reset("n", "k")),
+    ("cached call", lambda: _decorated()(1)),
+    ("cached key_for", lambda: _decorated().key_for(1)),
+    ("cached invalidate", lambda: _decorated().invalidate(1)),
+    ("cached invalidate_all", lambda: _decorated().invalidate_all()),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), BEFORE_INIT, ids=[n for n, _ in BEFORE_INIT])
+async def test_every_function_before_init_raises_clearly(
+    name: str, call: Callable[[], Awaitable[Any] | Any]
+) -> None:
+    with pytest.raises(CacheNotInitialised, match=r"await init\(url\)"):
+        result = call()
+        if isinstance(result, Awaitable):
+            await result
