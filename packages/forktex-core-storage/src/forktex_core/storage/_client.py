@@ -1,0 +1,484 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""``StorageClient``: the one object consumers use, whatever the backend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import quote
+
+from ._backend import StorageBackend
+from ._body import Body, BodyReader
+from ._callbacks import CallbackSigner, VerifiedCallback
+from ._content_type import SNIFF_BYTES, sniff_content_type
+from ._errors import AccessDenied, InvalidArgument, InvalidKey, ObjectNotFound, SignatureInvalid
+from ._fs import FilesystemBackend
+from ._keys import validate_key, validate_prefix
+from ._s3 import MIN_PART_SIZE, S3Backend
+from ._types import (
+    Credentials,
+    ObjectInfo,
+    PublicAccess,
+    SignedPost,
+    check_access,
+    check_ttl,
+)
+from ._urls import Endpoint, parse_base_url, parse_endpoint
+
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+MAX_PAGE_SIZE = 1000
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_CONTENT_TYPE_RE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*$")
+_META_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+
+
+def _check_bucket(bucket: object) -> str:
+    if (
+        not isinstance(bucket, str)
+        or not _BUCKET_RE.match(bucket)
+        or ".." in bucket
+        or _IP_RE.match(bucket)
+    ):
+        raise InvalidArgument(
+            f"bucket={bucket!r} is not a valid bucket name; allowed: 3-63 characters of "
+            "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, "
+            "not an IP address"
+        )
+    return bucket
+
+
+def _check_content_type(value: object) -> str:
+    if not isinstance(value, str) or not _CONTENT_TYPE_RE.match(value):
+        raise InvalidArgument(
+            f"content_type={value!r} is not a media type; use e.g. 'application/pdf' or "
+            "'text/plain; charset=utf-8', or omit it to sniff from the key and body"
+        )
+    return value
+
+
+def _check_positive_int(name: str, value: object, *, low: int = 1, high: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise InvalidArgument(f"{name}={value!r} must be an int {bound}")
+    return value
+
+
+class StorageClient:
+    """Object storage for a service: one bucket, safe keys, sniffed content types, signed URLs.
+
+    ``endpoint`` forms:
+
+    * ``"s3://host[:port]"`` or ``"https://host[:port]"`` — S3/MinIO over TLS;
+    * ``"http://host:port"`` — S3/MinIO without TLS (development, e.g. MinIO in compose);
+    * ``"file:///absolute/dir"`` — the local filesystem backend (no server needed).
+
+    Public-link configuration (all optional, all from the host service's own config):
+
+    * ``public_endpoint`` — the S3 host browsers use (``"https://files.example.com"``). Signed
+      URLs are **signed for this host** (SigV4 signs the Host header), so they validate when
+      that host forwards requests to the storage server with its Host header unchanged
+      (MinIO behind a reverse proxy, or MinIO's ``MINIO_SERVER_URL``). Defaults to ``endpoint``.
+    * ``public_base_url`` + ``public_prefixes`` — plain unsigned URLs
+      (:meth:`public_url`) for keys under prefixes the consumer serves publicly, e.g. through a
+      CDN: ``public_base_url="https://cdn.example.com"``, ``public_prefixes=("avatars/",)``.
+      On the filesystem backend, ``public_base_url`` is also where signed file URLs point.
+    * ``callback_secret`` + ``callback_base_url`` — HMAC-signed URLs for the service's own
+      endpoints (:meth:`callback_url` / :meth:`verify_callback`).
+
+    The library reads no environment variables and never logs or shows secrets.
+
+    Example::
+
+        storage = StorageClient(
+            endpoint="http://localhost:9000",
+            credentials=Credentials("minioadmin", "minioadmin"),
+            bucket="network-dev",
+        )
+        await storage.ensure_bucket()
+        await storage.put("invoices/2026-04/INV-123.pdf", pdf_bytes)
+        url = await storage.signed_url("invoices/2026-04/INV-123.pdf",
+                                       access=PublicAccess.read, ttl_seconds=600)
+        await storage.aclose()
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        credentials: Credentials | None = None,
+        *,
+        bucket: str = "default",
+        region: str = "us-east-1",
+        public_endpoint: str | None = None,
+        public_base_url: str | None = None,
+        public_prefixes: Iterable[str] = (),
+        callback_secret: bytes | str | None = None,
+        callback_base_url: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        backend: StorageBackend | None = None,
+    ) -> None:
+        if credentials is not None and not isinstance(credentials, Credentials):
+            raise InvalidArgument(
+                "credentials must be forktex_core.storage.Credentials(access_key, secret_key), "
+                f"got {type(credentials).__name__}"
+            )
+        if not isinstance(region, str) or not re.match(r"^[a-z0-9-]{1,32}$", region):
+            raise InvalidArgument(f"region={region!r} must look like 'us-east-1'")
+        self._part_size = _check_positive_int(
+            "part_size", part_size, low=MIN_PART_SIZE, high=5 * 1024**3
+        )
+        if isinstance(public_prefixes, str):
+            raise InvalidArgument(
+                "public_prefixes must be an iterable of prefixes, e.g. ('avatars/',), not a str"
+            )
+        self._public_prefixes = tuple(validate_prefix(p) for p in public_prefixes)
+        self._public_base_url = (
+            parse_base_url(public_base_url, name="public_base_url")
+            if public_base_url is not None
+            else None
+        )
+        self._callbacks: CallbackSigner | None = None
+        if callback_secret is not None and callback_base_url is not None:
+            self._callbacks = CallbackSigner(callback_secret, callback_base_url)
+        elif callback_base_url is not None:
+            raise InvalidArgument("callback_base_url needs callback_secret=... as well")
+
+        self._public_endpoint: Endpoint | None = None
+        if backend is not None:
+            if endpoint is not None:
+                raise InvalidArgument("pass either endpoint=... or backend=..., not both")
+            if not isinstance(backend, StorageBackend):
+                raise InvalidArgument(
+                    f"backend must implement StorageBackend, got {type(backend).__name__}"
+                )
+            self._backend = backend
+            self._bucket = backend.bucket
+            return
+        if endpoint is None:
+            raise InvalidArgument(
+                "StorageClient needs endpoint='s3://host', 'https://host', 'http://host:port' "
+                "or 'file:///dir'"
+            )
+        self._bucket = _check_bucket(bucket)
+        ep = parse_endpoint(endpoint)
+        if ep.scheme == "file":
+            if public_endpoint is not None:
+                raise InvalidArgument("public_endpoint applies to S3 endpoints only")
+            file_signer = None
+            if callback_secret is not None and self._public_base_url is not None:
+                file_signer = CallbackSigner(callback_secret, self._public_base_url)
+            self._backend = FilesystemBackend(Path(ep.path), self._bucket, file_signer)
+            return
+        pub = (
+            parse_endpoint(public_endpoint, name="public_endpoint", allow_file=False)
+            if public_endpoint is not None
+            else ep
+        )
+        self._public_endpoint = pub
+        self._backend = S3Backend(
+            endpoint=ep,
+            credentials=credentials,
+            bucket=self._bucket,
+            region=region,
+            public_endpoint=pub,
+            part_size=self._part_size,
+        )
+
+    def __repr__(self) -> str:
+        return f"StorageClient(backend={self._backend!r})"
+
+    @property
+    def bucket(self) -> str:
+        """The bucket this client stores objects in."""
+        return self._bucket
+
+    @property
+    def backend(self) -> StorageBackend:
+        """The backend in use (``S3Backend`` or ``FilesystemBackend``)."""
+        return self._backend
+
+    async def __aenter__(self) -> StorageClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close pooled connections. The client can still be used afterwards (it reconnects)."""
+        await self._backend.aclose()
+
+    # -- buckets -----------------------------------------------------------------------------
+
+    async def ensure_bucket(self) -> bool:
+        """Create the bucket if it does not exist; return True if it was created.
+
+        Example::
+
+            created = await storage.ensure_bucket()
+        """
+        return await self._backend.ensure_bucket()
+
+    # -- objects -----------------------------------------------------------------------------
+
+    async def put(
+        self,
+        key: str,
+        body: Body,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store ``body`` under ``key``, replacing any existing object.
+
+        ``body`` is ``bytes``, a file path (``pathlib.Path``) or an async iterable of
+        ``bytes``. Bodies larger than ``part_size`` (and all streams) are uploaded with
+        multipart upload, one part in memory at a time. Without ``content_type`` it is sniffed
+        from the key's extension and the first bytes (see :func:`sniff_content_type`).
+        ``metadata`` becomes S3 user metadata (lowercase names, ASCII values).
+
+        Example::
+
+            await storage.put("invoices/2026-04/INV-123.pdf", body, content_type="application/pdf")
+            await storage.put("exports/big.csv", Path("/tmp/big.csv"))
+        """
+        validate_key(key)
+        if content_type is not None:
+            _check_content_type(content_type)
+        meta = self._check_metadata(metadata)
+        reader = BodyReader(body)
+        try:
+            if content_type is None:
+                head = await reader.peek(SNIFF_BYTES)
+                complete = reader.length is not None and reader.length <= SNIFF_BYTES
+                content_type = sniff_content_type(key, head, complete=complete)
+            return await self._backend.put(key, reader, content_type, meta)
+        finally:
+            reader.close()
+
+    @staticmethod
+    def _check_metadata(metadata: object) -> dict[str, str]:
+        if metadata is None:
+            return {}
+        if not isinstance(metadata, Mapping):
+            raise InvalidArgument(f"metadata must be a mapping of str to str, got {metadata!r}")
+        out: dict[str, str] = {}
+        for name, value in metadata.items():
+            if not isinstance(name, str) or not _META_NAME_RE.match(name):
+                raise InvalidArgument(
+                    f"metadata name {name!r} is not allowed; use lowercase letters, digits and '-'"
+                )
+            if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+                raise InvalidArgument(
+                    f"metadata value for {name!r} must be a printable ASCII str, got {value!r}"
+                )
+            out[name] = value
+        return out
+
+    async def get(self, key: str) -> bytes:
+        """The whole object as bytes (use :meth:`stream` for large objects).
+
+        Example::
+
+            pdf = await storage.get("invoices/2026-04/INV-123.pdf")
+        """
+        validate_key(key)
+        return b"".join([chunk async for chunk in self._backend.stream(key, 1 << 20)])
+
+    async def stream(self, key: str, *, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of at most ``chunk_size``; raises
+        :class:`ObjectNotFound` on the first iteration if the key is missing.
+
+        Example::
+
+            async for chunk in storage.stream("exports/big.csv"):
+                await response.write(chunk)
+        """
+        validate_key(key)
+        _check_positive_int("chunk_size", chunk_size, high=64 * 1024 * 1024)
+        async for chunk in self._backend.stream(key, chunk_size):
+            yield chunk
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """Size, ETag, content type, modification time and metadata; :class:`ObjectNotFound`."""
+        validate_key(key)
+        return await self._backend.stat(key)
+
+    async def exists(self, key: str) -> bool:
+        """True if ``key`` exists."""
+        try:
+            await self.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``. Deleting a missing key is not an error (S3 semantics)."""
+        validate_key(key)
+        await self._backend.delete(key)
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        """Delete many keys in batches of 1000; keys are all validated before anything is deleted.
+
+        Example::
+
+            await storage.delete_many([o.key async for o in storage.list(prefix="tmp/")])
+        """
+        if isinstance(keys, (str, bytes)):
+            raise InvalidArgument("keys must be an iterable of keys, not a single str")
+        checked = [validate_key(k) for k in keys]
+        if checked:
+            await self._backend.delete_many(checked)
+
+    async def list(
+        self, prefix: str = "", *, page_size: int = MAX_PAGE_SIZE
+    ) -> AsyncIterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order, fetched ``page_size``
+        (1-1000) at a time.
+
+        Example::
+
+            async for obj in storage.list(prefix="invoices/2026-04/"):
+                print(obj.key, obj.size)
+        """
+        validate_prefix(prefix)
+        _check_positive_int("page_size", page_size, high=MAX_PAGE_SIZE)
+        async for info in self._backend.list(prefix, page_size):
+            yield info
+
+    async def copy(self, source: str, destination: str) -> ObjectInfo:
+        """Server-side copy of ``source`` to ``destination`` in the same bucket."""
+        validate_key(source)
+        validate_key(destination)
+        return await self._backend.copy(source, destination)
+
+    # -- links -------------------------------------------------------------------------------
+
+    async def signed_url(
+        self, key: str, *, access: PublicAccess = PublicAccess.read, ttl_seconds: int = 600
+    ) -> str:
+        """A time-limited URL a browser can use without credentials.
+
+        ``PublicAccess.read`` gives a GET URL, ``PublicAccess.write`` a PUT upload URL (use
+        :meth:`signed_post` to also pin the content type and size). ``ttl_seconds`` must be
+        1 s to 7 days. On S3 the URL is SigV4-signed for ``public_endpoint``.
+
+        Example::
+
+            url = await storage.signed_url("invoices/2026-04/INV-123.pdf",
+                                           access=PublicAccess.read, ttl_seconds=600)
+        """
+        validate_key(key)
+        check_access(access)
+        check_ttl(ttl_seconds)
+        return await self._backend.signed_url(key, access, ttl_seconds)
+
+    async def signed_post(
+        self,
+        key: str,
+        *,
+        ttl_seconds: int = 600,
+        content_type: str | None = None,
+        max_bytes: int | None = None,
+    ) -> SignedPost:
+        """A browser upload form (S3 presigned POST policy) pinned to ``key``, and optionally
+        to ``content_type`` and a maximum size ``max_bytes``.
+
+        Example::
+
+            form = await storage.signed_post("avatars/u1.png", content_type="image/png",
+                                             max_bytes=2_000_000, ttl_seconds=300)
+            # <form action=form.url method=post enctype=multipart/form-data> + form.fields
+        """
+        validate_key(key)
+        check_ttl(ttl_seconds)
+        if content_type is not None:
+            _check_content_type(content_type)
+        if max_bytes is not None:
+            _check_positive_int("max_bytes", max_bytes, high=5 * 1024**4)
+        return await self._backend.signed_post(key, ttl_seconds, content_type, max_bytes)
+
+    def is_public(self, key: str) -> bool:
+        """True if ``key`` lies under one of the configured ``public_prefixes``."""
+        validate_key(key)
+        return any(key.startswith(p) for p in self._public_prefixes)
+
+    def public_url(self, key: str) -> str:
+        """The plain, unsigned URL of a key under a public prefix.
+
+        Formed as ``public_base_url + "/" + key`` (e.g. a CDN in front of the bucket), or
+        ``public_endpoint/bucket/key`` when no ``public_base_url`` is set. Raises
+        :class:`AccessDenied` for keys outside ``public_prefixes`` — use :meth:`signed_url`.
+
+        Example::
+
+            storage.public_url("avatars/u1.png")  # 'https://cdn.example.com/avatars/u1.png'
+        """
+        if not self.is_public(key):
+            raise AccessDenied(
+                f"key {key!r} is not under a public prefix {list(self._public_prefixes)!r}; "
+                "use signed_url() or add its prefix to public_prefixes"
+            )
+        quoted = quote(key, safe="/")
+        if self._public_base_url is not None:
+            return f"{self._public_base_url}/{quoted}"
+        if self._public_endpoint is None:
+            raise InvalidArgument("public_url() on the filesystem backend needs public_base_url=")
+        return f"{self._public_endpoint.url}/{self._bucket}/{quoted}"
+
+    def verify_signed_url(self, url: str, *, access: PublicAccess = PublicAccess.read) -> str:
+        """Filesystem backend: check a signed file URL and return its key.
+
+        The service's file endpoint calls this before serving or accepting bytes. Raises
+        :class:`SignatureInvalid` / :class:`SignatureExpired`.
+        """
+        check_access(access)
+        backend = self._backend
+        if not isinstance(backend, FilesystemBackend) or backend._signer is None:
+            raise InvalidArgument(
+                "verify_signed_url() is for the filesystem backend with callback_secret and "
+                "public_base_url; S3 validates its own signed URLs"
+            )
+        verified = backend._signer.verify(url)
+        prefix = "/" + self._bucket + "/"
+        if verified.params.get("access") != access.value or not verified.path.startswith(prefix):
+            raise SignatureInvalid(f"signed URL does not grant {access.value} access to a key")
+        key = verified.path[len(prefix) :]
+        try:
+            return validate_key(key)
+        except InvalidKey:
+            raise SignatureInvalid("signed URL names an invalid key") from None
+
+    def callback_url(
+        self, path: str, params: Mapping[str, str] | None = None, ttl_seconds: int = 600
+    ) -> str:
+        """A short-lived HMAC-signed URL for one of the service's own endpoints.
+
+        Example::
+
+            url = storage.callback_url("/hooks/upload-finished", {"key": key}, ttl_seconds=900)
+        """
+        return self._need_callbacks().url(path, params, ttl_seconds)
+
+    def verify_callback(self, url: str, *, path: str | None = None) -> VerifiedCallback:
+        """Check a URL from :meth:`callback_url`: rejects tampering, expiry and another path."""
+        return self._need_callbacks().verify(url, path=path)
+
+    def _need_callbacks(self) -> CallbackSigner:
+        if self._callbacks is None:
+            raise InvalidArgument(
+                "callback URLs need StorageClient(callback_secret=..., callback_base_url=...)"
+            )
+        return self._callbacks

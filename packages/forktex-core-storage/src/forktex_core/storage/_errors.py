@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Exceptions of ``forktex_core.storage``: everything derives from :class:`StorageError`.
+
+Backend (miniopy-async / aiohttp / filesystem) exceptions never leak out of the public API; they
+are mapped here and kept as ``__cause__`` for debugging. Messages name the bucket and key and
+what to do, never a credential or a signature.
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error raised by ``forktex_core.storage``.
+
+    Example::
+
+        try:
+            await storage.get("invoices/2026-04/INV-123.pdf")
+        except ObjectNotFound:
+            ...
+        except StorageError:
+            ...  # any other storage failure
+    """
+
+
+class InvalidArgument(StorageError, ValueError, TypeError):
+    """A bad argument (wrong type, out-of-range TTL, malformed endpoint, ...).
+
+    Also a ``ValueError`` and a ``TypeError``, so generic handlers keep working.
+    """
+
+
+class InvalidKey(InvalidArgument):
+    """An object key (or key part / prefix) that is not allowed; see :func:`validate_key`."""
+
+
+class ObjectNotFound(StorageError, LookupError):
+    """The object does not exist in the bucket."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(f"object {key!r} does not exist in bucket {bucket!r}")
+        self.bucket = bucket
+        self.key = key
+
+
+class BucketNotFound(StorageError, LookupError):
+    """The bucket does not exist (call ``await storage.ensure_bucket()`` first)."""
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__(
+            f"bucket {bucket!r} does not exist; create it with 'await storage.ensure_bucket()' "
+            "or fix the bucket name"
+        )
+        self.bucket = bucket
+
+
+class AccessDenied(StorageError, PermissionError):
+    """The server refused the request (wrong credentials, policy, or a non-public key)."""
+
+
+class StorageUnavailable(StorageError, ConnectionError):
+    """The storage server could not be reached or answered with a server error."""
+
+
+class SignatureInvalid(StorageError):
+    """A signed (callback) URL was tampered with, signed with another secret, or is malformed."""
+
+
+class SignatureExpired(SignatureInvalid):
+    """A signed (callback) URL was valid but its expiry time has passed."""

@@ -1,0 +1,218 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""The local-filesystem backend, for development and tests without an S3 server.
+
+Layout: ``<root>/<bucket>/objects/<sha256(key)>`` holds the bytes and ``.../meta/<sha256>.json``
+the key, content type, size, ETag and metadata. Hashing the key keeps arbitrary (long, deep,
+``a`` *and* ``a/b``) keys representable and makes path traversal impossible. Writes go to a
+temporary file and are ``os.replace``-d into place, so readers never see half an object.
+
+Signed URLs are callback-style HMAC URLs (:class:`CallbackSigner`) under the consumer's
+``public_base_url``; the service serves them after :meth:`StorageClient.verify_signed_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ._body import BodyReader
+from ._callbacks import CallbackSigner
+from ._errors import BucketNotFound, InvalidArgument, ObjectNotFound
+from ._types import ObjectInfo, PublicAccess, SignedPost
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class FilesystemBackend:
+    """:class:`StorageBackend` storing objects under a local directory."""
+
+    def __init__(self, root: Path, bucket: str, signer: CallbackSigner | None) -> None:
+        self._root = Path(root)
+        self._bucket = bucket
+        self._signer = signer
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def __repr__(self) -> str:
+        return f"FilesystemBackend(root={str(self._root)!r}, bucket={self._bucket!r})"
+
+    @property
+    def _dir(self) -> Path:
+        return self._root / self._bucket
+
+    def _check_bucket(self) -> None:
+        if not (self._dir / "objects").is_dir():
+            raise BucketNotFound(self._bucket)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        d = _digest(key)
+        return self._dir / "objects" / d, self._dir / "meta" / f"{d}.json"
+
+    def _read_meta(self, key: str) -> dict[str, Any]:
+        self._check_bucket()
+        _, meta = self._paths(key)
+        try:
+            data: dict[str, Any] = json.loads(meta.read_text("utf-8"))
+        except FileNotFoundError:
+            raise ObjectNotFound(self._bucket, key) from None
+        return data
+
+    @staticmethod
+    def _info(meta: Mapping[str, Any]) -> ObjectInfo:
+        return ObjectInfo(
+            key=meta["key"],
+            size=meta["size"],
+            etag=meta["etag"],
+            content_type=meta["content_type"],
+            last_modified=datetime.fromisoformat(meta["last_modified"]),
+            metadata=dict(meta["metadata"]),
+        )
+
+    async def ensure_bucket(self) -> bool:
+        def make() -> bool:
+            created = not (self._dir / "objects").is_dir()
+            (self._dir / "objects").mkdir(parents=True, exist_ok=True)
+            (self._dir / "meta").mkdir(parents=True, exist_ok=True)
+            return created
+
+        return await asyncio.to_thread(make)
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def put(
+        self, key: str, body: BodyReader, content_type: str, metadata: Mapping[str, str]
+    ) -> ObjectInfo:
+        self._check_bucket()
+        obj, meta = self._paths(key)
+        fd, tmp = tempfile.mkstemp(dir=obj.parent, prefix=".tmp-")
+        md5 = hashlib.md5(usedforsecurity=False)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                async for chunk in body.chunks():
+                    md5.update(chunk)
+                    size += len(chunk)
+                    await asyncio.to_thread(fh.write, chunk)
+            os.replace(tmp, obj)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        record = {
+            "key": key,
+            "size": size,
+            "etag": md5.hexdigest(),
+            "content_type": content_type,
+            "last_modified": datetime.now(UTC).isoformat(),
+            "metadata": dict(metadata),
+        }
+        self._atomic_write(meta, json.dumps(record).encode())
+        return self._info(record)
+
+    async def stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
+        self._read_meta(key)
+        obj, _ = self._paths(key)
+        try:
+            fh = obj.open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(self._bucket, key) from None
+        with fh:
+            while chunk := await asyncio.to_thread(fh.read, chunk_size):
+                yield chunk
+
+    async def stat(self, key: str) -> ObjectInfo:
+        return self._info(self._read_meta(key))
+
+    async def delete(self, key: str) -> None:
+        self._check_bucket()
+        obj, meta = self._paths(key)
+        meta.unlink(missing_ok=True)
+        obj.unlink(missing_ok=True)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            await self.delete(key)
+
+    async def list(self, prefix: str, page_size: int) -> AsyncIterator[ObjectInfo]:
+        self._check_bucket()
+        records = []
+        for path in (self._dir / "meta").glob("*.json"):
+            try:
+                record = json.loads(path.read_text("utf-8"))
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            if record["key"].startswith(prefix):
+                records.append(record)
+        records.sort(key=lambda r: r["key"].encode("utf-8"))
+        for record in records:
+            yield self._info(record)
+
+    async def copy(self, source: str, destination: str) -> ObjectInfo:
+        record = self._read_meta(source)
+        src, _ = self._paths(source)
+        dst, dst_meta = self._paths(destination)
+        data = await asyncio.to_thread(src.read_bytes)
+        self._atomic_write(dst, data)
+        record = {
+            **record,
+            "key": destination,
+            "last_modified": datetime.now(UTC).isoformat(),
+        }
+        self._atomic_write(dst_meta, json.dumps(record).encode())
+        return self._info(record)
+
+    def _need_signer(self) -> CallbackSigner:
+        if self._signer is None:
+            raise InvalidArgument(
+                "signed URLs on the filesystem backend need callback_secret=... and "
+                "public_base_url=... (the service endpoint that serves the files)"
+            )
+        return self._signer
+
+    async def signed_url(self, key: str, access: PublicAccess, ttl_seconds: int) -> str:
+        signer = self._need_signer()
+        path = "/" + quote(self._bucket) + "/" + quote(key, safe="/")
+        return signer.url(path, {"access": access.value}, ttl_seconds)
+
+    async def signed_post(
+        self, key: str, ttl_seconds: int, content_type: str | None, max_bytes: int | None
+    ) -> SignedPost:
+        signer = self._need_signer()
+        params = {"access": "post", "key": key}
+        if content_type is not None:
+            params["content-type"] = content_type
+        if max_bytes is not None:
+            params["max-bytes"] = str(max_bytes)
+        url = signer.url("/" + quote(self._bucket), params, ttl_seconds)
+        verified = signer.verify(url)
+        return SignedPost(
+            url=url,
+            fields={"key": key, **({"Content-Type": content_type} if content_type else {})},
+            key=key,
+            expires_at=datetime.fromtimestamp(verified.expires_at, UTC),
+        )
+
+    async def aclose(self) -> None:
+        return None

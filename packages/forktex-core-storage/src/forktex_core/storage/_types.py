@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Value types of the public API: credentials, access modes, object info, signed POST forms."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ._errors import InvalidArgument
+
+MIN_TTL_SECONDS = 1
+MAX_TTL_SECONDS = 7 * 24 * 3600
+"""SigV4 presigned URLs are valid for at most 7 days."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An access key pair. The secret never appears in ``repr()``/``str()``.
+
+    Example::
+
+        >>> Credentials("AKIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG")
+        Credentials(access_key='AKIAEXAMPLE', secret_key=<hidden>)
+    """
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.access_key, str) or not self.access_key:
+            raise InvalidArgument(
+                "Credentials.access_key must be a non-empty str, got "
+                f"{type(self.access_key).__name__}"
+            )
+        if not isinstance(self.secret_key, str) or not self.secret_key:
+            raise InvalidArgument(
+                "Credentials.secret_key must be a non-empty str "
+                f"(got a {type(self.secret_key).__name__}; value not shown)"
+            )
+        if self.session_token is not None and not isinstance(self.session_token, str):
+            raise InvalidArgument("Credentials.session_token must be a str or None")
+
+    def __repr__(self) -> str:
+        token = ", session_token=<hidden>" if self.session_token else ""
+        return f"Credentials(access_key={self.access_key!r}, secret_key=<hidden>{token})"
+
+    __str__ = __repr__
+
+
+class PublicAccess(enum.Enum):
+    """What a signed URL lets its holder do: ``read`` (GET) or ``write`` (PUT upload)."""
+
+    read = "read"
+    write = "write"
+
+    @property
+    def method(self) -> str:
+        """The HTTP method the URL is signed for."""
+        return "GET" if self is PublicAccess.read else "PUT"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """Metadata of a stored object (from ``stat``, ``list``, ``put`` and ``copy``)."""
+
+    key: str
+    size: int | None
+    etag: str | None
+    content_type: str | None = None
+    last_modified: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SignedPost:
+    """A browser upload form from :meth:`StorageClient.signed_post`.
+
+    POST ``multipart/form-data`` to ``url`` with every entry of ``fields`` first and the file
+    last, under the form field name ``file``. The policy pins key, content type, maximum size
+    and expiry; the server rejects anything else.
+    """
+
+    url: str
+    fields: Mapping[str, str]
+    key: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"SignedPost(url={self.url!r}, key={self.key!r}, expires_at={self.expires_at!r})"
+
+
+def check_ttl(ttl_seconds: object) -> int:
+    """Validate a signed-URL lifetime: an int between 1 s and 7 days."""
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int):
+        raise InvalidArgument(
+            f"ttl_seconds must be an int number of seconds, got {type(ttl_seconds).__name__}: "
+            f"{ttl_seconds!r}"
+        )
+    if not MIN_TTL_SECONDS <= ttl_seconds <= MAX_TTL_SECONDS:
+        raise InvalidArgument(
+            f"ttl_seconds={ttl_seconds} is out of range; allowed: {MIN_TTL_SECONDS} to "
+            f"{MAX_TTL_SECONDS} (7 days)"
+        )
+    return ttl_seconds
+
+
+def check_access(access: object) -> PublicAccess:
+    """Validate a :class:`PublicAccess` value."""
+    if not isinstance(access, PublicAccess):
+        raise InvalidArgument(
+            f"access must be PublicAccess.read or PublicAccess.write, got {access!r}"
+        )
+    return access

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Fixtures: one behavioural suite runs against S3 (real server via forktex-core-testing) and
+the local filesystem backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forktex_core.storage import Credentials, StorageClient
+
+CALLBACK_SECRET = b"s" * 32
+
+
+def s3_client(forktex_s3: Any, **kwargs: Any) -> StorageClient:
+    """A StorageClient on the session's S3 bucket."""
+    kwargs.setdefault("bucket", forktex_s3.bucket)
+    return StorageClient(
+        endpoint=forktex_s3.endpoint_url,
+        credentials=Credentials(forktex_s3.access_key, forktex_s3.secret_key),
+        region=forktex_s3.region,
+        **kwargs,
+    )
+
+
+@pytest.fixture(params=["s3", "fs"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageClient]:
+    """A client whose keys live under a fresh prefix-free namespace (fresh bucket dir for fs)."""
+    if request.param == "s3":
+        client = s3_client(request.getfixturevalue("forktex_s3"))
+    else:
+        client = StorageClient(
+            endpoint=f"file://{tmp_path}/store",
+            bucket="files",
+            callback_secret=CALLBACK_SECRET,
+            public_base_url="https://files.example.com/storage",
+        )
+        await client.ensure_bucket()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A unique key prefix so tests sharing the session bucket never see each other's objects."""
+    return f"t-{uuid.uuid4().hex[:12]}/"
