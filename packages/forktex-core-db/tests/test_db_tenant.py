@@ -1,0 +1,262 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Tenant isolation: tenant_scope + the session guard, including negative tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import String, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
+
+from forktex_core.db import (
+    BaseDBModel,
+    ForktexSession,
+    InvalidArgument,
+    OrgScopedMixin,
+    Repository,
+    TenantViolation,
+    current_org,
+    get_session,
+    install_tenant_guard,
+    tenant_scope,
+    unscoped,
+)
+
+
+class TenDoc(OrgScopedMixin, BaseDBModel):
+    __tablename__ = "ten_doc"
+    title: Mapped[str] = mapped_column(String(100))
+
+
+class TenPlain(BaseDBModel):
+    __tablename__ = "ten_plain"
+    title: Mapped[str] = mapped_column(String(100))
+
+
+ORG_A = uuid.UUID("0190f5c4-0000-7000-8000-00000000000a")
+ORG_B = uuid.UUID("0190f5c4-0000-7000-8000-00000000000b")
+
+
+@pytest.fixture
+async def seeded(db: AsyncEngine, make_tables: Any) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Three docs of org A and two of org B (written without any scope)."""
+    await make_tables(TenDoc, TenPlain)
+    ids: dict[uuid.UUID, list[uuid.UUID]] = {ORG_A: [], ORG_B: []}
+    async with get_session() as session:
+        for org, n in ((ORG_A, 3), (ORG_B, 2)):
+            for i in range(n):
+                doc = TenDoc(org_id=org, title=f"{org.hex[-1]}{i}")
+                session.add(doc)
+                ids[org].append(doc.id)
+        session.add(TenPlain(title="shared"))
+    return ids
+
+
+async def test_unfiltered_query_only_sees_own_tenant(seeded: dict[uuid.UUID, Any]) -> None:
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            docs = (await session.scalars(select(TenDoc))).all()
+            assert {d.org_id for d in docs} == {ORG_A} and len(docs) == 3
+            count = (await session.execute(select(func.count()).select_from(TenDoc))).scalar()
+            assert count == 3
+            titles = (await session.scalars(select(TenDoc.title))).all()
+            assert sorted(titles) == ["a0", "a1", "a2"]
+            other = aliased(TenDoc)
+            assert len((await session.scalars(select(other))).all()) == 3
+            # non-scoped models are untouched
+            assert len((await session.scalars(select(TenPlain))).all()) == 1
+    with tenant_scope(ORG_B):
+        async with get_session() as session:
+            assert len((await session.scalars(select(TenDoc))).all()) == 2
+    async with get_session() as session:  # no scope: everything
+        assert len((await session.scalars(select(TenDoc))).all()) == 5
+
+
+async def test_get_of_another_tenants_row_is_none(seeded: dict[uuid.UUID, Any]) -> None:
+    b_id = seeded[ORG_B][0]
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            assert await session.get(TenDoc, b_id) is None
+            assert await Repository(session, TenDoc).get_or_none(b_id) is None
+            assert not await Repository(session, TenDoc).exists(filters={"id": b_id})
+            assert await Repository(session, TenDoc).count() == 3
+            assert (await Repository(session, TenDoc).list()).total == 3
+
+
+async def test_bulk_update_and_delete_cannot_touch_other_tenant(
+    seeded: dict[uuid.UUID, Any],
+) -> None:
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            result = await session.execute(update(TenDoc).values(title="hacked"))
+            assert result.rowcount == 3  # type: ignore[attr-defined]
+            result = await session.execute(delete(TenDoc).where(TenDoc.title == "hacked"))
+            assert result.rowcount == 3  # type: ignore[attr-defined]
+    async with get_session() as session:
+        rest = (await session.scalars(select(TenDoc))).all()
+        assert {d.org_id for d in rest} == {ORG_B}
+        assert {d.title for d in rest} == {"b0", "b1"}
+
+
+async def test_insert_fills_org_and_rejects_other_org(seeded: dict[uuid.UUID, Any]) -> None:
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            doc = TenDoc(title="auto")
+            session.add(doc)
+            await session.flush()
+            assert doc.org_id == ORG_A
+        with pytest.raises(TenantViolation, match="cannot insert TenDoc for org"):
+            async with get_session() as session:
+                session.add(TenDoc(title="sneaky", org_id=ORG_B))
+        with pytest.raises(TenantViolation, match="cannot insert"):
+            async with get_session() as session:
+                await Repository(session, TenDoc).create(title="sneaky", org_id=str(ORG_B))
+        # ORM bulk insert with parameters is checked (and filled) too
+        with pytest.raises(TenantViolation, match="cannot insert a row for org"):
+            async with get_session() as session:
+                await session.execute(insert(TenDoc), [{"id": uuid.uuid4(), "title": "x",
+                                                        "org_id": ORG_B}])  # fmt: skip
+        async with get_session() as session:
+            await session.execute(insert(TenDoc), [{"id": uuid.uuid4(), "title": "bulk"}])
+    async with get_session() as session:
+        rows = (await session.scalars(select(TenDoc).where(TenDoc.title.in_(["auto", "bulk",
+                                                                             "sneaky", "x"])))).all()  # fmt: skip
+        assert sorted((r.title, r.org_id) for r in rows) == [("auto", ORG_A), ("bulk", ORG_A)]
+
+
+async def test_insert_without_org_outside_scope_is_a_clear_error(
+    db: AsyncEngine, make_tables: Any
+) -> None:
+    await make_tables(TenDoc)
+    with pytest.raises(TenantViolation, match=r"org_id is required.*tenant_scope"):
+        async with get_session() as session:
+            session.add(TenDoc(title="orphan"))
+
+
+async def test_moving_a_row_to_another_org_raises(seeded: dict[uuid.UUID, Any]) -> None:
+    a_id = seeded[ORG_A][0]
+    with tenant_scope(ORG_A):
+        with pytest.raises(TenantViolation, match="cannot update"):
+            async with get_session() as session:
+                doc = await Repository(session, TenDoc).get(a_id)
+                doc.org_id = ORG_B
+        with pytest.raises(TenantViolation):
+            async with get_session() as session:
+                await Repository(session, TenDoc).update(a_id, org_id=ORG_B)
+    async with get_session() as session:
+        assert (await session.get(TenDoc, a_id)).org_id == ORG_A  # type: ignore[union-attr]
+
+
+async def test_objects_loaded_outside_scope_cannot_be_written_inside(
+    seeded: dict[uuid.UUID, Any],
+) -> None:
+    b_id = seeded[ORG_B][0]
+    with pytest.raises(TenantViolation, match="cannot update"):
+        async with get_session() as session:
+            doc = await session.get(TenDoc, b_id)  # loaded unscoped
+            assert doc is not None
+            with tenant_scope(ORG_A):
+                doc.title = "changed under A"
+                await session.flush()
+    with pytest.raises(TenantViolation, match="cannot delete"):
+        async with get_session() as session:
+            doc = await session.get(TenDoc, b_id)
+            with tenant_scope(ORG_A):
+                await session.delete(doc)
+                await session.flush()
+    async with get_session() as session:
+        doc = await session.get(TenDoc, b_id)
+        assert doc is not None and doc.title == "b0"
+
+
+async def test_unguarded_session_fails_loudly_instead_of_leaking(
+    seeded: dict[uuid.UUID, Any], db: AsyncEngine
+) -> None:
+    plain = async_sessionmaker(db)  # no tenant guard
+    with tenant_scope(ORG_A):
+        async with plain() as session:
+            with pytest.raises(TenantViolation, match="no tenant guard"):
+                (await session.scalars(select(TenDoc))).all()
+
+
+async def test_install_tenant_guard_on_own_factories(
+    seeded: dict[uuid.UUID, Any], db: AsyncEngine
+) -> None:
+    class AppSession(Session):
+        pass
+
+    maker = async_sessionmaker(db, sync_session_class=AppSession)
+    install_tenant_guard(maker)
+    install_tenant_guard(maker)  # idempotent
+    with tenant_scope(ORG_B):
+        async with maker() as session:
+            assert len((await session.scalars(select(TenDoc))).all()) == 2
+    # a single AsyncSession can be guarded too
+    async with AsyncSession(db) as session:
+        install_tenant_guard(session)
+        with tenant_scope(ORG_B):
+            assert len((await session.scalars(select(TenDoc))).all()) == 2
+    # ForktexSession as sync_session_class needs no install at all
+    guarded = async_sessionmaker(db, sync_session_class=ForktexSession)
+    with tenant_scope(ORG_A):
+        async with guarded() as session:
+            assert len((await session.scalars(select(TenDoc))).all()) == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [
+        (lambda db: async_sessionmaker(db), "global sqlalchemy Session class"),
+        (lambda db: Session, "refusing to guard the global"),
+        (lambda db: "session", "takes a sessionmaker"),
+        (lambda db: 42, "takes a sessionmaker"),
+    ],
+)
+async def test_install_tenant_guard_bad_input(db: AsyncEngine, target: Any, match: str) -> None:
+    with pytest.raises(InvalidArgument, match=match):
+        install_tenant_guard(target(db))
+
+
+def test_install_tenant_guard_on_sync_sessionmaker() -> None:
+    maker: sessionmaker[Session] = sessionmaker()
+    install_tenant_guard(maker)  # accepted (sync code paths)
+
+
+async def test_unscoped_and_nesting_and_task_locality(seeded: dict[uuid.UUID, Any]) -> None:
+    assert current_org() is None
+    with tenant_scope(ORG_A) as org:
+        assert org == ORG_A == current_org()
+        with unscoped():
+            assert current_org() is None
+            async with get_session() as session:
+                assert len((await session.scalars(select(TenDoc))).all()) == 5
+        with tenant_scope(str(ORG_B)):
+            assert current_org() == ORG_B
+
+        async def in_task() -> int:
+            async with get_session() as session:
+                return len((await session.scalars(select(TenDoc))).all())
+
+        assert await asyncio.create_task(in_task()) == 3  # the task inherits the scope
+        assert current_org() == ORG_A
+    assert current_org() is None
+
+
+@pytest.mark.parametrize("bad", [None, "nope", 7, b"x"])
+def test_tenant_scope_bad_input(bad: Any) -> None:
+    with pytest.raises(InvalidArgument, match="tenant_scope"):
+        with tenant_scope(bad):
+            pass  # pragma: no cover
+
+
+async def test_org_filter_helper(seeded: dict[uuid.UUID, Any], db: AsyncEngine) -> None:
+    async with db.connect() as conn:  # Core: no guard, the helper filters explicitly
+        rows = (await conn.execute(select(TenDoc.__table__).where(TenDoc.org_filter(ORG_B)))).all()
+        assert len(rows) == 2
+    with pytest.raises(InvalidArgument, match="org_filter"):
+        TenDoc.org_filter("x")
