@@ -279,9 +279,9 @@ class ModelInfo:
                 raise InvalidFilter(
                     f"{what}: expects a [low, high] pair (inclusive), got {value!r}"
                 )
-            low, high = (fld.value(v, what) for v in value)
-            if low is None or high is None:
+            if value[0] is None or value[1] is None:
                 raise InvalidFilter(f"{what}: bounds cannot be None, got {value!r}")
+            low, high = (fld.value(v, what) for v in value)
             result = col.between(low, high)
         criterion: ColumnElement[bool] = result
         return criterion
