@@ -48,6 +48,12 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 @pytest.fixture
+def make_s3(forktex_s3: Any) -> Any:
+    """Factory: ``make_s3(**kwargs)`` builds a StorageClient on the session's S3 server."""
+    return lambda **kwargs: s3_client(forktex_s3, **kwargs)
+
+
+@pytest.fixture
 def prefix() -> str:
     """A unique key prefix so tests sharing the session bucket never see each other's objects."""
     return f"t-{uuid.uuid4().hex[:12]}/"
