@@ -54,14 +54,14 @@ def _magic(head: bytes) -> str | None:
     return None
 
 
-def _looks_like_text(head: bytes) -> bool:
+def _looks_like_text(head: bytes, complete: bool) -> bool:
     if b"\x00" in head:
         return False
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         # A multi-byte character cut off at the end of the sniff window is still text.
-        if exc.start < len(head) - 3:
+        if complete or exc.reason != "unexpected end of data":
             return False
     return all(b >= 0x20 or b in (0x09, 0x0A, 0x0C, 0x0D) for b in head)
 
@@ -76,7 +76,7 @@ def _looks_like_json(head: bytes, complete: bool) -> bool:
         except (UnicodeDecodeError, ValueError):
             return False
         return True
-    return _looks_like_text(head)
+    return _looks_like_text(head, complete)
 
 
 def sniff_content_type(key: str, head: bytes, *, complete: bool = False) -> str:
@@ -107,7 +107,7 @@ def sniff_content_type(key: str, head: bytes, *, complete: bool = False) -> str:
         return _EXTENSIONS[ext]
     if head and _looks_like_json(head, complete):
         return "application/json"
-    if head and _looks_like_text(head):
+    if head and _looks_like_text(head, complete):
         return "text/plain; charset=utf-8"
     if not head and ext in _EXTENSIONS:
         return _EXTENSIONS[ext]
