@@ -123,7 +123,10 @@ FILTER_CASES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ({"due__lt": "2026-02-05"}, lambda r: r["due"] is not None and r["due"] < date(2026, 2, 5)),
     ({"paid": "true"}, lambda r: r["paid"]),
     ({"paid": False, "amount__gt": 100}, lambda r: not r["paid"] and r["amount"] > 100),
-    ({"status": "paid", "amount__gte": 100}, lambda r: r["status"] == "paid" and r["amount"] >= 100),
+    (
+        {"status": "paid", "amount__gte": 100},
+        lambda r: r["status"] == "paid" and r["amount"] >= 100,
+    ),
 ]
 
 
@@ -285,7 +288,9 @@ async def test_restricted_fields(invoices: list[RepInvoice]) -> None:
         filter_fields = ("status", "secret")
 
     async with get_session() as session:
-        with pytest.raises(InvalidArgument, match=r"filter_fields names unknown columns \['secret'\]"):
+        with pytest.raises(
+            InvalidArgument, match=r"filter_fields names unknown columns \['secret'\]"
+        ):
             Broken(session)
 
 

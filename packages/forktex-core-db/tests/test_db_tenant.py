@@ -119,13 +119,13 @@ async def test_insert_fills_org_and_rejects_other_org(seeded: dict[uuid.UUID, An
         # ORM bulk insert with parameters is checked (and filled) too
         with pytest.raises(TenantViolation, match="cannot insert a row for org"):
             async with get_session() as session:
-                await session.execute(insert(TenDoc), [{"id": uuid.uuid4(), "title": "x",
-                                                        "org_id": ORG_B}])  # fmt: skip
+                row = {"id": uuid.uuid4(), "title": "x", "org_id": ORG_B}
+                await session.execute(insert(TenDoc), [row])
         async with get_session() as session:
             await session.execute(insert(TenDoc), [{"id": uuid.uuid4(), "title": "bulk"}])
     async with get_session() as session:
-        rows = (await session.scalars(select(TenDoc).where(TenDoc.title.in_(["auto", "bulk",
-                                                                             "sneaky", "x"])))).all()  # fmt: skip
+        titles = ["auto", "bulk", "sneaky", "x"]
+        rows = (await session.scalars(select(TenDoc).where(TenDoc.title.in_(titles)))).all()
         assert sorted((r.title, r.org_id) for r in rows) == [("auto", ORG_A), ("bulk", ORG_A)]
 
 
