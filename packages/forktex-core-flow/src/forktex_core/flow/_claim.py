@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Leases: claiming runnable runs, heartbeats, and handing runs back.
+
+One statement claims up to ``n`` runs with ``FOR UPDATE SKIP LOCKED``, sets the lease and
+returns each run together with its whole checkpoint log (so replay needs no further reads).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from ._context import LogEntry
+from ._schema import SCHEMA
+
+WORK_CHANNEL = "forktex_flow_work"
+DONE_CHANNEL = "forktex_flow_done"
+
+CLAIM = f"""
+WITH c AS (
+    SELECT id FROM {SCHEMA}.runs
+    WHERE status IN ('pending', 'waiting') AND wake_at <= now()
+      AND workflow || ':' || version = ANY($3::text[])
+    ORDER BY wake_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), u AS (
+    UPDATE {SCHEMA}.runs r
+    SET status = 'running', worker = $2, lease_until = now() + make_interval(secs => $4),
+        started_at = coalesce(r.started_at, now()), updated_at = now()
+    FROM c WHERE r.id = c.id
+    RETURNING r.id, r.workflow, r.version, r.input::text AS input, r.recovery_attempts,
+              extract(epoch FROM r.deadline)::float8 AS deadline
+)
+SELECT u.*, l.seqs, l.names, l.kinds, l.statuses, l.attempts, l.outputs, l.errors
+FROM u LEFT JOIN LATERAL (
+    SELECT array_agg(s.seq ORDER BY s.seq) AS seqs, array_agg(s.name ORDER BY s.seq) AS names,
+           array_agg(s.kind ORDER BY s.seq) AS kinds,
+           array_agg(s.status ORDER BY s.seq) AS statuses,
+           array_agg(s.attempt ORDER BY s.seq) AS attempts,
+           array_agg(s.output::text ORDER BY s.seq) AS outputs,
+           array_agg(s.error::text ORDER BY s.seq) AS errors
+    FROM {SCHEMA}.steps s WHERE s.run_id = u.id
+) l ON true
+"""
+
+HEARTBEAT = f"""
+WITH w AS (
+    UPDATE {SCHEMA}.workers SET heartbeat = now() WHERE id = $1
+)
+UPDATE {SCHEMA}.runs SET lease_until = now() + make_interval(secs => $2)
+WHERE worker = $1 AND status = 'running'
+"""
+
+RELEASE = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'pending', worker = NULL, lease_until = NULL, wake_at = now(), updated_at = now()
+WHERE id = ANY($1::uuid[]) AND worker = $2 AND status = 'running'
+"""
+
+RECORD_STEP = f"""
+INSERT INTO {SCHEMA}.steps
+    (run_id, seq, name, kind, status, attempt, output, error, started_at, finished_at)
+SELECT $1, $2, $3, $4, $5, $6, $7::json, $8::json,
+       now() - make_interval(secs => $9), now()
+WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND worker = $10 AND status = 'running')
+ON CONFLICT (run_id, seq) DO UPDATE
+SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+    error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at
+WHERE {SCHEMA}.steps.status IN ('retrying', 'waiting') AND {SCHEMA}.steps.name = EXCLUDED.name
+"""
+
+RECORDED = f"""
+SELECT s.status, s.output::text,
+       (r.worker = $3 AND r.status = 'running') AS held
+FROM {SCHEMA}.runs r LEFT JOIN {SCHEMA}.steps s ON s.run_id = r.id AND s.seq = $2
+WHERE r.id = $1
+"""
+
+COMPLETE = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'succeeded', output = $2::jsonb, finished_at = now(), updated_at = now(),
+    worker = NULL, lease_until = NULL, wake_at = NULL
+WHERE id = $1 AND worker = $3 AND status = 'running'
+RETURNING pg_notify('{DONE_CHANNEL}', id::text)
+"""
+
+FAIL = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'failed', error = $2::jsonb, finished_at = now(), updated_at = now(),
+    worker = NULL, lease_until = NULL, wake_at = NULL
+WHERE id = $1 AND worker = $3 AND status = 'running'
+RETURNING pg_notify('{DONE_CHANNEL}', id::text)
+"""
+
+SUSPEND = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'waiting', wake_at = to_timestamp($2), worker = NULL, lease_until = NULL,
+    updated_at = now()
+WHERE id = $1 AND worker = $3 AND status = 'running'
+RETURNING 1
+"""
+
+SIGNAL_PENDING = f"""
+SELECT EXISTS (SELECT 1 FROM {SCHEMA}.signals
+               WHERE run_id = $1 AND consumed_at IS NULL AND name = ANY($2::text[]))
+"""
+
+WAKE_NOW = f"""
+UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = $1
+RETURNING pg_notify('{WORK_CHANNEL}', '')
+"""
+
+
+@dataclass(slots=True)
+class ClaimedRun:
+    """A run this worker now holds a lease on, with its preloaded checkpoint log."""
+
+    id: uuid.UUID
+    workflow: str
+    version: int
+    input: str | None
+    recovery_attempts: int
+    deadline: float | None
+    log: dict[int, LogEntry]
+
+
+async def claim(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    limit: int,
+    worker: str,
+    keys: list[str],
+    lease: float,
+) -> list[ClaimedRun]:
+    """Claim up to ``limit`` runnable runs of the registered ``keys`` (``name:version``)."""
+    rows = await conn.fetch(CLAIM, limit, worker, keys, lease)
+    claimed: list[ClaimedRun] = []
+    for row in rows:
+        log: dict[int, LogEntry] = {}
+        seqs = row["seqs"]
+        if seqs:
+            names, kinds, statuses = row["names"], row["kinds"], row["statuses"]
+            attempts, outputs, errors = row["attempts"], row["outputs"], row["errors"]
+            for i, seq in enumerate(seqs):
+                log[seq] = LogEntry(
+                    names[i], kinds[i], statuses[i], attempts[i], outputs[i], errors[i]
+                )
+        claimed.append(
+            ClaimedRun(
+                row["id"],
+                row["workflow"],
+                row["version"],
+                row["input"],
+                row["recovery_attempts"],
+                row["deadline"],
+                log,
+            )
+        )
+    return claimed

@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Connection plumbing: URL handling, transient-error detection, reconnect backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from ._errors import InvalidArgument
+
+log = logging.getLogger("forktex_core.flow")
+
+T = TypeVar("T")
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+_SCHEMES = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "postgresql+asyncpg": "postgresql",
+}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for logs and errors).
+
+    Example::
+
+        >>> mask_url("postgresql://app:s3cret@db/app")
+        'postgresql://app:***@db/app'
+    """
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    except ValueError:
+        return "<unparseable url>"
+
+
+def asyncpg_dsn(url: object) -> str:
+    """Turn ``postgresql+asyncpg://`` / ``postgresql://`` into the libpq DSN asyncpg takes."""
+    if not isinstance(url, str) or "://" not in url:
+        shown = mask_url(url) if isinstance(url, str) else type(url).__name__
+        raise InvalidArgument(
+            f"database_url must be a URL like 'postgresql+asyncpg://user:pass@host/db', "
+            f"got {shown!r}"
+        )
+    scheme, rest = url.split("://", 1)
+    target = _SCHEMES.get(scheme.lower())
+    if target is None:
+        raise InvalidArgument(
+            f"database_url scheme {scheme!r} is not supported; use postgresql+asyncpg:// "
+            f"or postgresql:// (got {mask_url(url)!r})"
+        )
+    return f"{target}://{rest}"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same database as a SQLAlchemy async URL (``postgresql+asyncpg://``)."""
+    return "postgresql+asyncpg://" + asyncpg_dsn(url).split("://", 1)[1]
+
+
+async def retry_transient(op: Callable[[], Awaitable[T]], *, within: float, what: str) -> T:
+    """Run ``op``; on a connection-level error retry with backoff for up to ``within`` s."""
+    deadline = time.monotonic() + within
+    delay = 0.05
+    while True:
+        try:
+            return await op()
+        except TRANSIENT as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("flow: %s failed (%s); retrying in %.2fs", what, type(exc).__name__, delay)
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, 1.0)

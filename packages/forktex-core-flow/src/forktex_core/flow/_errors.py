@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""The exception hierarchy of forktex_core.flow, rooted at :class:`FlowError`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class FlowError(Exception):
+    """Base class of every error raised by forktex_core.flow.
+
+    Example::
+
+        try:
+            await flow.start("nope")
+        except FlowError as exc:
+            print(exc)
+    """
+
+
+class InvalidArgument(FlowError, ValueError):
+    """A public call got a value it cannot accept; the message names it and what is allowed.
+
+    Example::
+
+        await flow.result(run_id, timeout=-1)  # InvalidArgument: timeout must be ...
+    """
+
+
+class UnknownWorkflow(FlowError, LookupError):
+    """No workflow of that name (and version) is registered on this :class:`Flow`.
+
+    Example::
+
+        await flow.start("cloud.dploy")  # UnknownWorkflow: ... registered: cloud.deploy
+    """
+
+    def __init__(self, name: str, registered: Iterable[str], version: int | None = None) -> None:
+        names = sorted(set(registered))
+        what = f"{name!r}" if version is None else f"{name!r} version {version}"
+        listed = ", ".join(names) if names else "(none)"
+        super().__init__(
+            f"unknown workflow {what}; registered workflows: {listed}. "
+            "Register it with @flow.workflow(name=..., version=...) before starting or running it."
+        )
+        self.name = name
+        self.version = version
+        self.registered = names
+
+
+class NonDeterminismError(FlowError):
+    """On replay the workflow called a different step at a position than the log recorded.
+
+    The run fails; fix the code (or bump the workflow version) and ``flow.retry`` it.
+
+    Example::
+
+        NonDeterminismError: run ... position 2: the log recorded step 'charge' but the
+        workflow now calls 'refund'
+    """
+
+    def __init__(self, run_id: object, seq: int, recorded: str, called: str) -> None:
+        super().__init__(
+            f"run {run_id} position {seq}: the log recorded step {recorded!r} but the workflow "
+            f"now calls {called!r}. Workflow code must call the same steps in the same order on "
+            "replay; bump the workflow version for incompatible changes."
+        )
+        self.run_id = run_id
+        self.seq = seq
+        self.recorded = recorded
+        self.called = called
+
+
+class StepFailed(FlowError):
+    """A step failed for good (after its retries); replay re-raises the same error.
+
+    ``error_type`` and ``error_message`` describe the original exception.
+
+    Example::
+
+        try:
+            await charge(ctx, order)
+        except StepFailed as exc:
+            print(exc.step, exc.error_type, exc.attempts)
+    """
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
+        super().__init__(
+            f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
+        )
+        self.step = step
+        self.error_type = error_type
+        self.error_message = message
+        self.attempts = attempts
+
+
+class NotSerialisable(FlowError, TypeError):
+    """A value that must be checkpointed could not be encoded as JSON.
+
+    Example::
+
+        NotSerialisable: step 'load' returned a value of type 'set' that cannot be stored as
+        JSON; return JSON types or pass Flow(serializer=...) that handles it
+    """
+
+
+class SignalError(FlowError):
+    """A signal could not be sent or received.
+
+    Example::
+
+        await flow.send_signal(run_id, "", payload=None)  # SignalError: name must be ...
+    """
+
+
+class SignalTimeout(SignalError, TimeoutError):
+    """``ctx.wait_for_signal(name, timeout=...)`` expired before a signal arrived.
+
+    Example::
+
+        try:
+            approval = await ctx.wait_for_signal("approve", timeout=3600)
+        except SignalTimeout:
+            ...
+    """
+
+
+class RunNotFound(FlowError, LookupError):
+    """No run with this id exists (it may have been pruned by retention).
+
+    Example::
+
+        await flow.get_run(uuid.uuid4())  # RunNotFound
+    """
+
+    def __init__(self, run_id: object) -> None:
+        super().__init__(f"run {run_id} does not exist (never started, or pruned by retention)")
+        self.run_id = run_id
+
+
+class RunFinished(FlowError):
+    """The run already finished, so it cannot take this action (signal, cancel, ...).
+
+    Example::
+
+        await flow.send_signal(done_run, "advance")  # RunFinished
+    """
+
+    def __init__(self, run_id: object, status: str, action: str) -> None:
+        super().__init__(f"run {run_id} is already {status}; cannot {action}")
+        self.run_id = run_id
+        self.status = status
+
+
+class RunNotRetryable(FlowError):
+    """``flow.retry`` was called on a run that is not failed, dead or cancelled.
+
+    Example::
+
+        await flow.retry(running_run)  # RunNotRetryable
+    """
+
+
+class RunFailed(FlowError):
+    """``flow.result`` of a run that ended failed, dead or cancelled.
+
+    ``status`` is the final status and ``error`` the recorded error document.
+
+    Example::
+
+        try:
+            await flow.result(run_id)
+        except RunFailed as exc:
+            print(exc.status, exc.error)
+    """
+
+    def __init__(self, run_id: object, status: str, error: Any) -> None:
+        detail = ""
+        if isinstance(error, dict):
+            detail = f": {error.get('type', 'Error')}: {error.get('message', '')}"
+        super().__init__(f"run {run_id} ended {status}{detail}")
+        self.run_id = run_id
+        self.status = status
+        self.error = error
+
+
+class RunCancelled(RunFailed):
+    """``flow.result`` of a run that was cancelled.
+
+    Example::
+
+        await flow.cancel(run_id); await flow.result(run_id)  # RunCancelled
+    """
+
+
+class ResultTimeout(FlowError, TimeoutError):
+    """``flow.result(run_id, timeout=...)`` gave up before the run finished.
+
+    Example::
+
+        await flow.result(run_id, timeout=0.1)  # ResultTimeout
+    """
+
+
+class WorkflowTimeout(FlowError, TimeoutError):
+    """The workflow ran past its ``timeout=``; the run is marked failed with this error.
+
+    Example::
+
+        @flow.workflow(name="x", version=1, timeout=60)
+    """
+
+
+class FlowClosed(FlowError):
+    """The :class:`Flow` was closed; create a new one.
+
+    Example::
+
+        await flow.close(); await flow.start("x")  # FlowClosed
+    """

@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Read-only records returned by introspection: :class:`RunInfo`, :class:`StepInfo`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    """Lifecycle of a run.
+
+    ``pending`` (runnable) → ``running`` (leased by a worker) → ``succeeded`` / ``failed``;
+    ``waiting`` while suspended on a durable sleep or a signal; ``cancelled`` by
+    ``flow.cancel``; ``dead`` when it crashed its workers more often than allowed.
+
+    Example::
+
+        info = await flow.get_run(run_id)
+        if info.status is RunStatus.SUCCEEDED: ...
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+    @property
+    def finished(self) -> bool:
+        """True for the final statuses (succeeded, failed, cancelled, dead)."""
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DEAD})
+FINISHED_VALUES = tuple(s.value for s in _FINISHED)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One run as stored: status, input, output, error, timestamps, worker, version.
+
+    Example::
+
+        info = await flow.get_run(run_id)
+        print(info.workflow, info.version, info.status, info.output)
+    """
+
+    id: uuid.UUID
+    workflow: str
+    version: int
+    status: RunStatus
+    input: Any
+    output: Any
+    error: Any
+    idempotency_key: str | None
+    worker: str | None
+    lease_until: datetime | None
+    recovery_attempts: int
+    wake_at: datetime | None
+    deadline: datetime | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """One entry of a run's checkpoint log.
+
+    ``kind`` is ``step``, ``transaction``, ``sleep``, ``signal``, ``now`` or ``uuid``;
+    ``status`` is ``completed``, ``failed``, ``retrying`` (an attempt failed, more to come)
+    or ``waiting`` (a signal wait not yet satisfied).
+
+    Example::
+
+        for step in await flow.history(run_id):
+            print(step.seq, step.name, step.attempt, step.duration, step.output)
+    """
+
+    seq: int
+    name: str
+    kind: str
+    status: str
+    attempt: int
+    output: Any
+    error: Any
+    started_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, or None while unfinished."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
