@@ -117,8 +117,8 @@ def test_key_digest_is_identical_in_another_process(cache_client: str) -> None:
             await cache.init("redis://127.0.0.1:1/0", verify=False, prefix="p:")
             @cache.cached(ttl=1, namespace="ns")
             async def f(a, b=None): ...
-            print(f.key_for({"x": {1, 2, 3}, "y": ("a", b"b")},
-                            b=[datetime.date(2026, 1, 2), uuid.UUID(int=5), decimal.Decimal("1.10")]))
+            b = [datetime.date(2026, 1, 2), uuid.UUID(int=5), decimal.Decimal("1.10")]
+            print(f.key_for({"x": {1, 2, 3}, "y": ("a", b"b")}, b=b))
             await cache.close()
         asyncio.run(main())
         """

@@ -13,7 +13,6 @@ Example::
 """
 
 import importlib
-import sys
 import warnings
 from typing import Any
 
@@ -32,21 +31,9 @@ def __getattr__(name: str) -> Any:
     )
 
 
-def _caller_stacklevel() -> int:
-    # Point the warning at the line that imported us, not at importlib's frames.
-    level, frame = 1, sys._getframe(1)
-    while frame is not None and (
-        frame.f_code.co_filename.startswith("<frozen importlib")
-        or frame.f_code.co_filename == __file__
-    ):
-        level += 1
-        frame = frame.f_back  # type: ignore[assignment]
-    return level
-
-
 warnings.warn(
     "forktex_core.redis is deprecated and will be removed after 0.4; "
     "import forktex_core.cache instead (same names, same objects)",
     DeprecationWarning,
-    stacklevel=_caller_stacklevel(),
+    stacklevel=2,  # the importing line (warnings skips importlib's own frames)
 )
