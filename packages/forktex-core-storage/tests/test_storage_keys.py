@@ -74,7 +74,7 @@ def test_build_key() -> None:
         build_key("invoices", "a/b.pdf")
     with pytest.raises(InvalidKey, match="non-empty"):
         build_key("invoices", "")
-    with pytest.raises(InvalidKey, match="'..' segment"):
+    with pytest.raises(InvalidKey, match=r"'\.\.' segment"):
         build_key("invoices", "..")
     with pytest.raises(InvalidKey, match="must be a str"):
         build_key("invoices", 7)  # type: ignore[arg-type]

@@ -77,7 +77,7 @@ async def test_stream_in_chunks(storage: StorageClient, prefix: str) -> None:
 
 async def test_missing_object_errors(storage: StorageClient, prefix: str) -> None:
     key = prefix + "nope.txt"
-    with pytest.raises(ObjectNotFound, match="nope.txt") as exc:
+    with pytest.raises(ObjectNotFound, match=r"nope\.txt") as exc:
         await storage.get(key)
     assert exc.value.key == key and exc.value.bucket == storage.bucket
     with pytest.raises(ObjectNotFound):
@@ -181,7 +181,9 @@ async def test_bad_inputs(storage: StorageClient, prefix: str) -> None:
     assert not await storage.exists(prefix + "a")  # nothing half-written
 
 
-async def test_ensure_bucket_and_missing_bucket(storage: StorageClient, request: Any, tmp_path: Path) -> None:
+async def test_ensure_bucket_and_missing_bucket(
+    storage: StorageClient, request: Any, tmp_path: Path
+) -> None:
     name = f"ftx-extra-{uuid.uuid4().hex[:10]}"
     if storage.backend.__class__.__name__ == "S3Backend":
         other = request.getfixturevalue("make_s3")(bucket=name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -51,7 +51,7 @@ def sigv4_verify(
         signature = params["X-Amz-Signature"]
         amz_date = params["X-Amz-Date"]
         expires = int(params["X-Amz-Expires"])
-        access_key, date, region, service, terminator = params["X-Amz-Credential"].split("/")
+        _access_key, date, region, service, terminator = params["X-Amz-Credential"].split("/")
     except (KeyError, ValueError) as exc:
         raise Rejected(f"malformed presigned URL: {exc}") from None
     if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or terminator != "aws4_request":
@@ -65,11 +65,23 @@ def sigv4_verify(
     )
     canonical_uri = quote(unquote(parts.path), safe="/-_.~")
     canonical_request = "\n".join(
-        [method, canonical_uri, canonical_query, f"host:{parts.netloc}\n", "host", "UNSIGNED-PAYLOAD"]
+        [
+            method,
+            canonical_uri,
+            canonical_query,
+            f"host:{parts.netloc}\n",
+            "host",
+            "UNSIGNED-PAYLOAD",
+        ]
     )
     scope = f"{date}/{region}/s3/aws4_request"
     string_to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            scope,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
     )
     key = _hmac(("AWS4" + secret_key).encode(), date)
     for part in (region, "s3", "aws4_request"):
@@ -77,8 +89,8 @@ def sigv4_verify(
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         raise Rejected("signature mismatch")
-    signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    if (now or datetime.now(timezone.utc)) >= signed_at + timedelta(seconds=expires):
+    signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    if (now or datetime.now(UTC)) >= signed_at + timedelta(seconds=expires):
         raise Rejected("expired")
     return params
 
@@ -95,7 +107,9 @@ def botocore_signature(url: str, method: str, s3: Any, monkeypatch: pytest.Monke
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: at)
     request = AWSRequest(method=method, url=f"{parts.scheme}://{parts.netloc}{parts.path}")
     botocore.auth.S3SigV4QueryAuth(
-        BotoCredentials(s3.access_key, s3.secret_key), "s3", s3.region,
+        BotoCredentials(s3.access_key, s3.secret_key),
+        "s3",
+        s3.region,
         expires=int(params["X-Amz-Expires"]),
     ).add_auth(request)
     return dict(parse_qsl(urlsplit(request.prepare().url).query))["X-Amz-Signature"]
@@ -132,8 +146,10 @@ async def test_signed_read_url_signature_expiry_and_fetch(
         sigv4_verify(url, "GET", secret_key=forktex_s3.secret_key + "x")
     with pytest.raises(Rejected, match="expired"):
         sigv4_verify(
-            url, "GET", secret_key=forktex_s3.secret_key,
-            now=datetime.now(timezone.utc) + timedelta(seconds=601),
+            url,
+            "GET",
+            secret_key=forktex_s3.secret_key,
+            now=datetime.now(UTC) + timedelta(seconds=601),
         )
     # tampering with any one character of path or query is detected
     path_at = url.index(prefix) + 2
@@ -211,7 +227,7 @@ async def test_signed_post_policy_pins_key_type_and_size(
     assert ["content-length-range", 0, 1000] in conds
     assert ["eq", "$bucket", forktex_s3.bucket] in conds
     expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%S.%fZ")
-    delta = expiration.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)
+    delta = expiration.replace(tzinfo=UTC) - datetime.now(UTC)
     assert timedelta(seconds=290) < delta <= timedelta(seconds=300)
     # the POST policy signature: HMAC chain over the base64 policy
     date = form.fields["x-amz-credential"].split("/")[1]
@@ -233,8 +249,15 @@ async def test_signed_post_policy_pins_key_type_and_size(
 
 @pytest.mark.parametrize(
     ("ttl", "match"),
-    [(0, "out of range"), (-5, "out of range"), (MAX_TTL_SECONDS + 1, "out of range"),
-     (1.5, "int"), ("600", "int"), (True, "int"), (None, "int")],
+    [
+        (0, "out of range"),
+        (-5, "out of range"),
+        (MAX_TTL_SECONDS + 1, "out of range"),
+        (1.5, "int"),
+        ("600", "int"),
+        (True, "int"),
+        (None, "int"),
+    ],
 )
 async def test_ttl_bounds(s3: StorageClient, ttl: Any, match: str) -> None:
     with pytest.raises(InvalidArgument, match=match):
@@ -246,7 +269,9 @@ async def test_ttl_bounds(s3: StorageClient, ttl: Any, match: str) -> None:
 async def test_ttl_limits_are_inclusive(s3: StorageClient, forktex_s3: Any) -> None:
     for ttl in (1, MAX_TTL_SECONDS):
         url = await s3.signed_url("a.txt", ttl_seconds=ttl)
-        assert sigv4_verify(url, "GET", secret_key=forktex_s3.secret_key)["X-Amz-Expires"] == str(ttl)
+        assert sigv4_verify(url, "GET", secret_key=forktex_s3.secret_key)["X-Amz-Expires"] == str(
+            ttl
+        )
 
 
 async def test_signed_bad_inputs(s3: StorageClient) -> None:

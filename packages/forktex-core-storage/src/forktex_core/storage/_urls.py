@@ -58,12 +58,24 @@ def parse_endpoint(value: object, *, name: str = "endpoint", allow_file: bool = 
         raise InvalidArgument(
             f"{name} must be a non-empty str: {_FORMS}; got {type(value).__name__}"
         )
+    if "@" in value.partition("://")[2].split("?")[0]:
+        raise InvalidArgument(
+            f"{name}={_safe(value)!r} embeds credentials; pass credentials=Credentials(...) instead"
+        )
     try:
         parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
+    except ValueError:
+        raise InvalidArgument(f"{name}={_safe(value)!r} is not a valid URL; use {_FORMS}") from None
+    if "@" in parts.netloc:
         raise InvalidArgument(
-            f"{name}={_safe(value)!r} is not a valid URL ({exc}); use {_FORMS}"
+            f"{name}={_safe(value)!r} embeds credentials; pass credentials=Credentials(...) instead"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        # the parser's message would echo the netloc; keep it out of the error
+        raise InvalidArgument(
+            f"{name}={_safe(value)!r} is not a valid URL (the port must be 1-65535); use {_FORMS}"
         ) from None
     scheme = parts.scheme.lower()
     if scheme == "file" and allow_file:

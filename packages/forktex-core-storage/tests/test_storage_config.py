@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Construction, endpoint forms, secrets never shown, error mapping, unreachable servers."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import pytest
+
+from forktex_core.storage import (
+    AccessDenied,
+    Credentials,
+    InvalidArgument,
+    StorageClient,
+    StorageError,
+    StorageUnavailable,
+)
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRET"
+
+
+def test_credentials_hide_the_secret() -> None:
+    creds = Credentials("AKIAEXAMPLE", SECRET, session_token="TOKENVALUE123")
+    for text in (repr(creds), str(creds), f"{creds}", repr([creds])):
+        assert SECRET not in text and "TOKENVALUE123" not in text
+        assert "AKIAEXAMPLE" in text and "<hidden>" in text
+    with pytest.raises(InvalidArgument, match="secret_key") as exc:
+        Credentials("AKIA", "")
+    with pytest.raises(InvalidArgument, match="access_key"):
+        Credentials("", SECRET)
+    with pytest.raises(InvalidArgument, match="value not shown") as exc:
+        Credentials("AKIA", 12345)  # type: ignore[arg-type]
+    assert "12345" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "url"),
+    [
+        ("s3://s3.eu-central-1.amazonaws.com", "https://s3.eu-central-1.amazonaws.com"),
+        ("https://minio.internal:9000", "https://minio.internal:9000"),
+        ("http://localhost:9000/", "http://localhost:9000"),
+        ("HTTP://127.0.0.1:9000", "http://127.0.0.1:9000"),
+    ],
+)
+def test_endpoint_forms(endpoint: str, url: str) -> None:
+    client = StorageClient(endpoint=endpoint, credentials=Credentials("a", SECRET), bucket="b-1")
+    assert url in repr(client) and SECRET not in repr(client)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "match"),
+    [
+        ("", "non-empty"),
+        (None, "needs endpoint"),
+        ("ftp://host", "unsupported scheme"),
+        ("localhost:9000", "unsupported scheme"),
+        ("http://", "no host"),
+        ("http://host:9000/bucket", "path"),
+        ("http://host:9000?x=1", "path, query"),
+        ("http://host:99999", "not a valid URL"),
+        ("file://relative/dir", "absolute"),
+        ("http://AKIA:" + SECRET + "@host:9000", "embeds credentials"),
+    ],
+)
+def test_bad_endpoints(endpoint: Any, match: str) -> None:
+    with pytest.raises(InvalidArgument, match=match) as exc:
+        StorageClient(endpoint=endpoint, credentials=Credentials("a", SECRET))
+    assert SECRET[:8] not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"bucket": "Upper"}, "bucket"),
+        ({"bucket": "ab"}, "bucket"),
+        ({"bucket": "a..b"}, "bucket"),
+        ({"bucket": "192.168.1.1"}, "bucket"),
+        ({"bucket": 5}, "bucket"),
+        ({"region": "EU West"}, "region"),
+        ({"part_size": 1024}, "part_size"),
+        ({"part_size": True}, "part_size"),
+        ({"credentials": ("a", SECRET)}, "Credentials"),
+        ({"public_endpoint": "file:///tmp"}, "unsupported scheme"),
+        ({"public_endpoint": "https://cdn.example.com/path"}, "path"),
+        ({"public_base_url": "cdn.example.com"}, "absolute"),
+        ({"public_base_url": "https://cdn.example.com?x=1"}, "query"),
+        ({"public_prefixes": "avatars/"}, "not a str"),
+        ({"public_prefixes": ["/abs"]}, "prefix"),
+        ({"callback_secret": b"short", "callback_base_url": "https://a.example"}, "32"),
+        ({"backend": object()}, "either endpoint"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs: dict[str, Any], match: str) -> None:
+    kwargs.setdefault("credentials", Credentials("a", SECRET))
+    with pytest.raises(InvalidArgument, match=match) as exc:
+        StorageClient(endpoint="http://localhost:9000", **kwargs)
+    assert SECRET not in str(exc.value)
+
+
+def test_backend_argument(tmp_path: Any) -> None:
+    with pytest.raises(InvalidArgument, match="StorageBackend"):
+        StorageClient(backend=object())  # type: ignore[arg-type]
+    fs = StorageClient(endpoint=f"file://{tmp_path}", bucket="b-1")
+    wrapped = StorageClient(backend=fs.backend)
+    assert wrapped.bucket == "b-1" and wrapped.backend is fs.backend
+    with pytest.raises(InvalidArgument, match="S3 endpoints only"):
+        StorageClient(endpoint=f"file://{tmp_path}", public_endpoint="https://x.example")
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_unreachable_server_maps_to_storage_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    port = _dead_port()
+    client = StorageClient(
+        endpoint=f"http://127.0.0.1:{port}", credentials=Credentials("AKIA", SECRET), bucket="b-1"
+    )
+    try:
+        with pytest.raises(StorageUnavailable, match=f"127.0.0.1:{port}") as exc:
+            await client.put("a.txt", b"x")
+        assert isinstance(exc.value, StorageError)
+        with pytest.raises(StorageUnavailable):
+            await client.stat("a.txt")
+    finally:
+        await client.aclose()
+    assert SECRET not in str(exc.value) and SECRET not in repr(exc.value)
+    assert SECRET not in caplog.text
+
+
+async def test_signed_urls_and_logs_never_contain_the_secret(
+    make_s3: Any, forktex_s3: Any, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client: StorageClient = make_s3()
+    try:
+        await client.put(prefix + "s.txt", b"x")
+        url = await client.signed_url(prefix + "s.txt")
+        form = await client.signed_post(prefix + "s.txt")
+        with pytest.raises(StorageError) as exc:
+            await client.get(prefix + "missing")
+    finally:
+        await client.aclose()
+    for text in (url, repr(form), str(form.fields), repr(client), str(exc.value), caplog.text):
+        assert forktex_s3.secret_key not in text
+
+
+def test_access_denied_mapping(make_s3: Any) -> None:
+    from miniopy_async.error import S3Error
+
+    client: StorageClient = make_s3()
+    backend: Any = client.backend
+    for code in ("AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"):
+        err = S3Error(code, "denied", "/b/k", "rid", "hid", None, "b", "k")  # type: ignore[arg-type]
+        with pytest.raises(AccessDenied, match=code) as exc, backend._mapped("k"):
+            raise err
+        assert exc.value.__cause__ is err
+    with pytest.raises(StorageError, match="SlowDown"), backend._mapped("k"):
+        raise S3Error("SlowDown", "slow", "/b/k", "rid", "hid", None)  # type: ignore[arg-type]
