@@ -44,9 +44,11 @@ UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
 )
 
 _SCHEMES: Final = ("redis", "rediss", "unix")
+#: Connect timeout only: redis-py 5 wraps every read in a timer when ``socket_timeout`` is set,
+#: which costs about as much as the GET itself on a local Redis. Pass ``socket_timeout=`` to
+#: bound reads from a server that accepts connections but stops answering.
 _DEFAULTS: Final[dict[str, Any]] = {
     "socket_connect_timeout": 2.0,
-    "socket_timeout": 2.0,
     "health_check_interval": 30,
 }
 
@@ -194,8 +196,9 @@ async def init(
     pass ``verify=False`` to start anyway (``@cached`` and ``rate_limit`` then degrade per
     their policies until Redis answers). ``outage_retry_seconds``: during an outage, how long
     degraded callers skip Redis before probing it again. Other keyword arguments go to
-    redis-py's client (``max_connections``, ``socket_timeout`` (default 2 s),
-    ``socket_connect_timeout`` (default 2 s), ``password``, ``ssl_*``, ...).
+    redis-py's client (``max_connections``, ``socket_connect_timeout`` (default 2 s),
+    ``socket_timeout`` (default none: it costs a timer per command in redis-py 5),
+    ``password``, ``ssl_*``, ...).
 
     Example::
 

@@ -25,8 +25,15 @@ ALLOWED: Final = (
 )
 
 
+_KNOWN: dict[str, str] = {}  # valid names already seen (bounded): the hot path skips the regex
+
+
 def canonical_namespace(name: object, *, what: str = "namespace") -> str:
     """Validate ``name`` and return it with ``:`` as the separator."""
+    if type(name) is str:
+        known = _KNOWN.get(name)
+        if known is not None:
+            return known
     if isinstance(name, Namespace):
         return name.name
     if not isinstance(name, str):
@@ -41,7 +48,10 @@ def canonical_namespace(name: object, *, what: str = "namespace") -> str:
             raise InvalidNamespace(
                 f"invalid {what} {name!r} (segment {part!r}); allowed: {ALLOWED}"
             )
-    return ":".join(parts)
+    canonical = ":".join(parts)
+    if len(_KNOWN) < 4096:
+        _KNOWN[name] = canonical
+    return canonical
 
 
 def check_key(key: object, *, what: str = "key") -> str:

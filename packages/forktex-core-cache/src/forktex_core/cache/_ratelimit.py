@@ -39,13 +39,13 @@ if ARGV[3] == '1' then
   redis.call('ZREMRANGEBYSCORE', key, '-inf', floor)
   count = redis.call('ZCARD', key)
   if count < limit then
+    local score = string.format('%.0f', now)
     local member = t[1] .. '.' .. t[2]
-    if redis.call('ZSCORE', key, member) then
+    if redis.call('ZADD', key, 'NX', score, member) == 0 then
+      -- Two calls in one microsecond: give the second a unique member.
       local n = 1
-      while redis.call('ZSCORE', key, member .. '-' .. n) do n = n + 1 end
-      member = member .. '-' .. n
+      while redis.call('ZADD', key, 'NX', score, member .. '-' .. n) == 0 do n = n + 1 end
     end
-    redis.call('ZADD', key, string.format('%.0f', now), member)
     redis.call('PEXPIRE', key, math.ceil(window / 1000))
     return {1, 0, count + 1, window}
   end
