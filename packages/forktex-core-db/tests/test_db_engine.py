@@ -210,6 +210,27 @@ def test_bad_engine_options(forktex_postgres: Any, options: dict[str, Any], matc
         get_engine()  # nothing half-initialised
 
 
+@pytest.mark.parametrize("bad", [None, 5, b"postgresql://a:b@c/d"])
+def test_mask_password_bad_input(bad: Any) -> None:
+    with pytest.raises(InvalidArgument, match="takes a URL string"):
+        mask_password(bad)
+
+
+def test_replace_without_a_running_loop(forktex_postgres: Any) -> None:
+    first = init_engine(forktex_postgres.url)
+    second = init_engine(forktex_postgres.url, replace=True)  # old pool dropped synchronously
+    assert get_engine() is second is not first
+
+    async def use_and_close() -> int:
+        try:
+            async with get_session() as session:
+                return int((await session.execute(text("select 3"))).scalar_one())
+        finally:
+            await close_engine()
+
+    assert asyncio.run(use_and_close()) == 3
+
+
 def test_mask_password() -> None:
     assert mask_password("postgresql+asyncpg://app:s3cret@db/app") == (
         "postgresql+asyncpg://app:***@db/app"

@@ -212,6 +212,12 @@ async def test_bind_must_be_engine_or_connection(forktex_postgres: Any) -> None:
         await ensure_schema(forktex_postgres.url, "ok_name", BASE)
 
 
+@pytest.mark.parametrize("bad", [None, 5, "Bad Name", "x" * 64])
+def test_advisory_lock_key_bad_input(bad: Any) -> None:
+    with pytest.raises(InvalidArgument, match="is not allowed"):
+        advisory_lock_key(bad)
+
+
 def test_advisory_lock_key_is_stable_and_distinct() -> None:
     assert advisory_lock_key("forktex_flow") == advisory_lock_key("forktex_flow")
     assert advisory_lock_key("forktex_flow") != advisory_lock_key("forktex_data")

@@ -68,6 +68,8 @@ async def test_unfiltered_query_only_sees_own_tenant(seeded: dict[uuid.UUID, Any
             assert sorted(titles) == ["a0", "a1", "a2"]
             other = aliased(TenDoc)
             assert len((await session.scalars(select(other))).all()) == 3
+            joined = select(TenDoc.title).join(TenPlain, TenPlain.title != TenDoc.title)
+            assert sorted((await session.scalars(joined)).all()) == ["a0", "a1", "a2"]
             # non-scoped models are untouched
             assert len((await session.scalars(select(TenPlain))).all()) == 1
     with tenant_scope(ORG_B):

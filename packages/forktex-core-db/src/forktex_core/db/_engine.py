@@ -49,7 +49,11 @@ def mask_password(url: str | URL) -> str:
     """
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    text = str(url)
+    if not isinstance(url, str):
+        raise InvalidArgument(
+            f"mask_password() takes a URL string or sqlalchemy.URL, got {type(url).__name__}"
+        )
+    text = url
     # scheme://user:password@host -> scheme://user:***@host (password may contain ':' and '@').
     match = re.match(r"^(?P<head>[^:/]*://[^:/@]*:)(?P<pw>.*)@(?P<tail>[^@]*)$", text)
     if match is None:

@@ -91,8 +91,8 @@ class AuditMixin:
 
     On insert both are set to the current actor; on every ORM update ``updated_by`` is set to
     the current actor. A value you assign explicitly wins; with no actor nothing is changed.
-    ORM-enabled bulk ``update()`` statements through a guarded session get ``updated_by``
-    too; Core statements on a plain connection must set it themselves.
+    Bulk ``update()`` statements bypass the ORM unit of work: set ``updated_by`` in their
+    ``.values()`` yourself.
 
     Example::
 

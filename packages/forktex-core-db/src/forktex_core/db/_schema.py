@@ -46,6 +46,11 @@ def advisory_lock_key(schema: str) -> int:
         await conn.execute(text("select pg_advisory_xact_lock(:k)"),
                            {"k": advisory_lock_key("forktex_flow")})
     """
+    if not isinstance(schema, str) or not _NAME.match(schema):
+        raise InvalidArgument(
+            f"schema name {schema!r} is not allowed: use 1-63 lowercase letters, digits and "
+            "underscores, starting with a letter or underscore (e.g. 'forktex_flow')"
+        )
     digest = hashlib.blake2b(f"forktex_core.db.ensure_schema:{schema}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "big", signed=True)
 
@@ -64,11 +69,7 @@ def _describe(migration: Migration) -> str:
 
 
 def _validate(schema: Any, migrations: Any) -> list[Migration]:
-    if not isinstance(schema, str) or not _NAME.match(schema):
-        raise InvalidArgument(
-            f"schema name {schema!r} is not allowed: use 1-63 lowercase letters, digits and "
-            "underscores, starting with a letter or underscore (e.g. 'forktex_flow')"
-        )
+    advisory_lock_key(schema)  # validates the name
     if schema.startswith("pg_") or schema in ("information_schema", "public"):
         raise InvalidArgument(
             f"schema name {schema!r} is reserved; pick a schema of your own like 'forktex_flow'"
