@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 import asyncpg
 
 from . import _claim, _signals
-from ._db import asyncpg_dsn, mask_url, sqlalchemy_url
+from ._db import asyncpg_dsn, mask_url, retry_transient, sqlalchemy_url
 from ._defs import StepDef, WorkflowDef, check_async, positional_count, positive_number
 from ._errors import (
     FlowClosed,
@@ -82,6 +82,7 @@ RETURNING pg_notify('{_claim.WORK_CHANNEL}', '')
 """
 
 DEFAULT_RETENTION = 7 * 24 * 3600.0
+READ_RETRY = 5.0  # reads retry on a dropped connection for this long
 
 
 def _seconds(value: object, name: str, *, allow_none: bool = False) -> float | None:
@@ -559,9 +560,14 @@ class Flow:
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(rid, []).append(fut)
             try:
-                row = await pool.fetchrow(
-                    f"SELECT status, output::text, error::text FROM {SCHEMA}.runs WHERE id = $1",
-                    rid,
+                row = await retry_transient(
+                    lambda: pool.fetchrow(
+                        f"SELECT status, output::text, error::text FROM {SCHEMA}.runs "
+                        "WHERE id = $1",
+                        rid,
+                    ),
+                    within=READ_RETRY,
+                    what="result read",
                 )
                 if row is None:
                     raise RunNotFound(rid)
@@ -641,7 +647,11 @@ class Flow:
         """
         rid = _run_id(run_id)
         pool = await self._client()
-        row = await pool.fetchrow(f"SELECT {RUN_COLUMNS} FROM {SCHEMA}.runs WHERE id = $1", rid)
+        row = await retry_transient(
+            lambda: pool.fetchrow(f"SELECT {RUN_COLUMNS} FROM {SCHEMA}.runs WHERE id = $1", rid),
+            within=READ_RETRY,
+            what="get_run",
+        )
         if row is None:
             raise RunNotFound(rid)
         return self._run_info(row)
@@ -682,19 +692,23 @@ class Flow:
             raise InvalidArgument(f"limit must be at most 10000, got {limit!r}")
         off = _positive_int(offset, "offset", 0)
         pool = await self._client()
-        rows = await pool.fetch(
-            f"""SELECT {RUN_COLUMNS} FROM {SCHEMA}.runs
+        rows = await retry_transient(
+            lambda: pool.fetch(
+                f"""SELECT {RUN_COLUMNS} FROM {SCHEMA}.runs
             WHERE ($1::text IS NULL OR workflow = $1)
               AND ($2::text[] IS NULL OR status = ANY($2::text[]))
               AND ($3::timestamptz IS NULL OR created_at >= $3)
               AND ($4::timestamptz IS NULL OR created_at < $4)
             ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6""",
-            workflow,
-            statuses,
-            created_after,
-            created_before,
-            lim,
-            off,
+                workflow,
+                statuses,
+                created_after,
+                created_before,
+                lim,
+                off,
+            ),
+            within=READ_RETRY,
+            what="list_runs",
         )
         return [self._run_info(r) for r in rows]
 
@@ -708,16 +722,21 @@ class Flow:
         """
         rid = _run_id(run_id)
         pool = await self._client()
-        async with pool.acquire() as conn:
-            exists = await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.runs WHERE id = $1", rid)
-            if exists is None:
-                raise RunNotFound(rid)
-            rows = await conn.fetch(
-                f"""SELECT seq, name, kind, status, attempt, output::text AS output,
-                    error::text AS error, started_at, finished_at
-                FROM {SCHEMA}.steps WHERE run_id = $1 ORDER BY seq""",
-                rid,
-            )
+
+        async def read() -> tuple[Any, list[asyncpg.Record]]:
+            async with pool.acquire() as conn:
+                exists = await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.runs WHERE id = $1", rid)
+                steps = await conn.fetch(
+                    f"""SELECT seq, name, kind, status, attempt, output::text AS output,
+                        error::text AS error, started_at, finished_at
+                    FROM {SCHEMA}.steps WHERE run_id = $1 ORDER BY seq""",
+                    rid,
+                )
+                return exists, steps
+
+        exists, rows = await retry_transient(read, within=READ_RETRY, what="history")
+        if exists is None:
+            raise RunNotFound(rid)
         loads = self.serializer.loads
         return [
             StepInfo(
