@@ -52,6 +52,7 @@ class Worker:
         self.serializer: Serializer = flow.serializer
         self.lease = flow.lease
         self.pool: asyncpg.Pool = None  # set in run()
+        self.lease_pool: asyncpg.Pool = None
         self.leader = Leader(
             flow._dsn,
             self.worker_id,
@@ -112,6 +113,15 @@ class Worker:
         self.pool = await asyncpg.create_pool(
             flow._dsn, min_size=1, max_size=flow.pool_size or min(self.concurrency + 3, 24)
         )
+        # Claims and heartbeats only move leases: losing one in a Postgres crash is the same
+        # as losing the worker (the lease expires and the run is recovered), so they commit
+        # without waiting for the WAL flush. Checkpoints and completions stay synchronous.
+        self.lease_pool = await asyncpg.create_pool(
+            flow._dsn,
+            min_size=1,
+            max_size=2,
+            server_settings={"synchronous_commit": "off"},
+        )
         listener = Listener(flow._dsn, {_claim.WORK_CHANNEL: self._on_work}, self._on_reconnect)
         side: list[asyncio.Task[None]] = []
         try:
@@ -146,9 +156,12 @@ class Worker:
                     ),
                     2.0,
                 )
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pool.close(), 5.0)
-            self.pool.terminate()
+            for pool in (self.pool, self.lease_pool):
+                if pool is None:
+                    continue
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pool.close(), 5.0)
+                pool.terminate()
 
     async def _claim_loop(self) -> None:
         delay = 0.05
@@ -214,7 +227,7 @@ class Worker:
                 return
             try:
                 await asyncio.wait_for(
-                    self.pool.execute(_claim.HEARTBEAT, self.worker_id, self.lease),
+                    self.lease_pool.execute(_claim.HEARTBEAT, self.worker_id, self.lease),
                     max(interval, self.lease / 2),
                 )
             except (*TRANSIENT, asyncpg.PostgresError, TimeoutError) as exc:
