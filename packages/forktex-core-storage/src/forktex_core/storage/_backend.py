@@ -36,6 +36,10 @@ class StorageBackend(Protocol):
         """Store ``body`` under ``key`` (replacing it atomically)."""
         ...
 
+    async def read(self, key: str) -> bytes:
+        """The whole object in one read; raises ``ObjectNotFound``."""
+        ...
+
     def stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         """The object's bytes; raises ``ObjectNotFound`` before yielding if missing."""
         ...

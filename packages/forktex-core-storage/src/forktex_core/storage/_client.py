@@ -295,7 +295,7 @@ class StorageClient:
             pdf = await storage.get("invoices/2026-04/INV-123.pdf")
         """
         validate_key(key)
-        return b"".join([chunk async for chunk in self._backend.stream(key, 1 << 20)])
+        return await self._backend.read(key)
 
     async def stream(self, key: str, *, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of at most ``chunk_size``; raises

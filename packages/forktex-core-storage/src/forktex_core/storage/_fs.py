@@ -131,6 +131,14 @@ class FilesystemBackend:
         self._atomic_write(meta, json.dumps(record).encode())
         return self._info(record)
 
+    async def read(self, key: str) -> bytes:
+        self._read_meta(key)
+        obj, _ = self._paths(key)
+        try:
+            return await asyncio.to_thread(obj.read_bytes)
+        except FileNotFoundError:
+            raise ObjectNotFound(self._bucket, key) from None
+
     async def stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         self._read_meta(key)
         obj, _ = self._paths(key)

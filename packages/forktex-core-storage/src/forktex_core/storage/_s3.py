@@ -194,6 +194,14 @@ class S3Backend:
             metadata=dict(metadata),
         )
 
+    async def read(self, key: str) -> bytes:
+        with self._mapped(key):
+            response = await self._client.get_object(self._bucket, key)
+            try:
+                return bytes(await response.read())
+            finally:
+                response.close()
+
     async def stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         with self._mapped(key):
             response = await self._client.get_object(self._bucket, key)
