@@ -1,0 +1,551 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""``Queue``: define tasks and cron jobs, enqueue, run workers, read health."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+from urllib.parse import urlsplit
+
+from . import _serde
+from ._arq import ArqBackend
+from ._backend import AbortOutcome, Backend, JobState, Keys, WorkerOptions
+from ._cron import CronSchedule
+from ._errors import InvalidArgument, InvalidCron
+from ._job import Job
+from ._task import (
+    FailureHook,
+    Registry,
+    Task,
+    TaskSpec,
+    check_hook,
+    check_int,
+    check_seconds,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+_JOB_ID_MAX = 200
+_EXPIRES_EXTRA_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    """One worker's last heartbeat record.
+
+    Example::
+
+        for w in (await queue.health()).workers:
+            print(w.worker_id, w.alive, w.jobs_ongoing)
+    """
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_heartbeat: datetime
+    alive: bool
+    concurrency: int
+    jobs_complete: int
+    jobs_failed: int
+    jobs_retried: int
+    jobs_ongoing: int
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    """What a host needs for a health endpoint: counts and the workers' heartbeats.
+
+    ``alive`` workers heartbeated within ``3 x`` their heartbeat interval.
+
+    Example::
+
+        health = await queue.health()
+        ok = health.last_heartbeat is not None and health.queued < 10_000
+    """
+
+    queue: str
+    queued: int
+    deferred: int
+    in_progress: int
+    workers: list[WorkerHealth]
+
+    @property
+    def last_heartbeat(self) -> datetime | None:
+        """The most recent heartbeat of any worker, or None if no worker has reported."""
+        return max((w.last_heartbeat for w in self.workers), default=None)
+
+    @property
+    def alive_workers(self) -> int:
+        """How many workers heartbeated recently."""
+        return sum(w.alive for w in self.workers)
+
+
+def _where(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
+    except ValueError:
+        return "<unparsable url>"
+
+
+class Queue:
+    """A named job queue on Redis: register tasks, enqueue them, run workers.
+
+    Every Redis key the queue uses starts with ``name`` (``<name>:queue``, ``<name>:job:<id>``,
+    ...), so queues sharing one Redis never see each other's jobs. Connections are opened on
+    first use; the library reads no environment variables.
+
+    Example::
+
+        queue = Queue(redis_url="redis://localhost:6379/0", name="emails")
+
+        @queue.task(retries=3, timeout=30)
+        async def send_email(to: str) -> None: ...
+
+        job = await send_email.enqueue("ada@example.com")
+        await queue.run_worker(concurrency=10)   # in the worker process
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        name: str = "default",
+        *,
+        keep_result: float | timedelta = 3600,
+        timezone: tzinfo = UTC,
+        **redis_kwargs: Any,
+    ) -> None:
+        if not isinstance(redis_url, str) or urlsplit(redis_url).scheme not in {
+            "redis",
+            "rediss",
+            "unix",
+        }:
+            shown = redis_url if not isinstance(redis_url, str) else _where(redis_url)
+            raise InvalidArgument(
+                f"redis_url={shown!r}: must be a redis://, rediss:// or unix:// URL string"
+            )
+        if not isinstance(name, str) or not _QUEUE_NAME.match(name):
+            raise InvalidArgument(
+                f"name={name!r}: use 1-200 characters of letters, digits and '_.:-'"
+            )
+        if not isinstance(timezone, tzinfo):
+            raise InvalidArgument(f"timezone={timezone!r}: must be a tzinfo (e.g. ZoneInfo)")
+        self.name = name
+        self.keep_result = check_seconds("keep_result", keep_result)
+        self.timezone = timezone
+        self.keys = Keys(name)
+        self.registry = Registry(name)
+        self._url = redis_url
+        self._where = _where(redis_url)
+        self._redis_kwargs = redis_kwargs
+        self._backend: Backend | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name!r} on redis {self._where}>"
+
+    # -- connection --------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The engine (arq) behind this queue, connected to the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._backend is None or self._loop is not loop:
+            # redis-py connections belong to one event loop: a new loop gets a new client
+            self._backend = ArqBackend(self._url, self.keys, self._where, **self._redis_kwargs)
+            self._loop = loop
+        return self._backend
+
+    async def close(self) -> None:
+        """Close this queue's Redis connections (they reopen on next use).
+
+        Example::
+
+            await queue.close()
+        """
+        backend, self._backend, self._loop = self._backend, None, None
+        if backend is not None:
+            await backend.close()
+
+    async def __aenter__(self) -> Queue:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- defining tasks ----------------------------------------------------------------------
+
+    def _spec(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None,
+        retries: int,
+        timeout: float | timedelta,
+        backoff: float | timedelta,
+        backoff_max: float | timedelta,
+        keep_result: float | timedelta | None,
+        on_failure: FailureHook | None,
+        cron: CronSchedule | None = None,
+    ) -> TaskSpec:
+        if not inspect.iscoroutinefunction(fn):
+            raise InvalidArgument(f"{fn!r} is not an async function (define it with `async def`)")
+        if name is not None and not isinstance(name, str):
+            raise InvalidArgument(f"name={name!r}: must be a str or None")
+        check_hook("on_failure", on_failure)
+        return TaskSpec(
+            name=name or fn.__qualname__,
+            fn=fn,
+            signature=inspect.signature(fn),
+            retries=check_int("retries", retries, 0),
+            timeout=check_seconds("timeout", timeout, strict=True),
+            backoff=check_seconds("backoff", backoff),
+            backoff_max=check_seconds("backoff_max", backoff_max),
+            keep_result=(
+                self.keep_result
+                if keep_result is None
+                else check_seconds("keep_result", keep_result)
+            ),
+            on_failure=on_failure,
+            cron=cron,
+        )
+
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        retries: int = 3,
+        timeout: float | timedelta = 300,
+        backoff: float | timedelta = 1.0,
+        backoff_max: float | timedelta = 300,
+        keep_result: float | timedelta | None = None,
+        on_failure: FailureHook | None = None,
+    ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Task[P, R]]:
+        """Register an async function as a task of this queue.
+
+        - ``retries``: extra tries after the first when it raises (any exception) or times out;
+          the delay doubles from ``backoff`` seconds up to ``backoff_max`` (+ up to 10 % jitter).
+        - ``timeout``: seconds a try may run before it is cancelled (then retried or failed).
+        - ``keep_result``: seconds the result (or failure) is kept (default: the queue's).
+        - ``on_failure``: async hook called with a :class:`FailedJob` once the job has failed
+          for good (after its last retry).
+        - ``name``: stored job name (default: the function's ``__qualname__``).
+
+        Example::
+
+            @queue.task(retries=3, timeout=30, backoff=2)
+            async def send_email(to: str, subject: str) -> str:
+                ...
+                return message_id
+        """
+
+        def register(fn: Callable[P, Coroutine[Any, Any, R]]) -> Task[P, R]:
+            spec = self._spec(
+                fn,
+                name=name,
+                retries=retries,
+                timeout=timeout,
+                backoff=backoff,
+                backoff_max=backoff_max,
+                keep_result=keep_result,
+                on_failure=on_failure,
+            )
+            self.registry.add(spec)
+            return Task(self, spec)
+
+        return register
+
+    @overload
+    def cron(
+        self,
+        spec: str,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta = ...,
+        retries: int = ...,
+        keep_result: float | timedelta | None = ...,
+        on_failure: FailureHook | None = ...,
+    ) -> Callable[[Callable[[], Coroutine[Any, Any, R]]], Task[[], R]]: ...
+
+    @overload
+    def cron(
+        self,
+        spec: None = ...,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta = ...,
+        retries: int = ...,
+        keep_result: float | timedelta | None = ...,
+        on_failure: FailureHook | None = ...,
+        month: int | Iterable[int] | None = ...,
+        day: int | Iterable[int] | None = ...,
+        weekday: int | str | Iterable[int] | None = ...,
+        hour: int | Iterable[int] | None = ...,
+        minute: int | Iterable[int] | None = ...,
+        second: int | Iterable[int] | None = ...,
+    ) -> Callable[[Callable[[], Coroutine[Any, Any, R]]], Task[[], R]]: ...
+
+    def cron(
+        self,
+        spec: str | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | timedelta = 300,
+        retries: int = 0,
+        keep_result: float | timedelta | None = None,
+        on_failure: FailureHook | None = None,
+        month: int | Iterable[int] | None = None,
+        day: int | Iterable[int] | None = None,
+        weekday: int | str | Iterable[int] | None = None,
+        hour: int | Iterable[int] | None = None,
+        minute: int | Iterable[int] | None = None,
+        second: int | Iterable[int] | None = 0,
+    ) -> Callable[[Callable[[], Coroutine[Any, Any, R]]], Task[[], R]]:
+        """Run an async function (taking no arguments) on a schedule, once per tick across all
+        workers of the queue.
+
+        ``spec`` is a crontab string (``"*/5 * * * *"``; a sixth, leading field gives seconds)
+        evaluated in the queue's ``timezone``; or leave it out and use arq's keyword form
+        (``minute={0, 30}``, ``hour=3``, ``weekday="mon"``, ``second=0`` ...). A tick is
+        enqueued by whichever worker claims it first; ticks while no worker runs are skipped.
+
+        Example::
+
+            @queue.cron("*/5 * * * *")
+            async def refresh_rates() -> None: ...
+
+            @queue.cron(hour=3, minute=0)
+            async def nightly_cleanup() -> None: ...
+        """
+        if spec is not None:
+            if any(v is not None for v in (month, day, weekday, hour, minute)) or second != 0:
+                raise InvalidCron(
+                    f"cron({spec!r}, ...): give either a crontab string or keyword fields, not both"
+                )
+            schedule = CronSchedule.parse(spec, tz=self.timezone)
+        else:
+            schedule = CronSchedule.from_fields(
+                month=month,
+                day=day,
+                weekday=weekday,
+                hour=hour,
+                minute=minute,
+                second=second,
+                tz=self.timezone,
+            )
+
+        def register(fn: Callable[[], Coroutine[Any, Any, R]]) -> Task[[], R]:
+            task_spec = self._spec(
+                fn,
+                name=name,
+                retries=retries,
+                timeout=timeout,
+                backoff=1.0,
+                backoff_max=60,
+                keep_result=keep_result,
+                on_failure=on_failure,
+                cron=schedule,
+            )
+            try:
+                task_spec.signature.bind()
+            except TypeError:
+                raise InvalidArgument(
+                    f"cron task {task_spec.name!r} must be callable without arguments; "
+                    f"its signature is {task_spec.signature}"
+                ) from None
+            self.registry.add(task_spec)
+            return Task(self, task_spec)
+
+        return register
+
+    def on_failure(self, hook: FailureHook) -> FailureHook:
+        """Register a queue-wide hook called with a :class:`FailedJob` when any job of this
+        queue fails for good (after its last retry; not on abort). Usable as a decorator.
+
+        Example::
+
+            @queue.on_failure
+            async def alert(failed: FailedJob) -> None:
+                await pager.send(f"{failed.task} failed: {failed.message}")
+        """
+        check_hook("hook", hook)
+        self.registry.on_failure.append(hook)
+        return hook
+
+    # -- enqueueing and jobs -----------------------------------------------------------------
+
+    async def _enqueue(
+        self,
+        spec: TaskSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        job_id: str | None,
+        defer_by: float | timedelta | None,
+        defer_until: datetime | None,
+    ) -> Job[Any]:
+        _serde.check_arguments(spec.name, spec.signature, args, kwargs)
+        if job_id is None:
+            job_id = uuid.uuid4().hex
+        else:
+            self._check_job_id(job_id)
+        now = int(time.time() * 1000)
+        score = now
+        if defer_by is not None and defer_until is not None:
+            raise InvalidArgument("give _defer_by or _defer_until, not both")
+        if defer_by is not None:
+            score += int(check_seconds("_defer_by", defer_by) * 1000)
+        elif defer_until is not None:
+            if not isinstance(defer_until, datetime) or defer_until.tzinfo is None:
+                raise InvalidArgument(
+                    f"_defer_until={defer_until!r}: must be a timezone-aware datetime"
+                )
+            score = max(now, int(defer_until.timestamp() * 1000))
+        payload = _serde.dumps({"f": spec.name, "a": args, "k": kwargs, "et": now})
+        created = await self.backend.enqueue(
+            job_id, payload, score, score - now + _EXPIRES_EXTRA_MS
+        )
+        return Job(self, job_id, created)
+
+    @staticmethod
+    def _check_job_id(job_id: object) -> None:
+        if (
+            not isinstance(job_id, str)
+            or not job_id
+            or len(job_id) > _JOB_ID_MAX
+            or not job_id.isprintable()
+            or any(c.isspace() for c in job_id)
+        ):
+            raise InvalidArgument(
+                f"job id {job_id!r}: must be a non-empty str of at most {_JOB_ID_MAX} printable "
+                "characters without whitespace"
+            )
+
+    def job(self, job_id: str) -> Job[Any]:
+        """A handle on the job with this id (e.g. one enqueued by another process).
+
+        Example::
+
+            status = await queue.job("welcome:ada").status()
+        """
+        self._check_job_id(job_id)
+        return Job(self, job_id, created=False)
+
+    async def _state(self, job_id: str) -> JobState:
+        return await self.backend.state(job_id)
+
+    async def _abort(self, job_id: str) -> AbortOutcome:
+        record = _serde.dumps(
+            {"s": "aborted", "t": 0, "f": "", "e": "Aborted", "m": "aborted by request"}
+        )
+        return await self.backend.abort(job_id, record, int(self.keep_result * 1000))
+
+    # -- workers and health ------------------------------------------------------------------
+
+    async def run_worker(
+        self,
+        *,
+        concurrency: int = 10,
+        burst: bool = False,
+        poll_interval: float = 0.5,
+        grace_period: float = 30.0,
+        lease: float = 30.0,
+        heartbeat: float = 10.0,
+        handle_signals: bool = True,
+    ) -> None:
+        """Process this queue's jobs until stopped.
+
+        - ``concurrency``: jobs run at once by this worker.
+        - ``burst``: return once the queue is empty instead of waiting for more jobs.
+        - ``grace_period``: on SIGTERM/SIGINT stop taking jobs, let running ones finish for up
+          to this many seconds, then cancel and requeue the rest (that try does not count).
+        - ``lease``: a running job's claim, renewed every ``lease / 3`` s; if this worker dies
+          the job is run again by another worker once the lease expires (at-least-once).
+        - ``heartbeat``: seconds between health records (see :meth:`health`).
+        - ``handle_signals``: install SIGTERM/SIGINT handlers (main thread only).
+
+        Cancelling the coroutine stops the worker too (running jobs are requeued).
+
+        Example::
+
+            asyncio.run(queue.run_worker(concurrency=20))
+        """
+        if not self.registry.tasks:
+            raise InvalidArgument(
+                f"queue {self.name!r} has no tasks: register some with @queue.task/@queue.cron "
+                "before running a worker"
+            )
+        options = WorkerOptions(
+            concurrency=check_int("concurrency", concurrency, 1),
+            burst=bool(burst),
+            poll_interval=check_seconds("poll_interval", poll_interval, strict=True),
+            grace_period=check_seconds("grace_period", grace_period),
+            lease=check_seconds("lease", lease, minimum=1.0),
+            heartbeat=check_seconds("heartbeat", heartbeat, strict=True),
+            handle_signals=bool(handle_signals),
+        )
+        await self.backend.run_worker(self.registry, options)
+
+    async def health(self) -> QueueHealth:
+        """Queue counts and every worker's last heartbeat, for a host's health endpoint.
+
+        ``queued`` = ready and not running, ``deferred`` = waiting for their time (or a retry
+        backoff), ``in_progress`` = running under a live lease. Records of workers silent for
+        over an hour are dropped.
+
+        Example::
+
+            health = await queue.health()
+            print(health.queued, health.in_progress, health.last_heartbeat)
+        """
+        backend = self.backend
+        counts = await backend.counts(stale_ms=3_600_000)
+        now = time.time()
+        workers: list[WorkerHealth] = []
+        gone: list[str] = []
+        for r in counts.workers:
+            age = now - float(r["last_heartbeat"])
+            if age > 3600:
+                gone.append(r["worker_id"])
+                continue
+            workers.append(
+                WorkerHealth(
+                    worker_id=r["worker_id"],
+                    host=r["host"],
+                    pid=int(r["pid"]),
+                    started_at=datetime.fromtimestamp(r["started_at"], UTC),
+                    last_heartbeat=datetime.fromtimestamp(r["last_heartbeat"], UTC),
+                    alive=age <= 3 * float(r["heartbeat_interval"]) + 1,
+                    concurrency=int(r["concurrency"]),
+                    jobs_complete=int(r["jobs_complete"]),
+                    jobs_failed=int(r["jobs_failed"]),
+                    jobs_retried=int(r["jobs_retried"]),
+                    jobs_ongoing=int(r["jobs_ongoing"]),
+                )
+            )
+        if gone:
+            await backend.remove_workers(gone)
+        workers.sort(key=lambda w: w.worker_id)
+        return QueueHealth(
+            queue=self.name,
+            queued=counts.queued,
+            deferred=counts.deferred,
+            in_progress=counts.in_progress,
+            workers=workers,
+        )

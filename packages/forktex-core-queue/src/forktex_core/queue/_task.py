@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Task definitions: the ``@queue.task`` wrapper, its retry/timeout policy, the registry."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from ._cron import CronSchedule
+from ._errors import DuplicateTask, InvalidArgument
+from ._job import FailedJob, Job
+
+if TYPE_CHECKING:
+    from ._queue import Queue
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+FailureHook = Callable[[FailedJob], Awaitable[None]]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:\-<>]{1,200}$")
+
+
+def check_seconds(name: str, value: object, *, minimum: float = 0.0, strict: bool = False) -> float:
+    """Validate a duration in seconds (int, float or timedelta); return it as float."""
+    seconds: float
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidArgument(f"{name}={value!r}: must be a number of seconds or a timedelta")
+    else:
+        seconds = float(value)
+    if seconds < minimum or (strict and seconds <= minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise InvalidArgument(f"{name}={value!r}: must be {bound} seconds")
+    return seconds
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgument(f"{name}={value!r}: must be an int >= {minimum}")
+    return value
+
+
+def check_hook(name: str, hook: object) -> None:
+    if hook is not None and not inspect.iscoroutinefunction(hook):
+        raise InvalidArgument(
+            f"{name}={hook!r}: must be an async function taking one FailedJob argument"
+        )
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How the worker runs one task: its function and its retry/timeout policy."""
+
+    name: str
+    fn: Callable[..., Coroutine[Any, Any, Any]]
+    signature: inspect.Signature
+    retries: int
+    timeout: float
+    backoff: float
+    backoff_max: float
+    keep_result: float
+    on_failure: FailureHook | None = None
+    cron: CronSchedule | None = None
+
+    @property
+    def max_tries(self) -> int:
+        return self.retries + 1
+
+    def backoff_delay(self, try_number: int) -> float:
+        """Seconds to wait before try ``try_number + 1``: doubling from ``backoff``, capped,
+        plus up to 10 % jitter so a burst of failures does not retry in lockstep."""
+        base = min(self.backoff_max, self.backoff * 2.0 ** (try_number - 1))
+        return float(base * (1 + random.random() * 0.1))
+
+
+@dataclass
+class Registry:
+    """The tasks, cron jobs and failure hooks of one queue."""
+
+    queue_name: str
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    on_failure: list[FailureHook] = field(default_factory=list)
+
+    def add(self, spec: TaskSpec) -> None:
+        if not _NAME.match(spec.name):
+            raise InvalidArgument(
+                f"task name {spec.name!r}: use 1-200 characters of letters, digits, '_.:-<>'"
+            )
+        if spec.name in self.tasks:
+            raise DuplicateTask(
+                f"queue {self.queue_name!r} already has a task named {spec.name!r} "
+                f"({self.tasks[spec.name].fn.__module__}); pass name=... to one of them"
+            )
+        self.tasks[spec.name] = spec
+
+    @property
+    def crons(self) -> list[TaskSpec]:
+        return [t for t in self.tasks.values() if t.cron is not None]
+
+
+class Task(Generic[P, R]):
+    """An async function registered on a queue by ``@queue.task(...)``.
+
+    Calling it runs the function directly (same signature); ``enqueue`` runs it on a worker.
+
+    Example::
+
+        @queue.task(retries=3, timeout=30)
+        async def send_email(to: str, subject: str) -> str: ...
+
+        await send_email("ada@example.com", "hi")          # runs here, now
+        job = await send_email.enqueue("ada@example.com", "hi", _defer_by=60)
+    """
+
+    def __init__(self, queue: Queue, spec: TaskSpec) -> None:
+        self._queue = queue
+        self.spec = spec
+        functools.update_wrapper(self, spec.fn)
+
+    @property
+    def name(self) -> str:
+        """The name jobs of this task are stored under (default: the function's qualname)."""
+        return self.spec.name
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        return self.spec.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.spec.name!r} of queue {self._queue.name!r}>"
+
+    async def enqueue(
+        self,
+        *args: Any,
+        _job_id: str | None = None,
+        _defer_by: float | timedelta | None = None,
+        _defer_until: datetime | None = None,
+        **kwargs: Any,
+    ) -> Job[R]:
+        """Put a job on the queue; returns its :class:`Job` handle.
+
+        - ``_job_id``: makes enqueueing idempotent: while a job with this id is live (queued,
+          deferred, running or waiting to retry) enqueueing it again returns the existing job
+          (``job.created`` is False). Once it has finished the id can be enqueued again.
+        - ``_defer_by`` (seconds or timedelta) / ``_defer_until`` (aware datetime): run later.
+
+        Arguments must be plain JSON (the error names the one that is not).
+
+        Example::
+
+            await send_email.enqueue("ada@example.com", "hi", _job_id="welcome:ada")
+            await send_email.enqueue("bob@example.com", "hi", _defer_by=timedelta(minutes=5))
+        """
+        return await self._queue._enqueue(self.spec, args, kwargs, _job_id, _defer_by, _defer_until)
