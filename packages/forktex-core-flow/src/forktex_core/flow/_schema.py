@@ -93,6 +93,14 @@ MIGRATIONS: list[str] = [
         leader_pid  integer
     );
     """,
+    # 2: version-aware claims and metadata filtering (graphs, versioning gate, hooks)
+    f"""
+    -- claim: one index probe per (workflow, version) a worker has registered
+    CREATE INDEX runs_claim_version ON {SCHEMA}.runs (workflow, version, wake_at)
+        WHERE status IN ('pending', 'waiting') AND wake_at IS NOT NULL;
+    -- list_runs(metadata={{...}}): containment over the hooks' metadata (e.g. org_id)
+    CREATE INDEX runs_metadata ON {SCHEMA}.runs USING gin (metadata jsonb_path_ops);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
