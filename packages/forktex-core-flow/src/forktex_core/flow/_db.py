@@ -26,6 +26,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    # asyncpg's protocol can be left mid-operation when Postgres terminates the backend
+    # (pg_terminate_backend, restart); the pool then discards that connection.
+    asyncpg.InternalClientError,
 )
 
 _SCHEMES = {

@@ -6,7 +6,9 @@ fail or suspend it. Exactly one write per completed step; no reads between steps
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -14,10 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import asyncpg
 
 from . import _claim, _signals
-from ._context import COMPLETED, CURRENT, FlowContext
+from ._context import COMPLETED, CURRENT, FAILED, FlowContext
 from ._db import TRANSIENT, log, retry_transient
 from ._defs import StepDef, WorkflowDef
 from ._errors import NonDeterminismError, NotSerialisable, WorkflowTimeout
+from ._hooks import HookSet, RunEvent, StepEvent
 from ._serde import Serializer, encode, error_text
 
 if TYPE_CHECKING:
@@ -46,7 +49,7 @@ class Host(Protocol):
 class RunDriver:
     """Drives one leased run to completion, failure or suspension."""
 
-    __slots__ = ("_retried", "host", "run", "serializer", "task", "wf")
+    __slots__ = ("_retried", "ctx", "hooks", "host", "run", "serializer", "task", "wf")
 
     def __init__(self, host: Host, run: _claim.ClaimedRun, wf: WorkflowDef) -> None:
         self.host = host
@@ -54,7 +57,85 @@ class RunDriver:
         self.wf = wf
         self.serializer = host.serializer
         self.task: asyncio.Task[Any] | None = None
+        self.ctx: FlowContext | None = None
         self._retried = False
+        # The worker's Flow carries the extension hooks; only observers matter here.
+        hooks = getattr(getattr(host, "flow", None), "_hooks", None)
+        self.hooks: HookSet | None = (
+            hooks if isinstance(hooks, HookSet) and hooks.observes else None
+        )
+
+    def _take_marks(self) -> tuple[list[int], list[str], list[str]] | None:
+        ctx = self.ctx
+        if ctx is None or not ctx._marks:
+            return None
+        marks, ctx._marks = ctx._marks, []
+        return [m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks]
+
+    async def flush_marks(self, conn: asyncpg.Connection | None = None) -> None:
+        """Write pending markers now (before a write that cannot carry them)."""
+        marks = self._take_marks()
+        if marks is None:
+            return
+        if conn is not None:
+            await conn.execute(_claim.FLUSH_MARKS, self.run.id, self.host.worker_id, *marks)
+            return
+        await self._db(
+            "checkpoint of graph states",
+            lambda p: p.execute(_claim.FLUSH_MARKS, self.run.id, self.host.worker_id, *marks),
+        )
+
+    def _metadata(self) -> dict[str, Any]:
+        text = self.run.metadata
+        if not text:
+            return {}
+        value = self.serializer.loads(text)
+        return value if isinstance(value, dict) else {}
+
+    async def _step_event(
+        self,
+        seq: int,
+        name: str,
+        kind: str,
+        status: str,
+        attempt: int,
+        output: str | None,
+        error: str | None,
+        duration: float,
+    ) -> None:
+        assert self.hooks is not None
+        loads = self.serializer.loads
+        event = StepEvent(
+            run_id=self.run.id,
+            workflow=self.run.workflow,
+            version=self.run.version,
+            seq=seq,
+            name=name,
+            kind=kind,
+            status=status,
+            attempt=attempt,
+            output=None if output is None else loads(output),
+            error=None if error is None else loads(error),
+            duration=duration,
+            metadata=self._metadata(),
+        )
+        method = "on_step_completed" if status == COMPLETED else "on_step_failed"
+        await self.hooks.observe(method, event)
+
+    async def _run_event(self, status: str, output: Any, error: str | None) -> None:
+        if self.hooks is None:
+            return
+        event = RunEvent(
+            run_id=self.run.id,
+            workflow=self.run.workflow,
+            version=self.run.version,
+            status=status,
+            output=output,
+            error=None if error is None else self.serializer.loads(error),
+            metadata=self._metadata(),
+        )
+        method = "on_run_completed" if status == "succeeded" else "on_run_failed"
+        await self.hooks.observe(method, event)
 
     # -- database operations used by the context ------------------------------------------
 
@@ -89,23 +170,35 @@ class RunDriver:
     ) -> None:
         """Upsert checkpoint ``seq`` (fenced on our lease); one autocommit statement."""
         self._retried = False
-        res = await self._db(
-            f"checkpoint of step {name!r}",
-            lambda p: p.execute(
-                _claim.RECORD_STEP,
-                self.run.id,
-                seq,
-                name,
-                kind,
-                status,
-                attempt,
-                output,
-                error,
-                duration,
-                self.host.worker_id,
-            ),
+        marks = self._take_marks()
+        args = (
+            self.run.id,
+            seq,
+            name,
+            kind,
+            status,
+            attempt,
+            output,
+            error,
+            duration,
+            self.host.worker_id,
         )
+        if marks is None:
+            res = await self._db(
+                f"checkpoint of step {name!r}", lambda p: p.execute(_claim.RECORD_STEP, *args)
+            )
+        else:
+            res = await self._db(
+                f"checkpoint of step {name!r}",
+                lambda p: p.execute(_claim.RECORD_STEP_MARKED, *args, *marks),
+            )
         if res.endswith(" 1"):
+            if (
+                self.hooks is not None
+                and status in (COMPLETED, FAILED)
+                and kind in ("step", "transaction")
+            ):
+                await self._step_event(seq, name, kind, status, attempt, output, error, duration)
             return
         if self._retried:
             # The first try may have committed before the connection dropped.
@@ -125,6 +218,7 @@ class RunDriver:
 
     async def consume_signal(self, seq: int, name: str, step_name: str) -> tuple[bool, str | None]:
         """Consume the next ``name`` signal into checkpoint ``seq`` (if one is stored)."""
+        await self.flush_marks()
         return await self._db(
             "signal consumption",
             lambda p: _signals.consume(p, self.run.id, name, seq, step_name, self.host.worker_id),
@@ -139,41 +233,94 @@ class RunDriver:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        """Run a transactional step: its writes and its checkpoint commit together."""
+        """Run a transactional step: its writes and its checkpoint commit together.
+
+        When the step's own connection is lost (Postgres restarted, backend terminated),
+        the transaction rolled back or, if the commit itself was cut, may have committed:
+        the checkpoint tells which. Either the recorded result is returned or the step runs
+        again in a new transaction (for up to one lease), so a dropped connection never
+        fails the step nor applies its writes twice.
+        """
+        deadline = time.monotonic() + self.host.lease
+        delay = 0.05
+        while True:
+            try:
+                return await self._transaction_once(sdef, seq, attempt, args, kwargs)
+            except Exception as exc:
+                if not _connection_lost(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    log.warning("flow: run %s: step %r lost its connection", self.run.id, sdef.name)
+                    raise LeaseLost() from exc
+                log.warning(
+                    "flow: run %s: step %r lost its connection (%s); retrying",
+                    self.run.id,
+                    sdef.name,
+                    type(exc).__name__,
+                )
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, 1.0)
+            row = await self._db(
+                "checkpoint check",
+                lambda p: p.fetchrow(_claim.RECORDED, self.run.id, seq, self.host.worker_id),
+            )
+            if row is None or not row["held"]:
+                raise LeaseLost()
+            if row["status"] == COMPLETED:  # the cut commit went through
+                out = row["output"]
+                return None if out is None else self.serializer.loads(out)
+
+    async def _transaction_once(
+        self,
+        sdef: StepDef,
+        seq: int,
+        attempt: int,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
         from sqlalchemy import text
         from sqlalchemy.ext.asyncio import AsyncSession
 
+        await self.flush_marks()
         engine = self.host.sa_engine()
         started = time.monotonic()
         out_text: str | None = None
         async with engine.connect() as conn:
-            async with conn.begin():
-                session = AsyncSession(bind=conn, expire_on_commit=False)
-                try:
-                    call = sdef.fn(*args[:1], session, *args[1:], **kwargs)
-                    if sdef.timeout is not None:
-                        async with asyncio.timeout(sdef.timeout):
+            try:
+                async with conn.begin():
+                    session = AsyncSession(bind=conn, expire_on_commit=False)
+                    try:
+                        call = sdef.fn(*args[:1], session, *args[1:], **kwargs)
+                        if sdef.timeout is not None:
+                            async with asyncio.timeout(sdef.timeout):
+                                result = await call
+                        else:
                             result = await call
-                    else:
-                        result = await call
-                    await session.flush()
-                    out_text = encode(self.serializer, result, f"the result of step {sdef.name!r}")
-                    res = await conn.execute(
-                        text(_TX_RECORD),
-                        {
-                            "run": self.run.id,
-                            "seq": seq,
-                            "name": sdef.name,
-                            "attempt": attempt,
-                            "output": out_text,
-                            "dur": time.monotonic() - started,
-                            "worker": self.host.worker_id,
-                        },
-                    )
-                    if res.rowcount != 1:
-                        raise LeaseLost()
-                finally:
-                    await session.close()
+                        await session.flush()
+                        what = f"the result of step {sdef.name!r}"
+                        out_text = encode(self.serializer, result, what)
+                        res = await conn.execute(
+                            text(_TX_RECORD),
+                            {
+                                "run": self.run.id,
+                                "seq": seq,
+                                "name": sdef.name,
+                                "attempt": attempt,
+                                "output": out_text,
+                                "dur": time.monotonic() - started,
+                                "worker": self.host.worker_id,
+                            },
+                        )
+                        if res.rowcount != 1:
+                            raise LeaseLost()
+                    finally:
+                        await session.close()
+            except Exception as exc:
+                # A connection cut mid-operation may go back to the pool in a broken state.
+                if _connection_lost(exc) and not conn.invalidated:
+                    with contextlib.suppress(Exception):
+                        await conn.invalidate()
+                raise
         return self.serializer.loads(out_text)
 
     # -- the run itself ---------------------------------------------------------------------
@@ -195,6 +342,7 @@ class RunDriver:
                 run.log,
                 run.recovery_attempts,
             )
+            self.ctx = ctx
             await self._execute(ctx, input_value)
         except LeaseLost:
             log.info("flow: run %s is no longer held by this worker; dropped", run.id)
@@ -276,21 +424,34 @@ class RunDriver:
             return
         if ctx._pending:
             await self.flush_pending(ctx)
-        row = await self._db(
-            "run completion",
-            lambda p: p.fetchrow(_claim.COMPLETE, self.run.id, text, self.host.worker_id),
-        )
+        marks = self._take_marks()
+        if marks is None:
+            row = await self._db(
+                "run completion",
+                lambda p: p.fetchrow(_claim.COMPLETE, self.run.id, text, self.host.worker_id),
+            )
+        else:
+            row = await self._db(
+                "run completion",
+                lambda p: p.fetchrow(
+                    _claim.COMPLETE_MARKED, self.run.id, text, self.host.worker_id, *marks
+                ),
+            )
         if row is None:
             raise LeaseLost()
+        await self._run_event("succeeded", task.result(), None)
 
     async def _fail(self, exc: BaseException) -> None:
         if isinstance(exc, NonDeterminismError):
             log.error("flow: %s", exc)
         doc = error_text(exc)
-        await self._db(
+        await self.flush_marks()
+        row = await self._db(
             "run failure",
             lambda p: p.fetchrow(_claim.FAIL, self.run.id, doc, self.host.worker_id),
         )
+        if row is not None:
+            await self._run_event("failed", None, doc)
 
     async def _suspend(self, ctx: FlowContext) -> None:
         if ctx._pending:
@@ -301,9 +462,12 @@ class RunDriver:
         wake = min(wakes) if wakes else None
         names = sorted({s.signal for s in ctx._suspends if s.signal is not None})
         run_id, worker = self.run.id, self.host.worker_id
+        marks = self._take_marks()
 
         async def op(pool: asyncpg.Pool) -> bool:
             async with pool.acquire() as conn, conn.transaction():
+                if marks is not None:
+                    await conn.execute(_claim.FLUSH_MARKS, run_id, worker, *marks)
                 if await conn.fetchval(_claim.SUSPEND, run_id, wake, worker) is None:
                     return False
                 if names and await conn.fetchval(_claim.SIGNAL_PENDING, run_id, names):
@@ -314,6 +478,17 @@ class RunDriver:
             raise LeaseLost()
         if wake is not None:
             self.host.schedule_wake(wake)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """True for a SQLAlchemy error caused by losing the database connection itself."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    return bool(exc.connection_invalidated) or isinstance(
+        exc.orig.__cause__ if exc.orig is not None else None, TRANSIENT
+    )
 
 
 _TX_RECORD = """
