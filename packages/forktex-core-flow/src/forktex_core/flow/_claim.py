@@ -4,6 +4,9 @@
 
 One statement claims up to ``n`` runs with ``FOR UPDATE SKIP LOCKED``, sets the lease and
 returns each run together with its whole checkpoint log (so replay needs no further reads).
+A worker only claims runs whose (workflow, version) it has registered: the claim probes the
+``(workflow, version, wake_at)`` index once per registered pair, so runs of versions this
+worker lacks are never scanned, however many pile up.
 """
 
 from __future__ import annotations
@@ -21,19 +24,24 @@ DONE_CHANNEL = "forktex_flow_done"
 
 CLAIM = f"""
 WITH c AS (
-    SELECT id FROM {SCHEMA}.runs
-    WHERE status IN ('pending', 'waiting') AND wake_at <= now()
-      AND workflow || ':' || version = ANY($3::text[])
-    ORDER BY wake_at
+    SELECT r.id FROM unnest($3::text[], $5::int[]) AS k(workflow, version)
+    CROSS JOIN LATERAL (
+        SELECT id, wake_at FROM {SCHEMA}.runs
+        WHERE workflow = k.workflow AND version = k.version
+          AND status IN ('pending', 'waiting') AND wake_at <= now()
+        ORDER BY wake_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    ) r
+    ORDER BY r.wake_at
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
 ), u AS (
     UPDATE {SCHEMA}.runs r
     SET status = 'running', worker = $2, lease_until = now() + make_interval(secs => $4),
         started_at = coalesce(r.started_at, now()), updated_at = now()
     FROM c WHERE r.id = c.id
     RETURNING r.id, r.workflow, r.version, r.input::text AS input, r.recovery_attempts,
-              extract(epoch FROM r.deadline)::float8 AS deadline
+              extract(epoch FROM r.deadline)::float8 AS deadline, r.metadata::text AS metadata
 )
 SELECT u.*, l.seqs, l.names, l.kinds, l.statuses, l.attempts, l.outputs, l.errors
 FROM u LEFT JOIN LATERAL (
@@ -73,6 +81,26 @@ SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.outp
 WHERE {SCHEMA}.steps.status IN ('retrying', 'waiting') AND {SCHEMA}.steps.name = EXCLUDED.name
 """
 
+# Markers (graph states, patches) pending in the context ride along with the next write.
+MARKS_CTE = f"""
+WITH marks AS (
+    INSERT INTO {SCHEMA}.steps (run_id, seq, name, kind, status, attempt, started_at,
+                                 finished_at)
+    SELECT $1, m.seq, m.name, m.kind, 'completed', 1, now(), now()
+    FROM unnest(${{seqs}}::int[], ${{names}}::text[], ${{kinds}}::text[]) AS m(seq, name, kind)
+    WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND worker = ${{worker}}
+                  AND status = 'running')
+    ON CONFLICT (run_id, seq) DO NOTHING
+)
+"""
+
+
+def _with_marks(statement: str, first: int, worker: int) -> str:
+    cte = MARKS_CTE.replace("${seqs}", f"${first}").replace("${names}", f"${first + 1}")
+    cte = cte.replace("${kinds}", f"${first + 2}").replace("${worker}", f"${worker}")
+    return cte + statement
+
+
 RECORDED = f"""
 SELECT s.status, s.output::text,
        (r.worker = $3 AND r.status = 'running') AS held
@@ -95,6 +123,10 @@ SET status = 'failed', error = $2::jsonb, finished_at = now(), updated_at = now(
 WHERE id = $1 AND worker = $3 AND status = 'running'
 RETURNING pg_notify('{DONE_CHANNEL}', id::text)
 """
+
+RECORD_STEP_MARKED = _with_marks(RECORD_STEP, 11, 10)
+COMPLETE_MARKED = _with_marks(COMPLETE, 4, 3)
+FLUSH_MARKS = _with_marks("SELECT 1", 3, 2)
 
 SUSPEND = f"""
 UPDATE {SCHEMA}.runs
@@ -126,6 +158,7 @@ class ClaimedRun:
     recovery_attempts: int
     deadline: float | None
     log: dict[int, LogEntry]
+    metadata: str | None = None
 
 
 async def claim(
@@ -136,7 +169,13 @@ async def claim(
     lease: float,
 ) -> list[ClaimedRun]:
     """Claim up to ``limit`` runnable runs of the registered ``keys`` (``name:version``)."""
-    rows = await conn.fetch(CLAIM, limit, worker, keys, lease)
+    names: list[str] = []
+    versions: list[int] = []
+    for key in keys:
+        name, _, version = key.rpartition(":")
+        names.append(name)
+        versions.append(int(version))
+    rows = await conn.fetch(CLAIM, limit, worker, names, lease, versions)
     claimed: list[ClaimedRun] = []
     for row in rows:
         log: dict[int, LogEntry] = {}
@@ -157,6 +196,7 @@ async def claim(
                 row["recovery_attempts"],
                 row["deadline"],
                 log,
+                row["metadata"],
             )
         )
     return claimed

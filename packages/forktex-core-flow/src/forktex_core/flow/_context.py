@@ -82,6 +82,7 @@ class FlowContext:
         "_fatal",
         "_idle",
         "_log",
+        "_marks",
         "_pending",
         "_seq",
         "_suspend_event",
@@ -116,6 +117,7 @@ class FlowContext:
         self._suspend_event = asyncio.Event()
         self._suspends: list[Suspend] = []
         self._pending: list[tuple[int, str, str]] = []
+        self._marks: list[tuple[int, str, str]] = []
         self._fatal: BaseException | None = None
 
     def __repr__(self) -> str:
@@ -155,7 +157,47 @@ class FlowContext:
         self._suspend_event.set()
         await asyncio.get_running_loop().create_future()
 
+    def _mark(self, name: str, kind: str) -> None:
+        """Record a marker entry (a graph state, a patch); written with the next checkpoint.
+
+        Markers need no write of their own: replay re-derives them, so they only have to be
+        durable no later than the next entry, and the driver writes them in the same
+        statement as that entry.
+        """
+        seq, entry = self._next(name, kind)
+        if entry is None:
+            self._marks.append((seq, name, kind))
+
     # -- durable primitives -----------------------------------------------------------------
+
+    def patched(self, name: str) -> bool:
+        """True when this run executes the code after the patch ``name`` was added.
+
+        The escape hatch for a hotfix that must reach in-flight runs without a version bump:
+        runs that already passed this point on the old code replay the old branch; runs
+        that reach it now take the new branch and record that choice in their log, so
+        replay stays deterministic. ``forktex-flow audit`` accepts a body change that only
+        adds ``if ctx.patched(...)`` branches, and records the patch with ``--update``.
+
+        Example::
+
+            if ctx.patched("charge-with-idempotency-key"):
+                await charge_v2(ctx, order, key=ctx.uuid())
+            else:
+                await charge(ctx, order)
+        """
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise InvalidArgument(f"patch name must be a non-empty string, got {name!r}")
+        seq = self._seq
+        entry = self._log.get(seq)
+        if entry is None:
+            self._seq = seq + 1
+            self._marks.append((seq, name, "patch"))
+            return True
+        if entry.kind == "patch" and entry.name == name:
+            self._seq = seq + 1
+            return True
+        return False
 
     def now(self) -> datetime:
         """The current time (UTC), recorded once: replay returns the same instant.

@@ -220,3 +220,78 @@ class FlowClosed(FlowError):
 
         await flow.close(); await flow.start("x")  # FlowClosed
     """
+
+
+class GraphValidationError(FlowError, ValueError):
+    """A :class:`Graph` is malformed; ``graph`` and ``state`` name where.
+
+    Raised by ``flow.register_graph``, ``Graph.validate`` and ``Graph.from_dict``.
+
+    Example::
+
+        GraphValidationError: graph 'user.onboarding' v1, state 'verifed': transition
+        target is not a state of this graph (states: email_pending, verified)
+    """
+
+    def __init__(self, graph: str, state: str | None, message: str) -> None:
+        where = f"graph {graph!r}" + (f", state {state!r}" if state is not None else "")
+        super().__init__(f"{where}: {message}")
+        self.graph = graph
+        self.state = state
+
+
+class ConditionError(FlowError, ValueError):
+    """A transition condition is malformed, or cannot be evaluated on a payload.
+
+    Example::
+
+        g.transition("review", "approved", when={"field": "amount", "op": "~", "value": 1})
+        # ConditionError: condition: op must be one of ['==', '!=', ...], got '~'
+    """
+
+
+class TransitionError(FlowError):
+    """A graph run could not pick the next state: none or several transitions matched.
+
+    The run fails with this error; ``state``, ``candidates`` and ``payload_keys`` say why.
+
+    Example::
+
+        TransitionError: graph 'review' state 'review': 2 transitions match (approved,
+        rejected); payload keys: amount, to
+    """
+
+    def __init__(
+        self, graph: str, state: str, reason: str, candidates: list[str], keys: list[str]
+    ) -> None:
+        super().__init__(
+            f"graph {graph!r} state {state!r}: {reason}; candidates: "
+            f"{', '.join(candidates) or '(none)'}; payload keys: {', '.join(keys) or '(none)'}"
+        )
+        self.graph = graph
+        self.state = state
+        self.candidates = candidates
+        self.payload_keys = keys
+
+
+class VersionGateError(FlowError):
+    """A workflow body changed without a version bump (see ``forktex-flow audit``).
+
+    Example::
+
+        VersionGateError: workflow 'cloud.deploy' version 1 changed without a version= bump
+    """
+
+
+class HookDenied(FlowError, PermissionError):
+    """Raised by a :class:`FlowHooks` method to refuse ``start``/``send_signal``/``cancel``.
+
+    Any exception a hook raises propagates to the caller unchanged; this one is provided so
+    hosts need no exception type of their own.
+
+    Example::
+
+        async def authorize_signal(self, run, name, payload):
+            if run.metadata.get("org_id") != current_org():
+                raise HookDenied("not your organisation's run")
+    """

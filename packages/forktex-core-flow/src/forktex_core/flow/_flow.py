@@ -20,6 +20,7 @@ from ._defs import StepDef, WorkflowDef, check_async, positional_count, positive
 from ._errors import (
     FlowClosed,
     FlowError,
+    GraphValidationError,
     InvalidArgument,
     ResultTimeout,
     RunCancelled,
@@ -29,6 +30,9 @@ from ._errors import (
     RunNotRetryable,
     UnknownWorkflow,
 )
+from ._graph import Graph, Handler, build_body
+from ._hashing import Fingerprint, fingerprint
+from ._hooks import FlowHooks, HookSet, StartRequest
 from ._leader import leader_of
 from ._listener import Listener
 from ._records import FINISHED_VALUES, RunInfo, RunStatus, StepInfo
@@ -59,7 +63,12 @@ SELECT id, pg_notify('{_claim.WORK_CHANNEL}', '') FROM ins
 RUN_COLUMNS = (
     "id, workflow, version, status, input::text AS input, output::text AS output, "
     "error::text AS error, idempotency_key, worker, lease_until, recovery_attempts, wake_at, "
-    "deadline, metadata::text AS metadata, created_at, updated_at, started_at, finished_at"
+    "deadline, metadata::text AS metadata, created_at, updated_at, started_at, finished_at, "
+    # runnable, but no live worker has this (workflow, version) registered
+    f"(status = 'pending' OR (status = 'waiting' AND wake_at <= now())) AND NOT EXISTS ("
+    f"SELECT 1 FROM {SCHEMA}.workers w WHERE w.versions ? ({SCHEMA}.runs.workflow || ':' || "
+    f"{SCHEMA}.runs.version) AND w.heartbeat > now() - make_interval(secs => {{stale}})"
+    ") AS waiting_for_worker"
 )
 
 CANCEL = f"""
@@ -161,6 +170,7 @@ class Flow:
         shutdown_grace: float = 10.0,
         pool_size: int | None = None,
         worker_id: str | None = None,
+        hooks: Iterable[FlowHooks] = (),
     ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._url = database_url
@@ -193,6 +203,12 @@ class Flow:
             raise InvalidArgument(f"worker_id must be a non-empty string, got {worker_id!r}")
         self._worker_id = worker_id
         self._workflows: dict[str, dict[int, WorkflowDef]] = {}
+        self._graphs: dict[str, dict[int, Graph]] = {}
+        self._actions: dict[str, Handler] = {}
+        self._fingerprints: dict[tuple[str, int], Fingerprint] = {}
+        self._hooks = HookSet(hooks)
+        # A worker whose heartbeat is older than this is presumed dead.
+        self._run_columns = RUN_COLUMNS.replace("{stale}", repr(float(self.lease * 2)))
         self._pool: asyncpg.Pool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._pool_lock: asyncio.Lock | None = None
@@ -373,20 +389,140 @@ class Flow:
                 )
             wname = name or f"{func.__module__}.{func.__qualname__}"
             wdef = WorkflowDef(wname, ver, func, limit, count >= 2)
-            versions = self._workflows.setdefault(wname, {})
-            existing = versions.get(ver)
-            if existing is not None and existing.fn.__qualname__ != func.__qualname__:
-                raise InvalidArgument(
-                    f"workflow {wname!r} version {ver} is already registered "
-                    f"({existing.fn.__qualname__}); bump version= for a new body"
-                )
-            versions[ver] = wdef
+            self._register(wdef, fingerprint(func))
             func.__forktex_workflow__ = wdef  # type: ignore[attr-defined]
             return func
 
         if fn is not None:
             return decorate(fn)
         return decorate
+
+    def _register(self, wdef: WorkflowDef, fp: Fingerprint) -> None:
+        versions = self._workflows.setdefault(wdef.name, {})
+        existing = versions.get(wdef.version)
+        if existing is not None and existing.fn.__qualname__ != wdef.fn.__qualname__:
+            raise InvalidArgument(
+                f"workflow {wdef.name!r} version {wdef.version} is already registered "
+                f"({existing.fn.__qualname__}); bump version= for a new body"
+            )
+        versions[wdef.version] = wdef
+        self._fingerprints[(wdef.name, wdef.version)] = fp
+
+    def action(self, name: str) -> Callable[[F], F]:
+        """Register an ``async def (ctx, payload)`` as a named graph action.
+
+        Graphs built from data (:meth:`Graph.from_dict`) reference handlers by these names,
+        which is what lets end users create and edit graphs through an API without code.
+        An action runs like any state handler: call steps inside it, or stack it on
+        ``@flow.step`` to checkpoint the whole action as one step.
+
+        Example::
+
+            @flow.action("send_verification_email")
+            async def send_verification_email(ctx: FlowContext, payload: dict) -> dict:
+                await send_email_step(ctx, payload["email"])
+                return payload
+        """
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise InvalidArgument(f"action name must be a non-empty string, got {name!r}")
+
+        def decorate(func: F) -> F:
+            sdef = getattr(func, "__forktex_step__", None)
+            check_async(func if sdef is None else sdef.fn, "@flow.action")
+            existing = self._actions.get(name)
+            if existing is not None and existing is not func:
+                raise InvalidArgument(f"action {name!r} is already registered ({existing!r})")
+            self._actions[name] = func
+            func.__forktex_action__ = name  # type: ignore[attr-defined]
+            return func
+
+        return decorate
+
+    @property
+    def actions(self) -> dict[str, Handler]:
+        """The registered ``@flow.action`` handlers by name (a copy).
+
+        Example::
+
+            g = Graph.from_dict(data, actions=flow.actions)
+        """
+        return dict(self._actions)
+
+    def register_graph(self, graph: Graph) -> Graph:
+        """Validate ``graph`` and register it as a workflow of the same name and version.
+
+        Action names are resolved against ``@flow.action`` registrations; every error
+        (unknown state or action, unreachable state, no reachable terminal, ...) is a
+        :class:`GraphValidationError` naming the graph and the state. Returns the graph.
+
+        Example::
+
+            flow.register_graph(g)
+            run_id = await flow.start("user.onboarding", input={"email": "a@example.com"})
+        """
+        if not isinstance(graph, Graph):
+            raise InvalidArgument(f"register_graph needs a Graph, got {graph!r}")
+        graph.validate()
+        states = graph.resolved(self._actions)
+        body = build_body(graph, states)
+        existing = self._workflows.get(graph.name, {}).get(graph.version)
+        if existing is not None and not hasattr(existing.fn, "__forktex_graph__"):
+            raise GraphValidationError(
+                graph.name,
+                None,
+                f"a @flow.workflow named {graph.name!r} version "
+                f"{graph.version} is already registered",
+            )
+        wdef = WorkflowDef(graph.name, graph.version, body, graph.timeout, True)
+        self._register(wdef, graph.fingerprint(states))
+        self._graphs.setdefault(graph.name, {})[graph.version] = graph
+        return graph
+
+    def graph(self, name: str, version: int | None = None) -> Graph:
+        """A registered graph (the newest version unless ``version`` is given).
+
+        Example::
+
+            print(flow.graph("user.onboarding").to_mermaid())
+        """
+        versions = self._graphs.get(name)
+        if not versions:
+            raise UnknownWorkflow(name, [f"{n} (graph)" for n in self._graphs])
+        if version is None:
+            return versions[max(versions)]
+        if version not in versions:
+            raise UnknownWorkflow(
+                name, [f"{n}:{v}" for n in self._graphs for v in self._graphs[n]], version
+            )
+        return versions[version]
+
+    @property
+    def graphs(self) -> dict[str, list[int]]:
+        """Registered graph names and their versions.
+
+        Example::
+
+            for name, versions in flow.graphs.items(): print(name, versions)
+        """
+        return {n: sorted(v) for n, v in sorted(self._graphs.items())}
+
+    def fingerprints(self) -> dict[tuple[str, int], Fingerprint]:
+        """AST fingerprints of every registered workflow and graph (for ``forktex-flow audit``).
+
+        Example::
+
+            for (name, version), fp in flow.fingerprints().items(): print(name, version, fp.hash)
+        """
+        return dict(self._fingerprints)
+
+    def add_hooks(self, hooks: FlowHooks) -> None:
+        """Register an extension (see :class:`FlowHooks`); several compose in order.
+
+        Example::
+
+            flow.add_hooks(OrgHooks())
+        """
+        self._hooks.add(hooks)
 
     def _workflow_keys(self) -> list[str]:
         return [w.key for versions in self._workflows.values() for w in versions.values()]
@@ -482,7 +618,8 @@ class Flow:
 
         The same ``idempotency_key`` for the same workflow returns the existing run instead
         of creating another. ``version`` defaults to the highest registered one.
-        ``metadata`` is a free JSON object kept with the run (for hooks and filtering).
+        ``metadata`` is a free JSON object kept with the run (for hooks and filtering);
+        :class:`FlowHooks` may add to it and may refuse the start.
 
         Example::
 
@@ -498,6 +635,12 @@ class Flow:
             )
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidArgument(f"metadata must be a dict or None, got {metadata!r}")
+        if self._hooks.has("attach_metadata") or self._hooks.has("authorize_start"):
+            request = StartRequest(
+                wdef.name, wdef.version, input, idempotency_key, dict(metadata or {})
+            )
+            await self._hooks.start(request)
+            metadata = request.metadata
         text = encode(self.serializer, input, f"the input of workflow {wdef.name!r}")
         meta = encode(self.serializer, metadata or {}, "run metadata")
         pool = await self._client()
@@ -611,6 +754,8 @@ class Flow:
                 f"signal name must be a non-empty string of at most 200 characters, got {name!r}"
             )
         text = encode(self.serializer, payload, f"the payload of signal {name!r}")
+        if self._hooks.has("authorize_signal"):
+            await self._hooks.authorize("authorize_signal", await self.get_run(rid), name, payload)
         pool = await self._client()
         return await _signals.send(pool, rid, name, text)
 
@@ -635,6 +780,7 @@ class Flow:
             updated_at=row["updated_at"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
+            waiting_for_worker=bool(row["waiting_for_worker"]),
         )
 
     async def get_run(self, run_id: uuid.UUID | str) -> RunInfo:
@@ -648,7 +794,9 @@ class Flow:
         rid = _run_id(run_id)
         pool = await self._client()
         row = await retry_transient(
-            lambda: pool.fetchrow(f"SELECT {RUN_COLUMNS} FROM {SCHEMA}.runs WHERE id = $1", rid),
+            lambda: pool.fetchrow(
+                f"SELECT {self._run_columns} FROM {SCHEMA}.runs WHERE id = $1", rid
+            ),
             within=READ_RETRY,
             what="get_run",
         )
@@ -665,14 +813,25 @@ class Flow:
         created_before: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        metadata: dict[str, Any] | None = None,
     ) -> list[RunInfo]:
-        """Runs, newest first, filtered by workflow, status(es) and creation time.
+        """Runs, newest first, filtered by workflow, status(es), creation time and metadata.
+
+        ``metadata`` keeps runs whose metadata contains it (JSON containment, indexed):
+        ``{"org_id": "o1"}`` lists one organisation's runs.
 
         Example::
 
             failed = await flow.list_runs(workflow="cloud.deploy", status="failed", limit=20)
             page2 = await flow.list_runs(limit=20, offset=20)
+            mine = await flow.list_runs(metadata={"org_id": "o1"})
         """
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidArgument(f"metadata must be a dict or None, got {metadata!r}")
+        meta = None if not metadata else encode(self.serializer, metadata, "metadata filter")
+        # Only with a filter, so the planner can use the GIN index (no "$7 IS NULL OR").
+        meta_clause = "" if meta is None else "AND metadata @> $7::jsonb"
+        extra = () if meta is None else (meta,)
         if workflow is not None and (not isinstance(workflow, str) or not workflow):
             raise InvalidArgument(f"workflow must be a non-empty string, got {workflow!r}")
         statuses: list[str] | None = None
@@ -694,11 +853,12 @@ class Flow:
         pool = await self._client()
         rows = await retry_transient(
             lambda: pool.fetch(
-                f"""SELECT {RUN_COLUMNS} FROM {SCHEMA}.runs
+                f"""SELECT {self._run_columns} FROM {SCHEMA}.runs
             WHERE ($1::text IS NULL OR workflow = $1)
               AND ($2::text[] IS NULL OR status = ANY($2::text[]))
               AND ($3::timestamptz IS NULL OR created_at >= $3)
               AND ($4::timestamptz IS NULL OR created_at < $4)
+              {meta_clause}
             ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6""",
                 workflow,
                 statuses,
@@ -706,6 +866,7 @@ class Flow:
                 created_before,
                 lim,
                 off,
+                *extra,
             ),
             within=READ_RETRY,
             what="list_runs",
@@ -761,6 +922,8 @@ class Flow:
             await flow.cancel(run_id)
         """
         rid = _run_id(run_id)
+        if self._hooks.has("authorize_cancel"):
+            await self._hooks.authorize("authorize_cancel", await self.get_run(rid))
         pool = await self._client()
         if await pool.fetchrow(CANCEL, rid) is not None:
             return
@@ -780,6 +943,8 @@ class Flow:
             await flow.retry(run_id)
         """
         rid = _run_id(run_id)
+        if self._hooks.has("authorize_retry"):
+            await self._hooks.authorize("authorize_retry", await self.get_run(rid))
         pool = await self._client()
         async with pool.acquire() as conn, conn.transaction():
             status = await conn.fetchval(

@@ -46,6 +46,10 @@ FINISHED_VALUES = tuple(s.value for s in _FINISHED)
 class RunInfo:
     """One run as stored: status, input, output, error, timestamps, worker, version.
 
+    ``metadata`` holds what the host (or a :class:`FlowHooks` extension) attached at start;
+    ``waiting_for_worker`` flags a runnable run no live worker can claim (its version is
+    not registered on any of them).
+
     Example::
 
         info = await flow.get_run(run_id)
@@ -70,6 +74,10 @@ class RunInfo:
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    waiting_for_worker: bool = False
+    """True when the run is runnable but no live worker has its (workflow, version)
+    registered: it waits for a worker with that version (e.g. v1 runs after a v2-only
+    deploy)."""
 
 
 @dataclass(frozen=True, slots=True)
