@@ -71,7 +71,7 @@ class Workers:
         )
         log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "forktex_core.queue._cli", "worker", "queue_app:make_queue",
+            [sys.executable, "-m", "forktex_core.queue", "worker", "queue_app:make_queue",
              "--poll-interval", "0.05", "--heartbeat", "0.5", "--log-level", "INFO", *extra],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
         )  # fmt: skip

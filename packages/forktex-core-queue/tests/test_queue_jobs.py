@@ -107,7 +107,8 @@ async def test_final_failure_raises_and_calls_hooks_once(app, recorded: Recorded
     assert info.value.message == "disk full" and info.value.tries == 2
     assert await job.status() is JobStatus.failed
     assert await recorded.get("doomed") == ["disk full", "disk full"]  # retries=1: two tries
-    assert await recorded.get("task_hook") == [["d1", "RuntimeError", "disk full", 2, ["disk full"]]]
+    hooked = [["d1", "RuntimeError", "disk full", 2, ["disk full"]]]
+    assert await recorded.get("task_hook") == hooked
     assert await recorded.get("queue_hook") == [["doomed", "RuntimeError"]]
 
 

@@ -136,7 +136,7 @@ class QueueWorker(Worker):
 
     async def _shutdown(self) -> None:
         for t in self.tasks.values():
-            if not t.done():
+            if not t.done() and not t.cancelling():  # a second cancel would cut the requeue short
                 t.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
