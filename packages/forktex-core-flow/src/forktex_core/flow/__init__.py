@@ -21,15 +21,33 @@ Example::
         server_id = await provision_vps(ctx, manifest)
         return {"server_id": server_id}
 
-    run_id = await flow.start("cloud.deploy", input={"name": "web"})
+    # a declarative state machine, run as a synthesised workflow
+    g = Graph(name="user.onboarding", version=1, initial="email_pending")
+
+    @g.state("email_pending", manual=True)
+    async def email_pending(ctx, payload):
+        await send_verification_email_step(ctx, payload["email"])
+        return payload
+
+    @g.state("verified", terminal=True)
+    async def verified(ctx, payload):
+        return payload
+
+    g.transition("email_pending", "verified")
+    flow.register_graph(g)
+
+    run_id = await flow.start("user.onboarding", input={"email": "a@example.com"})
     await flow.send_signal(run_id, "advance", payload={"code": "abc"})
-    # elsewhere: await flow.run_worker(concurrency=16)
+    # elsewhere: await flow.run_worker(concurrency=16)  or  forktex-flow worker app:flow
 """
 
 from ._context import FlowContext
 from ._errors import (
+    ConditionError,
     FlowClosed,
     FlowError,
+    GraphValidationError,
+    HookDenied,
     InvalidArgument,
     NonDeterminismError,
     NotSerialisable,
@@ -42,24 +60,34 @@ from ._errors import (
     SignalError,
     SignalTimeout,
     StepFailed,
+    TransitionError,
     UnknownWorkflow,
+    VersionGateError,
     WorkflowTimeout,
 )
 from ._flow import Flow
+from ._graph import Graph
+from ._hooks import FlowHooks, RunEvent, StartRequest, StepEvent
 from ._records import RunInfo, RunStatus, StepInfo
 from ._serde import JsonSerializer, Serializer
 
 __all__ = [
+    "ConditionError",
     "Flow",
     "FlowClosed",
     "FlowContext",
     "FlowError",
+    "FlowHooks",
+    "Graph",
+    "GraphValidationError",
+    "HookDenied",
     "InvalidArgument",
     "JsonSerializer",
     "NonDeterminismError",
     "NotSerialisable",
     "ResultTimeout",
     "RunCancelled",
+    "RunEvent",
     "RunFailed",
     "RunFinished",
     "RunInfo",
@@ -69,8 +97,12 @@ __all__ = [
     "Serializer",
     "SignalError",
     "SignalTimeout",
+    "StartRequest",
+    "StepEvent",
     "StepFailed",
     "StepInfo",
+    "TransitionError",
     "UnknownWorkflow",
+    "VersionGateError",
     "WorkflowTimeout",
 ]

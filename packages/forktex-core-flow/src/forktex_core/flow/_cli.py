@@ -1,9 +1,19 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""``forktex-flow`` command line: ``forktex-flow worker ENTRYPOINT [--concurrency N]``.
+"""``forktex-flow``: the operator command line of forktex_core.flow.
+
+Commands::
+
+    forktex-flow worker ENTRYPOINT [--concurrency N]        run a worker (SIGTERM stops it)
+    forktex-flow audit ENTRYPOINT [--manifest PATH] [--update]   the versioning gate (CI)
+    forktex-flow runs list|show|cancel|retry ...            inspect and control runs
+    forktex-flow graph export NAME --format mermaid|dot     draw a graph (or a run of it)
 
 ``ENTRYPOINT`` names the :class:`Flow` object: ``package.module:flow`` or
-``path/to/file.py:flow``. SIGTERM/SIGINT stop the worker gracefully.
+``path/to/file.py:flow``. ``runs`` and ``graph`` take it as ``--app``; ``runs`` may instead
+take ``--database-url``. As a convenience for operators (this program, not the library,
+reads them) ``FORKTEX_FLOW_APP`` and ``FORKTEX_FLOW_DATABASE_URL`` provide the defaults.
+Exit status: 0 success, 1 audit failure, 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -12,33 +22,132 @@ import argparse
 import asyncio
 import importlib
 import importlib.util
+import json
 import logging
+import os
 import signal
 import sys
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import asyncpg
+
+from ._audit import DEFAULT_MANIFEST, FAILING, audit
+from ._db import mask_url
+from ._errors import FlowError
 from ._flow import Flow
+from ._pictures import FORMATS
+from ._records import RunInfo
+
+APP_ENV = "FORKTEX_FLOW_APP"
+URL_ENV = "FORKTEX_FLOW_DATABASE_URL"
+
+
+class CliError(Exception):
+    """A usage or configuration problem, reported as ``forktex-flow: error: ...`` (exit 2)."""
 
 
 def load_flow(entrypoint: str) -> Flow:
     """Import ``module:attr`` or ``file.py:attr`` and return the :class:`Flow` it names."""
     target, sep, attr = entrypoint.rpartition(":")
     if not sep or not target or not attr:
-        raise SystemExit(f"ENTRYPOINT must look like 'package.module:flow', got {entrypoint!r}")
-    if target.endswith(".py"):
-        path = Path(target).resolve()
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise SystemExit(f"cannot import {target!r}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
+        raise CliError(
+            f"ENTRYPOINT must look like 'package.module:flow' or 'path/file.py:flow', "
+            f"got {entrypoint!r}"
+        )
+    try:
+        if target.endswith(".py"):
+            path = Path(target).resolve()
+            if not path.is_file():
+                raise CliError(f"cannot import {target!r}: no such file")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None:
+                raise CliError(f"cannot import {target!r}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path and "" not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(target)
+    except CliError:
+        raise
+    except Exception as exc:
+        raise CliError(f"cannot import {target!r}: {type(exc).__name__}: {exc}") from exc
     obj = getattr(module, attr, None)
+    if obj is None:
+        raise CliError(f"module {target!r} has no attribute {attr!r}")
     if not isinstance(obj, Flow):
-        raise SystemExit(f"{entrypoint!r} is not a forktex_core.flow.Flow (got {type(obj)})")
+        raise CliError(f"{entrypoint!r} is not a forktex_core.flow.Flow (got {type(obj).__name__})")
     return obj
+
+
+def _open(args: argparse.Namespace, *, need_app: bool = False) -> Flow:
+    app = getattr(args, "app", None) or os.environ.get(APP_ENV)
+    url = getattr(args, "database_url", None) or os.environ.get(URL_ENV)
+    flow = load_flow(app) if app else None
+    if flow is None and need_app:
+        raise CliError(f"this command needs the application: pass --app ENTRYPOINT (or {APP_ENV})")
+    if url:
+        try:
+            other = Flow(database_url=url)
+        except FlowError as exc:
+            raise CliError(str(exc)) from None
+        if flow is not None:  # the app's definitions on the given database
+            other._workflows = flow._workflows
+            other._graphs = flow._graphs
+            other._actions = flow._actions
+            other._hooks = flow._hooks
+        flow = other
+    if flow is None:
+        raise CliError(
+            f"no database: pass --database-url URL or --app ENTRYPOINT (or set {URL_ENV})"
+        )
+    return flow
+
+
+async def _connect(flow: Flow) -> None:
+    try:
+        await asyncio.wait_for(flow.connect(), 15)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise CliError(
+            f"cannot connect to {mask_url(flow._url)}: {type(exc).__name__}: "
+            f"{mask_url(str(exc)) or 'timed out'}"
+        ) from None
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with aligned columns."""
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _when(value: Any) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _note(run: RunInfo) -> str:
+    if run.waiting_for_worker:
+        return f"waiting for a worker with {run.workflow} version {run.version}"
+    if isinstance(run.error, dict):
+        return _short(f"{run.error.get('type', 'Error')}: {run.error.get('message', '')}")
+    return ""
+
+
+# -- commands -------------------------------------------------------------------------------
 
 
 async def _worker(flow: Flow, concurrency: int) -> None:
@@ -51,21 +160,261 @@ async def _worker(flow: Flow, concurrency: int) -> None:
         await flow.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``forktex-flow`` console script."""
-    parser = argparse.ArgumentParser(prog="forktex-flow", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    w = sub.add_parser("worker", help="run a worker for the Flow named by ENTRYPOINT")
-    w.add_argument("entrypoint", help="package.module:flow or path/to/file.py:flow")
-    w.add_argument("--concurrency", type=int, default=16)
-    w.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
+def cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     flow = load_flow(args.entrypoint)
     asyncio.run(_worker(flow, args.concurrency))
     return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    flow = load_flow(args.entrypoint)
+    from ._errors import VersionGateError
+
+    try:
+        report = audit(flow, args.manifest, update=args.update)
+    except VersionGateError as exc:
+        raise CliError(str(exc)) from None
+    rows = [(e.status.upper(), e.workflow, e.version, e.message) for e in report.entries]
+    print(table(("STATUS", "WORKFLOW", "VERSION", "DETAIL"), rows))
+    if report.updated:
+        print(f"\nmanifest {report.manifest} updated ({len(report.entries)} workflow versions)")
+        return 0
+    failing = [e for e in report.entries if e.status in FAILING]
+    if failing:
+        print(f"\naudit FAILED: {len(failing)} workflow version(s) need attention", file=sys.stderr)
+        for e in failing:
+            print(f"  {e.message}", file=sys.stderr)
+        return 1
+    print(f"\naudit passed ({len(report.entries)} workflow versions)")
+    return 0
+
+
+def _metadata_filter(pairs: list[str] | None) -> dict[str, Any] | None:
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"--metadata takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _run_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CliError(f"RUN_ID must be a UUID, got {text!r}") from None
+
+
+async def _runs(args: argparse.Namespace) -> int:
+    flow = _open(args)
+    try:
+        await _connect(flow)
+        if args.runs_command == "list":
+            runs = await flow.list_runs(
+                workflow=args.workflow,
+                status=args.status,
+                metadata=_metadata_filter(args.metadata),
+                limit=args.limit,
+            )
+            rows = [
+                (
+                    r.id,
+                    r.workflow,
+                    r.version,
+                    r.status.value,
+                    _when(r.created_at),
+                    _short(r.metadata, 40) if r.metadata else "",
+                    _note(r),
+                )
+                for r in runs
+            ]
+            headers = ("ID", "WORKFLOW", "VER", "STATUS", "CREATED", "METADATA", "NOTE")
+            print(table(headers, rows))
+            print(f"\n{len(runs)} run(s)")
+            return 0
+        rid = _run_id(args.run_id)
+        if args.runs_command == "cancel":
+            await flow.cancel(rid)
+            print(f"run {rid} cancelled")
+            return 0
+        if args.runs_command == "retry":
+            await flow.retry(rid)
+            print(f"run {rid} queued for retry")
+            return 0
+        run = await flow.get_run(rid)
+        fields = [
+            ("id", run.id),
+            ("workflow", f"{run.workflow} version {run.version}"),
+            ("status", run.status.value + (f" ({_note(run)})" if _note(run) else "")),
+            ("input", _short(run.input, 100)),
+            ("output", _short(run.output, 100) if run.output is not None else ""),
+            ("error", _short(run.error, 100) if run.error is not None else ""),
+            ("metadata", _short(run.metadata, 100)),
+            ("worker", run.worker or ""),
+            ("created", _when(run.created_at)),
+            ("finished", _when(run.finished_at)),
+        ]
+        width = max(len(k) for k, _ in fields)
+        for key, value in fields:
+            print(f"{key.ljust(width)}  {value}")
+        history = await flow.history(rid)
+        states = [s.name for s in history if s.kind == "state"]
+        if states:
+            print(f"{'states'.ljust(width)}  {' -> '.join(states)}")
+        steps: list[tuple[object, ...]] = [
+            (
+                s.seq,
+                s.name,
+                s.kind,
+                s.status,
+                s.attempt,
+                "" if s.duration is None else f"{s.duration * 1000:.1f} ms",
+                _short(s.error if s.error is not None else s.output, 50),
+            )
+            for s in history
+        ]
+        print()
+        print(table(("SEQ", "NAME", "KIND", "STATUS", "ATTEMPT", "TOOK", "RESULT"), steps))
+        return 0
+    finally:
+        await flow.close()
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    return asyncio.run(_runs(args))
+
+
+async def _graph(args: argparse.Namespace) -> int:
+    flow = _open(args, need_app=True)
+    try:
+        if args.graph_command == "list":
+            rows = [(n, ", ".join(map(str, v))) for n, v in flow.graphs.items()]
+            print(table(("GRAPH", "VERSIONS"), rows))
+            return 0
+        graph = flow.graph(args.name, args.version)
+        if args.run is None:
+            text = graph.to_dot() if args.format == "dot" else graph.to_mermaid()
+        else:
+            await _connect(flow)
+            text = await flow.picture(_run_id(args.run), format=args.format)
+        if args.output:
+            await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
+            print(f"wrote {args.output}")
+        else:
+            sys.stdout.write(text)
+        return 0
+    finally:
+        await flow.close()
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    return asyncio.run(_graph(args))
+
+
+def _db_options(p: argparse.ArgumentParser, *, url: bool = True) -> None:
+    p.add_argument(
+        "--app",
+        metavar="ENTRYPOINT",
+        help=f"the application's Flow, package.module:flow or file.py:flow (default ${APP_ENV})",
+    )
+    if url:
+        p.add_argument(
+            "--database-url",
+            metavar="URL",
+            help=f"database to read (default: the app's Flow, or ${URL_ENV})",
+        )
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``forktex-flow`` (every command has ``--help``)."""
+    root = argparse.ArgumentParser(
+        prog="forktex-flow",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="Run 'forktex-flow COMMAND --help' for the options of a command.",
+    )
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    w = sub.add_parser("worker", help="run a worker for the Flow named by ENTRYPOINT")
+    w.add_argument("entrypoint", metavar="ENTRYPOINT", help="package.module:flow or file.py:flow")
+    w.add_argument("--concurrency", type=int, default=16, help="runs at a time (default 16)")
+    w.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    w.set_defaults(func=cmd_worker)
+
+    a = sub.add_parser(
+        "audit",
+        help="fail when a workflow body changed without a version bump",
+        description=(
+            "Compare the AST fingerprints of every workflow and graph registered on "
+            "ENTRYPOINT with the committed manifest. Exits 1 naming each workflow and "
+            "version whose body changed without a version= bump; comments, docstrings "
+            "and formatting never count, and new `if ctx.patched(...)` branches pass."
+        ),
+    )
+    a.add_argument("entrypoint", metavar="ENTRYPOINT", help="package.module:flow or file.py:flow")
+    a.add_argument(
+        "--manifest", default=DEFAULT_MANIFEST, help=f"manifest path (default {DEFAULT_MANIFEST})"
+    )
+    a.add_argument(
+        "--update", action="store_true", help="rewrite the manifest (after a conscious bump)"
+    )
+    a.set_defaults(func=cmd_audit)
+
+    r = sub.add_parser("runs", help="list, show, cancel or retry runs")
+    rs = r.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    rl = rs.add_parser("list", help="list runs, newest first")
+    _db_options(rl)
+    rl.add_argument("--workflow", help="only this workflow")
+    rl.add_argument("--status", action="append", help="only this status (repeatable)")
+    rl.add_argument(
+        "--metadata", action="append", metavar="KEY=VALUE", help="metadata filter (repeatable)"
+    )
+    rl.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    for action, text in (
+        ("show", "show a run, its history and graph states"),
+        ("cancel", "cancel a run"),
+        ("retry", "retry a failed, dead or cancelled run"),
+    ):
+        rp = rs.add_parser(action, help=text)
+        rp.add_argument("run_id", metavar="RUN_ID")
+        _db_options(rp)
+    r.set_defaults(func=cmd_runs)
+
+    g = sub.add_parser("graph", help="export graph pictures")
+    gs = g.add_subparsers(dest="graph_command", required=True, metavar="ACTION")
+    ge = gs.add_parser("export", help="draw a graph as Mermaid or Graphviz DOT")
+    ge.add_argument("name", metavar="NAME", help="graph name")
+    ge.add_argument("--format", choices=FORMATS, default="mermaid", help="default mermaid")
+    ge.add_argument("--version", type=int, help="graph version (default newest)")
+    ge.add_argument("--run", metavar="RUN_ID", help="mark this run's current and visited states")
+    ge.add_argument("--output", "-o", help="write to this file instead of stdout")
+    _db_options(ge)
+    gl = gs.add_parser("list", help="list the graphs registered by the app")
+    _db_options(gl, url=False)
+    g.set_defaults(func=cmd_graph)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``forktex-flow`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except CliError as exc:
+        print(f"forktex-flow: error: {exc}", file=sys.stderr)
+        return 2
+    except FlowError as exc:
+        print(f"forktex-flow: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -49,7 +49,17 @@ class Host(Protocol):
 class RunDriver:
     """Drives one leased run to completion, failure or suspension."""
 
-    __slots__ = ("_retried", "ctx", "hooks", "host", "run", "serializer", "task", "wf")
+    __slots__ = (
+        "_background",
+        "_retried",
+        "ctx",
+        "hooks",
+        "host",
+        "run",
+        "serializer",
+        "task",
+        "wf",
+    )
 
     def __init__(self, host: Host, run: _claim.ClaimedRun, wf: WorkflowDef) -> None:
         self.host = host
@@ -58,6 +68,7 @@ class RunDriver:
         self.serializer = host.serializer
         self.task: asyncio.Task[Any] | None = None
         self.ctx: FlowContext | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._retried = False
         # The worker's Flow carries the extension hooks; only observers matter here.
         hooks = getattr(getattr(host, "flow", None), "_hooks", None)
@@ -84,6 +95,25 @@ class RunDriver:
             "checkpoint of graph states",
             lambda p: p.execute(_claim.FLUSH_MARKS, self.run.id, self.host.worker_id, *marks),
         )
+
+    def preview_marks(self) -> None:
+        """Timer callback: a state has been busy for a while, so write its marker now.
+
+        Markers normally ride along with the next checkpoint (no extra round trip); a
+        long-running state would then look like the previous one in pictures until its
+        first step finishes. A missing marker is harmless for replay (it is re-derived).
+        """
+        if self.ctx is None or not self.ctx._marks:
+            return
+        task = asyncio.get_running_loop().create_task(self._preview_flush())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _preview_flush(self) -> None:
+        try:
+            await self.flush_marks()
+        except (LeaseLost, Exception) as exc:  # the next checkpoint will tell
+            log.debug("flow: run %s: early state marker not written (%r)", self.run.id, exc)
 
     def _metadata(self) -> dict[str, Any]:
         text = self.run.metadata

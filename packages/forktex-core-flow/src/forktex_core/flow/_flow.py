@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
@@ -913,6 +914,29 @@ class Flow:
             )
             for r in rows
         ]
+
+    async def picture(self, run_id: uuid.UUID | str, format: str = "mermaid") -> str:
+        """The run's graph as Mermaid or DOT, with its current and visited states marked.
+
+        The states come from the run's history (``state`` entries); the run's graph (same
+        name and version) must be registered on this Flow.
+
+        Example::
+
+            print(await flow.picture(run_id, format="dot"))
+        """
+        from ._pictures import FORMATS
+
+        if format not in FORMATS:
+            raise InvalidArgument(f"format must be one of {list(FORMATS)}, got {format!r}")
+        info = await self.get_run(run_id)
+        graph = self.graph(info.workflow, info.version)
+        states = [s.name for s in await self.history(info.id) if s.kind == "state"]
+        current = states[-1] if states else None
+        path = set(itertools.pairwise(states))
+        if format == "dot":
+            return graph.to_dot(current=current, visited=states, path=path)
+        return graph.to_mermaid(current=current, visited=states, path=path)
 
     async def cancel(self, run_id: uuid.UUID | str) -> None:
         """Cancel a run that has not finished; a worker running it stops at once.

@@ -11,8 +11,9 @@ state is manual, pick the transition, repeat until a terminal state returns the 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,10 +25,12 @@ from ._hashing import Fingerprint, composite, fingerprint
 if TYPE_CHECKING:
     from ._context import FlowContext
 
-Handler = Callable[..., Awaitable[Any]]
+Handler = Callable[..., Coroutine[Any, Any, Any]]
 H = TypeVar("H", bound=Handler)
 
 ADVANCE = "advance"
+# A state still busy after this long gets its marker written at once (for pictures).
+PREVIEW_AFTER = 0.05
 FORMAT = 1
 
 
@@ -276,19 +279,19 @@ class Graph:
                     "state manual so the advance signal names its target",
                 )
         reachable = self._closure([self.initial], forward=True)
-        for st in self.states:
-            if st not in reachable:
+        for sname in self.states:
+            if sname not in reachable:
                 raise GraphValidationError(
-                    name, st, f"the state is unreachable from the initial state {self.initial!r}"
+                    name, sname, f"the state is unreachable from the initial state {self.initial!r}"
                 )
         terminals = [s.name for s in self.states.values() if s.terminal]
         if not terminals:
             raise GraphValidationError(name, None, "no terminal state is reachable")
         finishing = self._closure(terminals, forward=False)
-        for st in self.states:
-            if st not in finishing:
+        for sname in self.states:
+            if sname not in finishing:
                 raise GraphValidationError(
-                    name, st, "no terminal state is reachable from this state"
+                    name, sname, "no terminal state is reachable from this state"
                 )
 
     def _closure(self, start: Iterable[str | None], *, forward: bool) -> set[str]:
@@ -599,7 +602,7 @@ def hand_on(result: Any, signal: Any) -> tuple[Any, Any]:
     return signal, None
 
 
-def build_body(graph: Graph, states: Mapping[str, State]) -> Callable[..., Awaitable[Any]]:
+def build_body(graph: Graph, states: Mapping[str, State]) -> Handler:
     """The synthesised workflow body that walks ``graph``."""
     name = graph.name
     initial = graph.initial
@@ -611,10 +614,18 @@ def build_body(graph: Graph, states: Mapping[str, State]) -> Callable[..., Await
 
     async def walk(ctx: FlowContext, payload: Any) -> Any:
         current = initial
+        loop = asyncio.get_running_loop()
         while True:
             st, handler, manual, terminal, outs = table[current]
             ctx._mark(current, "state")
-            result = await handler(ctx, payload)  # type: ignore[misc,operator]
+            if ctx._marks:  # entering the state for the first time (not replaying)
+                timer = loop.call_later(PREVIEW_AFTER, ctx._driver.preview_marks)
+                try:
+                    result = await handler(ctx, payload)  # type: ignore[misc,operator]
+                finally:
+                    timer.cancel()
+            else:
+                result = await handler(ctx, payload)  # type: ignore[misc,operator]
             if terminal:
                 return result
             if manual:
