@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Tenant-defined virtual schemas: registers (logical tables), fields (logical columns) and
+references, stored as JSONB in Postgres (schema ``forktex_data``) and read through
+composable :class:`RowQuery` objects that return typed :class:`RowResult` / :class:`Page`
+objects, over Postgres or in-memory sources alike.
+
+Example::
+
+    from datetime import date
+    from forktex_core.data import Register, RowQuery
+    from forktex_core.db import init_engine
+
+    init_engine("postgresql+asyncpg://app@localhost/app")
+    invoices = Register.load("invoices", tenant_id=org_id)
+    result = await (
+        RowQuery(invoices)
+        .where(status="paid")
+        .since(date(2026, 1, 1))
+        .order_by("-issued_at")
+        .scroll(page_size=50)
+    )
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    ConversionFailed,
+    DataError,
+    InvalidCursor,
+    InvalidDefinition,
+    InvalidQuery,
+    InvalidValue,
+    NotFound,
+    ReferenceViolation,
+    RegisterNotLoaded,
+    SchemaConflict,
+    UniqueViolation,
+)
+from ._fields import OPERATORS, Field, FieldType
+from ._query import Condition, QueryPlan, RegisterInfo, RowQuery, SortKey
+from ._registers import Register
+from ._results import FacetCount, Page, RowResult, TypeChange
+from ._schema import SCHEMA, init_schema
+from ._sources import MemoryRegister, RegisterSource
+
+__all__ = [
+    "OPERATORS",
+    "SCHEMA",
+    "Condition",
+    "ConversionFailed",
+    "DataError",
+    "FacetCount",
+    "Field",
+    "FieldType",
+    "InvalidCursor",
+    "InvalidDefinition",
+    "InvalidQuery",
+    "InvalidValue",
+    "MemoryRegister",
+    "NotFound",
+    "Page",
+    "QueryPlan",
+    "ReferenceViolation",
+    "Register",
+    "RegisterInfo",
+    "RegisterNotLoaded",
+    "RegisterSource",
+    "RowQuery",
+    "RowResult",
+    "SchemaConflict",
+    "SortKey",
+    "TypeChange",
+    "UniqueViolation",
+    "init_schema",
+]

@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""``QueryPlan`` -> SQL for the Postgres source.
+
+Only two things are ever written into SQL text: stored field keys (``f<number>``, checked
+against that pattern before quoting) and the register's UUID (needed as a literal so the
+planner can match the per-register partial indexes). Every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ._fields import STRINGS, Field, FieldType, check_key, dumps, to_json
+from ._query import Condition, QueryPlan, SortKey, is_system
+
+_SYSTEM_COLUMNS = {"$id": "id", "$created_at": "created_at", "$updated_at": "updated_at"}
+
+
+def typed_expr(f: Field, alias: str = "r.") -> str:
+    """The SQL expression of a field's typed value. Index definitions use the same
+    function (``alias=""``), so a filter or sort on an indexed field matches the index."""
+    if is_system(f):
+        return alias + _SYSTEM_COLUMNS[f.key]
+    key = check_key(f.key)
+    raw = f"({alias}data->>'{key}')"
+    kind = f.kind
+    if kind in STRINGS:
+        return f'({raw} COLLATE "C")'
+    if kind is FieldType.INTEGER:
+        return f"({raw}::bigint)"
+    if kind is FieldType.DECIMAL:
+        return f"({raw}::numeric)"
+    if kind is FieldType.BOOLEAN:
+        return f"({raw}::boolean)"
+    if kind is FieldType.DATE:
+        return f"forktex_data.iso_date({alias}data->>'{key}')"
+    if kind is FieldType.DATETIME:
+        return f"forktex_data.iso_timestamptz({alias}data->>'{key}')"
+    if kind is FieldType.REFERENCE and not f.many:
+        return f"({raw}::uuid)"
+    return f"({alias}data->'{key}')"
+
+
+def search_expr(fields: Sequence[Field], data: str) -> str:
+    """``to_tsvector`` over the text-like fields of the JSONB document ``data``."""
+    parts: list[str] = []
+    for f in fields:
+        key = check_key(f.key)
+        if f.kind in STRINGS:
+            parts.append(f"{data}->>'{key}'")
+        elif f.kind is FieldType.MULTI_SELECT:
+            parts.append(
+                f"(SELECT string_agg(x, ' ') FROM jsonb_array_elements_text({data}->'{key}') x)"
+            )
+    if not parts:
+        return "NULL::tsvector"
+    return f"to_tsvector('simple', concat_ws(' ', {', '.join(parts)}))"
+
+
+def register_literal(register_id: uuid.UUID) -> str:
+    """The register id as a SQL literal (a UUID we generated; formatted by ``uuid``)."""
+    return f"'{uuid.UUID(str(register_id))}'::uuid"
+
+
+class Sql:
+    """SQL text plus its bound parameters (``:p0``, ``:p1``, ...)."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+        self.text = ""
+
+    def bind(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return ":" + name
+
+
+def _param(sql: Sql, f: Field, value: Any) -> str:
+    """A bound parameter of the Python type asyncpg expects for ``typed_expr(f)``."""
+    if f.multi or f.kind is FieldType.JSON:
+        return f"CAST({sql.bind(dumps(to_json(f, value)))} AS jsonb)"
+    return sql.bind(value)
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def condition_sql(sql: Sql, cond: Condition) -> str:
+    f, op, value = cond.field, cond.op, cond.value
+    e = typed_expr(f)
+    if op == "is_null":
+        return f"{e} IS NULL" if value else f"{e} IS NOT NULL"
+    if op == "eq":
+        return f"{e} = {_param(sql, f, value)}"
+    if op == "ne":
+        return f"{e} IS DISTINCT FROM {_param(sql, f, value)}"
+    if op in ("lt", "lte", "gt", "gte"):
+        symbol = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
+        return f"{e} {symbol} {sql.bind(value)}"
+    if op == "in":
+        if not value:
+            return "FALSE"
+        return f"{e} = ANY({sql.bind(list(value))})"
+    if op == "between":
+        return f"{e} BETWEEN {sql.bind(value[0])} AND {sql.bind(value[1])}"
+    if op == "starts_with":
+        return f"{e} LIKE {sql.bind(_like_prefix(value))}"
+    if op == "contains":
+        if f.kind is FieldType.JSON:
+            return f"{e} @> CAST({sql.bind(dumps(value))} AS jsonb)"
+        if f.multi:
+            return f"{e} @> {_param(sql, f, value)}"
+        return f"strpos({e}, {sql.bind(value)}) > 0"
+    raise AssertionError(f"unhandled operator {op!r}")  # pragma: no cover - plan validated
+
+
+def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
+    """The WHERE clause (without the keyword) for a plan on one register of one tenant."""
+    parts = [
+        f"r.register_id = {register_literal(register_id)}",
+        f"r.tenant_id = {sql.bind(tenant_id)}",
+    ]
+    if plan.archived == "active":
+        parts.append("r.archived_at IS NULL")
+    elif plan.archived == "archived":
+        parts.append("r.archived_at IS NOT NULL")
+    parts += [condition_sql(sql, c) for c in plan.conditions]
+    if plan.search is not None:
+        parts.append(f"r.search @@ websearch_to_tsquery('simple', {sql.bind(plan.search)})")
+    return " AND ".join(parts)
+
+
+def order_sql(sort: Sequence[SortKey]) -> str:
+    return ", ".join(f"{typed_expr(k.field)}{' DESC' if k.descending else ''}" for k in sort)
+
+
+def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
+    """Rows strictly after ``after`` in ``sort`` order, NULL being the largest value.
+
+    With one direction and no NULL in the cursor this is a row comparison the planner runs
+    as an index range scan: ``(a, id) < (:a, :id)``, plus ``OR a IS NULL`` tails ascending.
+    """
+    exprs = [typed_expr(k.field) for k in sort]
+    nullable = [not is_system(k.field) for k in sort]
+    directions = {k.descending for k in sort}
+    if len(directions) == 1 and all(v is not None for v in after):
+        marks = [sql.bind(v) for v in after]
+        symbol = "<" if sort[0].descending else ">"
+        row = f"({', '.join(exprs)}) {symbol} ({', '.join(marks)})"
+        if sort[0].descending:
+            return row
+        tails = []
+        for i in range(len(sort)):
+            if nullable[i]:
+                prefix = [f"{exprs[j]} = {marks[j]}" for j in range(i)]
+                tails.append(" AND ".join([*prefix, f"{exprs[i]} IS NULL"]))
+        return "(" + " OR ".join([row, *(f"({t})" for t in tails)]) + ")"
+    branches = []
+    for i, key in enumerate(sort):
+        terms = []
+        for j in range(i):
+            mark = after[j]
+            terms.append(
+                f"{exprs[j]} IS NULL" if mark is None else f"{exprs[j]} = {sql.bind(mark)}"
+            )
+        mark = after[i]
+        if mark is None:
+            if not key.descending:
+                continue  # nothing is larger than NULL
+            terms.append(f"{exprs[i]} IS NOT NULL")
+        elif key.descending:
+            terms.append(f"{exprs[i]} < {sql.bind(mark)}")
+        else:
+            terms.append(f"({exprs[i]} > {sql.bind(mark)} OR {exprs[i]} IS NULL)")
+        branches.append("(" + " AND ".join(terms) + ")")
+    return "(" + (" OR ".join(branches) or "FALSE") + ")"
+
+
+ROW_COLUMNS = "r.id, r.data, r.created_at, r.updated_at, r.archived_at"
+
+
+def select_sql(
+    plan: QueryPlan,
+    register_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    *,
+    limit: int | None,
+    offset: int,
+    after: Sequence[Any] | None,
+) -> Sql:
+    sql = Sql()
+    where = where_sql(sql, plan, register_id, tenant_id)
+    if after is not None:
+        where += " AND " + keyset_sql(sql, plan.sort, after)
+    order = order_sql(plan.sort)
+    text = f"SELECT {ROW_COLUMNS} FROM forktex_data.rows r WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        text += f" LIMIT {sql.bind(limit)}"
+    if offset:
+        text += f" OFFSET {sql.bind(offset)}"
+    sql.text = text
+    return sql
+
+
+def facet_sql(
+    plan: QueryPlan, f: Field, register_id: uuid.UUID, tenant_id: uuid.UUID, limit: int
+) -> tuple[str, dict[str, Any]]:
+    sql = Sql()
+    where = where_sql(sql, plan, register_id, tenant_id)
+    if f.multi:
+        key = check_key(f.key)
+        source = (
+            "forktex_data.rows r LEFT JOIN LATERAL "
+            f"jsonb_array_elements_text(r.data->'{key}') AS e(v) ON true"
+        )
+        value = 'e.v COLLATE "C"'
+    else:
+        source, value = "forktex_data.rows r", typed_expr(f)
+    text = (
+        f"SELECT {value} AS v, count(*) AS n FROM {source} WHERE {where} "
+        f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {sql.bind(limit)}"
+    )
+    return text, sql.params

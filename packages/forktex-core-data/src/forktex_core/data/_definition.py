@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""A register's stored definition (``forktex_data.registers`` + ``fields``), loaded per tenant."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ._fields import Field, from_json
+from ._query import RegisterInfo
+
+
+@dataclass(frozen=True)
+class Definition:
+    """Everything the Postgres source needs to know about one register of one tenant."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    label: str | None
+    date_field: str | None
+    version: int
+    fields: tuple[Field, ...]
+    field_ids: Mapping[str, uuid.UUID]  # by storage key
+    targets: Mapping[str, uuid.UUID]  # storage key of a reference field -> target register
+
+    @property
+    def info(self) -> RegisterInfo:
+        return RegisterInfo(self.name, self.fields, self.date_field)
+
+    def field(self, name: str) -> Field | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    def by_key(self, key: str) -> Field | None:
+        for f in self.fields:
+            if f.key == key:
+                return f
+        return None
+
+
+def _load_json(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+async def load_definition(
+    conn: AsyncConnection,
+    tenant_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    register_id: uuid.UUID | None = None,
+    lock: str = "",
+) -> Definition | None:
+    """The definition by name or id within ``tenant_id`` (``None`` when there is none).
+    ``lock`` may be ``"FOR UPDATE"`` (schema changes) or ``"FOR KEY SHARE"``."""
+    where = "name = :name" if register_id is None else "id = :id"
+    reg = (
+        await conn.execute(
+            text(
+                "SELECT id, name, label, date_field, version FROM forktex_data.registers "
+                f"WHERE tenant_id = :tenant AND {where} {lock}"
+            ),
+            {"tenant": tenant_id, "name": name, "id": register_id},
+        )
+    ).first()
+    if reg is None:
+        return None
+    rows = await conn.execute(
+        text(
+            "SELECT f.id, f.name, f.key, f.type, f.required, f.is_unique, f.indexed, "
+            "f.default_value::text AS default_value, f.options::text AS options, "
+            "f.target_register_id, t.name AS target_name "
+            "FROM forktex_data.fields f "
+            "LEFT JOIN forktex_data.registers t ON t.id = f.target_register_id "
+            "WHERE f.register_id = :rid ORDER BY f.position"
+        ),
+        {"rid": reg.id},
+    )
+    fields: list[Field] = []
+    field_ids: dict[str, uuid.UUID] = {}
+    targets: dict[str, uuid.UUID] = {}
+    for row in rows:
+        options = _load_json(row.options) or {}
+        bare = Field(
+            row.name,
+            row.type,
+            choices=tuple(options.get("choices") or ()),
+            target=row.target_name,
+            many=bool(options.get("many")),
+        )
+        default = from_json(bare, _load_json(row.default_value))
+        f = Field(
+            row.name,
+            row.type,
+            required=row.required,
+            unique=row.is_unique,
+            indexed=row.indexed,
+            default=default,
+            choices=bare.choices,
+            target=row.target_name,
+            many=bare.many,
+            label=options.get("label"),
+        ).with_key(row.key)
+        fields.append(f)
+        field_ids[f.key] = row.id
+        if row.target_register_id is not None:
+            targets[f.key] = row.target_register_id
+    return Definition(
+        id=reg.id,
+        tenant_id=tenant_id,
+        name=reg.name,
+        label=reg.label,
+        date_field=reg.date_field,
+        version=reg.version,
+        fields=tuple(fields),
+        field_ids=field_ids,
+        targets=targets,
+    )
+
+
+def pg_error(exc: DBAPIError) -> tuple[str | None, str | None, str]:
+    """``(sqlstate, constraint name, detail)`` of a database error raised through asyncpg."""
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
+    constraint = getattr(cause, "constraint_name", None)
+    detail = getattr(cause, "detail", None) or ""
+    return sqlstate, constraint, str(detail)
+
+
+_DETAIL_VALUE = re.compile(r"^Key \(field_id, value\)=\([0-9a-f-]+, (?P<value>.*)\) already exists")
+
+
+def duplicate_value(detail: str) -> str | None:
+    """The duplicated value from a ``uniques_pkey`` violation's detail."""
+    match = _DETAIL_VALUE.match(detail)
+    return match["value"] if match else None

@@ -1,0 +1,584 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Schema evolution: add, rename, remove and retype fields, uniqueness, required flags and
+indexes. Each change is one transaction holding the register row ``FOR UPDATE``, which
+waits for in-flight writes (they hold it ``FOR KEY SHARE``) and holds back new ones."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from forktex_core.db import uuid7
+
+from ._compile import register_literal, search_expr
+from ._definition import Definition, load_definition, pg_error
+from ._errors import ConversionFailed, InvalidDefinition, InvalidValue, NotFound, ReferenceViolation
+from ._fields import (
+    NUMERIC,
+    SELECTS,
+    STRINGS,
+    TEXTLIKE,
+    Field,
+    FieldType,
+    check_key,
+    coerce,
+    dumps,
+    from_json,
+    to_json,
+)
+from ._index import create_index, drop_index, index_name, register_indexes
+from ._results import TypeChange
+from ._rows import unique_error
+
+if TYPE_CHECKING:
+    from ._registers import Register
+
+MAX_REPORTED = 100
+
+
+@asynccontextmanager
+async def _evolving(register: Register) -> AsyncIterator[tuple[AsyncConnection, Definition]]:
+    bind = await register._bind()
+    current = await register._definition()
+    async with bind.begin() as conn:
+        d = await load_definition(
+            conn, register.tenant_id, register_id=current.id, lock="FOR UPDATE"
+        )
+        if d is None:
+            raise NotFound(f"register {register.name!r} no longer exists for this tenant")
+        yield conn, d
+        await conn.execute(
+            text(
+                "UPDATE forktex_data.registers SET version = version + 1, updated_at = now() "
+                "WHERE id = :id"
+            ),
+            {"id": d.id},
+        )
+    await register.refresh()
+
+
+def _require(d: Definition, name: Any) -> Field:
+    f = d.field(name) if isinstance(name, str) else None
+    if f is None:
+        raise InvalidDefinition(
+            f"register {d.name!r} has no field {name!r:.80}; fields: "
+            f"{', '.join(repr(x.name) for x in d.fields) or '(none)'}"
+        )
+    return f
+
+
+def _options(f: Field) -> str:
+    return dumps({"choices": list(f.choices), "many": f.many, "label": f.label})
+
+
+async def _next_key(conn: AsyncConnection, register_id: uuid.UUID) -> str:
+    number = (
+        await conn.execute(
+            text(
+                "UPDATE forktex_data.registers SET next_key = next_key + 1 WHERE id = :id "
+                "RETURNING next_key - 1"
+            ),
+            {"id": register_id},
+        )
+    ).scalar_one()
+    return check_key(f"f{number}")
+
+
+async def _target_id(
+    conn: AsyncConnection, register_id: uuid.UUID, tenant_id: uuid.UUID, own: str, f: Field
+) -> uuid.UUID | None:
+    if f.kind is not FieldType.REFERENCE:
+        return None
+    if f.target == own:
+        return register_id
+    found = (
+        await conn.execute(
+            text("SELECT id FROM forktex_data.registers WHERE tenant_id = :t AND name = :n"),
+            {"t": tenant_id, "n": f.target},
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise InvalidDefinition(
+            f"reference field {f.name!r} targets register {f.target!r}, which does not exist "
+            "for this tenant; create it first"
+        )
+    return uuid.UUID(str(found))
+
+
+async def insert_field(
+    conn: AsyncConnection, register_id: uuid.UUID, tenant_id: uuid.UUID, register: str, f: Field
+) -> Field:
+    """Store a new field definition with a fresh storage key; returns it keyed."""
+    keyed = f.with_key(await _next_key(conn, register_id))
+    target = await _target_id(conn, register_id, tenant_id, register, f)
+    try:
+        await conn.execute(
+            text(
+                "INSERT INTO forktex_data.fields (id, register_id, tenant_id, name, key, type, "
+                "position, required, is_unique, indexed, default_value, options, "
+                "target_register_id) VALUES (:id, :rid, :t, :name, :key, :type, "
+                "(SELECT coalesce(max(position), 0) + 1 FROM forktex_data.fields "
+                "WHERE register_id = :rid), :req, :uniq, :idx, CAST(:dflt AS jsonb), "
+                "CAST(:opts AS jsonb), :target)"
+            ),
+            {
+                "id": uuid7(),
+                "rid": register_id,
+                "t": tenant_id,
+                "name": keyed.name,
+                "key": keyed.key,
+                "type": keyed.kind.value,
+                "req": keyed.required,
+                "uniq": keyed.unique,
+                "idx": keyed.indexed,
+                "dflt": None if keyed.default is None else dumps(to_json(keyed, keyed.default)),
+                "opts": _options(keyed),
+                "target": target,
+            },
+        )
+    except DBAPIError as exc:
+        sqlstate, constraint, _ = pg_error(exc)
+        if sqlstate == "23505" and constraint == "fields_register_name_key":
+            raise InvalidDefinition(
+                f"register {register!r} already has a field {f.name!r}"
+            ) from None
+        raise
+    return keyed
+
+
+async def build_indexes(register: Register) -> None:
+    """Build the indexes of every ``indexed`` field (idempotent, concurrently)."""
+    d = await register._definition()
+    bind = await register._bind()
+    for f in d.fields:
+        if f.indexed:
+            await create_index(bind, d.id, f)
+
+
+async def _refresh_search(conn: AsyncConnection, d: Definition, fields: tuple[Field, ...]) -> None:
+    await conn.execute(
+        text(
+            f"UPDATE forktex_data.rows AS r SET search = {search_expr(fields, 'r.data')} "
+            f"WHERE r.register_id = {register_literal(d.id)}"
+        )
+    )
+
+
+def _texty(f: Field) -> bool:
+    return f.kind in STRINGS or f.kind is FieldType.MULTI_SELECT
+
+
+async def add_field(register: Register, field: Field) -> None:
+    if not isinstance(field, Field):
+        raise InvalidDefinition(f"add_field() takes a Field(...), got {field!r:.80}")
+    async with _evolving(register) as (conn, d):
+        if d.field(field.name) is not None:
+            raise InvalidDefinition(f"register {d.name!r} already has a field {field.name!r}")
+        if field.required and field.default is None:
+            count = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM forktex_data.rows "
+                        f"WHERE register_id = {register_literal(d.id)}"
+                    )
+                )
+            ).scalar_one()
+            if count:
+                raise InvalidDefinition(
+                    f"required field {field.name!r} needs a default: register {d.name!r} "
+                    f"has {count} row(s) that would have no value"
+                )
+        keyed = await insert_field(conn, d.id, d.tenant_id, d.name, field)
+        if keyed.default is not None:
+            await conn.execute(
+                text(
+                    "UPDATE forktex_data.rows SET data = data || "
+                    f"jsonb_build_object('{keyed.key}', CAST(:v AS jsonb)) "
+                    f"WHERE register_id = {register_literal(d.id)}"
+                ),
+                {"v": dumps(to_json(keyed, keyed.default))},
+            )
+            if _texty(keyed):
+                await _refresh_search(conn, d, (*d.fields, keyed))
+    if field.indexed:
+        await build_indexes(register)
+
+
+async def rename_field(register: Register, old: str, new: str) -> None:
+    async with _evolving(register) as (conn, d):
+        f = _require(d, old)
+        Field(new, "text")  # validates the new name (length, characters, reserved names)
+        if d.field(new) is not None:
+            raise InvalidDefinition(f"register {d.name!r} already has a field {new!r}")
+        await conn.execute(
+            text("UPDATE forktex_data.fields SET name = :new WHERE id = :id"),
+            {"new": new, "id": d.field_ids[f.key]},
+        )
+        if d.date_field == old:
+            await conn.execute(
+                text("UPDATE forktex_data.registers SET date_field = :new WHERE id = :id"),
+                {"new": new, "id": d.id},
+            )
+
+
+async def remove_field(register: Register, name: str) -> None:
+    async with _evolving(register) as (conn, d):
+        f = _require(d, name)
+        await conn.execute(
+            text("DELETE FROM forktex_data.fields WHERE id = :id"), {"id": d.field_ids[f.key]}
+        )
+        await conn.execute(
+            text(
+                f"UPDATE forktex_data.rows SET data = data - '{check_key(f.key)}' "
+                f"WHERE register_id = {register_literal(d.id)} "
+                f"AND data->'{check_key(f.key)}' IS NOT NULL"
+            )
+        )
+        if _texty(f):
+            await _refresh_search(conn, d, tuple(x for x in d.fields if x.key != f.key))
+        if d.date_field == name:
+            await conn.execute(
+                text("UPDATE forktex_data.registers SET date_field = NULL WHERE id = :id"),
+                {"id": d.id},
+            )
+    if f.indexed:
+        await drop_index(await register._bind(), index_name(d.id, f.key))
+
+
+def _as_text(f: Field, value: Any) -> str:
+    kind = f.kind
+    if kind in STRINGS:
+        return str(value)
+    if kind is FieldType.MULTI_SELECT or (kind is FieldType.REFERENCE and f.many):
+        return ", ".join(str(v) for v in value)
+    if kind is FieldType.BOOLEAN:
+        return "true" if value else "false"
+    if kind is FieldType.JSON:
+        return value if isinstance(value, str) else dumps(value)
+    raw = to_json(f, value)
+    return raw if isinstance(raw, str) else str(raw)
+
+
+def convert(old: Field, new: Field, value: Any) -> Any:
+    """``value`` (of field ``old``) converted to field ``new``'s type, or InvalidValue."""
+    ok, nk = old.kind, new.kind
+    if value is None:
+        return None
+    if nk in TEXTLIKE or nk is FieldType.SINGLE_SELECT:
+        if nk is FieldType.SINGLE_SELECT and ok is FieldType.MULTI_SELECT:
+            if len(value) != 1:
+                raise InvalidValue(
+                    f"field {new.name!r}: {list(value)!r} has {len(value)} choices, a "
+                    "single_select takes exactly one",
+                    field=new.name,
+                    value=value,
+                )
+            return coerce(new, value[0])
+        return coerce(new, _as_text(old, value))
+    if nk is FieldType.JSON:
+        return coerce(new, to_json(old, value))
+    if nk is FieldType.MULTI_SELECT:
+        if ok in SELECTS:
+            return coerce(new, list(value) if ok is FieldType.MULTI_SELECT else [value])
+        if ok in TEXTLIKE:
+            return coerce(new, [p.strip() for p in value.split(",") if p.strip()])
+        return coerce(new, value)
+    if nk is FieldType.DATETIME and ok is FieldType.DATE:
+        return datetime.combine(value, time(), tzinfo=UTC)
+    if nk is FieldType.DATE and ok is FieldType.DATETIME:
+        return value.astimezone(UTC).date()
+    if nk in NUMERIC and ok is FieldType.BOOLEAN:
+        return coerce(new, int(value))
+    if nk is FieldType.BOOLEAN and ok in NUMERIC:
+        return coerce(new, int(value) if value in (0, 1) else str(value))
+    if ok in SELECTS or ok in TEXTLIKE or ok is FieldType.JSON:
+        return coerce(new, value)
+    if isinstance(value, (int, Decimal, date, datetime)):
+        return coerce(new, value)
+    raise InvalidValue(  # pragma: no cover - every pair is handled above
+        f"field {new.name!r}: cannot convert {value!r:.80}", field=new.name, value=value
+    )
+
+
+async def change_type(
+    register: Register,
+    name: str,
+    new_type: FieldType | str,
+    *,
+    choices: tuple[str, ...],
+    target: str | None,
+    many: bool,
+) -> TypeChange:
+    async with _evolving(register) as (conn, d):
+        old = _require(d, name)
+        new = Field(
+            old.name, new_type, required=old.required, unique=old.unique, indexed=old.indexed,
+            choices=choices, target=target, many=many, label=old.label,
+        )  # fmt: skip
+        if new.kind is FieldType.REFERENCE and not (
+            old.kind is FieldType.REFERENCE and old.target == new.target
+        ):
+            raise InvalidDefinition(
+                f"cannot change field {name!r} into a reference to {new.target!r}: add a new "
+                "reference field and fill it instead"
+            )
+        default = None
+        if old.default is not None:
+            try:
+                default = convert(old, new, old.default)
+            except InvalidValue as exc:
+                raise InvalidDefinition(
+                    f"the default of field {name!r} cannot convert: {exc}"
+                ) from None
+        new = Field(
+            new.name, new.kind, required=new.required, unique=new.unique, indexed=new.indexed,
+            default=default, choices=new.choices, target=new.target, many=new.many,
+            label=new.label,
+        ).with_key(await _next_key(conn, d.id))  # fmt: skip
+        old_key = check_key(old.key)
+        records = (
+            await conn.execute(
+                text(
+                    f"SELECT r.id, r.data->'{old_key}' AS v FROM forktex_data.rows r "
+                    f"WHERE r.register_id = {register_literal(d.id)} "
+                    f"AND r.data->'{old_key}' IS NOT NULL ORDER BY r.id"
+                )
+            )
+        ).all()
+        ids: list[uuid.UUID] = []
+        docs: list[str] = []
+        emptied: list[uuid.UUID] = []
+        failures: list[tuple[Any, Any, str]] = []
+        seen: dict[Any, uuid.UUID] = {}
+        failed = 0
+        for record in records:
+            raw = json.loads(record.v) if isinstance(record.v, str) else record.v
+            value = from_json(old, raw)
+            try:
+                result = convert(old, new, value)
+            except InvalidValue as exc:
+                failed += 1
+                if len(failures) < MAX_REPORTED:
+                    failures.append((record.id, value, str(exc)))
+                continue
+            if result is None:
+                if new.required:
+                    failed += 1
+                    if len(failures) < MAX_REPORTED:
+                        failures.append((record.id, value, f"field {name!r} is required"))
+                emptied.append(record.id)
+                continue
+            if new.unique:
+                marker = dumps(to_json(new, result))
+                if marker in seen:
+                    failed += 1
+                    if len(failures) < MAX_REPORTED:
+                        failures.append(
+                            (record.id, value, f"converts to {result!r}, the same value as row "
+                             f"{seen[marker]}, but {name!r} is unique")
+                        )  # fmt: skip
+                    continue
+                seen[marker] = record.id
+            ids.append(record.id)
+            docs.append(dumps(to_json(new, result)))
+        if failures:
+            raise ConversionFailed(
+                f"{failed} of {len(records)} value(s) of field {name!r} cannot convert from "
+                f"{old.kind.value} to {new.kind.value}; nothing was changed. First: "
+                f"row {failures[0][0]}: {failures[0][2]}",
+                field=name,
+                failures=failures,
+                failed=failed,
+            )
+        new_key = new.key
+        if ids:
+            await conn.execute(
+                text(
+                    f"UPDATE forktex_data.rows AS r SET data = (r.data - '{old_key}') || "
+                    f"jsonb_build_object('{new_key}', CAST(u.v AS jsonb)) FROM "
+                    "unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[])) AS u(id, v) "
+                    "WHERE r.id = u.id"
+                ),
+                {"ids": ids, "docs": docs},
+            )
+        if emptied:
+            await conn.execute(
+                text(
+                    f"UPDATE forktex_data.rows SET data = data - '{old_key}' WHERE id = ANY(:ids)"
+                ),
+                {"ids": emptied},
+            )
+        field_id = d.field_ids[old.key]
+        await conn.execute(
+            text(
+                "UPDATE forktex_data.fields SET type = :type, key = :key, "
+                "options = CAST(:opts AS jsonb), default_value = CAST(:dflt AS jsonb), "
+                "target_register_id = CASE WHEN :ref THEN target_register_id END "
+                "WHERE id = :id"
+            ),
+            {
+                "type": new.kind.value,
+                "key": new_key,
+                "opts": _options(new),
+                "dflt": None if default is None else dumps(to_json(new, default)),
+                "ref": new.kind is FieldType.REFERENCE,
+                "id": field_id,
+            },
+        )
+        if old.kind is FieldType.REFERENCE and new.kind is not FieldType.REFERENCE:
+            await conn.execute(
+                text("DELETE FROM forktex_data.links WHERE field_id = :id"), {"id": field_id}
+            )
+        if old.unique:
+            await conn.execute(
+                text("DELETE FROM forktex_data.uniques WHERE field_id = :id"), {"id": field_id}
+            )
+            await _claim_uniques(conn, d, new, field_id)
+        if _texty(old) or _texty(new):
+            fields = tuple(new if x.key == old.key else x for x in d.fields)
+            await _refresh_search(conn, d, fields)
+        if d.date_field == name and new.kind not in (FieldType.DATE, FieldType.DATETIME):
+            await conn.execute(
+                text("UPDATE forktex_data.registers SET date_field = NULL WHERE id = :id"),
+                {"id": d.id},
+            )
+    if old.indexed:
+        bind = await register._bind()
+        await create_index(bind, d.id, new)
+        await drop_index(bind, index_name(d.id, old.key))
+    return TypeChange(name, old.kind.value, new.kind.value, converted=len(ids))
+
+
+async def _claim_uniques(
+    conn: AsyncConnection, d: Definition, f: Field, field_id: uuid.UUID
+) -> None:
+    key = check_key(f.key)
+    try:
+        await conn.execute(
+            text(
+                "INSERT INTO forktex_data.uniques (field_id, value, row_id) "
+                f"SELECT :f, r.data->>'{key}', r.id FROM forktex_data.rows r "
+                f"WHERE r.register_id = {register_literal(d.id)} "
+                f"AND r.data->>'{key}' IS NOT NULL"
+            ),
+            {"f": field_id},
+        )
+    except DBAPIError as exc:
+        raise unique_error(exc, d, f) from None
+
+
+async def set_indexed(register: Register, name: str, indexed: bool) -> None:
+    if not isinstance(indexed, bool):
+        raise InvalidDefinition(f"indexed must be True or False, got {indexed!r}")
+    await register.refresh()
+    d = await register._definition()
+    f = _require(d, name)
+    if indexed and not f.sortable:
+        raise InvalidDefinition(
+            f"field {name!r} ({f.kind.value}) cannot be indexed; indexes work for text, "
+            "integer, decimal, boolean, date, datetime, email, url, single_select and single "
+            "references"
+        )
+    bind = await register._bind()
+    if indexed:
+        await create_index(bind, d.id, f)
+    async with _evolving(register) as (conn, current):
+        now = _require(current, name)
+        if now.key != f.key:
+            raise InvalidDefinition(f"field {name!r} changed meanwhile; retry")
+        await conn.execute(
+            text("UPDATE forktex_data.fields SET indexed = :v WHERE id = :id"),
+            {"v": indexed, "id": current.field_ids[f.key]},
+        )
+    if not indexed:
+        await drop_index(bind, index_name(d.id, f.key))
+
+
+async def set_unique(register: Register, name: str, unique: bool) -> None:
+    if not isinstance(unique, bool):
+        raise InvalidDefinition(f"unique must be True or False, got {unique!r}")
+    async with _evolving(register) as (conn, d):
+        f = _require(d, name)
+        if unique and not f.uniqueable:
+            raise InvalidDefinition(
+                f"field {name!r} ({f.kind.value}) cannot be unique; unique works for text, "
+                "integer, decimal, date, datetime, email, url, single_select and single "
+                "references"
+            )
+        if unique and f.default is not None:
+            raise InvalidDefinition(f"field {name!r} has a default and cannot be unique")
+        field_id = d.field_ids[f.key]
+        await conn.execute(
+            text("DELETE FROM forktex_data.uniques WHERE field_id = :id"), {"id": field_id}
+        )
+        if unique:
+            await _claim_uniques(conn, d, f, field_id)
+        await conn.execute(
+            text("UPDATE forktex_data.fields SET is_unique = :v WHERE id = :id"),
+            {"v": unique, "id": field_id},
+        )
+
+
+async def set_required(register: Register, name: str, required: bool) -> None:
+    if not isinstance(required, bool):
+        raise InvalidDefinition(f"required must be True or False, got {required!r}")
+    async with _evolving(register) as (conn, d):
+        f = _require(d, name)
+        if required:
+            missing = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM forktex_data.rows "
+                        f"WHERE register_id = {register_literal(d.id)} "
+                        f"AND data->'{check_key(f.key)}' IS NULL"
+                    )
+                )
+            ).scalar_one()
+            if missing:
+                raise InvalidDefinition(
+                    f"{missing} row(s) of register {d.name!r} have no value for {name!r}; "
+                    f"fill them first (RowQuery(register).where({name}=None) finds them)"
+                )
+        await conn.execute(
+            text("UPDATE forktex_data.fields SET required = :v WHERE id = :id"),
+            {"v": required, "id": d.field_ids[f.key]},
+        )
+
+
+async def drop_register(register: Register) -> None:
+    d = await register._definition()
+    bind = await register._bind()
+    async with bind.begin() as conn:
+        locked = await load_definition(conn, d.tenant_id, register_id=d.id, lock="FOR UPDATE")
+        if locked is None:
+            raise NotFound(f"register {d.name!r} does not exist for this tenant")
+        users = (
+            await conn.execute(
+                text(
+                    "SELECT g.name AS register, f.name AS field FROM forktex_data.fields f "
+                    "JOIN forktex_data.registers g ON g.id = f.register_id "
+                    "WHERE f.target_register_id = :id AND f.register_id <> :id ORDER BY 1, 2"
+                ),
+                {"id": d.id},
+            )
+        ).all()
+        if users:
+            where = ", ".join(f"{u.register!r}.{u.field!r}" for u in users)
+            raise ReferenceViolation(
+                f"register {d.name!r} is the target of reference field(s) {where}; remove "
+                "or retype those fields first"
+            )
+        await conn.execute(text("DELETE FROM forktex_data.registers WHERE id = :id"), {"id": d.id})
+    for name in await register_indexes(bind, d.id):
+        await drop_index(bind, name)
+    register._def = None

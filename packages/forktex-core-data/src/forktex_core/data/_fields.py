@@ -1,0 +1,570 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Field types, field definitions and per-type coercion (Python value <-> stored JSON)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._errors import InvalidDefinition, InvalidValue
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+MAX_NAME = 63
+SYSTEM_FIELDS = ("id", "created_at", "updated_at", "archived_at")
+_KEY = re.compile(r"^f[0-9]{1,9}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_INT_TEXT = re.compile(r"^[+-]?[0-9]+$")
+_TRUE = {"true", "t", "yes", "y", "on", "1"}
+_FALSE = {"false", "f", "no", "n", "off", "0"}
+
+
+class FieldType(enum.StrEnum):
+    """The type of a field. Strings work wherever a ``FieldType`` is expected.
+
+    Example::
+
+        Field("amount", FieldType.DECIMAL)  # same as Field("amount", "decimal")
+    """
+
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    EMAIL = "email"
+    URL = "url"
+    SINGLE_SELECT = "single_select"
+    MULTI_SELECT = "multi_select"
+    JSON = "json"
+    REFERENCE = "reference"
+
+
+TEXTLIKE = frozenset({FieldType.TEXT, FieldType.EMAIL, FieldType.URL})
+STRINGS = TEXTLIKE | {FieldType.SINGLE_SELECT}
+NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
+TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
+SELECTS = frozenset({FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT})
+
+_ORDERED = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "is_null"})
+_OPERATORS: dict[FieldType, frozenset[str]] = {
+    **{t: _ORDERED | {"contains", "starts_with"} for t in TEXTLIKE},
+    **{t: _ORDERED for t in NUMERIC | TEMPORAL},
+    FieldType.BOOLEAN: frozenset({"eq", "ne", "is_null"}),
+    FieldType.SINGLE_SELECT: frozenset({"eq", "ne", "in", "is_null"}),
+    FieldType.MULTI_SELECT: frozenset({"eq", "contains", "is_null"}),
+    FieldType.JSON: frozenset({"eq", "contains", "is_null"}),
+}
+_REF_ONE_OPS = frozenset({"eq", "ne", "in", "is_null"})
+_REF_MANY_OPS = frozenset({"contains", "is_null"})
+
+OPERATORS = (
+    "eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "contains", "starts_with", "is_null",
+)  # fmt: skip
+"""Every operator name ``RowQuery.where`` understands (``field__op=value``)."""
+
+
+def check_name(name: object, what: str) -> str:
+    """``name`` if it is a usable register/field name, else InvalidDefinition.
+
+    Names are shown to users and never reach SQL, so almost any text is fine: 1-63
+    characters, no control characters, no leading/trailing spaces, not starting with ``-``.
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise InvalidDefinition(
+            f"{what} name must be a string of 1-{MAX_NAME} characters, got {name!r:.80}"
+        )
+    if (
+        name != name.strip()
+        or name.startswith("-")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    ):
+        raise InvalidDefinition(
+            f"{what} name {name!r} is not allowed: no control characters, no leading or "
+            "trailing spaces, and no leading '-' (it means descending in order_by)"
+        )
+    return name
+
+
+def check_key(key: str) -> str:
+    """A stored field key (``f<number>``), checked before it is quoted into SQL."""
+    if not _KEY.match(key):
+        raise InvalidDefinition(f"corrupt stored field key {key!r}: expected 'f<number>'")
+    return key
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field (logical column) of a register.
+
+    ``choices`` are required for ``single_select`` / ``multi_select``; ``target`` (the
+    target register's name) for ``reference``, with ``many=True`` for many-to-many.
+    ``default`` fills the field on insert when it is omitted (and back-fills existing rows
+    when the field is added). ``unique`` is enforced by a Postgres unique index;
+    ``indexed`` builds an expression index the query layer uses.
+
+    Example::
+
+        Field("status", "single_select", choices=("draft", "paid"), default="draft",
+              required=True, indexed=True)
+        Field("customer", "reference", target="customers")
+        Field("tags", "multi_select", choices=("vip", "late"))
+    """
+
+    name: str
+    type: FieldType | str
+    required: bool = False
+    unique: bool = False
+    indexed: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    target: str | None = None
+    many: bool = False
+    label: str | None = None
+    key: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "field")
+        if self.name in SYSTEM_FIELDS:
+            raise InvalidDefinition(
+                f"field name {self.name!r} is reserved for the system columns "
+                f"{', '.join(SYSTEM_FIELDS)}; pick another name"
+            )
+        try:
+            kind = FieldType(self.type)
+        except ValueError:
+            raise InvalidDefinition(
+                f"field {self.name!r} has unknown type {self.type!r}; allowed types: "
+                f"{', '.join(t.value for t in FieldType)}"
+            ) from None
+        object.__setattr__(self, "type", kind)
+        for flag in ("required", "unique", "indexed", "many"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidDefinition(
+                    f"field {self.name!r}: {flag} must be True or False, "
+                    f"got {getattr(self, flag)!r}"
+                )
+        if self.label is not None and not isinstance(self.label, str):
+            raise InvalidDefinition(f"field {self.name!r}: label must be a string or None")
+        self._check_choices(kind)
+        self._check_reference(kind)
+        if self.unique and not self.uniqueable:
+            raise InvalidDefinition(
+                f"field {self.name!r} ({kind.value}) cannot be unique; unique works for "
+                "text, integer, decimal, date, datetime, email, url, single_select and "
+                "single references"
+            )
+        if self.indexed and not self.sortable:
+            raise InvalidDefinition(
+                f"field {self.name!r} ({kind.value}) cannot be indexed; indexes work for "
+                "text, integer, decimal, boolean, date, datetime, email, url, single_select "
+                "and single references"
+            )
+        if self.default is not None:
+            if self.unique:
+                raise InvalidDefinition(
+                    f"field {self.name!r} is unique and cannot have a default: every row "
+                    "would share it"
+                )
+            if kind is FieldType.REFERENCE:
+                raise InvalidDefinition(f"reference field {self.name!r} cannot have a default")
+            object.__setattr__(self, "default", coerce(self, self.default))
+
+    def _check_choices(self, kind: FieldType) -> None:
+        if kind in SELECTS:
+            choices = self.choices
+            if isinstance(choices, str) or not isinstance(choices, Iterable):
+                raise InvalidDefinition(
+                    f"field {self.name!r} ({kind.value}) needs choices=('a', 'b', ...), "
+                    f"got {choices!r:.80}"
+                )
+            items = tuple(choices)
+            if not items:
+                raise InvalidDefinition(f"field {self.name!r} ({kind.value}) needs choices")
+            for item in items:
+                if not isinstance(item, str) or not item or "\x00" in item:
+                    raise InvalidDefinition(
+                        f"field {self.name!r}: every choice must be a non-empty string, "
+                        f"got {item!r:.80}"
+                    )
+            if len(set(items)) != len(items):
+                raise InvalidDefinition(f"field {self.name!r}: choices must not repeat")
+            object.__setattr__(self, "choices", items)
+        elif self.choices:
+            raise InvalidDefinition(
+                f"field {self.name!r} ({kind.value}) takes no choices; only single_select "
+                "and multi_select do"
+            )
+
+    def _check_reference(self, kind: FieldType) -> None:
+        if kind is FieldType.REFERENCE:
+            if self.target is None:
+                raise InvalidDefinition(
+                    f"reference field {self.name!r} needs target='<register name>'"
+                )
+            check_name(self.target, "target register")
+        else:
+            if self.target is not None:
+                raise InvalidDefinition(
+                    f"field {self.name!r} ({kind.value}) takes no target; only reference does"
+                )
+            if self.many:
+                raise InvalidDefinition(
+                    f"field {self.name!r} ({kind.value}) takes no many=True; only reference does"
+                )
+
+    @property
+    def kind(self) -> FieldType:
+        """The field's type as a :class:`FieldType`."""
+        return FieldType(self.type)
+
+    @property
+    def operators(self) -> frozenset[str]:
+        """The operator names ``where`` accepts for this field."""
+        if self.kind is FieldType.REFERENCE:
+            return _REF_MANY_OPS if self.many else _REF_ONE_OPS
+        return _OPERATORS[self.kind]
+
+    @property
+    def sortable(self) -> bool:
+        """Whether the field can be used in ``order_by`` (and be indexed)."""
+        if self.kind is FieldType.REFERENCE:
+            return not self.many
+        return self.kind not in (FieldType.MULTI_SELECT, FieldType.JSON)
+
+    @property
+    def uniqueable(self) -> bool:
+        return self.sortable and self.kind is not FieldType.BOOLEAN
+
+    @property
+    def facetable(self) -> bool:
+        """Whether ``facets()`` can count this field's values."""
+        return self.kind is not FieldType.JSON and not (
+            self.kind is FieldType.REFERENCE and self.many
+        )
+
+    @property
+    def multi(self) -> bool:
+        """Whether a value is a tuple of items (multi_select, many references)."""
+        return self.kind is FieldType.MULTI_SELECT or (
+            self.kind is FieldType.REFERENCE and self.many
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The definition as plain JSON-able data (stored in ``forktex_data.fields``)."""
+        return {
+            "choices": list(self.choices),
+            "target": self.target,
+            "many": self.many,
+            "label": self.label,
+        }
+
+    def with_key(self, key: str) -> Field:
+        return replace(self, key=check_key(key))
+
+
+def _fail(f: Field, value: Any, expected: str) -> InvalidValue:
+    return InvalidValue(
+        f"field {f.name!r} ({f.kind.value}) cannot take {value!r:.100}: expected {expected}",
+        field=f.name,
+        value=value,
+    )
+
+
+def _text(f: Field, value: Any, expected: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(f, value, expected)
+    if "\x00" in value:
+        raise _fail(f, value, expected + " without NUL characters")
+    return value
+
+
+def coerce(f: Field, value: Any) -> Any:
+    """Convert ``value`` to the field's Python value (None stays None), or InvalidValue.
+
+    Example::
+
+        coerce(Field("n", "integer"), "42")  # 42
+    """
+    if value is None:
+        return None
+    return _COERCERS[f.kind](f, value)
+
+
+def _c_text(f: Field, value: Any) -> str:
+    return _text(f, value, "a string")
+
+
+def _c_integer(f: Field, value: Any) -> int:
+    expected = f"a whole number between {INT_MIN} and {INT_MAX} (e.g. 42 or '42')"
+    result: int
+    if isinstance(value, bool):
+        raise _fail(f, value, expected)
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise _fail(f, value, expected)
+        result = int(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise _fail(f, value, expected)
+        result = int(value)
+    elif isinstance(value, str) and _INT_TEXT.match(value.strip()):
+        result = int(value.strip())
+    else:
+        raise _fail(f, value, expected)
+    if not INT_MIN <= result <= INT_MAX:
+        raise _fail(f, value, expected)
+    return result
+
+
+def _c_decimal(f: Field, value: Any) -> Decimal:
+    expected = "a finite decimal number (e.g. Decimal('12.50'), 12.5 or '12.50')"
+    if isinstance(value, bool):
+        raise _fail(f, value, expected)
+    try:
+        if isinstance(value, Decimal):
+            result = value
+        elif isinstance(value, int):
+            result = Decimal(value)
+        elif isinstance(value, float):
+            result = Decimal(repr(value))
+        elif isinstance(value, str):
+            result = Decimal(value.strip())
+        else:
+            raise _fail(f, value, expected)
+    except InvalidOperation:
+        raise _fail(f, value, expected) from None
+    if not result.is_finite() or abs(result.adjusted()) > 100:
+        raise _fail(f, value, expected + " with at most 100 digits before the point")
+    if result == 0:
+        return Decimal(0)
+    context = Context(prec=250)
+    normal = result.normalize(context)
+    exponent = normal.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return normal.quantize(Decimal(1), context=context)
+    return normal
+
+
+def _c_boolean(f: Field, value: Any) -> bool:
+    expected = "True or False (or 'true'/'false', 'yes'/'no', 1/0)"
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise _fail(f, value, expected)
+
+
+def _c_date(f: Field, value: Any) -> date:
+    expected = "a date (datetime.date or 'YYYY-MM-DD')"
+    if isinstance(value, datetime):
+        raise _fail(f, value, expected + "; pass value.date() for a datetime")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise _fail(f, value, expected)
+
+
+def _c_datetime(f: Field, value: Any) -> datetime:
+    expected = "a timezone-aware datetime (or ISO text with an offset like '2026-01-31T09:00:00Z')"
+    result: datetime | None = None
+    if isinstance(value, datetime):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = datetime.fromisoformat(value.strip())
+        except ValueError:
+            result = None
+    if result is None or result.tzinfo is None or result.utcoffset() is None:
+        raise _fail(f, value, expected)
+    return result.astimezone(UTC)
+
+
+def _c_email(f: Field, value: Any) -> str:
+    expected = "an email address like 'ada@example.com'"
+    text = _text(f, value, expected).strip().lower()
+    if len(text) > 254 or not _EMAIL.match(text):
+        raise _fail(f, value, expected)
+    return text
+
+
+def _c_url(f: Field, value: Any) -> str:
+    expected = "an http(s) URL like 'https://example.com/page'"
+    text = _text(f, value, expected).strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise _fail(f, value, expected) from None
+    if (
+        len(text) > 2048
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in text)
+    ):
+        raise _fail(f, value, expected)
+    return text
+
+
+def _c_single(f: Field, value: Any) -> str:
+    if not isinstance(value, str) or value not in f.choices:
+        raise _fail(f, value, f"one of {', '.join(map(repr, f.choices))}")
+    return value
+
+
+def _c_multi(f: Field, value: Any) -> tuple[str, ...] | None:
+    expected = f"a list of choices from {', '.join(map(repr, f.choices))}"
+    items: list[Any]
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+    else:
+        raise _fail(f, value, expected)
+    for item in items:
+        if not isinstance(item, str) or item not in f.choices:
+            raise _fail(f, item, expected)
+    chosen = set(items)
+    result = tuple(c for c in f.choices if c in chosen)
+    return result or None
+
+
+def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
+    expected = "JSON data (dict with str keys, list, str, int, float, bool or None)"
+    if depth > 64:
+        raise _fail(f, value, expected + " nested at most 64 levels")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _fail(f, value, expected + " (no NaN or infinity)")
+        return value
+    if isinstance(value, str):
+        return _text(f, value, expected)
+    if isinstance(value, (list, tuple)):
+        return [_check_json(f, v, depth + 1) for v in value]
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or "\x00" in k:
+                raise _fail(f, value, expected)
+            out[k] = _check_json(f, v, depth + 1)
+        return out
+    raise _fail(f, value, expected)
+
+
+def _c_json(f: Field, value: Any) -> Any:
+    return _check_json(f, value)
+
+
+def as_row_id(value: Any) -> uuid.UUID | None:
+    """A row id from a UUID, its string form or anything with a UUID ``id`` attribute."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            return None
+    inner = getattr(value, "id", None)
+    return inner if isinstance(inner, uuid.UUID) else None
+
+
+def _c_reference(f: Field, value: Any) -> uuid.UUID | tuple[uuid.UUID, ...] | None:
+    expected = f"a row id of register {f.target!r} (UUID, its string form, or a RowResult)"
+    if f.many:
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            one = as_row_id(value)
+            if one is None:
+                raise _fail(f, value, "a list of " + expected.removeprefix("a "))
+            return (one,)
+        ids: list[uuid.UUID] = []
+        for item in value:
+            rid = as_row_id(item)
+            if rid is None:
+                raise _fail(f, item, expected)
+            if rid not in ids:
+                ids.append(rid)
+        return tuple(ids) or None
+    rid = as_row_id(value)
+    if rid is None:
+        raise _fail(f, value, expected)
+    return rid
+
+
+_COERCERS: dict[FieldType, Any] = {
+    FieldType.TEXT: _c_text,
+    FieldType.INTEGER: _c_integer,
+    FieldType.DECIMAL: _c_decimal,
+    FieldType.BOOLEAN: _c_boolean,
+    FieldType.DATE: _c_date,
+    FieldType.DATETIME: _c_datetime,
+    FieldType.EMAIL: _c_email,
+    FieldType.URL: _c_url,
+    FieldType.SINGLE_SELECT: _c_single,
+    FieldType.MULTI_SELECT: _c_multi,
+    FieldType.JSON: _c_json,
+    FieldType.REFERENCE: _c_reference,
+}
+
+
+def to_json(f: Field, value: Any) -> Any:
+    """The stored JSON form of an already coerced Python value."""
+    if value is None:
+        return None
+    kind = f.kind
+    if kind is FieldType.DECIMAL:
+        return format(value, "f")
+    if kind in TEMPORAL:
+        return str(value.isoformat())
+    if kind is FieldType.MULTI_SELECT:
+        return list(value)
+    if kind is FieldType.REFERENCE:
+        return [str(v) for v in value] if f.many else str(value)
+    return value
+
+
+def from_json(f: Field, raw: Any) -> Any:
+    """The Python value of a stored JSON value."""
+    if raw is None:
+        return None
+    kind = f.kind
+    if kind is FieldType.DECIMAL:
+        return Decimal(raw)
+    if kind is FieldType.DATE:
+        return date.fromisoformat(raw)
+    if kind is FieldType.DATETIME:
+        return datetime.fromisoformat(raw)
+    if kind is FieldType.MULTI_SELECT:
+        return tuple(raw)
+    if kind is FieldType.REFERENCE:
+        return tuple(uuid.UUID(v) for v in raw) if f.many else uuid.UUID(raw)
+    return raw
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text for a stored document."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

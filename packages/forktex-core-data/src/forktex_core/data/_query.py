@@ -1,0 +1,666 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""``RowQuery``: a composable, immutable query over any :class:`RegisterSource`, and the
+validated :class:`QueryPlan` it hands to the source."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._errors import InvalidCursor, InvalidQuery, InvalidValue
+from ._fields import (
+    OPERATORS,
+    TEXTLIKE,
+    Field,
+    FieldType,
+    _check_json,
+    coerce,
+    dumps,
+    from_json,
+    to_json,
+)
+from ._results import FacetCount, Page, RowResult
+
+if TYPE_CHECKING:
+    from ._sources import RegisterSource
+
+ArchivedMode = Literal["active", "archived", "all"]
+MAX_PAGE = 1000
+
+
+def _system(name: str, kind: FieldType) -> Field:
+    f = object.__new__(Field)
+    values = {
+        "name": name, "type": kind, "required": False, "unique": False, "indexed": False,
+        "default": None, "choices": (), "target": None, "many": False, "label": None,
+        "key": "$" + name,
+    }  # fmt: skip
+    for attr, value in values.items():
+        object.__setattr__(f, attr, value)
+    return f
+
+
+ID = _system("id", FieldType.REFERENCE)
+SYSTEM = {
+    "id": ID,
+    "created_at": _system("created_at", FieldType.DATETIME),
+    "updated_at": _system("updated_at", FieldType.DATETIME),
+}
+
+
+def is_system(f: Field) -> bool:
+    return f.key.startswith("$")
+
+
+@dataclass(frozen=True)
+class RegisterInfo:
+    """What a source tells the query layer about its register: name, fields, date field."""
+
+    name: str
+    fields: tuple[Field, ...]
+    date_field: str | None = None
+
+    def field(self, name: str) -> Field:
+        """The field (or system column ``id`` / ``created_at`` / ``updated_at``) by name."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        if name in SYSTEM:
+            return SYSTEM[name]
+        raise InvalidQuery(
+            f"register {self.name!r} has no field {name!r}; fields: "
+            f"{', '.join(repr(f.name) for f in self.fields) or '(none)'} "
+            f"and the system columns {', '.join(SYSTEM)}"
+        )
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One validated filter: ``field op value`` with ``value`` already coerced."""
+
+    field: Field
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One ``ORDER BY`` key. NULL sorts as the largest value (last ascending, first
+    descending), as Postgres does, so one index serves both directions."""
+
+    field: Field
+    descending: bool
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A validated query: what a :class:`RegisterSource` executes."""
+
+    info: RegisterInfo
+    conditions: tuple[Condition, ...]
+    sort: tuple[SortKey, ...]
+    search: str | None
+    archived: ArchivedMode
+    includes: tuple[Field, ...]
+
+    def fingerprint(self) -> str:
+        """A short hash of what selects rows (filters, search, archive mode, sort)."""
+        parts = [
+            self.info.name,
+            [[c.field.name, c.op, _encode_value(c.field, c.op, c.value)] for c in self.conditions],
+            [[k.field.name, k.descending] for k in self.sort],
+            self.search,
+            self.archived,
+        ]
+        return hashlib.sha256(dumps(parts).encode()).hexdigest()[:16]
+
+
+def _encode_value(f: Field, op: str, value: Any) -> Any:
+    if op == "is_null":
+        return value
+    if op in ("in", "between"):
+        return [to_json(f, v) for v in value]
+    if op == "contains" and f.kind is FieldType.JSON:
+        return value
+    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
+        return value
+    return to_json(f, value)
+
+
+def _coerce_for(f: Field, op: str, value: Any) -> Any:
+    """Coerce a filter value for ``op`` on ``f``; InvalidValue/InvalidQuery when it does not fit."""
+    where = f"{f.name}__{op}"
+    if op == "is_null":
+        if not isinstance(value, bool):
+            raise InvalidQuery(f"{where} takes True or False, got {value!r:.80}")
+        return value
+    if op in ("in", "between"):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+            raise InvalidQuery(f"{where} takes a list of values, got {value!r:.80}")
+        items = [coerce(f, v) for v in value]
+        if any(v is None for v in items):
+            raise InvalidQuery(f"{where} cannot hold None; use {f.name}__is_null=True")
+        if op == "between":
+            if len(items) != 2:
+                raise InvalidQuery(f"{where} takes [low, high], got {value!r:.80}")
+            return (items[0], items[1])
+        return tuple(dict.fromkeys(items))
+    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
+        if not isinstance(value, str) or "\x00" in value:
+            raise InvalidQuery(f"{where} takes a string (without NUL), got {value!r:.80}")
+        return value
+    if op == "contains" and f.kind is FieldType.JSON:
+        if value is None:
+            raise InvalidQuery(f"{where} takes a JSON value to look for, got None")
+        return _check_json(f, value)
+    result = coerce(f, value)
+    if result is None:
+        raise InvalidQuery(f"{where} cannot compare with None; use {f.name}__is_null")
+    return result
+
+
+@dataclass(frozen=True)
+class _Filter:
+    name: str
+    op: str | None  # None: parse "name__op" from name
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Range:
+    op: Literal["since", "until"]
+    value: date | datetime
+    field: str | None
+
+
+class RowQuery:
+    """A composable query over a register (any :class:`RegisterSource`). Every builder
+    method returns a new query; nothing runs until an ``await``-ed terminal method
+    (``scroll``, ``paginate``, ``all``, ``first``, ``count``, ``facets``, ``archive``,
+    ``restore``, ``delete``). Names and values are validated against the register's fields
+    when the query runs: unknown fields, operators that do not fit a type and values of the
+    wrong type raise :class:`InvalidQuery` / :class:`InvalidValue`.
+
+    Example::
+
+        page = await (
+            RowQuery(invoices)
+            .where(status="paid", amount__gte=100)
+            .since(date(2026, 1, 1))
+            .order_by("-issued_at")
+            .scroll(page_size=50)
+        )
+    """
+
+    __slots__ = ("_archived", "_filters", "_includes", "_ranges", "_search", "_sort", "_source")
+
+    def __init__(self, source: RegisterSource) -> None:
+        from ._sources import RegisterSource
+
+        if not isinstance(source, RegisterSource):
+            raise InvalidQuery(
+                "RowQuery() needs a register: Register.load(...), a MemoryRegister or any "
+                f"RegisterSource implementation, got {source!r:.80}"
+            )
+        self._source = source
+        self._filters: tuple[_Filter, ...] = ()
+        self._ranges: tuple[_Range, ...] = ()
+        self._sort: tuple[str, ...] = ()
+        self._search: str | None = None
+        self._archived: ArchivedMode = "active"
+        self._includes: tuple[str, ...] = ()
+
+    def _copy(self, **changes: Any) -> RowQuery:
+        new = object.__new__(RowQuery)
+        for slot in RowQuery.__slots__:
+            object.__setattr__(new, slot, changes.get(slot.lstrip("_"), getattr(self, slot)))
+        return new
+
+    @property
+    def source(self) -> RegisterSource:
+        """The register this query reads."""
+        return self._source
+
+    # -- builders ------------------------------------------------------------------------
+
+    def where(self, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> RowQuery:
+        """Add conditions (ANDed): ``field=value`` for equality, ``field__op=value`` for an
+        operator (``ne lt lte gt gte in between contains starts_with is_null``). A mapping
+        allows field names that are not Python identifiers.
+
+        Example::
+
+            q.where(status="paid", amount__gte=100)
+            q.where({"Due date__lt": date(2026, 3, 1)})
+        """
+        if filters is not None and not isinstance(filters, Mapping):
+            raise InvalidQuery(f"where() takes a mapping and/or keywords, got {filters!r:.80}")
+        items = [*(filters or {}).items(), *kwargs.items()]
+        for name, _ in items:
+            if not isinstance(name, str):
+                raise InvalidQuery(f"where() keys must be field names, got {name!r:.80}")
+        added = tuple(_Filter(name, None, value) for name, value in items)
+        return self._copy(filters=self._filters + added)
+
+    def filter(self, field: str, op: str, value: Any) -> RowQuery:
+        """Add one condition spelled out: ``filter("amount", "gte", 100)``.
+
+        Example::
+
+            q.filter("Due date", "lt", date(2026, 3, 1))
+        """
+        if not isinstance(field, str) or not isinstance(op, str):
+            raise InvalidQuery(f"filter() takes (field, op, value), got {field!r}, {op!r}")
+        if op not in OPERATORS:
+            raise InvalidQuery(f"unknown operator {op!r}; operators: {', '.join(OPERATORS)}")
+        return self._copy(filters=(*self._filters, _Filter(field, op, value)))
+
+    def since(self, value: date | datetime, *, field: str | None = None) -> RowQuery:
+        """Rows whose date field is on or after ``value``.
+
+        The field is ``field=``, else the register's ``date_field``, else its only
+        date/datetime field, else ``created_at``. A ``date`` on a datetime field means
+        midnight UTC.
+
+        Example::
+
+            q.since(date(2026, 1, 1))
+        """
+        return self._range("since", value, field)
+
+    def until(self, value: date | datetime, *, field: str | None = None) -> RowQuery:
+        """Rows whose date field is on or before ``value`` (a ``date`` includes that whole
+        day). Field selection as in :meth:`since`.
+
+        Example::
+
+            q.since(date(2026, 1, 1)).until(date(2026, 1, 31))
+        """
+        return self._range("until", value, field)
+
+    def _range(self, op: Literal["since", "until"], value: Any, field: str | None) -> RowQuery:
+        if not isinstance(value, date):
+            raise InvalidQuery(f"{op}() takes a date or datetime, got {value!r:.80}")
+        if isinstance(value, datetime) and value.utcoffset() is None:
+            raise InvalidQuery(f"{op}() needs a timezone-aware datetime, got {value!r}")
+        if field is not None and not isinstance(field, str):
+            raise InvalidQuery(f"{op}(field=...) takes a field name, got {field!r:.80}")
+        return self._copy(ranges=(*self._ranges, _Range(op, value, field)))
+
+    def order_by(self, *fields: str) -> RowQuery:
+        """Sort by fields (replacing any earlier ``order_by``); ``-name`` is descending.
+        The row id is always the final tie-break, so the order is total. NULL sorts as the
+        largest value (last ascending, first descending).
+
+        Example::
+
+            q.order_by("-issued_at", "number")
+        """
+        for name in fields:
+            if not isinstance(name, str) or name in ("", "-"):
+                raise InvalidQuery(f"order_by() takes field names like '-issued_at', got {name!r}")
+        return self._copy(sort=tuple(fields))
+
+    def search(self, text: str) -> RowQuery:
+        """Full-text search (Postgres ``websearch_to_tsquery``, ``simple`` configuration)
+        over the text, email, url and select fields: all words must occur;
+        ``"quoted phrases"``, ``or`` and ``-word`` work as in web search engines.
+
+        Example::
+
+            q.search("acme consulting")
+        """
+        if not isinstance(text, str) or not text.strip() or "\x00" in text:
+            raise InvalidQuery(f"search() takes non-empty text, got {text!r:.80}")
+        return self._copy(search=text.strip())
+
+    def archived(self) -> RowQuery:
+        """Only soft-archived rows (by default queries see only active rows).
+
+        Example::
+
+            await RowQuery(invoices).archived().where(status="void").restore()
+        """
+        return self._copy(archived="archived")
+
+    def with_archived(self) -> RowQuery:
+        """Active and archived rows together."""
+        return self._copy(archived="all")
+
+    def include(self, *fields: str) -> RowQuery:
+        """Fetch the rows referenced by these reference fields along with each page: they
+        appear in ``row.included[name]``.
+
+        Example::
+
+            page = await RowQuery(invoices).include("customer").scroll()
+            page.items[0].included["customer"]["name"]
+        """
+        for name in fields:
+            if not isinstance(name, str):
+                raise InvalidQuery(f"include() takes reference field names, got {name!r:.80}")
+        return self._copy(includes=tuple(dict.fromkeys(self._includes + fields)))
+
+    # -- planning ------------------------------------------------------------------------
+
+    async def plan(self) -> QueryPlan:
+        """Validate the query against the register's fields (raises on any mistake)."""
+        info = await self._source.describe()
+        conditions = [self._condition(info, flt) for flt in self._filters]
+        conditions += [self._range_condition(info, rng) for rng in self._ranges]
+        sort: list[SortKey] = []
+        for spec in self._sort:
+            descending = spec.startswith("-")
+            f = info.field(spec[1:] if descending else spec)
+            if not f.sortable or f.many:
+                raise InvalidQuery(
+                    f"cannot sort by {f.name!r} ({f.kind.value}); sortable fields: "
+                    + ", ".join(repr(x.name) for x in info.fields if x.sortable)
+                    + f" and {', '.join(SYSTEM)}"
+                )
+            if any(k.field.name == f.name for k in sort):
+                raise InvalidQuery(f"order_by() names {f.name!r} twice")
+            sort.append(SortKey(f, descending))
+        if not any(k.field is ID for k in sort):
+            sort.append(SortKey(ID, sort[-1].descending if sort else False))
+        includes: list[Field] = []
+        for name in self._includes:
+            f = info.field(name)
+            if f.kind is not FieldType.REFERENCE or is_system(f):
+                refs = [x.name for x in info.fields if x.kind is FieldType.REFERENCE]
+                raise InvalidQuery(
+                    f"include() takes reference fields; {name!r} is {f.kind.value}; "
+                    f"reference fields: {', '.join(map(repr, refs)) or '(none)'}"
+                )
+            includes.append(f)
+        return QueryPlan(
+            info, tuple(conditions), tuple(sort), self._search, self._archived, tuple(includes)
+        )
+
+    @staticmethod
+    def _condition(info: RegisterInfo, flt: _Filter) -> Condition:
+        name, op = flt.name, flt.op
+        if op is None:
+            if any(f.name == name for f in info.fields) or name in SYSTEM:
+                op = "eq"
+            elif "__" in name:
+                name, op = name.rsplit("__", 1)
+                if op not in OPERATORS:
+                    info.field(flt.name)  # unknown field? say so first
+            else:
+                op = "eq"
+        f = info.field(name)
+        if op not in OPERATORS:
+            raise InvalidQuery(
+                f"unknown operator {op!r} in {flt.name!r}; operators for {f.name!r} "
+                f"({f.kind.value}): {', '.join(sorted(f.operators))}"
+            )
+        if op in ("eq", "ne") and flt.value is None:
+            op, value = "is_null", op == "eq"
+            return Condition(f, op, value)
+        if op not in f.operators:
+            raise InvalidQuery(
+                f"operator {op!r} does not apply to field {f.name!r} ({f.kind.value}); "
+                f"allowed: {', '.join(sorted(f.operators))}"
+            )
+        return Condition(f, op, _coerce_for(f, op, flt.value))
+
+    @staticmethod
+    def _range_condition(info: RegisterInfo, rng: _Range) -> Condition:
+        f = _date_field(info, rng.field, rng.op)
+        value: Any = rng.value
+        if f.kind is FieldType.DATE:
+            if isinstance(value, datetime):
+                raise InvalidValue(
+                    f"{rng.op}() on date field {f.name!r} takes a date, got a datetime; "
+                    "pass value.date()",
+                    field=f.name,
+                    value=value,
+                )
+            return Condition(f, "gte" if rng.op == "since" else "lte", value)
+        if isinstance(value, datetime):
+            return Condition(f, "gte" if rng.op == "since" else "lte", value.astimezone(UTC))
+        start = datetime.combine(value, time(), tzinfo=UTC)
+        if rng.op == "since":
+            return Condition(f, "gte", start)
+        return Condition(f, "lt", start + timedelta(days=1))
+
+    # -- terminal methods ----------------------------------------------------------------
+
+    async def scroll(self, page_size: int = 50, cursor: str | None = None) -> Page:
+        """One page of keyset pagination: stable while rows are inserted or deleted, same
+        cost at any depth. Pass the returned ``next_cursor`` back to continue (``None`` on
+        the last page); keep the query otherwise unchanged.
+
+        Example::
+
+            page = await q.scroll(page_size=50)
+            while page.next_cursor:
+                page = await q.scroll(page_size=50, cursor=page.next_cursor)
+        """
+        size = _check_size(page_size, "page_size")
+        plan = await self.plan()
+        after = _decode_cursor(cursor, plan) if cursor is not None else None
+        rows = await self._source.fetch_rows(plan, limit=size + 1, after=after)
+        more = len(rows) > size
+        rows = rows[:size]
+        next_cursor = _encode_cursor(plan, rows[-1]) if more and rows else None
+        items = await self._with_includes(plan, rows)
+        return Page(items=tuple(items), size=size, next_cursor=next_cursor)
+
+    async def paginate(self, page: int = 1, size: int = 50) -> Page:
+        """Page ``page`` (1-based) of ``size`` rows, with the ``total`` count.
+
+        Example::
+
+            page = await q.order_by("number").paginate(page=2, size=20)
+            page.total, page.pages
+        """
+        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+            raise InvalidQuery(f"page must be an int >= 1, got {page!r}")
+        size = _check_size(size, "size")
+        plan = await self.plan()
+        rows = await self._source.fetch_rows(plan, limit=size, offset=(page - 1) * size)
+        total = await self._source.count_rows(plan)
+        items = await self._with_includes(plan, rows)
+        return Page(items=tuple(items), size=size, total=total, page=page)
+
+    async def all(self, limit: int | None = None) -> list[RowResult]:
+        """Every matching row in order (at most ``limit``).
+
+        Example::
+
+            rows = await q.where(status="draft").all()
+        """
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise InvalidQuery(f"limit must be an int >= 0 or None, got {limit!r}")
+        plan = await self.plan()
+        rows = await self._source.fetch_rows(plan, limit=limit)
+        return await self._with_includes(plan, rows)
+
+    async def first(self) -> RowResult | None:
+        """The first matching row in order, or ``None``.
+
+        Example::
+
+            latest = await q.order_by("-issued_at").first()
+        """
+        rows = await self.all(limit=1)
+        return rows[0] if rows else None
+
+    async def count(self) -> int:
+        """How many rows match.
+
+        Example::
+
+            n = await q.where(status="paid").count()
+        """
+        return await self._source.count_rows(await self.plan())
+
+    async def facets(self, *fields: str, limit: int = 20) -> dict[str, tuple[FacetCount, ...]]:
+        """Value counts of each field over the matching rows, most frequent first (ties by
+        value); multi_select counts each chosen value; ``None`` counts rows without one.
+
+        Example::
+
+            counts = await q.facets("status", "tags")
+            counts["status"]  # (FacetCount('paid', 120), FacetCount('draft', 7))
+        """
+        if not fields:
+            raise InvalidQuery("facets() needs at least one field name")
+        limit = _check_size(limit, "limit")
+        plan = await self.plan()
+        result: dict[str, tuple[FacetCount, ...]] = {}
+        for name in fields:
+            if not isinstance(name, str):
+                raise InvalidQuery(f"facets() takes field names, got {name!r:.80}")
+            f = plan.info.field(name)
+            if not f.facetable or is_system(f):
+                raise InvalidQuery(
+                    f"cannot facet on {name!r} ({f.kind.value}); facetable fields: "
+                    + ", ".join(repr(x.name) for x in plan.info.fields if x.facetable)
+                )
+            result[name] = tuple(await self._source.facet_counts(plan, f, limit))
+        return result
+
+    async def archive(self) -> int:
+        """Soft-archive the matching active rows; returns how many were archived.
+
+        Example::
+
+            await RowQuery(invoices).where(status="void").archive()
+        """
+        plan = replace(await self.plan(), archived="active")
+        return await self._source.archive_rows(plan, True)
+
+    async def restore(self) -> int:
+        """Restore the matching archived rows; returns how many were restored.
+
+        Example::
+
+            await RowQuery(invoices).where(status="void").restore()
+        """
+        plan = replace(await self.plan(), archived="archived")
+        return await self._source.archive_rows(plan, False)
+
+    async def delete(self) -> int:
+        """Hard-delete the matching rows (active ones, or as chosen with ``archived()`` /
+        ``with_archived()``); returns how many. Rows still referenced elsewhere raise
+        :class:`ReferenceViolation` and nothing is deleted.
+
+        Example::
+
+            await RowQuery(invoices).archived().delete()
+        """
+        return await self._source.delete_rows(await self.plan())
+
+    async def _with_includes(self, plan: QueryPlan, rows: list[RowResult]) -> list[RowResult]:
+        if not plan.includes or not rows:
+            return rows
+        extra: dict[uuid.UUID, dict[str, Any]] = {row.id: {} for row in rows}
+        for f in plan.includes:
+            ids: list[uuid.UUID] = []
+            for row in rows:
+                value = row.values.get(f.name)
+                if value is not None:
+                    ids.extend(value if f.many else [value])
+            targets = await self._source.fetch_targets(f, list(dict.fromkeys(ids)))
+            for row in rows:
+                value = row.values.get(f.name)
+                if f.many:
+                    extra[row.id][f.name] = tuple(targets[v] for v in (value or ()) if v in targets)
+                else:
+                    extra[row.id][f.name] = targets.get(value) if value is not None else None
+        return [replace(row, included={**row.included, **extra[row.id]}) for row in rows]
+
+    def __repr__(self) -> str:
+        parts = [f"RowQuery({self._source!r})"]
+        parts += [f".where({f.name!r}, {f.op!r}, {f.value!r})" for f in self._filters]
+        if self._sort:
+            parts.append(f".order_by{self._sort!r}")
+        return "".join(parts)
+
+
+def _date_field(info: RegisterInfo, name: str | None, op: str) -> Field:
+    if name is not None:
+        f = info.field(name)
+    elif info.date_field is not None:
+        f = info.field(info.date_field)
+    else:
+        dated = [f for f in info.fields if f.kind in (FieldType.DATE, FieldType.DATETIME)]
+        if len(dated) > 1:
+            raise InvalidQuery(
+                f"{op}() cannot pick a date field: register {info.name!r} has "
+                f"{', '.join(repr(f.name) for f in dated)}; pass field=... or set the "
+                "register's date_field"
+            )
+        f = dated[0] if dated else SYSTEM["created_at"]
+    if f.kind not in (FieldType.DATE, FieldType.DATETIME):
+        raise InvalidQuery(f"{op}() needs a date or datetime field; {f.name!r} is {f.kind.value}")
+    return f
+
+
+def _check_size(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE:
+        raise InvalidQuery(f"{what} must be an int from 1 to {MAX_PAGE}, got {value!r}")
+    return value
+
+
+def sort_value(row: RowResult, f: Field) -> Any:
+    """The value of a sort key on a result row (system columns included)."""
+    if f is ID:
+        return row.id
+    if is_system(f):
+        return getattr(row, f.name)
+    return row.values.get(f.name)
+
+
+def _encode_cursor(plan: QueryPlan, row: RowResult) -> str:
+    values = [to_json(k.field, sort_value(row, k.field)) for k in plan.sort]
+    doc = {"f": plan.fingerprint(), "k": values}
+    return base64.urlsafe_b64encode(dumps(doc).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: Any, plan: QueryPlan) -> tuple[Any, ...]:
+    if not isinstance(cursor, str) or not cursor or len(cursor) > 8192:
+        raise InvalidCursor(
+            f"cursor must be a next_cursor string from scroll(), got {cursor!r:.80}"
+        )
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        doc = json.loads(raw)
+        if not isinstance(doc, dict) or set(doc) != {"f", "k"}:
+            raise ValueError("shape")
+        if doc["f"] != plan.fingerprint():
+            raise InvalidCursor(
+                "this cursor belongs to another query (different filters, search, sort or "
+                "archive mode); keep the query unchanged while scrolling, or start over "
+                "without a cursor"
+            )
+        values = doc["k"]
+        if not isinstance(values, list) or len(values) != len(plan.sort):
+            raise ValueError("length")
+        decoded = tuple(from_json(k.field, v) for k, v in zip(plan.sort, values, strict=True))
+        if decoded[-1] is None:
+            raise ValueError("id")
+        for k, v in zip(plan.sort, decoded, strict=True):
+            if v is not None:
+                coerce(k.field, v)
+        return decoded
+    except InvalidCursor:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, InvalidValue):
+        raise InvalidCursor(
+            f"malformed or edited cursor {cursor!r:.60}; pass next_cursor from the previous "
+            "page unchanged"
+        ) from None

@@ -1,0 +1,733 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""``Register``: a tenant's logical table stored in Postgres (``forktex_data``), and the
+Postgres implementation of :class:`RegisterSource`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from forktex_core.db import get_engine, uuid7
+
+from ._compile import ROW_COLUMNS, Sql, facet_sql, register_literal, select_sql, where_sql
+from ._definition import Definition, load_definition, pg_error
+from ._errors import (
+    InvalidDefinition,
+    InvalidValue,
+    NotFound,
+    ReferenceViolation,
+    RegisterNotLoaded,
+    SchemaConflict,
+)
+from ._fields import Field, FieldType, as_row_id, check_name
+from ._query import QueryPlan, RegisterInfo
+from ._results import FacetCount, RowResult, TypeChange
+from ._rows import (
+    decode_row,
+    insert_rows,
+    lock_version,
+    referencing,
+    select_row,
+    update_row,
+)
+from ._schema import init_schema
+from ._sources import build_values
+
+
+def _tenant(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise InvalidValue(
+        f"tenant_id must be a UUID (or its string form), got {value!r:.80}", field="tenant_id"
+    )
+
+
+def _engine_arg(engine: Any) -> AsyncEngine | None:
+    if engine is not None and not isinstance(engine, AsyncEngine):
+        raise InvalidValue(
+            f"engine must be a SQLAlchemy AsyncEngine or None (use forktex_core.db's engine), "
+            f"got {engine!r:.80}"
+        )
+    return engine
+
+
+class Register:
+    """A register (logical table) of one tenant, stored in Postgres.
+
+    Connection: ``engine=`` if given, else the process-wide engine of
+    ``forktex_core.db.init_engine(...)``, looked up on each use. The ``forktex_data``
+    schema is created/migrated the first time an engine is used (or call
+    :func:`init_schema` at start-up).
+
+    ``Register.load(name, tenant_id=...)`` returns a handle at once; the definition is
+    fetched by ``await``-ing it or by the first query / write. Every operation is scoped to
+    the tenant: another tenant's registers and rows behave as if they did not exist.
+
+    Example::
+
+        invoices = await Register.create("invoices", tenant_id=org, fields=[
+            Field("number", "text", required=True, unique=True),
+            Field("status", "single_select", choices=("draft", "paid"), default="draft"),
+            Field("amount", "decimal"),
+            Field("issued_at", "datetime", indexed=True),
+        ])
+        row = await invoices.insert({"number": "A-1", "amount": "120.00", "issued_at": now})
+
+        invoices = Register.load("invoices", tenant_id=org)  # lazy handle, no I/O yet
+        page = await RowQuery(invoices).where(status="paid").scroll(page_size=50)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        tenant_id: uuid.UUID | str,
+        engine: AsyncEngine | None = None,
+        _definition: Definition | None = None,
+    ) -> None:
+        self._name = check_name(name, "register")
+        self._tenant_id = _tenant(tenant_id)
+        self._engine = _engine_arg(engine)
+        self._def = _definition
+        self._lock = asyncio.Lock()
+        self._target_cache: dict[uuid.UUID, Register] = {}
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls, name: str, *, tenant_id: uuid.UUID | str, engine: AsyncEngine | None = None
+    ) -> Register:
+        """A handle on the tenant's register ``name``. No I/O happens here: ``await`` the
+        handle to fetch the definition now (raises :class:`NotFound`), or just use it — the
+        first query or write fetches it.
+
+        Example::
+
+            invoices = Register.load("invoices", tenant_id=org)          # lazy
+            invoices = await Register.load("invoices", tenant_id=org)    # eager
+        """
+        return cls(name, tenant_id=tenant_id, engine=engine)
+
+    def __await__(self) -> Generator[Any, None, Register]:
+        return self._resolved().__await__()
+
+    async def _resolved(self) -> Register:
+        await self._definition()
+        return self
+
+    @classmethod
+    async def create(
+        cls,
+        name: str,
+        *,
+        tenant_id: uuid.UUID | str,
+        fields: Sequence[Field] = (),
+        label: str | None = None,
+        date_field: str | None = None,
+        engine: AsyncEngine | None = None,
+    ) -> Register:
+        """Create the tenant's register ``name`` with ``fields``; returns it loaded.
+
+        Reference fields name their target register (of the same tenant; the register
+        itself for a self-reference). ``date_field`` is what ``since()`` / ``until()`` use
+        by default. Raises :class:`InvalidDefinition` when the name is taken.
+
+        Example::
+
+            customers = await Register.create("customers", tenant_id=org, fields=[
+                Field("name", "text", required=True),
+                Field("email", "email", unique=True),
+            ])
+        """
+        from . import _evolve
+
+        register = cls(name, tenant_id=tenant_id, engine=engine)
+        if label is not None and not isinstance(label, str):
+            raise InvalidDefinition(f"label must be a string or None, got {label!r:.80}")
+        if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
+            raise InvalidDefinition(
+                f"fields must be a list of Field(...) definitions, got {fields!r:.80}"
+            )
+        names = [f.name for f in fields]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise InvalidDefinition(f"register {name!r} names field(s) twice: {duplicates}")
+        if date_field is not None:
+            dated = next((f for f in fields if f.name == date_field), None)
+            if dated is None or dated.kind not in (FieldType.DATE, FieldType.DATETIME):
+                raise InvalidDefinition(
+                    f"date_field {date_field!r} must name a date or datetime field of "
+                    f"register {name!r}"
+                )
+        bind = await register._bind()
+        register_id = uuid7()
+        try:
+            async with bind.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO forktex_data.registers (id, tenant_id, name, label, "
+                        "date_field) VALUES (:id, :t, :name, :label, :df)"
+                    ),
+                    {
+                        "id": register_id,
+                        "t": register.tenant_id,
+                        "name": name,
+                        "label": label,
+                        "df": date_field,
+                    },
+                )
+                for f in fields:
+                    await _evolve.insert_field(conn, register_id, register.tenant_id, name, f)
+        except DBAPIError as exc:
+            sqlstate, constraint, _ = pg_error(exc)
+            if sqlstate == "23505" and constraint == "registers_tenant_name_key":
+                raise InvalidDefinition(
+                    f"register {name!r} already exists for this tenant; load it with "
+                    "Register.load(...) or pick another name"
+                ) from None
+            raise
+        await register.refresh()
+        await _evolve.build_indexes(register)
+        return register
+
+    @classmethod
+    async def catalog(
+        cls, *, tenant_id: uuid.UUID | str, engine: AsyncEngine | None = None
+    ) -> list[Register]:
+        """Every register of the tenant, loaded, by name.
+
+        Example::
+
+            names = [r.name for r in await Register.catalog(tenant_id=org)]
+        """
+        tenant = _tenant(tenant_id)
+        probe = cls("catalog", tenant_id=tenant, engine=engine)
+        bind = await probe._bind()
+        async with bind.connect() as conn:
+            names = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT name FROM forktex_data.registers WHERE tenant_id = :t "
+                            "ORDER BY name"
+                        ),
+                        {"t": tenant},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        registers = [cls(n, tenant_id=tenant, engine=engine) for n in names]
+        for register in registers:
+            await register.refresh()
+        return registers
+
+    # -- definition --------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The register's name (as loaded)."""
+        return self._def.name if self._def is not None else self._name
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        """The tenant owning the register."""
+        return self._tenant_id
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the definition has been fetched."""
+        return self._def is not None
+
+    def _loaded(self) -> Definition:
+        if self._def is None:
+            raise RegisterNotLoaded(
+                f"register {self._name!r} is not loaded yet: use "
+                f"'await Register.load({self._name!r}, tenant_id=...)' or run a query first"
+            )
+        return self._def
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The register's id (needs the definition loaded)."""
+        return self._loaded().id
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The field definitions in order (needs the definition loaded)."""
+        return self._loaded().fields
+
+    @property
+    def label(self) -> str | None:
+        return self._loaded().label
+
+    @property
+    def date_field(self) -> str | None:
+        """The default field of ``since()`` / ``until()``, if set."""
+        return self._loaded().date_field
+
+    @property
+    def version(self) -> int:
+        """Bumped by every schema change."""
+        return self._loaded().version
+
+    @property
+    def relationships(self) -> tuple[Field, ...]:
+        """The reference fields (``target`` register, ``many`` for many-to-many)."""
+        return tuple(f for f in self.fields if f.kind is FieldType.REFERENCE)
+
+    def field(self, name: str) -> Field:
+        """The field called ``name``; :class:`InvalidDefinition` lists the fields otherwise."""
+        d = self._loaded()
+        f = d.field(name)
+        if f is None:
+            raise InvalidDefinition(
+                f"register {d.name!r} has no field {name!r}; fields: "
+                f"{', '.join(repr(x.name) for x in d.fields) or '(none)'}"
+            )
+        return f
+
+    def __repr__(self) -> str:
+        state = "" if self.loaded else ", not loaded"
+        return f"Register({self.name!r}, tenant_id={str(self._tenant_id)!r}{state})"
+
+    async def _bind(self) -> AsyncEngine:
+        engine = self._engine if self._engine is not None else get_engine()
+        await init_schema(engine)
+        return engine
+
+    async def _definition(self) -> Definition:
+        if self._def is None:
+            await self.refresh()
+        assert self._def is not None
+        return self._def
+
+    async def refresh(self) -> Register:
+        """Fetch the definition again (after another process changed it).
+
+        Example::
+
+            await invoices.refresh()
+        """
+        bind = await self._bind()
+        async with self._lock, bind.connect() as conn:
+            found = await load_definition(conn, self._tenant_id, name=self.name)
+        if found is None:
+            raise NotFound(
+                f"register {self.name!r} does not exist for tenant {self._tenant_id}; "
+                "create it with Register.create(...)"
+            )
+        self._def = found
+        return self
+
+    async def drop(self) -> None:
+        """Delete the register with all its rows and fields. Raises
+        :class:`ReferenceViolation` while another register's reference field targets it.
+
+        Example::
+
+            await scratch.drop()
+        """
+        from . import _evolve
+
+        await _evolve.drop_register(self)
+
+    # -- rows --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[tuple[AsyncConnection, Definition]]:
+        """A transaction with the register's version share-locked; retried once with a fresh
+        definition when the register changed since it was loaded."""
+        bind = await self._bind()
+        for attempt in range(2):
+            d = await self._definition()
+            async with bind.begin() as conn:
+                version = await lock_version(conn, d)
+                if version is None:
+                    raise NotFound(f"register {d.name!r} no longer exists for this tenant")
+                if version == d.version:
+                    yield conn, d
+                    return
+            if attempt == 0:
+                await self.refresh()
+        raise SchemaConflict(  # pragma: no cover - needs two schema changes in between
+            f"register {self.name!r} keeps changing; retry the write"
+        )
+
+    async def insert(self, values: Mapping[str, Any]) -> RowResult:
+        """Insert one row (field name -> value; values are coerced per field type, defaults
+        filled, required fields checked); returns it.
+
+        Example::
+
+            row = await invoices.insert({"number": "A-1", "amount": "120.00"})
+        """
+        return (await self.insert_many([values]))[0]
+
+    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> list[RowResult]:
+        """Insert rows in one transaction (all or nothing); returns them in order.
+
+        Example::
+
+            await invoices.insert_many([{"number": "A-2"}, {"number": "A-3"}])
+        """
+        if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
+            raise InvalidValue(f"insert_many() takes a list of mappings, got {rows!r:.80}")
+        if not rows:
+            return []
+        d = await self._definition()
+        values = [build_values(d.fields, r, register=d.name) for r in rows]
+        async with self._writing() as (conn, current):
+            if current is not d:
+                values = [build_values(current.fields, r, register=d.name) for r in rows]
+            return await insert_rows(conn, current, values)
+
+    async def get(self, row_id: uuid.UUID | str) -> RowResult:
+        """The row with this id (active or archived); :class:`NotFound` otherwise.
+
+        Example::
+
+            row = await invoices.get(row_id)
+        """
+        rid = _row_id(row_id)
+        d = await self._definition()
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            row = await select_row(conn, d, rid)
+        if row is None:
+            raise NotFound(f"register {d.name!r} has no row {rid}")
+        return row
+
+    async def update(self, row_id: uuid.UUID | str, values: Mapping[str, Any]) -> RowResult:
+        """Change some fields of a row (others keep their values; ``None`` clears a field);
+        returns the updated row.
+
+        Example::
+
+            await invoices.update(row.id, {"status": "paid"})
+        """
+        rid = _row_id(row_id)
+        d = await self._definition()
+        build_values(d.fields, values, register=d.name, partial=True)  # fail before I/O
+        async with self._writing() as (conn, current):
+            changed = build_values(current.fields, values, register=d.name, partial=True)
+            row = await select_row(conn, current, rid, for_update=True)
+            if row is None:
+                raise NotFound(f"register {current.name!r} has no row {rid}")
+            return await update_row(conn, current, row, changed)
+
+    async def archive(self, row_id: uuid.UUID | str) -> RowResult:
+        """Soft-archive a row (queries skip it unless ``.archived()``); idempotent.
+
+        Example::
+
+            await invoices.archive(row.id)
+        """
+        return await self._set_archived(row_id, True)
+
+    async def restore(self, row_id: uuid.UUID | str) -> RowResult:
+        """Undo :meth:`archive`; idempotent.
+
+        Example::
+
+            await invoices.restore(row.id)
+        """
+        return await self._set_archived(row_id, False)
+
+    async def _set_archived(self, row_id: uuid.UUID | str, archived: bool) -> RowResult:
+        rid = _row_id(row_id)
+        d = await self._definition()
+        value = "COALESCE(r.archived_at, now())" if archived else "NULL"
+        bind = await self._bind()
+        async with bind.begin() as conn:
+            record = (
+                await conn.execute(
+                    text(
+                        f"UPDATE forktex_data.rows AS r SET archived_at = {value}, "
+                        "updated_at = now() WHERE r.id = :id AND r.tenant_id = :t AND "
+                        f"r.register_id = {register_literal(d.id)} RETURNING {ROW_COLUMNS}"
+                    ),
+                    {"id": rid, "t": d.tenant_id},
+                )
+            ).first()
+        if record is None:
+            raise NotFound(f"register {d.name!r} has no row {rid}")
+        return decode_row(d, record)
+
+    async def delete(self, row_id: uuid.UUID | str) -> None:
+        """Hard-delete a row. Raises :class:`ReferenceViolation` while other rows reference
+        it (remove those references first, or archive instead).
+
+        Example::
+
+            await invoices.delete(row.id)
+        """
+        rid = _row_id(row_id)
+        d = await self._definition()
+        bind = await self._bind()
+        try:
+            async with bind.begin() as conn:
+                result = await conn.execute(
+                    text(
+                        "DELETE FROM forktex_data.rows WHERE id = :id AND tenant_id = :t AND "
+                        f"register_id = {register_literal(d.id)}"
+                    ),
+                    {"id": rid, "t": d.tenant_id},
+                )
+        except DBAPIError as exc:
+            raise await self._reference_error(exc, [rid]) from None
+        if not result.rowcount:
+            raise NotFound(f"register {d.name!r} has no row {rid}")
+
+    async def _reference_error(
+        self, exc: DBAPIError, ids: Sequence[uuid.UUID]
+    ) -> ReferenceViolation | DBAPIError:
+        sqlstate, _, _ = pg_error(exc)
+        if sqlstate != "23503":
+            return exc
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            where = await referencing(conn, self._tenant_id, ids)
+        return ReferenceViolation(
+            f"cannot delete: row(s) of register {self.name!r} are still referenced by {where}; "
+            "remove those references first, or archive instead"
+        )
+
+    # -- schema evolution ---------------------------------------------------------------
+
+    async def add_field(self, field: Field) -> Register:
+        """Add a field. Existing rows get its ``default`` (a required field needs one when
+        the register has rows). Unique / indexed fields get their constraint / index.
+
+        Example::
+
+            await invoices.add_field(Field("paid_on", "date"))
+        """
+        from . import _evolve
+
+        await _evolve.add_field(self, field)
+        return self
+
+    async def rename_field(self, old: str, new: str) -> Register:
+        """Rename a field (metadata only: stored values, indexes and links stay).
+
+        Example::
+
+            await invoices.rename_field("amount", "total")
+        """
+        from . import _evolve
+
+        await _evolve.rename_field(self, old, new)
+        return self
+
+    async def remove_field(self, name: str) -> Register:
+        """Remove a field and its values from every row (one transaction).
+
+        Example::
+
+            await invoices.remove_field("legacy_code")
+        """
+        from . import _evolve
+
+        await _evolve.remove_field(self, name)
+        return self
+
+    async def change_field_type(
+        self,
+        name: str,
+        new_type: FieldType | str,
+        *,
+        choices: Sequence[str] = (),
+        target: str | None = None,
+        many: bool = False,
+    ) -> TypeChange:
+        """Change a field's type, converting every row's value in one transaction. If any
+        value cannot convert, :class:`ConversionFailed` lists them and nothing changes.
+
+        Example::
+
+            await invoices.change_field_type("amount", "integer")
+            await invoices.change_field_type("status", "single_select", choices=("a", "b"))
+        """
+        from . import _evolve
+
+        return await _evolve.change_type(
+            self, name, new_type, choices=tuple(choices), target=target, many=many
+        )
+
+    async def set_indexed(self, name: str, indexed: bool = True) -> Register:
+        """Build (``CREATE INDEX CONCURRENTLY``: writers are not blocked) or drop the
+        expression index of a field; filters and sorts on it use the index.
+
+        Example::
+
+            await invoices.set_indexed("issued_at")
+        """
+        from . import _evolve
+
+        await _evolve.set_indexed(self, name, indexed)
+        return self
+
+    async def set_unique(self, name: str, unique: bool = True) -> Register:
+        """Make a field unique (fails with :class:`UniqueViolation` if rows share a value)
+        or drop the constraint.
+
+        Example::
+
+            await customers.set_unique("email")
+        """
+        from . import _evolve
+
+        await _evolve.set_unique(self, name, unique)
+        return self
+
+    async def set_required(self, name: str, required: bool = True) -> Register:
+        """Make a field required (fails if rows have no value) or optional.
+
+        Example::
+
+            await invoices.set_required("number")
+        """
+        from . import _evolve
+
+        await _evolve.set_required(self, name, required)
+        return self
+
+    # -- RegisterSource ------------------------------------------------------------------
+
+    async def describe(self) -> RegisterInfo:
+        return (await self._definition()).info
+
+    async def fetch_rows(
+        self,
+        plan: QueryPlan,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[Any, ...] | None = None,
+    ) -> list[RowResult]:
+        d = await self._definition()
+        sql = select_sql(plan, d.id, d.tenant_id, limit=limit, offset=offset, after=after)
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            result = await conn.execute(text(sql.text), sql.params)
+            return [decode_row(d, record) for record in result]
+
+    async def count_rows(self, plan: QueryPlan) -> int:
+        d = await self._definition()
+        sql = Sql()
+        where = where_sql(sql, plan, d.id, d.tenant_id)
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            result = await conn.execute(
+                text(f"SELECT count(*) FROM forktex_data.rows r WHERE {where}"), sql.params
+            )
+            return int(result.scalar_one())
+
+    async def facet_counts(self, plan: QueryPlan, field: Field, limit: int) -> list[FacetCount]:
+        d = await self._definition()
+        statement, params = facet_sql(plan, field, d.id, d.tenant_id, limit)
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            rows = await conn.execute(text(statement), params)
+            return [FacetCount(_facet_value(field, row.v), int(row.n)) for row in rows]
+
+    async def archive_rows(self, plan: QueryPlan, archived: bool) -> int:
+        d = await self._definition()
+        sql = Sql()
+        where = where_sql(sql, plan, d.id, d.tenant_id)
+        value = "now()" if archived else "NULL"
+        bind = await self._bind()
+        async with bind.begin() as conn:
+            result = await conn.execute(
+                text(
+                    f"UPDATE forktex_data.rows AS r SET archived_at = {value}, "
+                    f"updated_at = now() WHERE {where}"
+                ),
+                sql.params,
+            )
+            return int(result.rowcount)
+
+    async def delete_rows(self, plan: QueryPlan) -> int:
+        d = await self._definition()
+        sql = Sql()
+        where = where_sql(sql, plan, d.id, d.tenant_id)
+        bind = await self._bind()
+        try:
+            async with bind.begin() as conn:
+                result = await conn.execute(
+                    text(f"DELETE FROM forktex_data.rows AS r WHERE {where} RETURNING r.id"),
+                    sql.params,
+                )
+                return len(result.all())
+        except DBAPIError as exc:
+            async with bind.connect() as conn:
+                ids = (
+                    (
+                        await conn.execute(
+                            text(f"SELECT r.id FROM forktex_data.rows r WHERE {where}"), sql.params
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            raise await self._reference_error(exc, ids) from None
+
+    async def fetch_targets(
+        self, field: Field, ids: Sequence[uuid.UUID]
+    ) -> Mapping[uuid.UUID, RowResult]:
+        d = await self._definition()
+        target_id = d.targets.get(field.key)
+        if target_id is None or not ids:
+            return {}
+        target = self._target_cache.get(target_id)
+        if target is None or target._def is None:
+            bind = await self._bind()
+            async with bind.connect() as conn:
+                found = await load_definition(conn, self._tenant_id, register_id=target_id)
+            if found is None:
+                return {}
+            target = Register(found.name, tenant_id=self._tenant_id, engine=self._engine,
+                              _definition=found)  # fmt: skip
+            self._target_cache[target_id] = target
+        td = await target._definition()
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            result = await conn.execute(
+                text(
+                    f"SELECT {ROW_COLUMNS} FROM forktex_data.rows r WHERE "
+                    f"r.register_id = {register_literal(td.id)} AND r.tenant_id = :t "
+                    "AND r.id = ANY(:ids)"
+                ),
+                {"t": td.tenant_id, "ids": list(ids)},
+            )
+            return {record.id: decode_row(td, record) for record in result}
+
+
+def _facet_value(f: Field, value: Any) -> Any:
+    if value is None or f.kind is not FieldType.DECIMAL:
+        return value
+    from ._fields import coerce
+
+    return coerce(f, value)
+
+
+def _row_id(value: Any) -> uuid.UUID:
+    rid = as_row_id(value)
+    if rid is None or isinstance(value, bool):
+        raise InvalidValue(f"row id must be a UUID (or its string form), got {value!r:.80}")
+    return rid

@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Typed results: :class:`RowResult`, :class:`Page`, :class:`FacetCount`, :class:`TypeChange`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One row: its id, typed field values (by field name) and system timestamps.
+
+    ``included`` holds the rows of references requested with ``RowQuery.include(...)``:
+    a :class:`RowResult` (or ``None``) for a single reference, a tuple for many.
+
+    Example::
+
+        row = await invoices.get(row_id)
+        row["amount"]            # Decimal('120.00')
+        row.get("note")          # None when unset
+        row.included["customer"]["name"]  # after .include("customer")
+    """
+
+    id: uuid.UUID
+    register: str
+    values: Mapping[str, Any]
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    archived_at: datetime | None = None
+    included: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, MappingProxyType):
+            object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        if not isinstance(self.included, MappingProxyType):
+            object.__setattr__(self, "included", MappingProxyType(dict(self.included)))
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "id":
+            return self.id
+        try:
+            return self.values[name]
+        except KeyError:
+            raise KeyError(
+                f"register {self.register!r} has no field {name!r}; fields: "
+                f"{', '.join(map(repr, self.values)) or '(none)'}"
+            ) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name``, or ``default`` when it is unset or unknown."""
+        value = self.values.get(name)
+        return default if value is None else value
+
+    @property
+    def archived(self) -> bool:
+        """Whether the row is soft-archived."""
+        return self.archived_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"id": ..., <field>: <value>, ...}`` (typed Python values)."""
+        return {"id": self.id, **self.values}
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of rows. ``scroll()`` fills ``next_cursor`` (``None`` on the last page);
+    ``paginate()`` fills ``total`` and ``page``.
+
+    Example::
+
+        page = await RowQuery(invoices).scroll(page_size=50)
+        for row in page: ...
+        if page.next_cursor:
+            page = await RowQuery(invoices).scroll(page_size=50, cursor=page.next_cursor)
+    """
+
+    items: tuple[RowResult, ...]
+    size: int
+    next_cursor: str | None = None
+    total: int | None = None
+    page: int | None = None
+
+    def __iter__(self) -> Iterator[RowResult]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def has_more(self) -> bool:
+        """Whether another page follows."""
+        if self.next_cursor is not None:
+            return True
+        if self.total is not None and self.page is not None:
+            return self.page * self.size < self.total
+        return False
+
+    @property
+    def pages(self) -> int | None:
+        """Number of pages (``paginate()`` only)."""
+        if self.total is None:
+            return None
+        return max(1, -(-self.total // self.size))
+
+
+@dataclass(frozen=True)
+class FacetCount:
+    """How many matching rows have ``value`` in a field (``None``: rows without a value).
+
+    Example::
+
+        facets = await RowQuery(invoices).facets("status")
+        [(f.value, f.count) for f in facets["status"]]  # [('paid', 120), ('draft', 7)]
+    """
+
+    value: Any
+    count: int
+
+
+@dataclass(frozen=True)
+class TypeChange:
+    """What ``Register.change_field_type`` did: ``converted`` rows had a value."""
+
+    field: str
+    old_type: str
+    new_type: str
+    converted: int

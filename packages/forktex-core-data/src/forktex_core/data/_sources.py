@@ -1,0 +1,468 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Where a register's rows live: the :class:`RegisterSource` protocol every ``RowQuery``
+runs on, and :class:`MemoryRegister`, the in-memory / computed implementation (the
+Postgres one is :class:`~forktex_core.data.Register`)."""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from forktex_core.db import uuid7
+
+from ._errors import DataError, InvalidDefinition, InvalidValue, NotFound, UniqueViolation
+from ._fields import STRINGS, Field, FieldType, as_row_id, check_name, coerce
+from ._query import ID, QueryPlan, RegisterInfo, SortKey, sort_value
+from ._results import FacetCount, RowResult
+
+
+@runtime_checkable
+class RegisterSource(Protocol):
+    """What ``RowQuery`` needs from a register, wherever its rows live (Postgres, memory,
+    an external API, a computation). Implement these seven methods to plug in a source.
+
+    Semantics every source keeps: conditions are ANDed; ``ne`` keeps rows without a value;
+    ordered comparisons, ``in`` and ``between`` never match a missing value; NULL sorts as
+    the largest value; ``after`` (keyset) holds the sort values of the last row seen and
+    selects the rows strictly after it in ``plan.sort`` order.
+
+    Example::
+
+        class Products:  # a computed register
+            async def describe(self) -> RegisterInfo: ...
+            async def fetch_rows(self, plan, *, limit=None, offset=0, after=None): ...
+            ...
+
+        isinstance(Products(), RegisterSource)  # True
+    """
+
+    async def describe(self) -> RegisterInfo:
+        """The register's name and fields."""
+        ...
+
+    async def fetch_rows(
+        self,
+        plan: QueryPlan,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[Any, ...] | None = None,
+    ) -> list[RowResult]:
+        """The matching rows in ``plan.sort`` order."""
+        ...
+
+    async def count_rows(self, plan: QueryPlan) -> int:
+        """How many rows match."""
+        ...
+
+    async def facet_counts(self, plan: QueryPlan, field: Field, limit: int) -> list[FacetCount]:
+        """Value counts of ``field`` over the matching rows."""
+        ...
+
+    async def archive_rows(self, plan: QueryPlan, archived: bool) -> int:
+        """Archive (or restore) the matching rows; returns how many changed."""
+        ...
+
+    async def delete_rows(self, plan: QueryPlan) -> int:
+        """Hard-delete the matching rows; returns how many."""
+        ...
+
+    async def fetch_targets(
+        self, field: Field, ids: Sequence[uuid.UUID]
+    ) -> Mapping[uuid.UUID, RowResult]:
+        """The rows a reference field points to, by id (for ``include``)."""
+        ...
+
+
+# -- Python evaluation of a plan (the reference semantics) ---------------------------------
+
+
+def _json_contains(haystack: Any, needle: Any) -> bool:
+    """Postgres ``jsonb @> jsonb``."""
+    if isinstance(needle, dict):
+        return isinstance(haystack, dict) and all(
+            k in haystack and _json_contains(haystack[k], v) for k, v in needle.items()
+        )
+    if isinstance(needle, list):
+        if not isinstance(haystack, list):
+            return False
+        return all(
+            any(_json_contains(h, n) if isinstance(n, (dict, list)) else _json_eq(h, n)
+                for h in haystack)
+            for n in needle
+        )  # fmt: skip
+    if isinstance(haystack, list):  # a scalar is contained in an array holding it
+        return any(_json_eq(h, needle) for h in haystack)
+    return _json_eq(haystack, needle)
+
+
+def _json_eq(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b) and (a is None) == (b is None)
+
+
+def matches(plan: QueryPlan, row: RowResult) -> bool:
+    """Whether ``row`` satisfies every condition, the search and the archive mode."""
+    if plan.archived == "active" and row.archived:
+        return False
+    if plan.archived == "archived" and not row.archived:
+        return False
+    for cond in plan.conditions:
+        if not _check(cond.field, cond.op, cond.value, sort_value(row, cond.field)):
+            return False
+    if plan.search is not None:
+        words = set(_WORD.findall(_document(plan.info.fields, row).lower()))
+        return all(w in words for w in _WORD.findall(plan.search.lower()))
+    return True
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _document(fields: Iterable[Field], row: RowResult) -> str:
+    parts: list[str] = []
+    for f in fields:
+        value = row.values.get(f.name)
+        if value is None:
+            continue
+        if f.kind in STRINGS:
+            parts.append(value)
+        elif f.kind is FieldType.MULTI_SELECT:
+            parts.extend(value)
+    return " ".join(parts)
+
+
+def _check(f: Field, op: str, expected: Any, value: Any) -> bool:
+    if op == "is_null":
+        return (value is None) is expected
+    if op == "ne":
+        return value is None or value != expected
+    if value is None:
+        return False
+    if op == "eq":
+        if f.kind is FieldType.JSON:
+            return _json_contains(value, expected) and _json_contains(expected, value)
+        return bool(value == expected)
+    if op == "lt":
+        return bool(value < expected)
+    if op == "lte":
+        return bool(value <= expected)
+    if op == "gt":
+        return bool(value > expected)
+    if op == "gte":
+        return bool(value >= expected)
+    if op == "in":
+        return value in expected
+    if op == "between":
+        return bool(expected[0] <= value <= expected[1])
+    if op == "starts_with":
+        return bool(value.startswith(expected))
+    if op == "contains":
+        if f.kind is FieldType.JSON:
+            return _json_contains(value, expected)
+        if f.multi:
+            return set(expected) <= set(value)
+        return expected in value
+    raise InvalidDefinition(f"unknown operator {op!r}")  # pragma: no cover - plan validated
+
+
+def _compare(a: Any, b: Any) -> int:
+    if a is None or b is None:
+        return (a is None) - (b is None)  # NULL is the largest value
+    return int(a > b) - int(a < b)
+
+
+def order_key(sort: Sequence[SortKey]) -> Callable[[RowResult], Any]:
+    """A ``sorted(key=...)`` function for ``plan.sort``."""
+
+    def cmp(x: RowResult, y: RowResult) -> int:
+        for key in sort:
+            result = _compare(sort_value(x, key.field), sort_value(y, key.field))
+            if result:
+                return -result if key.descending else result
+        return 0
+
+    return functools.cmp_to_key(cmp)
+
+
+def after_cursor(sort: Sequence[SortKey], row: RowResult, after: Sequence[Any]) -> bool:
+    """Whether ``row`` comes strictly after the keyset ``after`` in ``sort`` order."""
+    for key, mark in zip(sort, after, strict=True):
+        result = _compare(sort_value(row, key.field), mark)
+        if result:
+            return (-result if key.descending else result) > 0
+    return False
+
+
+def evaluate(
+    plan: QueryPlan,
+    rows: Iterable[RowResult],
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    after: Sequence[Any] | None = None,
+) -> list[RowResult]:
+    """Apply ``plan`` to rows in Python: filter, sort, keyset, offset, limit."""
+    selected = [r for r in rows if matches(plan, r)]
+    if after is not None:
+        selected = [r for r in selected if after_cursor(plan.sort, r, after)]
+    selected.sort(key=order_key(plan.sort))
+    end = None if limit is None else offset + limit
+    return selected[offset:end]
+
+
+def facet(plan: QueryPlan, rows: Iterable[RowResult], f: Field, limit: int) -> list[FacetCount]:
+    """``facet_counts`` in Python: most frequent first, ties by value (None last)."""
+    counts: dict[Any, int] = {}
+    for row in rows:
+        if not matches(plan, row):
+            continue
+        value = row.values.get(f.name)
+        for item in (value or (None,)) if f.multi else (value,):
+            counts[item] = counts.get(item, 0) + 1
+
+    def cmp(a: tuple[Any, int], b: tuple[Any, int]) -> int:
+        return (b[1] - a[1]) or _compare(a[0], b[0])
+
+    ordered = sorted(counts.items(), key=functools.cmp_to_key(cmp))
+    return [FacetCount(value, count) for value, count in ordered[:limit]]
+
+
+# -- the in-memory / computed source -----------------------------------------------------
+
+
+def build_values(
+    fields: Sequence[Field], values: Mapping[str, Any], *, register: str, partial: bool = False
+) -> dict[str, Any]:
+    """Coerce a write (field name -> value): unknown names, bad values and missing required
+    fields raise. ``partial`` (updates) skips defaults and leaves unspecified fields alone."""
+    if not isinstance(values, Mapping):
+        raise InvalidValue(
+            f"row values must be a mapping of field name to value, got {values!r:.80}"
+        )
+    by_name = {f.name: f for f in fields}
+    unknown = [k for k in values if k not in by_name]
+    if unknown:
+        raise InvalidValue(
+            f"register {register!r} has no field {unknown[0]!r}; fields: "
+            f"{', '.join(map(repr, by_name)) or '(none)'}",
+            field=str(unknown[0]),
+            value=values[unknown[0]],
+        )
+    out: dict[str, Any] = {}
+    for f in fields:
+        if f.name in values:
+            out[f.name] = coerce(f, values[f.name])
+        elif not partial:
+            out[f.name] = f.default
+        else:
+            continue
+        if f.required and out[f.name] is None:
+            raise InvalidValue(
+                f"field {f.name!r} of register {register!r} is required"
+                + ("" if partial else "; give it a value"),
+                field=f.name,
+                value=None,
+            )
+    return out
+
+
+class MemoryRegister:
+    """A register held in memory (or computed on every query by ``compute``). The same
+    ``RowQuery`` runs on it as on a Postgres :class:`Register`; values are coerced by the
+    same field types.
+
+    ``rows`` are mappings of field name to value, optionally with ``id``, ``created_at``,
+    ``updated_at``, ``archived_at``. ``compute`` (an async callable returning such
+    mappings) makes it read-only and recomputed per query. ``targets`` maps target register
+    names to sources for ``include()``.
+
+    Example::
+
+        rates = MemoryRegister("rates", [Field("code", "text"), Field("rate", "decimal")],
+                               rows=[{"code": "EUR", "rate": "1.0"}])
+        page = await RowQuery(rates).where(code__starts_with="E").scroll()
+    """
+
+    def __init__(
+        self,
+        name: str,
+        fields: Sequence[Field],
+        rows: Iterable[Mapping[str, Any]] = (),
+        *,
+        compute: Callable[[], Awaitable[Iterable[Mapping[str, Any]]]] | None = None,
+        targets: Mapping[str, RegisterSource] | None = None,
+        date_field: str | None = None,
+    ) -> None:
+        check_name(name, "register")
+        if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
+            raise InvalidDefinition(
+                f"fields must be a list of Field(...) definitions, got {fields!r:.80}"
+            )
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            raise InvalidDefinition(f"register {name!r} names a field twice: {names}")
+        if compute is not None and not callable(compute):
+            raise InvalidDefinition(f"compute must be an async callable, got {compute!r:.80}")
+        self._info = RegisterInfo(name, tuple(fields), date_field)
+        if date_field is not None:
+            self._info.field(date_field)
+        self._compute = compute
+        self._targets = dict(targets or {})
+        self._rows: dict[uuid.UUID, RowResult] = {}
+        for row in rows:
+            self._add(row)
+
+    def __repr__(self) -> str:
+        return f"MemoryRegister({self._info.name!r})"
+
+    @property
+    def name(self) -> str:
+        """The register's name."""
+        return self._info.name
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The field definitions."""
+        return self._info.fields
+
+    def _make(self, data: Mapping[str, Any]) -> RowResult:
+        if not isinstance(data, Mapping):
+            raise InvalidValue(f"a row must be a mapping, got {data!r:.80}")
+        values = dict(data)
+        raw_id = values.pop("id", None)
+        row_id = uuid7() if raw_id is None else as_row_id(raw_id)
+        if row_id is None:
+            raise InvalidValue(f"row id must be a UUID, got {raw_id!r:.80}", field="id")
+        stamps = {k: values.pop(k, None) for k in ("created_at", "updated_at", "archived_at")}
+        now = datetime.now(UTC)
+        return RowResult(
+            id=row_id,
+            register=self._info.name,
+            values=build_values(self._info.fields, values, register=self._info.name),
+            created_at=stamps["created_at"] or now,
+            updated_at=stamps["updated_at"] or now,
+            archived_at=stamps["archived_at"],
+        )
+
+    def _add(self, data: Mapping[str, Any]) -> RowResult:
+        row = self._make(data)
+        if row.id in self._rows:
+            raise UniqueViolation(f"row id {row.id} already exists", field="id", value=row.id)
+        self._check_unique(row)
+        self._rows[row.id] = row
+        return row
+
+    def _check_unique(self, row: RowResult) -> None:
+        for f in self._info.fields:
+            value = row.values.get(f.name)
+            if not f.unique or value is None:
+                continue
+            for other in self._rows.values():
+                if other.id != row.id and other.values.get(f.name) == value:
+                    raise UniqueViolation(
+                        f"field {f.name!r} of register {self._info.name!r} is unique and "
+                        f"{value!r:.80} is taken",
+                        field=f.name,
+                        value=value,
+                    )
+
+    def _writable(self) -> None:
+        if self._compute is not None:
+            raise DataError(f"register {self._info.name!r} is computed and read-only")
+
+    async def insert(self, values: Mapping[str, Any]) -> RowResult:
+        """Add a row (coerced like a Postgres register's); returns it.
+
+        Example::
+
+            row = await rates.insert({"code": "USD", "rate": "1.08"})
+        """
+        self._writable()
+        return self._add(values)
+
+    async def update(self, row_id: Any, values: Mapping[str, Any]) -> RowResult:
+        """Change some fields of a row; returns the new row."""
+        self._writable()
+        current = await self.get(row_id)
+        changed = build_values(self._info.fields, values, register=self.name, partial=True)
+        row = replace(current, values={**current.values, **changed}, updated_at=datetime.now(UTC))
+        self._check_unique(row)
+        self._rows[row.id] = row
+        return row
+
+    async def get(self, row_id: Any) -> RowResult:
+        """The row with this id (archived or not); NotFound otherwise."""
+        rid = as_row_id(row_id)
+        rows = await self._all_rows()
+        for row in rows:
+            if row.id == rid:
+                return row
+        raise NotFound(f"register {self.name!r} has no row {row_id!r:.80}")
+
+    async def _all_rows(self) -> list[RowResult]:
+        if self._compute is None:
+            return list(self._rows.values())
+        return [self._make(data) for data in await self._compute()]
+
+    # -- RegisterSource --------------------------------------------------------------------
+
+    async def describe(self) -> RegisterInfo:
+        return self._info
+
+    async def fetch_rows(
+        self,
+        plan: QueryPlan,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[Any, ...] | None = None,
+    ) -> list[RowResult]:
+        return evaluate(plan, await self._all_rows(), limit=limit, offset=offset, after=after)
+
+    async def count_rows(self, plan: QueryPlan) -> int:
+        return sum(1 for row in await self._all_rows() if matches(plan, row))
+
+    async def facet_counts(self, plan: QueryPlan, field: Field, limit: int) -> list[FacetCount]:
+        return facet(plan, await self._all_rows(), field, limit)
+
+    async def archive_rows(self, plan: QueryPlan, archived: bool) -> int:
+        self._writable()
+        now = datetime.now(UTC) if archived else None
+        hits = [row for row in self._rows.values() if matches(plan, row)]
+        for row in hits:
+            self._rows[row.id] = replace(row, archived_at=now)
+        return len(hits)
+
+    async def delete_rows(self, plan: QueryPlan) -> int:
+        self._writable()
+        hits = [row.id for row in self._rows.values() if matches(plan, row)]
+        for rid in hits:
+            del self._rows[rid]
+        return len(hits)
+
+    async def fetch_targets(
+        self, field: Field, ids: Sequence[uuid.UUID]
+    ) -> Mapping[uuid.UUID, RowResult]:
+        from ._query import RowQuery
+
+        target = self._targets.get(field.target or "")
+        if target is None:
+            raise DataError(
+                f"include({field.name!r}) needs the target register {field.target!r}: pass "
+                f"targets={{{field.target!r}: <source>}} to MemoryRegister"
+            )
+        if not ids:
+            return {}
+        rows = await RowQuery(target).with_archived().filter("id", "in", list(ids)).all()
+        return {row.id: row for row in rows}
+
+
+__all__ = ["ID", "MemoryRegister", "RegisterSource"]
