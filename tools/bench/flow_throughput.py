@@ -1,44 +1,60 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""forktex-core-flow throughput and latency.
+"""forktex-core-flow vs DBOS, side by side on the same Postgres server in one run.
 
-Workloads (one worker in this process, on a fresh database):
+Workloads, each measured interleaved (ours, DBOS, DBOS, ours, ...) and reported as medians:
 
-* throughput: N workflows x 10 trivial steps (1,000 in a full run), workflows/s;
-  plus CPU per step (this process) and Postgres transactions per step;
-* start -> result p50 of a 1-step workflow;
-* send_signal -> resumed p50 (a waiting run picks the signal up and runs its next step).
+* throughput: N workflows x 10 trivial steps (1,000 in a full run) enqueued up front, then
+  1 or 2 worker processes drain them; workflows/s from "go" to the last completion (this
+  includes the workers' start: our ``run_worker``, DBOS's ``launch()``). Also CPU per step
+  (all worker processes) and commits per step (``pg_stat_database.xact_commit`` delta of the
+  database over the window, less this harness's own polling reads). DBOS: queued workflows
+  (``DBOS.register_queue`` defaults, enqueued with ``DBOSClient``), one executor id per
+  process. Ours: ``run_worker(concurrency=64)``, default lease/heartbeat settings.
+* start -> result latency (p50, p99) of a 1-step workflow, worker in the same process
+  (ours: ``flow.start`` + ``flow.result``; DBOS: ``start_workflow_async`` + ``get_result``).
+* send_signal -> resumed latency (p50, p99): a run blocked waiting for a signal gets one and
+  runs its next step (ours: ``send_signal`` / ``wait_for_signal``; DBOS: ``send`` / ``recv``).
 
-DBOS is not installed in this workspace, so the baseline column carries the DBOS figures
-measured on this kind of machine (issue 5: 23-31 workflows/s, 5.4 ms, 8.0 ms), labelled as
-reference figures, not a side-by-side measurement.
+DBOS is a process-wide singleton, so every measurement runs in child processes (this file
+with ``--child``); DBOS gets its own database on the same server and never sees the
+``forktex_flow`` schema. ``--quick`` shrinks everything to a smoke run of under a minute.
 
     uv run python tools/bench/flow_throughput.py --quick
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import json
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, main, postgres_database
+from _harness import Row, interleave, postgres_database, print_rows
 
 from forktex_core.flow import Flow, FlowContext
+from forktex_core.testing import create_database, drop_database
 
-DBOS_WF_PER_S = 27.0  # 23-31 measured (issue 5)
-DBOS_START_RESULT_MS = 5.4
-DBOS_SIGNAL_MS = 8.0
-DBOS = "DBOS (ref. figures, not run)"
+SELF = Path(__file__).resolve()
+STEPS = 10
+CONCURRENCY = 64  # our worker's slots; DBOS's queue has no per-worker limit by default
+DBOS_NAME = "DBOS 3 (same Postgres)"
+
+# -- workflow definitions (both sides) ----------------------------------------------------
 
 
-def build(url: str) -> tuple[Flow, dict[str, float]]:
+def build_ours(url: str) -> tuple[Flow, dict[str, float]]:
     flow = Flow(database_url=url)
     resumed: dict[str, float] = {}
 
@@ -49,7 +65,7 @@ def build(url: str) -> tuple[Flow, dict[str, float]]:
     @flow.workflow(name="bench.ten", version=1)
     async def ten(ctx: FlowContext, _: object) -> int:
         total = 0
-        for i in range(10):
+        for i in range(STEPS):
             total += await trivial(ctx, i)
         return total
 
@@ -69,108 +85,402 @@ def build(url: str) -> tuple[Flow, dict[str, float]]:
     return flow, resumed
 
 
-async def write_xids(dsn: str) -> int:
-    """The transaction-id counter: it advances once per transaction that writes."""
+def build_dbos(url: str, executor: str) -> dict[str, Any]:
+    """Configure the DBOS singleton in this (child) process and register its workflows."""
+    from dbos import DBOS
+
+    DBOS(
+        config={
+            "name": "forktex-bench",
+            "system_database_url": url,
+            "executor_id": executor,
+            "log_level": "WARNING",
+        }
+    )
+    resumed: dict[str, float] = {}
+
+    @DBOS.step()
+    async def trivial(i: int) -> int:
+        return i
+
+    @DBOS.workflow(name="bench.ten")
+    async def ten() -> int:
+        total = 0
+        for i in range(STEPS):
+            total += await trivial(i)
+        return total
+
+    @DBOS.workflow(name="bench.one")
+    async def one() -> int:
+        return await trivial(1)
+
+    @DBOS.step()
+    async def mark() -> None:
+        wfid = DBOS.workflow_id
+        assert wfid is not None
+        resumed[wfid] = time.perf_counter()
+
+    @DBOS.workflow(name="bench.signal")
+    async def sig() -> None:
+        await DBOS.set_event_async("ready", True)
+        await DBOS.recv_async("go", timeout_seconds=60)
+        await mark()
+
+    return {"one": one, "sig": sig, "resumed": resumed}
+
+
+# -- child processes ----------------------------------------------------------------------
+
+
+def emit(tag: str, value: Any = None) -> None:
+    sys.stdout.write(f"@@{tag} {json.dumps(value)}\n")
+    sys.stdout.flush()
+
+
+async def expect_line(word: str) -> None:
+    line = await asyncio.to_thread(sys.stdin.readline)
+    if line.strip() != word:
+        raise SystemExit(f"expected {word!r} on stdin, got {line!r}")
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+async def child_ours(task: str, url: str, n: int) -> None:
+    flow, resumed = build_ours(url)
+    await flow.connect()
+    try:
+        if task == "worker":
+            emit("READY")
+            await expect_line("GO")
+            cpu0 = time.process_time()
+            worker = asyncio.create_task(flow.run_worker(concurrency=CONCURRENCY))
+            await expect_line("STOP")
+            flow.stop()
+            await worker
+            emit("CPU", time.process_time() - cpu0)
+            return
+        worker = asyncio.create_task(flow.run_worker(concurrency=8))
+        await flow.wait_worker_started()
+        lat: list[float] = []
+        for i in range(n + 5):  # the first five warm up
+            if task == "latency":
+                t0 = time.perf_counter()
+                await flow.result(await flow.start("bench.one"), timeout=30)
+                dt = time.perf_counter() - t0
+            else:
+                run_id = await flow.start("bench.signal")
+                while (await flow.get_run(run_id)).status != "waiting":  # noqa: ASYNC110
+                    await asyncio.sleep(0.002)
+                await asyncio.sleep(0.02)
+                t0 = time.perf_counter()
+                await flow.send_signal(run_id, "go")
+                await flow.result(run_id, timeout=30)
+                dt = resumed[str(run_id)] - t0
+            if i >= 5:
+                lat.append(dt * 1e3)
+        flow.stop()
+        await worker
+        emit("LATENCY", lat)
+    finally:
+        await flow.close()
+
+
+async def child_dbos(task: str, url: str, n: int, executor: str) -> None:
+    from dbos import DBOS, DBOSClient
+
+    defs = build_dbos(url, executor)
+    try:
+        if task == "enqueue":
+            DBOS.launch()  # creates / migrates the DBOS system tables (not timed)
+            client = DBOSClient(system_database_url=url)
+            try:
+                for _ in range(n):
+                    await client.enqueue_async(
+                        {"queue_name": "bench", "workflow_name": "bench.ten"}
+                    )
+            finally:
+                client.destroy()
+            emit("DONE")
+            return
+        if task == "worker":
+            emit("READY")
+            await expect_line("GO")
+            cpu0 = time.process_time()
+            DBOS.launch()
+            await DBOS.register_queue_async("bench")
+            await expect_line("STOP")
+            emit("CPU", time.process_time() - cpu0)
+            return
+        DBOS.launch()
+        lat: list[float] = []
+        for i in range(n + 5):
+            if task == "latency":
+                t0 = time.perf_counter()
+                handle = await DBOS.start_workflow_async(defs["one"])
+                await handle.get_result()
+                dt = time.perf_counter() - t0
+            else:
+                handle = await DBOS.start_workflow_async(defs["sig"])
+                wfid = handle.get_workflow_id()
+                await DBOS.get_event_async(wfid, "ready", timeout_seconds=30)
+                await asyncio.sleep(0.02)  # let it block in recv()
+                t0 = time.perf_counter()
+                await DBOS.send_async(wfid, None, "go")
+                await handle.get_result()
+                dt = defs["resumed"][wfid] - t0
+            if i >= 5:
+                lat.append(dt * 1e3)
+        emit("LATENCY", lat)
+    finally:
+        DBOS.destroy()
+
+
+# -- the parent: orchestration ------------------------------------------------------------
+
+
+class Child:
+    """One child process of this file, talking ``@@TAG json`` lines over stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    @classmethod
+    async def start(cls, logdir: Path, side: str, task: str, url: str, n: int = 0) -> Child:
+        log = logdir / f"{side}-{task}-{time.monotonic_ns()}.log"
+        with log.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(SELF),
+                "--child",
+                side,
+                task,
+                url,
+                str(n),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+            )
+        return cls(proc, log)
+
+    async def expect(self, tag: str, timeout: float = 600.0) -> Any:  # noqa: ASYNC109
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                line = (await self.proc.stdout.readline()).decode()
+                if not line:
+                    await self.proc.wait()
+                    tail = self.log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(
+                        f"child exited ({self.proc.returncode}) before @@{tag}:\n{tail}"
+                    )
+                if line.startswith(f"@@{tag} "):
+                    return json.loads(line.split(" ", 1)[1])
+
+    def send(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{word}\n".encode())
+
+    async def finish(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), 30)
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def xact_commit(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT txid_current()"))
+        value = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(value)
     finally:
         await conn.close()
 
 
-async def throughput(flow: Flow, dsn: str, n: int) -> tuple[float, float, float]:
-    """workflows/s, CPU µs per step (worker process), write transactions per step."""
-    for _ in range(n):
-        await flow.start("bench.ten")
-    conn = await asyncpg.connect(dsn)
-    x0 = await write_xids(dsn)
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    worker = asyncio.create_task(flow.run_worker(concurrency=64))
-    while (  # noqa: ASYNC110 - polling the database is the point here
-        await conn.fetchval("SELECT count(*) FROM forktex_flow.runs WHERE status = 'succeeded'") < n
-    ):
-        await asyncio.sleep(0.01)
+class Side:
+    """How one side enqueues, resets and counts finished workflows."""
+
+    def __init__(self, name: str, url: str, dsn: str, done_sql: str, reset_sql: str) -> None:
+        self.name = name
+        self.url = url
+        self.dsn = dsn
+        self.done_sql = done_sql
+        self.reset_sql = reset_sql
+        self.cpu_us: dict[int, list[float]] = {1: [], 2: []}
+        self.commits: dict[int, list[float]] = {1: [], 2: []}
+        self.p99: dict[str, list[float]] = {"latency": [], "signal": []}
+
+
+async def enqueue(side: Side, n: int, logdir: Path, client: Flow) -> None:
+    conn = await asyncpg.connect(side.dsn)
+    try:
+        await conn.execute(side.reset_sql)
+    finally:
+        await conn.close()
+    if side.name == "ours":
+        for _ in range(n):
+            await client.start("bench.ten")
+        return
+    child = await Child.start(logdir, "dbos", "enqueue", side.url, n)
+    await child.expect("DONE")
+    await child.finish()
+
+
+async def throughput(side: Side, n: int, workers: int, logdir: Path, client: Flow) -> float:
+    """One measured drain of ``n`` enqueued workflows by ``workers`` processes: wf/s."""
+    await enqueue(side, n, logdir, client)
+    children = [await Child.start(logdir, side.name, "worker", side.url) for _ in range(workers)]
+    for child in children:
+        await child.expect("READY")
+    monitor = await asyncpg.connect(side.dsn)
+    commits0 = await xact_commit(side.dsn)
+    t0 = time.perf_counter()
+    for child in children:
+        child.send("GO")
+    polls = 0
+    while True:
+        polls += 1
+        if await monitor.fetchval(side.done_sql) >= n:
+            break
+        await asyncio.sleep(0.02)
     elapsed = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0
-    x1 = await write_xids(dsn)
-    await conn.execute("DELETE FROM forktex_flow.runs")
-    await conn.close()
-    flow.stop()
-    await worker
-    steps = n * 10
-    return n / elapsed, cpu / steps * 1e6, (x1 - x0 - 1) / steps
+    await monitor.close()
+    cpu = 0.0
+    for child in children:
+        child.send("STOP")
+    for child in children:
+        cpu += await child.expect("CPU")
+        await child.finish()
+    await asyncio.sleep(0.6)  # exited backends have flushed their statistics by now
+    commits = await xact_commit(side.dsn) - commits0 - polls - 1
+    steps = n * STEPS
+    side.cpu_us[workers].append(cpu / steps * 1e6)
+    side.commits[workers].append(commits / steps)
+    return n / elapsed
 
 
-async def start_result(flow: Flow, n: int) -> float:
-    worker = asyncio.create_task(flow.run_worker(concurrency=8))
-    await flow.wait_worker_started()
-    lat = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        await flow.result(await flow.start("bench.one"), timeout=30)
-        lat.append(time.perf_counter() - t0)
-    flow.stop()
-    await worker
-    return statistics.median(lat[5:]) * 1e3
-
-
-async def signal_resume(flow: Flow, resumed: dict[str, float], n: int) -> float:
-    worker = asyncio.create_task(flow.run_worker(concurrency=8))
-    await flow.wait_worker_started()
-    lat = []
-    for _ in range(n):
-        run_id = await flow.start("bench.signal")
-        while (await flow.get_run(run_id)).status != "waiting":  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
-        t0 = time.perf_counter()
-        await flow.send_signal(run_id, "go")
-        await flow.result(run_id, timeout=30)
-        lat.append(resumed[str(run_id)] - t0)
-    flow.stop()
-    await worker
-    return statistics.median(lat[3:]) * 1e3
+async def latency(side: Side, task: str, n: int, logdir: Path) -> float:
+    child = await Child.start(logdir, side.name, task, side.url, n)
+    values: list[float] = await child.expect("LATENCY")
+    await child.finish()
+    p50, p99 = percentiles(values)
+    side.p99[task].append(p99)
+    return p50
 
 
 async def run(quick: bool) -> list[Row]:
-    n = 200 if quick else 1000
-    lat_n = 40 if quick else 200
-    with postgres_database() as db:
-        flow, resumed = build(db.url)
+    n = 150 if quick else 1000
+    rounds = 1 if quick else 3
+    lat_n = 40 if quick else 300
+    sig_n = 20 if quick else 100
+    rows: list[Row] = []
+    with postgres_database() as db, tempfile.TemporaryDirectory(prefix="flow-bench-") as tmp:
+        logdir = Path(tmp)
+        dbos_db = create_database(db)
         try:
-            await flow.connect()
-            wf_s, cpu_us, commits_per_step = await throughput(flow, db.dsn, n)
-            p50 = await start_result(flow, lat_n)
-            sig = await signal_resume(flow, resumed, lat_n // 2)
+            ours = Side(
+                "ours",
+                db.url,
+                db.dsn,
+                "SELECT count(*) FROM forktex_flow.runs WHERE status = 'succeeded'",
+                "DELETE FROM forktex_flow.runs",
+            )
+            dbos = Side(
+                "dbos",
+                dbos_db.dsn,
+                dbos_db.dsn,
+                "SELECT count(*) FROM dbos.workflow_status WHERE status = 'SUCCESS'",
+                "DO $$ BEGIN IF to_regclass('dbos.workflow_status') IS NOT NULL THEN "
+                "TRUNCATE dbos.workflow_status CASCADE; END IF; END $$",
+            )
+            client, _ = build_ours(db.url)
+            await client.connect()
+            try:
+                for workers in (1, 2):
+
+                    def bound(side: Side, w: int = workers) -> Callable[[], Any]:
+                        return lambda: throughput(side, n, w, logdir, client)
+
+                    a, b = await interleave(bound(ours), bound(dbos), rounds)
+                    note = f"{n} x {STEPS} steps, {workers} worker process(es)"
+                    rows.append(Row("flow", "throughput", a, "wf/s", DBOS_NAME, b, rounds, note))
+                    rows.append(
+                        Row(
+                            "flow",
+                            "CPU per step, all worker processes",
+                            statistics.median(ours.cpu_us[workers]),
+                            "µs",
+                            DBOS_NAME,
+                            statistics.median(dbos.cpu_us[workers]),
+                            rounds,
+                            f"{workers} worker(s)",
+                        )
+                    )
+                    rows.append(
+                        Row(
+                            "flow",
+                            "commits per step (pg_stat_database.xact_commit)",
+                            statistics.median(ours.commits[workers]),
+                            "commits",
+                            DBOS_NAME,
+                            statistics.median(dbos.commits[workers]),
+                            rounds,
+                            f"{workers} worker(s), all transactions incl. claims/polls",
+                        )
+                    )
+            finally:
+                await client.close()
+            for task, label, count in (
+                ("latency", "start -> result, 1-step workflow", lat_n),
+                ("signal", "send_signal -> resumed", sig_n),
+            ):
+
+                def measure(side: Side, t: str = task, c: int = count) -> Callable[[], Any]:
+                    return lambda: latency(side, t, c, logdir)
+
+                a, b = await interleave(measure(ours), measure(dbos), max(rounds, 2))
+                runs = max(rounds, 2)
+                rows.append(Row("flow", f"{label} p50", a, "ms", DBOS_NAME, b, runs, f"n={count}"))
+                rows.append(
+                    Row(
+                        "flow",
+                        f"{label} p99",
+                        statistics.median(ours.p99[task]),
+                        "ms",
+                        DBOS_NAME,
+                        statistics.median(dbos.p99[task]),
+                        runs,
+                        f"n={count}",
+                    )
+                )
         finally:
-            await flow.close()
-    note = f"{n} x 10 steps, 1 worker"
-    return [
-        Row("flow", "throughput", wf_s, "wf/s", DBOS, DBOS_WF_PER_S, 1, note),
-        Row(
-            "flow",
-            "CPU per step (worker process)",
-            cpu_us,
-            "µs",
-            DBOS,
-            3900.0,
-            1,
-            "DBOS 31-48 ms CPU per 10-step workflow",
-        ),
-        Row(
-            "flow",
-            "write transactions per step (incl. claims, completions, heartbeats)",
-            commits_per_step,
-            "commits",
-            DBOS,
-            1.2,
-            1,
-        ),
-        Row(
-            "flow", "start -> result p50, 1-step workflow", p50, "ms", DBOS, DBOS_START_RESULT_MS, 1
-        ),
-        Row("flow", "send_signal -> resumed p50", sig, "ms", DBOS, DBOS_SIGNAL_MS, 1),
-    ]
+            drop_database(db, dbos_db.database)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="a smoke run under a minute")
+    parser.add_argument("--child", nargs=4, metavar=("SIDE", "TASK", "URL", "N"))
+    args = parser.parse_args()
+    if args.child:
+        side, task, url, count = args.child
+        if side == "ours":
+            asyncio.run(child_ours(task, url, int(count)))
+        else:
+            import os
+
+            asyncio.run(child_dbos(task, url, int(count), f"bench-{os.getpid()}"))
+        return
+    print_rows(asyncio.run(run(args.quick)))
 
 
 if __name__ == "__main__":
-    main(run)
+    main()

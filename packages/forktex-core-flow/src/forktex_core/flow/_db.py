@@ -38,6 +38,16 @@ _SCHEMES = {
 }
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Pool ``reset`` hook that leaves the session as it is.
+
+    asyncpg has already rolled back any open transaction when it calls this. Flow's pool
+    connections never LISTEN, SET or take session-level locks (those have connections of
+    their own), so the default reset (``RESET ALL; UNLISTEN *; ...``) would only add a
+    round trip and a transaction to every checkpoint.
+    """
+
+
 def mask_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe for logs and errors).
 

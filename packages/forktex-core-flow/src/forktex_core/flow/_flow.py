@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 import asyncpg
 
 from . import _claim, _signals
-from ._db import asyncpg_dsn, mask_url, retry_transient, sqlalchemy_url
+from ._db import asyncpg_dsn, keep_session, mask_url, retry_transient, sqlalchemy_url
 from ._defs import StepDef, WorkflowDef, check_async, positional_count, positive_number
 from ._errors import (
     FlowClosed,
@@ -574,7 +574,9 @@ class Flow:
                 self._pool = None
             self._pool_loop = loop
             await self._ensure_schema()
-            self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=10)
+            self._pool = await asyncpg.create_pool(
+                self._dsn, min_size=1, max_size=10, reset=keep_session
+            )
             return self._pool
 
     async def connect(self) -> None:

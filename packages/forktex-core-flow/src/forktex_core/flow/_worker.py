@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from . import _claim
-from ._db import TRANSIENT, log
+from ._db import TRANSIENT, keep_session, log
 from ._driver import RunDriver
 from ._leader import Leader, LeaderSettings
 from ._listener import Listener
@@ -111,7 +111,10 @@ class Worker:
         flow = self.flow
         await flow._ensure_schema()
         self.pool = await asyncpg.create_pool(
-            flow._dsn, min_size=1, max_size=flow.pool_size or min(self.concurrency + 3, 24)
+            flow._dsn,
+            min_size=1,
+            max_size=flow.pool_size or min(self.concurrency + 3, 24),
+            reset=keep_session,
         )
         # Claims and heartbeats only move leases: losing one in a Postgres crash is the same
         # as losing the worker (the lease expires and the run is recovered), so they commit
@@ -121,6 +124,7 @@ class Worker:
             min_size=1,
             max_size=2,
             server_settings={"synchronous_commit": "off"},
+            reset=keep_session,
         )
         listener = Listener(flow._dsn, {_claim.WORK_CHANNEL: self._on_work}, self._on_reconnect)
         side: list[asyncio.Task[None]] = []
