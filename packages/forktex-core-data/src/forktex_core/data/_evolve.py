@@ -349,7 +349,7 @@ async def change_type(
         records = (
             await conn.execute(
                 text(
-                    f"SELECT r.id, r.data->'{old_key}' AS v FROM forktex_data.rows r "
+                    f"SELECT r.id, (r.data->'{old_key}')::text AS v FROM forktex_data.rows r "
                     f"WHERE r.register_id = {register_literal(d.id)} "
                     f"AND r.data->'{old_key}' IS NOT NULL ORDER BY r.id"
                 )
@@ -362,7 +362,7 @@ async def change_type(
         seen: dict[Any, uuid.UUID] = {}
         failed = 0
         for record in records:
-            raw = json.loads(record.v) if isinstance(record.v, str) else record.v
+            raw = json.loads(record.v)
             value = from_json(old, raw)
             try:
                 result = convert(old, new, value)
