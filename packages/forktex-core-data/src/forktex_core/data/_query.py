@@ -393,8 +393,10 @@ class RowQuery:
                 op = "eq"
             elif "__" in name:
                 name, op = name.rsplit("__", 1)
-                if op not in OPERATORS:
-                    info.field(flt.name)  # unknown field? say so first
+                if op not in OPERATORS and not (
+                    any(f.name == name for f in info.fields) or name in SYSTEM
+                ):
+                    info.field(flt.name)  # neither a field nor field__operator
             else:
                 op = "eq"
         f = info.field(name)
