@@ -95,6 +95,26 @@ WITH marks AS (
 """
 
 
+# The common case, one marker (the state just entered), with scalar parameters: no arrays
+# to encode and no unnest.
+MARK_CTE = f"""
+WITH marks AS (
+    INSERT INTO {SCHEMA}.steps (run_id, seq, name, kind, status, attempt, started_at,
+                                 finished_at)
+    SELECT $1, ${{seq}}::int, ${{name}}::text, ${{kind}}::text, 'completed', 1, now(), now()
+    WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND worker = ${{worker}}
+                  AND status = 'running')
+    ON CONFLICT (run_id, seq) DO NOTHING
+)
+"""
+
+
+def _with_mark(statement: str, first: int, worker: int) -> str:
+    cte = MARK_CTE.replace("${seq}", f"${first}").replace("${name}", f"${first + 1}")
+    cte = cte.replace("${kind}", f"${first + 2}").replace("${worker}", f"${worker}")
+    return cte + statement
+
+
 def _with_marks(statement: str, first: int, worker: int) -> str:
     cte = MARKS_CTE.replace("${seqs}", f"${first}").replace("${names}", f"${first + 1}")
     cte = cte.replace("${kinds}", f"${first + 2}").replace("${worker}", f"${worker}")
@@ -126,6 +146,8 @@ RETURNING pg_notify('{DONE_CHANNEL}', id::text)
 
 RECORD_STEP_MARKED = _with_marks(RECORD_STEP, 11, 10)
 COMPLETE_MARKED = _with_marks(COMPLETE, 4, 3)
+RECORD_STEP_MARK1 = _with_mark(RECORD_STEP, 11, 10)
+COMPLETE_MARK1 = _with_mark(COMPLETE, 4, 3)
 FLUSH_MARKS = _with_marks("SELECT 1", 3, 2)
 
 SUSPEND = f"""

@@ -83,6 +83,16 @@ class RunDriver:
         marks, ctx._marks = ctx._marks, []
         return [m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks]
 
+    def _marked(self, plain: str, one: str, many: str) -> tuple[str, tuple[Any, ...]]:
+        """The statement to use (plain, with one marker, with several) and marker args."""
+        ctx = self.ctx
+        if ctx is None or not ctx._marks:
+            return plain, ()
+        marks, ctx._marks = ctx._marks, []
+        if len(marks) == 1:
+            return one, marks[0]
+        return many, ([m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks])
+
     async def flush_marks(self, conn: asyncpg.Connection | None = None) -> None:
         """Write pending markers now (before a write that cannot carry them)."""
         marks = self._take_marks()
@@ -200,7 +210,9 @@ class RunDriver:
     ) -> None:
         """Upsert checkpoint ``seq`` (fenced on our lease); one autocommit statement."""
         self._retried = False
-        marks = self._take_marks()
+        statement, marks = self._marked(
+            _claim.RECORD_STEP, _claim.RECORD_STEP_MARK1, _claim.RECORD_STEP_MARKED
+        )
         args = (
             self.run.id,
             seq,
@@ -213,15 +225,9 @@ class RunDriver:
             duration,
             self.host.worker_id,
         )
-        if marks is None:
-            res = await self._db(
-                f"checkpoint of step {name!r}", lambda p: p.execute(_claim.RECORD_STEP, *args)
-            )
-        else:
-            res = await self._db(
-                f"checkpoint of step {name!r}",
-                lambda p: p.execute(_claim.RECORD_STEP_MARKED, *args, *marks),
-            )
+        res = await self._db(
+            f"checkpoint of step {name!r}", lambda p: p.execute(statement, *args, *marks)
+        )
         if res.endswith(" 1"):
             if (
                 self.hooks is not None
@@ -454,19 +460,13 @@ class RunDriver:
             return
         if ctx._pending:
             await self.flush_pending(ctx)
-        marks = self._take_marks()
-        if marks is None:
-            row = await self._db(
-                "run completion",
-                lambda p: p.fetchrow(_claim.COMPLETE, self.run.id, text, self.host.worker_id),
-            )
-        else:
-            row = await self._db(
-                "run completion",
-                lambda p: p.fetchrow(
-                    _claim.COMPLETE_MARKED, self.run.id, text, self.host.worker_id, *marks
-                ),
-            )
+        statement, marks = self._marked(
+            _claim.COMPLETE, _claim.COMPLETE_MARK1, _claim.COMPLETE_MARKED
+        )
+        row = await self._db(
+            "run completion",
+            lambda p: p.fetchrow(statement, self.run.id, text, self.host.worker_id, *marks),
+        )
         if row is None:
             raise LeaseLost()
         await self._run_event("succeeded", task.result(), None)

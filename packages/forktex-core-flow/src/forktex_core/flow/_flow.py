@@ -217,6 +217,9 @@ class Flow:
         self._engine: AsyncEngine | None = None
         self._engine_loop: asyncio.AbstractEventLoop | None = None
         self._done: Listener | None = None
+        self._done_lock: asyncio.Lock | None = None
+        self._done_loop: asyncio.AbstractEventLoop | None = None
+        self._done_ready = False
         self._waiters: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
         self._worker: Worker | None = None
         self._worker_done: asyncio.Event | None = None
@@ -664,13 +667,22 @@ class Flow:
 
     async def _done_listener(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._done is not None and self._pool_loop is loop:
+        if self._done_ready and self._done_loop is loop:
             return
-        listener = Listener(self._dsn, {_claim.DONE_CHANNEL: self._on_done}, self._wake_all)
-        await listener.start()
-        if self._done is not None:
-            await self._done.close()
-        self._done = listener
+        # Concurrent first calls of result() (e.g. under gather) must create one listener.
+        if self._done_lock is None or self._done_loop is not loop:
+            self._done_lock = asyncio.Lock()
+            self._done_loop = loop
+            self._done_ready = False
+        async with self._done_lock:
+            if self._done_ready:
+                return
+            listener = Listener(self._dsn, {_claim.DONE_CHANNEL: self._on_done}, self._wake_all)
+            await listener.start()
+            old, self._done = self._done, listener
+            self._done_ready = True
+            if old is not None:
+                await old.close()
 
     def _on_done(self, payload: str) -> None:
         with contextlib.suppress(ValueError):
@@ -1082,6 +1094,7 @@ class Flow:
             self._worker.stop()
             await self._worker_done.wait()
         self._closed = True
+        self._done_ready = False
         if self._done is not None:
             await self._done.close()
             self._done = None
