@@ -432,7 +432,27 @@ def check(root: Path) -> list[str]:
     for pkg in manifest.packages:
         if pkg.path in present:
             problems.extend(_package_problems(root, pkg))
+    problems.extend(_mypy_path_problems(root, sorted(listed & present)))
     return problems
+
+
+def _mypy_path_problems(root: Path, package_paths: list[str]) -> list[str]:
+    """mypy sees one ``forktex_core`` namespace only when every package's src/ is a base."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    try:
+        config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        return [f"pyproject.toml is not valid TOML: {exc}"]
+    mypy_path = str(config.get("tool", {}).get("mypy", {}).get("mypy_path", ""))
+    bases = {entry.replace("$MYPY_CONFIG_FILE_DIR/", "") for entry in mypy_path.split(":")}
+    return [
+        f"pyproject.toml [tool.mypy] mypy_path lacks $MYPY_CONFIG_FILE_DIR/{path}/src "
+        "(every package's src/ must be listed so mypy sees one forktex_core namespace)"
+        for path in package_paths
+        if f"{path}/src" not in bases
+    ]
 
 
 def sync(root: Path) -> bool:

@@ -177,3 +177,14 @@ def test_bad_manifest_is_reported(tmp_path: Path) -> None:
 def test_this_repository_makefile_is_in_sync() -> None:
     manifest = fsd.load_manifest(REPO)
     assert (REPO / "Makefile").read_text() == fsd.render_makefile(manifest)
+
+
+def test_mypy_path_must_list_every_package_src(repo: Path) -> None:
+    base = "$MYPY_CONFIG_FILE_DIR/packages/forktex-core-a/src"
+    (repo / "pyproject.toml").write_text(f'[tool.mypy]\nmypy_path = "{base}"\n')
+    problems = "\n".join(fsd.check(repo))
+    assert "mypy_path lacks $MYPY_CONFIG_FILE_DIR/packages/forktex-core-b/src" in problems
+    assert "forktex-core-a/src" not in problems
+    both = f"{base}:$MYPY_CONFIG_FILE_DIR/packages/forktex-core-b/src"
+    (repo / "pyproject.toml").write_text(f'[tool.mypy]\nmypy_path = "{both}"\n')
+    assert fsd.check(repo) == []
