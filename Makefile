@@ -16,8 +16,8 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 # from forktex.json
-PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue
-PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue
+PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data
+PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data
 
 .PHONY: help deps format format-check lint typecheck license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check start stop logs
 
