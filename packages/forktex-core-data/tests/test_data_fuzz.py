@@ -127,7 +127,7 @@ def fuzz_world(data_db: Any) -> Iterator[tuple[asyncio.AbstractEventLoop, Regist
     loop.close()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(
     value=st.text(max_size=30).filter(lambda s: "\x00" not in s),
     op=st.sampled_from(["eq", "ne", "lt", "gte", "contains", "starts_with", "in"]),

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -134,6 +134,7 @@ async def _walk(query: RowQuery, size: int) -> list[uuid.UUID]:
 @settings(
     max_examples=80,
     deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
@@ -143,6 +144,8 @@ async def _walk(query: RowQuery, size: int) -> list[uuid.UUID]:
     archived=st.sampled_from(["active", "archived", "all"]),
     facet=st.sampled_from(["name", "n", "ok", "status", "tags", "day"]),
 )
+@example(filters=[], order=[("id", False), ("name", False)], size=1, archived="active",
+         facet="name")  # fmt: skip
 def test_postgres_matches_python_evaluation(
     world: World,
     filters: list[tuple[str, str, Any]],

@@ -653,7 +653,7 @@ def _decode_cursor(cursor: Any, plan: QueryPlan) -> tuple[Any, ...]:
         if not isinstance(values, list) or len(values) != len(plan.sort):
             raise ValueError("length")
         decoded = tuple(from_json(k.field, v) for k, v in zip(plan.sort, values, strict=True))
-        if decoded[-1] is None:
+        if any(k.field is ID and v is None for k, v in zip(plan.sort, decoded, strict=True)):
             raise ValueError("id")
         for k, v in zip(plan.sort, decoded, strict=True):
             if v is not None:
