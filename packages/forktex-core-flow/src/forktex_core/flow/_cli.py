@@ -338,7 +338,10 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of ``forktex-flow`` (every command has ``--help``)."""
     root = argparse.ArgumentParser(
         prog="forktex-flow",
-        description=(__doc__ or "").split("\n\n")[0],
+        description=(
+            "The operator command line of forktex_core.flow: run workers, gate workflow "
+            "versions in CI, inspect and control runs, draw graphs."
+        ),
         epilog="Run 'forktex-flow COMMAND --help' for the options of a command.",
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
