@@ -190,22 +190,22 @@ async def child_ours(task: str, url: str, n: int) -> None:
 
 
 async def child_dbos(task: str, url: str, n: int, executor: str) -> None:
-    from dbos import DBOS, DBOSClient
+    from dbos import DBOS, DBOSClient, run_dbos_database_migrations
 
+    if task == "enqueue":
+        # Not a launched DBOS: a launched process would dequeue from the registered queue
+        # itself, and its PENDING workflows would be stranded when it exits.
+        run_dbos_database_migrations(url)  # creates the DBOS system tables (not timed)
+        client = DBOSClient(system_database_url=url)
+        try:
+            for _ in range(n):
+                await client.enqueue_async({"queue_name": "bench", "workflow_name": "bench.ten"})
+        finally:
+            client.destroy()
+        emit("DONE")
+        return
     defs = build_dbos(url, executor)
     try:
-        if task == "enqueue":
-            DBOS.launch()  # creates / migrates the DBOS system tables (not timed)
-            client = DBOSClient(system_database_url=url)
-            try:
-                for _ in range(n):
-                    await client.enqueue_async(
-                        {"queue_name": "bench", "workflow_name": "bench.ten"}
-                    )
-            finally:
-                client.destroy()
-            emit("DONE")
-            return
         if task == "worker":
             emit("READY")
             await expect_line("GO")
