@@ -5,14 +5,20 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from forktex_core.db import close_engine, init_engine
+
+# Hypothesis caches (e.g. its character tables) go to the temp dir, not the work tree.
+set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "forktex-data-hypothesis"))
 
 
 @pytest.fixture(scope="module")

@@ -215,9 +215,11 @@ async def test_indexed_fields_are_used_by_filters_and_sorts(
     amount_index = f"fdx_{reg.id.hex}_{reg.field('amount').key}"
     range_plan = await _explain(engine, reg, RowQuery(reg).where(amount__between=[10, 20]))
     assert amount_index in range_plan, range_plan
-    status_index = f"fdx_{reg.id.hex}_{reg.field('status').key}"
-    eq_plan = await _explain(engine, reg, RowQuery(reg).where(status="draft").order_by("status"))
-    assert status_index in eq_plan, eq_plan
+    # a filter on one field plus the sort of an indexed one walks the sort index
+    combined = await _explain(
+        engine, reg, RowQuery(reg).where(status="paid").order_by("-issued_at")
+    )
+    assert name in combined and "Sort" not in combined.split("\n")[1], combined
     # the keyset continuation is an index range, not a filter over every row
     page = await RowQuery(reg).where(status="paid").order_by("-issued_at").scroll(page_size=5)
     assert page.next_cursor

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ._fields import STRINGS, Field, FieldType, check_key, dumps, to_json
+from ._fields import STRINGS, TEMPORAL, Field, FieldType, check_key, dumps, to_json
 from ._query import Condition, QueryPlan, SortKey, is_system
 
 _SYSTEM_COLUMNS = {"$id": "id", "$created_at": "created_at", "$updated_at": "updated_at"}
@@ -35,10 +35,9 @@ def typed_expr(f: Field, alias: str = "r.") -> str:
         return f"({raw}::numeric)"
     if kind is FieldType.BOOLEAN:
         return f"({raw}::boolean)"
-    if kind is FieldType.DATE:
-        return f"forktex_data.iso_date({alias}data->>'{key}')"
-    if kind is FieldType.DATETIME:
-        return f"forktex_data.iso_timestamptz({alias}data->>'{key}')"
+    if kind in TEMPORAL:
+        # Stored as fixed-width ISO text (UTC for datetimes): text order is time order.
+        return f'({raw} COLLATE "C")'
     if kind is FieldType.REFERENCE and not f.many:
         return f"({raw}::uuid)"
     return f"({alias}data->'{key}')"
@@ -82,7 +81,14 @@ def _param(sql: Sql, f: Field, value: Any) -> str:
     """A bound parameter of the Python type asyncpg expects for ``typed_expr(f)``."""
     if f.multi or f.kind is FieldType.JSON:
         return f"CAST({sql.bind(dumps(to_json(f, value)))} AS jsonb)"
-    return sql.bind(value)
+    return sql.bind(plain(f, value))
+
+
+def plain(f: Field, value: Any) -> Any:
+    """``value`` as compared with ``typed_expr(f)``: dates and datetimes as stored text."""
+    if f.kind in TEMPORAL and not is_system(f) and value is not None:
+        return to_json(f, value)
+    return value
 
 
 def _like_prefix(text: str) -> str:
@@ -101,13 +107,14 @@ def condition_sql(sql: Sql, cond: Condition) -> str:
         return f"{e} IS DISTINCT FROM {_param(sql, f, value)}"
     if op in ("lt", "lte", "gt", "gte"):
         symbol = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
-        return f"{e} {symbol} {sql.bind(value)}"
+        return f"{e} {symbol} {sql.bind(plain(f, value))}"
     if op == "in":
         if not value:
             return "FALSE"
-        return f"{e} = ANY({sql.bind(list(value))})"
+        return f"{e} = ANY({sql.bind([plain(f, v) for v in value])})"
     if op == "between":
-        return f"{e} BETWEEN {sql.bind(value[0])} AND {sql.bind(value[1])}"
+        low, high = plain(f, value[0]), plain(f, value[1])
+        return f"{e} BETWEEN {sql.bind(low)} AND {sql.bind(high)}"
     if op == "starts_with":
         return f"{e} LIKE {sql.bind(_like_prefix(value))}"
     if op == "contains":
@@ -149,7 +156,7 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     nullable = [not is_system(k.field) for k in sort]
     directions = {k.descending for k in sort}
     if len(directions) == 1 and all(v is not None for v in after):
-        marks = [sql.bind(v) for v in after]
+        marks = [sql.bind(plain(k.field, v)) for k, v in zip(sort, after, strict=True)]
         symbol = "<" if sort[0].descending else ">"
         row = f"({', '.join(exprs)}) {symbol} ({', '.join(marks)})"
         if sort[0].descending:
@@ -165,18 +172,20 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
         terms = []
         for j in range(i):
             mark = after[j]
-            terms.append(
-                f"{exprs[j]} IS NULL" if mark is None else f"{exprs[j]} = {sql.bind(mark)}"
-            )
+            if mark is None:
+                terms.append(f"{exprs[j]} IS NULL")
+            else:
+                terms.append(f"{exprs[j]} = {sql.bind(plain(sort[j].field, mark))}")
         mark = after[i]
         if mark is None:
             if not key.descending:
                 continue  # nothing is larger than NULL
             terms.append(f"{exprs[i]} IS NOT NULL")
         elif key.descending:
-            terms.append(f"{exprs[i]} < {sql.bind(mark)}")
+            terms.append(f"{exprs[i]} < {sql.bind(plain(key.field, mark))}")
         else:
-            terms.append(f"({exprs[i]} > {sql.bind(mark)} OR {exprs[i]} IS NULL)")
+            bound = sql.bind(plain(key.field, mark))
+            terms.append(f"({exprs[i]} > {bound} OR {exprs[i]} IS NULL)")
         branches.append("(" + " AND ".join(terms) + ")")
     return "(" + (" OR ".join(branches) or "FALSE") + ")"
 

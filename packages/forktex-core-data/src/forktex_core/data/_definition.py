@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -15,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._fields import Field, from_json
+from ._fields import Field, decoder, from_json
 from ._query import RegisterInfo
 
 
@@ -33,9 +34,14 @@ class Definition:
     field_ids: Mapping[str, uuid.UUID]  # by storage key
     targets: Mapping[str, uuid.UUID]  # storage key of a reference field -> target register
 
-    @property
+    @functools.cached_property
     def info(self) -> RegisterInfo:
         return RegisterInfo(self.name, self.fields, self.date_field)
+
+    @functools.cached_property
+    def decoders(self) -> tuple[tuple[str, str, Any], ...]:
+        """``(name, key, decode or None)`` per field, for reading rows fast."""
+        return tuple((f.name, f.key, decoder(f)) for f in self.fields)
 
     def field(self, name: str) -> Field | None:
         for f in self.fields:

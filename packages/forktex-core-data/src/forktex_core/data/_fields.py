@@ -226,7 +226,8 @@ class Field:
     @property
     def kind(self) -> FieldType:
         """The field's type as a :class:`FieldType`."""
-        return FieldType(self.type)
+        kind = self.type
+        return kind if isinstance(kind, FieldType) else FieldType(kind)
 
     @property
     def operators(self) -> frozenset[str]:
@@ -538,13 +539,38 @@ def to_json(f: Field, value: Any) -> Any:
     kind = f.kind
     if kind is FieldType.DECIMAL:
         return format(value, "f")
-    if kind in TEMPORAL:
+    if kind is FieldType.DATETIME:
+        # Fixed width, UTC: text order is time order, so the stored text is the sort key.
+        return str(value.astimezone(UTC).isoformat(timespec="microseconds"))
+    if kind is FieldType.DATE:
         return str(value.isoformat())
     if kind is FieldType.MULTI_SELECT:
         return list(value)
     if kind is FieldType.REFERENCE:
         return [str(v) for v in value] if f.many else str(value)
     return value
+
+
+_PLAIN = frozenset(
+    {
+        FieldType.TEXT, FieldType.INTEGER, FieldType.BOOLEAN, FieldType.EMAIL, FieldType.URL,
+        FieldType.SINGLE_SELECT, FieldType.JSON,
+    }
+)  # fmt: skip
+
+
+def decoder(f: Field) -> Any:
+    """A function turning the stored JSON of ``f`` into its Python value (None: identity)."""
+    kind = f.kind
+    if kind in _PLAIN:
+        return None
+    if kind is FieldType.DATETIME:
+        return datetime.fromisoformat
+    if kind is FieldType.DATE:
+        return date.fromisoformat
+    if kind is FieldType.DECIMAL:
+        return Decimal
+    return lambda raw: from_json(f, raw)
 
 
 def from_json(f: Field, raw: Any) -> Any:

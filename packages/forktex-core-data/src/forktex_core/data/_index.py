@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._compile import register_literal, typed_expr
-from ._fields import Field, check_key
+from ._fields import STRINGS, Field, check_key
 
 
 def index_name(register_id: uuid.UUID, key: str) -> str:
@@ -48,6 +48,20 @@ async def create_index(engine: AsyncEngine, register_id: uuid.UUID, f: Field) ->
         if valid is False:
             await conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS forktex_data."{name}"'))
         await conn.execute(text(ddl))
+        if f.kind in STRINGS:
+            # Postgres ignores the statistics of partial indexes, so without this a filter on
+            # the field is guessed at 0.5% of rows and the planner may sort a large share of
+            # the register instead of walking the index of the sort field. Text expressions
+            # never fail to evaluate, so one statistics object per storage key can safely
+            # cover every register using that key (values of a key rarely repeat across
+            # registers, and the register_id condition scales the estimate down).
+            key = check_key(f.key)
+            await conn.execute(
+                text(
+                    f'CREATE STATISTICS IF NOT EXISTS forktex_data."fds_{key}" '
+                    f"ON ({typed_expr(f, alias='')}) FROM forktex_data.rows"
+                )
+            )
     return name
 
 

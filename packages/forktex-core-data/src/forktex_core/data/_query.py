@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import uuid
@@ -111,8 +112,8 @@ class QueryPlan:
     archived: ArchivedMode
     includes: tuple[Field, ...]
 
-    def fingerprint(self) -> str:
-        """A short hash of what selects rows (filters, search, archive mode, sort)."""
+    @functools.cached_property
+    def _fingerprint(self) -> str:
         parts = [
             self.info.name,
             [[c.field.name, c.op, _encode_value(c.field, c.op, c.value)] for c in self.conditions],
@@ -121,6 +122,10 @@ class QueryPlan:
             self.archived,
         ]
         return hashlib.sha256(dumps(parts).encode()).hexdigest()[:16]
+
+    def fingerprint(self) -> str:
+        """A short hash of what selects rows (filters, search, archive mode, sort)."""
+        return self._fingerprint
 
 
 def _encode_value(f: Field, op: str, value: Any) -> Any:

@@ -6,12 +6,13 @@ Postgres implementation of :class:`RegisterSource`."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,7 +28,7 @@ from ._errors import (
     RegisterNotLoaded,
     SchemaConflict,
 )
-from ._fields import Field, FieldType, as_row_id, check_name
+from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json
 from ._query import QueryPlan, RegisterInfo
 from ._results import FacetCount, RowResult, TypeChange
 from ._rows import (
@@ -624,7 +625,7 @@ class Register:
         sql = select_sql(plan, d.id, d.tenant_id, limit=limit, offset=offset, after=after)
         bind = await self._bind()
         async with bind.connect() as conn:
-            result = await conn.execute(text(sql.text), sql.params)
+            result = await conn.execute(_statement(sql.text), sql.params)
             return [decode_row(d, record) for record in result]
 
     async def count_rows(self, plan: QueryPlan) -> int:
@@ -718,12 +719,20 @@ class Register:
             return {record.id: decode_row(td, record) for record in result}
 
 
-def _facet_value(f: Field, value: Any) -> Any:
-    if value is None or f.kind is not FieldType.DECIMAL:
-        return value
-    from ._fields import coerce
+@functools.lru_cache(maxsize=1024)
+def _statement(sql: str) -> TextClause:
+    """``text(sql)``, parsed once per distinct query shape."""
+    return text(sql)
 
-    return coerce(f, value)
+
+def _facet_value(f: Field, value: Any) -> Any:
+    if value is None:
+        return value
+    if f.kind is FieldType.DECIMAL:
+        return coerce(f, value)
+    if f.kind in (FieldType.DATE, FieldType.DATETIME) and f.key[:1] != "$":
+        return from_json(f, value)
+    return value
 
 
 def _row_id(value: Any) -> uuid.UUID:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ._compile import ROW_COLUMNS, register_literal, search_expr
 from ._definition import Definition, duplicate_value, pg_error
 from ._errors import DataError, ReferenceViolation, UniqueViolation
-from ._fields import Field, FieldType, check_key, dumps, from_json, to_json
+from ._fields import Field, FieldType, check_key, dumps, to_json
 from ._results import RowResult
 
 
@@ -30,16 +31,20 @@ def document(d: Definition, values: Mapping[str, Any]) -> str:
 
 def decode_row(d: Definition, record: Any) -> RowResult:
     """A ``RowResult`` from a ``SELECT {ROW_COLUMNS}`` record."""
-    data = record.data
+    row_id, data, created_at, updated_at, archived_at = record  # ROW_COLUMNS order
     if isinstance(data, str):
         data = json.loads(data)
+    values = {}
+    for name, key, decode in d.decoders:
+        raw = data.get(key)
+        values[name] = raw if decode is None or raw is None else decode(raw)
     return RowResult(
-        id=record.id,
+        id=row_id,
         register=d.name,
-        values={f.name: from_json(f, data.get(f.key)) for f in d.fields},
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        archived_at=record.archived_at,
+        values=MappingProxyType(values),
+        created_at=created_at,
+        updated_at=updated_at,
+        archived_at=archived_at,
     )
 
 

@@ -99,8 +99,11 @@ async def init_schema(engine: AsyncEngine) -> SchemaState:
         await init_schema(get_engine())
     """
     pending = _ready.get(engine)
-    if pending is not None and not (pending.done() and pending.exception() is not None):
-        return await asyncio.shield(pending)
+    if pending is not None:
+        if not pending.done():
+            return await asyncio.shield(pending)
+        if pending.exception() is None:
+            return pending.result()
     future: asyncio.Future[SchemaState] = asyncio.get_running_loop().create_future()
     _ready[engine] = future
     try:
