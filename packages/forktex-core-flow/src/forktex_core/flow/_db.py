@@ -10,7 +10,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -51,21 +50,17 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 def mask_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe for logs and errors).
 
+    This is ``forktex_core.db.mask_password``, imported on first use so that importing
+    ``forktex_core.flow`` does not load SQLAlchemy.
+
     Example::
 
         >>> mask_url("postgresql://app:s3cret@db/app")
         'postgresql://app:***@db/app'
     """
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-    except ValueError:
-        return "<unparseable url>"
+    from forktex_core.db import mask_password
+
+    return mask_password(url)
 
 
 def asyncpg_dsn(url: object) -> str:

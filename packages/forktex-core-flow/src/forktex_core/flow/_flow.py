@@ -555,11 +555,7 @@ class Flow:
     async def _ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        conn = await asyncpg.connect(self._dsn)
-        try:
-            await ensure_schema(conn)
-        finally:
-            await conn.close()
+        await ensure_schema(sqlalchemy_url(self._url))
         self._schema_ready = True
 
     async def _client(self) -> asyncpg.Pool:

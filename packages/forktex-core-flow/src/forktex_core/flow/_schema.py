@@ -1,22 +1,21 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""The ``forktex_flow`` schema: idempotent, advisory-locked migrations.
+"""The ``forktex_flow`` schema and its migrations, applied by ``forktex_core.db.ensure_schema``.
 
-Every process calls :func:`ensure_schema` on first use. The fast path is one read of the
-version table; otherwise the migration runs in one transaction under
-``pg_advisory_xact_lock`` so processes starting together never race.
+Every process calls :func:`ensure_schema` once, on first use: one transaction under a
+transaction-level advisory lock keyed on the schema name, so processes starting together
+never race; applied versions live in ``forktex_flow._forktex_schema_version``.
 """
 
 from __future__ import annotations
 
-import asyncpg
-
 SCHEMA = "forktex_flow"
-# Advisory lock keys (two int4 form): class "Flow" and an id per purpose.
+# The leader's session advisory lock (two-int4 form: class "Flow", id 2). Migrations lock
+# on forktex_core.db.advisory_lock_key("forktex_flow"), a bigint key: no overlap.
 LOCK_CLASS = 0x466C6F77
-LOCK_MIGRATE = 1
 LOCK_LEADER = 2
 
+# Append only: forktex_core.db.ensure_schema checksums applied migrations.
 MIGRATIONS: list[str] = [
     # 1: initial schema
     f"""
@@ -106,33 +105,20 @@ MIGRATIONS: list[str] = [
 LATEST = len(MIGRATIONS)
 
 
-async def current_version(conn: asyncpg.Connection) -> int:
-    """The applied schema version (0 when the schema does not exist yet)."""
-    exists = await conn.fetchval(f"SELECT to_regclass('{SCHEMA}.schema_version') IS NOT NULL")
-    if not exists:
-        return 0
-    value = await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.schema_version")
-    return int(value)
-
-
-async def ensure_schema(conn: asyncpg.Connection) -> int:
+async def ensure_schema(url: str) -> int:
     """Create or migrate the ``forktex_flow`` schema; safe under concurrent start-up.
 
-    Returns the schema version now in force.
+    ``url`` is the SQLAlchemy async URL of the database. Returns the schema version now in
+    force. (SQLAlchemy and forktex_core.db are imported here, not at module import.)
     """
-    if await current_version(conn) >= LATEST:
-        return LATEST
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_CLASS, LOCK_MIGRATE)
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_version ("
-            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        version = int(
-            await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.schema_version")
-        )
-        for number in range(version + 1, LATEST + 1):
-            await conn.execute(MIGRATIONS[number - 1])
-            await conn.execute(f"INSERT INTO {SCHEMA}.schema_version (version) VALUES ($1)", number)
-    return LATEST
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from forktex_core.db import ensure_schema as ensure_db_schema
+
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        state = await ensure_db_schema(engine, SCHEMA, MIGRATIONS)
+    finally:
+        await engine.dispose()
+    return state.version
