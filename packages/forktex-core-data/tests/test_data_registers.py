@@ -66,6 +66,9 @@ async def test_engine_argument_and_missing_engine(data_db: Any, tenant: uuid.UUI
     try:
         state = await init_schema(own)
         assert state.schema == "forktex_data" and state.version >= 1
+        assert await init_schema(own) == state  # once per engine
+        with pytest.raises(InvalidValue, match="needs a SQLAlchemy AsyncEngine"):
+            await init_schema(data_db.url)
         reg = await Register.create("mine", tenant_id=tenant, fields=[Field("n", "integer")],
                                     engine=own)  # fmt: skip
         await reg.insert({"n": 1})

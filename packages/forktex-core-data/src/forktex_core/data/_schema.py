@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from forktex_core.db import SchemaState, ensure_schema
 
+from ._errors import InvalidValue
+
 SCHEMA = "forktex_data"
 
 MIGRATIONS: list[str] = [
@@ -98,6 +100,11 @@ async def init_schema(engine: AsyncEngine) -> SchemaState:
         from forktex_core.db import get_engine
         await init_schema(get_engine())
     """
+    if not isinstance(engine, AsyncEngine):
+        raise InvalidValue(
+            f"init_schema() needs a SQLAlchemy AsyncEngine (e.g. forktex_core.db.get_engine()), "
+            f"got {engine!r:.80}"
+        )
     pending = _ready.get(engine)
     if pending is not None:
         if not pending.done():
