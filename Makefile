@@ -16,10 +16,10 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 # from forktex.json
-PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data
-PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data
+PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data forktex-core
+PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data packages/forktex-core
 
-.PHONY: help deps format format-check lint typecheck license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check start stop logs
+.PHONY: help deps format format-check lint typecheck license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
 
 # list every target with a one-line description
 help:
@@ -37,13 +37,14 @@ help:
 	@echo '  test              run every package'"'"'s tests and tools/tests (no tests collected = success)'
 	@echo '  test-integration  build, then run tests-integration (cross-package and wheel install tests)'
 	@echo '  build             build a wheel and sdist of every distribution into dist/ and twine-check them'
-	@echo '  release-check     build every distribution and install-test each wheel (tests-integration)'
+	@echo '  release-check     pins-check, then build + twine-check every wheel/sdist and install-test each wheel'
 	@echo '  bench             run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md'
 	@echo '  demo              run the demo (tools/demo.py)'
 	@echo '  clean             remove dist/, build output, caches and .forktex-test/'
-	@echo '  ci                fsd-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
+	@echo '  ci                fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
 	@echo '  makefile-sync     regenerate this Makefile from forktex.json'
 	@echo '  fsd-check         fail when the Makefile, forktex.json and packages/ disagree'
+	@echo '  pins-check        fail when a distribution leaves, or is missing from, the meta-package'"'"'s version ranges'
 	@echo '  start             no-op: forktex-core is a library; nothing to run'
 	@echo '  stop              no-op: forktex-core is a library; nothing to run'
 	@echo '  logs              no-op: forktex-core is a library; nothing to run'
@@ -102,8 +103,8 @@ build:
 	$(UV) build --all-packages -o $(DIST)
 	$(UV_RUN) twine check $(DIST)/*
 
-# build every distribution and install-test each wheel (tests-integration)
-release-check: build test-integration
+# pins-check, then build + twine-check every wheel/sdist and install-test each wheel
+release-check: pins-check build test-integration
 	@echo "release-check passed: $(PACKAGES)"
 
 # run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md
@@ -119,9 +120,10 @@ clean:
 	rm -rf $(DIST) build .pytest_cache .mypy_cache .ruff_cache .forktex-test BENCHMARKS.tmp.md
 	find . -path ./.venv -prune -o -path ./.git -prune -o -type d \( -name __pycache__ -o -name .pytest_cache -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 
-# fsd-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
+# fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
 ci:
 	$(MAKE) --no-print-directory fsd-check
+	$(MAKE) --no-print-directory pins-check
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
@@ -138,6 +140,10 @@ makefile-sync:
 # fail when the Makefile, forktex.json and packages/ disagree
 fsd-check:
 	$(PYTHON) tools/fsd.py check
+
+# fail when a distribution leaves, or is missing from, the meta-package's version ranges
+pins-check:
+	$(PYTHON) tools/pins.py check
 
 # no-op: forktex-core is a library; nothing to run
 start:

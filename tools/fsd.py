@@ -3,14 +3,18 @@
 """Keep the repository honest about its own shape (stdlib only).
 
 ``forktex.json`` at the repo root is the self-description: profile, target maturity and
-every publishable package with its path and import module. This tool
+every publishable package with its path and import module (or ``"module": null,
+"meta": true`` for the one meta-package, which ships no code and only pins the others).
+This tool
 
 * ``sync``  -- generates the root ``Makefile`` from it (nobody hand-edits the Makefile);
 * ``check`` -- fails, naming each problem, when the Makefile drifted from what ``sync``
   would write, when ``packages/`` and the manifest disagree, when a
   ``forktex_core/__init__.py`` appears (the namespace must stay implicit), when a package
-  lacks ``pyproject.toml`` / ``README.md`` / ``py.typed`` / ``tests/``, or when its
-  ``LICENSE`` / ``NOTICE`` differ from the root ones.
+  lacks ``pyproject.toml`` / ``README.md`` / ``py.typed`` / ``tests/``, when its
+  ``LICENSE`` / ``NOTICE`` differ from the root ones, or when the meta-package ships a
+  ``src/`` tree. (Whether the meta-package's version ranges hold every member is checked
+  by ``tools/pins.py``, run by ``make pins-check`` and ``make ci``.)
 
 Usage::
 
@@ -47,15 +51,22 @@ class ManifestError(Exception):
 
 @dataclass(frozen=True)
 class Package:
-    """One publishable distribution listed in ``forktex.json``."""
+    """One publishable distribution listed in ``forktex.json``.
+
+    ``module`` is ``None`` exactly for the meta-package (``meta`` true): it has no code and
+    depends on every other distribution.
+    """
 
     name: str
     path: str
-    module: str
+    module: str | None
+    meta: bool = False
 
     @property
     def module_dir(self) -> str:
         """Source directory of the import module, relative to the package path."""
+        if self.module is None:
+            raise ValueError(f"{self.name} is the meta-package: it has no module directory")
         return "src/" + self.module.replace(".", "/")
 
 
@@ -67,6 +78,16 @@ class Manifest:
     profile: str
     target_maturity: str
     packages: tuple[Package, ...]
+
+    @property
+    def meta(self) -> Package | None:
+        """The meta-package, when the manifest lists one."""
+        return next((p for p in self.packages if p.meta), None)
+
+    @property
+    def members(self) -> tuple[Package, ...]:
+        """Every distribution that ships a module (all but the meta-package)."""
+        return tuple(p for p in self.packages if not p.meta)
 
 
 def load_manifest(root: Path) -> Manifest:
@@ -98,11 +119,28 @@ def load_manifest(root: Path) -> Manifest:
     for i, entry in enumerate(raw_packages):
         if not isinstance(entry, dict):
             raise ManifestError(f"{path}: packages[{i}] must be an object")
-        for key in ("name", "path", "module"):
+        for key in ("name", "path"):
             if not isinstance(entry.get(key), str) or not entry[key]:
                 raise ManifestError(f"{path}: packages[{i}].{key} must be a non-empty string")
-        pkg = Package(entry["name"], entry["path"].rstrip("/"), entry["module"])
-        if not pkg.module.startswith(NAMESPACE + "."):
+        meta = entry.get("meta", False)
+        if not isinstance(meta, bool):
+            raise ManifestError(f"{path}: packages[{i}].meta must be true or false, got {meta!r}")
+        module = entry.get("module")
+        if meta:
+            if module is not None:
+                raise ManifestError(
+                    f'{path}: packages[{i}] is the meta-package ("meta": true): it ships no '
+                    f"code, so its module must be null, got {module!r}"
+                )
+            if any(p.meta for p in packages):
+                raise ManifestError(f'{path}: more than one package has "meta": true')
+        elif not isinstance(module, str) or not module:
+            raise ManifestError(
+                f"{path}: packages[{i}].module must be a non-empty string (only the "
+                'meta-package, marked "meta": true, has "module": null)'
+            )
+        pkg = Package(entry["name"], entry["path"].rstrip("/"), module, meta)
+        if pkg.module is not None and not pkg.module.startswith(NAMESPACE + "."):
             raise ManifestError(
                 f"{path}: packages[{i}].module {pkg.module!r} must live in the "
                 f"{NAMESPACE!r} namespace (e.g. '{NAMESPACE}.db')"
@@ -214,8 +252,8 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
     ),
     (
         "release-check",
-        "build test-integration",
-        "build every distribution and install-test each wheel (tests-integration)",
+        "pins-check build test-integration",
+        "pins-check, then build + twine-check every wheel/sdist and install-test each wheel",
         ['@echo "release-check passed: $(PACKAGES)"'],
     ),
     (
@@ -240,10 +278,11 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
     (
         "ci",
         "",
-        "fsd-check format-check lint typecheck license-check audit test build "
+        "fsd-check pins-check format-check lint typecheck license-check audit test build "
         "test-integration (audit unreachable = warning)",
         [
             "$(MAKE) --no-print-directory fsd-check",
+            "$(MAKE) --no-print-directory pins-check",
             "$(MAKE) --no-print-directory format-check",
             "$(MAKE) --no-print-directory lint",
             "$(MAKE) --no-print-directory typecheck",
@@ -269,6 +308,12 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
         "",
         "fail when the Makefile, forktex.json and packages/ disagree",
         ["$(PYTHON) tools/fsd.py check"],
+    ),
+    (
+        "pins-check",
+        "",
+        "fail when a distribution leaves, or is missing from, the meta-package's version ranges",
+        ["$(PYTHON) tools/pins.py check"],
     ),
     ("start", "", "no-op: forktex-core is a library; nothing to run", []),
     ("stop", "", "no-op: forktex-core is a library; nothing to run", []),
@@ -345,11 +390,18 @@ def _package_problems(root: Path, pkg: Package) -> list[str]:
             problems.append(f"{pkg.path}: missing {required}")
     if not (base / "tests").is_dir():
         problems.append(f"{pkg.path}: missing tests/ directory")
-    module_dir = base / pkg.module_dir
-    if not module_dir.is_dir():
-        problems.append(f"{pkg.path}: module {pkg.module} has no directory {pkg.module_dir}/")
-    elif not (module_dir / "py.typed").is_file():
-        problems.append(f"{pkg.path}: missing {pkg.module_dir}/py.typed")
+    if pkg.meta:
+        if (base / "src").exists():
+            problems.append(
+                f"{pkg.path}: the meta-package ships no code: remove src/ (put code in a "
+                "module distribution and pin it from here)"
+            )
+    else:
+        module_dir = base / pkg.module_dir
+        if not module_dir.is_dir():
+            problems.append(f"{pkg.path}: module {pkg.module} has no directory {pkg.module_dir}/")
+        elif not (module_dir / "py.typed").is_file():
+            problems.append(f"{pkg.path}: missing {pkg.module_dir}/py.typed")
     pyproject = base / "pyproject.toml"
     if pyproject.is_file():
         try:
@@ -432,7 +484,8 @@ def check(root: Path) -> list[str]:
     for pkg in manifest.packages:
         if pkg.path in present:
             problems.extend(_package_problems(root, pkg))
-    problems.extend(_mypy_path_problems(root, sorted(listed & present)))
+    with_src = {p.path for p in manifest.members}
+    problems.extend(_mypy_path_problems(root, sorted(listed & present & with_src)))
     return problems
 
 

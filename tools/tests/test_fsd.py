@@ -19,7 +19,7 @@ REPO = TOOL.parents[1]
 TARGETS = (
     "help deps format format-check lint typecheck license-check license-fix license-strip "
     "audit test test-integration build release-check bench demo clean ci makefile-sync "
-    "fsd-check start stop logs"
+    "fsd-check pins-check start stop logs"
 ).split()
 
 
@@ -188,3 +188,77 @@ def test_mypy_path_must_list_every_package_src(repo: Path) -> None:
     both = f"{base}:$MYPY_CONFIG_FILE_DIR/packages/forktex-core-b/src"
     (repo / "pyproject.toml").write_text(f'[tool.mypy]\nmypy_path = "{both}"\n')
     assert fsd.check(repo) == []
+
+
+def make_meta(root: Path, name: str = "forktex-core") -> dict[str, object]:
+    base = root / "packages" / name
+    (base / "tests").mkdir(parents=True)
+    (base / "README.md").write_text(f"# {name}\n")
+    (base / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "0.1.0"\n')
+    for legal in ("LICENSE", "NOTICE"):
+        shutil.copy(root / legal, base / legal)
+    return {"name": name, "path": f"packages/{name}", "module": None, "meta": True}
+
+
+def _add_meta(repo: Path) -> dict[str, object]:
+    manifest = json.loads((repo / "forktex.json").read_text())
+    entry = make_meta(repo)
+    manifest["packages"].append(entry)
+    (repo / "forktex.json").write_text(json.dumps(manifest))
+    fsd.sync(repo)
+    return manifest
+
+
+def test_meta_package_without_module_is_valid(repo: Path) -> None:
+    _add_meta(repo)
+    manifest = fsd.load_manifest(repo)
+    assert manifest.meta is not None and manifest.meta.name == "forktex-core"
+    assert [p.name for p in manifest.members] == ["forktex-core-a", "forktex-core-b"]
+    makefile = (repo / "Makefile").read_text()
+    assert "PACKAGES := forktex-core-a forktex-core-b forktex-core\n" in makefile
+    # no src/, so nothing for mypy_path either
+    both = ":".join(f"$MYPY_CONFIG_FILE_DIR/packages/forktex-core-{x}/src" for x in "ab")
+    (repo / "pyproject.toml").write_text(f'[tool.mypy]\nmypy_path = "{both}"\n')
+    assert fsd.check(repo) == []
+
+
+def test_meta_package_must_not_ship_code(repo: Path) -> None:
+    _add_meta(repo)
+    (repo / "packages" / "forktex-core" / "src" / "forktex_core").mkdir(parents=True)
+    problems = fsd.check(repo)
+    assert any("the meta-package ships no code: remove src/" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"module": "forktex_core.x", "meta": True}, "its module must be null"),
+        ({"module": None}, "module must be a non-empty string"),
+        ({"module": None, "meta": "yes"}, "meta must be true or false"),
+    ],
+)
+def test_meta_manifest_errors(repo: Path, entry: dict[str, object], expected: str) -> None:
+    manifest = json.loads((repo / "forktex.json").read_text())
+    manifest["packages"].append({"name": "forktex-core", "path": "packages/forktex-core", **entry})
+    (repo / "forktex.json").write_text(json.dumps(manifest))
+    with pytest.raises(fsd.ManifestError, match=expected):
+        fsd.load_manifest(repo)
+
+
+def test_only_one_meta_package(repo: Path) -> None:
+    manifest = json.loads((repo / "forktex.json").read_text())
+    for name in ("forktex-core", "forktex-core-all"):
+        manifest["packages"].append(
+            {"name": name, "path": f"packages/{name}", "module": None, "meta": True}
+        )
+    (repo / "forktex.json").write_text(json.dumps(manifest))
+    with pytest.raises(fsd.ManifestError, match="more than one"):
+        fsd.load_manifest(repo)
+
+
+def test_ci_and_release_check_run_the_pins_check(repo: Path) -> None:
+    text = (repo / "Makefile").read_text()
+    ci = text.split("\nci:\n", 1)[1].split("\n\n", 1)[0]
+    assert "$(MAKE) --no-print-directory pins-check" in ci
+    assert "\nrelease-check: pins-check build test-integration\n" in text
+    assert "\npins-check:\n\t$(PYTHON) tools/pins.py check\n" in text

@@ -1,0 +1,266 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""tools/pins.py: the meta-package's ranges must hold every distribution (and make ci says so)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+TOOLS = Path(__file__).resolve().parents[1]
+REPO = TOOLS.parent
+
+
+def _load(name: str, file: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, TOOLS / file)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+pins = _load("forktex_tools_pins", "pins.py")
+V = pins.Version.parse
+
+
+def copy_repo_shape(dest: Path) -> Path:
+    """A copy of this repository with everything fsd and pins look at, but no code."""
+    for name in ("forktex.json", "pyproject.toml", "LICENSE", "NOTICE", "Makefile"):
+        shutil.copy(REPO / name, dest / name)
+    (dest / "tools").mkdir()
+    for tool in ("fsd.py", "pins.py"):
+        shutil.copy(TOOLS / tool, dest / "tools" / tool)
+    manifest = json.loads((REPO / "forktex.json").read_text())
+    for pkg in manifest["packages"]:
+        src, dst = REPO / pkg["path"], dest / pkg["path"]
+        (dst / "tests").mkdir(parents=True)
+        for name in ("pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "NOTICE"):
+            if (src / name).exists():
+                shutil.copy(src / name, dst / name)
+        if pkg["module"]:
+            module_dir = dst / "src" / Path(*pkg["module"].split("."))
+            module_dir.mkdir(parents=True)
+            (module_dir / "py.typed").write_text("")
+    return dest
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return copy_repo_shape(tmp_path)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+META = Path("packages/forktex-core/pyproject.toml")
+
+
+def run_tool(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(root / "tools" / "pins.py"), "check", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+# -- the real repository and an intact copy -------------------------------------------
+
+
+def test_this_repository_pins_hold() -> None:
+    assert pins.check(REPO) == []
+
+
+def test_intact_copy_passes(tree: Path) -> None:
+    assert pins.check(tree) == []
+    result = run_tool(tree)
+    assert result.returncode == 0, result.stderr
+    assert "every version is in range" in result.stdout
+
+
+# -- a deliberately broken pin ---------------------------------------------------------
+
+
+def test_broken_pin_fails_the_check(tree: Path) -> None:
+    edit(tree / META, '"forktex-core-db>=0.3,<0.4"', '"forktex-core-db>=0.2,<0.3"')
+    problems = pins.check(tree)
+    assert len(problems) == 1
+    assert "forktex-core-db is at 0.3.0, outside the range forktex-core pins" in problems[0]
+    assert "'forktex-core-db>=0.2,<0.3'" in problems[0]
+    result = run_tool(tree)
+    assert result.returncode == 1
+    assert "pins check: 1 problem(s)" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make binary")
+def test_broken_pin_makes_make_ci_fail(tree: Path) -> None:
+    """The generated Makefile's ci target stops at pins-check (right after fsd-check)."""
+    edit(tree / META, '"forktex-core-db>=0.3,<0.4"', '"forktex-core-db>=0.2,<0.3"')
+    result = subprocess.run(
+        ["make", "-C", str(tree), "ci", "PYTHON=" + sys.executable],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "fsd check: Makefile, forktex.json and packages/ agree" in result.stdout
+    assert "outside the range forktex-core pins" in result.stderr
+    assert "ruff" not in result.stdout, "ci must stop at the failing pins check"
+    # and the same target passes once the pin is back
+    edit(tree / META, '"forktex-core-db>=0.2,<0.3"', '"forktex-core-db>=0.3,<0.4"')
+    ok = subprocess.run(
+        ["make", "-C", str(tree), "pins-check", "PYTHON=" + sys.executable],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_member_version_leaving_the_range(tree: Path) -> None:
+    cache = tree / "packages/forktex-core-cache/pyproject.toml"
+    edit(cache, 'version = "0.3.0"', 'version = "0.4.0"')
+    problems = "\n".join(pins.check(tree))
+    assert "forktex-core-cache is at 0.4.0, outside the range forktex-core pins" in problems
+    assert "tools/release.py" in problems
+
+
+def test_a_member_pin_between_distributions_is_checked_too(tree: Path) -> None:
+    edit(tree / "packages/forktex-core-db/pyproject.toml", 'version = "0.3.0"', 'version = "0.4.0"')
+    problems = "\n".join(pins.check(tree))
+    assert "outside the range forktex-core-data pins" in problems
+    assert "widen forktex-core-data's range and release it" in problems
+
+
+def test_unpinned_distribution(tree: Path) -> None:
+    new = tree / "packages" / "forktex-core-mail"
+    (new / "tests").mkdir(parents=True)
+    (new / "pyproject.toml").write_text(
+        '[project]\nname = "forktex-core-mail"\nversion = "0.1.2"\n'
+    )
+    manifest = json.loads((tree / "forktex.json").read_text())
+    manifest["packages"].insert(
+        0,
+        {
+            "name": "forktex-core-mail",
+            "path": "packages/forktex-core-mail",
+            "module": "forktex_core.m",
+        },
+    )
+    (tree / "forktex.json").write_text(json.dumps(manifest))
+    problems = pins.check(tree)
+    assert len(problems) == 1
+    assert "forktex-core-mail (packages/forktex-core-mail) exists but the meta" in problems[0]
+    assert "'forktex-core-mail>=0.1,<0.2'" in problems[0]
+
+
+def test_dropping_the_testing_extra_is_an_unpinned_distribution(tree: Path) -> None:
+    edit(tree / META, '    "forktex-core-testing>=0.3,<0.4",\n', "")
+    problems = "\n".join(pins.check(tree))
+    assert "forktex-core-testing (packages/forktex-core-testing) exists but" in problems
+
+
+@pytest.mark.parametrize("pin", ["forktex-core-db>=0.3", "forktex-core-db", "forktex-core-db<0.4"])
+def test_unbounded_pin(tree: Path, pin: str) -> None:
+    edit(tree / META, '"forktex-core-db>=0.3,<0.4"', f'"{pin}"')
+    problems = "\n".join(pins.check(tree))
+    assert f"{pin!r} is not a bounded range: pin it as 'forktex-core-db>=0.3,<0.4'" in problems
+
+
+def test_missing_workspace_source(tree: Path) -> None:
+    edit(tree / META, "forktex-core-vault = { workspace = true }\n", "")
+    problems = pins.check(tree)
+    assert problems == [
+        "packages/forktex-core/pyproject.toml: [tool.uv.sources] lacks "
+        "'forktex-core-vault = { workspace = true }'"
+    ]
+
+
+def test_pin_of_an_unknown_distribution(tree: Path) -> None:
+    edit(tree / META, '    "forktex-core-db>=0.3,<0.4",\n', '    "forktex-core-db>=0.3,<0.4",\n'
+         '    "forktex-core-gone>=0.1,<0.2",\n')  # fmt: skip
+    problems = "\n".join(pins.check(tree))
+    assert "pins forktex-core-gone, which is not a workspace distribution" in problems
+
+
+def test_no_meta_package(tree: Path) -> None:
+    manifest = json.loads((tree / "forktex.json").read_text())
+    manifest["packages"] = [p for p in manifest["packages"] if not p.get("meta")]
+    (tree / "forktex.json").write_text(json.dumps(manifest))
+    assert "lists no meta-package" in pins.check(tree)[0]
+
+
+# -- PEP 440 subset --------------------------------------------------------------------
+
+
+def test_version_ordering() -> None:
+    ordered = ["0.3.0.dev1", "0.3.0a1", "0.3.0b2", "0.3.0rc1", "0.3.0", "0.3.0.post1", "0.3.1"]
+    parsed = [V(v) for v in ordered]
+    assert parsed == sorted(parsed, key=lambda v: v.key())
+    assert V("1.0").same_as(V("1.0.0"))
+    assert str(V("1.0-RC1")) == "1.0rc1"
+    assert str(V("v2.0.0.post3")) == "2.0.0.post3"
+
+
+@pytest.mark.parametrize("bad", ["", "1.x", "latest", "0.3.0-", "1..2"])
+def test_invalid_versions(bad: str) -> None:
+    with pytest.raises(pins.InvalidVersion, match="not a PEP 440 version"):
+        V(bad)
+
+
+@pytest.mark.parametrize(
+    ("spec", "version", "inside"),
+    [
+        (">=0.3,<0.4", "0.3.0", True),
+        (">=0.3,<0.4", "0.3.9", True),
+        (">=0.3,<0.4", "0.4.0", False),
+        (">=0.3,<0.4", "0.4.0rc1", False),  # "<V" excludes pre-releases of V
+        (">=0.3,<0.4", "0.2.9", False),
+        (">=0.5.0rc1,<0.6", "0.5.0rc1", True),
+        ("~=0.3.1", "0.3.7", True),
+        ("~=0.3.1", "0.4.0", False),
+        ("==0.3.*", "0.3.2", True),
+        ("!=0.3.1", "0.3.1", False),
+        (">0.3.0", "0.3.0.post1", False),
+        ("<=1.0", "1.0.0", True),
+    ],
+)
+def test_specifier_contains(spec: str, version: str, inside: bool) -> None:
+    assert pins.parse_requirement(f"forktex-core-db{spec}").contains(V(version)) is inside
+
+
+def test_parse_requirement_with_extras_and_marker() -> None:
+    req = pins.parse_requirement('Forktex_Core.DB[x, y] >=0.3, <0.4 ; python_version >= "3.11"')
+    assert req.name == "forktex-core-db"
+    assert req.extras == ("x", "y")
+    assert req.specifier == ">=0.3,<0.4"
+    assert req.marker == 'python_version >= "3.11"'
+    assert req.bounded
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("0.3.0", ">=0.3,<0.4"),
+        ("0.4.2", ">=0.4,<0.5"),
+        ("1.2.0", ">=1.2,<2"),
+        ("0.5.0rc1", ">=0.5.0rc1,<0.6"),
+    ],
+)
+def test_compatible_range(version: str, expected: str) -> None:
+    rng = pins.compatible_range(V(version))
+    assert rng == expected
+    assert pins.parse_requirement("x" + rng).contains(V(version))
+    assert re.fullmatch(r">=[^,]+,<[0-9.]+", rng)
