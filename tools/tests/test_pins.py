@@ -32,32 +32,6 @@ pins = _load("forktex_tools_pins", "pins.py")
 V = pins.Version.parse
 
 
-def copy_repo_shape(dest: Path) -> Path:
-    """A copy of this repository with everything fsd and pins look at, but no code."""
-    for name in ("forktex.json", "pyproject.toml", "LICENSE", "NOTICE", "Makefile"):
-        shutil.copy(REPO / name, dest / name)
-    (dest / "tools").mkdir()
-    for tool in ("fsd.py", "pins.py"):
-        shutil.copy(TOOLS / tool, dest / "tools" / tool)
-    manifest = json.loads((REPO / "forktex.json").read_text())
-    for pkg in manifest["packages"]:
-        src, dst = REPO / pkg["path"], dest / pkg["path"]
-        (dst / "tests").mkdir(parents=True)
-        for name in ("pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "NOTICE"):
-            if (src / name).exists():
-                shutil.copy(src / name, dst / name)
-        if pkg["module"]:
-            module_dir = dst / "src" / Path(*pkg["module"].split("."))
-            module_dir.mkdir(parents=True)
-            (module_dir / "py.typed").write_text("")
-    return dest
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    return copy_repo_shape(tmp_path)
-
-
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"

@@ -56,3 +56,23 @@ def test_real_workspace_tags_resolve() -> None:
     assert out["path"] == "packages/forktex-core-testing"
     assert release_tag.main(["forktex-core-testing-v9.9.9"]) == 1
     assert release_tag.main([]) == 2
+
+
+def test_meta_package_tag_is_not_confused_with_a_module_tag(tmp_path: Path) -> None:
+    _workspace(tmp_path, "forktex-core", "0.3.1")
+    _workspace(tmp_path, "forktex-core-db", "0.3.0")
+    assert release_tag.resolve("forktex-core-v0.3.1", tmp_path)["path"] == "packages/forktex-core"
+    assert release_tag.resolve("forktex-core-db-v0.3.0", tmp_path)["distribution"] == (
+        "forktex-core-db"
+    )
+    with pytest.raises(release_tag.TagError, match=r"says 0\.3\.0 .* has version 0\.3\.1"):
+        release_tag.resolve("forktex-core-v0.3.0", tmp_path)
+
+
+def test_real_workspace_meta_package_tag() -> None:
+    out = release_tag.resolve("forktex-core-v0.3.0")
+    assert out == {
+        "distribution": "forktex-core",
+        "version": "0.3.0",
+        "path": "packages/forktex-core",
+    }

@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Shared fixtures for the tools' tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+TOOLS = Path(__file__).resolve().parents[1]
+REPO = TOOLS.parent
+
+
+def copy_repo_shape(dest: Path) -> Path:
+    """A copy of this repository with everything fsd, pins and release look at, but no code:
+    manifest, root pyproject, legal files, Makefile, the stdlib tools, and per package its
+    pyproject.toml, README.md, CHANGELOG.md, LICENSE, NOTICE, tests/ and module py.typed."""
+    for name in ("forktex.json", "pyproject.toml", "LICENSE", "NOTICE", "Makefile"):
+        shutil.copy(REPO / name, dest / name)
+    (dest / "tools").mkdir()
+    for tool in ("fsd.py", "pins.py", "release.py"):
+        shutil.copy(TOOLS / tool, dest / "tools" / tool)
+    manifest = json.loads((REPO / "forktex.json").read_text())
+    for pkg in manifest["packages"]:
+        src, dst = REPO / pkg["path"], dest / pkg["path"]
+        (dst / "tests").mkdir(parents=True)
+        for name in ("pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "NOTICE"):
+            if (src / name).exists():
+                shutil.copy(src / name, dst / name)
+        if pkg["module"]:
+            module_dir = dst / "src" / Path(*pkg["module"].split("."))
+            module_dir.mkdir(parents=True)
+            (module_dir / "py.typed").write_text("")
+    return dest
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A fresh copy of the repository's shape (see :func:`copy_repo_shape`)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    return copy_repo_shape(root)
