@@ -271,5 +271,6 @@ async def _send(flow: Flow, run_id: Any) -> bool:
         asyncpg.InterfaceError,
         OSError,
         asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.InternalClientError,  # asyncpg's state after a terminated backend
     ):
         return False
