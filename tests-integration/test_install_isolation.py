@@ -13,8 +13,7 @@ Every wheel is installed into a fresh virtualenv (uv) from the wheelhouse (``dis
 * ``forktex_core`` stays an implicit namespace package.
 
 Then two distributions side by side (one venv, and two path entries) merge into one
-``forktex_core`` namespace, and the meta-package ``forktex-core`` (with and without its
-``[testing]`` extra) brings every module.
+``forktex_core`` namespace, and the meta-package ``forktex-core`` brings every module.
 """
 
 from __future__ import annotations
@@ -128,8 +127,8 @@ MUST_NOT_COME_ALONG: dict[str, set[str]] = {
     | TEST_STACK,
     "forktex-core-data": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
     | TEST_STACK,
-    # the whole runtime substrate, but the pytest plugin only with the [testing] extra
-    META: TEST_STACK,
+    # every module distribution, the test plugin included: nothing is forbidden
+    META: set(),
 }
 
 # Reads what the fresh environment holds, from inside it.
@@ -244,18 +243,14 @@ def smoke(python: str, modules: list[str], env: dict[str, str] | None = None) ->
     assert out.stdout.split() == [w for m in modules for w in ("ok", m)]
 
 
-def assert_isolated(
-    root: str, seen: dict[str, object], wheelhouse: Path, extras: frozenset[str] = frozenset()
-) -> set[str]:
-    """Installed == closure of ``root[extras]``; forktex dists are the local wheels; imports
+def assert_isolated(root: str, seen: dict[str, object], wheelhouse: Path) -> set[str]:
+    """Installed == closure of ``root``; forktex dists are the local wheels; imports
     match the closure. Returns the importable modules."""
     dists: dict[str, list[str]] = seen["dists"]  # type: ignore[assignment]
     installed = {canonicalize_name(n) for n in dists}
-    expected = _closure(root, dists, extras)
+    expected = _closure(root, dists)
     assert installed == expected, f"unexpected: {installed - expected}"
     forbidden = {canonicalize_name(n) for n in MUST_NOT_COME_ALONG.get(root, ())}
-    if extras:
-        forbidden -= {canonicalize_name(n) for n in TEST_STACK}
     assert not (installed & forbidden), f"{root} brought {installed & forbidden}"
 
     # Each forktex-core distribution is the wheel built here, not one from an index.
@@ -322,25 +317,11 @@ def test_two_distributions_side_by_side_share_one_namespace(
     smoke(split, ["cache", "vault"], env)
 
 
-def test_meta_package_brings_every_module_but_the_test_plugin(
-    wheelhouse: Path, tmp_path: Path
-) -> None:
+def test_meta_package_brings_every_module(wheelhouse: Path, tmp_path: Path) -> None:
     meta = BY_NAME[META]
     assert meta.modules == (), "the meta-package ships no code"
     python = fresh_venv(tmp_path)
     install(python, wheelhouse, str(wheel_of(meta, wheelhouse)))
     modules = assert_isolated(META, probe(python), wheelhouse)
-    runtime = sorted({m for d in MEMBERS if d.name != "forktex-core-testing" for m in d.modules})
-    assert sorted(modules) == runtime
-    assert "testing" not in modules
-    smoke(python, runtime)
-
-
-def test_meta_package_testing_extra_adds_the_plugin(wheelhouse: Path, tmp_path: Path) -> None:
-    meta = BY_NAME[META]
-    python = fresh_venv(tmp_path)
-    wheel = wheel_of(meta, wheelhouse).resolve()
-    install(python, wheelhouse, f"{META}[testing] @ {wheel.as_uri()}")
-    modules = assert_isolated(META, probe(python), wheelhouse, frozenset({"testing"}))
     assert sorted(modules) == ALL_MODULES
-    smoke(python, ["testing", "db", "cache"])
+    smoke(python, ALL_MODULES)

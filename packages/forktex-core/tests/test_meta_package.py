@@ -28,19 +28,17 @@ def _members() -> dict[str, str]:
     return {p["name"]: p["module"] for p in manifest["packages"] if not p.get("meta")}
 
 
-def test_declares_every_member_runtime_or_testing_extra() -> None:
+def test_declares_every_member_with_no_extras() -> None:
     project = tomllib.loads((PACKAGE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     runtime = {_name(d) for d in project["dependencies"]}
-    testing = {_name(d) for d in project["optional-dependencies"]["testing"]}
-    assert runtime | testing == set(_members())
-    assert testing == {"forktex-core-testing"}, "only the pytest plugin is opt-in"
+    assert runtime == set(_members())
+    assert "optional-dependencies" not in project, "pip install forktex-core gives every module"
 
 
 def test_installed_metadata_matches_and_every_module_imports() -> None:
     requires = md.requires("forktex-core") or []
     assert {_name(r) for r in requires} == set(_members())
-    testing = [r for r in requires if _name(r) == "forktex-core-testing"]
-    assert len(testing) == 1 and re.search(r"extra == ['\"]testing['\"]", testing[0])
+    assert not [r for r in requires if "extra" in r], requires
     for module in _members().values():
         importlib.import_module(module)
 
