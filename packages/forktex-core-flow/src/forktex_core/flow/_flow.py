@@ -354,6 +354,20 @@ class Flow:
             return deco(fn)
         return deco
 
+    @overload
+    def workflow(self, fn: F, /) -> F: ...
+
+    @overload
+    def workflow(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        version: int = 1,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]: ...
+
     def workflow(
         self,
         fn: F | None = None,
@@ -362,7 +376,7 @@ class Flow:
         name: str | None = None,
         version: int = 1,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> F | Callable[[F], F]:
         """Register an ``async def (ctx, input)`` as a durable workflow.
 
         ``name`` and ``version`` identify it (runs remember the version they started with;
