@@ -9,6 +9,7 @@ Each server runs in a directory of its own (``base_dir``) that is removed when i
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -300,6 +301,8 @@ class EmbeddedS3:
         """Start the server and return its port."""
         from moto.server import ThreadedMotoServer
 
+        # moto's werkzeug server logs every request line to stderr; keep test output readable.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         server.start()
