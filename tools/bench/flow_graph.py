@@ -82,8 +82,8 @@ async def per_transition_us(flow: Flow, workflow: str, runs: int) -> float:
 
 
 async def run(quick: bool) -> list[Row]:
-    runs_per_batch = 20 if quick else 60
-    repeats = 3 if quick else 7
+    runs_per_batch = 40 if quick else 400
+    repeats = 3 if quick else 9
     rows: list[Row] = []
     with postgres_database() as db:
         flow = build(db.url)
