@@ -73,6 +73,22 @@ async def test_hit_after_miss_and_stored_as_json(
     assert await get_profile("43") == {"id": "43", "n": 2}
 
 
+async def test_positional_calls_with_defaults_key_like_keyword_calls(cache_client: str) -> None:
+    # Plain positional-or-keyword parameters take a path that skips Signature.bind; it must
+    # give the same key as the bound path for every spelling of the same call.
+    @cached(ttl=60, namespace="user.profile")
+    async def g(a: int, b: str = "x", c: int = 2) -> None: ...
+
+    k = g.key_for(1)
+    assert g.key_for(1, "x") == g.key_for(1, "x", 2) == g.key_for(a=1) == g.key_for(1, c=2) == k
+    assert g.key_for(b="x", a=1) == k
+    assert len({k, g.key_for(1, "y"), g.key_for(1, "x", 3), g.key_for(2)}) == 4
+    with pytest.raises(TypeError, match="missing a required argument: 'a'"):
+        g.key_for()
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        g.key_for(1, "x", 2, 3)
+
+
 async def test_key_is_stable_across_spellings(cache_client: str) -> None:
     @cached(ttl=60, namespace="user.profile")
     async def f(a: int, b: str = "x", *args: int, c: float = 1.0, **kw: Any) -> None: ...

@@ -124,7 +124,7 @@ def _encode_one(value: Any, depth: int) -> str:
 class KeyBuilder:
     """Builds the argument digest of one decorated function (signature analysed once)."""
 
-    __slots__ = ("_ignore", "_names", "_qualname", "_signature", "_simple")
+    __slots__ = ("_defaults", "_ignore", "_names", "_qualname", "_signature", "_simple")
 
     def __init__(self, func: Callable[..., Any], ignore: Iterable[str]) -> None:
         self._qualname = f"{func.__module__}.{func.__qualname__}"
@@ -140,15 +140,25 @@ class KeyBuilder:
                 f"its parameters are {list(params)!r}"
             )
         self._names = [n for n in params if n not in self._ignore]
-        # Fast path: only plain positional-or-keyword parameters without defaults.
+        # Fast path (no Signature.bind): only plain positional-or-keyword parameters, called
+        # positionally; omitted trailing ones take their defaults, as bind() would give them.
         self._simple = not self._ignore and all(
-            p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params.values()
+            p.kind is p.POSITIONAL_OR_KEYWORD for p in params.values()
         )
+        self._defaults = tuple(p.default for p in params.values())
 
     def digest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """Hex digest of the canonical encoding of one call's arguments."""
-        if self._simple and not kwargs and len(args) == len(self._names):
-            values: Iterable[tuple[str, Any]] = zip(self._names, args, strict=True)
+        given = len(args)
+        if (
+            self._simple
+            and not kwargs
+            and given <= len(self._names)
+            and inspect.Parameter.empty not in self._defaults[given:]
+        ):
+            values: Iterable[tuple[str, Any]] = zip(
+                self._names, args + self._defaults[given:], strict=True
+            )
         else:
             try:
                 bound = self._signature.bind(*args, **kwargs)
