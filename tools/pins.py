@@ -27,32 +27,17 @@ is shared with ``tools/release.py``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_fsd() -> ModuleType:
-    """``tools/fsd.py`` (the manifest reader), imported by path: tools/ is no package."""
-    name = "forktex_tools_fsd"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("fsd.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fsd = _load_fsd()
+import fsd  # noqa: E402  (a sibling script: tools/ is first on sys.path when run from there)
 
 # --------------------------------------------------------------------------------------
 # PEP 440 versions (the subset a release needs)

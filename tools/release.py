@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -47,26 +46,13 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_pins() -> ModuleType:
-    """``tools/pins.py`` imported by path (tools/ is not a package)."""
-    name = "forktex_tools_pins"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("pins.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+import pins  # noqa: E402  (a sibling script: tools/ is first on sys.path when run from there)
 
-
-pins = _load_pins()
 fsd = pins.fsd
 
 _UNRELEASED = re.compile(r"^##\s+(?P<title>.*\bunreleased\b.*)$", re.IGNORECASE)

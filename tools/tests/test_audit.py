@@ -4,29 +4,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 TOOL = Path(__file__).resolve().parents[1] / "audit.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("forktex_tools_audit", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-audit = _load()
+import audit  # noqa: E402  (tools/ is on pytest's pythonpath)
 
 CLEAN = {"dependencies": [{"name": "attrs", "version": "26.1.0", "vulns": []}], "fixes": []}
 VULNERABLE = {

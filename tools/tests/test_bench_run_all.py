@@ -4,26 +4,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 TOOL = Path(__file__).resolve().parents[1] / "bench" / "run_all.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("forktex_tools_bench_run_all", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-run_all = _load()
+import run_all  # noqa: E402  (tools/bench is on pytest's pythonpath)
 
 
 def fake_machine() -> object:

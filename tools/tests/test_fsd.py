@@ -4,13 +4,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -23,16 +21,7 @@ TARGETS = (
 ).split()
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("forktex_tools_fsd", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fsd = _load()
+import fsd  # noqa: E402  (tools/ is on pytest's pythonpath)
 
 
 def make_package(root: Path, name: str, module: str) -> dict[str, str]:

@@ -4,27 +4,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 TOOL = Path(__file__).resolve().parents[1] / "license_headers.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("forktex_tools_license_headers", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+import license_headers as lh  # noqa: E402  (tools/ is on pytest's pythonpath)
 
-
-lh = _load()
 H = "\n".join(lh.HEADER) + "\n"
 
 

@@ -4,14 +4,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -19,16 +17,8 @@ TOOLS = Path(__file__).resolve().parents[1]
 REPO = TOOLS.parent
 
 
-def _load(name: str, file: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, TOOLS / file)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+import pins  # noqa: E402  (tools/ is on pytest's pythonpath)
 
-
-pins = _load("forktex_tools_pins", "pins.py")
 V = pins.Version.parse
 
 

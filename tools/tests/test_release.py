@@ -4,29 +4,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 TOOLS = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, file: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, TOOLS / file)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+import release  # noqa: E402  (tools/ is on pytest's pythonpath)
+import release_tag  # noqa: E402
 
-
-release = _load("forktex_tools_release", "release.py")
-release_tag = _load("forktex_tools_release_tag", "release_tag.py")
 pins = release.pins
 
 DATE = "2026-05-04"

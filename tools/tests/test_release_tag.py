@@ -2,19 +2,10 @@
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
-
-_spec = importlib.util.spec_from_file_location(
-    "release_tag", Path(__file__).resolve().parent.parent / "release_tag.py"
-)
-assert _spec and _spec.loader
-release_tag = importlib.util.module_from_spec(_spec)
-sys.modules["release_tag"] = release_tag
-_spec.loader.exec_module(release_tag)
+import release_tag  # tools/ is on pytest's pythonpath
 
 
 def _workspace(tmp_path: Path, name: str, version: str) -> Path:
