@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from forktex_core.flow import Flow, RunFailed, RunStatus
+from forktex_core.flow._db import TRANSIENT
 
 APP = Path(__file__).with_name("flow_app.py")
 
@@ -266,11 +267,5 @@ async def _send(flow: Flow, run_id: Any) -> bool:
     try:
         await flow.send_signal(run_id, "go", payload="after")
         return True
-    except (
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        OSError,
-        asyncpg.exceptions.OperatorInterventionError,
-        asyncpg.InternalClientError,  # asyncpg's state after a terminated backend
-    ):
+    except TRANSIENT:  # the library's own list of "the connection went away" errors
         return False
