@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -34,7 +35,25 @@ def copy_repo_shape(dest: Path) -> Path:
             module_dir = dst / "src" / Path(*pkg["module"].split("."))
             module_dir.mkdir(parents=True)
             (module_dir / "py.typed").write_text("")
-    return dest
+    return normalise_versions(dest)
+
+
+def normalise_versions(root: Path) -> Path:
+    """Put the copy in one fixed release state whatever the real repository is at: every
+    distribution at 0.3.0 with an unreleased 0.3.0 changelog section on top, every pin between
+    them at ``>=0.3,<0.4`` -- so the tools' tests keep their expectations across releases."""
+    for pyproject in root.glob("packages/*/pyproject.toml"):
+        text = pyproject.read_text()
+        text = re.sub(r'(?m)^version = "[^"]+"', 'version = "0.3.0"', text)
+        text = re.sub(r'(forktex-core-[a-z]+)>=[0-9.]+,<[0-9.]+"', r'\1>=0.3,<0.4"', text)
+        pyproject.write_text(text)
+    for changelog in root.glob("packages/*/CHANGELOG.md"):
+        text = changelog.read_text()
+        start = text.find("## 0.3.0")
+        if start > 0:
+            head = text[: text.find("\n## ") + 1]
+            changelog.write_text(head + text[start:])
+    return root
 
 
 @pytest.fixture

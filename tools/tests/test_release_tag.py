@@ -2,10 +2,13 @@
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import release_tag  # tools/ is on pytest's pythonpath
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _workspace(tmp_path: Path, name: str, version: str) -> Path:
@@ -42,8 +45,16 @@ def test_refuses_unknown_distribution(tmp_path: Path) -> None:
         release_tag.resolve("forktex-core-nope-v0.3.1", root)
 
 
+def _real_version(path: str) -> str:
+    text = (REPO / path / "pyproject.toml").read_text()
+    match = re.search(r'(?m)^version = "([^"]+)"', text)
+    assert match is not None
+    return match[1]
+
+
 def test_real_workspace_tags_resolve() -> None:
-    out = release_tag.resolve("forktex-core-testing-v0.3.0")
+    version = _real_version("packages/forktex-core-testing")
+    out = release_tag.resolve(f"forktex-core-testing-v{version}")
     assert out["path"] == "packages/forktex-core-testing"
     assert release_tag.main(["forktex-core-testing-v9.9.9"]) == 1
     assert release_tag.main([]) == 2
@@ -61,9 +72,10 @@ def test_meta_package_tag_is_not_confused_with_a_module_tag(tmp_path: Path) -> N
 
 
 def test_real_workspace_meta_package_tag() -> None:
-    out = release_tag.resolve("forktex-core-v0.3.0")
+    version = _real_version("packages/forktex-core")
+    out = release_tag.resolve(f"forktex-core-v{version}")
     assert out == {
         "distribution": "forktex-core",
-        "version": "0.3.0",
+        "version": version,
         "path": "packages/forktex-core",
     }
