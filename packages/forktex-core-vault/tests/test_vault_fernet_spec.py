@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from forktex_core.vault import (
     MalformedToken,
@@ -112,3 +113,14 @@ def test_invalid_vectors_name_their_cause() -> None:
     assert "invalid padding" in causes["incorrect IV (causes padding error)"][1]
     assert "in the future" in causes["far-future TS (unacceptable clock skew)"][1]
     assert "more than ttl=60 s ago" in causes["expired TTL"][1]
+
+
+def test_every_padding_length_interoperates_with_the_reference_implementation() -> None:
+    key = Vault.generate_key()
+    vault, reference = Vault.from_key(key), Fernet(key)
+    for size in range(0, 50):  # every PKCS#7 pad length, several times over
+        plaintext = bytes(range(size))
+        ours = vault._seal_raw(plaintext)
+        assert reference.decrypt(ours) == plaintext
+        theirs = reference.encrypt(plaintext).decode()
+        assert vault._open(theirs, ttl=None, now=0) == plaintext

@@ -22,7 +22,6 @@ import struct
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.padding import PKCS7
 
 from ._errors import MalformedToken, TokenExpired
 
@@ -133,8 +132,8 @@ class FernetKey:
 
     def seal(self, plaintext: bytes, *, now: int, iv: bytes) -> str:
         """The Fernet token of ``plaintext``, stamped ``now``, encrypted with ``iv``."""
-        padder = PKCS7(128).padder()
-        padded = padder.update(plaintext) + padder.finalize()
+        pad = _BLOCK - len(plaintext) % _BLOCK  # PKCS#7: 1-16 bytes, each holding the count
+        padded = plaintext + bytes((pad,)) * pad
         encryptor = Cipher(self._aes, modes.CBC(iv)).encryptor()
         body = (
             bytes((VERSION,))
@@ -157,18 +156,15 @@ class FernetKey:
         view = memoryview(raw)
         decryptor = Cipher(self._aes, modes.CBC(raw[9:25])).decryptor()
         padded = decryptor.update(view[_HEADER:-_MAC]) + decryptor.finalize()
-        unpadder = PKCS7(128).unpadder()
-        plaintext: bytes | None
-        try:
-            plaintext = unpadder.update(padded) + unpadder.finalize()
-        except ValueError:
-            plaintext = None
-        if plaintext is None:
+        # PKCS#7, checked after the HMAC verified: the padding of an authentic token is no
+        # oracle for anyone without the key.
+        pad = padded[-1]
+        if not 1 <= pad <= _BLOCK or padded[-pad:] != bytes((pad,)) * pad:
             raise _malformed(
                 "its HMAC verifies but its ciphertext has invalid padding, so no Fernet encoder "
                 "made it"
             )
-        return plaintext
+        return padded[:-pad]
 
     def __repr__(self) -> str:
         return "<FernetKey>"
