@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from forktex_core.cache import (
     InvalidArgument,
     InvalidKey,
 )
-from forktex_core.testing import RedisService
+from forktex_core.testing import EmbeddedRedis, RedisService
 
 
 async def test_init_get_client_close(forktex_redis: RedisService, prefix: str) -> None:
@@ -160,6 +161,48 @@ async def test_no_credential_in_any_error_repr_or_log(
     everything = "\n".join(texts)
     assert SECRET not in everything
     assert "hunter2" not in everything
+
+
+@pytest.fixture
+async def password_redis(tmp_path: Path) -> AsyncIterator[int]:
+    """A private Redis server that requires the password SECRET (port returned)."""
+    server = EmbeddedRedis(tmp_path / "auth-redis")
+    port = server.start()
+    admin = redis.asyncio.Redis(host="127.0.0.1", port=port)
+    try:
+        await admin.config_set("requirepass", SECRET)
+        yield port
+    finally:
+        await admin.aclose()
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["redis://:{s}@127.0.0.1:{port}/0", "redis://127.0.0.1:{port}/0?password={s}"],
+    ids=["userinfo", "query"],
+)
+async def test_a_real_password_works_and_never_shows(
+    template: str, password_redis: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    texts = []
+    wrong = template.format(s="hunter2-wrong-guess", port=password_redis)
+    with pytest.raises(CacheUnavailable, match="AuthenticationError") as refused:
+        await cache.init(wrong)
+    texts.append(_all_text(refused.value))
+    right = template.format(s=SECRET, port=password_redis)
+    await cache.init(right)
+    try:
+        await cache.set_json("k", 1)  # really authenticated
+        assert await cache.get_json("k") == 1
+        with pytest.raises(CacheAlreadyInitialised) as again:
+            await cache.init(right)
+        texts += [_all_text(again.value), repr(cache.get_client())]
+    finally:
+        await cache.close()
+    texts.append(caplog.text)
+    assert "hunter2" not in "\n".join(texts)
 
 
 async def test_an_unparseable_url_is_refused_without_echoing_it(
