@@ -9,8 +9,9 @@ every other byte itself. Matching is case-sensitive and anchored at both ends.
 
 So the keys a pattern can match are confined exactly by its *literal head*: the bytes before
 its first ``*``, ``?`` or ``[``. A pattern with a non-empty head matches only keys that start
-with it - never every key; a pattern with an empty head (``*``, ``?*``, ``*?*``, ``[^x]*``,
-``[\\x00-\\xff]*``...) can match every key of some length upwards, i.e. practically all of them.
+with it - never every key. An empty head excludes nothing for sure: ``*``, ``?*`` and ``*?*``
+match every key (of at least one byte), ``[^x]*`` all but those starting with ``x``; callers
+that must not match everything refuse every pattern with an empty head (fail closed).
 """
 
 from __future__ import annotations
