@@ -67,7 +67,7 @@ assert psql.Repository is db.Repository and psql.init_engine is db.init_engine
 import asyncio
 from forktex_core.cache import Namespace, cached, close, init
 
-assert Namespace("a.b").key("1") == "a:b:1"
+assert Namespace("a.b").key("1") == "a:b::1"
 
 @cached(ttl=60, namespace="user:profile")
 async def profile(user_id: str) -> dict:

@@ -4,15 +4,25 @@
 
 from __future__ import annotations
 
+import atexit
 import secrets
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core import cache
 from forktex_core.testing import RedisService
+
+# Hypothesis caches go to a temporary directory removed at exit, not to the work tree (they are
+# written while test modules are imported, before any fixture could redirect them).
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="forktex-cache-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 
 @pytest.fixture

@@ -503,3 +503,20 @@ async def test_without_single_flight(cache_client: str) -> None:
     assert calls == 1  # in-process coalescing still applies
     assert await f() == 1
     assert calls == 1
+
+
+async def test_str_arguments_holding_lone_surrogates_get_their_own_entries(
+    cache_client: str,
+) -> None:
+    calls: list[str] = []
+
+    @cached(ttl=60, namespace="surrogates")
+    async def echo(text: str) -> int:
+        calls.append(text)
+        return len(calls)
+
+    assert await echo("\ud800") == 1
+    assert await echo("\ud800") == 1  # a hit
+    assert await echo("\udc00") == 2 and await echo("\ud800\udc00") == 3
+    assert await echo("\U00010000") == 4  # the valid character is not the surrogate pair
+    assert len({echo.key_for(t) for t in ["\ud800", "\udc00", "\ud800\udc00", "\U00010000"]}) == 4

@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +16,13 @@ import redis.asyncio
 from forktex_core import cache
 from forktex_core.cache import (
     CacheAlreadyInitialised,
+    CacheError,
     CacheNotInitialised,
     CacheUnavailable,
     InvalidArgument,
     InvalidKey,
 )
-from forktex_core.testing import RedisService
+from forktex_core.testing import EmbeddedRedis, RedisService
 
 
 async def test_init_get_client_close(forktex_redis: RedisService, prefix: str) -> None:
@@ -82,6 +86,142 @@ async def test_password_never_in_errors_or_logs(
     finally:
         await cache.close()
     assert "hunter2secret" not in caplog.text
+
+
+SECRET = "hunter2-Secret_42"
+
+# Every place a Redis URL can carry a credential; {port} is a port where nothing listens.
+CREDENTIAL_URLS = [
+    "redis://user:{s}@127.0.0.1:{port}/0",
+    "redis://:{s}@127.0.0.1:{port}/0",
+    "redis://{s}@127.0.0.1:{port}/0",  # a token as the user name
+    "redis://user:p%40{s}@127.0.0.1:{port}/0",
+    "redis://user:p@{s}@127.0.0.1:{port}/0",  # an unencoded '@' in the password
+    "rediss://default:{s}@127.0.0.1:{port}/0",
+    "redis://127.0.0.1:{port}/0?password={s}",
+    "redis://127.0.0.1:{port}/0?db=0&password={s}&socket_timeout=1",
+    "redis://127.0.0.1:{port}/0?Password={s}",
+    "redis://127.0.0.1:{port}/0?pass%77ord={s}",
+    "redis://127.0.0.1:{port}/0?username=u&password={s}",
+    "redis://127.0.0.1:{port}/0?ssl_password={s}",
+    "redis://127.0.0.1:{port}/0?db=0;password={s}",
+    "redis://127.0.0.1:{port}/0?api_key={s}&token={s}&secret={s}&auth={s}",
+    "redis://127.0.0.1:{port}/0#{s}",
+    "unix:///nonexistent/redis.sock?password={s}",
+]
+
+
+def _all_text(exc: BaseException) -> str:
+    parts = ["".join(traceback.format_exception(exc))]
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and not any(current is e for e in seen):
+        seen.append(current)
+        parts += [str(current), repr(current), repr(current.args)]
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("template", CREDENTIAL_URLS)
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_no_credential_in_any_error_repr_or_log(
+    template: str, cluster: bool, dead_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Userinfo and credential-like query parameters never reach an error (with its chain and
+    traceback), a repr or a log line - whatever the URL's shape."""
+    caplog.set_level(logging.DEBUG)
+    port = dead_url.rsplit(":", 1)[1].split("/")[0]
+    url = template.format(s=SECRET, port=port)
+    texts: list[str] = []
+    with pytest.raises(CacheError) as unreachable:  # CacheUnavailable, or a URL it refuses
+        await cache.init(url, cluster=cluster, socket_connect_timeout=0.5)
+    texts.append(_all_text(unreachable.value))
+    with pytest.raises(InvalidArgument) as scheme:
+        await cache.init("http" + url[url.index(":") :], cluster=cluster)
+    texts.append(_all_text(scheme.value))
+    try:
+        await cache.init(url, cluster=cluster, verify=False)
+    except InvalidArgument as exc:  # the cluster client refuses unix sockets
+        texts.append(_all_text(exc))
+    else:
+        try:
+            with pytest.raises(CacheAlreadyInitialised) as again:
+                await cache.init(url, cluster=cluster)
+            texts.append(_all_text(again.value))
+            assert "***" in str(again.value)
+            texts.append(repr(cache.get_client()))
+            if not cluster:
+                with pytest.raises(CacheUnavailable) as down:
+                    await cache.get_json("k")
+                texts.append(_all_text(down.value))
+            await cache.rate_limit("login", "ip", limit=1, window_seconds=1)
+        finally:
+            await cache.close()
+    texts.append(caplog.text)
+    everything = "\n".join(texts)
+    assert SECRET not in everything
+    assert "hunter2" not in everything
+
+
+@pytest.fixture
+async def password_redis(tmp_path: Path) -> AsyncIterator[int]:
+    """A private Redis server that requires the password SECRET (port returned)."""
+    server = EmbeddedRedis(tmp_path / "auth-redis")
+    port = server.start()
+    admin = redis.asyncio.Redis(host="127.0.0.1", port=port)
+    try:
+        await admin.config_set("requirepass", SECRET)
+        yield port
+    finally:
+        await admin.aclose()
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["redis://:{s}@127.0.0.1:{port}/0", "redis://127.0.0.1:{port}/0?password={s}"],
+    ids=["userinfo", "query"],
+)
+async def test_a_real_password_works_and_never_shows(
+    template: str, password_redis: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    texts = []
+    wrong = template.format(s="hunter2-wrong-guess", port=password_redis)
+    with pytest.raises(CacheUnavailable, match="AuthenticationError") as refused:
+        await cache.init(wrong)
+    texts.append(_all_text(refused.value))
+    right = template.format(s=SECRET, port=password_redis)
+    await cache.init(right)
+    try:
+        await cache.set_json("k", 1)  # really authenticated
+        assert await cache.get_json("k") == 1
+        with pytest.raises(CacheAlreadyInitialised) as again:
+            await cache.init(right)
+        texts += [_all_text(again.value), repr(cache.get_client())]
+    finally:
+        await cache.close()
+    texts.append(caplog.text)
+    assert "hunter2" not in "\n".join(texts)
+
+
+async def test_an_unparseable_url_is_refused_without_echoing_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for url, match in [
+        (f"redis://u:{SECRET}@127.0.0.1:notaport/0", "cannot use Redis URL 'redis://\\*\\*\\*@"),
+        (f"redis://127.0.0.1:1/0?socket_timeout=x&password={SECRET}", "password=\\*\\*\\*"),
+        (f"redis://u:{SECRET}@[::1", "unparseable url"),
+        (f"redis://u:{SECRET}@h:1/0".encode(), "got bytes"),
+    ]:
+        with pytest.raises(InvalidArgument, match=match) as info:
+            await cache.init(url, verify=False)  # type: ignore[arg-type]
+        assert SECRET not in _all_text(info.value)
+        with pytest.raises(CacheNotInitialised):
+            cache.get_client()
+    with pytest.raises(InvalidArgument, match=r"an option was refused: .*no_such_option"):
+        await cache.init("redis://127.0.0.1:1/0", verify=False, no_such_option=SECRET)
+    assert SECRET not in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,12 @@ WORKER = """
 import asyncio, json, sys, time
 from forktex_core import cache
 
-async def main(url, prefix, start_at, duration, limit, window):
+async def main(url, prefix, duration, limit, window):
     await cache.init(url, prefix=prefix)
+    await cache.rate_limit("warm", key="up", limit=1, window_seconds=1)  # connected, scripts loaded
+    print("ready", flush=True)
+    # the start time comes once every worker is ready, so a slow start-up skips no window
+    start_at = float(await asyncio.to_thread(sys.stdin.readline))
     admitted = []
     await asyncio.sleep(max(0, start_at - time.time()))
     end = start_at + duration
@@ -171,7 +175,7 @@ async def main(url, prefix, start_at, duration, limit, window):
     await cache.close()
 
 a = sys.argv
-asyncio.run(main(a[1], a[2], float(a[3]), float(a[4]), int(a[5]), float(a[6])))
+asyncio.run(main(a[1], a[2], float(a[3]), int(a[4]), float(a[5])))
 """
 
 
@@ -181,26 +185,29 @@ async def test_exact_under_concurrency_from_several_processes(
     limit, window, duration = 10, 0.25, 1.5
     script = tmp_path / "ratelimit_worker.py"
     script.write_text(WORKER)
-    start_at = time.time() + 2.0
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             str(script),
             forktex_redis.url,
             cache_client,
-            str(start_at),
             str(duration),
             str(limit),
             str(window),
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
         for _ in range(4)
     ]
-    outs = [await p.communicate() for p in procs]
+    for proc in procs:  # bounded: a worker that never gets ready fails the test, not hangs it
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 60) == b"ready\n"
+    start_at = time.time() + 0.3
+    outs = await asyncio.gather(*[p.communicate(f"{start_at}\n".encode()) for p in procs])
     assert [p.returncode for p in procs] == [0, 0, 0, 0]
     events = sorted((s, r) for out, _ in outs for s, r in json.loads(out))
     # Every process got some, and the limiter did admit calls window after window.
-    assert all(json.loads(out) for out, _ in outs)
+    assert all(json.loads(out) for out, _ in outs), [len(json.loads(out)) for out, _ in outs]
     windows = duration / window
     assert limit * (windows - 1) <= len(events) <= limit * (windows + 1)
     # Each admission happened at some server instant in [sent, received] (one machine clock).

@@ -4,9 +4,20 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core.vault import Vault
+
+# Hypothesis caches go to a temporary directory removed at exit, not to the work tree (they are
+# written while test modules are imported, before any fixture could redirect them).
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="forktex-vault-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 
 @pytest.fixture

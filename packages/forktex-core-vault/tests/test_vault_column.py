@@ -4,17 +4,31 @@
 
 from __future__ import annotations
 
+import datetime
+import logging
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from forktex_core.vault import EncryptedJSON, Vault, VaultDecryptError, VaultError
+from forktex_core.vault import (
+    EncryptedJSON,
+    PayloadEncodeError,
+    Vault,
+    VaultDecryptError,
+    VaultError,
+)
 
 SECRET = "hetzner-token-0123456789abcdef"
 KEY = Vault.generate_key()
@@ -191,13 +205,119 @@ async def test_read_with_wrong_key_explains(
             (await conn.execute(sa.select(CORE.c.blob).where(CORE.c.id == 2))).scalar_one()
 
 
-async def test_bad_payload_on_write_is_a_clear_error(
-    sessions: async_sessionmaker[AsyncSession],
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception reachable through __cause__ / __context__ (cycle-safe)."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return seen
+
+
+def _everything_printed(exc: BaseException, caplog: pytest.LogCaptureFixture) -> str:
+    """What a service could ever show of ``exc``: str/repr/args of the whole chain, attributes
+    SQLAlchemy puts parameters in, the formatted traceback and a logged exception."""
+    parts = ["".join(traceback.format_exception(exc))]
+    for item in _chain(exc):
+        parts += [str(item), repr(item), repr(item.args)]
+        parts += [repr(getattr(item, name, None)) for name in ("params", "statement", "object")]
+    caplog.clear()
+    logging.getLogger("app").error("write failed", exc_info=exc)
+    parts.append(caplog.text)
+    return "\n".join(parts)
+
+
+@pytest.fixture
+async def chatty_engine(engine: AsyncEngine, forktex_postgres: Any) -> AsyncIterator[AsyncEngine]:
+    """An engine that prints statement parameters in its errors (hide_parameters=False)."""
+    chatty = create_async_engine(forktex_postgres.url, hide_parameters=False)
+    try:
+        yield chatty
+    finally:
+        await chatty.dispose()
+
+
+async def _no_rows(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        for table in ("vault_col_credential", "vault_col_core"):
+            count = (await conn.execute(sa.text(f"select count(*) from {table}"))).scalar_one()
+            assert count == 0, f"{table} was half-written"
+
+
+async def test_unencodable_value_fails_the_write_with_a_vault_error_holding_no_plaintext(
+    chatty_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with sessions() as session:
-        session.add(Credential(id=5, name="bad", payload={"s": {1, 2}}))
-        with pytest.raises(sa.exc.StatementError, match=r"payload\['s'\] is a builtins.set"):
+    """A value EncryptedJSON cannot encrypt fails the flush/execute with PayloadEncodeError
+    itself - not SQLAlchemy's StatementError, whose "[parameters: ...]" would print the
+    plaintext - on an engine that does not hide parameters, through every write path."""
+    caplog.set_level(logging.DEBUG)
+    sessions = async_sessionmaker(chatty_engine, expire_on_commit=False)
+    bad = {"token": SECRET, "at": datetime.datetime.now()}
+
+    async def orm_insert() -> None:
+        async with sessions() as session:
+            session.add(Credential(id=5, name="bad", payload=bad))
             await session.commit()
+
+    async def orm_update() -> None:
+        async with sessions() as session:
+            session.add(Credential(id=6, name="ok", payload={"fine": 1}))
+            await session.commit()
+            row = await session.get(Credential, 6)
+            assert row is not None
+            row.payload = bad
+            await session.commit()
+
+    async def orm_bulk() -> None:
+        async with sessions() as session:
+            session.add_all(
+                [Credential(id=i, name="n", payload={"i": i, "token": SECRET}) for i in range(7, 9)]
+                + [Credential(id=9, name="bad", payload=bad)]
+            )
+            await session.commit()
+
+    async def core_insert() -> None:
+        async with chatty_engine.begin() as conn:
+            await conn.execute(sa.insert(CORE).values(id=1, blob=bad))
+
+    async def core_executemany() -> None:
+        async with chatty_engine.begin() as conn:
+            rows = [{"id": i, "blob": {"token": SECRET}} for i in range(10, 13)]
+            await conn.execute(sa.insert(CORE), [*rows, {"id": 13, "blob": bad}])
+
+    async def core_where() -> None:
+        async with chatty_engine.connect() as conn:
+            await conn.execute(sa.select(CORE.c.id).where(CORE.c.blob == bad))
+
+    for write in (orm_insert, orm_update, orm_bulk, core_insert, core_executemany, core_where):
+        with pytest.raises(PayloadEncodeError, match=r"payload\['at'\] is a datetime") as info:
+            await write()
+        assert not any(isinstance(e, sa.exc.StatementError) for e in _chain(info.value))
+        assert isinstance(info.value, VaultError)
+        assert SECRET not in _everything_printed(info.value, caplog), write.__name__
+        async with chatty_engine.begin() as conn:  # the update test's good row goes away
+            await conn.execute(sa.text("delete from vault_col_credential where id = 6"))
+        await _no_rows(chatty_engine)
+
+
+async def test_a_database_error_on_an_encrypted_write_shows_only_ciphertext(
+    chatty_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    sessions = async_sessionmaker(chatty_engine, expire_on_commit=False)
+    async with sessions() as session:
+        session.add(Credential(id=1, name="first", payload={"token": SECRET}))
+        await session.commit()
+    async with sessions() as session:
+        session.add(Credential(id=1, name="duplicate", payload={"token": SECRET}))
+        with pytest.raises(sa.exc.IntegrityError) as info:
+            await session.commit()
+    printed = _everything_printed(info.value, caplog)
+    assert "[parameters:" in printed and "gAAAAA" in printed  # the engine does print them
+    assert SECRET not in printed
 
 
 def test_type_construction_and_repr() -> None:

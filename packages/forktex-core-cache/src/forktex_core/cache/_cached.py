@@ -13,8 +13,9 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from ._client import UNAVAILABLE, log, state, translate
 from ._errors import InvalidArgument
+from ._glob import glob_escape
 from ._keys import KeyBuilder
-from ._namespace import canonical_namespace, glob_escape
+from ._namespace import canonical_namespace
 from ._serializers import JSON, Serializer, dumps, loads
 from ._singleflight import coalesce, fill_across_processes
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio
 import redis.exceptions
@@ -27,6 +27,7 @@ from ._errors import (
     CacheUnavailable,
     InvalidArgument,
 )
+from ._redact import mask_url
 
 log: Final = logging.getLogger("forktex_core.cache")
 
@@ -51,20 +52,6 @@ _DEFAULTS: Final[dict[str, Any]] = {
     "socket_connect_timeout": 2.0,
     "health_check_interval": 30,
 }
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for logs and errors)."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-    except ValueError:
-        return "<unparseable url>"
 
 
 class Health:
@@ -164,6 +151,35 @@ def _parse_node(node: object) -> ClusterNode:
     raise InvalidArgument(f"cluster node must be 'host:port' or (host, port), got {node!r}")
 
 
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
+
+
+def _client_from_url(url: str, cluster: bool, options: dict[str, Any]) -> Any:
+    """redis-py's client for ``url``; a URL or an option it cannot use raises
+    :class:`InvalidArgument` naming the masked URL."""
+    try:
+        if cluster:
+            return RedisCluster.from_url(url, **options)
+        client = redis.asyncio.Redis.from_url(url, **options)
+        # Connections are made lazily: build one now (no I/O) so that an option redis-py does
+        # not know - e.g. from the URL's query - fails here, not at the first command.
+        pool = client.connection_pool
+        pool.connection_class(**pool.connection_kwargs)
+        return client
+    except TypeError as exc:  # an unknown keyword option: the message names it, no values
+        problem = f"an option was refused: {exc}"
+    except ValueError:  # a bad port, database number or query value: its message may quote it
+        problem = "check its host, port, database number and query parameters"
+    except redis.exceptions.RedisClusterException as exc:  # e.g. a unix socket in cluster mode
+        problem = f"the cluster client refused it: {exc}"
+    # Raised outside the except block: nothing from redis-py's parsing is chained onto it.
+    raise InvalidArgument(f"cannot use Redis URL {mask_url(url)!r}: {problem}")
+
+
 def _check_prefix(prefix: object) -> str:
     if not isinstance(prefix, str) or any(c.isspace() or not c.isprintable() for c in prefix):
         raise InvalidArgument(
@@ -236,16 +252,20 @@ async def init(
         description = "cluster " + ",".join(f"{n.host}:{n.port}" for n in startup)
         is_cluster = True
     else:
-        if not isinstance(url, str) or urlsplit(url).scheme not in _SCHEMES:
+        if not isinstance(url, str):
+            # Not echoed: we cannot tell which part of an arbitrary object is a password.
             raise InvalidArgument(
-                f"url must be a redis://, rediss:// or unix:// URL, got {mask_url(str(url))!r}"
+                f"url must be a redis://, rediss:// or unix:// URL (a str), got "
+                f"{type(url).__name__}"
+            )
+        if _scheme(url) not in _SCHEMES:
+            raise InvalidArgument(
+                f"url must be a redis://, rediss:// or unix:// URL, got {mask_url(url)!r}"
             )
         description = ("cluster " if cluster else "") + mask_url(url)
         if cluster:
             options.pop("health_check_interval", None)
-            client = RedisCluster.from_url(url, **options)
-        else:
-            client = redis.asyncio.Redis.from_url(url, **options)
+        client = _client_from_url(url, cluster, options)
         is_cluster = cluster
     if verify:
         try:

@@ -182,7 +182,15 @@ class KeyBuilder:
                 raise UnencodableArgument(
                     f"argument {name!r} of {self._qualname} is self-referential"
                 ) from None
-        return hashlib.blake2b("".join(out).encode(), digest_size=16).hexdigest()
+        text = "".join(out)
+        try:
+            encoded = text.encode()
+        except UnicodeEncodeError:
+            # A str argument holding a lone surrogate still gets its own digest: surrogatepass
+            # maps it to bytes valid UTF-8 never produces, so the encoding stays injective (and
+            # equals plain UTF-8 for every other string, so no existing key changes).
+            encoded = text.encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
 def _short_repr(value: object) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 from ._cached import seconds_to_ms
 from ._client import UNAVAILABLE, Script, state, translate
 from ._errors import CacheError, InvalidArgument, InvalidKey
-from ._namespace import check_key, glob_escape
+from ._glob import glob_escape, literal_head
+from ._namespace import check_key
 from ._serializers import JSON, dumps, loads
 
 #: INCRBY, and set the TTL only when this increment created the key.
@@ -167,13 +168,18 @@ async def delete(*keys: str) -> int:
 
 
 async def delete_pattern(pattern: str, *, batch_size: int = 500) -> int:
-    """Delete every key matching the glob ``pattern`` under the ``init`` prefix.
+    r"""Delete every key matching the glob ``pattern`` under the ``init`` prefix.
 
     Walks the keyspace with SCAN (never KEYS) and deletes with UNLINK in batches of
     ``batch_size``; on a cluster it walks every primary. Returns how many keys were deleted.
     Not atomic: keys written while it runs may survive. The prefix is matched literally (its
     glob characters are escaped), so the pattern can never reach another service's keys.
-    A bare ``"*"`` with an empty prefix (the whole database) is refused.
+
+    A pattern that could match every key is refused with :class:`InvalidArgument`: the full
+    pattern (escaped prefix + ``pattern``) must start with literal text. With a prefix that
+    always holds; with an empty prefix ``pattern`` itself must start with a literal character,
+    so ``*``, ``?*``, ``*?*``, ``[a-z]*`` or ``[^x]*`` (anything starting with ``*``, ``?`` or
+    ``[``) is refused, while ``user:*`` or ``\*literal`` is allowed.
 
     Example::
 
@@ -182,19 +188,27 @@ async def delete_pattern(pattern: str, *, batch_size: int = 500) -> int:
     """
     if not isinstance(pattern, str) or not pattern:
         raise InvalidKey(f"pattern must be a non-empty glob str, got {pattern!r}")
+    check_key(pattern, what="pattern")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgument(f"batch_size must be a positive int, got {batch_size!r}")
     current = state()
-    if not current.prefix and pattern.strip("*") == "":
+    if not literal_head(glob_escape(current.prefix) + pattern):
         raise InvalidArgument(
-            f"delete_pattern({pattern!r}) with no init prefix would delete every key in the "
-            "database; narrow the pattern (e.g. 'user:profile:*')"
+            f"delete_pattern({pattern!r}) with no init prefix could match every key in the "
+            "database: without a prefix the pattern must start with literal text, not with *, ? "
+            "or [...] (e.g. 'user:profile:*', or Namespace('user.profile').pattern())"
         )
     return await delete_raw_pattern(glob_escape(current.prefix) + pattern, batch_size)
 
 
 async def delete_raw_pattern(match: str, batch_size: int = 500) -> int:
-    """SCAN MATCH ``match`` (already prefixed) and UNLINK in batches."""
+    """SCAN MATCH ``match`` (already prefixed) and UNLINK in batches.
+
+    Refuses (a programming error, never user input) a ``match`` with no literal head, which
+    could match every key.
+    """
+    if not literal_head(match):
+        raise InvalidArgument(f"refusing SCAN MATCH {match!r}: it could match every key")
 
     async def call(current: Any) -> int:
         client = current.client

@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 from ._client import UNAVAILABLE, Script, State, state, translate
 from ._errors import InvalidArgument, InvalidKey, RateLimitUnavailable
-from ._namespace import canonical_namespace
+from ._namespace import canonical_namespace, check_key
 
 OnError = Literal["fail_open", "fail_closed", "raise"]
 _POLICIES = ("fail_open", "fail_closed", "raise")
@@ -136,7 +136,7 @@ def _check_key(key: object) -> str:
     text = str(key)
     if not text:
         raise InvalidKey("rate-limit key must be a non-empty str (e.g. the client IP), got ''")
-    return text
+    return check_key(text, what="rate-limit key")
 
 
 def limiter_key(current: State, name: str, key: str) -> str:

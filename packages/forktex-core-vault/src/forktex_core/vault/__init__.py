@@ -20,20 +20,25 @@ Example::
 
 from ._column import EncryptedJSON
 from ._errors import (
+    InvalidArgument,
     InvalidKey,
     MalformedToken,
     PayloadDecodeError,
     PayloadEncodeError,
     RotationError,
     RotationInterrupted,
+    TokenExpired,
     VaultDecryptError,
     VaultError,
 )
+from ._payload import MAX_DEPTH
 from ._rotate import RotationFailure, RotationReport, rotate_blobs
 from ._vault import Vault
 
 __all__ = [
+    "MAX_DEPTH",
     "EncryptedJSON",
+    "InvalidArgument",
     "InvalidKey",
     "MalformedToken",
     "PayloadDecodeError",
@@ -42,6 +47,7 @@ __all__ = [
     "RotationFailure",
     "RotationInterrupted",
     "RotationReport",
+    "TokenExpired",
     "Vault",
     "VaultDecryptError",
     "VaultError",

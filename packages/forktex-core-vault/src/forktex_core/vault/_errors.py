@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DontWrapMixin
+
 if TYPE_CHECKING:
     from ._rotate import RotationReport
 
 
-class VaultError(Exception):
+class VaultError(Exception, DontWrapMixin):
     """Base class of every error raised by ``forktex_core.vault``.
+
+    Raised from inside a SQLAlchemy statement (an ``EncryptedJSON`` value that cannot be
+    encrypted), it propagates as itself: SQLAlchemy does not wrap it in a ``StatementError``,
+    whose message would print the statement's parameters - the plaintext being written.
 
     Example::
 
@@ -40,11 +46,25 @@ class InvalidKey(VaultError, ValueError):
     """
 
 
+class InvalidArgument(VaultError, ValueError):
+    """A :class:`Vault` method got an argument it cannot use (e.g. ``decrypt(ttl=-1)``).
+
+    Example::
+
+        try:
+            vault.decrypt(token, ttl=0)
+        except InvalidArgument as exc:
+            print(exc)  # "ttl must be a positive number of seconds ..."
+    """
+
+
 class PayloadEncodeError(VaultError, TypeError):
     """:meth:`Vault.encrypt` was given something JSON cannot represent exactly.
 
     The message names the offending Python type and where it sits in the payload (dict keys
-    only, never values).
+    only, never values). Payloads nested deeper than :data:`MAX_DEPTH` levels, reference
+    cycles, ints beyond Python's int-to-str digit limit and strings holding lone surrogates
+    are refused the same way.
 
     Example::
 
@@ -73,8 +93,10 @@ class VaultDecryptError(VaultError):
 
 
 class MalformedToken(VaultDecryptError, ValueError):
-    """The value is not a Fernet token at all: wrong type, not url-safe base64, truncated
-    (for example by a too-short column), or an unknown version byte.
+    """The value is not a Fernet token at all: wrong type, not url-safe base64, not the
+    canonical base64 spelling of its bytes (stray characters, missing padding, stray bits),
+    truncated (for example by a too-short column), an unknown version byte, or an authentic
+    token whose ciphertext does not unpad (not made by a Fernet encoder).
 
     Example::
 
@@ -85,8 +107,22 @@ class MalformedToken(VaultDecryptError, ValueError):
     """
 
 
+class TokenExpired(VaultDecryptError):
+    """:meth:`Vault.decrypt` was given ``ttl`` and the (authentic) token is older than that,
+    or stamped more than 60 seconds in the future (clock skew).
+
+    Example::
+
+        try:
+            vault.decrypt(token, ttl=3600)
+        except TokenExpired as exc:
+            print(exc)  # "... minted 2026-01-01T10:00:00Z, more than ttl=3600 s ago"
+    """
+
+
 class PayloadDecodeError(VaultDecryptError):
-    """A configured key opened the token, but its plaintext is not UTF-8 JSON.
+    """A configured key opened the token, but its plaintext is not UTF-8 JSON (or nests deeper
+    than :data:`MAX_DEPTH` levels).
 
     The token was produced by some other Fernet user, not by :meth:`Vault.encrypt`.
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -20,10 +19,13 @@ _HINT = "Generate a key with Vault.generate_key() (or Fernet.generate_key())."
 
 
 def parse_key(key: object, *, position: str = "key") -> bytes:
-    """Validate ``key`` and return it as the ASCII bytes Fernet expects.
+    """Validate ``key`` and return the 32 raw key bytes it encodes.
 
-    Surrounding whitespace (a trailing newline from a secrets file) is ignored. Errors describe
-    the value's type and length only, never its content.
+    Surrounding whitespace (a trailing newline from a secrets file) is ignored. Only the
+    canonical spelling is accepted: 44 characters whose last data character carries no bits
+    beyond the 32 bytes (four different strings decode to every key; only the one
+    ``base64.urlsafe_b64encode`` produces is a key here), so one key has exactly one text.
+    Errors describe the value's type and length only, never its content.
     """
     if isinstance(key, bytes | bytearray | memoryview):
         raw = bytes(key)
@@ -59,24 +61,25 @@ def parse_key(key: object, *, position: str = "key") -> bytes:
             f"{position} is not a Fernet key: it {detail}; expected 44 characters of url-safe "
             "base64 encoding 32 bytes (ending in '='). " + _HINT
         )
-    try:
-        decoded = base64.urlsafe_b64decode(text)
-    except (binascii.Error, ValueError):  # pragma: no cover - the regex admits only valid input
-        raise InvalidKey(f"{position} is not valid url-safe base64. " + _HINT) from None
-    if len(decoded) != 32:  # pragma: no cover - 43 chars + '=' always decode to 32 bytes
-        raise InvalidKey(f"{position} decodes to {len(decoded)} bytes, expected 32. " + _HINT)
-    return text.encode("ascii")
+    # The regex admits only 43 alphabet characters and '=', which always decode to 32 bytes.
+    decoded = base64.urlsafe_b64decode(text)
+    if base64.urlsafe_b64encode(decoded) != text.encode("ascii"):
+        raise InvalidKey(
+            f"{position} is not the canonical spelling of a Fernet key: its last character "
+            "before '=' sets bits beyond the 32 key bytes, so another text decodes to the same "
+            "key. Use the key exactly as generated. " + _HINT
+        )
+    return decoded
 
 
 def fingerprint(key: bytes) -> str:
-    """A short, non-secret identifier of a parsed key: 8 hex chars of
-    HMAC-SHA256(key, "forktex-vault-fingerprint").
+    """A short, non-secret identifier of a key (its 32 raw bytes, as :func:`parse_key`
+    returns them): 8 hex chars of HMAC-SHA256(key, "forktex-vault-fingerprint").
 
     Being keyed, it reveals nothing usable about the key, yet two processes holding the same
     key show the same fingerprint.
     """
-    raw = base64.urlsafe_b64decode(key)
-    return hmac.new(raw, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:8]
+    return hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:8]
 
 
 def generate_key() -> str:

@@ -4,34 +4,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
-import re
-import struct
+import os
+import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-
-from ._errors import InvalidKey, MalformedToken, PayloadDecodeError, PayloadEncodeError
+from . import _fernet, _payload
+from ._errors import InvalidArgument, InvalidKey
 from ._errors import VaultDecryptError as _VaultDecryptError
+from ._fernet import FernetKey
 from ._keys import fingerprint, generate_key, parse_key
-
-# Canonical JSON: sorted keys, no whitespace, UTF-8, no NaN/Infinity. Built once: calling
-# json.dumps with keyword arguments would build a new encoder on every call.
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-_encode = _ENCODER.encode
-_decode = json.loads
-
-_TOKEN_ALPHABET = re.compile(rb"[A-Za-z0-9_-]+={0,2}")
-# version (1) + timestamp (8) + IV (16) + at least one AES block (16) + HMAC (32)
-_MIN_TOKEN_BYTES = 1 + 8 + 16 + 16 + 32
-_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 class Vault:
@@ -53,7 +36,7 @@ class Vault:
         print(vault)  # Vault(fingerprints=['3f9c0a1b']) - never the key itself
     """
 
-    __slots__ = ("_decrypt_with", "_fernets", "_fingerprints", "_primary")
+    __slots__ = ("_fingerprints", "_keys", "_primary")
 
     def __init__(self, keys: Iterable[str | bytes]) -> None:
         """Prefer :meth:`from_key` / :meth:`from_keys`; this is what they call.
@@ -75,18 +58,16 @@ class Vault:
             )
         prints = tuple(fingerprint(key) for key in parsed)
         seen: dict[bytes, int] = {}
-        for i, key in enumerate(parsed):
+        for i, key in enumerate(parsed):  # raw key bytes: one entry per key, however spelled
             if key in seen:
                 raise InvalidKey(
                     f"key #{i} repeats key #{seen[key]} (fingerprint {prints[i]}); list each "
                     "key once, newest first"
                 )
             seen[key] = i
-        self._fernets = tuple(Fernet(key) for key in parsed)
-        self._primary = self._fernets[0]
+        self._keys = tuple(FernetKey(key) for key in parsed)
+        self._primary = self._keys[0]
         self._fingerprints = prints
-        # One key: call Fernet directly (MultiFernet only adds a loop and a try/except).
-        self._decrypt_with = self._primary.decrypt if len(parsed) == 1 else self._decrypt_any
 
     # -- construction ------------------------------------------------------------------------
 
@@ -167,49 +148,37 @@ class Vault:
         """Serialise ``payload`` as canonical JSON and encrypt it with the primary key.
 
         ``payload`` may be any JSON value: dict (with str keys), list/tuple, str, int, float
-        (finite), bool or None. Anything else raises :class:`PayloadEncodeError` naming the
-        type and where it sits. Returns the Fernet token as ASCII text.
+        (finite), bool or None, nested at most :data:`MAX_DEPTH` levels. Anything else raises
+        :class:`PayloadEncodeError` naming the type and where it sits. Returns the Fernet token
+        as ASCII text.
 
         Example::
 
             token = vault.encrypt({"api_key": "...", "scopes": ["read"]})
         """
-        try:
-            _check_keys(payload)
-            plaintext = _encode(payload)
-        except (TypeError, ValueError, RecursionError):
-            problem = _describe_unencodable(payload)
-        else:
-            return self._primary.encrypt(plaintext.encode("utf-8")).decode("ascii")
-        # Raised outside the except block: the json error is not chained onto ours.
-        raise PayloadEncodeError(problem)
+        return self._seal_raw(_payload.encode(payload))
 
-    def decrypt(self, token: str | bytes) -> Any:
+    def decrypt(self, token: str | bytes, *, ttl: float | None = None) -> Any:
         """Open ``token`` with any configured key and return the JSON payload.
 
+        Only the canonical text of a Fernet token is read (nothing outside url-safe base64,
+        padding as encoded, no stray bits). With ``ttl`` (seconds), a token minted longer ago
+        than that - or stamped more than 60 s in the future - raises :class:`TokenExpired`.
+
         Raises :class:`MalformedToken` when the value is not a Fernet token (wrong type,
-        truncated, not base64), :class:`VaultDecryptError` when no configured key opens it
-        (rotated or wrong KEK, or a modified token; the message lists key fingerprints), and
-        :class:`PayloadDecodeError` when it opens but does not hold UTF-8 JSON.
+        truncated, not canonical base64), :class:`VaultDecryptError` when no configured key
+        opens it (rotated or wrong KEK, or a modified token; the message lists key
+        fingerprints), and :class:`PayloadDecodeError` when it opens but does not hold UTF-8
+        JSON.
 
         Example::
 
             payload = vault.decrypt(row.token)
+            session = vault.decrypt(cookie, ttl=3600)  # refuse tokens older than an hour
         """
-        try:
-            plaintext = self._decrypt_with(token)
-        except (InvalidToken, TypeError, ValueError):
-            error = self._explain_failure(token)
-        else:
-            try:
-                return _decode(plaintext)
-            except ValueError:  # JSONDecodeError and UnicodeDecodeError carry the plaintext
-                error = PayloadDecodeError(
-                    "a configured key opened the token, but its plaintext is not UTF-8 JSON, "
-                    "so it was not written by Vault.encrypt; decrypt it with "
-                    "cryptography.fernet.Fernet if it holds raw bytes"
-                )
-        raise error
+        if ttl is not None:
+            ttl = _check_ttl(ttl)
+        return _payload.decode(self._open(token, ttl=ttl, now=time.time()))
 
     def key_for(self, token: str | bytes) -> str | None:
         """Fingerprint of the configured key that opens ``token``, or ``None`` if none does.
@@ -221,49 +190,64 @@ class Vault:
             if vault.key_for(token) != vault.fingerprint:
                 print("not yet on the primary key")
         """
-        for fernet, print_ in zip(self._fernets, self._fingerprints, strict=True):
-            try:
-                fernet.decrypt(token)
-            except (InvalidToken, TypeError, ValueError):
-                continue
-            return print_
+        raw = self._decode_or_none(token)
+        if raw is None:
+            return None
+        for key, print_ in zip(self._keys, self._fingerprints, strict=True):
+            if key.authentic(raw):
+                return print_
         return None
 
-    # -- internals used by rotate_blobs ------------------------------------------------------
+    # -- the token pipeline (also used by rotate_blobs) --------------------------------------
 
-    def _decrypt_any(self, token: str | bytes) -> bytes:
-        for fernet in self._fernets:
-            try:
-                return fernet.decrypt(token)
-            except InvalidToken:
-                continue
-        raise InvalidToken
+    def _open(self, token: object, *, ttl: float | None, now: float) -> bytes:
+        """The plaintext of ``token``: canonical spelling, version and length; the HMAC under
+        any configured key; the age when ``ttl`` is given (``now`` is the current time);
+        the padding. Raises the matching :class:`VaultDecryptError`."""
+        raw = _fernet.decode(token)
+        key = self._key_opening(raw)
+        if key is None:
+            raise self._no_key_opens(raw)
+        if ttl is not None:
+            _fernet.check_age(raw, ttl, now)
+        return key.decrypt(raw)
+
+    def _seal_raw(
+        self, plaintext: bytes, *, now: int | None = None, iv: bytes | None = None
+    ) -> str:
+        """A token of ``plaintext`` under the primary key, stamped ``now`` (default: the
+        current time) and encrypted with ``iv`` (default: 16 fresh random bytes)."""
+        return self._primary.seal(
+            plaintext,
+            now=int(time.time()) if now is None else now,
+            iv=os.urandom(16) if iv is None else iv,
+        )
+
+    def _key_opening(self, raw: bytes) -> FernetKey | None:
+        for key in self._keys:
+            if key.authentic(raw):
+                return key
+        return None
+
+    @staticmethod
+    def _decode_or_none(token: object) -> bytes | None:
+        try:
+            return _fernet.decode(token)
+        except _VaultDecryptError:
+            return None
 
     def _opens_with_primary(self, token: str | bytes) -> bool:
-        try:
-            self._primary.decrypt(token)
-        except (InvalidToken, TypeError, ValueError):
-            return False
-        return True
+        raw = self._decode_or_none(token)
+        return raw is not None and self._primary.authentic(raw)
 
     def _open_raw(self, token: str | bytes) -> bytes | None:
         try:
-            return self._decrypt_any(token)
-        except (InvalidToken, TypeError, ValueError):
+            return self._open(token, ttl=None, now=0.0)
+        except _VaultDecryptError:
             return None
 
-    def _seal_raw(self, plaintext: bytes) -> str:
-        return self._primary.encrypt(plaintext).decode("ascii")
-
-    def _explain_failure(self, token: object) -> _VaultDecryptError:
-        shape = _token_problem(token)
-        if shape is not None:
-            return MalformedToken(
-                f"the value is not a Fernet token: {shape}. Check the column is not truncating "
-                "it and that it was produced by Vault.encrypt (or another Fernet encoder)"
-            )
-        assert isinstance(token, str | bytes)
-        minted = _token_time(token)
+    def _no_key_opens(self, raw: bytes) -> _VaultDecryptError:
+        minted = _fernet.format_time(_fernet.timestamp(raw))
         return _VaultDecryptError(
             f"no configured key opens this token (minted {minted}); configured key "
             f"fingerprints {list(self._fingerprints)}. Likely causes: the KEK was rotated or "
@@ -273,94 +257,15 @@ class Vault:
         )
 
 
-def _check_keys(value: Any) -> None:
-    """Reject dict keys JSON would silently turn into strings (exact round trips)."""
-    kind = type(value)
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                raise TypeError
-            if type(item) in (dict, list, tuple):
-                _check_keys(item)
-    elif kind is list or kind is tuple:
-        for item in value:
-            if type(item) in (dict, list, tuple):
-                _check_keys(item)
-
-
-def _describe_unencodable(payload: Any) -> str:
-    """Find the first value JSON cannot represent; name its type and path (keys, not values)."""
-    found = _find_unencodable(payload, "payload", set())
-    if found is None:  # pragma: no cover - defensive: json refused something we accept
-        return "the payload could not be serialised as JSON; pass dict/list/str/int/float/bool/None"
-    return found
-
-
-def _find_unencodable(value: Any, path: str, active: set[int]) -> str | None:
-    allowed = "use only dict (str keys), list, str, int, float, bool and None"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{path} is a non-finite float, which JSON cannot represent; {allowed}"
-    if isinstance(value, _JSON_SCALARS):
-        return None
-    if isinstance(value, dict | list | tuple):
-        if id(value) in active:
-            return f"{path} contains itself (a reference cycle); JSON needs a tree"
-        active.add(id(value))
-        try:
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    if not isinstance(key, str):
-                        return (
-                            f"{path} has a key of type {type(key).__name__}; JSON object keys "
-                            "must be str (convert them explicitly so the round trip is exact)"
-                        )
-                    found = _find_unencodable(item, f"{path}[{key!r}]", active)
-                    if found:
-                        return found
-            else:
-                for i, item in enumerate(value):
-                    found = _find_unencodable(item, f"{path}[{i}]", active)
-                    if found:
-                        return found
-        finally:
-            active.discard(id(value))
-        return None
-    return (
-        f"{path} is a {type(value).__module__}.{type(value).__qualname__}, which JSON cannot "
-        f"represent; convert it first (e.g. str(), .isoformat(), float()) - {allowed}"
-    )
-
-
-def _token_problem(token: object) -> str | None:
-    """Why ``token`` is structurally not a Fernet token, or ``None`` if it looks like one."""
-    if isinstance(token, str):
-        try:
-            data = token.encode("ascii")
-        except UnicodeEncodeError:
-            return "it contains non-ASCII characters"
-    elif isinstance(token, bytes):
-        data = token
-    else:
-        return f"expected str or bytes, got {type(token).__name__}"
-    if not data:
-        return "it is empty"
-    if not _TOKEN_ALPHABET.fullmatch(data):
-        return "it contains characters outside url-safe base64"
-    try:
-        raw = base64.urlsafe_b64decode(data)
-    except (binascii.Error, ValueError):
-        return f"its {len(data)} characters are not valid base64 (truncated?)"
-    if raw[0] != 0x80:
-        return f"unknown version byte 0x{raw[0]:02x} (Fernet tokens start with 0x80)"
-    if len(raw) < _MIN_TOKEN_BYTES or (len(raw) - 57) % 16:
-        return f"it decodes to {len(raw)} bytes, which no Fernet token has (truncated?)"
-    return None
-
-
-def _token_time(token: str | bytes) -> str:
-    raw = base64.urlsafe_b64decode(token)
-    (seconds,) = struct.unpack(">Q", raw[1:9])
-    try:
-        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return "at an invalid timestamp"
+def _check_ttl(ttl: object) -> float:
+    if (
+        isinstance(ttl, bool)
+        or not isinstance(ttl, int | float)
+        or not math.isfinite(ttl)
+        or ttl <= 0
+    ):
+        raise InvalidArgument(
+            f"ttl must be a positive number of seconds (or None for no age limit), got "
+            f"{type(ttl).__name__} {ttl!r}"[:160]
+        )
+    return float(ttl)
