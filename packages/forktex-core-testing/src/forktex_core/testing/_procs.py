@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import subprocess
 import time
@@ -33,14 +32,25 @@ def free_port_pair(offset: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"no free port pair (p, p+{offset}) found on {host}")
 
 
+class ServerExited(RuntimeError):
+    """A server process ended while we waited for it to become ready."""
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``check`` every few milliseconds until it is true or ``timeout`` passes."""
+    """Poll ``check`` every few milliseconds until it is true or ``timeout`` passes.
+
+    Errors from ``check`` count as "not yet", except :class:`ServerExited`, raised at once.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
-        with contextlib.suppress(Exception):
+        try:
             if check():
                 return
+        except ServerExited:
+            raise
+        except Exception:
+            pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
         time.sleep(delay)
