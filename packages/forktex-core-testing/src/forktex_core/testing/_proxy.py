@@ -33,6 +33,7 @@ import dataclasses
 import socket
 import struct
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar
@@ -224,12 +225,15 @@ class _Link:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 else:
-                    then_ = engine.claim_drop(self.requests.feed(data))
+                    requests = self.requests.feed(data)
+                    engine.requests_seen += len(requests)
+                    then_ = engine.claim_drop(requests)
                     if then_ is not None:
                         self.pending_drop = then_  # armed before the server can answer
                 writer.write(data)
                 await writer.drain()
-            writer.close()
+            if not (downstream and self.silenced):
+                writer.close()  # a silenced connection does not even pass on the server's FIN
         except OSError:
             writer.transport.abort()
         finally:
@@ -271,6 +275,7 @@ class _Engine:
         self.flowing.set()
         self.links: dict[_Link, asyncio.Task[None]] = {}
         self.accepted = 0
+        self.requests_seen = 0
         self.replies_dropped = 0
         self.drops_left = 0
         self.drop_match: Match = None
@@ -625,6 +630,31 @@ class FaultProxy:
     def open_connections(self) -> int:
         """Client connections open right now."""
         return len(self._running()[1].links)
+
+    @property
+    def requests_seen(self) -> int:
+        """Requests forwarded to the server so far, as :meth:`drop_replies` counts them —
+        wait on it to act while a request is in flight (see :meth:`wait_for_requests`)."""
+        return self._running()[1].requests_seen
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Block until :attr:`requests_seen` reaches ``count``; ``TimeoutError`` naming both
+        numbers after ``timeout`` seconds.
+
+        Example::
+
+            proxy.set_latency(30)                 # replies held back: requests in flight
+            task = asyncio.create_task(conn.fetchval("select 1"))
+            await asyncio.to_thread(proxy.wait_for_requests, proxy.requests_seen + 1)
+            proxy.reset_connections()             # the query fails with a connection error
+        """
+        deadline = time.monotonic() + timeout
+        while self.requests_seen < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self!r} saw {self.requests_seen} requests, not {count}, in {timeout} s"
+                )
+            time.sleep(0.005)
 
     @property
     def replies_dropped(self) -> int:
