@@ -16,10 +16,18 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
-from ._procs import ServerExited, free_port, free_port_pair, redis_ping, stop_process, wait_until
+from ._procs import (
+    ServerExited,
+    free_port,
+    free_port_pair,
+    redis_pid,
+    stop_process,
+    wait_until,
+)
 from ._services import PostgresService
 
 _log = logging.getLogger("forktex_core.testing")
@@ -63,6 +71,11 @@ def _ensure_system_user(name: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def _check_downtime(downtime: float) -> None:
+    if isinstance(downtime, bool) or not isinstance(downtime, int | float) or not downtime >= 0:
+        raise ValueError(f"downtime must be a number of seconds >= 0, got {downtime!r}")
+
+
 def _make_traversable(path: Path) -> None:
     """Let another user reach ``path``: add o+x to each parent directory (not read)."""
     for parent in [path, *path.parents]:
@@ -89,6 +102,12 @@ class EmbeddedPostgres:
     ``restart()`` (or ``shutdown()`` then ``start()``) brings the same server back on the
     same port with the same data; ``stop()`` ends it for good and removes its directory.
 
+    ``fsync=False`` (the default) trades durability for speed: no fsync, no full-page writes
+    and asynchronous commits, so a crash loses the last commits. ``crash_safe=True`` keeps
+    commits synchronous: whatever was committed survives a crash of the server (not of the
+    machine). Run as root, the server runs as the system user ``forktex_pg`` (created once,
+    with a warning) and keeps its data in a private ``forktex-pg-*`` temp directory.
+
     Example::
 
         pg = EmbeddedPostgres(Path(".forktex-test/pg"))
@@ -97,15 +116,17 @@ class EmbeddedPostgres:
         pg.stop()
     """
 
-    def __init__(self, base_dir: Path, *, fsync: bool = False) -> None:
+    def __init__(self, base_dir: Path, *, fsync: bool = False, crash_safe: bool = False) -> None:
         self.base_dir = base_dir
         self.fsync = fsync
+        self.crash_safe = crash_safe
         self.pgdata = base_dir / "data"
         self.log = base_dir / "postgres.log"
         self.port = 0
         self.running = False
         self._user: str | None = None
         self._gid = 0
+        self._home: Path | None = None
 
     def _run(self, args: list[str]) -> None:
         # Drop group root too: with gid 0 a 0701 directory would deny through its group bits.
@@ -135,9 +156,14 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             uid, gid = _ensure_system_user(PG_SYSTEM_USER)
             self._user, self._gid = PG_SYSTEM_USER, gid
-            _make_traversable(self.base_dir)
+            if self._home is None:
+                # The server's user must reach its files at every start and stop, and the
+                # parents of base_dir (a project under /root, pytest's 0700 temp directories,
+                # which pytest closes again) are not ours to open: a private temp dir is.
+                self._home = Path(tempfile.mkdtemp(prefix="forktex-pg-"))
+                os.chown(self._home, uid, gid)
+                self.pgdata, self.log = self._home / "data", self._home / "postgres.log"
             _make_traversable(bin_dir)
-            os.chown(self.base_dir, uid, gid)
             _make_readable_tree(bin_dir.parent)
         if not (self.pgdata / "PG_VERSION").exists():
             self._run(
@@ -151,12 +177,15 @@ class EmbeddedPostgres:
         options = [
             "-h 127.0.0.1",
             f"-p {self.port}",
-            f"-k {self.base_dir}",
+            # TCP only: a Unix socket path under a deep base_dir exceeds the 107-byte limit.
+            "-c unix_socket_directories=''",
             "-c max_connections=300",
             "-c shared_buffers=64MB",
         ]
         if not self.fsync:
-            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            options += ["-c fsync=off", "-c full_page_writes=off"]
+            if not self.crash_safe:
+                options.append("-c synchronous_commit=off")
         self._run(
             [
                 str(bin_dir / "pg_ctl"),
@@ -182,6 +211,7 @@ class EmbeddedPostgres:
 
     def restart(self, *, crash: bool = False, downtime: float = 0.0) -> PostgresService:
         """:meth:`shutdown`, stay down ``downtime`` seconds, :meth:`start` on the same port."""
+        _check_downtime(downtime)
         self.shutdown(crash=crash)
         time.sleep(downtime)
         return self.start()
@@ -198,6 +228,8 @@ class EmbeddedPostgres:
                 pass  # already stopped
         self.running = False
         shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
 
 
 def redis_server_binary() -> str | None:
@@ -285,7 +317,8 @@ class EmbeddedRedis:
                     f"redis-server on port {self.port} exited with status {proc.returncode} "
                     "(port taken?)"
                 )
-            return redis_ping("127.0.0.1", self.port)
+            # Our process, not another server that already holds the port.
+            return redis_pid("127.0.0.1", self.port) == proc.pid
 
         wait_until(ready, 15, f"redis-server on port {self.port}")
         return self.port
@@ -303,6 +336,7 @@ class EmbeddedRedis:
 
     def restart(self, *, crash: bool = False, downtime: float = 0.0) -> int:
         """:meth:`shutdown`, stay down ``downtime`` seconds, :meth:`start` on the same port."""
+        _check_downtime(downtime)
         self.shutdown(crash=crash)
         time.sleep(downtime)
         return self.start()

