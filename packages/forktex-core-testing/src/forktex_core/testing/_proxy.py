@@ -280,7 +280,9 @@ class _Engine:
         self.drops_left = 0
         self.drop_match: Match = None
         self.drop_then: AfterDrop = "reset"
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._serving: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
         self._placeholder: socket.socket | None = None
 
     def _bound_socket(self) -> socket.socket:
@@ -297,22 +299,40 @@ class _Engine:
         return sock
 
     async def listen(self) -> None:
-        if self._server is not None:
+        if self._listener is not None:
             return
         sock = self._bound_socket()
         sock.listen(128)
         sock.setblocking(False)
         self.port = int(sock.getsockname()[1])
-        self._server = await asyncio.start_server(self._accept, sock=sock)
+        self._listener = sock
+        self._serving = asyncio.create_task(self._serve(sock))
         # The placeholder kept the port while refusing; the listener is bound now.
         if self._placeholder is not None:
             self._placeholder.close()
             self._placeholder = None
 
+    async def _serve(self, listener: socket.socket) -> None:
+        # Our own accept loop rather than asyncio.start_server: closing that server while a
+        # connection is between accept() and its transport loses the connection silently.
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _peer = await loop.sock_accept(listener)
+            task = asyncio.create_task(self._handle(conn))
+            self._handlers.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(self._handlers.discard)
+
+    async def _handle(self, conn: socket.socket) -> None:
+        reader, writer = await asyncio.open_connection(sock=conn)
+        await self._accept(reader, writer)
+
     def _stop_listening(self, *, keep_port: bool) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._serving is not None:
+            self._serving.cancel()
+            self._serving = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if keep_port and self._placeholder is None:
             # Bound but not listening: the kernel refuses connections, the port stays ours.
             self._placeholder = self._bound_socket()
