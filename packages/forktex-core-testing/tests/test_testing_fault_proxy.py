@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """FaultProxy against the real services: every fault × Postgres (asyncpg), Redis (redis-py)
 and the plugin's S3 (boto3), each seen the way that client sees it."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """FaultProxy on the wire (raw sockets: RST vs FIN, held bytes, refused port) and its API:
 URL/service rewriting, targets, lifecycle and bad input."""
 

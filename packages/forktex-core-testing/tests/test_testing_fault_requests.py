@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """What drop_replies counts as a request, per protocol: real clients for the cases that
 matter (prepared statements, handshakes, transactions, 100-continue), raw bytes for the
 edges (messages split across chunks, TLS, cancel requests, malformed input)."""

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """The plugin in a fresh project: README examples pass as written without any pytest
 configuration (pytest-asyncio strict mode), other async tests are left to their owners,
 nothing is left in the project, and creating the Postgres system user is reported."""

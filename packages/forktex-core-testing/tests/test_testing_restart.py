@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Restartable private servers: stopped (cleanly or by a crash) and started again on the same
 port with the same data; clients reconnect. The shared servers are never touched."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """A TCP proxy that puts network faults between a client and a real server.
 
 :class:`FaultProxy` listens on ``127.0.0.1`` and forwards every connection to one target

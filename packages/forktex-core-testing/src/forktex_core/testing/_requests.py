@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Which client-to-server chunks are requests, per wire protocol (for the fault proxy).
 
 Each recogniser is fed every chunk a client sends on one connection, in order, and returns

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """A service on a private server that a test may stop, crash and start again."""
 
 from __future__ import annotations
