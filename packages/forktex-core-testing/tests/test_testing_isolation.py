@@ -62,6 +62,7 @@ def test_session_resources_are_removed(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*forktex-core-testing services: postgres: env*"])
+    assert not (pytester.path / ".forktex-test").exists(), "the work directory must go too"
 
     seen = json.loads(record.read_text())
     databases = asyncio.run(_databases(forktex_postgres_server))

@@ -10,12 +10,17 @@ Installing the package registers the pytest plugin; tests just ask for the fixtu
 
 Fixtures: ``forktex_postgres`` / ``forktex_postgres_url`` / ``forktex_new_database`` /
 ``forktex_async_engine``, ``forktex_redis`` / ``forktex_redis_url`` / ``forktex_redis_cluster``,
-``forktex_s3``. The helpers below start the same services outside pytest (demos, benchmarks).
+``forktex_s3``; for fault tests ``forktex_fault_proxy`` (a :class:`FaultProxy` in front of any
+of them), ``forktex_restartable_postgres`` and ``forktex_restartable_redis`` (private servers
+a test may restart). The helpers below start the same services outside pytest (demos,
+benchmarks, fault tests of your own).
 """
 
 from ._docker import docker_available
 from ._embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedS3, LocalRedisCluster
 from ._isolate import create_database, drop_database
+from ._proxy import FaultProxy
+from ._requests import WireProtocol
 from ._resolve import (
     ServiceURLError,
     parse_postgres_url,
@@ -25,6 +30,7 @@ from ._resolve import (
     resolve_redis,
     resolve_s3,
 )
+from ._restartable import Restartable
 from ._services import (
     PostgresService,
     RedisClusterService,
@@ -37,12 +43,15 @@ __all__ = [
     "EmbeddedPostgres",
     "EmbeddedRedis",
     "EmbeddedS3",
+    "FaultProxy",
     "LocalRedisCluster",
     "PostgresService",
     "RedisClusterService",
     "RedisService",
+    "Restartable",
     "S3Service",
     "ServiceURLError",
+    "WireProtocol",
     "create_database",
     "docker_available",
     "drop_database",

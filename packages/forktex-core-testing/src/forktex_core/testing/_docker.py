@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""testcontainers, used only when a Docker daemon actually answers.
+"""testcontainers, used only when it is installed and a Docker daemon actually answers.
 
-testcontainers raises already in a container's constructor when there is no daemon, so
+testcontainers comes with the ``docker`` extra (``pip install 'forktex-core-testing[docker]'``).
+It raises already in a container's constructor when there is no daemon, so
 :func:`docker_available` pings first and every caller checks it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,13 +23,16 @@ MINIO_IMAGE = "minio/minio:latest"
 
 
 def docker_available(timeout: float = 2.0) -> bool:
-    """True when a Docker daemon answers a ping within ``timeout`` seconds.
+    """True when testcontainers is installed and a Docker daemon answers a ping within
+    ``timeout`` seconds.
 
     Example::
 
         if docker_available():
             ...  # testcontainers will work
     """
+    if importlib.util.find_spec("testcontainers") is None:
+        return False  # the docker extra is not installed
     if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
         return False
     try:

