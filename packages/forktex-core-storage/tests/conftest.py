@@ -11,10 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core.storage import Credentials, StorageClient
 
 CALLBACK_SECRET = b"s" * 32
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Hypothesis' caches go to pytest's temporary directory, not the work tree."""
+    set_hypothesis_home_dir(str(tmp_path_factory.mktemp("hypothesis")))
 
 
 def s3_client(forktex_s3: Any, **kwargs: Any) -> StorageClient:
