@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core.testing import RedisService
 
@@ -21,6 +22,12 @@ if str(TESTS) not in sys.path:
 
 import queue_app  # noqa: E402
 from queue_helpers import Recorded, Workers  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Hypothesis' caches go to pytest's temporary directory, not the work tree."""
+    set_hypothesis_home_dir(str(tmp_path_factory.mktemp("hypothesis")))
 
 
 @pytest.fixture

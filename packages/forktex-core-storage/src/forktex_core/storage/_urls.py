@@ -36,6 +36,7 @@ class Endpoint:
 
 #: Query/fragment parameter names containing one of these (case-insensitive) are masked.
 _SENSITIVE_PARAMS = (
+    "user",
     "pass",
     "pwd",
     "secret",
@@ -65,10 +66,10 @@ def mask_url(value: object) -> str:
     masked, at most 200 characters.
 
     Masked: the userinfo (everything before the last ``@``, since an unencoded password may
-    itself hold ``/``, ``?``, ``#`` or ``@``) and the value of every query or fragment parameter
-    whose name contains ``pass``, ``pwd``, ``secret``, ``token``, ``key``, ``auth``, ``sig``,
-    ``credential``, ``session`` or ``cookie``. A value that is not a ``str`` is shown by its
-    type only.
+    itself hold ``/``, ``?``, ``#`` or ``@``) and the value of every query or fragment
+    parameter whose name contains ``user``, ``pass``, ``pwd``, ``secret``, ``token``, ``key``,
+    ``auth``, ``sig``, ``credential``, ``session`` or ``cookie``. A value that is not a
+    ``str`` is shown by its type only.
 
     Example::
 
