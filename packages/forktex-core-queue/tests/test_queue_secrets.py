@@ -27,8 +27,6 @@ def _dead_port() -> int:
         return int(s.getsockname()[1])
 
 
-PORT = _dead_port()
-
 _USERINFO = [
     "",
     f":{S}@",
@@ -49,10 +47,10 @@ _QUERY = [
     f"?a=1&pass%77ord={S}",
     f"#auth={S}",
 ]
-_BASES = [
-    "redis://{u}127.0.0.1:" + str(PORT) + "/0{q}",
-    "rediss://{u}127.0.0.1:" + str(PORT) + "/1{q}",
-    "REDIS://{u}127.0.0.1:" + str(PORT) + "{q}",
+_BASES = [  # {port}: a port nothing listens on, chosen when the test runs
+    "redis://{u}127.0.0.1:{{port}}/0{q}",
+    "rediss://{u}127.0.0.1:{{port}}/1{q}",
+    "REDIS://{u}127.0.0.1:{{port}}{q}",
     "unix://{u}/nonexistent/redis.sock{q}",
     "redis://{u}[::1{q}",  # unparsable IPv6 literal
     "redis://{u}127.0.0.1:99999/0{q}",  # port out of range
@@ -99,9 +97,11 @@ async def test_no_url_credential_in_errors_reprs_or_logs(caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     leaked: list[tuple[str, str]] = []
     reached = 0
-    for url in URL_FORMS:
+    port = _dead_port()
+    for form in URL_FORMS:
+        url = form.replace("{port}", str(port))
         try:
-            queue = Queue(url, "q", socket_connect_timeout=1)
+            queue = Queue(url, "q", socket_connect_timeout=1, socket_timeout=2)
         except QueueError as exc:
             if S in _shown(exc):
                 leaked.append(("constructor", url))

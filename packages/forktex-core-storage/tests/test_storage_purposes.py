@@ -121,3 +121,20 @@ def test_each_purpose_has_its_own_key_and_its_own_signed_string() -> None:
     assert len(strings) == len(PURPOSES)
     for purpose in PURPOSES:  # the purpose is inside the MAC'd text, not only in the key
         assert f"\n{purpose}\n".encode() in canonical(purpose, "/a", {}, 1)
+
+
+TRICKY = ["a/100%.txt", "a/q?x=1#frag.txt", "a/p+lus & semi;colon=eq.txt", "é/ü 漢字.pdf",
+          "a/%2F-not-a-slash.txt", "a/..dots../x", "a/~tilde'quote\"(paren).txt"]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", TRICKY)
+async def test_tricky_keys_and_paths_round_trip(client: StorageClient, key: str) -> None:
+    for access in PublicAccess:
+        url = await client.signed_url(key, access=access)
+        assert client.verify_signed_url(url, access=access) == key
+    form = await client.signed_post(key, max_bytes=10)
+    assert (await client.receive_signed_post(form.url, form.fields, b"x")).key == key
+    params = {key: key}  # parameter names and values may hold anything
+    path = "/" + key.replace("?", "").replace("#", "").replace(" ", "")  # callback paths may not
+    verified = client.verify_callback(client.callback_url(path, params), path=path)
+    assert verified.path == path and verified.params == params

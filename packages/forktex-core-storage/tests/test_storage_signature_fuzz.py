@@ -21,7 +21,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from forktex_core.storage import CallbackSigner, SignatureInvalid, StorageClient
+from forktex_core.storage import (
+    CallbackSigner,
+    FilesystemBackend,
+    SignatureInvalid,
+    StorageClient,
+)
 
 SECRET = b"f" * 32
 NOW = 1_800_000_000.0
@@ -51,21 +56,16 @@ _WEIRD_VALUES = [
 
 
 def _client(root: Path) -> StorageClient:
-    return StorageClient(
-        endpoint=f"file://{root}",
-        bucket="files",
-        callback_secret=SECRET,
-        callback_base_url=BASE,
-        public_base_url=BASE,
-    )
+    files = FilesystemBackend(root, "files", secret=SECRET, base_url=BASE, clock=lambda: NOW)
+    return StorageClient(backend=files, callback_secret=SECRET, callback_base_url=BASE)
 
 
-CLIENT = _client(Path("/nonexistent"))
+CLIENT = _client(Path("/nonexistent"))  # a fixed clock: the URLs below never expire
 SIGNER = CallbackSigner(SECRET, BASE, clock=lambda: NOW)
 
 
 def _urls() -> dict[str, str]:
-    read = asyncio.run(CLIENT.signed_url("a/report 1.pdf", ttl_seconds=3600))
+    read = asyncio.run(CLIENT.signed_url("a/report 1.pdf", ttl_seconds=600))
     post = asyncio.run(CLIENT.signed_post("a/up.png", content_type="image/png", max_bytes=1000))
     return {
         "callback": SIGNER.url("/hooks/done", {"key": "a/b c.pdf", "n": "1", "é": "ü"}, 600),

@@ -415,8 +415,12 @@ class StorageClient:
         content_type: str | None = None,
         max_bytes: int | None = None,
     ) -> SignedPost:
-        """A browser upload form (S3 presigned POST policy) pinned to ``key``, and optionally
-        to ``content_type`` and a maximum size ``max_bytes``.
+        """A browser upload form pinned to ``key``, and optionally to ``content_type`` and a
+        maximum size ``max_bytes``.
+
+        On S3 it is a presigned POST policy that S3 enforces. On the filesystem backend the
+        URL is a signed ``file-post`` URL to your service, whose endpoint hands the upload to
+        :meth:`receive_signed_post`, which enforces the same conditions.
 
         Example::
 
