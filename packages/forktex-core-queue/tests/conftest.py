@@ -6,7 +6,9 @@ subprocesses, and Redis-polling waits (no fixed sleeps)."""
 from __future__ import annotations
 
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,11 +25,14 @@ if str(TESTS) not in sys.path:
 import queue_app  # noqa: E402
 from queue_helpers import Recorded, Workers  # noqa: E402
 
+# Hypothesis' caches (its scan of source constants runs during collection, before any
+# fixture) go to a temporary directory removed at the end of the run, not the work tree.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="forktex-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
-@pytest.fixture(scope="session", autouse=True)
-def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Hypothesis' caches go to pytest's temporary directory, not the work tree."""
-    set_hypothesis_home_dir(str(tmp_path_factory.mktemp("hypothesis")))
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture

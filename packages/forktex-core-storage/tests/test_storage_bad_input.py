@@ -287,3 +287,20 @@ def test_known_raw_constructor_errors_are_mapped(tmp_path: Path) -> None:
     for params in (5, {"k": "\ud800"}, [("a", "b")]):
         with pytest.raises(StorageError):
             client.callback_url("/x", params)  # type: ignore[arg-type]
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+@pytest.mark.parametrize("content_type", [None, "image/png"])
+async def test_empty_and_short_streams_are_stored(
+    storage: StorageClient, prefix: str, content_type: str | None
+) -> None:
+    info = await storage.put(prefix + "empty.bin", _empty(), content_type=content_type)
+    assert info.size == 0 and await storage.get(prefix + "empty.bin") == b""
+    info = await storage.put(
+        prefix + "short.bin", _stream([b"ab", b"c"]), content_type=content_type
+    )
+    assert info.size == 3 and await storage.get(prefix + "short.bin") == b"abc"
