@@ -195,7 +195,7 @@ def test_filesystem_backend_inputs(tmp_path: Path, data: st.DataObject) -> None:
     )
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=300)
 @given(data=st.data())
 def test_s3_backend_inputs(forktex_s3: Any, data: st.DataObject) -> None:
     _run(
