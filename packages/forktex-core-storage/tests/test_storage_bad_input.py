@@ -304,3 +304,15 @@ async def test_empty_and_short_streams_are_stored(
         prefix + "short.bin", _stream([b"ab", b"c"]), content_type=content_type
     )
     assert info.size == 3 and await storage.get(prefix + "short.bin") == b"abc"
+
+
+@pytest.mark.parametrize("bucket", ["../etc", "a/b", "bucket\n", "ab", 5, "UPPER", "1.2.3.4"])
+def test_filesystem_backend_validates_its_bucket(tmp_path: Path, bucket: Any) -> None:
+    from forktex_core.storage import FilesystemBackend, InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="bucket"):
+        FilesystemBackend(tmp_path, bucket)
+    with pytest.raises(InvalidArgument, match="bucket"):
+        StorageClient(endpoint=f"file://{tmp_path}", bucket=bucket)
+    with pytest.raises(InvalidArgument, match="both a secret"):
+        FilesystemBackend(tmp_path, "files", secret=SECRET)

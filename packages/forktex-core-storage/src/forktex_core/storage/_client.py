@@ -16,7 +16,7 @@ from ._callbacks import CallbackSigner, VerifiedCallback
 from ._content_type import SNIFF_BYTES, sniff_content_type
 from ._errors import AccessDenied, InvalidArgument, ObjectNotFound, show
 from ._fs import FilesystemBackend
-from ._keys import validate_key, validate_prefix
+from ._keys import validate_bucket, validate_key, validate_prefix
 from ._s3 import MIN_PART_SIZE, S3Backend
 from ._signing import check_secret
 from ._types import (
@@ -31,29 +31,12 @@ from ._urls import Endpoint, parse_base_url, parse_endpoint
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _CONTENT_TYPE_RE = re.compile(
     r"[\w.+-]{1,127}/[\w.+-]{1,127}( {0,8}; {0,8}[\w.+-]{1,127}=[\w.+\"-]{1,127}){0,8}", re.ASCII
 )
 _META_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 MAX_METADATA_BYTES = 2048
 """S3 limits user metadata (names + values, UTF-8) to 2 KB."""
-
-
-def _check_bucket(bucket: object) -> str:
-    if (
-        not isinstance(bucket, str)
-        or not _BUCKET_RE.match(bucket)
-        or ".." in bucket
-        or _IP_RE.match(bucket)
-    ):
-        raise InvalidArgument(
-            f"bucket={show(bucket)} is not a valid bucket name; allowed: 3-63 characters of "
-            "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, "
-            "not an IP address"
-        )
-    return bucket
 
 
 def _check_content_type(value: object) -> str:
@@ -175,7 +158,7 @@ class StorageClient:
                 "StorageClient needs endpoint='s3://host', 'https://host', 'http://host:port' "
                 "or 'file:///dir'"
             )
-        self._bucket = _check_bucket(bucket)
+        self._bucket = validate_bucket(bucket)
         ep = parse_endpoint(endpoint)
         if ep.scheme == "file":
             if public_endpoint is not None:

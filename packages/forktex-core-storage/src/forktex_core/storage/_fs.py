@@ -37,7 +37,7 @@ from ._errors import (
     ObjectNotFound,
     SignatureInvalid,
 )
-from ._keys import validate_key
+from ._keys import validate_bucket, validate_key
 from ._signing import Purpose, UrlSigner
 from ._types import ObjectInfo, PublicAccess, SignedPost
 
@@ -53,7 +53,13 @@ def _digest(key: str) -> str:
 @dataclass(frozen=True)
 class PostGrant:
     """What a verified filesystem upload form allows: one key, optionally one content type
-    and a maximum size (from :meth:`FilesystemBackend.verify_signed_post`)."""
+    and a maximum size (from :meth:`FilesystemBackend.verify_signed_post`).
+
+    Example::
+
+        grant = backend.verify_signed_post(str(request.url))
+        grant.key, grant.content_type, grant.max_bytes  # 'avatars/u1.png', 'image/png', 2000000
+    """
 
     key: str
     content_type: str | None
@@ -85,7 +91,7 @@ class FilesystemBackend:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._root = Path(root)
-        self._bucket = bucket
+        self._bucket = validate_bucket(bucket)
         self._signers: dict[Purpose, UrlSigner] = {}
         if (secret is None) != (base_url is None):
             raise InvalidArgument(
@@ -278,7 +284,12 @@ class FilesystemBackend:
 
     def verify_signed_url(self, url: str, access: PublicAccess) -> str:
         """The key a signed file URL grants ``access`` to; :class:`SignatureInvalid` (also
-        for a URL of another access mode or purpose) or :class:`SignatureExpired`."""
+        for a URL of another access mode or purpose) or :class:`SignatureExpired`.
+
+        Example::
+
+            key = backend.verify_signed_url(str(request.url), PublicAccess.read)
+        """
         purpose: Purpose = "file-read" if access is PublicAccess.read else "file-write"
         verified = self._need_signer(purpose).verify(url)
         if verified.params:
@@ -305,7 +316,13 @@ class FilesystemBackend:
 
     def verify_signed_post(self, url: str) -> PostGrant:
         """What a signed upload form URL allows; :class:`SignatureInvalid` /
-        :class:`SignatureExpired` like :meth:`verify_signed_url`."""
+        :class:`SignatureExpired` like :meth:`verify_signed_url`. Enforcing it on the upload
+        is :meth:`StorageClient.receive_signed_post`'s job.
+
+        Example::
+
+            grant = backend.verify_signed_post(str(request.url))
+        """
         verified = self._need_signer("file-post").verify(url)
         params = dict(verified.params)
         content_type = params.pop(_CONTENT_TYPE_PARAM, None)

@@ -14,7 +14,12 @@ Bucket/key layout convention (documented in the package README):
 
 from __future__ import annotations
 
-from ._errors import InvalidKey, show
+import re
+
+from ._errors import InvalidArgument, InvalidKey, show
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
 
 MAX_KEY_BYTES = 1024
 """S3 limits keys to 1024 bytes of UTF-8."""
@@ -100,3 +105,25 @@ def build_key(*parts: str) -> str:
                 f"invalid key part {show(part)}: parts must be non-empty and contain no '/'"
             )
     return validate_key("/".join(parts))
+
+
+def validate_bucket(bucket: object) -> str:
+    """Return ``bucket`` if it is a valid S3 bucket name, else raise :class:`InvalidArgument`.
+
+    Example::
+
+        >>> validate_bucket("network-prod")
+        'network-prod'
+    """
+    if (
+        not isinstance(bucket, str)
+        or not _BUCKET_RE.fullmatch(bucket)
+        or ".." in bucket
+        or _IP_RE.fullmatch(bucket)
+    ):
+        raise InvalidArgument(
+            f"bucket={show(bucket)} is not a valid bucket name; allowed: 3-63 characters of "
+            "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, "
+            "not an IP address"
+        )
+    return bucket
