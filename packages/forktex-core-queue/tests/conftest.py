@@ -6,12 +6,15 @@ subprocesses, and Redis-polling waits (no fixed sleeps)."""
 from __future__ import annotations
 
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core.testing import RedisService
 
@@ -21,6 +24,15 @@ if str(TESTS) not in sys.path:
 
 import queue_app  # noqa: E402
 from queue_helpers import Recorded, Workers  # noqa: E402
+
+# Hypothesis' caches (its scan of source constants runs during collection, before any
+# fixture) go to a temporary directory removed at the end of the run, not the work tree.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="forktex-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,16 +5,29 @@ the local filesystem backend."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core.storage import Credentials, StorageClient
 
 CALLBACK_SECRET = b"s" * 32
+
+
+# Hypothesis' caches (its scan of source constants runs during collection, before any
+# fixture) go to a temporary directory removed at the end of the run, not the work tree.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="forktex-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 def s3_client(forktex_s3: Any, **kwargs: Any) -> StorageClient:

@@ -200,7 +200,10 @@ class ArqBackend:
         from ._worker import QueueWorker
 
         worker = QueueWorker(self, registry, options)
-        await worker.run_until_stopped()
+        try:
+            await worker.run_until_stopped()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self.unavailable(exc) from None
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from ._errors import InvalidCron
+from ._errors import InvalidCron, show
 
 _MONTHS = {
     name: i
@@ -39,7 +40,17 @@ _FIELDS = (
     ("month", 1, 12),
     ("weekday", 0, 7),
 )
-_MAX_DAYS = 366 * 8  # a schedule that matches nothing in 8 years matches nothing (e.g. Feb 30)
+CRON_ID_PREFIX = "cron:"
+"""Job ids of cron ticks start with this; user job ids may not (the id space is reserved)."""
+
+_MAX_DAYS = 366 * 8
+_NUMBER = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also takes '²' and '٣'
+
+
+def _check_tz(tz: object) -> tzinfo:
+    if not isinstance(tz, tzinfo):
+        raise InvalidCron(f"tz={show(tz)}: must be a tzinfo (e.g. ZoneInfo('Europe/Vienna'))")
+    return tz  # a schedule that matches nothing in 8 years matches nothing (e.g. Feb 30)
 
 
 @dataclass(frozen=True)
@@ -70,14 +81,15 @@ class CronSchedule:
     def parse(cls, spec: str, tz: tzinfo = UTC) -> CronSchedule:
         """Parse ``"m h dom mon dow"`` (5 fields) or ``"s m h dom mon dow"`` (6 fields)."""
         if not isinstance(spec, str):
-            raise InvalidCron(f"cron spec {spec!r} must be a string like '*/5 * * * *'")
+            raise InvalidCron(f"cron spec {show(spec)} must be a string like '*/5 * * * *'")
+        _check_tz(tz)
         parts = spec.split()
         if len(parts) == 5:
             parts = ["0", *parts]
         elif len(parts) != 6:
             raise InvalidCron(
-                f"cron spec {spec!r} has {len(parts)} fields; expected 5 (minute hour day month "
-                "weekday) or 6 (second first)"
+                f"cron spec {show(spec)} has {len(parts)} fields; expected 5 "
+                "(minute hour day month weekday) or 6 (second first)"
             )
         sets = [
             _parse_field(text, name, lo, hi, spec)
@@ -113,9 +125,10 @@ class CronSchedule:
 
         ``weekday`` is 0-6 with Monday = 0, or a name (``"mon"`` ... ``"sun"``), as in arq.
         """
+        _check_tz(tz)
         if isinstance(weekday, str):
             if weekday.lower() not in _ARQ_DAYS:
-                raise InvalidCron(f"weekday={weekday!r}: allowed names are {sorted(_ARQ_DAYS)}")
+                raise InvalidCron(f"weekday={show(weekday)}: allowed names are {sorted(_ARQ_DAYS)}")
             weekday = _ARQ_DAYS[weekday.lower()]
         values = {
             "second": _field_set("second", second, 0, 59),
@@ -159,8 +172,17 @@ class CronSchedule:
 
     def next_after(self, moment: datetime) -> datetime:
         """The first fire time strictly after ``moment`` (an aware datetime), in ``tz``."""
-        if moment.tzinfo is None:
-            raise InvalidCron(f"next_after({moment!r}): the datetime must be timezone-aware")
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise InvalidCron(f"next_after({show(moment)}): give a timezone-aware datetime")
+        try:
+            return self._next_after(moment)
+        except OverflowError:  # ran past datetime.max (year 9999)
+            raise InvalidCron(
+                f"cron schedule {show(self.text)} does not fire after {moment.isoformat()} "
+                "before the year 9999"
+            ) from None
+
+    def _next_after(self, moment: datetime) -> datetime:
         local = moment.astimezone(self.tz).replace(microsecond=0, tzinfo=None)
         start = local + timedelta(seconds=1)
         hours = sorted(self.hours)
@@ -182,18 +204,26 @@ class CronSchedule:
                         candidate = datetime(d.year, d.month, d.day, h, m, s)
                         if candidate >= start:
                             return candidate.replace(tzinfo=self.tz)
-        raise InvalidCron(f"cron schedule {self.text!r} never fires")
+        raise InvalidCron(f"cron schedule {show(self.text)} never fires")
+
+
+def cron_job_id(task: str, tick_ms: int) -> str:
+    """The job id of one tick of a cron task: ``cron:<task>:<tick unix ms>``."""
+    return f"{CRON_ID_PREFIX}{task}:{tick_ms}"
 
 
 def _field_set(name: str, value: int | Iterable[int] | None, lo: int, hi: int) -> set[int] | None:
     if value is None:
         return None
-    items = [value] if isinstance(value, int) else list(value)
+    try:
+        items = [value] if isinstance(value, int) else list(value)
+    except TypeError:
+        raise InvalidCron(f"{name}={show(value)}: give an int, a set of ints or None") from None
     if not items:
-        raise InvalidCron(f"{name}={value!r}: give at least one value ({lo}-{hi}) or None")
+        raise InvalidCron(f"{name}={show(value)}: give at least one value ({lo}-{hi}) or None")
     for v in items:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise InvalidCron(f"{name}={value!r}: {v!r} is not an int in {lo}-{hi}")
+            raise InvalidCron(f"{name}={show(value)}: {show(v)} is not an int in {lo}-{hi}")
     return set(items)
 
 
@@ -205,8 +235,10 @@ def _parse_field(text: str, name: str, lo: int, hi: int, spec: str) -> frozenset
         rng = part
         if "/" in part:
             rng, _, step_text = part.partition("/")
-            if not step_text.isdigit() or int(step_text) < 1:
-                raise InvalidCron(f"cron spec {spec!r}: bad step {part!r} in the {name} field")
+            if not _NUMBER.fullmatch(step_text) or int(step_text) < 1:
+                raise InvalidCron(
+                    f"cron spec {show(spec)}: bad step {show(part)} in the {name} field"
+                )
             step = int(step_text)
         if rng == "*":
             first, last = lo, (6 if name == "weekday" else hi)
@@ -214,7 +246,9 @@ def _parse_field(text: str, name: str, lo: int, hi: int, spec: str) -> frozenset
             a, _, b = rng.partition("-")
             first, last = _value(a, names, name, lo, hi, spec), _value(b, names, name, lo, hi, spec)
             if first > last:
-                raise InvalidCron(f"cron spec {spec!r}: range {rng!r} of {name} runs backwards")
+                raise InvalidCron(
+                    f"cron spec {show(spec)}: range {show(rng)} of {name} runs backwards"
+                )
         else:
             first = _value(rng, names, name, lo, hi, spec)
             last = hi if "/" in part else first
@@ -225,9 +259,9 @@ def _parse_field(text: str, name: str, lo: int, hi: int, spec: str) -> frozenset
 def _value(text: str, names: dict[str, int], name: str, lo: int, hi: int, spec: str) -> int:
     if text.lower() in names:
         return names[text.lower()]
-    if not text.isdigit() or not lo <= int(text) <= hi:
+    if not _NUMBER.fullmatch(text) or not lo <= int(text) <= hi:
         raise InvalidCron(
-            f"cron spec {spec!r}: {text!r} is not a valid {name} ({lo}-{hi}"
+            f"cron spec {show(spec)}: {show(text)} is not a valid {name} ({lo}-{hi}"
             + (", or a name like " + next(iter(names)) if names else "")
             + ")"
         )

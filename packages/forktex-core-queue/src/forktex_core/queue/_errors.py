@@ -4,6 +4,29 @@
 
 from __future__ import annotations
 
+MAX_SECONDS = 10 * 366 * 86_400
+"""The longest duration any option accepts (10 years): Redis expiry times must stay finite."""
+
+
+def show(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: at most ``limit`` characters, and never raising
+    (an int past Python's digit limit or an object whose ``repr`` fails is described instead).
+
+    Example::
+
+        >>> show("x" * 100, limit=10)
+        "'xxxxxx..."
+        >>> show(10**5000)
+        '<int of 16610 bits>'
+    """
+    try:
+        text = repr(value)
+    except Exception:
+        if isinstance(value, int):
+            return f"<int of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class QueueError(Exception):
     """Base class of every error raised by ``forktex_core.queue``.
@@ -145,9 +168,14 @@ class Retry(QueueError):
 
     def __init__(self, defer: float | None = None) -> None:
         if defer is not None and (
-            isinstance(defer, bool) or not isinstance(defer, int | float) or defer < 0
+            isinstance(defer, bool)
+            or not isinstance(defer, int | float)
+            or not 0 <= defer <= MAX_SECONDS  # also refuses nan and inf
         ):
-            raise InvalidArgument(f"Retry(defer={defer!r}): defer must be seconds >= 0 or None")
+            raise InvalidArgument(
+                f"Retry(defer={show(defer)}): defer must be seconds from 0 to {MAX_SECONDS} "
+                "(10 years), or None"
+            )
         super().__init__(f"retry requested (defer={defer!r})")
         self.defer = None if defer is None else float(defer)
 

@@ -13,7 +13,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _serde
-from ._errors import InvalidArgument, JobAborted, JobFailed, JobNotFound, ResultTimeout
+from ._errors import (
+    MAX_SECONDS,
+    InvalidArgument,
+    JobAborted,
+    JobFailed,
+    JobNotFound,
+    ResultTimeout,
+    show,
+)
 
 if TYPE_CHECKING:
     from ._queue import Queue
@@ -115,9 +123,14 @@ def current_job() -> JobContext:
 
 def _check_timeout(name: str, value: float | None) -> None:
     if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_SECONDS  # also refuses nan and inf
     ):
-        raise InvalidArgument(f"{name}={value!r}: must be seconds >= 0 or None (wait forever)")
+        raise InvalidArgument(
+            f"{name}={show(value)}: must be seconds from 0 to {MAX_SECONDS} (10 years), "
+            "or None (wait forever)"
+        )
 
 
 class Job(Generic[R]):
@@ -193,9 +206,11 @@ class Job(Generic[R]):
         if (
             isinstance(poll_interval, bool)
             or not isinstance(poll_interval, int | float)
-            or poll_interval <= 0
+            or not 0 < poll_interval <= MAX_SECONDS
         ):
-            raise InvalidArgument(f"poll_interval={poll_interval!r}: must be seconds > 0")
+            raise InvalidArgument(
+                f"poll_interval={show(poll_interval)}: must be seconds > 0 (and finite)"
+            )
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         delay = min(0.005, poll_interval)

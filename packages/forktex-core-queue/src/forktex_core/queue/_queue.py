@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
-from urllib.parse import urlsplit
 
 from . import _serde
 from ._arq import ArqBackend
 from ._backend import AbortOutcome, Backend, JobState, Keys, WorkerOptions
-from ._cron import CronSchedule
-from ._errors import InvalidArgument, InvalidCron
+from ._cron import CRON_ID_PREFIX, CronSchedule
+from ._errors import MAX_SECONDS, InvalidArgument, InvalidCron, show
 from ._job import Job
 from ._task import (
     FailureHook,
@@ -31,11 +30,12 @@ from ._task import (
     check_int,
     check_seconds,
 )
+from ._urls import redis_location
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 _JOB_ID_MAX = 200
 _EXPIRES_EXTRA_MS = 86_400_000
 
@@ -92,12 +92,21 @@ class QueueHealth:
         return sum(w.alive for w in self.workers)
 
 
-def _where(url: str) -> str:
+def _until_ms(defer_until: object, now_ms: int) -> int:
+    """``_defer_until`` as unix milliseconds: an aware datetime at most 10 years ahead."""
+    if not isinstance(defer_until, datetime) or defer_until.tzinfo is None:
+        raise InvalidArgument(
+            f"_defer_until={show(defer_until)}: must be a timezone-aware datetime"
+        )
     try:
-        parts = urlsplit(url)
-        return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
-    except ValueError:
-        return "<unparsable url>"
+        until = int(defer_until.timestamp() * 1000)
+    except (OverflowError, ValueError):  # near year 1 / 9999 once the offset is applied
+        until = -1
+    if until < 0 or until - now_ms > MAX_SECONDS * 1000:
+        raise InvalidArgument(
+            f"_defer_until={show(defer_until)}: must lie between 1970 and 10 years from now"
+        )
+    return until
 
 
 class Queue:
@@ -127,28 +136,20 @@ class Queue:
         timezone: tzinfo = UTC,
         **redis_kwargs: Any,
     ) -> None:
-        if not isinstance(redis_url, str) or urlsplit(redis_url).scheme not in {
-            "redis",
-            "rediss",
-            "unix",
-        }:
-            shown = redis_url if not isinstance(redis_url, str) else _where(redis_url)
+        where = redis_location(redis_url, redis_kwargs)
+        if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
             raise InvalidArgument(
-                f"redis_url={shown!r}: must be a redis://, rediss:// or unix:// URL string"
-            )
-        if not isinstance(name, str) or not _QUEUE_NAME.match(name):
-            raise InvalidArgument(
-                f"name={name!r}: use 1-200 characters of letters, digits and '_.:-'"
+                f"name={show(name)}: use 1-200 characters of letters, digits and '_.:-'"
             )
         if not isinstance(timezone, tzinfo):
-            raise InvalidArgument(f"timezone={timezone!r}: must be a tzinfo (e.g. ZoneInfo)")
+            raise InvalidArgument(f"timezone={show(timezone)}: must be a tzinfo (e.g. ZoneInfo)")
         self.name = name
         self.keep_result = check_seconds("keep_result", keep_result)
         self.timezone = timezone
         self.keys = Keys(name)
         self.registry = Registry(name)
         self._url = redis_url
-        self._where = _where(redis_url)
+        self._where = where
         self._redis_kwargs = redis_kwargs
         self._backend: Backend | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -206,9 +207,11 @@ class Queue:
         cron: CronSchedule | None = None,
     ) -> TaskSpec:
         if not inspect.iscoroutinefunction(fn):
-            raise InvalidArgument(f"{fn!r} is not an async function (define it with `async def`)")
+            raise InvalidArgument(
+                f"{show(fn)} is not an async function (define it with `async def`)"
+            )
         if name is not None and not isinstance(name, str):
-            raise InvalidArgument(f"name={name!r}: must be a str or None")
+            raise InvalidArgument(f"name={show(name)}: must be a str or None")
         check_hook("on_failure", on_failure)
         return TaskSpec(
             name=name or fn.__qualname__,
@@ -337,7 +340,8 @@ class Queue:
         if spec is not None:
             if any(v is not None for v in (month, day, weekday, hour, minute)) or second != 0:
                 raise InvalidCron(
-                    f"cron({spec!r}, ...): give either a crontab string or keyword fields, not both"
+                    f"cron({show(spec)}, ...): give either a crontab string or keyword fields, "
+                    "not both"
                 )
             schedule = CronSchedule.parse(spec, tz=self.timezone)
         else:
@@ -405,6 +409,11 @@ class Queue:
             job_id = uuid.uuid4().hex
         else:
             self._check_job_id(job_id)
+            if job_id.startswith(CRON_ID_PREFIX):
+                raise InvalidArgument(
+                    f"job id {show(job_id)}: ids starting with {CRON_ID_PREFIX!r} are reserved "
+                    "for cron ticks (cron:<task>:<tick>); choose another id"
+                )
         now = int(time.time() * 1000)
         score = now
         if defer_by is not None and defer_until is not None:
@@ -412,12 +421,11 @@ class Queue:
         if defer_by is not None:
             score += int(check_seconds("_defer_by", defer_by) * 1000)
         elif defer_until is not None:
-            if not isinstance(defer_until, datetime) or defer_until.tzinfo is None:
-                raise InvalidArgument(
-                    f"_defer_until={defer_until!r}: must be a timezone-aware datetime"
-                )
-            score = max(now, int(defer_until.timestamp() * 1000))
-        payload = _serde.dumps({"f": spec.name, "a": args, "k": kwargs, "et": now})
+            score = max(now, _until_ms(defer_until, now))
+        payload = _serde.dumps(
+            {"f": spec.name, "a": args, "k": kwargs, "et": now},
+            what=f"the arguments of task {spec.name!r}",
+        )
         created = await self.backend.enqueue(
             job_id, payload, score, score - now + _EXPIRES_EXTRA_MS
         )
@@ -433,8 +441,8 @@ class Queue:
             or any(c.isspace() for c in job_id)
         ):
             raise InvalidArgument(
-                f"job id {job_id!r}: must be a non-empty str of at most {_JOB_ID_MAX} printable "
-                "characters without whitespace"
+                f"job id {show(job_id)}: must be a non-empty str of at most {_JOB_ID_MAX} "
+                "printable characters without whitespace"
             )
 
     def job(self, job_id: str) -> Job[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import random
 import re
 from collections.abc import Awaitable, Callable, Coroutine
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._cron import CronSchedule
-from ._errors import DuplicateTask, InvalidArgument
+from ._errors import MAX_SECONDS, DuplicateTask, InvalidArgument, show
 from ._job import FailedJob, Job
 
 if TYPE_CHECKING:
@@ -25,34 +26,55 @@ R = TypeVar("R")
 
 FailureHook = Callable[[FailedJob], Awaitable[None]]
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:\-<>]{1,200}$")
+_NAME = re.compile(r"[A-Za-z0-9_.:\-<>]{1,200}")
 
 
 def check_seconds(name: str, value: object, *, minimum: float = 0.0, strict: bool = False) -> float:
-    """Validate a duration in seconds (int, float or timedelta); return it as float."""
+    """Validate a duration in seconds (int, float or timedelta, finite, at most 10 years);
+    return it as float.
+
+    Example::
+
+        check_seconds("timeout", timedelta(minutes=5))  # 300.0
+    """
     seconds: float
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
-    elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise InvalidArgument(f"{name}={value!r}: must be a number of seconds or a timedelta")
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{name}={show(value)}: must be a number of seconds or a timedelta")
     else:
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise InvalidArgument(
+            f"{name}={show(value)}: must be a finite number of seconds, at most {MAX_SECONDS} "
+            "(10 years)"
+        )
     if seconds < minimum or (strict and seconds <= minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise InvalidArgument(f"{name}={value!r}: must be {bound} seconds")
+        raise InvalidArgument(f"{name}={show(value)}: must be {bound} seconds")
     return seconds
 
 
 def check_int(name: str, value: object, minimum: int) -> int:
+    """Validate an int option that has a lower bound.
+
+    Example::
+
+        check_int("retries", 3, 0)  # 3
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgument(f"{name}={value!r}: must be an int >= {minimum}")
+        raise InvalidArgument(f"{name}={show(value)}: must be an int >= {minimum}")
     return value
 
 
 def check_hook(name: str, hook: object) -> None:
+    """Validate an ``on_failure`` hook: an async function or None."""
     if hook is not None and not inspect.iscoroutinefunction(hook):
         raise InvalidArgument(
-            f"{name}={hook!r}: must be an async function taking one FailedJob argument"
+            f"{name}={show(hook)}: must be an async function taking one FailedJob argument"
         )
 
 
@@ -78,7 +100,8 @@ class TaskSpec:
     def backoff_delay(self, try_number: int) -> float:
         """Seconds to wait before try ``try_number + 1``: doubling from ``backoff``, capped,
         plus up to 10 % jitter so a burst of failures does not retry in lockstep."""
-        base = min(self.backoff_max, self.backoff * 2.0 ** (try_number - 1))
+        # the exponent is capped: 2.0 ** 1024 overflows, and 2 ** 64 x backoff > backoff_max
+        base = min(self.backoff_max, self.backoff * 2.0 ** min(try_number - 1, 64))
         return float(base * (1 + random.random() * 0.1))
 
 
@@ -91,9 +114,9 @@ class Registry:
     on_failure: list[FailureHook] = field(default_factory=list)
 
     def add(self, spec: TaskSpec) -> None:
-        if not _NAME.match(spec.name):
+        if not _NAME.fullmatch(spec.name):
             raise InvalidArgument(
-                f"task name {spec.name!r}: use 1-200 characters of letters, digits, '_.:-<>'"
+                f"task name {show(spec.name)}: use 1-200 characters of letters, digits, '_.:-<>'"
             )
         if spec.name in self.tasks:
             raise DuplicateTask(

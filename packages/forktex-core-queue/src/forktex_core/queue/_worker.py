@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from arq.worker import Worker, func
 
 from . import _serde
+from ._cron import cron_job_id
 from ._errors import Retry, SerializationError, TaskTimeout
 from ._job import FailedJob, JobContext, _current
 
@@ -50,6 +51,18 @@ EXPIRES_EXTRA_MS = 86_400_000  # a job not started within a day of its run time 
 
 def _ms() -> int:
     return int(time.time() * 1000)
+
+
+_MAX_MESSAGE = 4000
+
+
+def _message(error: BaseException) -> str:
+    """An exception's text for the failure record: bounded, and never raising itself."""
+    try:
+        text = str(error)
+    except Exception:
+        text = f"<{type(error).__name__} whose str() failed>"
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
 class QueueWorker(Worker):
@@ -248,7 +261,7 @@ class QueueWorker(Worker):
             else:
                 self.jobs_failed += 1
                 record["e"] = "Aborted" if state == "aborted" else type(error).__name__
-                record["m"] = "aborted by request" if error is None else str(error)
+                record["m"] = "aborted by request" if error is None else _message(error)
             await asyncio.shield(self._finish(job_id, "done", record, keep_ms))
             if state == "failed":
                 await self._on_failure(spec, job_id, name, args, kwargs, job_try, error)
@@ -328,6 +341,11 @@ class QueueWorker(Worker):
                 value = task.result()
                 why = _serde.problem(value)
                 if why is None:
+                    try:
+                        _serde.dumps(value, what=f"the result of task {name!r}")
+                    except SerializationError as exc:
+                        await done("failed", exc, spec=spec)
+                        return
                     await done("complete", value=value)
                     log.debug("job %s %s complete", job_id, name)
                     return
@@ -397,7 +415,7 @@ class QueueWorker(Worker):
             kwargs=dict(kwargs),
             tries=tries,
             error_type=type(error).__name__,
-            message=str(error),
+            message="" if error is None else _message(error),
             error=error,
         )
         for hook in hooks:
@@ -465,7 +483,7 @@ class QueueWorker(Worker):
                 if claimed:
                     payload = _serde.dumps({"f": spec.name, "a": [], "k": {}, "et": _ms()})
                     await self.backend.enqueue(
-                        f"cron:{spec.name}:{tick}",
+                        cron_job_id(spec.name, tick),
                         payload,
                         tick,
                         max(0, tick - _ms()) + EXPIRES_EXTRA_MS,

@@ -34,7 +34,7 @@ from ._errors import (
     StorageError,
     StorageUnavailable,
 )
-from ._fs import FilesystemBackend
+from ._fs import FilesystemBackend, PostGrant
 from ._keys import build_key, validate_key
 from ._s3 import S3Backend
 from ._types import (
@@ -59,6 +59,7 @@ __all__ = [
     "InvalidKey",
     "ObjectInfo",
     "ObjectNotFound",
+    "PostGrant",
     "PublicAccess",
     "S3Backend",
     "SignatureExpired",

@@ -14,16 +14,22 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from ._errors import InvalidArgument
+from ._errors import AccessDenied, InvalidArgument, show
 
 Body = Union[bytes, bytearray, memoryview, "os.PathLike[str]", AsyncIterable[bytes]]
 """What :meth:`StorageClient.put` accepts."""
 
 
 class BodyReader:
-    """An async ``read(n)`` / ``peek(n)`` view of any :data:`Body`; ``length`` if known."""
+    """An async ``read(n)`` / ``peek(n)`` view of any :data:`Body`; ``length`` if known.
 
-    def __init__(self, body: object) -> None:
+    With ``max_bytes``, a body longer than that raises :class:`AccessDenied` before more than
+    one chunk past the limit has been read (a known length is checked up front).
+    """
+
+    def __init__(self, body: object, *, max_bytes: int | None = None) -> None:
+        self._max = max_bytes
+        self._seen = 0
         self._buf = bytearray()
         self._iter: AsyncIterator[bytes] | None = None
         self._file: BinaryIO | None = None
@@ -34,11 +40,18 @@ class BodyReader:
             self._eof = True
             self.length = len(self._buf)
         elif isinstance(body, os.PathLike):
-            path = Path(body)
-            if not path.is_file():
-                raise InvalidArgument(f"body path {str(path)!r} is not an existing regular file")
-            self._file = path.open("rb")
-            self.length = path.stat().st_size
+            try:
+                path = Path(body)
+                if not path.is_file():
+                    raise InvalidArgument(
+                        f"body path {show(str(path))} is not an existing regular file"
+                    )
+                self._file = path.open("rb")
+                self.length = os.fstat(self._file.fileno()).st_size
+            except (OSError, TypeError) as exc:
+                raise InvalidArgument(
+                    f"body path {show(body)} cannot be read ({type(exc).__name__}: {exc})"
+                ) from None
         elif isinstance(body, AsyncIterable):
             self._iter = aiter(body)
             self.length = None
@@ -52,6 +65,15 @@ class BodyReader:
                 f"body must be bytes, an os.PathLike file path or an AsyncIterable[bytes], "
                 f"got {type(body).__name__}"
             )
+        if self._max is not None and self.length is not None and self.length > self._max:
+            self.close()
+            raise self._too_large()
+
+    def _too_large(self) -> AccessDenied:
+        return AccessDenied(
+            f"the body is larger than the allowed {self._max} bytes (e.g. the max_bytes an "
+            "upload form was signed for); nothing was stored"
+        )
 
     async def _fill(self, n: int) -> None:
         while len(self._buf) < n and not self._eof:
@@ -68,10 +90,15 @@ class BodyReader:
                     raise InvalidArgument(
                         f"body stream yielded {type(chunk).__name__}; it must yield bytes"
                     )
+                if isinstance(chunk, memoryview):
+                    chunk = chunk.tobytes()  # len() of a memoryview counts items, not bytes
                 if not chunk:
                     continue
             if not chunk:
                 self._eof = True
+            self._seen += len(chunk)
+            if self._max is not None and self._seen > self._max:
+                raise self._too_large()
             self._buf += chunk
 
     async def peek(self, n: int) -> bytes:

@@ -14,10 +14,11 @@ from ._backend import StorageBackend
 from ._body import Body, BodyReader
 from ._callbacks import CallbackSigner, VerifiedCallback
 from ._content_type import SNIFF_BYTES, sniff_content_type
-from ._errors import AccessDenied, InvalidArgument, InvalidKey, ObjectNotFound, SignatureInvalid
+from ._errors import AccessDenied, InvalidArgument, ObjectNotFound, show
 from ._fs import FilesystemBackend
-from ._keys import validate_key, validate_prefix
+from ._keys import validate_bucket, validate_key, validate_prefix
 from ._s3 import MIN_PART_SIZE, S3Backend
+from ._signing import check_secret
 from ._types import (
     Credentials,
     ObjectInfo,
@@ -30,31 +31,18 @@ from ._urls import Endpoint, parse_base_url, parse_endpoint
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-_CONTENT_TYPE_RE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*$")
+_CONTENT_TYPE_RE = re.compile(
+    r"[\w.+-]{1,127}/[\w.+-]{1,127}( {0,8}; {0,8}[\w.+-]{1,127}=[\w.+\"-]{1,127}){0,8}", re.ASCII
+)
 _META_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
-
-
-def _check_bucket(bucket: object) -> str:
-    if (
-        not isinstance(bucket, str)
-        or not _BUCKET_RE.match(bucket)
-        or ".." in bucket
-        or _IP_RE.match(bucket)
-    ):
-        raise InvalidArgument(
-            f"bucket={bucket!r} is not a valid bucket name; allowed: 3-63 characters of "
-            "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, "
-            "not an IP address"
-        )
-    return bucket
+MAX_METADATA_BYTES = 2048
+"""S3 limits user metadata (names + values, UTF-8) to 2 KB."""
 
 
 def _check_content_type(value: object) -> str:
-    if not isinstance(value, str) or not _CONTENT_TYPE_RE.match(value):
+    if not isinstance(value, str) or not _CONTENT_TYPE_RE.fullmatch(value):
         raise InvalidArgument(
-            f"content_type={value!r} is not a media type; use e.g. 'application/pdf' or "
+            f"content_type={show(value)} is not a media type; use e.g. 'application/pdf' or "
             "'text/plain; charset=utf-8', or omit it to sniff from the key and body"
         )
     return value
@@ -68,7 +56,7 @@ def _check_positive_int(name: str, value: object, *, low: int = 1, high: int | N
         or (high is not None and value > high)
     ):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise InvalidArgument(f"{name}={value!r} must be an int {bound}")
+        raise InvalidArgument(f"{name}={show(value)} must be an int {bound}")
     return value
 
 
@@ -131,13 +119,14 @@ class StorageClient:
                 f"got {type(credentials).__name__}"
             )
         if not isinstance(region, str) or not re.match(r"^[a-z0-9-]{1,32}$", region):
-            raise InvalidArgument(f"region={region!r} must look like 'us-east-1'")
+            raise InvalidArgument(f"region={show(region)} must look like 'us-east-1'")
         self._part_size = _check_positive_int(
             "part_size", part_size, low=MIN_PART_SIZE, high=5 * 1024**3
         )
-        if isinstance(public_prefixes, str):
+        if isinstance(public_prefixes, (str, bytes)) or not isinstance(public_prefixes, Iterable):
             raise InvalidArgument(
-                "public_prefixes must be an iterable of prefixes, e.g. ('avatars/',), not a str"
+                "public_prefixes must be an iterable of prefixes, e.g. ('avatars/',), "
+                f"not a {type(public_prefixes).__name__}"
             )
         self._public_prefixes = tuple(validate_prefix(p) for p in public_prefixes)
         self._public_base_url = (
@@ -145,6 +134,8 @@ class StorageClient:
             if public_base_url is not None
             else None
         )
+        if callback_secret is not None:
+            check_secret(callback_secret)
         self._callbacks: CallbackSigner | None = None
         if callback_secret is not None and callback_base_url is not None:
             self._callbacks = CallbackSigner(callback_secret, callback_base_url)
@@ -167,15 +158,18 @@ class StorageClient:
                 "StorageClient needs endpoint='s3://host', 'https://host', 'http://host:port' "
                 "or 'file:///dir'"
             )
-        self._bucket = _check_bucket(bucket)
+        self._bucket = validate_bucket(bucket)
         ep = parse_endpoint(endpoint)
         if ep.scheme == "file":
             if public_endpoint is not None:
                 raise InvalidArgument("public_endpoint applies to S3 endpoints only")
-            file_signer = None
-            if callback_secret is not None and self._public_base_url is not None:
-                file_signer = CallbackSigner(callback_secret, self._public_base_url)
-            self._backend = FilesystemBackend(Path(ep.path), self._bucket, file_signer)
+            signs = callback_secret is not None and self._public_base_url is not None
+            self._backend = FilesystemBackend(
+                Path(ep.path),
+                self._bucket,
+                secret=callback_secret if signs else None,
+                base_url=self._public_base_url if signs else None,
+            )
             return
         pub = (
             parse_endpoint(public_endpoint, name="public_endpoint", allow_file=False)
@@ -258,7 +252,11 @@ class StorageClient:
         if content_type is not None:
             _check_content_type(content_type)
         meta = self._check_metadata(metadata)
-        reader = BodyReader(body)
+        return await self._put(key, BodyReader(body), content_type, meta)
+
+    async def _put(
+        self, key: str, reader: BodyReader, content_type: str | None, meta: dict[str, str]
+    ) -> ObjectInfo:
         try:
             if content_type is None:
                 head = await reader.peek(SNIFF_BYTES)
@@ -273,18 +271,25 @@ class StorageClient:
         if metadata is None:
             return {}
         if not isinstance(metadata, Mapping):
-            raise InvalidArgument(f"metadata must be a mapping of str to str, got {metadata!r}")
+            raise InvalidArgument(f"metadata must be a mapping of str to str, got {show(metadata)}")
         out: dict[str, str] = {}
         for name, value in metadata.items():
             if not isinstance(name, str) or not _META_NAME_RE.match(name):
                 raise InvalidArgument(
-                    f"metadata name {name!r} is not allowed; use lowercase letters, digits and '-'"
+                    f"metadata name {show(name)} is not allowed; "
+                    "use lowercase letters, digits and '-'"
                 )
             if not isinstance(value, str) or not value.isascii() or not value.isprintable():
                 raise InvalidArgument(
-                    f"metadata value for {name!r} must be a printable ASCII str, got {value!r}"
+                    f"metadata value for {show(name)} must be a printable ASCII str, "
+                    f"got {show(value)}"
                 )
             out[name] = value
+        size = sum(len(k) + len(v) for k, v in out.items())
+        if size > MAX_METADATA_BYTES:
+            raise InvalidArgument(
+                f"metadata is {size} bytes (names + values); S3 allows at most {MAX_METADATA_BYTES}"
+            )
         return out
 
     async def get(self, key: str) -> bytes:
@@ -336,8 +341,8 @@ class StorageClient:
 
             await storage.delete_many([o.key async for o in storage.list(prefix="tmp/")])
         """
-        if isinstance(keys, (str, bytes)):
-            raise InvalidArgument("keys must be an iterable of keys, not a single str")
+        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+            raise InvalidArgument(f"keys must be an iterable of keys, not a {type(keys).__name__}")
         checked = [validate_key(k) for k in keys]
         if checked:
             await self._backend.delete_many(checked)
@@ -393,8 +398,12 @@ class StorageClient:
         content_type: str | None = None,
         max_bytes: int | None = None,
     ) -> SignedPost:
-        """A browser upload form (S3 presigned POST policy) pinned to ``key``, and optionally
-        to ``content_type`` and a maximum size ``max_bytes``.
+        """A browser upload form pinned to ``key``, and optionally to ``content_type`` and a
+        maximum size ``max_bytes``.
+
+        On S3 it is a presigned POST policy that S3 enforces. On the filesystem backend the
+        URL is a signed ``file-post`` URL to your service, whose endpoint hands the upload to
+        :meth:`receive_signed_post`, which enforces the same conditions.
 
         Example::
 
@@ -428,7 +437,7 @@ class StorageClient:
         """
         if not self.is_public(key):
             raise AccessDenied(
-                f"key {key!r} is not under a public prefix {list(self._public_prefixes)!r}; "
+                f"key {show(key)} is not under a public prefix {list(self._public_prefixes)!r}; "
                 "use signed_url() or add its prefix to public_prefixes"
             )
         quoted = quote(key, safe="/")
@@ -438,28 +447,75 @@ class StorageClient:
             raise InvalidArgument("public_url() on the filesystem backend needs public_base_url=")
         return f"{self._public_endpoint.url}/{self._bucket}/{quoted}"
 
+    def _signing_fs(self, what: str) -> FilesystemBackend:
+        backend = self._backend
+        if not isinstance(backend, FilesystemBackend) or not backend.signs_urls:
+            raise InvalidArgument(
+                f"{what}() is for the filesystem backend with callback_secret and "
+                "public_base_url; S3 checks its own signed URLs and upload forms"
+            )
+        return backend
+
     def verify_signed_url(self, url: str, *, access: PublicAccess = PublicAccess.read) -> str:
         """Filesystem backend: check a signed file URL and return its key.
 
-        The service's file endpoint calls this before serving or accepting bytes. Raises
-        :class:`SignatureInvalid` / :class:`SignatureExpired`.
+        The service's file endpoint calls this before serving (``access=PublicAccess.read``,
+        GET) or accepting bytes (``PublicAccess.write``, PUT). A URL minted for the other
+        access mode, for an upload form or as a callback never verifies. Raises
+        :class:`SignatureInvalid` (malformed, tampered, another purpose) /
+        :class:`SignatureExpired`.
+
+        Example::
+
+            key = storage.verify_signed_url(str(request.url), access=PublicAccess.read)
+            return StreamingResponse(storage.stream(key))
         """
         check_access(access)
-        backend = self._backend
-        if not isinstance(backend, FilesystemBackend) or backend._signer is None:
-            raise InvalidArgument(
-                "verify_signed_url() is for the filesystem backend with callback_secret and "
-                "public_base_url; S3 validates its own signed URLs"
+        return self._signing_fs("verify_signed_url").verify_signed_url(url, access)
+
+    async def receive_signed_post(
+        self, url: str, fields: Mapping[str, str], body: Body
+    ) -> ObjectInfo:
+        """Filesystem backend: accept an upload made with a :meth:`signed_post` form and
+        store it, enforcing what the form pins — like S3 does for its POST policy.
+
+        ``url`` is the URL the form was posted to, ``fields`` the form's text fields, ``body``
+        the file. The ``key`` field must name the signed key and, when the form pins a
+        content type, the ``Content-Type`` field must equal it; a body over the signed
+        ``max_bytes`` is refused without storing anything. Raises :class:`SignatureInvalid`
+        / :class:`SignatureExpired` for the URL and :class:`AccessDenied` when the upload
+        breaks the form's conditions.
+
+        Example::
+
+            form = await request.form()
+            info = await storage.receive_signed_post(
+                str(request.url),
+                {k: v for k, v in form.items() if k != "file"},
+                form["file"].file.read(),
             )
-        verified = backend._signer.verify(url)
-        prefix = "/" + self._bucket + "/"
-        if verified.params.get("access") != access.value or not verified.path.startswith(prefix):
-            raise SignatureInvalid(f"signed URL does not grant {access.value} access to a key")
-        key = verified.path[len(prefix) :]
-        try:
-            return validate_key(key)
-        except InvalidKey:
-            raise SignatureInvalid("signed URL names an invalid key") from None
+        """
+        grant = self._signing_fs("receive_signed_post").verify_signed_post(url)
+        if not isinstance(fields, Mapping):
+            raise InvalidArgument(
+                f"fields must be the form's text fields as a mapping, got {type(fields).__name__}"
+            )
+        by_name = {str(k).lower(): v for k, v in fields.items()}
+        if by_name.get("key") != grant.key:
+            raise AccessDenied(
+                f"upload form field 'key' must be {grant.key!r}, the key the form was signed for"
+            )
+        sent_type = by_name.get("content-type")
+        if grant.content_type is not None and sent_type != grant.content_type:
+            raise AccessDenied(
+                f"upload form field 'Content-Type' must be {grant.content_type!r}, the type the "
+                "form was signed for"
+            )
+        content_type = grant.content_type
+        if content_type is None and sent_type is not None:
+            content_type = _check_content_type(sent_type)
+        reader = BodyReader(body, max_bytes=grant.max_bytes)
+        return await self._put(grant.key, reader, content_type, {})
 
     def callback_url(
         self, path: str, params: Mapping[str, str] | None = None, ttl_seconds: int = 600

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from ._errors import InvalidArgument
+
 OCTET_STREAM = "application/octet-stream"
 SNIFF_BYTES = 512
 """How many leading bytes :func:`sniff_content_type` looks at."""
@@ -73,7 +75,7 @@ def _looks_like_json(head: bytes, complete: bool) -> bool:
     if complete:
         try:
             json.loads(head.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return False
         return True
     return _looks_like_text(head, complete)
@@ -93,6 +95,11 @@ def sniff_content_type(key: str, head: bytes, *, complete: bool = False) -> str:
         >>> sniff_content_type("blob", b"\\x00\\x01")
         'application/octet-stream'
     """
+    if not isinstance(key, str):
+        raise InvalidArgument(f"key must be a str, got {type(key).__name__}")
+    if not isinstance(head, (bytes, bytearray, memoryview)):
+        raise InvalidArgument(f"head must be bytes, got {type(head).__name__}")
+    head = bytes(head)
     ext = key.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in key.rsplit("/", 1)[-1] else ""
     magic = _magic(head)
     if magic is not None:

@@ -10,6 +10,26 @@ what to do, never a credential or a signature.
 from __future__ import annotations
 
 
+def show(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: at most ``limit`` characters, and never raising
+    (an int past Python's digit limit or an object whose ``repr`` fails is described instead).
+
+    Example::
+
+        >>> show("x" * 100, limit=10)
+        "'xxxxxx..."
+        >>> show(10**5000)
+        '<int of 16610 bits>'
+    """
+    try:
+        text = repr(value)
+    except Exception:
+        if isinstance(value, int):
+            return f"<int of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class StorageError(Exception):
     """Base class of every error raised by ``forktex_core.storage``.
 

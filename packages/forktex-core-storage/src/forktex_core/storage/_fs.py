@@ -7,8 +7,10 @@ the key, content type, size, ETag and metadata. Hashing the key keeps arbitrary 
 ``a`` *and* ``a/b``) keys representable and makes path traversal impossible. Writes go to a
 temporary file and are ``os.replace``-d into place, so readers never see half an object.
 
-Signed URLs are callback-style HMAC URLs (:class:`CallbackSigner`) under the consumer's
-``public_base_url``; the service serves them after :meth:`StorageClient.verify_signed_url`.
+Signed URLs are HMAC URLs (``_signing``) under the consumer's ``public_base_url``, one
+purpose each: ``file-read`` (GET), ``file-write`` (PUT) and ``file-post`` (an upload form
+pinned to key, content type and size). The service's file endpoint checks them with
+:meth:`StorageClient.verify_signed_url` / :meth:`StorageClient.receive_signed_post`.
 """
 
 from __future__ import annotations
@@ -18,30 +20,89 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ._body import BodyReader
-from ._callbacks import CallbackSigner
-from ._errors import BucketNotFound, InvalidArgument, ObjectNotFound
+from ._errors import (
+    BucketNotFound,
+    InvalidArgument,
+    InvalidKey,
+    ObjectNotFound,
+    SignatureInvalid,
+)
+from ._keys import validate_bucket, validate_key
+from ._signing import Purpose, UrlSigner
 from ._types import ObjectInfo, PublicAccess, SignedPost
+
+_CONTENT_TYPE_PARAM = "content-type"
+_MAX_BYTES_PARAM = "max-bytes"
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-class FilesystemBackend:
-    """:class:`StorageBackend` storing objects under a local directory."""
+@dataclass(frozen=True)
+class PostGrant:
+    """What a verified filesystem upload form allows: one key, optionally one content type
+    and a maximum size (from :meth:`FilesystemBackend.verify_signed_post`).
 
-    def __init__(self, root: Path, bucket: str, signer: CallbackSigner | None) -> None:
+    Example::
+
+        grant = backend.verify_signed_post(str(request.url))
+        grant.key, grant.content_type, grant.max_bytes  # 'avatars/u1.png', 'image/png', 2000000
+    """
+
+    key: str
+    content_type: str | None
+    max_bytes: int | None
+    expires_at: int
+
+
+class FilesystemBackend:
+    """:class:`StorageBackend` storing objects under a local directory.
+
+    ``secret`` (>= 32 bytes) and ``base_url`` (the service endpoint that serves the files)
+    enable signed URLs; give both or neither.
+
+    Example::
+
+        backend = FilesystemBackend(Path("/var/tmp/storage"), "dev",
+                                    secret=settings.callback_secret,
+                                    base_url="https://app.example.com/files")
+        storage = StorageClient(backend=backend)
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        bucket: str,
+        *,
+        secret: bytes | str | None = None,
+        base_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._root = Path(root)
-        self._bucket = bucket
-        self._signer = signer
+        self._bucket = validate_bucket(bucket)
+        self._signers: dict[Purpose, UrlSigner] = {}
+        if (secret is None) != (base_url is None):
+            raise InvalidArgument(
+                "signed file URLs need both a secret (callback_secret=...) and a base URL "
+                "(public_base_url=...), or neither"
+            )
+        if secret is not None and base_url is not None:
+            for purpose in ("file-read", "file-write", "file-post"):
+                self._signers[purpose] = UrlSigner(
+                    secret, base_url, purpose, clock=clock, name="public_base_url"
+                )
 
     @property
     def bucket(self) -> str:
@@ -191,35 +252,88 @@ class FilesystemBackend:
         self._atomic_write(dst_meta, json.dumps(record).encode())
         return self._info(record)
 
-    def _need_signer(self) -> CallbackSigner:
-        if self._signer is None:
+    def _need_signer(self, purpose: Purpose) -> UrlSigner:
+        signer = self._signers.get(purpose)
+        if signer is None:
             raise InvalidArgument(
                 "signed URLs on the filesystem backend need callback_secret=... and "
                 "public_base_url=... (the service endpoint that serves the files)"
             )
-        return self._signer
+        return signer
+
+    @property
+    def signs_urls(self) -> bool:
+        """True when signed URLs are configured (a secret and a base URL were given)."""
+        return bool(self._signers)
+
+    def _path(self, key: str) -> str:
+        return f"/{self._bucket}/{key}"
+
+    def _key_of(self, path: str) -> str:
+        prefix = f"/{self._bucket}/"
+        if not path.startswith(prefix):
+            raise SignatureInvalid(f"signed URL is not for a key of bucket {self._bucket!r}")
+        try:
+            return validate_key(path[len(prefix) :])
+        except InvalidKey:
+            raise SignatureInvalid("signed URL names an invalid key") from None
 
     async def signed_url(self, key: str, access: PublicAccess, ttl_seconds: int) -> str:
-        signer = self._need_signer()
-        path = "/" + quote(self._bucket) + "/" + quote(key, safe="/")
-        return signer.url(path, {"access": access.value}, ttl_seconds)
+        purpose: Purpose = "file-read" if access is PublicAccess.read else "file-write"
+        return self._need_signer(purpose).url(self._path(key), {}, ttl_seconds)
+
+    def verify_signed_url(self, url: str, access: PublicAccess) -> str:
+        """The key a signed file URL grants ``access`` to; :class:`SignatureInvalid` (also
+        for a URL of another access mode or purpose) or :class:`SignatureExpired`.
+
+        Example::
+
+            key = backend.verify_signed_url(str(request.url), PublicAccess.read)
+        """
+        purpose: Purpose = "file-read" if access is PublicAccess.read else "file-write"
+        verified = self._need_signer(purpose).verify(url)
+        if verified.params:
+            raise SignatureInvalid("signed file URL carries unexpected parameters")
+        return self._key_of(verified.path)
 
     async def signed_post(
         self, key: str, ttl_seconds: int, content_type: str | None, max_bytes: int | None
     ) -> SignedPost:
-        signer = self._need_signer()
-        params = {"access": "post", "key": key}
+        params: dict[str, str] = {}
         if content_type is not None:
-            params["content-type"] = content_type
+            params[_CONTENT_TYPE_PARAM] = content_type
         if max_bytes is not None:
-            params["max-bytes"] = str(max_bytes)
-        url = signer.url("/" + quote(self._bucket), params, ttl_seconds)
-        verified = signer.verify(url)
+            params[_MAX_BYTES_PARAM] = str(max_bytes)
+        signer = self._need_signer("file-post")
+        url = signer.url(self._path(key), params, ttl_seconds)
+        grant = self.verify_signed_post(url)
         return SignedPost(
             url=url,
             fields={"key": key, **({"Content-Type": content_type} if content_type else {})},
             key=key,
-            expires_at=datetime.fromtimestamp(verified.expires_at, UTC),
+            expires_at=datetime.fromtimestamp(grant.expires_at, UTC),
+        )
+
+    def verify_signed_post(self, url: str) -> PostGrant:
+        """What a signed upload form URL allows; :class:`SignatureInvalid` /
+        :class:`SignatureExpired` like :meth:`verify_signed_url`. Enforcing it on the upload
+        is :meth:`StorageClient.receive_signed_post`'s job.
+
+        Example::
+
+            grant = backend.verify_signed_post(str(request.url))
+        """
+        verified = self._need_signer("file-post").verify(url)
+        params = dict(verified.params)
+        content_type = params.pop(_CONTENT_TYPE_PARAM, None)
+        max_raw = params.pop(_MAX_BYTES_PARAM, None)
+        if params or (max_raw is not None and not _DIGITS.fullmatch(max_raw)):
+            raise SignatureInvalid("signed upload URL carries unexpected parameters")
+        return PostGrant(
+            key=self._key_of(verified.path),
+            content_type=content_type,
+            max_bytes=None if max_raw is None else int(max_raw),
+            expires_at=verified.expires_at,
         )
 
     async def aclose(self) -> None:

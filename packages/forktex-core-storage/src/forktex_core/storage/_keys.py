@@ -14,7 +14,12 @@ Bucket/key layout convention (documented in the package README):
 
 from __future__ import annotations
 
-from ._errors import InvalidKey
+import re
+
+from ._errors import InvalidArgument, InvalidKey, show
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
 
 MAX_KEY_BYTES = 1024
 """S3 limits keys to 1024 bytes of UTF-8."""
@@ -65,20 +70,20 @@ def validate_key(key: object) -> str:
         InvalidKey: invalid object key '../etc/passwd': it contains a '..' segment; ...
     """
     if not isinstance(key, str):
-        raise InvalidKey(f"object key must be a str, got {type(key).__name__}: {key!r}")
+        raise InvalidKey(f"object key must be a str, got {type(key).__name__}: {show(key)}")
     problem = _problem(key, prefix=False)
     if problem:
-        raise InvalidKey(f"invalid object key {_show(key)}: {problem}; allowed: {_ALLOWED}")
+        raise InvalidKey(f"invalid object key {show(key)}: {problem}; allowed: {_ALLOWED}")
     return key
 
 
 def validate_prefix(prefix: object) -> str:
     """Like :func:`validate_key` but allows ``""`` (everything) and one trailing ``/``."""
     if not isinstance(prefix, str):
-        raise InvalidKey(f"key prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+        raise InvalidKey(f"key prefix must be a str, got {type(prefix).__name__}: {show(prefix)}")
     problem = _problem(prefix, prefix=True)
     if problem:
-        raise InvalidKey(f"invalid key prefix {_show(prefix)}: {problem}; allowed: {_ALLOWED}")
+        raise InvalidKey(f"invalid key prefix {show(prefix)}: {problem}; allowed: {_ALLOWED}")
     return prefix
 
 
@@ -94,13 +99,31 @@ def build_key(*parts: str) -> str:
         raise InvalidKey("build_key() needs at least one part, e.g. build_key('invoices', 'a.pdf')")
     for part in parts:
         if not isinstance(part, str):
-            raise InvalidKey(f"key part must be a str, got {type(part).__name__}: {part!r}")
+            raise InvalidKey(f"key part must be a str, got {type(part).__name__}: {show(part)}")
         if part == "" or "/" in part:
             raise InvalidKey(
-                f"invalid key part {_show(part)}: parts must be non-empty and contain no '/'"
+                f"invalid key part {show(part)}: parts must be non-empty and contain no '/'"
             )
     return validate_key("/".join(parts))
 
 
-def _show(key: str) -> str:
-    return repr(key if len(key) <= 80 else key[:77] + "...")
+def validate_bucket(bucket: object) -> str:
+    """Return ``bucket`` if it is a valid S3 bucket name, else raise :class:`InvalidArgument`.
+
+    Example::
+
+        >>> validate_bucket("network-prod")
+        'network-prod'
+    """
+    if (
+        not isinstance(bucket, str)
+        or not _BUCKET_RE.fullmatch(bucket)
+        or ".." in bucket
+        or _IP_RE.fullmatch(bucket)
+    ):
+        raise InvalidArgument(
+            f"bucket={show(bucket)} is not a valid bucket name; allowed: 3-63 characters of "
+            "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, "
+            "not an IP address"
+        )
+    return bucket

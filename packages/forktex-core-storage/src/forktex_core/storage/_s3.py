@@ -162,7 +162,13 @@ class S3Backend:
     ) -> ObjectInfo:
         meta = {f"{_META_PREFIX}{k}": v for k, v in metadata.items()}
         with self._mapped(key):
-            if body.length is not None and body.length <= self._part_size:
+            if body.length is None:
+                # A stream that fits in one part (an empty one included) goes up in one request:
+                # miniopy's multipart upload fails on a stream that ends before its first part.
+                small = len(await body.peek(self._part_size + 1)) <= self._part_size
+            else:
+                small = body.length <= self._part_size
+            if small:
                 data = await body.read()
                 result = await self._client.put_object(
                     self._bucket,

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._errors import InvalidArgument
+from ._errors import InvalidArgument, show
+from ._urls import mask_url
 
 MIN_TTL_SECONDS = 1
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -18,15 +19,20 @@ MAX_TTL_SECONDS = 7 * 24 * 3600
 
 @dataclass(frozen=True)
 class Credentials:
-    """An access key pair. The secret never appears in ``repr()``/``str()``.
+    """An access key pair. Neither key appears in ``repr()``/``str()``: the secret key and
+    session token are hidden, the access key shows only its last 4 characters (as the AWS CLI
+    does) when it is at least 16 characters long and not the secret itself, else it is hidden
+    too.
 
     Example::
 
-        >>> Credentials("AKIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG")
-        Credentials(access_key='AKIAEXAMPLE', secret_key=<hidden>)
+        >>> Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG")
+        Credentials(access_key='****************MPLE', secret_key=<hidden>)
+        >>> Credentials("minioadmin", "minioadmin")
+        Credentials(access_key=<hidden>, secret_key=<hidden>)
     """
 
-    access_key: str
+    access_key: str = field(repr=False)
     secret_key: str = field(repr=False)
     session_token: str | None = field(default=None, repr=False)
 
@@ -46,7 +52,10 @@ class Credentials:
 
     def __repr__(self) -> str:
         token = ", session_token=<hidden>" if self.session_token else ""
-        return f"Credentials(access_key={self.access_key!r}, secret_key=<hidden>{token})"
+        key = self.access_key
+        long_enough = len(key) >= 16 and key != self.secret_key
+        shown = repr("*" * (len(key) - 4) + key[-4:]) if long_enough else "<hidden>"
+        return f"Credentials(access_key={shown}, secret_key=<hidden>{token})"
 
     __str__ = __repr__
 
@@ -90,7 +99,10 @@ class SignedPost:
     expires_at: datetime
 
     def __repr__(self) -> str:
-        return f"SignedPost(url={self.url!r}, key={self.key!r}, expires_at={self.expires_at!r})"
+        return (
+            f"SignedPost(url={mask_url(self.url)!r}, key={self.key!r}, "
+            f"expires_at={self.expires_at!r})"
+        )
 
 
 def check_ttl(ttl_seconds: object) -> int:
@@ -98,11 +110,11 @@ def check_ttl(ttl_seconds: object) -> int:
     if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int):
         raise InvalidArgument(
             f"ttl_seconds must be an int number of seconds, got {type(ttl_seconds).__name__}: "
-            f"{ttl_seconds!r}"
+            f"{show(ttl_seconds)}"
         )
     if not MIN_TTL_SECONDS <= ttl_seconds <= MAX_TTL_SECONDS:
         raise InvalidArgument(
-            f"ttl_seconds={ttl_seconds} is out of range; allowed: {MIN_TTL_SECONDS} to "
+            f"ttl_seconds={show(ttl_seconds)} is out of range; allowed: {MIN_TTL_SECONDS} to "
             f"{MAX_TTL_SECONDS} (7 days)"
         )
     return ttl_seconds
@@ -112,6 +124,6 @@ def check_access(access: object) -> PublicAccess:
     """Validate a :class:`PublicAccess` value."""
     if not isinstance(access, PublicAccess):
         raise InvalidArgument(
-            f"access must be PublicAccess.read or PublicAccess.write, got {access!r}"
+            f"access must be PublicAccess.read or PublicAccess.write, got {show(access)}"
         )
     return access

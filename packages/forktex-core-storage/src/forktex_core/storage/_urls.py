@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Endpoint parsing: ``s3://``, ``https://``, ``http://`` and ``file://`` forms."""
+"""Endpoint and base-URL parsing (``s3://``, ``https://``, ``http://``, ``file://``) and the
+masking of URLs shown in errors, logs and reprs."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from ._errors import InvalidArgument
 
@@ -32,16 +34,62 @@ class Endpoint:
         return f"{self.scheme}://{self.host}"
 
 
-def _safe(text: str) -> str:
-    """The endpoint for an error message with any userinfo removed."""
-    if "@" in text:
-        scheme, sep, rest = text.partition("://")
-        return (
-            f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
-            if sep
-            else "***@" + text.rpartition("@")[2]
-        )
-    return text
+#: Query/fragment parameter names containing one of these (case-insensitive) are masked.
+_SENSITIVE_PARAMS = (
+    "user",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "sig",
+    "credential",
+    "session",
+    "cookie",
+)
+_MAX_SHOWN = 200
+
+
+def _mask_params(text: str) -> str:
+    out = []
+    for part in re.split(r"([&;])", text):
+        name, eq, _value = part.partition("=")
+        if eq and any(s in unquote_plus(name).lower() for s in _SENSITIVE_PARAMS):
+            part = f"{name}=***"
+        out.append(part)
+    return "".join(out)
+
+
+def mask_url(value: object) -> str:
+    """``value`` as it may appear in an error, log line or repr: every credential-bearing part
+    masked, at most 200 characters.
+
+    Masked: the userinfo (everything before the last ``@``, since an unencoded password may
+    itself hold ``/``, ``?``, ``#`` or ``@``) and the value of every query or fragment
+    parameter whose name contains ``user``, ``pass``, ``pwd``, ``secret``, ``token``, ``key``,
+    ``auth``, ``sig``, ``credential``, ``session`` or ``cookie``. A value that is not a
+    ``str`` is shown by its type only.
+
+    Example::
+
+        >>> mask_url("https://user:pw@host:9000/b?X-Amz-Signature=abc&list-type=2")
+        'https://***@host:9000/b?X-Amz-Signature=***&list-type=2'
+    """
+    if not isinstance(value, str):
+        return f"<a {type(value).__name__}>"
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    head, qsep, query = rest.partition("?")
+    if qsep:
+        query, fsep, fragment = query.partition("#")
+    else:
+        head, fsep, fragment = head.partition("#")
+    shown = scheme + sep + head + qsep + _mask_params(query) + fsep + _mask_params(fragment)
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
 
 
 def parse_endpoint(value: object, *, name: str = "endpoint", allow_file: bool = True) -> Endpoint:
@@ -60,40 +108,46 @@ def parse_endpoint(value: object, *, name: str = "endpoint", allow_file: bool = 
         )
     if "@" in value.partition("://")[2].split("?")[0]:
         raise InvalidArgument(
-            f"{name}={_safe(value)!r} embeds credentials; pass credentials=Credentials(...) instead"
+            f"{name}={mask_url(value)!r} embeds credentials; "
+            "pass credentials=Credentials(...) instead"
         )
     try:
         parts = urlsplit(value)
     except ValueError:
-        raise InvalidArgument(f"{name}={_safe(value)!r} is not a valid URL; use {_FORMS}") from None
+        raise InvalidArgument(
+            f"{name}={mask_url(value)!r} is not a valid URL; use {_FORMS}"
+        ) from None
     if "@" in parts.netloc:
         raise InvalidArgument(
-            f"{name}={_safe(value)!r} embeds credentials; pass credentials=Credentials(...) instead"
+            f"{name}={mask_url(value)!r} embeds credentials; "
+            "pass credentials=Credentials(...) instead"
         )
     try:
         port = parts.port
     except ValueError:
         # the parser's message would echo the netloc; keep it out of the error
         raise InvalidArgument(
-            f"{name}={_safe(value)!r} is not a valid URL (the port must be 1-65535); use {_FORMS}"
+            f"{name}={mask_url(value)!r} is not a valid URL (the port must be 1-65535); "
+            f"use {_FORMS}"
         ) from None
     scheme = parts.scheme.lower()
     if scheme == "file" and allow_file:
         if parts.netloc or not parts.path.startswith("/"):
-            raise InvalidArgument(f"{name}={_safe(value)!r}: use 'file:///absolute/dir'")
+            raise InvalidArgument(f"{name}={mask_url(value)!r}: use 'file:///absolute/dir'")
         return Endpoint("file", "", parts.path)
     if scheme not in ("s3", "https", "http"):
         forms = _FORMS if allow_file else _FORMS.rpartition(" or 'file")[0]
-        raise InvalidArgument(f"{name}={_safe(value)!r} has an unsupported scheme; use {forms}")
+        raise InvalidArgument(f"{name}={mask_url(value)!r} has an unsupported scheme; use {forms}")
     if parts.username is not None or parts.password is not None:
         raise InvalidArgument(
-            f"{name}={_safe(value)!r} embeds credentials; pass credentials=Credentials(...) instead"
+            f"{name}={mask_url(value)!r} embeds credentials; "
+            "pass credentials=Credentials(...) instead"
         )
     if not parts.hostname:
-        raise InvalidArgument(f"{name}={_safe(value)!r} has no host; use {_FORMS}")
+        raise InvalidArgument(f"{name}={mask_url(value)!r} has no host; use {_FORMS}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise InvalidArgument(
-            f"{name}={_safe(value)!r} must not have a path, query or fragment; "
+            f"{name}={mask_url(value)!r} must not have a path, query or fragment; "
             "the bucket is passed as bucket=..."
         )
     host = parts.hostname if port is None else f"{parts.hostname}:{port}"
@@ -103,16 +157,33 @@ def parse_endpoint(value: object, *, name: str = "endpoint", allow_file: bool = 
 
 
 def parse_base_url(value: object, *, name: str) -> str:
-    """A public base URL (``https://cdn.example.com/assets``) without a trailing slash."""
+    """A public base URL (``https://cdn.example.com/assets``) without a trailing slash.
+
+    Example::
+
+        >>> parse_base_url("https://cdn.example.com/assets/", name="public_base_url")
+        'https://cdn.example.com/assets'
+    """
     if not isinstance(value, str) or not value:
         raise InvalidArgument(
-            f"{name} must be a non-empty 'https://host[/path]' str, got {value!r}"
+            f"{name} must be a non-empty 'https://host[/path]' str, got {mask_url(value)!r}"
         )
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise InvalidArgument(
+            f"{name}={mask_url(value)!r} is not a valid URL; use 'https://host[:port][/path]'"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidArgument(f"{name}={_safe(value)!r} must be an absolute http(s) URL")
+        raise InvalidArgument(f"{name}={mask_url(value)!r} must be an absolute http(s) URL")
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
         raise InvalidArgument(
-            f"{name}={_safe(value)!r} must not have credentials, query or fragment"
+            f"{name}={mask_url(value)!r} must not have credentials, query or fragment"
+        )
+    if any(ord(c) < 0x21 or c == "\x7f" for c in value) or not value.isascii():
+        raise InvalidArgument(
+            f"{name}={mask_url(value)!r} must be ASCII without whitespace or control characters "
+            "(percent-encode the path)"
         )
     return value.rstrip("/")
