@@ -41,9 +41,10 @@ Plain ``#`` comments are prose and are not checked.
 postgres`` and ``postgresql+asyncpg://user:pass@host/db`` become a fresh database of the test
 server, ``redis://localhost:6379/0`` a private Redis server, ``http://localhost:9000`` with
 ``Credentials("minioadmin", "minioadmin")`` and the bucket ``"network-dev"`` the test S3
-server and its session bucket, ``file:///var/tmp/storage`` and paths under ``/tmp/`` a
-private directory. Any other local address (``localhost``, ``127.0.0.1``, ``file://``) in a
-block is an error, so an example never touches a developer's own servers or files.
+server and its session bucket, ``file:///var/tmp/storage`` and quoted paths under ``/tmp/``
+(``"/tmp/x.csv"``) a private directory. Any other local address (``localhost``,
+``127.0.0.1``, ``file://``, ``/tmp``) in a block is an error, so an example never touches a
+developer's own servers or files.
 
 Command line (used by the test; the values come from the test plugin's fixtures)::
 
@@ -92,12 +93,13 @@ PLACEHOLDERS: dict[str, str] = {
     'Credentials("minioadmin", "minioadmin")': "s3_credentials",
     '"network-dev"': "s3_bucket",
     "file:///var/tmp/storage": "file_storage_url",
-    '"/tmp/': "tmp_dir_prefix",
+    '"/tmp/': "tmp_dir_double_quoted",
+    "'/tmp/": "tmp_dir_single_quoted",
 }
-SERVICE_KEYS = frozenset(PLACEHOLDERS.values()) - {"file_storage_url", "tmp_dir_prefix"}
 #: A local address left in a block after the placeholders are taken out.
 _LOCAL_ADDRESS = re.compile(
-    r"\b(?:[a-z][a-z0-9+.-]*://[^\s\"'/]*(?:localhost|127\.0\.0\.1|\[::1\])|file://)",
+    r"\b(?:[a-z][a-z0-9+.-]*://[^\s\"'/]*(?:localhost|127\.0\.0\.1|\[::1\])|file://)"
+    r"|(?<![\w/.])/tmp\b",
     re.IGNORECASE,
 )
 PRINT_NAME = "__example_print__"
@@ -329,7 +331,8 @@ def replacements(services: dict[str, str], workdir: Path) -> dict[str, str]:
         ),
         "s3_bucket": json.dumps(services["s3_bucket"]),
         "file_storage_url": (workdir / "storage").as_uri(),
-        "tmp_dir_prefix": json.dumps(str(workdir / "tmp"))[:-1] + "/",
+        "tmp_dir_double_quoted": f'"{workdir / "tmp"}/',
+        "tmp_dir_single_quoted": f"'{workdir / 'tmp'}/",
     }
     return {text: values[key] for text, key in PLACEHOLDERS.items()}
 
