@@ -210,10 +210,11 @@ def fresh_venv(tmp_path: Path, name: str = "venv") -> str:
 
 def install(python: str, wheelhouse: Path, *specs: str, target: Path | None = None) -> None:
     """``uv pip install`` wheels (paths or ``name[extra] @ file://...``), members from the
-    wheelhouse."""
+    wheelhouse. Our own distributions skip uv's cache: a rebuilt wheel keeps its file name."""
     where = ["--target", str(target)] if target else []
+    fresh = [arg for d in ALL for arg in ("--refresh-package", d.name)]
     subprocess.run(
-        [uv(), "pip", "install", "-q", "--python", python, *where, *specs,
+        [uv(), "pip", "install", "-q", "--python", python, *where, *specs, *fresh,
          "--find-links", str(wheelhouse)],
         check=True,
     )  # fmt: skip

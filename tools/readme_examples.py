@@ -30,11 +30,13 @@ refused: write it as ``python``.
 that is misspelt or not next to a Python block is an error, and so is a Python-like fence
 this module cannot parse -- so no block is silently left out.
 
-**Output.** ``print(...)  #> text`` asserts what that ``print`` wrote; ``expression  #> text``
-asserts the ``repr`` of the expression's value; further ``#> text`` lines right below
-continue the expected output (several lines, or one per call when the line runs in a loop).
-``...`` in the expected text matches anything. An annotated line that never ran is an error.
-Plain ``#`` comments are prose and are not checked.
+**Output.** ``print(...)  # -> text`` asserts what that ``print`` wrote;
+``expression  # -> text`` asserts the ``repr`` of the expression's value. The annotation may
+also stand on its own line right below the statement (for long output), and further
+``# -> text`` lines right below continue the expected output (several lines, or one per call
+when the line runs in a loop). ``...`` in the expected text matches anything. An annotated
+line that never ran is an error. Other comments are prose and are not checked. (``# ->``
+survives ``ruff format``, which also formats README code blocks.)
 
 **Services.** Blocks use a few well-known placeholder addresses, replaced before running
 (see :data:`PLACEHOLDERS`): the Postgres URLs ``postgresql+asyncpg://postgres@127.0.0.1:5432/
@@ -361,17 +363,24 @@ def prepare(code: str, snippet_line: int, readme: str, table: dict[str, str]) ->
 # --------------------------------------------------------------------------------------
 
 
+#: Starts an output annotation comment (see the module doc).
+OUTPUT_MARK = "# ->"
+#: ``#>`` / ``# >`` (what formatters make of ``#>``) and ``#->``: refused, never silently prose.
+_NEAR_MISS = re.compile(r"#(?:\s*>(?:\s|$)|->)")
+
+
 @dataclass
 class Expected:
-    """A ``#>`` annotation: what the statement at ``line`` prints or evaluates to."""
+    """A ``# ->`` annotation: what the statement ending at ``line`` prints or evaluates to."""
 
     line: int
     kind: str  # "print" or "value"
     text: list[str]
+    last_comment: int  # README line of its last ``# ->`` comment
 
 
 def _annotations(source: str, first_line: int, where: str) -> dict[int, Expected]:
-    """``#>`` comments of ``source`` by README line (of the annotated statement's end)."""
+    """``# ->`` comments of ``source`` by README line of the annotated statement's end."""
     found: dict[int, Expected] = {}
     last: Expected | None = None
     try:
@@ -379,20 +388,28 @@ def _annotations(source: str, first_line: int, where: str) -> dict[int, Expected
     except (tokenize.TokenError, SyntaxError):
         return found  # the compile step reports the syntax error with its line
     for tok in tokens:
-        if tok.type != tokenize.COMMENT or not tok.string.startswith("#>"):
+        if tok.type != tokenize.COMMENT:
             continue
-        text = tok.string[2:].strip()
         readme_line = first_line + tok.start[0] - 1
-        if tok.line[: tok.start[1]].strip():
-            last = Expected(readme_line, "", [text])
-            found[readme_line] = last
-        elif last is not None and readme_line == last.line + len(last.text):
-            last.text.append(text)
-        else:
+        if _NEAR_MISS.match(tok.string):
             raise ExampleError(
-                f"{where}:{readme_line}: a '#>' line continues the output of the line above; "
-                "put the first one at the end of a print(...) or an expression"
+                f"{where}:{readme_line}: {tok.string.split()[0]!r} looks like an output "
+                f"annotation: write it as '{OUTPUT_MARK} ...' (formatters rewrite '#>' to '# >')"
             )
+        if not re.match(r"# ->(\s|$)", tok.string):
+            continue
+        text = tok.string[len(OUTPUT_MARK) :].strip()
+        if tok.line[: tok.start[1]].strip():  # at the end of a statement
+            last = Expected(readme_line, "", [text], readme_line)
+            found[readme_line] = last
+        elif last is not None and readme_line == last.last_comment + 1:  # continues
+            last.text.append(text)
+            last.last_comment = readme_line
+        elif readme_line - 1 not in found:  # on its own line, below the statement
+            last = Expected(readme_line - 1, "", [text], readme_line)
+            found[readme_line - 1] = last
+        else:
+            raise ExampleError(f"{where}:{readme_line}: a second '# ->' for the same line")
     return found
 
 
@@ -460,7 +477,7 @@ class _Recorder:
             what = "printed" if ann.kind == "print" else "evaluated to"
             if got is None:
                 raise ExampleError(
-                    f"{where}:{line}: the README shows '#> {shown}' but that line never ran"
+                    f"{where}:{line}: the README shows '# -> {shown}' but that line never ran"
                 )
             actual = _normalise("\n".join(got))
             if not _matches(_normalise(shown), actual):
@@ -534,7 +551,8 @@ class ReadmeRun:
         tree = ast.fix_missing_locations(annotate.visit(tree))
         for line in sorted(set(expected) - annotate.seen):
             raise ExampleError(
-                f"{self.name}:{line}: '#>' must end a print(...) call or an expression statement"
+                f"{self.name}:{line}: '# ->' must follow a print(...) call or an expression "
+                "statement (on its last line or the line below)"
             )
         if check_output:
             self.expected.update(expected)

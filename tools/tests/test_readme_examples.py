@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -129,7 +130,7 @@ def test_blocks_share_one_namespace_and_event_loop_in_order(tmp_path: Path) -> N
         "# T\n\n```python\nimport asyncio\nx = 2\n```\n\ntext\n\n"
         "```py\nloop = asyncio.get_running_loop()\ny = x * await asyncio.sleep(0, 21)\n```\n\n"
         "```python\nawait asyncio.sleep(0)\nassert asyncio.get_running_loop() is loop\n"
-        "print(y)  #> 42\n```\n",
+        "print(y)  # -> 42\n```\n",
     )
     assert [r.split(":")[-1] for r in ran] == ["3 (example)", "10 (example)", "15 (example)"]
 
@@ -138,7 +139,7 @@ def test_a_script_block_with_asyncio_run_works(tmp_path: Path) -> None:
     _run(
         tmp_path,
         "```python\nimport asyncio\n\nasync def main() -> None:\n"
-        "    print(await asyncio.sleep(0, 'done'))  #> done\n\nasyncio.run(main())\n```\n",
+        "    print(await asyncio.sleep(0, 'done'))  # -> done\n\nasyncio.run(main())\n```\n",
     )
 
 
@@ -146,7 +147,7 @@ def test_hidden_setup_and_after_code_run_around_the_block(tmp_path: Path) -> Non
     text = (
         "<!-- example: setup\nclass Mailer:\n    sent = []\n    async def send(self, to):\n"
         "        self.sent.append(to)\n        return 'id-1'\nmailer = Mailer()\n-->\n"
-        "```python\nasync def signup(email):\n    print(await mailer.send(email))  #> id-1\n```\n"
+        "```python\nasync def signup(email):\n    print(await mailer.send(email))  # -> id-1\n```\n"
         "<!-- example: after\nawait signup('a@example.com')\n"
         "assert mailer.sent == ['a@example.com']\n-->\n"
     )
@@ -157,11 +158,19 @@ def test_hidden_setup_and_after_code_run_around_the_block(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("block", "message"),
     [
-        ("print(1 + 1)  #> 3", ":2: the code printed '2' but the README shows '3'"),
-        ("{'a': 1}  #> {'a': 2}", ":2: the code evaluated to \"{'a': 1}\" but the README shows"),
-        ("def f():\n    print('x')  #> x", ":3: the README shows '#> x' but that line never ran"),
-        ("x = 1  #> 1", ":2: '#>' must end a print(...) call or an expression statement"),
-        ("#> 1", ":2: a '#>' line continues the output of the line above"),
+        ("print(1 + 1)  # -> 3", ":2: the code printed '2' but the README shows '3'"),
+        ("{'a': 1}  # -> {'a': 2}", ":2: the code evaluated to \"{'a': 1}\" but the README shows"),
+        (
+            "def f():\n    print('x')  # -> x",
+            ":3: the README shows '# -> x' but that line never ran",
+        ),
+        ("x = 1  # -> 1", ":2: '# ->' must follow a print(...) call or an expression statement"),
+        ("# -> 1", ":1: '# ->' must follow a print(...) call or an expression statement"),
+        ("x = 1\n\n# -> 1", ":3: '# ->' must follow a print(...) call or an expression"),
+        ("print(1)  # -> 1\n# -> 1\n\n# -> 2", ":4: '# ->' must follow a print(...) call"),
+        ("print(1)  #> 1", ":2: '#>' looks like an output annotation: write it as '# -> ...'"),
+        ("print(1)  # > 1", ":2: '#' looks like an output annotation"),
+        ("print(1)  #-> 1", ":2: '#->' looks like an output annotation"),
         ("raise ValueError('boom')", ":2: the example code raised ValueError: boom"),
         ("def broken(:\n    pass", ":2: syntax error"),
         ("import redis\nr = redis.from_url('redis://localhost:6380/0')", "local address"),
@@ -178,14 +187,30 @@ def test_a_wrong_example_fails_naming_readme_and_line(
     assert message in str(exc.value)
 
 
+def test_an_annotation_may_stand_below_its_statement(tmp_path: Path) -> None:
+    _run(
+        tmp_path,
+        "```python\nprint('a long line of output')\n# -> a long line of output\n"
+        "{'k': [1, 2]}\n# -> {'k': [1, 2]}\nprint('x\\ny')\n# -> x\n# -> y\n```\n",
+    )
+    with pytest.raises(
+        rx.ExampleError, match=re.escape("printed 'x' but the README shows 'x\\ny'")
+    ):
+        _run(tmp_path, "```python\nprint('x')\n# -> x\n# -> y\n```\n")
+
+
+def test_prose_comments_are_not_annotations(tmp_path: Path) -> None:
+    _run(tmp_path, "```python\nprint(1)  # >= 1, and -> prose\nx = 2  # ->not an annotation\n```\n")
+
+
 def test_output_checks_allow_ellipsis_and_several_lines(tmp_path: Path) -> None:
     _run(
         tmp_path,
-        "```python\nimport uuid\nprint(f'id={uuid.uuid4()}')  #> id=...\n"
-        "for i in range(3):\n    print(i, 'x')  #> 0 x\n    #> 1 x\n    #> 2 x\n```\n",
+        "```python\nimport uuid\nprint(f'id={uuid.uuid4()}')  # -> id=...\n"
+        "for i in range(3):\n    print(i, 'x')  # -> 0 x\n    # -> 1 x\n    # -> 2 x\n```\n",
     )
     with pytest.raises(rx.ExampleError, match="printed '0 x\\\\n1 x\\\\n2 x'"):
-        _run(tmp_path, "```python\nfor i in range(3):\n    print(i, 'x')  #> 0 x\n```\n")
+        _run(tmp_path, "```python\nfor i in range(3):\n    print(i, 'x')  # -> 0 x\n```\n")
 
 
 @pytest.mark.parametrize(
@@ -223,11 +248,11 @@ def test_a_skipped_block_is_compiled_not_run(tmp_path: Path) -> None:
 def test_indented_blocks_in_list_items_are_collected(tmp_path: Path) -> None:
     readme = _readme(
         tmp_path,
-        "1. **Step**:\n\n   ```python\n   x = 1\n   print(x)  #> 1\n   ```\n\n"
+        "1. **Step**:\n\n   ```python\n   x = 1\n   print(x)  # -> 1\n   ```\n\n"
         "   <!-- example: after\n   assert x == 1\n   -->\n",
     )
     (ex,) = rx.collect(readme)
-    assert ex.code.code == "x = 1\nprint(x)  #> 1" and ex.after is not None
+    assert ex.code.code == "x = 1\nprint(x)  # -> 1" and ex.after is not None
     rx.run_readme(readme, SERVICES, tmp_path / "work")
 
 
