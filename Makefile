@@ -5,9 +5,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-# uv on PATH, else the module pip installs (make deps bootstraps it)
-UV ?= $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
+# uv: the one on PATH, else `$(PYTHON) -m uv`, else a private copy that `make uv`
+# installs into .uv-bootstrap/ (tools/bootstrap_uv.py; nothing outside this checkout)
+UV_BOOTSTRAP := .uv-bootstrap
+UV_PRIVATE := $(CURDIR)/$(UV_BOOTSTRAP)/bin/uv
+ifeq ($(origin UV),undefined)
+UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PYTHON) -m uv --version >/dev/null 2>&1 && echo '$(PYTHON) -m uv'),$(UV_PRIVATE))
+endif
 UV_RUN = $(UV) run --locked --all-packages
+# fails naming what a command left in the temp directory or the repository
+LEFTOVERS = $(PYTHON) tools/leftovers.py --
 AUDIT = $(UV_RUN) python tools/audit.py
 # tools/audit.py exits with this status when the vulnerability service is unreachable
 AUDIT_UNREACHABLE := 3
@@ -19,13 +26,14 @@ BENCH_ARGS ?=
 PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data forktex-core
 PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data packages/forktex-core
 
-.PHONY: help deps format format-check lint typecheck license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
+.PHONY: help uv deps format format-check lint typecheck license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
 
 # list every target with a one-line description
 help:
 	@echo 'forktex-core (workspace/python-monorepo, target L3) - make <target>:'
 	@echo '  help              list every target with a one-line description'
-	@echo '  deps              install uv if missing, then every package and dev tool from uv.lock into .venv'
+	@echo '  uv                use the uv on PATH, else install a private one into .uv-bootstrap/ (this checkout only)'
+	@echo '  deps              every package and dev tool from uv.lock into .venv (after make uv)'
 	@echo '  format            format the code in place (ruff format)'
 	@echo '  format-check      fail when any file is not ruff-formatted'
 	@echo '  lint              lint the repository (ruff check)'
@@ -34,12 +42,12 @@ help:
 	@echo '  license-fix       add or refresh the SPDX header in every source file'
 	@echo '  license-strip     remove the SPDX header from every source file'
 	@echo '  audit             pip-audit --strict over uv.lock (exit 3 = service unreachable)'
-	@echo '  test              run every package'"'"'s tests and tools/tests (no tests collected = success)'
-	@echo '  test-integration  build, then run tests-integration (cross-package and wheel install tests)'
+	@echo '  test              every package'"'"'s tests, tools/tests, README examples; fails on leftovers (none = ok)'
+	@echo '  test-integration  build, then run tests-integration (cross-package, install and bootstrap tests)'
 	@echo '  build             build a wheel and sdist of every distribution into dist/ and twine-check them'
 	@echo '  release-check     pins-check, then build + twine-check every wheel/sdist and install-test each wheel'
 	@echo '  bench             run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md'
-	@echo '  demo              run the demo (tools/demo.py)'
+	@echo '  demo              run the demo (tools/demo.py) after make deps'
 	@echo '  clean             remove dist/, build output, caches and .forktex-test/'
 	@echo '  ci                fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
 	@echo '  makefile-sync     regenerate this Makefile from forktex.json'
@@ -50,25 +58,28 @@ help:
 	@echo '  logs              no-op: forktex-core is a library; nothing to run'
 	@echo 'variables: UV PYTHON PYTEST_ARGS BENCH_ARGS'
 
-# install uv if missing, then every package and dev tool from uv.lock into .venv
-deps:
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install uv
+# use the uv on PATH, else install a private one into .uv-bootstrap/ (this checkout only)
+uv:
+	@if [ "$(UV)" = "$(UV_PRIVATE)" ]; then $(PYTHON) tools/bootstrap_uv.py $(UV_BOOTSTRAP); fi
+
+# every package and dev tool from uv.lock into .venv (after make uv)
+deps: uv
 	$(UV) sync --all-packages --locked
 
 # format the code in place (ruff format)
-format:
+format: uv
 	$(UV_RUN) ruff format .
 
 # fail when any file is not ruff-formatted
-format-check:
+format-check: uv
 	$(UV_RUN) ruff format --check .
 
 # lint the repository (ruff check)
-lint:
+lint: uv
 	$(UV_RUN) ruff check .
 
 # type-check packages/*/src with mypy (config in pyproject.toml)
-typecheck:
+typecheck: uv
 	$(UV_RUN) mypy
 
 # fail naming every source file without the SPDX header
@@ -84,21 +95,21 @@ license-strip:
 	$(PYTHON) tools/license_headers.py strip
 
 # pip-audit --strict over uv.lock (exit 3 = service unreachable)
-audit:
+audit: uv
 	$(AUDIT)
 
-# run every package's tests and tools/tests (no tests collected = success)
-test:
+# every package's tests, tools/tests, README examples; fails on leftovers (none = ok)
+test: deps
 	@echo "+ $(UV_RUN) pytest $(PYTEST_ARGS)"
-	@rc=0; $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests (exit 5): treated as success'; exit 0; fi; exit $$rc
+	@rc=0; $(LEFTOVERS) $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests (exit 5): treated as success'; exit 0; fi; exit $$rc
 
-# build, then run tests-integration (cross-package and wheel install tests)
+# build, then run tests-integration (cross-package, install and bootstrap tests)
 test-integration: build
 	@echo "+ $(UV_RUN) pytest tests-integration $(PYTEST_ARGS)"
-	@rc=0; $(UV_RUN) pytest tests-integration $(PYTEST_ARGS) || rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests (exit 5): treated as success'; exit 0; fi; exit $$rc
+	@rc=0; $(LEFTOVERS) $(UV_RUN) pytest tests-integration $(PYTEST_ARGS) || rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests (exit 5): treated as success'; exit 0; fi; exit $$rc
 
 # build a wheel and sdist of every distribution into dist/ and twine-check them
-build:
+build: uv
 	rm -rf $(DIST)
 	$(UV) build --all-packages -o $(DIST)
 	$(UV_RUN) twine check $(DIST)/*
@@ -108,11 +119,11 @@ release-check: pins-check build test-integration
 	@echo "release-check passed: $(PACKAGES)"
 
 # run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md
-bench:
+bench: uv
 	$(UV_RUN) python tools/bench/run_all.py $(BENCH_ARGS)
 
-# run the demo (tools/demo.py)
-demo:
+# run the demo (tools/demo.py) after make deps
+demo: deps
 	$(UV_RUN) python tools/demo.py
 
 # remove dist/, build output, caches and .forktex-test/
@@ -121,7 +132,7 @@ clean:
 	find . -path ./.venv -prune -o -path ./.git -prune -o -type d \( -name __pycache__ -o -name .pytest_cache -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 
 # fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
-ci:
+ci: uv
 	$(MAKE) --no-print-directory fsd-check
 	$(MAKE) --no-print-directory pins-check
 	$(MAKE) --no-print-directory format-check

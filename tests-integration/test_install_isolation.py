@@ -13,7 +13,9 @@ Every wheel is installed into a fresh virtualenv (uv) from the wheelhouse (``dis
 * ``forktex_core`` stays an implicit namespace package.
 
 Then two distributions side by side (one venv, and two path entries) merge into one
-``forktex_core`` namespace, and the meta-package ``forktex-core`` brings every module.
+``forktex_core`` namespace. The meta-package ``forktex-core`` brings every runtime module
+and none of the test stack (no pytest, moto, testcontainers or embedded server);
+``forktex-core[testing]`` adds the pytest plugin. Both print their installed size.
 """
 
 from __future__ import annotations
@@ -127,8 +129,8 @@ MUST_NOT_COME_ALONG: dict[str, set[str]] = {
     | TEST_STACK,
     "forktex-core-data": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
     | TEST_STACK,
-    # every module distribution, the test plugin included: nothing is forbidden
-    META: set(),
+    # every runtime module distribution; the test plugin only with the [testing] extra
+    META: TEST_STACK | {"forktex-core-testing"},
 }
 
 # Reads what the fresh environment holds, from inside it.
@@ -208,10 +210,11 @@ def fresh_venv(tmp_path: Path, name: str = "venv") -> str:
 
 def install(python: str, wheelhouse: Path, *specs: str, target: Path | None = None) -> None:
     """``uv pip install`` wheels (paths or ``name[extra] @ file://...``), members from the
-    wheelhouse."""
+    wheelhouse. Our own distributions skip uv's cache: a rebuilt wheel keeps its file name."""
     where = ["--target", str(target)] if target else []
+    fresh = [arg for d in ALL for arg in ("--refresh-package", d.name)]
     subprocess.run(
-        [uv(), "pip", "install", "-q", "--python", python, *where, *specs,
+        [uv(), "pip", "install", "-q", "--python", python, *where, *specs, *fresh,
          "--find-links", str(wheelhouse)],
         check=True,
     )  # fmt: skip
@@ -243,15 +246,18 @@ def smoke(python: str, modules: list[str], env: dict[str, str] | None = None) ->
     assert out.stdout.split() == [w for m in modules for w in ("ok", m)]
 
 
-def assert_isolated(root: str, seen: dict[str, object], wheelhouse: Path) -> set[str]:
-    """Installed == closure of ``root``; forktex dists are the local wheels; imports
+def assert_isolated(
+    root: str, seen: dict[str, object], wheelhouse: Path, extras: frozenset[str] = frozenset()
+) -> set[str]:
+    """Installed == closure of ``root[extras]``; forktex dists are the local wheels; imports
     match the closure. Returns the importable modules."""
     dists: dict[str, list[str]] = seen["dists"]  # type: ignore[assignment]
     installed = {canonicalize_name(n) for n in dists}
-    expected = _closure(root, dists)
+    expected = _closure(root, dists, extras)
     assert installed == expected, f"unexpected: {installed - expected}"
-    forbidden = {canonicalize_name(n) for n in MUST_NOT_COME_ALONG.get(root, ())}
-    assert not (installed & forbidden), f"{root} brought {installed & forbidden}"
+    if not extras:
+        forbidden = {canonicalize_name(n) for n in MUST_NOT_COME_ALONG.get(root, ())}
+        assert not (installed & forbidden), f"{root} brought {installed & forbidden}"
 
     # Each forktex-core distribution is the wheel built here, not one from an index.
     metadata: dict[str, str] = seen["metadata"]  # type: ignore[assignment]
@@ -317,11 +323,57 @@ def test_two_distributions_side_by_side_share_one_namespace(
     smoke(split, ["cache", "vault"], env)
 
 
-def test_meta_package_brings_every_module(wheelhouse: Path, tmp_path: Path) -> None:
+def installed_size(python: str) -> tuple[int, int]:
+    """(number of distributions, bytes of files) installed in the venv of ``python``."""
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    root = Path(site)
+    size = sum(f.lstat().st_size for f in root.rglob("*") if f.is_file() or f.is_symlink())
+    count = sum(1 for _ in root.glob("*.dist-info"))
+    return count, size
+
+
+def report_size(label: str, python: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Print the installed size past pytest's capture, so every run shows it."""
+    count, size = installed_size(python)
+    with capsys.disabled():
+        print(f"\n[install size] {label}: {count} distributions, {size / 1e6:.1f} MB")
+
+
+PLUGIN = "forktex-core-testing"
+RUNTIME_MODULES = sorted({m for d in ALL if d.name not in (META, PLUGIN) for m in d.modules})
+
+
+def test_meta_package_brings_every_runtime_module_and_no_test_stack(
+    wheelhouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     meta = BY_NAME[META]
     assert meta.modules == (), "the meta-package ships no code"
     python = fresh_venv(tmp_path)
     install(python, wheelhouse, str(wheel_of(meta, wheelhouse)))
-    modules = assert_isolated(META, probe(python), wheelhouse)
+    seen = probe(python)
+    modules = assert_isolated(META, seen, wheelhouse)
+    assert sorted(modules) == RUNTIME_MODULES
+    installed = {canonicalize_name(n) for n in seen["dists"]}  # type: ignore[attr-defined]
+    assert not installed & (TEST_STACK | {PLUGIN}), installed & (TEST_STACK | {PLUGIN})
+    smoke(python, RUNTIME_MODULES)
+    report_size("pip install forktex-core", python, capsys)
+
+
+def test_meta_package_testing_extra_adds_the_plugin(
+    wheelhouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = fresh_venv(tmp_path)
+    wheel = wheel_of(BY_NAME[META], wheelhouse)
+    install(python, wheelhouse, f"{META}[testing] @ {wheel.as_uri()}")
+    seen = probe(python)
+    modules = assert_isolated(META, seen, wheelhouse, frozenset({"testing"}))
     assert sorted(modules) == ALL_MODULES
+    installed = {canonicalize_name(n) for n in seen["dists"]}  # type: ignore[attr-defined]
+    assert {PLUGIN, "pytest"} <= installed
     smoke(python, ALL_MODULES)
+    report_size('pip install "forktex-core[testing]"', python, capsys)

@@ -385,6 +385,11 @@ def main() -> int:
         workdir = Path(tmp)
         if not url:
             say("Starting an embedded PostgreSQL (set FORKTEX_DEMO_POSTGRES_URL to use yours)")
+            if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+                say(
+                    "  running as root: the server runs as the system user forktex_pg, "
+                    "which is created if it does not exist"
+                )
         server, stop = resolve_postgres(url, workdir, docker=False)
         try:
             db = create_database(server)

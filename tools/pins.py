@@ -7,9 +7,11 @@ module distribution with a bounded, compatible range (``forktex-core-db>=0.3,<0.
 tool fails, naming each problem, when
 
 * ``forktex.json`` lists no meta-package;
-* a distribution in ``forktex.json`` is not pinned by the meta-package (in
-  ``dependencies`` or an optional-dependency extra such as ``testing``), or has no
-  ``[tool.uv.sources]`` workspace entry there;
+* a distribution in ``forktex.json`` is not pinned by the meta-package, or has no
+  ``[tool.uv.sources]`` workspace entry there. A runtime module must be pinned in its
+  ``dependencies`` (``pip install forktex-core`` brings it); a distribution marked
+  ``"extra": "<name>"`` in ``forktex.json`` (the test plugin, ``"testing"``) must be pinned
+  in that optional extra and nowhere else, so that the plain install never brings it;
 * a pin is unbounded (it needs a lower and an upper bound) or names a ``forktex-core-*``
   distribution the workspace does not have;
 * a distribution's version leaves the range the meta-package pins -- or the range any
@@ -359,6 +361,7 @@ def check(root: Path) -> list[str]:
     members = {canonical_name(p.name): projects[canonical_name(p.name)] for p in manifest.members}
 
     pinned: dict[str, list[str]] = {}
+    pinned_where: dict[str, set[str | None]] = {}
     for extra, text in meta.requirements():
         where = f"{meta.path}/pyproject.toml" + (f" extra [{extra}]" if extra else "")
         try:
@@ -374,19 +377,38 @@ def check(root: Path) -> list[str]:
                 )
             continue
         pinned.setdefault(req.name, []).append(text)
+        pinned_where.setdefault(req.name, set()).add(extra)
         if not req.bounded:
             member = members[req.name]
             problems.append(
                 f"{where}: {text!r} is not a bounded range: pin it as "
                 f"'{req.name}{compatible_range(Version.parse(member.version))}'"
             )
+    extra_of = {canonical_name(p.name): p.extra for p in manifest.members}
     for name, member in members.items():
+        wanted = extra_of[name]
+        where = "its optional extra [" + wanted + "]" if wanted else "its dependencies"
         if name not in pinned:
             problems.append(
                 f"{member.name} ({member.path}) exists but the meta-package {meta.name} does not "
                 f"pin it: add '{member.name}"
-                f"{compatible_range(Version.parse(member.version))}' to its dependencies "
-                "(or an extra) and a [tool.uv.sources] workspace entry"
+                f"{compatible_range(Version.parse(member.version))}' to {where} "
+                "and a [tool.uv.sources] workspace entry"
+            )
+        elif pinned_where[name] != {wanted}:
+            found = ", ".join(
+                "dependencies" if e is None else f"extra [{e}]"
+                for e in sorted(pinned_where[name], key=lambda e: e or "")
+            )
+            why = (
+                f'it is marked "extra": "{wanted}" in forktex.json: pip install '
+                f"{meta.name} must not bring it"
+                if wanted
+                else "it is a runtime module: pip install " + meta.name + " must bring it"
+            )
+            problems.append(
+                f"{meta.path}/pyproject.toml pins {member.name} in {found}; pin it in "
+                f"{where} only ({why})"
             )
         source = {canonical_name(k): v for k, v in meta.uv_sources.items()}.get(name)
         if name in pinned and not (isinstance(source, dict) and source.get("workspace") is True):

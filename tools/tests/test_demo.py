@@ -50,5 +50,7 @@ def test_demo_runs_and_every_invariant_holds() -> None:
         assert len(counts) == 4
         for n, star in counts:
             assert (n, star) in (("1", ""), ("2", "*")), out  # twice only if interrupted
+    if os.geteuid() == 0 and "FORKTEX_DEMO_POSTGRES_URL" not in env:  # embedded, as root
+        assert "runs as the system user forktex_pg" in out, out
     assert "6/6 runs succeeded" in out
     assert "All invariants hold" in out

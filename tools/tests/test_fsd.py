@@ -15,7 +15,7 @@ import pytest
 TOOL = Path(__file__).resolve().parents[1] / "fsd.py"
 REPO = TOOL.parents[1]
 TARGETS = (
-    "help deps format format-check lint typecheck license-check license-fix license-strip "
+    "help uv deps format format-check lint typecheck license-check license-fix license-strip "
     "audit test test-integration build release-check bench demo clean ci makefile-sync "
     "fsd-check pins-check start stop logs"
 ).split()
@@ -78,7 +78,20 @@ def test_makefile_header_and_targets(repo: Path) -> None:
         assert f"\n{target}:" in text
     assert "PACKAGES := forktex-core-a forktex-core-b" in text
     assert "$(UV) sync --all-packages --locked" in text
-    assert "pip install uv" in text
+    assert "$(PYTHON) tools/bootstrap_uv.py $(UV_BOOTSTRAP)" in text
+
+
+def test_every_target_that_runs_uv_first_makes_sure_uv_is_there(repo: Path) -> None:
+    """A bare machine (Python and make, no uv) must be able to run any target directly."""
+    text = (repo / "Makefile").read_text()
+    for name, prereqs, _description, recipe in fsd.TARGETS:
+        if name in ("uv", "help"):
+            continue
+        uses_uv = any("$(UV" in line or "$(AUDIT)" in line for line in recipe)
+        ready = {"uv", "deps", "build"} & set(prereqs.split())
+        assert not uses_uv or ready, f"make {name} runs uv but does not depend on make uv"
+    for name in ("demo", "test"):
+        assert f"\n{name}: deps\n" in text
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make binary")
@@ -234,6 +247,37 @@ def test_meta_manifest_errors(repo: Path, entry: dict[str, object], expected: st
         fsd.load_manifest(repo)
 
 
+@pytest.mark.parametrize("extra", ["Testing", "", "a b", 3, True, "-x", "testing-"])
+def test_a_bad_extra_name_is_refused(repo: Path, extra: object) -> None:
+    manifest = json.loads((repo / "forktex.json").read_text())
+    manifest["packages"][0]["extra"] = extra
+    (repo / "forktex.json").write_text(json.dumps(manifest))
+    with pytest.raises(fsd.ManifestError, match=r"packages\[0\]\.extra must be the name"):
+        fsd.load_manifest(repo)
+
+
+def test_the_meta_package_has_no_extra_of_its_own(repo: Path) -> None:
+    manifest = json.loads((repo / "forktex.json").read_text())
+    manifest["packages"].append(
+        {"name": "forktex-core", "path": "packages/forktex-core", "module": None, "meta": True}
+    )
+    manifest["packages"][-1]["extra"] = "testing"
+    (repo / "forktex.json").write_text(json.dumps(manifest))
+    with pytest.raises(fsd.ManifestError, match="meta-package itself has none"):
+        fsd.load_manifest(repo)
+
+
+def test_an_extra_is_read_into_the_package(repo: Path) -> None:
+    manifest = json.loads((repo / "forktex.json").read_text())
+    manifest["packages"][1]["extra"] = "testing"
+    (repo / "forktex.json").write_text(json.dumps(manifest))
+    loaded = fsd.load_manifest(repo)
+    assert [(p.name, p.extra) for p in loaded.packages] == [
+        ("forktex-core-a", None),
+        ("forktex-core-b", "testing"),
+    ]
+
+
 def test_only_one_meta_package(repo: Path) -> None:
     manifest = json.loads((repo / "forktex.json").read_text())
     for name in ("forktex-core", "forktex-core-all"):
@@ -247,7 +291,7 @@ def test_only_one_meta_package(repo: Path) -> None:
 
 def test_ci_and_release_check_run_the_pins_check(repo: Path) -> None:
     text = (repo / "Makefile").read_text()
-    ci = text.split("\nci:\n", 1)[1].split("\n\n", 1)[0]
+    ci = text.split("\nci: uv\n", 1)[1].split("\n\n", 1)[0]
     assert "$(MAKE) --no-print-directory pins-check" in ci
     assert "\nrelease-check: pins-check build test-integration\n" in text
     assert "\npins-check:\n\t$(PYTHON) tools/pins.py check\n" in text

@@ -131,9 +131,66 @@ def test_unpinned_distribution(tree: Path) -> None:
 
 
 def test_dropping_the_testing_extra_is_an_unpinned_distribution(tree: Path) -> None:
-    edit(tree / META, '    "forktex-core-testing>=0.3,<0.4",\n', "")
+    edit(tree / META, 'testing = ["forktex-core-testing>=0.3,<0.4"]', "testing = []")
     problems = "\n".join(pins.check(tree))
     assert "forktex-core-testing (packages/forktex-core-testing) exists but" in problems
+    assert "to its optional extra [testing]" in problems
+
+
+TESTING_PIN = '"forktex-core-testing>=0.3,<0.4"'
+DB_PIN = '"forktex-core-db>=0.3,<0.4"'
+
+
+@pytest.mark.parametrize(
+    ("move", "expected"),
+    [
+        # the test plugin in the plain dependencies: pip install forktex-core brings pytest
+        (
+            [("dependencies = [\n", f"dependencies = [\n    {TESTING_PIN},\n")],
+            "pins forktex-core-testing in dependencies, extra [testing]; pin it in its "
+            "optional extra [testing] only",
+        ),
+        (
+            [
+                (f"testing = [{TESTING_PIN}]", "testing = []"),
+                ("dependencies = [\n", f"dependencies = [\n    {TESTING_PIN},\n"),
+            ],
+            "pins forktex-core-testing in dependencies; pin it in its optional extra [testing]",
+        ),
+        (
+            [(f"testing = [{TESTING_PIN}]", f"testing = [{TESTING_PIN}]\nother = [{TESTING_PIN}]")],
+            "pins forktex-core-testing in extra [other], extra [testing]",
+        ),
+        # a runtime module only through an extra: pip install forktex-core would lack it
+        (
+            [
+                (f"    {DB_PIN},\n", ""),
+                (f"testing = [{TESTING_PIN}]", f"testing = [{TESTING_PIN}, {DB_PIN}]"),
+            ],
+            "pins forktex-core-db in extra [testing]; pin it in its dependencies only (it is "
+            "a runtime module",
+        ),
+    ],
+    ids=["plugin-in-both", "plugin-in-dependencies", "plugin-in-two-extras", "module-in-extra"],
+)
+def test_each_distribution_is_pinned_where_forktex_json_says(
+    tree: Path, move: list[tuple[str, str]], expected: str
+) -> None:
+    for old, new in move:
+        edit(tree / META, old, new)
+    problems = pins.check(tree)
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+
+
+def test_the_real_meta_package_keeps_the_test_stack_out_of_its_dependencies() -> None:
+    """pip install forktex-core installs runtime modules only; [testing] adds the plugin."""
+    manifest = json.loads((REPO / "forktex.json").read_text())
+    plugin = [p["name"] for p in manifest["packages"] if p.get("extra") == "testing"]
+    assert plugin == ["forktex-core-testing"]
+    meta = pins.read_project(REPO, "packages/forktex-core")
+    assert not any(pins.parse_requirement(d).name in plugin for d in meta.dependencies)
+    assert [pins.parse_requirement(d).name for d in meta.extras["testing"]] == plugin
 
 
 @pytest.mark.parametrize("pin", ["forktex-core-db>=0.3", "forktex-core-db", "forktex-core-db<0.4"])

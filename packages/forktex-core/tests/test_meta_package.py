@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""The meta-package as the workspace sees it: it pins every module distribution."""
+"""The meta-package as the workspace sees it: it pins every runtime module distribution, and
+the test plugin only through the ``testing`` extra (forktex.json marks it ``"extra"``)."""
 
 from __future__ import annotations
 
@@ -22,24 +23,36 @@ def _name(requirement: str) -> str:
     return match.group(0)
 
 
-def _members() -> dict[str, str]:
-    """Distribution name -> import module of every module distribution in forktex.json."""
+def _members() -> dict[str, tuple[str, str | None]]:
+    """Distribution name -> (import module, meta-package extra or None) per module
+    distribution in forktex.json."""
     manifest = json.loads((ROOT / "forktex.json").read_text(encoding="utf-8"))
-    return {p["name"]: p["module"] for p in manifest["packages"] if not p.get("meta")}
+    return {
+        p["name"]: (p["module"], p.get("extra")) for p in manifest["packages"] if not p.get("meta")
+    }
 
 
-def test_declares_every_member_with_no_extras() -> None:
+def _runtime() -> set[str]:
+    return {name for name, (_, extra) in _members().items() if extra is None}
+
+
+def test_declares_runtime_modules_and_the_plugin_only_as_the_testing_extra() -> None:
     project = tomllib.loads((PACKAGE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    runtime = {_name(d) for d in project["dependencies"]}
-    assert runtime == set(_members())
-    assert "optional-dependencies" not in project, "pip install forktex-core gives every module"
+    assert {_name(d) for d in project["dependencies"]} == _runtime()
+    assert "forktex-core-testing" not in _runtime()
+    extras = project["optional-dependencies"]
+    assert set(extras) == {"testing"}
+    assert [_name(d) for d in extras["testing"]] == ["forktex-core-testing"]
 
 
 def test_installed_metadata_matches_and_every_module_imports() -> None:
     requires = md.requires("forktex-core") or []
-    assert {_name(r) for r in requires} == set(_members())
-    assert not [r for r in requires if "extra" in r], requires
-    for module in _members().values():
+    plain = {_name(r) for r in requires if "extra ==" not in r}
+    testing = {_name(r) for r in requires if re.search(r"""extra == ["']testing["']""", r)}
+    assert plain == _runtime()
+    assert testing == {"forktex-core-testing"}
+    assert md.metadata("forktex-core").get_all("Provides-Extra") == ["testing"]
+    for module, _extra in _members().values():
         importlib.import_module(module)
 
 
