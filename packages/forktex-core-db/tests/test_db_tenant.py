@@ -47,13 +47,14 @@ async def seeded(db: AsyncEngine, make_tables: Any) -> dict[uuid.UUID, list[uuid
     """Three docs of org A and two of org B (written without any scope)."""
     await make_tables(TenDoc, TenPlain)
     ids: dict[uuid.UUID, list[uuid.UUID]] = {ORG_A: [], ORG_B: []}
-    async with get_session() as session:
-        for org, n in ((ORG_A, 3), (ORG_B, 2)):
-            for i in range(n):
-                doc = TenDoc(org_id=org, title=f"{org.hex[-1]}{i}")
-                session.add(doc)
-                ids[org].append(doc.id)
-        session.add(TenPlain(title="shared"))
+    with unscoped():
+        async with get_session() as session:
+            for org, n in ((ORG_A, 3), (ORG_B, 2)):
+                for i in range(n):
+                    doc = TenDoc(org_id=org, title=f"{org.hex[-1]}{i}")
+                    session.add(doc)
+                    ids[org].append(doc.id)
+            session.add(TenPlain(title="shared"))
     return ids
 
 
@@ -75,8 +76,9 @@ async def test_unfiltered_query_only_sees_own_tenant(seeded: dict[uuid.UUID, Any
     with tenant_scope(ORG_B):
         async with get_session() as session:
             assert len((await session.scalars(select(TenDoc))).all()) == 2
-    async with get_session() as session:  # no scope: everything
-        assert len((await session.scalars(select(TenDoc))).all()) == 5
+    with unscoped():  # deliberately every org
+        async with get_session() as session:
+            assert len((await session.scalars(select(TenDoc))).all()) == 5
 
 
 async def test_get_of_another_tenants_row_is_none(seeded: dict[uuid.UUID, Any]) -> None:
@@ -99,10 +101,11 @@ async def test_bulk_update_and_delete_cannot_touch_other_tenant(
             assert result.rowcount == 3  # type: ignore[attr-defined]
             result = await session.execute(delete(TenDoc).where(TenDoc.title == "hacked"))
             assert result.rowcount == 3  # type: ignore[attr-defined]
-    async with get_session() as session:
-        rest = (await session.scalars(select(TenDoc))).all()
-        assert {d.org_id for d in rest} == {ORG_B}
-        assert {d.title for d in rest} == {"b0", "b1"}
+    with unscoped():
+        async with get_session() as session:
+            rest = (await session.scalars(select(TenDoc))).all()
+    assert {d.org_id for d in rest} == {ORG_B}
+    assert {d.title for d in rest} == {"b0", "b1"}
 
 
 async def test_insert_fills_org_and_rejects_other_org(seeded: dict[uuid.UUID, Any]) -> None:
@@ -119,23 +122,24 @@ async def test_insert_fills_org_and_rejects_other_org(seeded: dict[uuid.UUID, An
             async with get_session() as session:
                 await Repository(session, TenDoc).create(title="sneaky", org_id=str(ORG_B))
         # ORM bulk insert with parameters is checked (and filled) too
-        with pytest.raises(TenantViolation, match="cannot insert a row for org"):
+        with pytest.raises(TenantViolation, match="cannot insert ten_doc rows with org_id"):
             async with get_session() as session:
                 row = {"id": uuid.uuid4(), "title": "x", "org_id": ORG_B}
                 await session.execute(insert(TenDoc), [row])
         async with get_session() as session:
             await session.execute(insert(TenDoc), [{"id": uuid.uuid4(), "title": "bulk"}])
-    async with get_session() as session:
-        titles = ["auto", "bulk", "sneaky", "x"]
-        rows = (await session.scalars(select(TenDoc).where(TenDoc.title.in_(titles)))).all()
-        assert sorted((r.title, r.org_id) for r in rows) == [("auto", ORG_A), ("bulk", ORG_A)]
+    with unscoped():
+        async with get_session() as session:
+            titles = ["auto", "bulk", "sneaky", "x"]
+            rows = (await session.scalars(select(TenDoc).where(TenDoc.title.in_(titles)))).all()
+    assert sorted((r.title, r.org_id) for r in rows) == [("auto", ORG_A), ("bulk", ORG_A)]
 
 
 async def test_insert_without_org_outside_scope_is_a_clear_error(
     db: AsyncEngine, make_tables: Any
 ) -> None:
     await make_tables(TenDoc)
-    with pytest.raises(TenantViolation, match=r"org_id is required.*tenant_scope"):
+    with pytest.raises(TenantViolation, match=r"org_id is required.*tenant_scope"), unscoped():
         async with get_session() as session:
             session.add(TenDoc(title="orphan"))
 
@@ -150,30 +154,32 @@ async def test_moving_a_row_to_another_org_raises(seeded: dict[uuid.UUID, Any]) 
         with pytest.raises(TenantViolation):
             async with get_session() as session:
                 await Repository(session, TenDoc).update(a_id, org_id=ORG_B)
-    async with get_session() as session:
-        assert (await session.get(TenDoc, a_id)).org_id == ORG_A  # type: ignore[union-attr]
+    with unscoped():
+        async with get_session() as session:
+            assert (await session.get(TenDoc, a_id)).org_id == ORG_A  # type: ignore[union-attr]
 
 
 async def test_objects_loaded_outside_scope_cannot_be_written_inside(
     seeded: dict[uuid.UUID, Any],
 ) -> None:
     b_id = seeded[ORG_B][0]
-    with pytest.raises(TenantViolation, match="cannot update"):
+    with pytest.raises(TenantViolation, match="cannot update"), unscoped():
         async with get_session() as session:
             doc = await session.get(TenDoc, b_id)  # loaded unscoped
             assert doc is not None
             with tenant_scope(ORG_A):
                 doc.title = "changed under A"
                 await session.flush()
-    with pytest.raises(TenantViolation, match="cannot delete"):
+    with pytest.raises(TenantViolation, match="cannot delete"), unscoped():
         async with get_session() as session:
             doc = await session.get(TenDoc, b_id)
             with tenant_scope(ORG_A):
                 await session.delete(doc)
                 await session.flush()
-    async with get_session() as session:
-        doc = await session.get(TenDoc, b_id)
-        assert doc is not None and doc.title == "b0"
+    with unscoped():
+        async with get_session() as session:
+            doc = await session.get(TenDoc, b_id)
+            assert doc is not None and doc.title == "b0"
 
 
 async def test_unguarded_session_fails_loudly_instead_of_leaking(

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from . import _flushguard  # noqa: F401 - registers the flush-time tenant checks
 from ._audit import acting_as, current_actor
 from ._engine import close_engine, get_engine, get_sessionmaker, init_engine, mask_password
 from ._errors import (
