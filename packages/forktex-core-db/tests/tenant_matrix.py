@@ -78,6 +78,8 @@ SCHEMA = "mx_tenant"
 
 class MxInvoice(OrgScopedMixin, BaseDBModel):
     __tablename__ = "mx_invoice"
+    __filter_fields__ = ("number", "amount")
+    __sort_fields__ = ("number",)
     number: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int]
     lines: Mapped[list[MxLine]] = relationship(back_populates="invoice", lazy="select")
