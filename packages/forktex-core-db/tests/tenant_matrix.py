@@ -453,6 +453,21 @@ async def _flush_move_a_to_b(session: AsyncSession, s: Seed) -> Any:
     await session.flush()
 
 
+async def _legacy_bulk_update(session: AsyncSession, s: Seed) -> Any:
+    rows = [{"id": s.b_inv, "amount": 777}]
+    await session.run_sync(lambda sync: sync.bulk_update_mappings(MxInvoice, rows))
+
+
+async def _legacy_bulk_insert(session: AsyncSession, s: Seed) -> Any:
+    rows = [{"org_id": ORG_B, "number": "X", "amount": 1}]
+    await session.run_sync(lambda sync: sync.bulk_insert_mappings(MxInvoice, rows))
+
+
+async def _legacy_bulk_save(session: AsyncSession, s: Seed) -> Any:
+    objects = [MxInvoice(org_id=ORG_B, number="X", amount=1)]
+    await session.run_sync(lambda sync: sync.bulk_save_objects(objects))
+
+
 async def _orm_update_keeps_b_in_memory(session: AsyncSession, s: Seed) -> Any:
     await session.execute(update(MxInvoice).values(amount=5))
     obj = session.sync_session.identity_map.get(
@@ -956,6 +971,9 @@ CELLS: tuple[Cell, ...] = (
     Cell("flush", "delete B's loaded row", _flush_delete_b, "refused", prepare=_load_b_line),
     Cell("flush", "move A's row to B", _flush_move_a_to_b, "refused"),
     Cell("flush", "merge over B's loaded row", _merge_b, "refused", prepare=_load_b),
+    Cell("flush", "legacy bulk_update_mappings on B's id", _legacy_bulk_update, "refused"),
+    Cell("flush", "legacy bulk_insert_mappings for B", _legacy_bulk_insert, "refused"),
+    Cell("flush", "legacy bulk_save_objects for B", _legacy_bulk_save, "refused"),
     # -- DDL ----------------------------------------------------------------------------------
     Cell(
         "ddl", "DDL() naming the table", _do(lambda s: DDL("TRUNCATE mx_line CASCADE")), "refused"

@@ -403,3 +403,42 @@ async def test_no_scope_fails_closed(seeded: dict[uuid.UUID, Any]) -> None:
     with unscoped():
         async with get_session() as session:
             assert len((await session.scalars(select(TenDoc))).all()) == 5
+
+
+async def test_own_guarded_factories_check_identity_map_and_legacy_bulk(
+    seeded: dict[uuid.UUID, Any], db: AsyncEngine
+) -> None:
+    class AppSession(Session):
+        pass
+
+    class OtherSession(Session):
+        pass
+
+    maker = async_sessionmaker(db, sync_session_class=AppSession)
+    install_tenant_guard(maker)
+    single = AsyncSession(db, sync_session_class=OtherSession)
+    install_tenant_guard(single)
+    b_id = seeded[ORG_B][0]
+    for session in (maker(), single):
+        async with session:
+            with unscoped():
+                assert await session.get(TenDoc, b_id) is not None  # in the identity map now
+            with tenant_scope(ORG_A):
+                assert await session.get(TenDoc, b_id) is None
+                with pytest.raises(TenantViolation, match="bulk_update_mappings"):
+                    await session.run_sync(
+                        lambda s: s.bulk_update_mappings(TenDoc, [{"id": b_id, "title": "x"}])
+                    )
+                with pytest.raises(TenantViolation, match="bulk_save_objects"):
+                    await session.run_sync(
+                        lambda s: s.bulk_save_objects([TenDoc(org_id=ORG_B, title="x")])
+                    )
+    assert await _titles_of(ORG_B) == ["b0", "b1"]
+    # untouched: other session classes, and non-org models through the legacy methods
+    async with AsyncSession(db) as plain, plain.begin():
+        await plain.run_sync(lambda s: s.bulk_insert_mappings(TenPlain, [{"title": "bulk"}]))
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            await session.run_sync(
+                lambda s: s.bulk_insert_mappings(TenPlain, [{"id": uuid.uuid4(), "title": "x"}])
+            )

@@ -62,6 +62,7 @@ MUTATIONS: dict[str, tuple[ModuleType, str, Callable[..., Any]]] = {
     "reserved parameter refused": (_guard, "check_params", _none),
     "statements marked for the guard": (_guard, "_mark", _first),
     "identity-map hits checked": (_guard, "_identity_hit", _first),
+    "legacy bulk methods refused": (_guard, "_refuse_legacy_bulk", _none),
     "ORM UPDATE syncs by fetch": (_guard, "_sync_by_fetch", _none),
     "TenantViolation unwrapped": (_guard, "_reraise_tenant_violation", _none),
     "flush without a scope refused": (

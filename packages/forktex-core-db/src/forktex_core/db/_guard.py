@@ -6,7 +6,9 @@ Every statement a guarded session executes (``session.execute`` / ``scalars`` / 
 relationship and column loads — ORM or Core, any form) passes through :func:`_guard`, which
 checks what the statement writes (``_dmlguard``) and marks it so that SQLAlchemy's compiler
 confines every org-scoped table it renders (``_sqlguard``). Identity-map hits, which send no
-SQL, are checked by the session's ``_identity_lookup``; flushes by ``_flushguard``.
+SQL, are checked by the session's ``_identity_lookup``; flushes by ``_flushguard``; the
+legacy ``bulk_*`` methods, which skip both events and ``do_orm_execute``, are refused on
+org-scoped models.
 """
 
 from __future__ import annotations
@@ -102,6 +104,38 @@ def _identity_hit(found: Any) -> Any:
     return found if found.__dict__.get("org_id") == scope else None
 
 
+_LEGACY_BULK = ("bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings")
+
+
+def _refuse_legacy_bulk(method: str, target: Any) -> None:
+    """The legacy ``bulk_*`` methods write without events or ``do_orm_execute``: refuse them
+    on org-scoped models unless ``unscoped()``."""
+    if tenant_state() is UNSCOPED:
+        return
+    if method == "bulk_save_objects":
+        touches = any(isinstance(obj, OrgScopedMixin) for obj in target)
+    else:
+        cls = getattr(target, "class_", target)
+        touches = isinstance(cls, type) and issubclass(cls, OrgScopedMixin)
+    if touches:
+        raise TenantViolation(
+            f"Session.{method}() bypasses the tenant guard and is refused for org-scoped "
+            "models; use session.execute(insert(Model), rows) or update(Model) with a list of "
+            "rows (checked by the guard), or run it inside 'with unscoped():'"
+        )
+
+
+def _guarded_bulk(method: str, original: Any) -> Any:
+    def bulk(self: Session, target: Any, *args: Any, **kwargs: Any) -> Any:
+        if method == "bulk_save_objects":
+            target = list(target)
+        _refuse_legacy_bulk(method, target)
+        return original(self, target, *args, **kwargs)
+
+    bulk.__name__ = method
+    return bulk
+
+
 class ForktexSession(Session):
     """A :class:`sqlalchemy.orm.Session` with the tenant guard installed (what
     ``get_session()`` uses). Use it as ``sync_session_class`` of your own factory.
@@ -118,10 +152,15 @@ class ForktexSession(Session):
         return _identity_hit(super()._identity_lookup(*args, **kwargs))
 
 
+for _method in _LEGACY_BULK:
+    setattr(ForktexSession, _method, _guarded_bulk(_method, getattr(Session, _method)))
+
+
 event.listen(ForktexSession, "do_orm_execute", _guard)
 
 
-def _guard_identity_map(target: type[Session] | Session) -> None:
+def _guard_session(target: type[Session] | Session) -> None:
+    """Guard what ``do_orm_execute`` does not see: identity-map hits and legacy bulk writes."""
     if getattr(target, _FLAG, False):
         return
     if isinstance(target, type):
@@ -131,6 +170,8 @@ def _guard_identity_map(target: type[Session] | Session) -> None:
             return _identity_hit(original_method(self, *args, **kwargs))
 
         setattr(target, "_identity_lookup", lookup_method)  # noqa: B010 - patching the class
+        for method in _LEGACY_BULK:
+            setattr(target, method, _guarded_bulk(method, getattr(target, method)))
     else:
         original_bound = target._identity_lookup
 
@@ -138,6 +179,9 @@ def _guard_identity_map(target: type[Session] | Session) -> None:
             return _identity_hit(original_bound(*args, **kwargs))
 
         target.__dict__["_identity_lookup"] = lookup_bound
+        for method in _LEGACY_BULK:
+            unbound = getattr(type(target), method)
+            target.__dict__[method] = _guarded_bulk(method, unbound).__get__(target)
     setattr(target, _FLAG, True)
 
 
@@ -187,4 +231,4 @@ def install_tenant_guard(
         )
     if not event.contains(listen_on, "do_orm_execute", _guard):
         event.listen(listen_on, "do_orm_execute", _guard)
-    _guard_identity_map(guard_on)
+    _guard_session(guard_on)
