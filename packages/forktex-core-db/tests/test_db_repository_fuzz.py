@@ -7,10 +7,8 @@ error — on every Repository read."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +26,6 @@ from sqlalchemy.ext.asyncio import (
 from forktex_core.db import OPERATORS, DBError, ForktexSession, Repository
 
 from .test_db_repository_input import InpItem, Undeclared
-
-set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "forktex-db-hypothesis"))
 
 FIELDS = [c.key for c in InpItem.__table__.columns]
 KEYS = FIELDS + [f"{f}__{op}" for f in FIELDS for op in OPERATORS]
@@ -104,8 +100,12 @@ CURSORS = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(forktex_new_database: Any) -> Iterator[tuple[asyncio.AbstractEventLoop, Any]]:
-    """Its own database, loop and engine: hypothesis drives a sync test."""
+def fuzz_world(
+    forktex_new_database: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[asyncio.AbstractEventLoop, Any]]:
+    """Its own database, loop and engine: hypothesis drives a sync test. Hypothesis keeps
+    its caches in pytest's temporary directory, not in the work tree."""
+    set_hypothesis_home_dir(str(tmp_path_factory.mktemp("hypothesis")))
     database = forktex_new_database()
     loop = asyncio.new_event_loop()
     engine: AsyncEngine = create_async_engine(database.url, pool_size=2)
