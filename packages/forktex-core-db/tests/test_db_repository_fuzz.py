@@ -7,6 +7,9 @@ error — on every Repository read."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -26,6 +29,12 @@ from sqlalchemy.ext.asyncio import (
 from forktex_core.db import OPERATORS, DBError, ForktexSession, Repository
 
 from .test_db_repository_input import InpItem, Undeclared
+
+# Hypothesis writes caches as soon as tests are collected: into a directory of our own,
+# removed when the test process ends (nothing in the work tree, nothing left in /tmp).
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="forktex-db-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 FIELDS = [c.key for c in InpItem.__table__.columns]
 KEYS = FIELDS + [f"{f}__{op}" for f in FIELDS for op in OPERATORS]
@@ -100,12 +109,8 @@ CURSORS = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(
-    forktex_new_database: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[asyncio.AbstractEventLoop, Any]]:
-    """Its own database, loop and engine: hypothesis drives a sync test. Hypothesis keeps
-    its caches in pytest's temporary directory, not in the work tree."""
-    set_hypothesis_home_dir(str(tmp_path_factory.mktemp("hypothesis")))
+def fuzz_world(forktex_new_database: Any) -> Iterator[tuple[asyncio.AbstractEventLoop, Any]]:
+    """Its own database, loop and engine: hypothesis drives a sync test."""
     database = forktex_new_database()
     loop = asyncio.new_event_loop()
     engine: AsyncEngine = create_async_engine(database.url, pool_size=2)
