@@ -31,6 +31,8 @@ from forktex_core.db import (
     mask_password,
 )
 
+from .conftest import _create_tables
+
 SECRET = "pa55-Wörd:with@chars"
 
 
@@ -268,3 +270,113 @@ async def test_password_never_in_logs_reprs_or_errors(
         await close_engine()
     assert "engine initialised" in caplog.text
     assert SECRET not in caplog.text
+
+
+# -- secrets anywhere in a URL ----------------------------------------------------------------
+PW = "Pw-9xZq_7"  # stands for a password / token (no URL-escaped characters: must match)
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        (f"postgresql+asyncpg://app:{PW}@db/app", "app:***@db/app"),
+        (f"postgresql://:{PW}@db:5433/app", "//:***@db:5433/app"),
+        (f"postgresql://app:{PW}@[::1]:5432/app", "@[::1]:5432/app"),
+        (f"postgresql://app:{PW}@h1:5432,h2:5433/app", "@h1:5432,h2:5433/app"),
+        (f"postgresql://app:{PW}@@db/app", "@db/app"),
+        (f"postgresql://app:{PW}:more@db/app", "app:***@db/app"),
+        (f"postgresql://app:{PW}%40x%2F@db/app", "app:***@db/app"),
+        (f"postgresql://app:{PW}/with/slash@db/app", "app:***@db/app"),
+        (f"postgresql://app@db/app?password={PW}", "?password=***"),
+        (f"postgresql://app@db/app?sslmode=require&password={PW}&x=1", "sslmode=require"),
+        (f"postgresql://app@db/app?PASSWORD={PW}", "?PASSWORD=***"),
+        (f"postgresql://app@db/app?pass%77ord={PW}", "db/app"),
+        (f"postgresql://app@db/app?sslpassword={PW}", "?sslpassword=***"),
+        (f"postgresql://app@db/app?secret={PW}", "?secret=***"),
+        (f"postgresql://app@db/app?token={PW}", "?token=***"),
+        (f"postgresql://app@db/app?access_token={PW}", "?access_token=***"),
+        (f"postgresql://app@db/app?api_key={PW}", "?api_key=***"),
+        (f"postgresql://app@db/app?key={PW}", "?key=***"),
+        (f"postgresql://app@db/app?auth={PW}", "?auth=***"),
+        (f"postgresql://app@db/app?credentials={PW}", "?credentials=***"),
+        (f"postgresql://app@db/app?password={PW}&password={PW}2", "db/app"),
+        (f"postgresql://app@db/app;password={PW}", "db/app"),
+        (f"postgresql://app@db/app?application_name=a@b&password={PW}", "postgresql://"),
+        (f"postgresql://app@db/app#token={PW}", "#token=***"),
+        (f"redis://:{PW}@cache:6379/0", "//:***@cache:6379/0"),
+        (f"host=db user=app password={PW} dbname=app", "host=db user=app password=***"),
+        (f"host=db password='{PW} with spaces' dbname=app", "dbname=app"),
+        (f"not a url :{PW}@ password={PW}", "password=***"),
+    ],
+)
+def test_mask_password_matrix(url: str, kept: str) -> None:
+    masked = mask_password(url)
+    assert PW not in masked and PW.lower() not in masked.lower()
+    assert kept in masked
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return
+    assert PW not in mask_password(parsed)
+
+
+def test_mask_password_keeps_what_is_not_secret() -> None:
+    assert mask_password("postgresql+asyncpg://app:s3cret@db/app") == (
+        "postgresql+asyncpg://app:***@db/app"
+    )
+    assert mask_password("postgresql://app@db/app?sslmode=require") == (
+        "postgresql://app@db/app?sslmode=require"
+    )
+    url = make_url("postgresql+asyncpg://app:s3cret@db/app?password=q&sslmode=require")
+    assert mask_password(url) == (
+        "postgresql+asyncpg://app:***@db/app?password=***&sslmode=require"
+    )
+
+
+async def test_query_password_never_in_logs_reprs_or_errors(
+    forktex_postgres: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    base = make_url(forktex_postgres.url)
+    url = base.set(query={"password": PW, "sslpassword": PW}).render_as_string(hide_password=False)
+    with pytest.raises(InvalidURL) as bad_driver:
+        init_engine(url.replace("postgresql", "mysql", 1))
+    assert PW not in "".join(traceback.format_exception(bad_driver.value))
+    engine = init_engine(base.set(query={"password": PW}).render_as_string(hide_password=False))
+    try:
+        assert PW not in repr(engine) and PW not in str(engine.url)
+        assert PW not in engine.url.render_as_string(hide_password=False)
+        with pytest.raises(EngineAlreadyInitialised) as again:
+            init_engine(url)
+        assert PW not in str(again.value)
+    finally:
+        await close_engine()
+    assert "engine initialised" in caplog.text and PW not in caplog.text
+
+
+# -- parameters never printed by SQLAlchemy ---------------------------------------------------
+async def test_statement_errors_hide_parameters_by_default(
+    db: AsyncEngine, make_tables: Any
+) -> None:
+    await make_tables(LifeNote)
+    with pytest.raises(Exception) as failure:
+        async with get_session() as session:
+            session.add(LifeNote(body=PW + "x" * 300))  # too long for varchar(200)
+    rendered = "".join(traceback.format_exception(failure.value))
+    assert "value too long" in rendered
+    assert PW not in rendered
+    assert "parameters hidden" in rendered
+
+
+async def test_hide_parameters_can_be_turned_off(forktex_postgres: Any) -> None:
+    with pytest.raises(InvalidArgument, match="hide_parameters must be True or False"):
+        init_engine(forktex_postgres.url, hide_parameters="no")
+    engine = init_engine(forktex_postgres.url, hide_parameters=False)
+    try:
+        await _create_tables(engine, LifeNote)
+        with pytest.raises(Exception) as failure:
+            async with get_session() as session:
+                session.add(LifeNote(body="visible" + "x" * 300))
+        assert "visible" in str(failure.value)  # debugging on purpose: values shown
+    finally:
+        await close_engine()

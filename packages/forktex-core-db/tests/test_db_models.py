@@ -26,6 +26,8 @@ from forktex_core.db import (
     acting_as,
     current_actor,
     get_session,
+    tenant_scope,
+    unscoped,
     utcnow,
     uuid7,
 )
@@ -252,18 +254,19 @@ async def test_mixins_compose_on_a_foreign_declarative_base(db: AsyncEngine) -> 
         await conn.run_sync(_OtherBase.metadata.create_all)
     org = MdlOrg()
     actor = uuid.uuid4()
-    with acting_as(actor):
+    with acting_as(actor), unscoped():
         async with get_session() as session:
             session.add(org)
             await session.flush()
             row = MdlComposed(org_id=org.id)
             session.add(row)
-    async with get_session() as session:
-        got = await session.get(MdlComposed, row.id)
-        assert got is not None
-        assert got.org_id == org.id and got.created_by == actor
-        assert got.created_at.tzinfo is not None
-    with pytest.raises(Exception, match="foreign key"):
+    with tenant_scope(org.id):
+        async with get_session() as session:
+            got = await session.get(MdlComposed, row.id)
+            assert got is not None
+            assert got.org_id == org.id and got.created_by == actor
+            assert got.created_at.tzinfo is not None
+    with pytest.raises(Exception, match="foreign key"), unscoped():
         async with get_session() as session:
             session.add(MdlComposed(org_id=uuid.uuid4()))
     insp_cols = {c.key for c in inspect(MdlComposed).columns}

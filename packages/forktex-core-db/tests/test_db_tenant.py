@@ -9,7 +9,8 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import String, delete, func, insert, select, update
+from sqlalchemy import String, delete, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
@@ -47,13 +48,14 @@ async def seeded(db: AsyncEngine, make_tables: Any) -> dict[uuid.UUID, list[uuid
     """Three docs of org A and two of org B (written without any scope)."""
     await make_tables(TenDoc, TenPlain)
     ids: dict[uuid.UUID, list[uuid.UUID]] = {ORG_A: [], ORG_B: []}
-    async with get_session() as session:
-        for org, n in ((ORG_A, 3), (ORG_B, 2)):
-            for i in range(n):
-                doc = TenDoc(org_id=org, title=f"{org.hex[-1]}{i}")
-                session.add(doc)
-                ids[org].append(doc.id)
-        session.add(TenPlain(title="shared"))
+    with unscoped():
+        async with get_session() as session:
+            for org, n in ((ORG_A, 3), (ORG_B, 2)):
+                for i in range(n):
+                    doc = TenDoc(org_id=org, title=f"{org.hex[-1]}{i}")
+                    session.add(doc)
+                    ids[org].append(doc.id)
+            session.add(TenPlain(title="shared"))
     return ids
 
 
@@ -75,8 +77,9 @@ async def test_unfiltered_query_only_sees_own_tenant(seeded: dict[uuid.UUID, Any
     with tenant_scope(ORG_B):
         async with get_session() as session:
             assert len((await session.scalars(select(TenDoc))).all()) == 2
-    async with get_session() as session:  # no scope: everything
-        assert len((await session.scalars(select(TenDoc))).all()) == 5
+    with unscoped():  # deliberately every org
+        async with get_session() as session:
+            assert len((await session.scalars(select(TenDoc))).all()) == 5
 
 
 async def test_get_of_another_tenants_row_is_none(seeded: dict[uuid.UUID, Any]) -> None:
@@ -99,10 +102,11 @@ async def test_bulk_update_and_delete_cannot_touch_other_tenant(
             assert result.rowcount == 3  # type: ignore[attr-defined]
             result = await session.execute(delete(TenDoc).where(TenDoc.title == "hacked"))
             assert result.rowcount == 3  # type: ignore[attr-defined]
-    async with get_session() as session:
-        rest = (await session.scalars(select(TenDoc))).all()
-        assert {d.org_id for d in rest} == {ORG_B}
-        assert {d.title for d in rest} == {"b0", "b1"}
+    with unscoped():
+        async with get_session() as session:
+            rest = (await session.scalars(select(TenDoc))).all()
+    assert {d.org_id for d in rest} == {ORG_B}
+    assert {d.title for d in rest} == {"b0", "b1"}
 
 
 async def test_insert_fills_org_and_rejects_other_org(seeded: dict[uuid.UUID, Any]) -> None:
@@ -119,23 +123,24 @@ async def test_insert_fills_org_and_rejects_other_org(seeded: dict[uuid.UUID, An
             async with get_session() as session:
                 await Repository(session, TenDoc).create(title="sneaky", org_id=str(ORG_B))
         # ORM bulk insert with parameters is checked (and filled) too
-        with pytest.raises(TenantViolation, match="cannot insert a row for org"):
+        with pytest.raises(TenantViolation, match="cannot insert ten_doc rows with org_id"):
             async with get_session() as session:
                 row = {"id": uuid.uuid4(), "title": "x", "org_id": ORG_B}
                 await session.execute(insert(TenDoc), [row])
         async with get_session() as session:
             await session.execute(insert(TenDoc), [{"id": uuid.uuid4(), "title": "bulk"}])
-    async with get_session() as session:
-        titles = ["auto", "bulk", "sneaky", "x"]
-        rows = (await session.scalars(select(TenDoc).where(TenDoc.title.in_(titles)))).all()
-        assert sorted((r.title, r.org_id) for r in rows) == [("auto", ORG_A), ("bulk", ORG_A)]
+    with unscoped():
+        async with get_session() as session:
+            titles = ["auto", "bulk", "sneaky", "x"]
+            rows = (await session.scalars(select(TenDoc).where(TenDoc.title.in_(titles)))).all()
+    assert sorted((r.title, r.org_id) for r in rows) == [("auto", ORG_A), ("bulk", ORG_A)]
 
 
 async def test_insert_without_org_outside_scope_is_a_clear_error(
     db: AsyncEngine, make_tables: Any
 ) -> None:
     await make_tables(TenDoc)
-    with pytest.raises(TenantViolation, match=r"org_id is required.*tenant_scope"):
+    with pytest.raises(TenantViolation, match=r"org_id is required.*tenant_scope"), unscoped():
         async with get_session() as session:
             session.add(TenDoc(title="orphan"))
 
@@ -150,30 +155,32 @@ async def test_moving_a_row_to_another_org_raises(seeded: dict[uuid.UUID, Any]) 
         with pytest.raises(TenantViolation):
             async with get_session() as session:
                 await Repository(session, TenDoc).update(a_id, org_id=ORG_B)
-    async with get_session() as session:
-        assert (await session.get(TenDoc, a_id)).org_id == ORG_A  # type: ignore[union-attr]
+    with unscoped():
+        async with get_session() as session:
+            assert (await session.get(TenDoc, a_id)).org_id == ORG_A  # type: ignore[union-attr]
 
 
 async def test_objects_loaded_outside_scope_cannot_be_written_inside(
     seeded: dict[uuid.UUID, Any],
 ) -> None:
     b_id = seeded[ORG_B][0]
-    with pytest.raises(TenantViolation, match="cannot update"):
+    with pytest.raises(TenantViolation, match="cannot update"), unscoped():
         async with get_session() as session:
             doc = await session.get(TenDoc, b_id)  # loaded unscoped
             assert doc is not None
             with tenant_scope(ORG_A):
                 doc.title = "changed under A"
                 await session.flush()
-    with pytest.raises(TenantViolation, match="cannot delete"):
+    with pytest.raises(TenantViolation, match="cannot delete"), unscoped():
         async with get_session() as session:
             doc = await session.get(TenDoc, b_id)
             with tenant_scope(ORG_A):
                 await session.delete(doc)
                 await session.flush()
-    async with get_session() as session:
-        doc = await session.get(TenDoc, b_id)
-        assert doc is not None and doc.title == "b0"
+    with unscoped():
+        async with get_session() as session:
+            doc = await session.get(TenDoc, b_id)
+            assert doc is not None and doc.title == "b0"
 
 
 async def test_unguarded_session_fails_loudly_instead_of_leaking(
@@ -262,3 +269,176 @@ async def test_org_filter_helper(seeded: dict[uuid.UUID, Any], db: AsyncEngine) 
         assert len(rows) == 2
     with pytest.raises(InvalidArgument, match="org_filter"):
         TenDoc.org_filter("x")
+
+
+# -- each form that used to reach another org's rows -----------------------------------------
+async def _titles_of(org: uuid.UUID) -> list[str]:
+    with unscoped():
+        async with get_session() as session:
+            rows = await session.scalars(select(TenDoc.title).where(TenDoc.org_id == org))
+            return sorted(rows.all())
+
+
+async def test_bulk_update_by_primary_key_cannot_reach_another_org(
+    seeded: dict[uuid.UUID, Any],
+) -> None:
+    b_id, a_id = seeded[ORG_B][0], seeded[ORG_A][0]
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            await session.execute(
+                update(TenDoc), [{"id": b_id, "title": "hacked"}, {"id": a_id, "title": "mine"}]
+            )
+    assert await _titles_of(ORG_B) == ["b0", "b1"]
+    assert "mine" in await _titles_of(ORG_A)
+
+
+async def test_single_row_insert_for_another_org_raises(seeded: dict[uuid.UUID, Any]) -> None:
+    with tenant_scope(ORG_A):
+        for stmt in (
+            insert(TenDoc).values(org_id=ORG_B, title="planted"),
+            insert(TenDoc.__table__).values(id=uuid.uuid4(), org_id=ORG_B, title="planted"),
+        ):
+            with pytest.raises(TenantViolation, match="cannot insert ten_doc rows with org_id"):
+                async with get_session() as session:
+                    await session.execute(stmt)
+        async with get_session() as session:  # without org_id: the scope's org is filled in
+            await session.execute(insert(TenDoc).values(title="filled"))
+    assert await _titles_of(ORG_B) == ["b0", "b1"]
+    assert "filled" in await _titles_of(ORG_A)
+
+
+async def test_upsert_cannot_overwrite_another_orgs_row(seeded: dict[uuid.UUID, Any]) -> None:
+    b_id = seeded[ORG_B][0]
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            stmt = pg_insert(TenDoc).values(id=b_id, org_id=ORG_A, title="overwritten")
+            result = await session.execute(
+                stmt.on_conflict_do_update(index_elements=["id"], set_={"title": "overwritten"})
+            )
+            assert result.rowcount == 0  # type: ignore[attr-defined]
+        with pytest.raises(TenantViolation, match="cannot update"):
+            async with get_session() as session:
+                stmt = pg_insert(TenDoc).values(id=seeded[ORG_A][0], title="a")
+                await session.execute(
+                    stmt.on_conflict_do_update(index_elements=["id"], set_={"org_id": ORG_B})
+                )
+    assert await _titles_of(ORG_B) == ["b0", "b1"]
+
+
+async def test_update_moving_rows_to_another_org_raises(seeded: dict[uuid.UUID, Any]) -> None:
+    with tenant_scope(ORG_A):
+        for stmt in (
+            update(TenDoc).where(TenDoc.title == "a0").values(org_id=ORG_B),
+            update(TenDoc.__table__).values(org_id=ORG_B),
+        ):
+            with pytest.raises(TenantViolation, match="rows cannot move between orgs"):
+                async with get_session() as session:
+                    await session.execute(stmt)
+        async with get_session() as session:  # setting its own org is a no-op, allowed
+            await session.execute(update(TenDoc).values(org_id=ORG_A))
+    assert await _titles_of(ORG_A) == ["a0", "a1", "a2"]
+    assert await _titles_of(ORG_B) == ["b0", "b1"]
+
+
+async def test_core_statements_on_the_table_are_confined(seeded: dict[uuid.UUID, Any]) -> None:
+    table = TenDoc.__table__
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            rows = (await session.execute(select(table))).all()
+            assert sorted(r.title for r in rows) == ["a0", "a1", "a2"]
+            updated = await session.execute(update(table).values(title="x"))
+            assert updated.rowcount == 3  # type: ignore[attr-defined]
+            deleted = await session.execute(delete(table))
+            assert deleted.rowcount == 3  # type: ignore[attr-defined]
+    assert await _titles_of(ORG_A) == []
+    assert await _titles_of(ORG_B) == ["b0", "b1"]
+
+
+async def test_exists_without_select_is_confined(seeded: dict[uuid.UUID, Any]) -> None:
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            assert not (
+                await session.execute(select(exists().where(TenDoc.title == "b0")))
+            ).scalar()
+            assert (await session.execute(select(exists().where(TenDoc.title == "a0")))).scalar()
+
+
+async def test_identity_map_does_not_cross_tenants(seeded: dict[uuid.UUID, Any]) -> None:
+    b_id = seeded[ORG_B][0]
+    async with get_session() as session:
+        with unscoped():
+            b_doc = await session.get(TenDoc, b_id)  # now in this session's identity map
+        assert b_doc is not None
+        with tenant_scope(ORG_A):
+            assert await session.get(TenDoc, b_id) is None
+            assert await Repository(session, TenDoc).get_or_none(b_id) is None
+        with tenant_scope(ORG_B):
+            assert await session.get(TenDoc, b_id) is b_doc
+        with pytest.raises(TenantViolation, match="no tenant scope"):
+            await session.get(TenDoc, b_id)
+
+
+async def test_no_scope_fails_closed(seeded: dict[uuid.UUID, Any]) -> None:
+    table = TenDoc.__table__
+    statements: list[Any] = [
+        select(TenDoc),
+        select(table),
+        select(func.count()).select_from(TenDoc),
+        update(TenDoc).values(title="x"),
+        delete(table),
+        insert(TenDoc).values(org_id=ORG_A, title="x"),
+    ]
+    for stmt in statements:
+        with pytest.raises(TenantViolation, match=r"no tenant scope is set.*unscoped\(\)"):
+            async with get_session() as session:
+                await session.execute(stmt)
+    with pytest.raises(TenantViolation, match="no tenant scope is set"):
+        async with get_session() as session:
+            session.add(TenDoc(org_id=ORG_A, title="x"))
+    with pytest.raises(TenantViolation, match="no tenant scope is set"):
+        async with get_session() as session:
+            await Repository(session, TenDoc).list()
+    async with get_session() as session:  # tables that are not org-scoped are unaffected
+        assert len((await session.scalars(select(TenPlain))).all()) == 1
+    with unscoped():
+        async with get_session() as session:
+            assert len((await session.scalars(select(TenDoc))).all()) == 5
+
+
+async def test_own_guarded_factories_check_identity_map_and_legacy_bulk(
+    seeded: dict[uuid.UUID, Any], db: AsyncEngine
+) -> None:
+    class AppSession(Session):
+        pass
+
+    class OtherSession(Session):
+        pass
+
+    maker = async_sessionmaker(db, sync_session_class=AppSession)
+    install_tenant_guard(maker)
+    single = AsyncSession(db, sync_session_class=OtherSession)
+    install_tenant_guard(single)
+    b_id = seeded[ORG_B][0]
+    for session in (maker(), single):
+        async with session:
+            with unscoped():
+                assert await session.get(TenDoc, b_id) is not None  # in the identity map now
+            with tenant_scope(ORG_A):
+                assert await session.get(TenDoc, b_id) is None
+                with pytest.raises(TenantViolation, match="bulk_update_mappings"):
+                    await session.run_sync(
+                        lambda s: s.bulk_update_mappings(TenDoc, [{"id": b_id, "title": "x"}])
+                    )
+                with pytest.raises(TenantViolation, match="bulk_save_objects"):
+                    await session.run_sync(
+                        lambda s: s.bulk_save_objects([TenDoc(org_id=ORG_B, title="x")])
+                    )
+    assert await _titles_of(ORG_B) == ["b0", "b1"]
+    # untouched: other session classes, and non-org models through the legacy methods
+    async with AsyncSession(db) as plain, plain.begin():
+        await plain.run_sync(lambda s: s.bulk_insert_mappings(TenPlain, [{"title": "bulk"}]))
+    with tenant_scope(ORG_A):
+        async with get_session() as session:
+            await session.run_sync(
+                lambda s: s.bulk_insert_mappings(TenPlain, [{"id": uuid.uuid4(), "title": "x"}])
+            )

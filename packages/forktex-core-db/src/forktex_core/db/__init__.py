@@ -14,8 +14,9 @@ Example::
 
 from __future__ import annotations
 
+from . import _flushguard  # noqa: F401 - registers the flush-time tenant checks
 from ._audit import acting_as, current_actor
-from ._engine import close_engine, get_engine, get_sessionmaker, init_engine, mask_password
+from ._engine import close_engine, get_engine, get_sessionmaker, init_engine
 from ._errors import (
     DBError,
     EngineAlreadyInitialised,
@@ -25,6 +26,7 @@ from ._errors import (
     InvalidFilter,
     InvalidSort,
     InvalidURL,
+    InvalidValue,
     NotFound,
     SchemaMigrationError,
     TenantViolation,
@@ -38,6 +40,7 @@ from ._repository import CursorPage, Page, Repository
 from ._schema import Migration, SchemaState, advisory_lock_key, ensure_schema
 from ._session import get_session
 from ._tenant import current_org, tenant_scope, unscoped
+from ._urls import mask_password
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -54,6 +57,7 @@ __all__ = [
     "InvalidFilter",
     "InvalidSort",
     "InvalidURL",
+    "InvalidValue",
     "Migration",
     "NotFound",
     "OrgScopedMixin",

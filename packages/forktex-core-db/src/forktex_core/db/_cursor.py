@@ -69,7 +69,8 @@ def decode(cursor: str, keys: Sequence[SortKey], fp: str) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         doc = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: deeply nested JSON arrays (a cursor of "[[[[..." decodes to one).
         raise InvalidCursor(
             f"cursor {cursor!r:.80} is malformed (not a scroll() cursor, or truncated/edited); "
             "pass next_cursor back unchanged, or start again without a cursor"

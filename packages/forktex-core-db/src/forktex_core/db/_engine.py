@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 
 from ._errors import EngineAlreadyInitialised, EngineNotInitialised, InvalidArgument, InvalidURL
 from ._guard import ForktexSession
+from ._urls import mask_password, without_credentials
 
 logger = logging.getLogger("forktex_core.db")
 
@@ -35,30 +35,6 @@ class _State:
 
 
 _state = _State()
-
-
-def mask_password(url: str | URL) -> str:
-    """Render a database URL with its password replaced by ``***``.
-
-    Works on strings SQLAlchemy cannot parse, too, so it is safe for error messages.
-
-    Example::
-
-        >>> mask_password("postgresql+asyncpg://app:s3cret@db/app")
-        'postgresql+asyncpg://app:***@db/app'
-    """
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    if not isinstance(url, str):
-        raise InvalidArgument(
-            f"mask_password() takes a URL string or sqlalchemy.URL, got {type(url).__name__}"
-        )
-    text = url
-    # scheme://user:password@host -> scheme://user:***@host (password may contain ':' and '@').
-    match = re.match(r"^(?P<head>[^:/]*://[^:/@]*:)(?P<pw>.*)@(?P<tail>[^@]*)$", text)
-    if match is None:
-        return text
-    return f"{match['head']}***@{match['tail']}"
 
 
 def _parse_url(url: str | URL) -> URL:
@@ -91,6 +67,9 @@ def _check_options(options: dict[str, Any]) -> None:
             value = options[name]
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InvalidArgument(f"{name} must be an int >= {minimum}, got {value!r}")
+    hide = options.get("hide_parameters", True)
+    if not isinstance(hide, bool):
+        raise InvalidArgument(f"hide_parameters must be True or False, got {type(hide).__name__}")
     if "pool_timeout" in options:
         value = options["pool_timeout"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -105,6 +84,14 @@ def init_engine(url: str | URL, *, replace: bool = False, **engine_options: Any)
     ``echo``, ``connect_args``, ...). ``postgresql://`` and ``postgres://`` URLs are switched
     to the asyncpg driver; other drivers are rejected.
 
+    ``hide_parameters`` defaults to ``True``: SQLAlchemy's errors and ``echo`` logs then show
+    ``[parameters hidden]`` instead of the bound values (which may be secrets or personal
+    data). Pass ``hide_parameters=False`` to see them while debugging.
+
+    Credential query parameters (``?password=...``, ``?sslpassword=...``) are passed as
+    connect arguments instead, so the engine's URL — and every repr or log of it — holds
+    none; passwords are masked in everything this module logs or raises.
+
     Calling it again while an engine exists raises :class:`EngineAlreadyInitialised`: a second
     call is almost always a start-up bug (two apps, a test leaking state). Pass
     ``replace=True`` to swap engines deliberately; the old engine is then disposed (awaited by
@@ -116,8 +103,14 @@ def init_engine(url: str | URL, *, replace: bool = False, **engine_options: Any)
     """
     if not isinstance(replace, bool):
         raise InvalidArgument(f"replace must be True or False, got {replace!r}")
-    parsed = _parse_url(url)
+    parsed, credentials = without_credentials(_parse_url(url))
     _check_options(engine_options)
+    engine_options.setdefault("hide_parameters", True)
+    if credentials:
+        connect_args = engine_options.get("connect_args") or {}
+        if not isinstance(connect_args, dict):
+            raise InvalidArgument(f"connect_args must be a dict, got {type(connect_args).__name__}")
+        engine_options["connect_args"] = {**credentials, **connect_args}
     if _state.engine is not None and not replace:
         raise EngineAlreadyInitialised(
             "init_engine() was already called (engine on "

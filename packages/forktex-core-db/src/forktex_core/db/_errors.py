@@ -70,7 +70,8 @@ class NotFound(DBError, LookupError):
 
 
 class InvalidFilter(InvalidArgument):
-    """A ``filters=`` key names an unknown field or operator, or its value does not fit.
+    """A ``filters=`` key names a field that is not filterable (unknown, or not declared in
+    the allow-list) or an unknown operator, or its value does not fit the column.
 
     Example::
 
@@ -78,8 +79,22 @@ class InvalidFilter(InvalidArgument):
     """
 
 
+class InvalidValue(InvalidArgument):
+    """A value given to ``create()`` / ``create_many()`` / ``update()`` (or an id) does not
+    fit its column; the message names the field and the limit (integer width, text length,
+    index row size, NUL / invalid UTF-8, datetime range, numeric digits).
+
+    Nothing is sent to the database when it is raised before the statement; values that
+    PostgreSQL itself rejects are reported with this class too.
+
+    Example::
+
+        await repo.create(number="x" * 10_000)  # raises InvalidValue: varchar(32)
+    """
+
+
 class InvalidSort(InvalidArgument):
-    """A ``sort=`` entry names a field that cannot be sorted on.
+    """A ``sort=`` entry names a field that cannot be sorted on (not declared sortable).
 
     Example::
 

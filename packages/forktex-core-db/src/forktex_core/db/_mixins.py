@@ -13,9 +13,7 @@ from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from ._audit import current_actor
-from ._errors import InvalidArgument, TenantViolation
 from ._ids import as_uuid, uuid7
-from ._tenant import current_org
 
 
 def utcnow() -> datetime:
@@ -125,7 +123,8 @@ class OrgScopedMixin:
 
     Inside ``tenant_scope(org_id)`` guarded sessions only read/update/delete rows of that
     org, new rows get ``org_id`` filled in, and writing a row of another org raises
-    :class:`TenantViolation`. Set ``__org_foreign_key__ = "org.id"`` on the model (or a base)
+    :class:`TenantViolation`; outside any scope they refuse the table unless
+    ``unscoped()`` is active. Set ``__org_foreign_key__ = "org.id"`` on the model (or a base)
     to make the column a foreign key. :meth:`org_filter` builds the criterion by hand.
 
     Example::
@@ -157,83 +156,3 @@ class OrgScopedMixin:
         column: Any = cls.org_id
         expression: ColumnElement[bool] = column == as_uuid(org_id, "org_filter(org_id)")
         return expression
-
-
-def _org_of(target: Any) -> uuid.UUID | None:
-    value = target.org_id
-    if value is None:
-        return None
-    try:
-        return as_uuid(value, f"{type(target).__name__}.org_id")
-    except InvalidArgument:
-        raise InvalidArgument(
-            f"{type(target).__name__}.org_id must be a UUID, got {value!r}"
-        ) from None
-
-
-@event.listens_for(OrgScopedMixin, "before_insert", propagate=True)
-def _org_before_insert(mapper: Mapper[Any], connection: Any, target: Any) -> None:
-    scope = current_org()
-    org = _org_of(target)
-    name = type(target).__name__
-    if org is None:
-        if scope is None:
-            raise TenantViolation(
-                f"{name}.org_id is required: set it explicitly, or create the row inside "
-                "'with tenant_scope(org_id):'"
-            )
-        target.org_id = scope
-    elif scope is not None and org != scope:
-        raise TenantViolation(
-            f"cannot insert {name} for org {org} inside tenant_scope({scope}): a tenant may "
-            "only write its own rows (leave org_id unset to use the scope's org)"
-        )
-
-
-@event.listens_for(OrgScopedMixin, "before_update", propagate=True)
-def _org_before_update(mapper: Mapper[Any], connection: Any, target: Any) -> None:
-    scope = current_org()
-    if scope is None:
-        return
-    history = inspect(target).attrs.org_id.history
-    before = history.deleted[0] if history.deleted else None
-    org = _org_of(target)
-    name = type(target).__name__
-    if org != scope or (before is not None and before != scope):
-        raise TenantViolation(
-            f"cannot update {name} {getattr(target, 'id', '')} of org {before or org} to org "
-            f"{org} inside tenant_scope({scope}): rows cannot leave or enter another tenant"
-        )
-
-
-@event.listens_for(OrgScopedMixin, "before_delete", propagate=True)
-def _org_before_delete(mapper: Mapper[Any], connection: Any, target: Any) -> None:
-    scope = current_org()
-    if scope is not None and _org_of(target) != scope:
-        raise TenantViolation(
-            f"cannot delete {type(target).__name__} {getattr(target, 'id', '')} of org "
-            f"{target.org_id} inside tenant_scope({scope})"
-        )
-
-
-def _check_loaded(target: Any) -> None:
-    scope = current_org()
-    if scope is None:
-        return
-    org = target.__dict__.get("org_id")
-    if org is not None and org != scope:
-        raise TenantViolation(
-            f"a {type(target).__name__} row of org {org} was loaded inside "
-            f"tenant_scope({scope}): this session has no tenant guard; use get_session() or "
-            "install_tenant_guard() on your sessionmaker"
-        )
-
-
-@event.listens_for(OrgScopedMixin, "load", propagate=True)
-def _org_on_load(target: Any, context: Any) -> None:
-    _check_loaded(target)
-
-
-@event.listens_for(OrgScopedMixin, "refresh", propagate=True)
-def _org_on_refresh(target: Any, context: Any, attrs: Any) -> None:
-    _check_loaded(target)

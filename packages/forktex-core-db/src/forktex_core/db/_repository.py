@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import _cursor
-from ._errors import InvalidArgument, NotFound
-from ._filters import ModelInfo, keyset_after, model_info
+from ._errors import InvalidArgument, InvalidFilter, NotFound
+from ._filters import ModelInfo, keyset_after, model_info, shown
+from ._rejections import rejected_by_postgres
 from ._tenant import current_org
 
 ModelT = TypeVar("ModelT")
@@ -66,8 +67,16 @@ class Repository(Generic[ModelT]):
     Construct per unit of work (cheap: model metadata is compiled once per class), either
     ``Repository(session, Invoice)`` or via a subclass that sets ``model``. Writes flush (so
     constraint and tenant errors surface at the call) but never commit: the session's owner
-    (e.g. ``get_session()``) commits. Restrict what callers may filter / sort on with the
-    ``filter_fields`` / ``sort_fields`` class attributes (default: every column).
+    (e.g. ``get_session()``) commits.
+
+    Filters and sorts usually come from user input, so only allow-listed fields can be
+    named: ``filter_fields`` / ``sort_fields`` on the repository (class attributes or
+    constructor arguments), else ``__filter_fields__`` / ``__sort_fields__`` on the model,
+    else only the primary key. ``"__all__"`` allows every scalar column, deliberately.
+    Values are checked against the column before anything is sent (integer width, text
+    length, NUL / invalid UTF-8, datetime range, ``in`` list size): bad input raises
+    :class:`InvalidFilter` / :class:`InvalidSort` / :class:`InvalidCursor` /
+    :class:`InvalidValue`, never a driver error.
 
     Filters: ``{"field": value}`` (equality; ``None`` means IS NULL) or
     ``{"field__op": value}`` with op one of ``eq ne lt lte gt gte in not_in like ilike
@@ -87,11 +96,18 @@ class Repository(Generic[ModelT]):
     """
 
     model: type[ModelT]
-    filter_fields: Collection[str] | None = None
-    sort_fields: Collection[str] | None = None
+    filter_fields: Collection[str] | str | None = None
+    sort_fields: Collection[str] | str | None = None
     max_limit: int = 1000
 
-    def __init__(self, session: AsyncSession, model: type[ModelT] | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        model: type[ModelT] | None = None,
+        *,
+        filter_fields: Collection[str] | str | None = None,
+        sort_fields: Collection[str] | str | None = None,
+    ) -> None:
         if not isinstance(session, AsyncSession):
             raise InvalidArgument(
                 f"session must be an sqlalchemy AsyncSession (e.g. from get_session()), "
@@ -104,7 +120,11 @@ class Repository(Generic[ModelT]):
                     "Repository needs a model: Repository(session, Invoice), or a subclass "
                     "that sets 'model = Invoice'"
                 )
-        self._info: ModelInfo = model_info(model, self.filter_fields, self.sort_fields)
+        self._info: ModelInfo = model_info(
+            model,
+            self.filter_fields if filter_fields is None else filter_fields,
+            self.sort_fields if sort_fields is None else sort_fields,
+        )
         self.model = model
         self.session = session
 
@@ -115,10 +135,10 @@ class Repository(Generic[ModelT]):
     def _pk(self, ident: Any) -> Any:
         pk = self._info.pk
         try:
-            return pk.coerce(ident)
-        except Exception:
+            return pk.value(ident, "id")
+        except InvalidFilter:
             raise InvalidArgument(
-                f"{self.model.__name__} id {ident!r} is not a valid value for primary key "
+                f"{self.model.__name__} id {shown(ident)} is not a valid value for primary key "
                 f"{pk.name!r}"
             ) from None
 
@@ -129,7 +149,9 @@ class Repository(Generic[ModelT]):
 
             invoice = await repo.get_or_none(invoice_id)
         """
-        result: ModelT | None = await self.session.get(self.model, self._pk(ident))
+        ident = self._pk(ident)
+        with rejected_by_postgres(reading=True):
+            result: ModelT | None = await self.session.get(self.model, ident)
         return result
 
     async def get(self, ident: Any) -> ModelT:
@@ -147,7 +169,7 @@ class Repository(Generic[ModelT]):
     def _not_found(self, ident: Any) -> str:
         scope = current_org()
         where = f" in tenant_scope({scope})" if scope is not None else ""
-        return f"{self.model.__name__} with {self._info.pk.name}={ident!r} not found{where}"
+        return f"{self.model.__name__} with {self._info.pk.name}={shown(ident)} not found{where}"
 
     def _check_limits(self, limit: Any, offset: Any = 0) -> None:
         if (
@@ -188,7 +210,8 @@ class Repository(Generic[ModelT]):
             .offset(offset)
             .limit(limit)
         )
-        rows = (await self.session.execute(stmt)).all()
+        with rejected_by_postgres(reading=True):
+            rows = (await self.session.execute(stmt)).all()
         if rows:
             total = int(rows[0][1])
             items: list[ModelT] = [row[0] for row in rows]
@@ -232,7 +255,8 @@ class Repository(Generic[ModelT]):
             .order_by(*(k.order_by() for k in keys))
             .limit(limit + 1)
         )
-        items = list((await self.session.scalars(stmt)).all())
+        with rejected_by_postgres(reading=True):
+            items = list((await self.session.scalars(stmt)).all())
         next_cursor = None
         if len(items) > limit:
             del items[limit:]
@@ -249,7 +273,8 @@ class Repository(Generic[ModelT]):
         """
         where = self._info.where(filters)
         stmt = select(func.count(self._info.pk.attr)).where(*where)
-        return int((await self.session.execute(stmt)).scalar_one())
+        with rejected_by_postgres(reading=True):
+            return int((await self.session.execute(stmt)).scalar_one())
 
     async def exists(self, *, filters: Filters | None = None) -> bool:
         """Whether at least one row matches ``filters``.
@@ -260,17 +285,27 @@ class Repository(Generic[ModelT]):
         """
         where = self._info.where(filters)
         stmt = select(self._info.pk.attr).where(*where).limit(1)
-        return (await self.session.execute(stmt)).first() is not None
+        with rejected_by_postgres(reading=True):
+            return (await self.session.execute(stmt)).first() is not None
 
     # -- writes ------------------------------------------------------------------------
     def _check_values(self, values: Mapping[str, Any], what: str) -> None:
         names = self._info.attribute_names
-        unknown = [key for key in values if key not in names]
+        unknown = [
+            key if isinstance(key, str) and len(key) <= 80 else shown(key)
+            for key in values
+            if key not in names
+        ]
         if unknown:
             raise InvalidArgument(
-                f"{what}: unknown field(s) {unknown} for {self.model.__name__}; allowed: "
+                f"{what}: unknown field(s) {unknown[:10]} for {self.model.__name__}; allowed: "
                 f"{', '.join(sorted(names))}"
             )
+        fields = self._info.fields
+        for key, value in values.items():
+            field = fields.get(key)
+            if field is not None:
+                field.check_write(value, what)
 
     async def create(self, **values: Any) -> ModelT:
         """Insert one row from keyword values and flush; returns the new object.
@@ -282,7 +317,8 @@ class Repository(Generic[ModelT]):
         self._check_values(values, "create()")
         obj = self.model(**values)
         self.session.add(obj)
-        await self.session.flush()
+        with rejected_by_postgres(reading=False):
+            await self.session.flush()
         return obj
 
     async def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[ModelT]:
@@ -295,18 +331,20 @@ class Repository(Generic[ModelT]):
         if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
             raise InvalidArgument(
                 f"create_many() takes an iterable of mappings (dicts of field values), "
-                f"got {rows!r:.80}"
+                f"got {shown(rows)}"
             )
         objs: builtins.list[ModelT] = []
         for index, row in enumerate(rows):
             if not isinstance(row, Mapping):
                 raise InvalidArgument(
-                    f"create_many(): row {index} must be a mapping of field values, got {row!r:.80}"
+                    f"create_many(): row {index} must be a mapping of field values, got "
+                    f"{shown(row)}"
                 )
             self._check_values(row, f"create_many() row {index}")
             objs.append(self.model(**row))
         self.session.add_all(objs)
-        await self.session.flush()
+        with rejected_by_postgres(reading=False):
+            await self.session.flush()
         return objs
 
     async def _resolve(self, target: ModelT | Any) -> ModelT:
@@ -332,7 +370,8 @@ class Repository(Generic[ModelT]):
         obj = await self._resolve(target)
         for key, value in values.items():
             setattr(obj, key, value)
-        await self.session.flush()
+        with rejected_by_postgres(reading=False):
+            await self.session.flush()
         return obj
 
     async def delete(self, target: ModelT | Any) -> None:
