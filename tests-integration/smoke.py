@@ -38,6 +38,7 @@ class SmokeInvoice(OrgScopedMixin, BaseDBModel):
 
 class Invoices(Repository[SmokeInvoice]):
     model = SmokeInvoice
+    filter_fields = ("number", "amount")
 
 async def main() -> None:
     repo = Invoices(AsyncSession())  # no bind: filters are validated before any I/O
