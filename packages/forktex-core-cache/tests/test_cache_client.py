@@ -134,7 +134,7 @@ async def test_no_credential_in_any_error_repr_or_log(
     url = template.format(s=SECRET, port=port)
     texts: list[str] = []
     with pytest.raises(CacheError) as unreachable:  # CacheUnavailable, or a URL it refuses
-        await cache.init(url, cluster=cluster, socket_connect_timeout=0.5)
+        await cache.init(url, cluster=cluster, connect_timeout=0.5)
     texts.append(_all_text(unreachable.value))
     with pytest.raises(InvalidArgument) as scheme:
         await cache.init("http" + url[url.index(":") :], cluster=cluster)
