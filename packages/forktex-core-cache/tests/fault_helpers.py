@@ -28,7 +28,11 @@ async def within(call: Awaitable[T], bound: float = HANG) -> T:
     """Await ``call``; fail the test if it has neither returned nor raised after ``bound``
     seconds. Its own exception (a TimeoutError included) propagates unchanged."""
     task = asyncio.ensure_future(call)
-    done, _ = await asyncio.wait({task}, timeout=bound)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=bound)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
     if not done:
         task.cancel()
         with contextlib.suppress(BaseException):

@@ -340,3 +340,39 @@ async def _identity(x: int) -> int:
 @cached(ttl=60, namespace="network")
 async def _cached_identity(x: int) -> int:
     return x
+
+
+# -- the deadline is ours alone: other cancellations and timeouts pass through ----------------
+
+
+async def test_cancelling_a_waiting_call_cancels_it(proxied: FaultProxy) -> None:
+    assert await cache.get_json("warm") is None
+    proxied.black_hole()
+    task = asyncio.ensure_future(cache.get_json("k"))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await within(task)
+    proxied.heal()
+    assert await within(cache.get_json("warm")) is None
+
+
+async def test_a_shorter_timeout_of_the_caller_wins(proxied: FaultProxy) -> None:
+    proxied.black_hole()
+
+    async def impatient() -> None:
+        async with asyncio.timeout(0.2):
+            await cache.get_json("k")
+
+    with pytest.raises(TimeoutError) as info:
+        await within(impatient())
+    assert not isinstance(info.value, CacheUnavailable)  # the caller's own timeout
+
+
+async def test_slow_but_answering_commands_are_not_cut_short(proxied: FaultProxy) -> None:
+    """Each command has its own deadline: many commands in a row, each under the timeout,
+    never add up to one."""
+    proxied.set_latency(0.3)
+    for i in range(5):  # 1.5 s in total, 0.3 s each: the deadline is 1 s per command
+        assert await within(cache.set_json("k", i))
+    assert await within(cache.get_json("k")) == 4

@@ -83,11 +83,11 @@ async def command(
     per ``what``; other callers get them raised and nothing is logged.
     """
     watchdog = current.watchdog
-    watch = watchdog.arm()
+    task = watchdog.arm()
     try:
         result = await pending
     except asyncio.CancelledError:
-        if not watchdog.expired(watch):
+        if not watchdog.expired(task):
             raise
         error: CacheError = timed_out(current.target, what)
         if track:
@@ -103,7 +103,7 @@ async def command(
             current.health.rejected(error, what)
         raise error from exc
     finally:
-        watchdog.disarm(watch)
+        watchdog.disarm(task)
     if track and current.health.down_since is not None:
         current.health.ok()
     return result

@@ -15,65 +15,58 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Final
+from typing import Any, Final
 
-
-class Watch:
-    """One command in flight: its task, when it started, whether its deadline cancelled it."""
-
-    __slots__ = ("expired", "start", "task")
-
-    def __init__(self, task: asyncio.Task[object], start: float) -> None:
-        self.task = task
-        self.start = start
-        self.expired = False
+Task = asyncio.Task[Any]
 
 
 class Watchdog:
     """Cancels the task of any command that outlives ``seconds``.
 
-    Usage (all synchronous, on the event loop thread)::
+    One command per task at a time (a task awaits one thing at a time; commands are never
+    nested). Usage, all on the event loop's thread::
 
-        watch = watchdog.arm()
+        task = watchdog.arm()
         try:
             return await command
         except asyncio.CancelledError:
-            if watchdog.expired(watch):
+            if watchdog.expired(task):
                 raise TimeoutError from None   # our deadline, not someone else's cancel
             raise
         finally:
-            watchdog.disarm(watch)
+            watchdog.disarm(task)
     """
 
-    __slots__ = ("_handle", "_handle_loop", "_inflight", "seconds")
+    __slots__ = ("_expired", "_handle", "_handle_loop", "_inflight", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds: Final = seconds
-        self._inflight: dict[Watch, None] = {}
+        self._inflight: dict[Task, float] = {}  # task -> start; insertion order = start order
+        self._expired: set[Task] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._handle_loop: asyncio.AbstractEventLoop | None = None
 
-    def arm(self) -> Watch | None:
+    def arm(self) -> Task | None:
         """Start watching the current task; ``None`` outside a task (nothing to cancel)."""
         task = asyncio.current_task()
-        if task is None:
-            return None
-        watch = Watch(task, time.monotonic())
-        self._inflight[watch] = None
-        if self._handle is None or self._handle_loop is not task.get_loop():
-            self._schedule(task.get_loop(), watch.start + self.seconds)
-        return watch
+        if task is not None:
+            start = time.monotonic()
+            self._inflight[task] = start
+            if self._handle is None or self._handle_loop is not task.get_loop():
+                self._schedule(task.get_loop(), start + self.seconds)
+        return task
 
-    def disarm(self, watch: Watch | None) -> None:
+    def disarm(self, task: Task | None) -> None:
         """Stop watching (the command finished, one way or another)."""
-        if watch is not None:
-            self._inflight.pop(watch, None)
+        self._inflight.pop(task, None)  # type: ignore[arg-type]
 
-    @staticmethod
-    def expired(watch: Watch | None) -> bool:
-        """Whether the ``CancelledError`` being handled came from this watch's deadline alone
-        (then the cancellation is withdrawn; a cancellation from elsewhere still propagates)."""
-        return watch is not None and watch.expired and watch.task.uncancel() == 0
+    def expired(self, task: Task | None) -> bool:
+        """Whether the ``CancelledError`` being handled came from this deadline alone (then
+        the cancellation is withdrawn; a cancellation from elsewhere still propagates)."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        return task.uncancel() == 0
 
     def _schedule(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._handle is not None:
@@ -86,16 +79,18 @@ class Watchdog:
         loop = self._handle_loop
         self._handle = self._handle_loop = None
         now = time.monotonic()
-        overdue: list[Watch] = []
-        for watch in self._inflight:  # oldest first
-            due = watch.start + self.seconds
-            if due > now:
+        done: list[Task] = []
+        for task, start in self._inflight.items():  # oldest first
+            if task.get_loop() is not loop:
+                done.append(task)  # left over from a loop that is gone: nothing to cancel
+            elif start + self.seconds > now:
                 if loop is not None and not loop.is_closed():
-                    self._schedule(loop, due)
+                    self._schedule(loop, start + self.seconds)
                 break
-            overdue.append(watch)
-        for watch in overdue:
-            del self._inflight[watch]
-            if not watch.task.done():
-                watch.expired = True
-                watch.task.cancel()
+            else:
+                done.append(task)
+                if not task.done():
+                    self._expired.add(task)
+                    task.cancel()
+        for task in done:
+            del self._inflight[task]
