@@ -82,13 +82,15 @@ class FakeRedis:
     """RESP server: the error reply for chosen commands, a real Redis for the others.
 
     ``upstream``: ``(host, port)`` of a real Redis, or ``None``. :attr:`commands` records
-    every command received (name upper-cased, then the raw arguments).
+    every command received (name upper-cased, then the raw arguments), :attr:`errors_sent`
+    how many error replies were sent, :attr:`connections` how many connections were accepted.
     """
 
     def __init__(self, upstream: tuple[str, int] | None = None) -> None:
         self.upstream = upstream
         self.commands: list[list[bytes]] = []
         self.errors_sent = 0
+        self.connections = 0  # accepted so far
         self._rules: list[_Rule] = []
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -172,6 +174,7 @@ class FakeRedis:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self.connections += 1
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
             if self.upstream is not None:

@@ -376,3 +376,20 @@ async def test_slow_but_answering_commands_are_not_cut_short(proxied: FaultProxy
     for i in range(5):  # 1.5 s in total, 0.3 s each: the deadline is 1 s per command
         assert await within(cache.set_json("k", i))
     assert await within(cache.get_json("k")) == 4
+
+
+async def test_an_exhausted_pool_is_named(
+    proxy: FaultProxy, forktex_redis: RedisService, prefix: str
+) -> None:
+    await cache.init(proxy.url(forktex_redis.url), prefix=prefix, max_connections=1, **FAST)
+    try:
+        assert await cache.get_json("warm") is None
+        proxy.set_latency(0.5)  # the one connection stays busy
+        busy = asyncio.ensure_future(cache.get_json("k"))
+        await asyncio.sleep(0.1)
+        with pytest.raises(CacheUnavailable, match="raise max_connections") as info:
+            await within(cache.get_json("k"))
+        assert _endpoint(proxy) in str(info.value)
+        assert await within(busy) is None
+    finally:
+        await within(cache.close())

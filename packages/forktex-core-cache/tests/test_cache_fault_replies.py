@@ -204,3 +204,25 @@ async def test_error_replies_do_not_break_the_connection(
         await cache.set_json("k", 1)
     assert await cache.set_json("k", 2)
     assert await raw.get(prefix + "k") == b"2"
+
+
+async def test_a_read_only_reply_makes_the_next_commands_reconnect(via_fake: FakeRedis) -> None:
+    """A primary demoted by a failover keeps our connections open and answers READONLY; the
+    client drops its idle connections so that the next command connects afresh (resolving
+    the host name again: the new primary)."""
+
+    @cached(ttl=60, namespace="failover")
+    async def f(x: int) -> int:
+        return x
+
+    assert await cache.set_json("k", 1)
+    assert via_fake.connections == 1
+    via_fake.fail("READONLY You can't write against a read only replica.", "SET", times=1)
+    with pytest.raises(CacheUnavailable, match="READONLY"):
+        await cache.set_json("k", 2)
+    assert await cache.set_json("k", 3)  # on a new connection
+    assert via_fake.connections == 2
+    via_fake.fail("READONLY You can't write against a read only replica.", "SET", times=1)
+    assert await f(1) == 1  # @cached's lock meets READONLY: fails open, and reconnects
+    assert await cache.get_json("k") == 3
+    assert via_fake.connections == 3

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -101,12 +102,26 @@ async def command(
                 current.health.failed(error)
         elif degrade:
             current.health.rejected(error, what)
+        if isinstance(exc, redis.exceptions.ReadOnlyError):
+            watchdog.disarm(task)  # what follows is bounded by connect_timeout
+            await _drop_idle_connections(current)
         raise error from exc
     finally:
         watchdog.disarm(task)
     if track and current.health.down_since is not None:
         current.health.ok()
     return result
+
+
+async def _drop_idle_connections(current: State) -> None:
+    """After a ``READONLY`` reply: the server is a replica now, typically a primary demoted by
+    a failover while our connections stayed open. Close the idle ones so that the next
+    commands connect afresh - resolving the host name again, which then names the new
+    primary. (A cluster client follows the cluster's own redirections instead.)"""
+    pool = getattr(current.client, "connection_pool", None)
+    if pool is not None:
+        with contextlib.suppress(*REDIS_FAILURES):
+            await pool.disconnect(inuse_connections=False)
 
 
 def _check_positive(name: str, value: object) -> float:

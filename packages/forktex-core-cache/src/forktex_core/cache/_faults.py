@@ -117,6 +117,8 @@ def failure(target: Target, exc: BaseException, what: str, kind: Kind) -> CacheE
         hint = "it refused the credentials: check the password (and user name)"
     elif isinstance(exc, rex.ResponseError):
         hint = "it has no such database: use a db number below its `databases` setting"
+    elif isinstance(exc, rex.MaxConnectionsError) or "Too many connections" in str(exc):
+        hint = "every connection of the pool is in use: raise max_connections"
     elif isinstance(exc, rex.RedisClusterException):
         hint = "the cluster client cannot use it"
     elif isinstance(exc, rex.TimeoutError):
