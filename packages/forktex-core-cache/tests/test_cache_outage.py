@@ -10,19 +10,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from fault_helpers import FAST, eventually, within
+from fault_helpers import FAST, cache_warnings, eventually, within
 
 from forktex_core import cache
 from forktex_core.cache import RateLimitUnavailable, cached, rate_limit
 from forktex_core.testing import EmbeddedRedis, RedisService, Restartable
-
-
-def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "forktex_core.cache" and r.levelno == logging.WARNING
-    ]
 
 
 async def test_cached_survives_redis_stopping_mid_test(
@@ -49,8 +41,8 @@ async def test_cached_survives_redis_stopping_mid_test(
         results += await asyncio.gather(*[f(2) for _ in range(5)])
         assert [r["x"] for r in results] == [1] * 5 + [2] * 5
         assert calls >= 2  # computed directly, never raised
-        assert len(_warnings(caplog)) == 1
-        assert "unreachable" in _warnings(caplog)[0]
+        assert len(cache_warnings(caplog)) == 1
+        assert "unreachable" in cache_warnings(caplog)[0]
 
         # Recovery: a new server on the same port, the client reconnects.
         server = EmbeddedRedis(tmp_path / "r2")
@@ -65,7 +57,7 @@ async def test_cached_survives_redis_stopping_mid_test(
         server.stop()
         assert (await f(4))["x"] == 4
         assert (await f(4))["x"] == 4
-        assert len(_warnings(caplog)) == 2
+        assert len(cache_warnings(caplog)) == 2
     finally:
         await cache.close()
         server.stop()
@@ -87,7 +79,7 @@ async def test_rate_limit_policies_when_redis_is_down(
             )
             assert ok is expected_ok
             assert retry == (0.0 if expected_ok else 0.5)
-        assert len(_warnings(caplog)) == 1
+        assert len(cache_warnings(caplog)) == 1
     finally:
         await cache.close()
 
@@ -174,7 +166,7 @@ async def test_during_an_outage_calls_degrade_then_recover(
             await within(rate_limit("n", "k", limit=1, window_seconds=60, on_error="raise"))
         with pytest.raises(cache.CacheUnavailable, match=endpoint):
             await within(cache.set_json("k", 1))
-        assert len(_warnings(caplog)) == 1
+        assert len(cache_warnings(caplog)) == 1
 
         await asyncio.to_thread(rd.start)
         assert await within(cache.set_json("k", 1))  # the typed ops do not skip: at once
