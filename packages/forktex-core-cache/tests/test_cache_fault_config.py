@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import redis.asyncio
 from fault_helpers import FAST, within
 
 from forktex_core import cache
@@ -22,7 +24,7 @@ from forktex_core.cache import (
     cached,
     rate_limit,
 )
-from forktex_core.testing import RedisService
+from forktex_core.testing import EmbeddedRedis, RedisService
 
 
 @cached(ttl=60, namespace="config")
@@ -36,6 +38,7 @@ async def _check_misconfigured(url: str, endpoint: str, hint: str) -> None:
         await within(cache.init(url, **FAST))
     message = str(info.value)
     assert endpoint in message and hint in message and "verify=False" in message, message
+    assert "hunter2" not in message
     with pytest.raises(CacheNotInitialised):
         cache.get_client()
 
@@ -67,6 +70,22 @@ async def test_a_database_number_the_server_lacks_is_named(forktex_redis: RedisS
     await _check_misconfigured(
         url, f"{forktex_redis.host}:{forktex_redis.port} db 10000", "no such database"
     )
+
+
+async def test_a_wrong_password_is_named(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "auth-redis")
+    port = server.start()
+    admin = redis.asyncio.Redis(host="127.0.0.1", port=port)
+    try:
+        await admin.config_set("requirepass", "the-right-one")
+        await _check_misconfigured(
+            f"redis://:hunter2-wrong@127.0.0.1:{port}/0",
+            f"127.0.0.1:{port} db 0",
+            "refused the credentials",
+        )
+    finally:
+        await admin.aclose()
+        server.stop()
 
 
 @pytest.fixture

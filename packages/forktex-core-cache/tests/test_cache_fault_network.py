@@ -397,6 +397,9 @@ async def test_an_exhausted_pool_is_named(
         with pytest.raises(CacheUnavailable, match="raise max_connections") as info:
             await within(cache.get_json("k"))
         assert _endpoint(proxy) in str(info.value)
+        assert await within(_identity(8)) == 8  # @cached: the function's value
+        verdict = rate_limit("n", "k", limit=1, window_seconds=60, on_error="fail_closed")
+        assert await within(verdict) == (False, 1.0)
         assert await within(busy) is None
     finally:
         await within(cache.close())
