@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Fixtures for forktex-core-cache: a client on the session's real Redis, per-test prefix."""
+"""Fixtures for forktex-core-cache: a client on the session's real Redis, per-test prefix,
+and a fake Redis answering chosen commands with error replies."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import atexit
 import secrets
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio
@@ -17,6 +20,12 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core import cache
 from forktex_core.testing import RedisService
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from fake_resp_server import FakeRedis  # noqa: E402
 
 # Hypothesis caches go to a temporary directory removed at exit, not to the work tree (they are
 # written while test modules are imported, before any fixture could redirect them).
@@ -58,3 +67,11 @@ def dead_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+async def fake_redis(forktex_redis: RedisService) -> AsyncIterator[FakeRedis]:
+    """A :class:`FakeRedis` in front of the session's Redis: every command reaches the real
+    server until the test calls ``fake_redis.fail(reply, *commands)``."""
+    async with FakeRedis(upstream=(forktex_redis.host, forktex_redis.port)) as server:
+        yield server

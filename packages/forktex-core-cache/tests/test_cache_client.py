@@ -134,7 +134,7 @@ async def test_no_credential_in_any_error_repr_or_log(
     url = template.format(s=SECRET, port=port)
     texts: list[str] = []
     with pytest.raises(CacheError) as unreachable:  # CacheUnavailable, or a URL it refuses
-        await cache.init(url, cluster=cluster, socket_connect_timeout=0.5)
+        await cache.init(url, cluster=cluster, connect_timeout=0.5)
     texts.append(_all_text(unreachable.value))
     with pytest.raises(InvalidArgument) as scheme:
         await cache.init("http" + url[url.index(":") :], cluster=cluster)
@@ -241,6 +241,14 @@ async def test_an_unparseable_url_is_refused_without_echoing_it(
         (("redis://x",), {"cluster": "yes"}, "cluster must be"),
         (("redis://x",), {"decode_responses": True}, "decode_responses"),
         (("redis://x",), {"outage_retry_seconds": 0}, "outage_retry_seconds"),
+        (("redis://x",), {"connect_timeout": 0}, "connect_timeout must be a positive number"),
+        (("redis://x",), {"connect_timeout": "2"}, "connect_timeout must be a positive number"),
+        (("redis://x",), {"command_timeout": -1}, "command_timeout must be a positive number"),
+        (("redis://x",), {"command_timeout": None}, "command_timeout must be a positive number"),
+        (("redis://x",), {"command_timeout": float("inf")}, "command_timeout must be a positive"),
+        (("redis://x",), {"command_timeout": True}, "command_timeout must be a positive number"),
+        (("redis://x",), {"socket_connect_timeout": 1}, "pass connect_timeout="),
+        (("redis://x",), {"verify": "yes"}, "verify must be True or False"),
     ],
 )
 async def test_init_rejects_bad_input(

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Redis going away: @cached fails open with one warning per outage; limiter policies."""
+"""Redis going away and coming back: @cached fails open with one warning per outage, limiter
+policies, and a restarted server used again without a new init."""
 
 from __future__ import annotations
 
@@ -9,18 +10,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from fault_helpers import FAST, cache_warnings, eventually, within
 
 from forktex_core import cache
 from forktex_core.cache import RateLimitUnavailable, cached, rate_limit
-from forktex_core.testing import EmbeddedRedis
-
-
-def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "forktex_core.cache" and r.levelno == logging.WARNING
-    ]
+from forktex_core.testing import EmbeddedRedis, RedisService, Restartable
 
 
 async def test_cached_survives_redis_stopping_mid_test(
@@ -47,8 +41,8 @@ async def test_cached_survives_redis_stopping_mid_test(
         results += await asyncio.gather(*[f(2) for _ in range(5)])
         assert [r["x"] for r in results] == [1] * 5 + [2] * 5
         assert calls >= 2  # computed directly, never raised
-        assert len(_warnings(caplog)) == 1
-        assert "unreachable" in _warnings(caplog)[0]
+        assert len(cache_warnings(caplog)) == 1
+        assert "unreachable" in cache_warnings(caplog)[0]
 
         # Recovery: a new server on the same port, the client reconnects.
         server = EmbeddedRedis(tmp_path / "r2")
@@ -63,7 +57,7 @@ async def test_cached_survives_redis_stopping_mid_test(
         server.stop()
         assert (await f(4))["x"] == 4
         assert (await f(4))["x"] == 4
-        assert len(_warnings(caplog)) == 2
+        assert len(cache_warnings(caplog)) == 2
     finally:
         await cache.close()
         server.stop()
@@ -85,7 +79,7 @@ async def test_rate_limit_policies_when_redis_is_down(
             )
             assert ok is expected_ok
             assert retry == (0.0 if expected_ok else 0.5)
-        assert len(_warnings(caplog)) == 1
+        assert len(cache_warnings(caplog)) == 1
     finally:
         await cache.close()
 
@@ -116,3 +110,78 @@ async def test_cached_invalidate_raises_when_redis_is_down(dead_url: str) -> Non
             await f.invalidate()
     finally:
         await cache.close()
+
+
+# -- a restarted server (forktex_restartable_redis) --------------------------------------------
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["restart", "crash-restart"])
+async def test_calls_work_again_after_a_restart_without_init(
+    forktex_restartable_redis: Restartable[RedisService], crash: bool
+) -> None:
+    rd = forktex_restartable_redis
+    calls = 0
+
+    @cached(ttl=60, namespace="restart")
+    async def f(x: int) -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        return {"x": x}
+
+    await cache.init(rd.service.url, prefix=rd.service.prefix, **FAST)
+    try:
+        await cache.set_json("k", {"v": 1})
+        assert await f(1) == {"x": 1}
+        assert await rate_limit("login", "ip", limit=2, window_seconds=60) == (True, 0.0)
+        # In a thread: the event loop keeps running, as a service's does, and sees the pooled
+        # connections close; the very next calls reconnect.
+        await asyncio.to_thread(rd.restart, crash=crash)
+        assert await within(cache.get_json("k")) == {"v": 1}
+        assert await within(f(1)) == {"x": 1} and calls == 1  # still a hit
+        assert await within(rate_limit("login", "ip", limit=2, window_seconds=60)) == (True, 0.0)
+        assert not (await within(rate_limit("login", "ip", limit=2, window_seconds=60))).allowed
+        assert await within(cache.incr("n")) == 1
+    finally:
+        await within(cache.close())
+
+
+async def test_during_an_outage_calls_degrade_then_recover(
+    forktex_restartable_redis: Restartable[RedisService], caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the server is down every call answers within the timeout - @cached with the
+    function's value, rate_limit per on_error, the others with CacheUnavailable - and once it
+    is back the same client works again."""
+    caplog.set_level(logging.INFO, logger="forktex_core.cache")
+    rd = forktex_restartable_redis
+    endpoint = f"{rd.service.host}:{rd.service.port} db {rd.service.db}"
+    await cache.init(rd.service.url, prefix=rd.service.prefix, outage_retry_seconds=0.2, **FAST)
+    try:
+        assert await _triple(1) == 3
+        await asyncio.to_thread(rd.shutdown, crash=True)
+        assert await within(_triple(2)) == 6
+        assert await within(rate_limit("n", "k", limit=1, window_seconds=60)) == (True, 0.0)
+        verdict = rate_limit("n", "k", limit=1, window_seconds=60, on_error="fail_closed")
+        assert await within(verdict) == (False, 0.2)
+        with pytest.raises(RateLimitUnavailable, match=endpoint):
+            await within(rate_limit("n", "k", limit=1, window_seconds=60, on_error="raise"))
+        with pytest.raises(cache.CacheUnavailable, match=endpoint):
+            await within(cache.set_json("k", 1))
+        assert len(cache_warnings(caplog)) == 1
+
+        await asyncio.to_thread(rd.start)
+        assert await within(cache.set_json("k", 1))  # the typed ops do not skip: at once
+        assert await within(cache.get_json("k")) == 1
+
+        async def rate_limited_again() -> bool:
+            first = await rate_limit("m", "k", limit=1, window_seconds=60, on_error="raise")
+            return first.allowed and not (await rate_limit("m", "k", limit=1, window_seconds=60))[0]
+
+        await eventually(rate_limited_again)
+        assert any("reachable again" in r.getMessage() for r in caplog.records)
+    finally:
+        await within(cache.close())
+
+
+@cached(ttl=60, namespace="outage")
+async def _triple(x: int) -> int:
+    return 3 * x

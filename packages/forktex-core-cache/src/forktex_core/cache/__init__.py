@@ -4,7 +4,9 @@
 
 A hiredis-backed client (standalone or cluster), ``@cached`` with stampede protection and
 fail-open behaviour, typed JSON ops, validated namespaces and an exact sliding-window rate
-limiter. Library code reads no environment variables: pass the URL to :func:`init`.
+limiter. Every command is bounded by ``command_timeout`` (default 5 s) and every Redis
+failure becomes :class:`CacheUnavailable` or :class:`CacheCommandError` naming the server.
+Library code reads no environment variables: pass the URL to :func:`init`.
 
 Example::
 

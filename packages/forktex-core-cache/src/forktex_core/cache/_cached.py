@@ -11,8 +11,8 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from ._client import UNAVAILABLE, log, state, translate
-from ._errors import InvalidArgument
+from ._client import command, log, state
+from ._errors import CacheError, InvalidArgument
 from ._glob import glob_escape
 from ._keys import KeyBuilder
 from ._namespace import canonical_namespace
@@ -96,11 +96,11 @@ class CachedFunction(Generic[P, R]):
 
             await get_profile.invalidate("42")
         """
+        current = state()
         key = self.key_for(*args, **kwargs)
-        try:
-            return bool(await state().client.unlink(key))
-        except UNAVAILABLE as exc:
-            raise translate(exc, f"invalidate {self._qualname}") from exc
+        return bool(
+            await command(current, f"invalidate {self._qualname}", current.client.unlink(key))
+        )
 
     async def invalidate_all(self) -> int:
         """Delete every cached entry of this function (SCAN + UNLINK); returns how many.
@@ -129,16 +129,12 @@ class CachedFunction(Generic[P, R]):
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         current = state()
         key = current.prefix + self._base + "{" + self._keys.digest(args, kwargs) + "}"
-        health = current.health
-        if health.skip():
+        if current.health.skip():
             return await self._func(*args, **kwargs)
         try:
-            raw = await current.client.get(key)
-        except UNAVAILABLE as exc:
-            health.failed(exc, "@cached GET")
+            raw = await command(current, "@cached GET", current.client.get(key), degrade=True)
+        except CacheError:  # any Redis failure (logged by command): fail open
             return await self._func(*args, **kwargs)
-        if health.down_since is not None:
-            health.ok()
         if raw is not None:
             ok, value = self._load(raw)
             if ok:
@@ -153,9 +149,14 @@ class CachedFunction(Generic[P, R]):
                 data = self._dump(value)
                 if data is not None:
                     try:
-                        await current.client.set(key, data, px=self._ttl_ms)
-                    except UNAVAILABLE as exc:
-                        health.failed(exc, "@cached SET")
+                        await command(
+                            current,
+                            "@cached SET",
+                            current.client.set(key, data, px=self._ttl_ms),
+                            degrade=True,
+                        )
+                    except CacheError:
+                        pass  # logged by command; the value is returned all the same
                 return value
             return await fill_across_processes(  # type: ignore[no-any-return]
                 current, key, self._lock_ttl_ms, self._load, compute, self._dump, self._ttl_ms
@@ -220,8 +221,10 @@ def cached(
     - Stampede protection (``single_flight``, on by default): concurrent misses of one key run
       the function once per process, and once across processes under a Redis lock that
       expires after ``lock_ttl`` seconds if its holder dies.
-    - Fail-open: when Redis is unreachable the function is called directly and its result
-      returned; a single warning is logged per outage.
+    - Fail-open: whatever goes wrong with Redis (unreachable, silent past
+      ``command_timeout``, an error reply such as ``READONLY`` or ``OOM``), the function is
+      called directly and its result returned; one warning is logged per outage (per minute
+      and operation for error replies). Exceptions of the function itself propagate.
 
     Example::
 

@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio
@@ -19,75 +19,29 @@ import redis.exceptions
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.utils import HIREDIS_AVAILABLE
 
+from ._deadline import Watchdog
 from ._errors import (
     CacheAlreadyInitialised,
-    CacheCommandError,
     CacheError,
     CacheNotInitialised,
-    CacheUnavailable,
     InvalidArgument,
 )
+from ._faults import REDIS_FAILURES, Health, Target, failure, kind_of, timed_out
 from ._redact import mask_url
 
 log: Final = logging.getLogger("forktex_core.cache")
 
+T = TypeVar("T")
+
 #: The client type :func:`get_client` returns: a standalone or a cluster client.
 Client: TypeAlias = "redis.asyncio.Redis | RedisCluster"
 
-#: Errors that mean "Redis is not reachable right now" (as opposed to "Redis said no").
-UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ClusterError,
-    redis.exceptions.RedisClusterException,
-    OSError,
-    asyncio.TimeoutError,
-)
-
 _SCHEMES: Final = ("redis", "rediss", "unix")
-#: Connect timeout only: redis-py 5 wraps every read in a timer when ``socket_timeout`` is set,
-#: which costs about as much as the GET itself on a local Redis. Pass ``socket_timeout=`` to
-#: bound reads from a server that accepts connections but stops answering.
-_DEFAULTS: Final[dict[str, Any]] = {
-    "socket_connect_timeout": 2.0,
-    "health_check_interval": 30,
-}
-
-
-class Health:
-    """Tracks Redis outages: one warning when one starts, one info line when it ends.
-
-    While an outage lasts, callers that can degrade (``@cached``, ``rate_limit``) skip Redis
-    for ``retry_seconds`` after each failure instead of paying a connect timeout per call.
-    """
-
-    __slots__ = ("down_since", "next_probe", "retry_seconds")
-
-    def __init__(self, retry_seconds: float) -> None:
-        self.retry_seconds = retry_seconds
-        self.down_since: float | None = None
-        self.next_probe = 0.0
-
-    def skip(self) -> bool:
-        """True while in an outage and the next probe is not due yet."""
-        return self.down_since is not None and time.monotonic() < self.next_probe
-
-    def failed(self, exc: BaseException, what: str) -> None:
-        now = time.monotonic()
-        if self.down_since is None:
-            self.down_since = now
-            log.warning(
-                "Redis is unreachable (%s during %s): @cached calls functions directly and "
-                "rate_limit applies its on_error policy until Redis answers again",
-                type(exc).__name__,
-                what,
-            )
-        self.next_probe = now + self.retry_seconds
-
-    def ok(self) -> None:
-        if self.down_since is not None:
-            log.info("Redis is reachable again after %.1f s", time.monotonic() - self.down_since)
-            self.down_since = None
+#: Seconds to open a TCP connection (redis-py's ``socket_connect_timeout``).
+DEFAULT_CONNECT_TIMEOUT: Final = 2.0
+#: Seconds one command may take, connecting and its set-up (AUTH, SELECT) included.
+DEFAULT_COMMAND_TIMEOUT: Final = 5.0
+_POOL_DEFAULTS: Final[dict[str, Any]] = {"health_check_interval": 30}
 
 
 @dataclass(eq=False)
@@ -99,6 +53,8 @@ class State:
     cluster: bool
     health: Health
     description: str
+    target: Target
+    watchdog: Watchdog
     inflight: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
 
 
@@ -116,16 +72,59 @@ def state() -> State:
     return current
 
 
-def translate(exc: BaseException, what: str) -> CacheError:
-    """Map a redis-py error to this module's hierarchy (the original stays as ``__cause__``)."""
-    if isinstance(exc, UNAVAILABLE):
-        return CacheUnavailable(f"Redis is unreachable ({type(exc).__name__}: {exc}) during {what}")
-    return CacheCommandError(f"Redis rejected {what}: {type(exc).__name__}: {exc}")
+async def command(
+    current: State, what: str, pending: Awaitable[T], *, degrade: bool = False, track: bool = True
+) -> T:
+    """Await ``pending`` (redis-py calls) within ``command_timeout``.
+
+    Every failure becomes :class:`CacheUnavailable` or :class:`CacheCommandError` naming the
+    server and ``what`` (the redis-py error stays as ``__cause__``). ``track``: outages start
+    and end here (one warning each). ``degrade``: the caller goes on without Redis
+    (``@cached``, ``rate_limit``), so error replies are logged here, at most once a minute
+    per ``what``; other callers get them raised and nothing is logged.
+    """
+    watchdog = current.watchdog
+    task = watchdog.arm()
+    try:
+        result = await pending
+    except asyncio.CancelledError:
+        if not watchdog.expired(task):
+            raise
+        error: CacheError = timed_out(current.target, what)
+        if track:
+            current.health.failed(error)
+        raise error from None
+    except REDIS_FAILURES as exc:
+        kind = kind_of(exc)
+        error = failure(current.target, exc, what, kind)
+        if kind == "down":
+            if track:
+                current.health.failed(error)
+        elif degrade:
+            current.health.rejected(error, what)
+        if isinstance(exc, redis.exceptions.ReadOnlyError):
+            watchdog.disarm(task)  # what follows is bounded by connect_timeout
+            await _drop_idle_connections(current)
+        raise error from exc
+    finally:
+        watchdog.disarm(task)
+    if track and current.health.down_since is not None:
+        current.health.ok()
+    return result
 
 
-def _check_positive(name: str, value: object, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
+async def _drop_idle_connections(current: State) -> None:
+    """After a ``READONLY`` reply: the server is a replica now, typically a primary demoted by
+    a failover while our connections stayed open. Close the idle ones so that the next
+    commands connect afresh - resolving the host name again, which then names the new
+    primary. (A cluster client follows the cluster's own redirections instead.)"""
+    pool = getattr(current.client, "connection_pool", None)
+    if pool is not None:
+        with contextlib.suppress(*REDIS_FAILURES):
+            await pool.disconnect(inuse_connections=False)
+
+
+def _check_positive(name: str, value: object) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
@@ -133,22 +132,28 @@ def _check_positive(name: str, value: object, *, allow_none: bool = False) -> No
         or value <= 0
     ):
         raise InvalidArgument(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def _parse_node(node: object) -> ClusterNode:
     if isinstance(node, str):
         host, sep, port = node.rpartition(":")
-        if sep and host and port.isdigit():
-            return ClusterNode(host, int(port))
+        if sep and host and port.isdigit() and 0 < int(port) < 65536:
+            return ClusterNode(host.strip("[]"), int(port))
     elif (
         isinstance(node, tuple | list)
         and len(node) == 2
         and isinstance(node[0], str)
+        and node[0]
         and isinstance(node[1], int)
         and not isinstance(node[1], bool)
+        and 0 < node[1] < 65536
     ):
         return ClusterNode(node[0], node[1])
-    raise InvalidArgument(f"cluster node must be 'host:port' or (host, port), got {node!r}")
+    raise InvalidArgument(
+        f"cluster node must be 'host:port' or (host, port) with a port from 1 to 65535, "
+        f"got {node!r}"
+    )
 
 
 def _scheme(url: str) -> str:
@@ -158,26 +163,64 @@ def _scheme(url: str) -> str:
         return ""
 
 
+def _url_problem(url: str) -> str | None:
+    """What is wrong with the host, port or database of ``url``, if we can tell."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "it cannot be parsed as a URL"
+    if parts.scheme == "unix":
+        return None
+    try:
+        port = parts.port
+    except ValueError:  # its message may quote the port text: say it ourselves
+        return "its port must be a number from 1 to 65535"
+    if port == 0:
+        return "its port must be a number from 1 to 65535"
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        return f"its path must be a database number such as /0, got /{db}"
+    return None
+
+
 def _client_from_url(url: str, cluster: bool, options: dict[str, Any]) -> Any:
     """redis-py's client for ``url``; a URL or an option it cannot use raises
     :class:`InvalidArgument` naming the masked URL."""
-    try:
-        if cluster:
-            return RedisCluster.from_url(url, **options)
-        client = redis.asyncio.Redis.from_url(url, **options)
-        # Connections are made lazily: build one now (no I/O) so that an option redis-py does
-        # not know - e.g. from the URL's query - fails here, not at the first command.
-        pool = client.connection_pool
-        pool.connection_class(**pool.connection_kwargs)
-        return client
-    except TypeError as exc:  # an unknown keyword option: the message names it, no values
-        problem = f"an option was refused: {exc}"
-    except ValueError:  # a bad port, database number or query value: its message may quote it
-        problem = "check its host, port, database number and query parameters"
-    except redis.exceptions.RedisClusterException as exc:  # e.g. a unix socket in cluster mode
-        problem = f"the cluster client refused it: {exc}"
+    problem = _url_problem(url)
+    if problem is None:
+        try:
+            if cluster:
+                return RedisCluster.from_url(url, **options)
+            client = redis.asyncio.Redis.from_url(url, **options)
+            # Connections are made lazily: build one now (no I/O) so that an option redis-py
+            # does not know - e.g. from the URL's query - fails here, not at the first command.
+            pool = client.connection_pool
+            pool.connection_class(**pool.connection_kwargs)
+            return client
+        except TypeError as exc:  # an unknown keyword option: the message names it, no values
+            problem = f"an option was refused: {exc}"
+        except ValueError:  # a bad database number or query value: its message may quote it
+            problem = "check its host, port, database number and query parameters"
+        except redis.exceptions.RedisClusterException as exc:  # e.g. a unix socket in cluster
+            problem = f"the cluster client refused it: {exc}"
     # Raised outside the except block: nothing from redis-py's parsing is chained onto it.
     raise InvalidArgument(f"cannot use Redis URL {mask_url(url)!r}: {problem}")
+
+
+def _host_port(host: str, port: object) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _endpoint(client: Any, cluster: bool) -> str:
+    """``host:port db N`` (or the unix socket, or the cluster's start-up nodes) for messages."""
+    if cluster:
+        nodes = client.nodes_manager.startup_nodes.values()
+        return "cluster " + ",".join(_host_port(n.host, n.port) for n in nodes)
+    kwargs = client.connection_pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']} db {db}"
+    return f"{_host_port(kwargs.get('host', 'localhost'), kwargs.get('port', 6379))} db {db}"
 
 
 def _check_prefix(prefix: object) -> str:
@@ -198,6 +241,8 @@ async def init(
     cluster: bool = False,
     prefix: str = "",
     verify: bool = True,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
     outage_retry_seconds: float = 1.0,
     **pool_options: Any,
 ) -> None:
@@ -208,17 +253,24 @@ async def init(
     ``"host:port"`` strings) instead of a URL; the cluster client then routes every command.
     ``prefix`` is prepended to every key this module touches (``@cached``, the ops,
     ``rate_limit``), isolating services that share one Redis; end it with ``:``.
-    ``verify`` pings Redis now and raises :class:`CacheUnavailable` when it does not answer;
-    pass ``verify=False`` to start anyway (``@cached`` and ``rate_limit`` then degrade per
-    their policies until Redis answers). ``outage_retry_seconds``: during an outage, how long
-    degraded callers skip Redis before probing it again. Other keyword arguments go to
-    redis-py's client (``max_connections``, ``socket_connect_timeout`` (default 2 s),
-    ``socket_timeout`` (default none: it costs a timer per command in redis-py 5),
-    ``password``, ``ssl_*``, ...).
+
+    Nothing waits forever: ``connect_timeout`` (default 2 s) bounds opening a connection and
+    ``command_timeout`` (default 5 s) every command this module sends, connecting and the
+    connection's set-up (AUTH, SELECT) included; past it the command is abandoned (its
+    connection closed) and reported as :class:`CacheUnavailable` naming ``host:port db N``.
+    The command deadline costs no timer per command (unlike redis-py's ``socket_timeout``,
+    which you may still pass to also bound commands sent through :func:`get_client`).
+
+    ``verify`` sends a PING now and raises :class:`CacheUnavailable` when it fails; pass
+    ``verify=False`` to start anyway (``@cached`` and ``rate_limit`` then degrade per their
+    policies until Redis answers). ``outage_retry_seconds``: during an outage, how long
+    degraded callers skip Redis before one of them probes it again. Other keyword arguments
+    go to redis-py's client (``max_connections``, ``password``, ``ssl_*``, ...).
 
     Example::
 
         await init("redis://localhost:6379/0", prefix="billing:", max_connections=50)
+        await init(url, command_timeout=0.5)   # a cache that answers fast or not at all
         await init(nodes=[("10.0.0.1", 7000), ("10.0.0.2", 7000)], prefix="billing:")
         ...
         await close()
@@ -230,14 +282,25 @@ async def init(
             "call `await close()` before initialising again"
         )
     prefix = _check_prefix(prefix)
-    _check_positive("outage_retry_seconds", outage_retry_seconds)
+    retry_seconds = _check_positive("outage_retry_seconds", outage_retry_seconds)
+    connect_timeout = _check_positive("connect_timeout", connect_timeout)
+    command_timeout = _check_positive("command_timeout", command_timeout)
     if not isinstance(cluster, bool):
         raise InvalidArgument(f"cluster must be True or False, got {cluster!r}")
+    if not isinstance(verify, bool):
+        raise InvalidArgument(f"verify must be True or False, got {verify!r}")
     if pool_options.get("decode_responses"):
         raise InvalidArgument(
             "decode_responses=True is not supported: forktex_core.cache decodes values itself"
         )
-    options = {**_DEFAULTS, **pool_options, "decode_responses": False}
+    if "socket_connect_timeout" in pool_options:
+        raise InvalidArgument("pass connect_timeout= (seconds) instead of socket_connect_timeout=")
+    options = {
+        **_POOL_DEFAULTS,
+        **pool_options,
+        "socket_connect_timeout": connect_timeout,
+        "decode_responses": False,
+    }
     client: Any
     if nodes is not None:
         if url is not None:
@@ -249,7 +312,7 @@ async def init(
         startup = [_parse_node(n) for n in nodes]
         options.pop("health_check_interval", None)
         client = RedisCluster(startup_nodes=startup, **options)
-        description = "cluster " + ",".join(f"{n.host}:{n.port}" for n in startup)
+        description = "cluster " + ",".join(_host_port(n.host, n.port) for n in startup)
         is_cluster = True
     else:
         if not isinstance(url, str):
@@ -267,27 +330,48 @@ async def init(
             options.pop("health_check_interval", None)
         client = _client_from_url(url, cluster, options)
         is_cluster = cluster
+    target = Target(_endpoint(client, is_cluster), connect_timeout, command_timeout)
+    new = State(
+        client,
+        prefix,
+        is_cluster,
+        Health(retry_seconds, command_timeout),
+        description,
+        target,
+        Watchdog(command_timeout),
+    )
     if verify:
         try:
             if is_cluster:
-                await client.initialize()
-            await client.ping()
-        except UNAVAILABLE as exc:
-            await client.aclose()
-            raise CacheUnavailable(
-                f"cannot reach Redis at {description}: {type(exc).__name__}: {exc} "
-                "(pass verify=False to start without it)"
-            ) from exc
+                await command(new, "init (cluster discovery)", client.initialize(), track=False)
+            await command(new, "init (PING)", client.ping(), track=False)
+        except CacheError as exc:
+            await _close_client(new)
+            # Same class, the hint added; the redis-py error stays the cause.
+            raise type(exc)(f"{exc}; pass verify=False to start without it") from exc.__cause__
         except BaseException:
-            await client.aclose()
+            await _close_client(new)
             raise
-    _state = State(client, prefix, is_cluster, Health(outage_retry_seconds), description)
+    _state = new
     log.debug(
-        "forktex_core.cache initialised: %s, prefix=%r, parser=%s",
+        "forktex_core.cache initialised: %s (%s), prefix=%r, parser=%s, connect_timeout=%g s, "
+        "command_timeout=%g s",
+        target.endpoint,
         description,
         prefix,
         "hiredis" if HIREDIS_AVAILABLE else "python",
+        connect_timeout,
+        command_timeout,
     )
+
+
+async def _close_client(current: State) -> None:
+    """Close the client's connections, within ``command_timeout`` (a silent server cannot
+    hold up shutdown)."""
+    try:
+        await command(current, "close", current.client.aclose(), track=False)
+    except CacheError as exc:
+        log.debug("closing the Redis client: %s", exc)
 
 
 async def close() -> None:
@@ -302,13 +386,15 @@ async def close() -> None:
     if current is not None:
         for future in current.inflight.values():
             future.cancel()
-        await current.client.aclose()
+        await _close_client(current)
 
 
 def get_client() -> Client:
     """The underlying redis-py client (``redis.asyncio.Redis`` or ``RedisCluster``).
 
     Keys you write through it are *not* prefixed automatically: use :func:`full_key`.
+    Commands sent through it are redis-py's own: ``command_timeout`` does not bound them
+    (pass ``socket_timeout=`` to :func:`init` for that).
 
     Example::
 

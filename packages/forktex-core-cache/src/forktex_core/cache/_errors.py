@@ -85,7 +85,15 @@ class SerializationError(CacheError, ValueError):
 
 
 class CacheUnavailable(CacheError, ConnectionError):
-    """Redis could not be reached (connection refused, timed out, cluster down).
+    """Redis cannot serve the command now; the message names ``host:port db N`` (never a
+    password) and the operation.
+
+    Raised when the server refuses or resets connections, does not answer within
+    ``command_timeout``, cannot be resolved, does not speak the Redis protocol, refuses the
+    credentials or the database number, has no reachable cluster node - or answers with an
+    error meaning "not now": ``READONLY`` (a replica after a failover), ``OOM``, ``LOADING``,
+    ``BUSY``, ``MISCONF``, ``NOREPLICAS``, ``MASTERDOWN``, ``CLUSTERDOWN``, ``TRYAGAIN``.
+    The redis-py error, if any, is its ``__cause__``.
 
     Example::
 
@@ -97,7 +105,8 @@ class CacheUnavailable(CacheError, ConnectionError):
 
 
 class RateLimitUnavailable(CacheUnavailable):
-    """The rate limiter could not reach Redis and the caller chose ``on_error="raise"``.
+    """The rate limiter could not get an answer from Redis (any failure: unreachable, silent,
+    an error reply) and the caller chose ``on_error="raise"``; the message says which.
 
     Example::
 
@@ -110,7 +119,9 @@ class RateLimitUnavailable(CacheUnavailable):
 
 
 class CacheCommandError(CacheError):
-    """Redis answered a command with an error (e.g. ``WRONGTYPE``: the key holds another type).
+    """Redis answered a command with an error that retrying will not cure (e.g.
+    ``WRONGTYPE``: the key holds another type; ``NOPERM``); the message names the server,
+    the operation and the reply.
 
     Example::
 

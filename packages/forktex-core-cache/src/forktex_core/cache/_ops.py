@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._cached import seconds_to_ms
-from ._client import UNAVAILABLE, Script, state, translate
-from ._errors import CacheError, InvalidArgument, InvalidKey
+from ._client import Script, command, state
+from ._errors import InvalidArgument, InvalidKey
 from ._glob import glob_escape, literal_head
 from ._namespace import check_key
 from ._serializers import JSON, dumps, loads
@@ -27,21 +27,9 @@ return value
 
 
 async def _run(what: str, call: Any) -> Any:
+    """``call(state)`` as one command: within ``command_timeout``, failures translated."""
     current = state()
-    try:
-        result = await call(current)
-    except CacheError:
-        raise
-    except UNAVAILABLE as exc:
-        current.health.failed(exc, what)
-        raise translate(exc, what) from exc
-    except Exception as exc:
-        if type(exc).__module__.startswith("redis"):
-            raise translate(exc, what) from exc
-        raise
-    if current.health.down_since is not None:
-        current.health.ok()
-    return result
+    return await command(current, what, call(current))
 
 
 async def get_json(key: str, default: Any = None) -> Any:
@@ -210,17 +198,26 @@ async def delete_raw_pattern(match: str, batch_size: int = 500) -> int:
     if not literal_head(match):
         raise InvalidArgument(f"refusing SCAN MATCH {match!r}: it could match every key")
 
-    async def call(current: Any) -> int:
-        client = current.client
-        deleted = 0
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=match, count=batch_size):
+    current = state()
+    client = current.client
+    what = f"delete_pattern({match!r})"
+    deleted = 0
+    batch: list[bytes] = []
+    # Each SCAN page and each UNLINK is one command, bounded by command_timeout on its own:
+    # a large keyspace may take longer than that in total.
+    keys = client.scan_iter(match=match, count=batch_size)
+    try:
+        while True:
+            try:
+                key = await command(current, what, anext(keys))
+            except StopAsyncIteration:
+                break
             batch.append(key)
             if len(batch) >= batch_size:
-                deleted += int(await client.unlink(*batch))
+                deleted += int(await command(current, what, client.unlink(*batch)))
                 batch.clear()
         if batch:
-            deleted += int(await client.unlink(*batch))
-        return deleted
-
-    return int(await _run(f"delete_pattern({match!r})", call))
+            deleted += int(await command(current, what, client.unlink(*batch)))
+    finally:
+        await keys.aclose()
+    return deleted

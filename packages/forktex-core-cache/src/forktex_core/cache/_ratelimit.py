@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
-from ._client import UNAVAILABLE, Script, State, state, translate
-from ._errors import InvalidArgument, InvalidKey, RateLimitUnavailable
+from ._client import Script, State, command, state
+from ._errors import CacheError, InvalidArgument, InvalidKey, RateLimitUnavailable
 from ._namespace import canonical_namespace, check_key
 
 OnError = Literal["fail_open", "fail_closed", "raise"]
@@ -164,10 +164,12 @@ async def rate_limit(
     the next call would be admitted (0.0 when allowed). Atomic (one Lua script, one round
     trip) and exact under any concurrency from any number of processes. ``name`` follows the
     namespace charset (``"login"``, ``"api.search"``); ``key`` is the client identity (IP,
-    user id). ``on_error`` decides what happens when Redis is unreachable: ``"fail_open"``
-    (default: allow, ``retry_after`` 0.0), ``"fail_closed"`` (deny; ``retry_after`` is the
-    outage probe interval) or ``"raise"`` (:class:`RateLimitUnavailable`). One warning is
-    logged per outage.
+    user id). ``on_error`` decides what happens when Redis cannot decide - unreachable,
+    silent past ``command_timeout``, or answering with an error (``READONLY``, ``OOM``...):
+    ``"fail_open"`` (default: allow, ``retry_after`` 0.0), ``"fail_closed"`` (deny;
+    ``retry_after`` is the outage probe interval) or ``"raise"``
+    (:class:`RateLimitUnavailable`). One warning is logged per outage (per minute for
+    error replies).
 
     Example::
 
@@ -181,36 +183,33 @@ async def rate_limit(
     window = _window_us(window_seconds)
     policy = _check_policy(on_error)
     current = state()
-    health = current.health
-    if health.skip():
+    if current.health.skip():
         return _degraded(current, policy, window, None)
+    keys = [limiter_key(current, name, key)]
     try:
-        result = await _SCRIPT(
-            current.client, [limiter_key(current, name, key)], [limit, window, 1]
+        result = await command(
+            current, "rate_limit", _SCRIPT(current.client, keys, [limit, window, 1]), degrade=True
         )
-    except UNAVAILABLE as exc:
-        health.failed(exc, "rate_limit")
+    except CacheError as exc:  # any Redis failure (logged by command)
         return _degraded(current, policy, window, exc)
-    except Exception as exc:
-        if type(exc).__module__.startswith("redis"):
-            raise translate(exc, "rate_limit") from exc
-        raise
-    if health.down_since is not None:
-        health.ok()
     return RateLimitDecision(bool(result[0]), int(result[1]) / 1_000_000)
 
 
 def _degraded(
-    current: State, policy: OnError, window_us: int, exc: BaseException | None
+    current: State, policy: OnError, window_us: int, exc: CacheError | None
 ) -> RateLimitDecision:
     if policy == "fail_open":
         return RateLimitDecision(True, 0.0)
     if policy == "fail_closed":
         return RateLimitDecision(False, min(window_us / 1_000_000, current.health.retry_seconds))
+    reason = (
+        str(exc)
+        if exc is not None
+        else f"Redis at {current.target.endpoint} is down (outage in progress)"
+    )
     raise RateLimitUnavailable(
-        "rate_limit cannot reach Redis"
-        + (f" ({type(exc).__name__}: {exc})" if exc is not None else " (outage in progress)")
-        + "; choose on_error='fail_open' or 'fail_closed' to decide without it"
+        f"rate_limit cannot decide: {reason}; choose on_error='fail_open' or 'fail_closed' "
+        "to decide without Redis"
     ) from exc
 
 
@@ -231,7 +230,10 @@ async def peek(
     limit = _check_limit(limit)
     window = _window_us(window_seconds)
     current = state()
-    result = await _call(current, [limiter_key(current, name, key)], [limit, window, 0], "peek")
+    keys = [limiter_key(current, name, key)]
+    result = await command(
+        current, "rate-limit peek", _SCRIPT(current.client, keys, [limit, window, 0])
+    )
     used = int(result[2])
     return RateLimitState(
         allowed=bool(result[0]),
@@ -252,16 +254,5 @@ async def reset(name: str, key: str | int) -> bool:
     name = canonical_namespace(name, what="rate-limit name")
     key = _check_key(key)
     current = state()
-    try:
-        return bool(await current.client.unlink(limiter_key(current, name, key)))
-    except UNAVAILABLE as exc:
-        current.health.failed(exc, "rate-limit reset")
-        raise translate(exc, "rate-limit reset") from exc
-
-
-async def _call(current: State, keys: list[str], args: list[Any], what: str) -> Any:
-    try:
-        return await _SCRIPT(current.client, keys, args)
-    except UNAVAILABLE as exc:
-        current.health.failed(exc, what)
-        raise translate(exc, what) from exc
+    pending = current.client.unlink(limiter_key(current, name, key))
+    return bool(await command(current, "rate-limit reset", pending))

@@ -16,7 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._client import UNAVAILABLE, Script, State
+from ._client import Script, State, command
+from ._errors import CacheError
 
 _MISSING: Any = object()
 
@@ -90,15 +91,18 @@ async def fill_across_processes(
     ``store(value)`` returns the bytes to cache, or ``None`` to cache nothing.
     """
     client = state.client
-    health = state.health
     lock_key = key + ":lock"
     token = secrets.token_hex(8)
     deadline = time.monotonic() + lock_ttl_ms / 1000 + 5
     while True:
         try:
-            acquired = await client.set(lock_key, token, nx=True, px=lock_ttl_ms)
-        except UNAVAILABLE as exc:
-            health.failed(exc, "@cached lock")
+            acquired = await command(
+                state,
+                "@cached lock",
+                client.set(lock_key, token, nx=True, px=lock_ttl_ms),
+                degrade=True,
+            )
+        except CacheError:  # logged by command: compute without the lock
             return await compute()
         if acquired:
             return await _compute_and_store(
@@ -112,9 +116,10 @@ async def fill_across_processes(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
             try:
-                raw, holder = await client.mget(key, lock_key)
-            except UNAVAILABLE as exc:
-                health.failed(exc, "@cached wait")
+                raw, holder = await command(
+                    state, "@cached wait", client.mget(key, lock_key), degrade=True
+                )
+            except CacheError:
                 return await compute()
             if raw is not None:
                 ok, value = load(raw)
@@ -137,9 +142,8 @@ async def _compute_and_store(
     client = state.client
     try:
         # Another process may have filled the key between our miss and our lock.
-        raw = await client.get(key)
-    except UNAVAILABLE as exc:
-        state.health.failed(exc, "@cached GET")
+        raw = await command(state, "@cached GET", client.get(key), degrade=True)
+    except CacheError:
         raw = None
     if raw is not None:
         ok, value = load(raw)
@@ -156,14 +160,21 @@ async def _compute_and_store(
         await _release(state, lock_key, token)
         return value
     try:
-        await STORE(client, [key, lock_key], [data, ttl_ms, token])
-    except UNAVAILABLE as exc:
-        state.health.failed(exc, "@cached store")
+        await command(
+            state,
+            "@cached SET",
+            STORE(client, [key, lock_key], [data, ttl_ms, token]),
+            degrade=True,
+        )
+    except CacheError:
+        pass  # logged by command; the value is returned all the same
     return value
 
 
 async def _release(state: State, lock_key: str, token: str) -> None:
     try:
-        await RELEASE(state.client, [lock_key], [token])
-    except UNAVAILABLE as exc:
-        state.health.failed(exc, "@cached unlock")
+        await command(
+            state, "@cached unlock", RELEASE(state.client, [lock_key], [token]), degrade=True
+        )
+    except CacheError:
+        pass  # logged by command; the lock expires after lock_ttl
