@@ -13,9 +13,12 @@ ifeq ($(origin UV),undefined)
 UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PYTHON) -m uv --version >/dev/null 2>&1 && echo '$(PYTHON) -m uv'),$(UV_PRIVATE))
 endif
 UV_RUN = $(UV) run --locked --all-packages
+# the workspace environment's Python (.venv from uv.lock), for the tools that need a
+# dependency; $(PYTHON) runs the stdlib-only ones, which must work before make deps
+WORKSPACE_PYTHON = $(UV_RUN) python
 # fails naming what a command left in the temp directory or the repository
 LEFTOVERS = $(PYTHON) tools/leftovers.py --
-AUDIT = $(UV_RUN) python tools/audit.py
+AUDIT = $(WORKSPACE_PYTHON) tools/audit.py
 # tools/audit.py exits with this status when the vulnerability service is unreachable
 AUDIT_UNREACHABLE := 3
 DIST := dist
@@ -56,7 +59,7 @@ help:
 	@echo '  start             no-op: forktex-core is a library; nothing to run'
 	@echo '  stop              no-op: forktex-core is a library; nothing to run'
 	@echo '  logs              no-op: forktex-core is a library; nothing to run'
-	@echo 'variables: UV PYTHON PYTEST_ARGS BENCH_ARGS'
+	@echo 'variables: UV PYTHON WORKSPACE_PYTHON PYTEST_ARGS BENCH_ARGS'
 
 # use the uv on PATH, else install a private one into .uv-bootstrap/ (this checkout only)
 uv:
@@ -120,11 +123,11 @@ release-check: pins-check build test-integration
 
 # run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md
 bench: uv
-	$(UV_RUN) python tools/bench/run_all.py $(BENCH_ARGS)
+	$(WORKSPACE_PYTHON) tools/bench/run_all.py $(BENCH_ARGS)
 
 # run the demo (tools/demo.py) after make deps
 demo: deps
-	$(UV_RUN) python tools/demo.py
+	$(WORKSPACE_PYTHON) tools/demo.py
 
 # remove dist/, build output, caches and .forktex-test/
 clean:
@@ -153,8 +156,8 @@ fsd-check:
 	$(PYTHON) tools/fsd.py check
 
 # fail when a distribution leaves, or is missing from, the meta-package's version ranges
-pins-check:
-	$(PYTHON) tools/pins.py check
+pins-check: uv
+	$(WORKSPACE_PYTHON) tools/pins.py check
 
 # no-op: forktex-core is a library; nothing to run
 start:

@@ -285,13 +285,13 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
         "bench",
         "uv",
         "run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md",
-        ["$(UV_RUN) python tools/bench/run_all.py $(BENCH_ARGS)"],
+        ["$(WORKSPACE_PYTHON) tools/bench/run_all.py $(BENCH_ARGS)"],
     ),
     (
         "demo",
         "deps",
         "run the demo (tools/demo.py) after make deps",
-        ["$(UV_RUN) python tools/demo.py"],
+        ["$(WORKSPACE_PYTHON) tools/demo.py"],
     ),
     (
         "clean",
@@ -341,9 +341,9 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
     ),
     (
         "pins-check",
-        "",
+        "uv",
         "fail when a distribution leaves, or is missing from, the meta-package's version ranges",
-        ["$(PYTHON) tools/pins.py check"],
+        ["$(WORKSPACE_PYTHON) tools/pins.py check"],
     ),
     ("start", "", "no-op: forktex-core is a library; nothing to run", []),
     ("stop", "", "no-op: forktex-core is a library; nothing to run", []),
@@ -380,9 +380,12 @@ def render_makefile(manifest: Manifest) -> str:
         ">/dev/null 2>&1 && echo '$(PYTHON) -m uv'),$(UV_PRIVATE))",
         "endif",
         "UV_RUN = $(UV) run --locked --all-packages",
+        "# the workspace environment's Python (.venv from uv.lock), for the tools that need a",
+        "# dependency; $(PYTHON) runs the stdlib-only ones, which must work before make deps",
+        "WORKSPACE_PYTHON = $(UV_RUN) python",
         "# fails naming what a command left in the temp directory or the repository",
         "LEFTOVERS = $(PYTHON) tools/leftovers.py --",
-        "AUDIT = $(UV_RUN) python tools/audit.py",
+        "AUDIT = $(WORKSPACE_PYTHON) tools/audit.py",
         "# tools/audit.py exits with this status when the vulnerability service is unreachable",
         f"AUDIT_UNREACHABLE := {AUDIT_UNREACHABLE}",
         "DIST := dist",
@@ -404,7 +407,7 @@ def render_makefile(manifest: Manifest) -> str:
             recipe = [
                 "@echo " + _quote(title),
                 *("@echo " + _quote(f"  {n.ljust(width)}{d}") for n, _, d, _ in TARGETS),
-                "@echo " + _quote("variables: UV PYTHON PYTEST_ARGS BENCH_ARGS"),
+                "@echo " + _quote("variables: UV PYTHON WORKSPACE_PYTHON PYTEST_ARGS BENCH_ARGS"),
             ]
         elif name in ("start", "stop", "logs"):
             recipe = NOOP
