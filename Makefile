@@ -29,7 +29,7 @@ BENCH_ARGS ?=
 PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data forktex-core
 PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data packages/forktex-core
 
-.PHONY: help uv deps format format-check lint typecheck license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
+.PHONY: help uv deps format format-check lint typecheck layering api-snapshot license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
 
 # list every target with a one-line description
 help:
@@ -41,6 +41,8 @@ help:
 	@echo '  format-check      fail when any file is not ruff-formatted'
 	@echo '  lint              lint the repository (ruff check)'
 	@echo '  typecheck         type-check packages/*/src with mypy (config in pyproject.toml)'
+	@echo '  layering          fail on import cycles or private cross-module access beyond tools/layering_baseline.txt, and on __all__ changes not in tools/api_snapshot/'
+	@echo '  api-snapshot      refresh tools/api_snapshot/ after an intended public API (__all__) change'
 	@echo '  license-check     fail naming every source file without the SPDX header'
 	@echo '  license-fix       add or refresh the SPDX header in every source file'
 	@echo '  license-strip     remove the SPDX header from every source file'
@@ -52,7 +54,7 @@ help:
 	@echo '  bench             run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md'
 	@echo '  demo              run the demo (tools/demo.py) after make deps'
 	@echo '  clean             remove dist/, build output, caches and .forktex-test/'
-	@echo '  ci                fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
+	@echo '  ci                fsd-check pins-check layering format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
 	@echo '  makefile-sync     regenerate this Makefile from forktex.json'
 	@echo '  fsd-check         fail when the Makefile, forktex.json and packages/ disagree'
 	@echo '  pins-check        fail when a distribution leaves, or is missing from, the meta-package'"'"'s version ranges'
@@ -84,6 +86,15 @@ lint: uv
 # type-check packages/*/src with mypy (config in pyproject.toml)
 typecheck: uv
 	$(UV_RUN) mypy
+
+# fail on import cycles or private cross-module access beyond tools/layering_baseline.txt, and on __all__ changes not in tools/api_snapshot/
+layering:
+	$(PYTHON) tools/layering.py
+	$(PYTHON) tools/api_snapshot.py
+
+# refresh tools/api_snapshot/ after an intended public API (__all__) change
+api-snapshot:
+	$(PYTHON) tools/api_snapshot.py --update
 
 # fail naming every source file without the SPDX header
 license-check:
@@ -134,10 +145,11 @@ clean:
 	rm -rf $(DIST) build .pytest_cache .mypy_cache .ruff_cache .forktex-test BENCHMARKS.tmp.md
 	find . -path ./.venv -prune -o -path ./.git -prune -o -type d \( -name __pycache__ -o -name .pytest_cache -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 
-# fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
+# fsd-check pins-check layering format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
 ci: uv
 	$(MAKE) --no-print-directory fsd-check
 	$(MAKE) --no-print-directory pins-check
+	$(MAKE) --no-print-directory layering
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck

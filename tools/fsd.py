@@ -223,6 +223,19 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
         ["$(UV_RUN) mypy"],
     ),
     (
+        "layering",
+        "",
+        "fail on import cycles or private cross-module access beyond tools/layering_baseline.txt,"
+        " and on __all__ changes not in tools/api_snapshot/",
+        ["$(PYTHON) tools/layering.py", "$(PYTHON) tools/api_snapshot.py"],
+    ),
+    (
+        "api-snapshot",
+        "",
+        "refresh tools/api_snapshot/ after an intended public API (__all__) change",
+        ["$(PYTHON) tools/api_snapshot.py --update"],
+    ),
+    (
         "license-check",
         "",
         "fail naming every source file without the SPDX header",
@@ -308,11 +321,12 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
     (
         "ci",
         "uv",
-        "fsd-check pins-check format-check lint typecheck license-check audit test build "
-        "test-integration (audit unreachable = warning)",
+        "fsd-check pins-check layering format-check lint typecheck license-check audit test "
+        "build test-integration (audit unreachable = warning)",
         [
             "$(MAKE) --no-print-directory fsd-check",
             "$(MAKE) --no-print-directory pins-check",
+            "$(MAKE) --no-print-directory layering",
             "$(MAKE) --no-print-directory format-check",
             "$(MAKE) --no-print-directory lint",
             "$(MAKE) --no-print-directory typecheck",

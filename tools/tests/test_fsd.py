@@ -15,7 +15,7 @@ import pytest
 TOOL = Path(__file__).resolve().parents[1] / "fsd.py"
 REPO = TOOL.parents[1]
 TARGETS = (
-    "help uv deps format format-check lint typecheck license-check "
+    "help uv deps format format-check lint typecheck layering api-snapshot license-check "
     "license-fix license-strip "
     "audit test test-integration build release-check bench demo clean ci makefile-sync "
     "fsd-check pins-check start stop logs"
@@ -301,3 +301,12 @@ def test_ci_and_release_check_run_the_pins_check(repo: Path) -> None:
     assert "\npins-check: uv\n\t$(WORKSPACE_PYTHON) tools/pins.py check\n" in text
     assert "\nWORKSPACE_PYTHON = $(UV_RUN) python\n" in text
     assert "\nUV_RUN = $(UV) run --locked --all-packages\n" in text
+
+
+def test_ci_runs_the_layering_check_and_the_api_snapshot(repo: Path) -> None:
+    text = (repo / "Makefile").read_text()
+    ci = text.split("\nci: uv\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    steps = [line.rsplit(" ", 1)[1] for line in ci if "$(MAKE)" in line]
+    assert steps[:3] == ["fsd-check", "pins-check", "layering"]
+    assert "\nlayering:\n\t$(PYTHON) tools/layering.py\n\t$(PYTHON) tools/api_snapshot.py\n" in text
+    assert "\napi-snapshot:\n\t$(PYTHON) tools/api_snapshot.py --update\n" in text
