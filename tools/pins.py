@@ -282,7 +282,7 @@ def check(root: Path) -> list[str]:
                 continue
             if not inside:
                 fix = (
-                    "move the meta-package's range (python3 tools/release.py does this)"
+                    "move the meta-package's range (tools/release.py does this)"
                     if dependent is meta
                     else f"widen {dependent.name}'s range and release it"
                 )
