@@ -13,9 +13,12 @@ ifeq ($(origin UV),undefined)
 UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PYTHON) -m uv --version >/dev/null 2>&1 && echo '$(PYTHON) -m uv'),$(UV_PRIVATE))
 endif
 UV_RUN = $(UV) run --locked --all-packages
+# the workspace environment's Python (.venv from uv.lock), for the tools that need a
+# dependency; $(PYTHON) runs the stdlib-only ones, which must work before make deps
+WORKSPACE_PYTHON = $(UV_RUN) python
 # fails naming what a command left in the temp directory or the repository
 LEFTOVERS = $(PYTHON) tools/leftovers.py --
-AUDIT = $(UV_RUN) python tools/audit.py
+AUDIT = $(WORKSPACE_PYTHON) tools/audit.py
 # tools/audit.py exits with this status when the vulnerability service is unreachable
 AUDIT_UNREACHABLE := 3
 DIST := dist
@@ -26,7 +29,7 @@ BENCH_ARGS ?=
 PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data forktex-core
 PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data packages/forktex-core
 
-.PHONY: help uv deps format format-check lint typecheck license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
+.PHONY: help uv deps format format-check lint typecheck layering api-snapshot license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
 
 # list every target with a one-line description
 help:
@@ -38,6 +41,8 @@ help:
 	@echo '  format-check      fail when any file is not ruff-formatted'
 	@echo '  lint              lint the repository (ruff check)'
 	@echo '  typecheck         type-check packages/*/src with mypy (config in pyproject.toml)'
+	@echo '  layering          fail on import cycles or private cross-module access beyond tools/layering_baseline.txt, and on __all__ changes not in tools/api_snapshot/'
+	@echo '  api-snapshot      refresh tools/api_snapshot/ after an intended public API (__all__) change'
 	@echo '  license-check     fail naming every source file without the SPDX header'
 	@echo '  license-fix       add or refresh the SPDX header in every source file'
 	@echo '  license-strip     remove the SPDX header from every source file'
@@ -49,14 +54,14 @@ help:
 	@echo '  bench             run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md'
 	@echo '  demo              run the demo (tools/demo.py) after make deps'
 	@echo '  clean             remove dist/, build output, caches and .forktex-test/'
-	@echo '  ci                fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
+	@echo '  ci                fsd-check pins-check layering format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
 	@echo '  makefile-sync     regenerate this Makefile from forktex.json'
 	@echo '  fsd-check         fail when the Makefile, forktex.json and packages/ disagree'
 	@echo '  pins-check        fail when a distribution leaves, or is missing from, the meta-package'"'"'s version ranges'
 	@echo '  start             no-op: forktex-core is a library; nothing to run'
 	@echo '  stop              no-op: forktex-core is a library; nothing to run'
 	@echo '  logs              no-op: forktex-core is a library; nothing to run'
-	@echo 'variables: UV PYTHON PYTEST_ARGS BENCH_ARGS'
+	@echo 'variables: UV PYTHON WORKSPACE_PYTHON PYTEST_ARGS BENCH_ARGS'
 
 # use the uv on PATH, else install a private one into .uv-bootstrap/ (this checkout only)
 uv:
@@ -81,6 +86,15 @@ lint: uv
 # type-check packages/*/src with mypy (config in pyproject.toml)
 typecheck: uv
 	$(UV_RUN) mypy
+
+# fail on import cycles or private cross-module access beyond tools/layering_baseline.txt, and on __all__ changes not in tools/api_snapshot/
+layering:
+	$(PYTHON) tools/layering.py
+	$(PYTHON) tools/api_snapshot.py
+
+# refresh tools/api_snapshot/ after an intended public API (__all__) change
+api-snapshot:
+	$(PYTHON) tools/api_snapshot.py --update
 
 # fail naming every source file without the SPDX header
 license-check:
@@ -120,21 +134,22 @@ release-check: pins-check build test-integration
 
 # run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md
 bench: uv
-	$(UV_RUN) python tools/bench/run_all.py $(BENCH_ARGS)
+	$(WORKSPACE_PYTHON) tools/bench/run_all.py $(BENCH_ARGS)
 
 # run the demo (tools/demo.py) after make deps
 demo: deps
-	$(UV_RUN) python tools/demo.py
+	$(WORKSPACE_PYTHON) tools/demo.py
 
 # remove dist/, build output, caches and .forktex-test/
 clean:
 	rm -rf $(DIST) build .pytest_cache .mypy_cache .ruff_cache .forktex-test BENCHMARKS.tmp.md
 	find . -path ./.venv -prune -o -path ./.git -prune -o -type d \( -name __pycache__ -o -name .pytest_cache -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 
-# fsd-check pins-check format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
+# fsd-check pins-check layering format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
 ci: uv
 	$(MAKE) --no-print-directory fsd-check
 	$(MAKE) --no-print-directory pins-check
+	$(MAKE) --no-print-directory layering
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
@@ -153,8 +168,8 @@ fsd-check:
 	$(PYTHON) tools/fsd.py check
 
 # fail when a distribution leaves, or is missing from, the meta-package's version ranges
-pins-check:
-	$(PYTHON) tools/pins.py check
+pins-check: uv
+	$(WORKSPACE_PYTHON) tools/pins.py check
 
 # no-op: forktex-core is a library; nothing to run
 start:

@@ -223,6 +223,19 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
         ["$(UV_RUN) mypy"],
     ),
     (
+        "layering",
+        "",
+        "fail on import cycles or private cross-module access beyond tools/layering_baseline.txt,"
+        " and on __all__ changes not in tools/api_snapshot/",
+        ["$(PYTHON) tools/layering.py", "$(PYTHON) tools/api_snapshot.py"],
+    ),
+    (
+        "api-snapshot",
+        "",
+        "refresh tools/api_snapshot/ after an intended public API (__all__) change",
+        ["$(PYTHON) tools/api_snapshot.py --update"],
+    ),
+    (
         "license-check",
         "",
         "fail naming every source file without the SPDX header",
@@ -285,13 +298,13 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
         "bench",
         "uv",
         "run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md",
-        ["$(UV_RUN) python tools/bench/run_all.py $(BENCH_ARGS)"],
+        ["$(WORKSPACE_PYTHON) tools/bench/run_all.py $(BENCH_ARGS)"],
     ),
     (
         "demo",
         "deps",
         "run the demo (tools/demo.py) after make deps",
-        ["$(UV_RUN) python tools/demo.py"],
+        ["$(WORKSPACE_PYTHON) tools/demo.py"],
     ),
     (
         "clean",
@@ -308,11 +321,12 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
     (
         "ci",
         "uv",
-        "fsd-check pins-check format-check lint typecheck license-check audit test build "
-        "test-integration (audit unreachable = warning)",
+        "fsd-check pins-check layering format-check lint typecheck license-check audit test "
+        "build test-integration (audit unreachable = warning)",
         [
             "$(MAKE) --no-print-directory fsd-check",
             "$(MAKE) --no-print-directory pins-check",
+            "$(MAKE) --no-print-directory layering",
             "$(MAKE) --no-print-directory format-check",
             "$(MAKE) --no-print-directory lint",
             "$(MAKE) --no-print-directory typecheck",
@@ -341,9 +355,9 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
     ),
     (
         "pins-check",
-        "",
+        "uv",
         "fail when a distribution leaves, or is missing from, the meta-package's version ranges",
-        ["$(PYTHON) tools/pins.py check"],
+        ["$(WORKSPACE_PYTHON) tools/pins.py check"],
     ),
     ("start", "", "no-op: forktex-core is a library; nothing to run", []),
     ("stop", "", "no-op: forktex-core is a library; nothing to run", []),
@@ -380,9 +394,12 @@ def render_makefile(manifest: Manifest) -> str:
         ">/dev/null 2>&1 && echo '$(PYTHON) -m uv'),$(UV_PRIVATE))",
         "endif",
         "UV_RUN = $(UV) run --locked --all-packages",
+        "# the workspace environment's Python (.venv from uv.lock), for the tools that need a",
+        "# dependency; $(PYTHON) runs the stdlib-only ones, which must work before make deps",
+        "WORKSPACE_PYTHON = $(UV_RUN) python",
         "# fails naming what a command left in the temp directory or the repository",
         "LEFTOVERS = $(PYTHON) tools/leftovers.py --",
-        "AUDIT = $(UV_RUN) python tools/audit.py",
+        "AUDIT = $(WORKSPACE_PYTHON) tools/audit.py",
         "# tools/audit.py exits with this status when the vulnerability service is unreachable",
         f"AUDIT_UNREACHABLE := {AUDIT_UNREACHABLE}",
         "DIST := dist",
@@ -404,7 +421,7 @@ def render_makefile(manifest: Manifest) -> str:
             recipe = [
                 "@echo " + _quote(title),
                 *("@echo " + _quote(f"  {n.ljust(width)}{d}") for n, _, d, _ in TARGETS),
-                "@echo " + _quote("variables: UV PYTHON PYTEST_ARGS BENCH_ARGS"),
+                "@echo " + _quote("variables: UV PYTHON WORKSPACE_PYTHON PYTEST_ARGS BENCH_ARGS"),
             ]
         elif name in ("start", "stop", "logs"):
             recipe = NOOP

@@ -17,266 +17,113 @@ tool fails, naming each problem, when
 * a distribution's version leaves the range the meta-package pins -- or the range any
   other workspace member pins it at (``forktex-core-data`` requires ``forktex-core-db``).
 
-Usage::
+Usage (in the workspace environment, which has ``packaging``)::
 
-    python3 tools/pins.py check [--root DIR]
+    uv run --locked --all-packages python tools/pins.py check [--root DIR]
 
-Stdlib only (it runs before any dependency is installed); the PEP 440 subset implemented
-here -- versions with pre/post/dev parts, and the ``>= > <= < == != ~= ==X.*`` operators --
-is shared with ``tools/release.py``.
+``make pins-check`` runs exactly that. Versions, specifiers and requirements are
+:mod:`packaging`'s (PEP 440 / PEP 508); this module adds only what pins need on top --
+whether a range is bounded, how the meta-package writes a compatible range -- and
+``tools/release.py`` uses the same helpers.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+try:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import Specifier
+    from packaging.utils import canonicalize_name as canonical_name
+    from packaging.version import InvalidVersion, Version
+except ModuleNotFoundError as exc:  # run with a bare interpreter instead of the workspace's
+    raise SystemExit(
+        f"{exc}: tools/pins.py and tools/release.py run in the workspace environment: "
+        "uv run --locked --all-packages python tools/<tool>.py ... (make deps installs it)"
+    ) from None
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 import fsd  # noqa: E402  (a sibling script: tools/ is first on sys.path when run from there)
 
-# --------------------------------------------------------------------------------------
-# PEP 440 versions (the subset a release needs)
-# --------------------------------------------------------------------------------------
-
-_VERSION = re.compile(
-    r"""^\s*v?
-    (?:(?P<epoch>[0-9]+)!)?
-    (?P<release>[0-9]+(?:\.[0-9]+)*)
-    (?:[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?
-    (?:-(?P<post_n1>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?)?
-    (?:[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
-    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
-    \s*$""",
-    re.VERBOSE | re.IGNORECASE,
-)
-_PRE_LETTER = {"a": "a", "alpha": "a", "b": "b", "beta": "b", "c": "rc", "pre": "rc"}
-_PRE_ORDER = {"a": 0, "b": 1, "rc": 2}
-
-
-class InvalidVersion(ValueError):
-    """Not a PEP 440 version; the message names the value."""
-
-
-@dataclass(frozen=True)
-class Version:
-    """A parsed PEP 440 version, ordered as PEP 440 orders them."""
-
-    epoch: int
-    release: tuple[int, ...]
-    pre: tuple[str, int] | None
-    post: int | None
-    dev: int | None
-    local: str | None
-
-    @classmethod
-    def parse(cls, text: str) -> Version:
-        """Parse ``text`` or raise :class:`InvalidVersion`."""
-        match = _VERSION.match(text) if isinstance(text, str) else None
-        if match is None:
-            raise InvalidVersion(
-                f"{text!r} is not a PEP 440 version (examples: 0.3.1, 0.4.0rc1, 1.0.0.post1)"
-            )
-        pre = None
-        if match["pre_l"]:
-            letter = match["pre_l"].lower()
-            pre = (_PRE_LETTER.get(letter, letter), int(match["pre_n"] or 0))
-        post = None
-        if match["post_n1"] is not None:
-            post = int(match["post_n1"])
-        elif match["post_l"]:
-            post = int(match["post_n2"] or 0)
-        return cls(
-            epoch=int(match["epoch"] or 0),
-            release=tuple(int(part) for part in match["release"].split(".")),
-            pre=pre,
-            post=post,
-            dev=int(match["dev_n"] or 0) if match["dev_l"] else None,
-            local=match["local"].lower() if match["local"] else None,
-        )
-
-    def __str__(self) -> str:
-        """The normalised form (``1.0-RC1`` -> ``1.0rc1``)."""
-        text = f"{self.epoch}!" if self.epoch else ""
-        text += ".".join(map(str, self.release))
-        if self.pre:
-            text += f"{self.pre[0]}{self.pre[1]}"
-        if self.post is not None:
-            text += f".post{self.post}"
-        if self.dev is not None:
-            text += f".dev{self.dev}"
-        if self.local:
-            text += f"+{self.local}"
-        return text
-
-    @property
-    def is_prerelease(self) -> bool:
-        """Pre-releases and dev releases."""
-        return self.pre is not None or self.dev is not None
-
-    @property
-    def trimmed_release(self) -> tuple[int, ...]:
-        """The release segment without trailing zeros (``1.0.0`` == ``1``)."""
-        release = list(self.release)
-        while len(release) > 1 and release[-1] == 0:
-            release.pop()
-        return tuple(release)
-
-    def key(self) -> tuple[Any, ...]:
-        """Sort key implementing PEP 440 ordering (local labels ignored)."""
-        if self.pre is None and self.post is None and self.dev is not None:
-            pre: tuple[int, ...] = (-1,)  # 1.0.dev0 sorts before 1.0a0
-        elif self.pre is None:
-            pre = (3,)
-        else:
-            pre = (_PRE_ORDER[self.pre[0]], self.pre[1])
-        post = (-1,) if self.post is None else (0, self.post)
-        dev = (1,) if self.dev is None else (0, self.dev)
-        return (self.epoch, self.trimmed_release, pre, post, dev)
-
-    def __lt__(self, other: Version) -> bool:
-        return self.key() < other.key()
-
-    def __le__(self, other: Version) -> bool:
-        return self.key() <= other.key()
-
-    def __gt__(self, other: Version) -> bool:
-        return self.key() > other.key()
-
-    def __ge__(self, other: Version) -> bool:
-        return self.key() >= other.key()
-
-    def same_as(self, other: Version) -> bool:
-        """PEP 440 equality (``1.0`` == ``1.0.0``), local labels ignored."""
-        return self.key() == other.key()
-
+__all__ = [
+    "InvalidRequirement",
+    "InvalidVersion",
+    "Project",
+    "Requirement",
+    "Version",
+    "canonical_name",
+    "check",
+    "compatible_range",
+    "contains",
+    "is_bounded",
+    "parse_requirement",
+    "parse_version",
+    "read_project",
+    "specifier_text",
+]
 
 # --------------------------------------------------------------------------------------
-# specifiers and requirements
+# PEP 440 / PEP 508 through packaging
 # --------------------------------------------------------------------------------------
 
-_CLAUSE = re.compile(r"^\s*(?P<op>~=|==|!=|<=|>=|<|>)\s*(?P<version>[^\s,]+)\s*$")
 
+def parse_version(text: str) -> Version:
+    """``text`` as a PEP 440 version, or :class:`InvalidVersion` naming it.
 
-class InvalidSpecifier(ValueError):
-    """A version specifier this tool cannot read; the message names it."""
-
-
-@dataclass(frozen=True)
-class Clause:
-    """One ``<op><version>`` clause of a specifier set."""
-
-    op: str
-    version: str
-
-    def contains(self, candidate: Version) -> bool:
-        """Whether ``candidate`` satisfies this clause (PEP 440 semantics)."""
-        if self.op in ("==", "!=") and self.version.endswith(".*"):
-            prefix = Version.parse(self.version[:-2])
-            padded = candidate.release + (0,) * max(0, len(prefix.release) - len(candidate.release))
-            hit = candidate.epoch == prefix.epoch and padded[: len(prefix.release)] == tuple(
-                prefix.release
-            )
-            return hit if self.op == "==" else not hit
-        bound = Version.parse(self.version)
-        if self.op == "==":
-            return candidate.same_as(bound)
-        if self.op == "!=":
-            return not candidate.same_as(bound)
-        if self.op == ">=":
-            return candidate >= bound
-        if self.op == "<=":
-            return candidate <= bound
-        if self.op == ">":
-            if not candidate > bound:
-                return False
-            # ">V" does not admit post-releases of V (unless V is one).
-            return not (
-                bound.post is None
-                and candidate.post is not None
-                and candidate.trimmed_release == bound.trimmed_release
-                and candidate.pre == bound.pre
-            )
-        if self.op == "<":
-            if not candidate < bound:
-                return False
-            # "<V" does not admit pre-releases of V (unless V is one).
-            return not (
-                not bound.is_prerelease
-                and candidate.is_prerelease
-                and (candidate.epoch, candidate.trimmed_release)
-                == (bound.epoch, bound.trimmed_release)
-            )
-        # "~=X.Y.Z" means ">=X.Y.Z, ==X.Y.*"
-        if len(bound.release) < 2:
-            raise InvalidSpecifier(f"'~={self.version}' needs at least two release numbers")
-        stem = ".".join(map(str, bound.release[:-1])) + ".*"
-        return candidate >= bound and Clause("==", stem).contains(candidate)
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """A PEP 508 requirement string, as far as pins need it."""
-
-    text: str
-    name: str  # canonical
-    extras: tuple[str, ...]
-    clauses: tuple[Clause, ...]
-    marker: str | None
-
-    @property
-    def specifier(self) -> str:
-        """The clauses joined back (``>=0.3,<0.4``)."""
-        return ",".join(c.op + c.version for c in self.clauses)
-
-    def contains(self, version: Version) -> bool:
-        """Whether ``version`` satisfies every clause."""
-        return all(c.contains(version) for c in self.clauses)
-
-    @property
-    def bounded(self) -> bool:
-        """It has a lower and an upper bound (or is an exact pin)."""
-        ops = {c.op for c in self.clauses}
-        exact = any(c.op == "==" and not c.version.endswith(".*") for c in self.clauses)
-        return exact or "~=" in ops or (bool(ops & {">=", ">"}) and bool(ops & {"<", "<="}))
-
-
-_REQUIREMENT = re.compile(
-    r"^\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*"
-    r"(?:\[(?P<extras>[^\]]*)\])?\s*(?P<spec>[^;]*?)\s*(?:;(?P<marker>.*))?$"
-)
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503 normalised distribution name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    Example: ``str(parse_version("1.0-RC1")) == "1.0rc1"``.
+    """
+    try:
+        return Version(text)
+    except (InvalidVersion, TypeError):
+        raise InvalidVersion(
+            f"{text!r} is not a PEP 440 version (examples: 0.3.1, 0.4.0rc1, 1.0.0.post1)"
+        ) from None
 
 
 def parse_requirement(text: str) -> Requirement:
-    """Parse a dependency string like ``forktex-core-db>=0.3,<0.4``."""
-    match = _REQUIREMENT.match(text)
-    if match is None or "@" in (match["spec"] or ""):
-        raise InvalidSpecifier(f"cannot read requirement {text!r}")
-    spec = (match["spec"] or "").strip()
-    if spec.startswith("(") and spec.endswith(")"):
-        spec = spec[1:-1]
-    clauses: list[Clause] = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        clause = _CLAUSE.match(part)
-        if clause is None:
-            raise InvalidSpecifier(f"cannot read version clause {part!r} in {text!r}")
-        if not clause["version"].endswith(".*"):
-            Version.parse(clause["version"])
-        clauses.append(Clause(clause["op"], clause["version"]))
-    extras = tuple(e.strip() for e in (match["extras"] or "").split(",") if e.strip())
-    marker = match["marker"].strip() if match["marker"] else None
-    return Requirement(text, canonical_name(match["name"]), extras, tuple(clauses), marker)
+    """``text`` (``forktex-core-db>=0.3,<0.4``) as a PEP 508 requirement.
+
+    Raises :class:`InvalidRequirement` naming the text and what packaging could not read.
+    """
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]
+        raise InvalidRequirement(f"cannot read requirement {text!r}: {reason}") from None
+
+
+#: Lower bounds first, then exact and exclusions, then upper bounds: ``>=0.3,<0.4``.
+_OPERATOR_ORDER = {">=": 0, ">": 1, "~=": 2, "==": 3, "===": 4, "!=": 5, "<=": 6, "<": 7}
+
+
+def specifier_text(req: Requirement) -> str:
+    """The version range as people write it, lower bound first (``>=0.3,<0.4``)."""
+    specs: list[Specifier] = sorted(
+        req.specifier,  # type: ignore[arg-type]
+        key=lambda s: (_OPERATOR_ORDER.get(s.operator, 9), s.version),
+    )
+    return ",".join(str(s) for s in specs)
+
+
+def contains(req: Requirement, version: Version) -> bool:
+    """Whether ``version`` is inside ``req``'s range, pre-releases included: a workspace
+    member at ``0.5.0rc1`` is in ``>=0.5.0rc1,<0.6`` (and ``<0.4`` still excludes
+    ``0.4.0rc1``, as PEP 440 says)."""
+    return req.specifier.contains(version, prereleases=True)
+
+
+def is_bounded(req: Requirement) -> bool:
+    """It has a lower and an upper bound, or is an exact or compatible (``~=``) pin."""
+    ops = {s.operator for s in req.specifier}
+    exact = any(s.operator in ("==", "===") and not s.version.endswith(".*") for s in req.specifier)
+    return exact or "~=" in ops or (bool(ops & {">=", ">"}) and bool(ops & {"<", "<="}))
 
 
 def compatible_range(version: Version) -> str:
@@ -285,7 +132,7 @@ def compatible_range(version: Version) -> str:
     ``0.4.2`` -> ``>=0.4,<0.5``; ``1.2.0`` -> ``>=1.2,<2``; a pre-release is its own lower
     bound (``0.5.0rc1`` -> ``>=0.5.0rc1,<0.6``) so that it satisfies the range.
     """
-    major, minor = version.release[0], version.release[1] if len(version.release) > 1 else 0
+    major, minor = version.major, version.minor
     lower = str(version) if version.is_prerelease else f"{major}.{minor}"
     upper = f"0.{minor + 1}" if major == 0 else f"{major + 1}"
     return f">={lower},<{upper}"
@@ -366,23 +213,24 @@ def check(root: Path) -> list[str]:
         where = f"{meta.path}/pyproject.toml" + (f" extra [{extra}]" if extra else "")
         try:
             req = parse_requirement(text)
-        except (InvalidSpecifier, InvalidVersion) as exc:
+        except InvalidRequirement as exc:
             problems.append(f"{where}: {exc}")
             continue
-        if req.name not in members:
-            if req.name.startswith("forktex-core"):
+        name = canonical_name(req.name)
+        if name not in members:
+            if name.startswith("forktex-core"):
                 problems.append(
-                    f"{where} pins {req.name}, which is not a workspace distribution "
+                    f"{where} pins {name}, which is not a workspace distribution "
                     "(forktex.json): remove the pin"
                 )
             continue
-        pinned.setdefault(req.name, []).append(text)
-        pinned_where.setdefault(req.name, set()).add(extra)
-        if not req.bounded:
-            member = members[req.name]
+        pinned.setdefault(name, []).append(text)
+        pinned_where.setdefault(name, set()).add(extra)
+        if not is_bounded(req):
+            member = members[name]
             problems.append(
                 f"{where}: {text!r} is not a bounded range: pin it as "
-                f"'{req.name}{compatible_range(Version.parse(member.version))}'"
+                f"'{name}{compatible_range(parse_version(member.version))}'"
             )
     extra_of = {canonical_name(p.name): p.extra for p in manifest.members}
     for name, member in members.items():
@@ -392,7 +240,7 @@ def check(root: Path) -> list[str]:
             problems.append(
                 f"{member.name} ({member.path}) exists but the meta-package {meta.name} does not "
                 f"pin it: add '{member.name}"
-                f"{compatible_range(Version.parse(member.version))}' to {where} "
+                f"{compatible_range(parse_version(member.version))}' to {where} "
                 "and a [tool.uv.sources] workspace entry"
             )
         elif pinned_where[name] != {wanted}:
@@ -422,20 +270,19 @@ def check(root: Path) -> list[str]:
         for extra, text in dependent.requirements():
             try:
                 req = parse_requirement(text)
-            except (InvalidSpecifier, InvalidVersion):
+            except InvalidRequirement:
                 continue  # reported above for the meta-package; members are not policed
-            target = members.get(req.name)
+            target = members.get(canonical_name(req.name))
             if target is None:
                 continue
             try:
-                version = Version.parse(target.version)
-                inside = req.contains(version)
-            except (InvalidVersion, InvalidSpecifier) as exc:
+                inside = contains(req, parse_version(target.version))
+            except InvalidVersion as exc:
                 problems.append(f"{dependent.path}: {exc}")
                 continue
             if not inside:
                 fix = (
-                    "move the meta-package's range (python3 tools/release.py does this)"
+                    "move the meta-package's range (tools/release.py does this)"
                     if dependent is meta
                     else f"widen {dependent.name}'s range and release it"
                 )

@@ -3,10 +3,10 @@
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Prepare the release of one distribution: version, changelog, meta-package range, tag.
 
-Usage::
+Usage (in the workspace environment: ``tools/pins.py`` needs ``packaging``)::
 
-    python3 tools/release.py PACKAGE VERSION [--note TEXT ...] [--date YYYY-MM-DD]
-                             [--no-lock] [--root DIR]
+    uv run --locked --all-packages python tools/release.py PACKAGE VERSION
+        [--note TEXT ...] [--date YYYY-MM-DD] [--no-lock] [--root DIR]
 
 ``PACKAGE`` is a distribution from ``forktex.json`` (``forktex-core-cache``; the short form
 ``cache`` works too; ``forktex-core`` is the meta-package). ``VERSION`` is a normalised
@@ -32,7 +32,7 @@ widen and release that first). The one exception to "greater": releasing exactly
 current version is allowed while the changelog still has it as unreleased (the first
 release of a version the package already carries, e.g. ``0.3.0``).
 
-Stdlib only; the PEP 440 rules live in ``tools/pins.py``.
+Versions and requirements are read with :mod:`packaging`, through ``tools/pins.py``.
 """
 
 from __future__ import annotations
@@ -108,22 +108,23 @@ def set_requirement_range(text: str, dist: str, new_range: str, where: str) -> t
     for match in re.finditer(r'"([^"\n]*)"', text):
         try:
             req = pins.parse_requirement(match[1])
-        except ValueError:
+        except pins.InvalidRequirement:
             continue
-        if req.name == pins.canonical_name(dist) and req.clauses:
-            hits.append((match, req))
+        if pins.canonical_name(req.name) == pins.canonical_name(dist) and req.specifier:
+            hits.append(match)
     if len(hits) != 1:
         raise ReleaseError(
             f"{where}: expected one requirement on {dist} with a version range, found "
             f"{len(hits)}: fix the pin by hand"
         )
-    match, req = hits[0]
-    written = re.match(r"\s*[A-Za-z0-9._-]+", match[1])
-    assert written is not None
-    extras = f"[{','.join(req.extras)}]" if req.extras else ""
-    marker = f"; {req.marker}" if req.marker else ""
-    replacement = f'"{written[0].strip()}{extras}{new_range}{marker}"'
-    return text[: match.start()] + replacement + text[match.end() :], match[1]
+    match = hits[0]
+    # Only the range changes: name, extras and marker stay exactly as written (a marker's
+    # quotes must stay valid inside this TOML string).
+    head = re.match(r"\s*[A-Za-z0-9._-]+\s*(?:\[[^\]]*\])?", match[1])
+    assert head is not None
+    _, semicolon, marker = match[1].partition(";")
+    replacement = f'"{head[0].strip()}{new_range}' + (f"; {marker.strip()}" if semicolon else "")
+    return text[: match.start()] + replacement + '"' + text[match.end() :], match[1]
 
 
 def date_changelog(
@@ -193,10 +194,10 @@ def _resolve_package(manifest: Any, name: str) -> Any:
     raise ReleaseError(f"unknown package {name!r}: known distributions are {known}")
 
 
-def _check_version(text: str) -> Any:
+def _check_version(text: str) -> pins.Version:
     """``text`` parsed, or :class:`ReleaseError` when it cannot be a release version."""
     try:
-        version = pins.Version.parse(text)
+        version = pins.parse_version(text)
     except pins.InvalidVersion as exc:
         raise ReleaseError(str(exc)) from None
     if version.local or version.epoch:
@@ -228,20 +229,20 @@ def plan_release(root: Path, package: str, version_text: str, date: str, notes: 
     name: str = pkg.name
     pyproject = path / "pyproject.toml"
     project = pins.read_project(root, pkg.path)
-    current = pins.Version.parse(project.version)
+    current = pins.parse_version(project.version)
     changelog = path / "CHANGELOG.md"
     log_text = changelog.read_text(encoding="utf-8") if changelog.is_file() else None
 
     def rel(p: Path) -> str:
         return str(p.relative_to(root))
 
-    first_release = new.same_as(current) and _has_unreleased(log_text, version_text)
+    first_release = new == current and _has_unreleased(log_text, version_text)
     if not (new > current or first_release):
         raise ReleaseError(
             f"{name} is at {project.version}: the new version must be greater, got "
             f"{version_text}"
             + (" (it is the current version, but the changelog has no unreleased "
-               f"{version_text} section)" if new.same_as(current) else "")
+               f"{version_text} section)" if new == current else "")
         )  # fmt: skip
 
     plan = Plan(name, project.version, version_text)
@@ -266,7 +267,9 @@ def plan_release(root: Path, package: str, version_text: str, date: str, notes: 
             continue
         for _extra, text in pins.read_project(root, other.path).requirements():
             req = pins.parse_requirement(text)
-            if req.name == pins.canonical_name(name) and not req.contains(new):
+            if pins.canonical_name(req.name) == pins.canonical_name(name) and not pins.contains(
+                req, new
+            ):
                 blocked.append(f"{other.name} requires {text!r}")
     if blocked:
         raise ReleaseError(
@@ -282,10 +285,12 @@ def plan_release(root: Path, package: str, version_text: str, date: str, notes: 
     pinned = [
         pins.parse_requirement(t)
         for _, t in meta.requirements()
-        if pins.parse_requirement(t).name == pins.canonical_name(name)
+        if pins.canonical_name(pins.parse_requirement(t).name) == pins.canonical_name(name)
     ]
-    if pinned and all(r.contains(new) for r in pinned):
-        plan.summary.append(f"{meta.name}: range {pinned[0].specifier} already holds {new}")
+    if pinned and all(pins.contains(r, new) for r in pinned):
+        plan.summary.append(
+            f"{meta.name}: range {pins.specifier_text(pinned[0])} already holds {new}"
+        )
         return plan
 
     meta_dir = root / meta_pkg.path
@@ -294,12 +299,12 @@ def plan_release(root: Path, package: str, version_text: str, date: str, notes: 
     meta_text, old_req = set_requirement_range(
         meta_py.read_text(encoding="utf-8"), name, new_range, rel(meta_py)
     )
-    meta_version = pins.Version.parse(meta.version)
+    meta_version = pins.parse_version(meta.version)
     major, minor, patch = meta_version.release[:3]
     meta_new = f"{major}.{minor}.{patch + 1}"
     meta_text = set_project_version(meta_text, meta_new, rel(meta_py))
     plan.writes[meta_py] = meta_text
-    old_spec = pins.parse_requirement(old_req).specifier
+    old_spec = pins.specifier_text(pins.parse_requirement(old_req))
     plan.summary.append(
         f"{rel(meta_py)}: {name} {old_spec} -> {new_range}; version {meta.version} -> {meta_new}"
     )

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,37 @@ def tree(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     return copy_repo_shape(root)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Callable[[dict[str, dict[str, str]]], Path]:
+    """Writes a minimal workspace into ``tmp_path`` and returns its root: ``forktex.json``
+    listing each distribution, and its source files.
+
+    ``packages`` maps a distribution to ``{path below src/forktex_core/: code}`` (code is
+    dedented); the first path's top directory names the distribution's module.
+    """
+
+    def build(packages: dict[str, dict[str, str]]) -> Path:
+        manifest = {
+            "name": "forktex-core",
+            "profile": "workspace/python-monorepo",
+            "target_maturity": "L3",
+            "packages": [
+                {
+                    "name": dist,
+                    "path": f"packages/{dist}",
+                    "module": "forktex_core." + next(iter(files)).split("/")[0],
+                }
+                for dist, files in packages.items()
+            ],
+        }
+        (tmp_path / "forktex.json").write_text(json.dumps(manifest))
+        for dist, files in packages.items():
+            for rel, text in files.items():
+                path = tmp_path / "packages" / dist / "src" / "forktex_core" / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(textwrap.dedent(text))
+        return tmp_path
+
+    return build

@@ -15,7 +15,8 @@ import pytest
 TOOL = Path(__file__).resolve().parents[1] / "fsd.py"
 REPO = TOOL.parents[1]
 TARGETS = (
-    "help uv deps format format-check lint typecheck license-check license-fix license-strip "
+    "help uv deps format format-check lint typecheck layering api-snapshot license-check "
+    "license-fix license-strip "
     "audit test test-integration build release-check bench demo clean ci makefile-sync "
     "fsd-check pins-check start stop logs"
 ).split()
@@ -87,7 +88,9 @@ def test_every_target_that_runs_uv_first_makes_sure_uv_is_there(repo: Path) -> N
     for name, prereqs, _description, recipe in fsd.TARGETS:
         if name in ("uv", "help"):
             continue
-        uses_uv = any("$(UV" in line or "$(AUDIT)" in line for line in recipe)
+        uses_uv = any(
+            "$(UV" in line or "$(AUDIT)" in line or "$(WORKSPACE_PYTHON)" in line for line in recipe
+        )
         ready = {"uv", "deps", "build"} & set(prereqs.split())
         assert not uses_uv or ready, f"make {name} runs uv but does not depend on make uv"
     for name in ("demo", "test"):
@@ -294,4 +297,16 @@ def test_ci_and_release_check_run_the_pins_check(repo: Path) -> None:
     ci = text.split("\nci: uv\n", 1)[1].split("\n\n", 1)[0]
     assert "$(MAKE) --no-print-directory pins-check" in ci
     assert "\nrelease-check: pins-check build test-integration\n" in text
-    assert "\npins-check:\n\t$(PYTHON) tools/pins.py check\n" in text
+    # pins.py reads versions with packaging: it runs in the workspace environment
+    assert "\npins-check: uv\n\t$(WORKSPACE_PYTHON) tools/pins.py check\n" in text
+    assert "\nWORKSPACE_PYTHON = $(UV_RUN) python\n" in text
+    assert "\nUV_RUN = $(UV) run --locked --all-packages\n" in text
+
+
+def test_ci_runs_the_layering_check_and_the_api_snapshot(repo: Path) -> None:
+    text = (repo / "Makefile").read_text()
+    ci = text.split("\nci: uv\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    steps = [line.rsplit(" ", 1)[1] for line in ci if "$(MAKE)" in line]
+    assert steps[:3] == ["fsd-check", "pins-check", "layering"]
+    assert "\nlayering:\n\t$(PYTHON) tools/layering.py\n\t$(PYTHON) tools/api_snapshot.py\n" in text
+    assert "\napi-snapshot:\n\t$(PYTHON) tools/api_snapshot.py --update\n" in text

@@ -19,7 +19,7 @@ REPO = TOOLS.parent
 
 import pins  # noqa: E402  (tools/ is on pytest's pythonpath)
 
-V = pins.Version.parse
+V = pins.parse_version
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -68,12 +68,17 @@ def test_broken_pin_fails_the_check(tree: Path) -> None:
     assert "pins check: 1 problem(s)" in result.stderr
 
 
+# The copy has no uv.lock to build an environment from: make runs the workspace tools with
+# the interpreter running these tests, which is the workspace environment's.
+PYTHONS = ["PYTHON=" + sys.executable, "WORKSPACE_PYTHON=" + sys.executable]
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make binary")
 def test_broken_pin_makes_make_ci_fail(tree: Path) -> None:
     """The generated Makefile's ci target stops at pins-check (right after fsd-check)."""
     edit(tree / META, '"forktex-core-db>=0.3,<0.4"', '"forktex-core-db>=0.2,<0.3"')
     result = subprocess.run(
-        ["make", "-C", str(tree), "ci", "PYTHON=" + sys.executable],
+        ["make", "-C", str(tree), "ci", *PYTHONS],
         capture_output=True,
         text=True,
         check=False,
@@ -85,12 +90,23 @@ def test_broken_pin_makes_make_ci_fail(tree: Path) -> None:
     # and the same target passes once the pin is back
     edit(tree / META, '"forktex-core-db>=0.2,<0.3"', '"forktex-core-db>=0.3,<0.4"')
     ok = subprocess.run(
-        ["make", "-C", str(tree), "pins-check", "PYTHON=" + sys.executable],
+        ["make", "-C", str(tree), "pins-check", *PYTHONS],
         capture_output=True,
         text=True,
         check=False,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make binary")
+def test_make_pins_check_runs_in_the_workspace_environment() -> None:
+    """make pins-check runs pins.py through uv, in .venv (which has packaging)."""
+    result = subprocess.run(
+        ["make", "-C", str(REPO), "pins-check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "run --locked --all-packages python tools/pins.py check" in result.stdout
+    assert "every version is in range" in result.stdout
 
 
 def test_member_version_leaving_the_range(tree: Path) -> None:
@@ -223,22 +239,37 @@ def test_no_meta_package(tree: Path) -> None:
     assert "lists no meta-package" in pins.check(tree)[0]
 
 
-# -- PEP 440 subset --------------------------------------------------------------------
+# -- PEP 440 / PEP 508 through packaging ----------------------------------------------
 
 
-def test_version_ordering() -> None:
+def test_versions_are_packaging_versions_in_pep440_order() -> None:
     ordered = ["0.3.0.dev1", "0.3.0a1", "0.3.0b2", "0.3.0rc1", "0.3.0", "0.3.0.post1", "0.3.1"]
     parsed = [V(v) for v in ordered]
-    assert parsed == sorted(parsed, key=lambda v: v.key())
-    assert V("1.0").same_as(V("1.0.0"))
+    assert all(isinstance(v, pins.Version) for v in parsed)
+    assert parsed == sorted(reversed(parsed))
+    assert V("1.0") == V("1.0.0")
     assert str(V("1.0-RC1")) == "1.0rc1"
     assert str(V("v2.0.0.post3")) == "2.0.0.post3"
 
 
 @pytest.mark.parametrize("bad", ["", "1.x", "latest", "0.3.0-", "1..2"])
 def test_invalid_versions(bad: str) -> None:
-    with pytest.raises(pins.InvalidVersion, match="not a PEP 440 version"):
+    with pytest.raises(pins.InvalidVersion, match=f"{re.escape(repr(bad))} is not a PEP 440"):
         V(bad)
+
+
+@pytest.mark.parametrize("bad", ["forktex-core-db>=", "forktex-core-db >=0.3,,<0.4", "[x]>=1"])
+def test_invalid_requirements_name_the_text(bad: str) -> None:
+    with pytest.raises(
+        pins.InvalidRequirement, match=f"cannot read requirement {re.escape(repr(bad))}"
+    ):
+        pins.parse_requirement(bad)
+
+
+def test_an_unreadable_meta_pin_is_a_problem_not_a_crash(tree: Path) -> None:
+    edit(tree / META, '"forktex-core-db>=0.3,<0.4"', '"forktex-core-db>=0.3,,<0.4"')
+    problems = "\n".join(pins.check(tree))
+    assert "cannot read requirement 'forktex-core-db>=0.3,,<0.4'" in problems
 
 
 @pytest.mark.parametrize(
@@ -248,6 +279,7 @@ def test_invalid_versions(bad: str) -> None:
         (">=0.3,<0.4", "0.3.9", True),
         (">=0.3,<0.4", "0.4.0", False),
         (">=0.3,<0.4", "0.4.0rc1", False),  # "<V" excludes pre-releases of V
+        (">=0.3,<0.4", "0.3.1rc1", True),  # a member's own pre-release is inside its range
         (">=0.3,<0.4", "0.2.9", False),
         (">=0.5.0rc1,<0.6", "0.5.0rc1", True),
         ("~=0.3.1", "0.3.7", True),
@@ -259,16 +291,35 @@ def test_invalid_versions(bad: str) -> None:
     ],
 )
 def test_specifier_contains(spec: str, version: str, inside: bool) -> None:
-    assert pins.parse_requirement(f"forktex-core-db{spec}").contains(V(version)) is inside
+    assert pins.contains(pins.parse_requirement(f"forktex-core-db{spec}"), V(version)) is inside
 
 
 def test_parse_requirement_with_extras_and_marker() -> None:
     req = pins.parse_requirement('Forktex_Core.DB[x, y] >=0.3, <0.4 ; python_version >= "3.11"')
-    assert req.name == "forktex-core-db"
-    assert req.extras == ("x", "y")
-    assert req.specifier == ">=0.3,<0.4"
-    assert req.marker == 'python_version >= "3.11"'
-    assert req.bounded
+    assert pins.canonical_name(req.name) == "forktex-core-db"
+    assert req.extras == {"x", "y"}
+    assert pins.specifier_text(req) == ">=0.3,<0.4"
+    assert str(req.marker) == 'python_version >= "3.11"'
+    assert pins.is_bounded(req)
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "bounded"),
+    [
+        ("<0.4,>=0.3", ">=0.3,<0.4", True),
+        (">0.3,<=0.4,!=0.3.5", ">0.3,!=0.3.5,<=0.4", True),
+        ("~=0.3.1", "~=0.3.1", True),
+        ("==0.3.1", "==0.3.1", True),
+        ("==0.3.*", "==0.3.*", False),
+        (">=0.3", ">=0.3", False),
+        ("<0.4", "<0.4", False),
+        ("", "", False),
+    ],
+)
+def test_specifier_text_puts_the_lower_bound_first(spec: str, text: str, bounded: bool) -> None:
+    req = pins.parse_requirement(f"forktex-core-db{spec}")
+    assert pins.specifier_text(req) == text
+    assert pins.is_bounded(req) is bounded
 
 
 @pytest.mark.parametrize(
@@ -283,5 +334,5 @@ def test_parse_requirement_with_extras_and_marker() -> None:
 def test_compatible_range(version: str, expected: str) -> None:
     rng = pins.compatible_range(V(version))
     assert rng == expected
-    assert pins.parse_requirement("x" + rng).contains(V(version))
+    assert pins.contains(pins.parse_requirement("x" + rng), V(version))
     assert re.fullmatch(r">=[^,]+,<[0-9.]+", rng)
