@@ -57,6 +57,11 @@ nothing else's. In a module M:
   ``forktex_core.flow._claim``); from anywhere else it reaches past that package's public
   surface and is a finding. This covers other projects too (``_pytest.fixtures``).
 
+A library's own internals are the one deliberate exception: a line that reads a private
+attribute no forktex_core module defines (SQLAlchemy's ``Insert._values``, say) passes when
+it carries ``# third-party private: <library> (<why>)``, which names the dependency the code
+leans on and shows in review. The mark never excuses a name defined in the workspace.
+
 Limits, by design of a type-free check: ``other._n`` passes when M defines *any* ``_n``, and
 a subclass uses its base class's private members through ``self`` (inheritance). The rule
 aims at what review misses: reaching into an object that belongs to another module.
@@ -84,6 +89,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
@@ -536,16 +542,32 @@ def _inside(importer: str, package: str) -> bool:
     return bool(package) and (importer == package or importer.startswith(package + "."))
 
 
+#: The comment that marks a line reading a third-party library's private attribute on
+#: purpose: ``stmt._values  # third-party private: sqlalchemy (no public accessor)``.
+THIRD_PARTY_PRAGMA = re.compile(r"#\s*third-party private:\s*\S")
+
+
 def private_findings(modules: dict[str, SourceModule], scans: dict[str, _Scan]) -> list[Finding]:
-    """Private reads and writes across modules, private-name and private-module imports."""
+    """Private reads and writes across modules, private-name and private-module imports.
+
+    A line marked with :data:`THIRD_PARTY_PRAGMA` may read a private attribute that no module
+    of the workspace defines (a library's internals, used deliberately and named in the
+    comment); the mark never excuses a name some forktex_core module defines."""
     findings: list[Finding] = []
+    ours = set().union(*(scan.defined for scan in scans.values()))
     for name, module in modules.items():
         scan = scans[name]
+        lines: list[str] | None = None
         for access in scan.accesses:
             if access.name in scan.defined:
                 continue
             if f"{access.receiver}.{access.name}" in modules:
                 continue  # a private submodule reached through its package: the import is checked
+            if access.name not in ours:
+                if lines is None:
+                    lines = module.path.read_text(encoding="utf-8").splitlines()
+                if THIRD_PARTY_PRAGMA.search(lines[access.line - 1]):
+                    continue
             verb = "reads" if access.kind == "read" else "writes"
             findings.append(
                 Finding(

@@ -462,6 +462,40 @@ def test_allowed_private_access_reports_nothing(workspace: Workspace) -> None:
     assert found(root) == []
 
 
+def test_a_marked_read_of_a_library_internal_passes_but_never_excuses_our_own_names(
+    workspace: Workspace,
+) -> None:
+    """``# third-party private: <library>`` allows reading a private attribute that no module
+    of the workspace defines; a name some module of ours defines stays a finding, marked or
+    not, and an unmarked library read is a finding too."""
+    user = """\
+        def values(stmt):
+            return stmt._values  # third-party private: sqlalchemy (no accessor)
+
+
+        def unmarked(stmt):
+            return stmt._multi_values  # <-
+
+
+        def ours(box):
+            return box._secret  # third-party private: pretending
+        """
+    root = one(
+        workspace,
+        {
+            "m/__init__.py": "",
+            "m/_a.py": "class Box:\n    def __init__(self):\n        self._secret = 1\n",
+            "m/_b.py": user,
+        },
+    )
+    messages = found(root)
+    unmarked = f"{path_of('m/_b.py')}:{marked_line(root, 'm/_b.py')}: reads private attribute"
+    assert any(m.startswith(unmarked) and "_multi_values" in m for m in messages), messages
+    assert any("_secret" in m for m in messages), messages
+    assert not any("_values of" in m and "_multi" not in m for m in messages), messages
+    assert len(messages) == 2, messages
+
+
 def test_a_source_file_that_does_not_parse_is_named(workspace: Workspace) -> None:
     root = one(workspace, {"m/__init__.py": "", "m/_a.py": "def broken(:\n"})
     with pytest.raises(layering.LayeringError, match=r"forktex_core/m/_a\.py:1: cannot parse"):

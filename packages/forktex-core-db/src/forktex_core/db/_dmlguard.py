@@ -29,6 +29,7 @@ from sqlalchemy.sql.ddl import DDL, ExecutableDDLElement
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
+from . import _sa_internals as sa_internals
 from ._errors import InvalidArgument, TenantViolation
 from ._ids import as_uuid
 from ._orgtables import ORG_COLUMN, mentions_org_table, org_table, org_table_names
@@ -104,11 +105,11 @@ def _check_insert(stmt: Insert, params: Params, org: uuid.UUID) -> tuple[Insert,
             "the rows with values, or run it inside 'with unscoped():'"
         )
     given = False
-    value = _values_for(stmt._values or {})
+    value = _values_for(sa_internals.insert_values(stmt))
     if value is not _MISSING:
         _check_value(table, value, params, org, "insert")
         given = True
-    multi = stmt._multi_values
+    multi = sa_internals.multi_values(stmt)
     if multi:
         position = [c.key for c in stmt.table.c].index(ORG_COLUMN)
         for rows in multi:
@@ -143,7 +144,7 @@ def _check_insert(stmt: Insert, params: Params, org: uuid.UUID) -> tuple[Insert,
 
 def _check_update_values(stmt: Update, params: Params, org: uuid.UUID) -> None:
     table = _table_name(stmt)
-    pairs = list((stmt._values or {}).items()) + list(stmt._ordered_values or ())
+    pairs = sa_internals.set_pairs(stmt)
     for key, value in pairs:
         if _key_name(key) == ORG_COLUMN:
             _check_value(table, value, params, org, "update")
@@ -217,7 +218,7 @@ def check_writes(stmt: Any, params: Params, org: uuid.UUID | None) -> tuple[Any,
         _refuse_unscoped_insert(stmt)
         return stmt, params
     checked, new_params = _check_insert(stmt, params, org)
-    clause = stmt._post_values_clause
+    clause = sa_internals.post_values_clause(stmt)
     if isinstance(clause, OnConflictDoUpdate):
         _check_upsert(stmt, clause, params, org)
     return checked, new_params

@@ -34,6 +34,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement, TextClause
 from sqlalchemy.sql.selectable import TableClause
 
+from . import _sa_internals as sa_internals
 from ._errors import TenantViolation
 from ._orgtables import ORG_COLUMN, OrgTable, mentions_org_table, org_table, org_table_names
 from ._tenant import UNSCOPED, tenant_state
@@ -92,7 +93,7 @@ def org_bind() -> BindParameter[uuid.UUID]:
 def _guarded(compiler: Any) -> bool:
     cached = compiler.__dict__.get("_forktex_guarded")
     if cached is None:
-        options = getattr(compiler.statement, "_with_options", ())
+        options = sa_internals.with_options(compiler.statement)
         cached = compiler.__dict__["_forktex_guarded"] = any(o is GUARDED for o in options)
     return bool(cached)
 
@@ -185,8 +186,7 @@ def _visit_text(element: TextClause, compiler: Any, **kw: Any) -> str:
 
 
 def _refuse_hints(statement: Any) -> None:
-    hints = [text for _, text in getattr(statement, "_statement_hints", ())]
-    hints.extend(getattr(statement, "_hints", {}).values())
+    hints = sa_internals.hints(statement)
     for hint in hints:
         _refuse_text(str(hint), "statement hint")
 
@@ -222,7 +222,7 @@ def _dml_target_predicate(statement: Any) -> Any:
     target = statement.table
     entry = org_table(target)
     if entry is None:
-        for inner in getattr(target, "_from_objects", ()):
+        for inner in sa_internals.from_objects(target):
             if org_table(getattr(inner, "element", inner)) is not None:
                 raise TenantViolation(
                     f"cannot confine an UPDATE/DELETE whose target is {target!r}: name the "
@@ -241,7 +241,7 @@ def _refuse_nested_write(element: Any, compiler: Any) -> None:
     if isinstance(element, Insert):
         what = "an INSERT into"
     else:
-        pairs = list((element._values or {}).items()) + list(element._ordered_values or ())
+        pairs = sa_internals.set_pairs(element)
         if not any(getattr(key, "key", key) == ORG_COLUMN for key, _ in pairs):
             return
         what = f"an UPDATE setting {ORG_COLUMN} of"
@@ -302,7 +302,7 @@ def _upsert_predicate(element: OnConflictDoUpdate, compiler: Any) -> OnConflictD
             f"ON CONFLICT DO UPDATE on {insert.table.name!r} (a joined-inheritance table "
             f"without its own {ORG_COLUMN!r}) cannot be confined to the tenant"
         )
-    clone = element._clone()
+    clone: OnConflictDoUpdate = sa_internals.clone(element)
     predicate = _row_predicate(insert.table, entry)
     where = element.update_whereclause
     clone.update_whereclause = predicate if where is None else and_(where, predicate)
