@@ -90,7 +90,7 @@ class RunDriver:
         self.ctx: FlowContext | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._retried = False
-        self._steps: dict[asyncio.Task[Any], str] = {}  # branches inside a step, by name
+        self._steps: dict[asyncio.Task[Any], list[str]] = {}  # branches inside steps
         self._cancelled = False  # the run was cancelled or taken: stop, write nothing
         self.closed = False  # no new step may start in this execution
         self.settling = False  # completing, failing or suspending the run
@@ -123,16 +123,19 @@ class RunDriver:
     def enter_step(self, name: str) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._steps[task] = name
+            self._steps.setdefault(task, []).append(name)
 
     def leave_step(self) -> None:
         task = asyncio.current_task()
-        if task is not None:
-            self._steps.pop(task, None)
+        names = None if task is None else self._steps.get(task)
+        if task is not None and names:
+            names.pop()
+            if not names:
+                del self._steps[task]
 
     def running_steps(self) -> tuple[str, ...]:
         """Names of the steps executing now (safe to call from another thread)."""
-        return tuple(self._steps.values())
+        return tuple(names[0] for names in list(self._steps.values()) if names)
 
     def exited(self, exc: BaseException) -> None:
         """A step raised ``SystemExit``: the process exits because of this run."""
