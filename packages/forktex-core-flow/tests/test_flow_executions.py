@@ -299,3 +299,42 @@ async def test_step_failure_that_ends_a_run_names_its_position(
         with pytest.raises(RunFailed) as err:
             await flow.result(run_id, timeout=20)
     assert err.value.error["seqs"] == [1]
+
+
+async def test_position_written_by_a_zombie_execution_is_replayed_not_diverged_from(
+    make_flow: Callable[..., Flow], h: Any, pg: Any
+) -> None:
+    """A reaped execution that still ran wrote the position first: replay its result."""
+    flow = make_flow(lease=30.0, heartbeat=0.3)  # only a hand-back can bring it back quickly
+    entered = asyncio.Event()
+    release = asyncio.Event()
+    bodies: list[str] = []
+
+    @flow.step
+    async def fetch(ctx: FlowContext) -> str:
+        bodies.append("fetch")
+        entered.set()
+        await release.wait()
+        return "mine"
+
+    @flow.workflow(name="exec.zombie", version=1)
+    async def wf(ctx: FlowContext) -> str:
+        return str(await fetch(ctx))
+
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        async with h.running(flow):
+            run_id = await flow.start("exec.zombie")
+            await asyncio.wait_for(entered.wait(), 20)
+            await conn.execute(
+                "INSERT INTO forktex_flow.steps (run_id, seq, name, kind, status, output) "
+                "VALUES ($1, 0, $2, 'step', 'completed', '\"zombie\"')",
+                run_id,
+                fetch.__forktex_step__.name,  # type: ignore[attr-defined]
+            )
+            release.set()
+            assert await flow.result(run_id, timeout=20) == "zombie"
+        assert bodies == ["fetch"]
+        assert (await flow.get_run(run_id)).recovery_attempts == 0
+    finally:
+        await conn.close()

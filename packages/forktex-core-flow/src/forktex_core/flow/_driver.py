@@ -30,7 +30,7 @@ from ._errors import NonDeterminismError, NotSerialisable, WorkflowTimeout
 from ._events import run_event, step_event
 from ._held import HeldChecks
 from ._hooks import HookSet
-from ._lease import DriverError, GaveUp, LeaseLost
+from ._lease import DriverError, GaveUp, LeaseLost, StaleLog
 from ._serde import Serializer, encode, ending_positions, error_text
 from ._transaction import run_transaction
 
@@ -273,11 +273,13 @@ class RunDriver:
                 method = "on_step_completed" if status == COMPLETED else "on_step_failed"
                 await self.host.hooks.observe(method, event)
             return
-        if self._retried:
-            # The first try may have committed before the connection dropped.
-            row = await self.recorded(seq)
-            if row is not None and row["held"] and row["status"] == status:
-                return
+        row = await self.recorded(seq)
+        if row is not None and row["held"]:
+            if self._retried and row["status"] == status:
+                return  # the first try committed before its reply was lost
+            # A zombie execution (reaped, but still running) wrote this position after the
+            # run was claimed again: replay from the log instead of diverging from it.
+            raise StaleLog()
         self.lost = True
         raise LeaseLost()
 
@@ -331,6 +333,8 @@ class RunDriver:
             await self._drive()
         except GaveUp:
             await self._hand_back(penalise=True)
+        except StaleLog:
+            await self._hand_back(penalise=False)
         except LeaseLost:
             self.settled = True
             log.info("flow: run %s is no longer held by this execution; dropped", self.run.id)
@@ -515,6 +519,8 @@ class RunDriver:
             await self._fail(exc)
         except GaveUp:
             await self._hand_back(penalise=True)
+        except StaleLog:
+            await self._hand_back(penalise=False)
         except LeaseLost:
             self.settled = True
         except DriverError:

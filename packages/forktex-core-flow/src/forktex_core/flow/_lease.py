@@ -28,6 +28,16 @@ class GaveUp(LeaseLost):
     """
 
 
+class StaleLog(LeaseLost):
+    """The run is still this execution's, but another (zombie) execution wrote the position
+    this one was about to write: hand the run back at once so it is replayed from the log.
+
+    Example::
+
+        raise StaleLog()
+    """
+
+
 class DriverError(BaseException):
     """The database refused a write of the run itself: the run fails with ``error``.
 
