@@ -105,3 +105,13 @@ async def poison(ctx: FlowContext, _: Any) -> None:
 @flow.workflow(name="crash.wait", version=1)
 async def waiter(ctx: FlowContext, _: Any) -> Any:
     return await ctx.wait_for_signal("go")
+
+
+@flow.step
+async def leave(ctx: FlowContext) -> None:
+    raise SystemExit(3)  # the step makes its worker exit gracefully
+
+
+@flow.workflow(name="crash.exit", version=1)
+async def exiter(ctx: FlowContext, _: Any) -> None:
+    await leave(ctx)

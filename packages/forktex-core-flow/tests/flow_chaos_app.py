@@ -3,11 +3,15 @@
 """The workflow run by the worker subprocesses of the chaos test (test_flow_chaos.py).
 
 Started as ``python -m forktex_core.flow._cli worker tests/flow_chaos_app.py:flow``; the
-test passes the database URL in ``FLOW_TEST_URL`` (test code, not library code, reads it).
+test passes (test code, not library code, reads them) the database URL the workers use in
+``FLOW_TEST_URL`` (a fault-injecting proxy), a direct DSN for the bookkeeping inserts in
+``FLOW_TEST_DIRECT_DSN``, and this worker's wall-clock skew in ``FLOW_TEST_CLOCK_SKEW``
+(seconds added to ``time.time()`` in this process: the library must not depend on it).
 
-``chaos.pipeline`` runs five steps; step 2 is transactional. Every execution of a plain
-step's body inserts one row into ``chaos_exec`` and every committed transactional step one
-row into ``chaos_effects``; neither table has a unique constraint, so duplicates show.
+``chaos.pipeline`` runs five steps and a durable sleep after step 1; step 2 is
+transactional. Every execution of a plain step's body inserts one row into ``chaos_exec``
+and every committed transactional step one row into ``chaos_effects``; neither table has a
+unique constraint, so duplicates show.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 import uuid
 from typing import Any
 
@@ -24,9 +29,23 @@ from sqlalchemy import text
 from forktex_core.flow import Flow, FlowContext
 
 URL = os.environ["FLOW_TEST_URL"]
-DSN = URL.replace("postgresql+asyncpg://", "postgresql://")
+DSN = os.environ.get("FLOW_TEST_DIRECT_DSN") or URL.replace(
+    "postgresql+asyncpg://", "postgresql://"
+)
 STEPS = 5
 TX_STEP = 2
+SLEEP_AFTER = 1
+
+_SKEW = float(os.environ.get("FLOW_TEST_CLOCK_SKEW", "0"))
+if _SKEW:
+    _real_time = time.time
+    time.time = lambda: _real_time() + _SKEW  # this worker's wall clock is wrong
+
+
+def sleep_seconds(k: int) -> float:
+    """The durable sleep of run ``k``: some stay in-process, most suspend the run."""
+    return 0.2 + (k % 4) * 0.15
+
 
 flow = Flow(
     database_url=URL,
@@ -95,4 +114,6 @@ async def pipeline(ctx: FlowContext, k: int) -> list[int]:
             out.append(await effect(ctx, k, i))
         else:
             out.append(await plain(ctx, k, i))
+        if i == SLEEP_AFTER:
+            await ctx.sleep(sleep_seconds(k))
     return out

@@ -192,12 +192,12 @@ def test_audit_console_script_subprocess(tmp_path: Path) -> None:
     assert "'shop.order' version 1 changed without a version bump" in proc.stderr
 
 
-def test_fingerprint_normalisation() -> None:
+def test_fingerprint_normalisation(tmp_path: Path) -> None:
     ns: dict[str, object] = {}
 
     def load(src: str) -> object:
         code = textwrap.dedent(src)
-        path = Path(f"/tmp/forktex_fp_{abs(hash(code))}.py")
+        path = tmp_path / f"fp_{abs(hash(code))}.py"
         path.write_text(code)
         exec(compile(code, str(path), "exec"), ns)
         return ns["f"]

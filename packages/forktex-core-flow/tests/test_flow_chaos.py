@@ -1,12 +1,24 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Chaos: worker subprocesses SIGKILLed and restarted at random, every backend terminated once.
+"""Chaos: killed workers, terminated backends, lost replies, skewed clocks, cancel and retry.
 
-Three workers run 240 five-step workflows (step 2 transactional) while the test SIGKILLs a
-random worker at random moments and restarts it, and once terminates every Postgres backend
-of the database. At the end every run succeeded with the right output, its checkpoint log
-holds exactly one completed entry per step, every transactional step's row exists exactly
-once, and a plain step ran more than once only when the worker running it was killed.
+Three worker subprocesses run 240 workflows (five steps, step 2 transactional, a durable
+sleep after step 1) while the test, at random moments:
+
+* SIGKILLs a worker and restarts it, and once terminates every Postgres backend;
+* loses the reply of committed statements: the workers talk to Postgres through a proxy
+  that closes the connection instead of forwarding some replies (the work is committed,
+  the worker never hears of it);
+* runs the workers with wall clocks 2 s ahead, 2 s behind and right;
+* cancels runs, and retries some of the cancelled ones.
+
+At the end every run is in the state its history explains: succeeded with the right output
+and exactly one completed checkpoint per step, or cancelled with a prefix of the pipeline;
+no run is left running (or leased, or held by an execution); every transactional effect
+exists exactly once for each committed transactional checkpoint; every sleep woke up when
+it should on the database's clock whatever the worker's clock said; and a plain step ran
+more than once only when a worker was killed, the run lost its lease, or it was cancelled
+and retried.
 
 The schedule comes from a fixed seed printed at the start (override: ``FLOW_CHAOS_SEED``).
 """
@@ -14,7 +26,9 @@ The schedule comes from a fixed seed printed at the start (override: ``FLOW_CHAO
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
+import json
 import os
 import random
 import signal
@@ -23,20 +37,27 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import asyncpg
 import pytest
 
-from forktex_core.flow import Flow
+from forktex_core.flow import Flow, RunFinished, RunNotRetryable
 
-APP = Path(__file__).with_name("flow_chaos_app.py")
+HERE = Path(__file__).parent
+APP = HERE / "flow_chaos_app.py"
 SEED = int(os.environ.get("FLOW_CHAOS_SEED", "20260517"))
 RUNS = 240
 WORKERS = 3
+SKEWS = (2.0, -2.0, 0.0)  # each slot's wall-clock error, seconds
 CONCURRENCY = 8
 MAX_KILLS = 12
-DEADLINE = 150.0  # seconds for the whole run; it normally takes well under a minute
+MAX_CANCELS = 30
+LOST_REPLIES = 40
+DEADLINE = 240.0  # seconds for the whole run; it normally takes about a minute
+KINDS = ["step", "step", "sleep", "transaction", "step", "step"]
+STEP_AT = {0: 0, 1: 1, 3: 2, 4: 3, 5: 4}  # log position -> pipeline step
 
 pytestmark = pytest.mark.slow
 
@@ -48,11 +69,19 @@ TRANSIENT = (
 )
 
 
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class Workers:
     """``WORKERS`` slots, each holding the current worker subprocess for that slot."""
 
-    def __init__(self, url: str, workdir: Path) -> None:
-        self.env = {**os.environ, "FLOW_TEST_URL": url}
+    def __init__(self, url: str, direct: str, workdir: Path) -> None:
+        self.env = {**os.environ, "FLOW_TEST_URL": url, "FLOW_TEST_DIRECT_DSN": direct}
         self.dir = workdir
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * WORKERS
         self.all: list[subprocess.Popen[bytes]] = []
@@ -73,7 +102,7 @@ class Workers:
                 "--log-level",
                 "INFO",
             ],
-            env=self.env,
+            env={**self.env, "FLOW_TEST_CLOCK_SKEW": str(SKEWS[slot])},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -111,42 +140,78 @@ class Workers:
         return "\n".join(out)
 
 
-def load_client(url: str) -> Flow:
-    """The chaos app's Flow in this process (used to start runs only)."""
+def load_app(url: str) -> ModuleType:
+    """The chaos app in this process (its Flow starts, cancels and retries runs)."""
     old = os.environ.get("FLOW_TEST_URL")
     os.environ["FLOW_TEST_URL"] = url
     try:
-        spec = importlib.util.spec_from_file_location(f"flow_chaos_app_{id(url)}", APP)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        return _load(APP, f"flow_chaos_app_{id(url)}")
     finally:
         if old is None:
             del os.environ["FLOW_TEST_URL"]
         else:
             os.environ["FLOW_TEST_URL"] = old
-    flow: Flow = module.flow
-    return flow
 
 
-async def fetchval(dsn: str, conn: list[asyncpg.Connection | None], sql: str) -> Any:
+async def fetch(dsn: str, conn: list[asyncpg.Connection | None], sql: str) -> list[Any]:
     """Run ``sql`` on a monitoring connection, reconnecting when it was dropped."""
     for _ in range(50):
         try:
             if conn[0] is None or conn[0].is_closed():
                 conn[0] = await asyncpg.connect(dsn)
-            return await conn[0].fetchval(sql)
+            rows: list[Any] = await conn[0].fetch(sql)
+            return rows
         except TRANSIENT:
             conn[0] = None
             await asyncio.sleep(0.1)
     raise AssertionError("monitoring connection could not be re-established")
 
 
-async def test_chaos_random_sigkills_and_terminated_backends(pg: Any, tmp_path: Path) -> None:
+class Control:
+    """Cancels and retries at random moments; knows each run's expected final status."""
+
+    def __init__(self, client: Flow, runs: list[str], rng: random.Random) -> None:
+        self.client = client
+        self.runs = runs
+        self.rng = rng
+        self.expected = dict.fromkeys(runs, "succeeded")
+        self.cancelled: set[str] = set()  # cancelled at least once
+        self.retry_at: dict[str, float] = {}
+        self.cancels = self.retries = 0
+
+    async def act(self, now: float, events: list[str], t0: float) -> None:
+        if self.cancels < MAX_CANCELS and self.rng.random() < 0.25:
+            rid = self.rng.choice(self.runs)
+            try:
+                await self.client.cancel(rid)
+            except RunFinished:
+                pass
+            else:
+                self.cancels += 1
+                self.cancelled.add(rid)
+                self.expected[rid] = "cancelled"
+                if self.rng.random() < 0.6:
+                    self.retry_at[rid] = now + self.rng.uniform(0.2, 3.0)
+        for rid, at in list(self.retry_at.items()):
+            if now >= at:
+                del self.retry_at[rid]
+                try:
+                    await self.client.retry(rid)
+                except RunNotRetryable:  # pragma: no cover - only cancelled runs are retried
+                    events.append(f"{now - t0:.1f}s retry of {rid} refused")
+                    continue
+                self.retries += 1
+                self.expected[rid] = "succeeded"
+
+
+async def test_chaos_kills_cuts_lost_replies_skewed_clocks_cancel_and_retry(
+    pg: Any, tmp_path: Path
+) -> None:
     rng = random.Random(SEED)
     print(
-        f"\nflow chaos: seed={SEED} (FLOW_CHAOS_SEED to reproduce), {RUNS} runs x 5 steps, "
-        f"{WORKERS} workers x concurrency {CONCURRENCY}, up to {MAX_KILLS} SIGKILLs"
+        f"\nflow chaos: seed={SEED} (FLOW_CHAOS_SEED to reproduce), {RUNS} runs, {WORKERS} "
+        f"workers x concurrency {CONCURRENCY} with clock skews {SKEWS}, up to {MAX_KILLS} "
+        f"SIGKILLs, {LOST_REPLIES} lost replies, {MAX_CANCELS} cancels"
     )
     setup = await asyncpg.connect(pg.dsn)
     try:
@@ -159,13 +224,19 @@ async def test_chaos_random_sigkills_and_terminated_backends(pg: Any, tmp_path: 
     finally:
         await setup.close()
 
-    client = load_client(pg.url)
+    lost = _load(HERE / "flow_lost_replies.py", "flow_lost_replies").LostReplies(
+        pg.host, pg.port, random.Random(SEED + 1), probability=0.01, limit=LOST_REPLIES
+    )
+    proxied = dataclasses.replace(pg, host="127.0.0.1", port=await lost.start()).url
+
+    app = load_app(pg.url)
+    client: Flow = app.flow
     runs: dict[str, int] = {}
     for k in range(RUNS):
         runs[str(await client.start("chaos.pipeline", k))] = k
-    await client.close()
+    control = Control(client, list(runs), rng)
 
-    workers = Workers(pg.url, tmp_path)
+    workers = Workers(proxied, pg.dsn, tmp_path)
     monitor: list[asyncpg.Connection | None] = [None]
     events: list[str] = []
     t0 = time.monotonic()
@@ -177,12 +248,20 @@ async def test_chaos_random_sigkills_and_terminated_backends(pg: Any, tmp_path: 
         restarts: dict[int, float] = {}
         terminated = False
         done = 0
-        while done < RUNS:
+        while done < RUNS or control.retry_at:
             now = time.monotonic()
-            assert now - t0 < DEADLINE, (
-                f"only {done}/{RUNS} runs finished in {DEADLINE} s (seed {SEED}); "
-                f"events: {events}\n{workers.logs()}"
-            )
+            if now - t0 > DEADLINE:
+                stuck = await fetch(
+                    pg.dsn,
+                    monitor,
+                    "SELECT id, status, worker, execution, lease_until, now() AS at "
+                    "FROM forktex_flow.runs WHERE status NOT IN "
+                    "('succeeded', 'failed', 'cancelled', 'dead') LIMIT 10",
+                )
+                raise AssertionError(
+                    f"only {done}/{RUNS} runs finished in {DEADLINE} s (seed {SEED}); "
+                    f"unfinished: {stuck}; events: {events}\n{workers.logs()}"
+                )
             if kills < MAX_KILLS and now >= next_kill:
                 alive = [s for s, p in enumerate(workers.procs) if p is not None]
                 if alive:
@@ -197,49 +276,66 @@ async def test_chaos_random_sigkills_and_terminated_backends(pg: Any, tmp_path: 
                     workers.spawn(slot)
                     del restarts[slot]
             if not terminated and done >= RUNS // 3:
-                cut = await fetchval(
+                cut = await fetch(
                     pg.dsn,
                     monitor,
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()",
                 )
                 terminated = True
-                events.append(f"{now - t0:.1f}s terminated {cut} backends ({done} done)")
+                events.append(f"{now - t0:.1f}s terminated {cut[0][0]} backends ({done} done)")
+            if done < RUNS * 3 // 4:
+                await control.act(now, events, t0)
+            else:
+                lost.enabled = False
             workers.check_alive()
-            done = await fetchval(
+            rows = await fetch(
                 pg.dsn,
                 monitor,
                 "SELECT count(*) FROM forktex_flow.runs "
                 "WHERE status IN ('succeeded', 'failed', 'cancelled', 'dead')",
             )
+            done = rows[0][0]
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - t0
-        print(f"flow chaos: all {RUNS} runs finished in {elapsed:.1f} s; events: {events}")
-        assert terminated and kills >= 3, events
+        print(
+            f"flow chaos: all {RUNS} runs finished in {elapsed:.1f} s; {lost.lost} replies "
+            f"lost, {control.cancels} cancels, {control.retries} retries; events: {events}"
+        )
+        assert terminated and kills >= 3 and lost.lost >= 10, (lost.lost, events)
+        assert control.cancels >= 5 and control.retries >= 2, (control.cancels, control.retries)
         assert not workers.unexpected, (
             f"workers exited on their own: {workers.unexpected}\n{workers.logs()}"
         )
     finally:
         workers.stop()
+        await lost.close()
+        await client.close()
         if monitor[0] is not None:
             await monitor[0].close()
 
-    await check_invariants(pg.dsn, runs, workers.killed, events)
+    await check_invariants(pg.dsn, runs, control, workers.killed, events, app.sleep_seconds)
 
 
 async def check_invariants(
-    dsn: str, runs: dict[str, int], killed: set[int], events: list[str]
+    dsn: str,
+    runs: dict[str, int],
+    control: Control,
+    killed: set[int],
+    events: list[str],
+    sleep_seconds: Any,
 ) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
             "SELECT id::text, status, output::text AS output, error::text AS error, "
-            "recovery_attempts "
-            "FROM forktex_flow.runs"
+            "recovery_attempts, worker, execution, lease_until FROM forktex_flow.runs"
         )
         steps = await conn.fetch(
-            "SELECT run_id::text, seq, name, kind, status FROM forktex_flow.steps "
-            "ORDER BY run_id, seq"
+            "SELECT run_id::text, seq, kind, status, output::text AS output, "
+            "extract(epoch FROM started_at)::float8 AS started, "
+            "extract(epoch FROM finished_at)::float8 AS finished "
+            "FROM forktex_flow.steps ORDER BY run_id, seq"
         )
         effects = await conn.fetch(
             "SELECT run_id::text, step, count(*) AS n FROM chaos_effects GROUP BY 1, 2"
@@ -248,56 +344,77 @@ async def check_invariants(
     finally:
         await conn.close()
 
-    # every run completed (exactly once: the fenced completion) with the right output
-    assert len(rows) == len(runs)
-    bad = [(r["id"], r["status"], r["error"]) for r in rows if r["status"] != "succeeded"]
-    assert not bad, f"runs not succeeded (seed {SEED}): {bad[:5]}; events {events}"
-    import json
+    log: dict[str, list[Any]] = defaultdict(list)
+    for s in steps:
+        log[s["run_id"]].append(s)
 
+    # every run is in the terminal state the test expects, held by no execution any more
+    assert len(rows) == len(runs)
     for r in rows:
-        k = runs[r["id"]]
-        assert json.loads(r["output"]) == [k * 10 + i for i in range(5)], r
+        rid, entries = r["id"], log[r["id"]]
+        assert r["status"] == control.expected[rid], (dict(r), entries, SEED, events)
+        assert r["worker"] is None and r["execution"] is None and r["lease_until"] is None, r
+        # ... and its history explains it: a prefix of the pipeline, in order, all completed
+        assert [e["seq"] for e in entries] == list(range(len(entries))), (rid, entries)
+        assert [e["kind"] for e in entries] == KINDS[: len(entries)], (rid, entries)
+        assert all(e["status"] == "completed" for e in entries), (rid, entries)
+        if r["status"] == "succeeded":
+            k = runs[rid]
+            assert json.loads(r["output"]) == [k * 10 + i for i in range(5)], r
+            assert len(entries) == len(KINDS), (rid, entries)
+        else:
+            assert json.loads(r["error"])["type"] == "Cancelled", r
     recovered = sum(1 for r in rows if r["recovery_attempts"] > 0)
 
-    # the checkpoint log: exactly one completed entry per step, in order
-    log: dict[str, list[tuple[int, str, str, str]]] = defaultdict(list)
-    for s in steps:
-        log[s["run_id"]].append((s["seq"], s["name"], s["kind"], s["status"]))
-    for rid in runs:
-        entries = log[rid]
-        assert [e[0] for e in entries] == list(range(5)), (rid, entries)
-        assert all(e[3] == "completed" for e in entries), (rid, entries)
-        assert [e[2] for e in entries] == ["step", "step", "transaction", "step", "step"]
+    # one clock: every sleep woke when it should on the database's clock, whatever the
+    # wall clock of the worker that recorded it (2 s ahead, 2 s behind, right)
+    for rid, entries in log.items():
+        if len(entries) > 2:
+            sleep = entries[2]
+            wake = float(sleep["output"])
+            assert wake - sleep["finished"] == pytest.approx(sleep_seconds(runs[rid]), abs=0.5), (
+                rid,
+                dict(sleep),
+            )
+        if len(entries) > 3:
+            assert entries[3]["started"] >= wake - 0.25, (rid, entries[2:4])
 
-    # transactional step: its row exists exactly once
+    # transactional step: its row exists exactly once when its checkpoint does, else never
     counts = {(e["run_id"], e["step"]): e["n"] for e in effects}
-    assert set(counts) == {(rid, 2) for rid in runs}
+    committed = {(rid, 2) for rid, entries in log.items() if len(entries) > 3}
+    assert set(counts) == committed, set(counts) ^ committed
     dup = {key: n for key, n in counts.items() if n != 1}
     assert not dup, f"transactional step effects duplicated (seed {SEED}): {dup}"
 
-    # plain steps ran at least once; more only when a worker running them was killed
+    # plain steps ran at least once when checkpointed; more only when a worker running them
+    # was killed, the run lost its lease, or it was cancelled and retried
     by_step: dict[tuple[str, int], list[int]] = defaultdict(list)
     for e in execs:
         by_step[(e["run_id"], e["step"])].append(e["pid"])
+    attempts = {r["id"]: r["recovery_attempts"] for r in rows}
     reruns = 0
-    for rid in runs:
-        for i in (0, 1, 3, 4):
-            pids = by_step[(rid, i)]
-            assert pids, f"step {i} of run {rid} never ran"
+    for rid, entries in log.items():
+        for e in entries:
+            step = STEP_AT.get(e["seq"])
+            if step is None or e["kind"] != "step":
+                continue
+            pids = by_step[(rid, step)]
+            assert pids, f"step {step} of run {rid} never ran"
             if len(pids) == 1:
                 continue
             reruns += len(pids) - 1
-            per_pid = Counter(pids)
-            assert max(per_pid.values()) == 1, (
-                f"one worker ran step {i} of run {rid} twice: {pids} (seed {SEED})"
+            if rid in control.cancelled or attempts[rid] > 0:
+                continue
+            assert max(Counter(pids).values()) == 1, (
+                f"one worker ran step {step} of run {rid} twice: {pids} (seed {SEED})"
             )
             survivors = [p for p in pids if p not in killed]
             assert len(survivors) <= 1, (
-                f"step {i} of run {rid} ran {len(pids)} times by workers that were not "
+                f"step {step} of run {rid} ran {len(pids)} times by workers that were not "
                 f"killed: {pids}, killed {sorted(killed)} (seed {SEED})"
             )
     print(
-        f"flow chaos: {recovered} runs recovered from killed workers, {reruns} in-flight "
+        f"flow chaos: {recovered} runs recovered from lost executions, {reruns} in-flight "
         f"plain steps re-ran, 0 duplicated transactional effects"
     )
 

@@ -96,9 +96,7 @@ def _open(args: argparse.Namespace, *, need_app: bool = False) -> Flow:
         except FlowError as exc:
             raise CliError(str(exc)) from None
         if flow is not None:  # the app's definitions on the given database
-            other._workflows = flow._workflows
-            other._graphs = flow._graphs
-            other._actions = flow._actions
+            other._registry = flow._registry
             other._hooks = flow._hooks
         flow = other
     if flow is None:

@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Coroutine
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from ._errors import InvalidArgument, NonDeterminismError
+from ._defs import duration, run_id_value, storable_text
+from ._errors import NonDeterminismError
+from ._serde import encode
 
 if TYPE_CHECKING:
     from ._driver import RunDriver
@@ -136,20 +138,23 @@ class FlowContext:
         self._seq = seq + 1
         entry = self._log.get(seq)
         if entry is not None and (entry.name != name or entry.kind != kind):
-            exc = NonDeterminismError(self.run_id, seq, entry.name, name)
+            exc = NonDeterminismError(self.run_id, seq, entry.name, name, entry.kind, kind)
             if self._fatal is None:
                 self._fatal = exc
             raise exc
         return seq, entry
 
-    def _begin(self) -> None:
+    def _begin(self, name: str) -> None:
+        """A branch enters step ``name`` (or a durable primitive): suspension waits for it."""
         self._active += 1
         self._idle.clear()
+        self._driver.enter_step(name)
 
     def _end(self) -> None:
         self._active -= 1
         if self._active == 0:
             self._idle.set()
+        self._driver.leave_step()
 
     async def _suspend(self, wake_at: float | None, signal: str | None) -> Any:
         """Ask the driver to put the run aside; this branch never resumes in this execution."""
@@ -186,8 +191,7 @@ class FlowContext:
             else:
                 await charge(ctx, order)
         """
-        if not isinstance(name, str) or not name or len(name) > 200:
-            raise InvalidArgument(f"patch name must be a non-empty string, got {name!r}")
+        storable_text(name, "patch name")
         seq = self._seq
         entry = self._log.get(seq)
         if entry is None:
@@ -200,7 +204,9 @@ class FlowContext:
         return False
 
     def now(self) -> datetime:
-        """The current time (UTC), recorded once: replay returns the same instant.
+        """The current time (UTC) on the database's clock, recorded once: replay returns the
+        same instant. (The database's clock is also the one of sleeps and timeouts, so a
+        worker with a wrong wall clock measures the same durations.)
 
         Example::
 
@@ -210,7 +216,7 @@ class FlowContext:
         if entry is not None and entry.output is not None:
             value = float(self._driver.serializer.loads(entry.output))
         else:
-            value = time.time()
+            value = self._driver.now()
             self._pending.append((seq, "now", repr(value)))
         return datetime.fromtimestamp(value, UTC)
 
@@ -238,12 +244,12 @@ class FlowContext:
 
             await ctx.sleep(3600)
         """
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidArgument(f"sleep seconds must be a number >= 0, got {seconds!r}")
+        delay = duration(seconds, "sleep seconds")
+        assert delay is not None
         seq, entry = self._next("sleep", "sleep")
         from ._replay import durable_sleep
 
-        return durable_sleep(self, seq, entry, float(seconds))
+        return durable_sleep(self, seq, entry, delay)
 
     def wait_for_signal(
         self, name: str, *, timeout: float | None = None
@@ -258,16 +264,36 @@ class FlowContext:
 
             payload = await ctx.wait_for_signal("advance", timeout=86400)
         """
-        if not isinstance(name, str) or not name:
-            raise InvalidArgument(f"signal name must be a non-empty string, got {name!r}")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
-        ):
-            raise InvalidArgument(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        storable_text(name, "signal name")
+        limit = duration(timeout, "timeout", allow_none=True)
         seq, entry = self._next(f"signal:{name}", "signal")
         from ._replay import wait_signal
 
-        return wait_signal(self, seq, entry, name, None if timeout is None else float(timeout))
+        return wait_signal(self, seq, entry, name, limit)
+
+    def send_signal(
+        self, run_id: UUID | str, name: str, payload: Any = None
+    ) -> Coroutine[Any, Any, int]:
+        """Send a signal to another run (or this one), exactly once; returns the signal id.
+
+        Recorded like a step: the signal and the checkpoint commit in one transaction, so a
+        replay of the body returns the recorded id instead of sending again (calling
+        ``flow.send_signal`` in a workflow body would send once per replay). Raises
+        :class:`RunNotFound` / :class:`RunFinished` for a missing or finished target — also
+        on replay. Hooks' ``authorize_signal`` is not consulted: the sender is workflow code
+        of the host, not a caller.
+
+        Example::
+
+            await ctx.send_signal(parent_run_id, "child_done", {"result": out})
+        """
+        target = run_id_value(run_id)
+        storable_text(name, "signal name")
+        text = encode(self._driver.serializer, payload, f"the payload of signal {name!r}")
+        seq, entry = self._next(f"send:{name}", "send")
+        from ._replay import durable_send
+
+        return durable_send(self, seq, entry, target, name, text)
 
 
 def current_context() -> FlowContext | None:

@@ -94,8 +94,29 @@ async def retry_transient(op: Callable[[], Awaitable[T]], *, within: float, what
         try:
             return await op()
         except TRANSIENT as exc:
-            if time.monotonic() + delay > deadline:
+            # asyncpg's client-side argument and configuration errors are InterfaceErrors
+            # too, but retrying cannot fix them.
+            if isinstance(exc, ValueError) or time.monotonic() + delay > deadline:
                 raise
             log.warning("flow: %s failed (%s); retrying in %.2fs", what, type(exc).__name__, delay)
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
             delay = min(delay * 2, 1.0)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when ``exc`` means the database connection went away (asyncpg or SQLAlchemy).
+
+    Example::
+
+        except Exception as exc:
+            if connection_lost(exc): ...  # retry on a new connection
+    """
+    if isinstance(exc, TRANSIENT):
+        return not isinstance(exc, ValueError)
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    return bool(exc.connection_invalidated) or isinstance(
+        exc.orig.__cause__ if exc.orig is not None else None, TRANSIENT
+    )

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import inspect
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ class StepDef:
     retry_on: tuple[type[BaseException], ...]
     timeout: float | None
     transactional: bool
+    isolation_level: str | None = None
 
     def delay(self, attempt: int, jitter: float) -> float:
         """Backoff before attempt ``attempt + 1``: exponential, capped, with jitter in [0.5, 1]."""
@@ -66,13 +68,111 @@ def positional_count(fn: StepFn) -> int:
     return count
 
 
+# The longest duration accepted anywhere (timeouts, sleeps, leases, retention): added to
+# now() it stays far inside Postgres's timestamp range, and it is finite.
+MAX_SECONDS = 100 * 365.25 * 86400.0
+_MAX_TEXT = "100 years"
+
+ISOLATION_LEVELS = {
+    "read committed": "READ COMMITTED",
+    "repeatable read": "REPEATABLE READ",
+    "serializable": "SERIALIZABLE",
+}
+
+
 def positive_number(value: object, name: str, *, allow_none: bool = False) -> float | None:
-    """Validate a positive finite number of seconds (or None when allowed)."""
+    """Validate a positive, finite number of seconds (or None when allowed).
+
+    Example::
+
+        positive_number(30, "timeout")          # 30.0
+        positive_number(float("inf"), "lease")  # InvalidArgument
+    """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        allowed = "a positive number of seconds" + (" or None" if allow_none else "")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_SECONDS
+    ):
+        allowed = f"a positive number of seconds up to {_MAX_TEXT}" + (
+            " or None" if allow_none else ""
+        )
         raise InvalidArgument(f"{name} must be {allowed}, got {value!r}")
-    if value == float("inf"):
-        raise InvalidArgument(f"{name} must be finite, got {value!r}")
     return float(value)
+
+
+def duration(value: object, name: str, *, allow_none: bool = False) -> float | None:
+    """Validate a finite number of seconds >= 0 (a sleep, a signal timeout).
+
+    Example::
+
+        duration(0, "sleep seconds")             # 0.0
+        duration(float("nan"), "sleep seconds")  # InvalidArgument
+    """
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_SECONDS
+    ):
+        allowed = f"a number of seconds from 0 to {_MAX_TEXT}" + (" or None" if allow_none else "")
+        raise InvalidArgument(f"{name} must be {allowed}, got {value!r}")
+    return float(value)
+
+
+def storable_text(value: object, name: str, *, max_length: int = 200) -> str:
+    """Validate a name stored as Postgres ``text``: non-empty, no NUL, valid UTF-8.
+
+    Example::
+
+        storable_text("advance", "signal name")  # 'advance'
+        storable_text("a\\x00", "signal name")    # InvalidArgument
+    """
+    ok = isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
+    if isinstance(value, str) and ok:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            ok = False
+    if not ok or not isinstance(value, str):
+        raise InvalidArgument(
+            f"{name} must be a non-empty string of at most {max_length} characters without "
+            f"NUL characters or lone surrogates, got {value!r}"
+        )
+    return value
+
+
+def isolation_level_value(value: object) -> str | None:
+    """Validate a transaction isolation level name (case-insensitive), or None.
+
+    Example::
+
+        isolation_level_value("serializable")  # 'SERIALIZABLE'
+    """
+    if value is None:
+        return None
+    level = ISOLATION_LEVELS.get(value.lower()) if isinstance(value, str) else None
+    if level is None:
+        raise InvalidArgument(
+            f"isolation_level must be one of {sorted(ISOLATION_LEVELS)} or None, got {value!r}"
+        )
+    return level
+
+
+def run_id_value(value: object) -> uuid.UUID:
+    """A run id from a UUID or its string form.
+
+    Example::
+
+        run_id_value("9f3c1e8a-...")  # UUID('9f3c1e8a-...')
+    """
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise InvalidArgument(f"run_id must be a UUID (or its string form), got {value!r}")

@@ -1,36 +1,45 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Executes one claimed run: replay from the log, checkpoint new steps, then finish,
-fail or suspend it. Exactly one write per completed step; no reads between steps."""
+fail or suspend it. Exactly one write per completed step; no reads between steps except the
+one that confirms, before a step starts, that the run is still this execution's.
+
+Every way an execution ends settles its run: it completes, fails or suspends it; if the run
+was taken from it (cancelled, reaped) it stops quietly; anything else — the worker stopping,
+the database unreachable for a lease, an unexpected error, the run's own code making the
+process exit — hands the run back (counted as a recovery attempt unless the worker is just
+stopping) or fails it with the error recorded. No path leaves a run ``running``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-import random
-import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import asyncpg
 
 from . import _claim, _signals
+from ._clock import DbClock
 from ._context import COMPLETED, CURRENT, FAILED, FlowContext
 from ._db import TRANSIENT, log, retry_transient
 from ._defs import StepDef, WorkflowDef
 from ._errors import NonDeterminismError, NotSerialisable, WorkflowTimeout
-from ._hooks import HookSet, RunEvent, StepEvent
-from ._serde import Serializer, encode, error_text
+from ._events import run_event, step_event
+from ._held import HeldChecks
+from ._hooks import HookSet
+from ._lease import DriverError, GaveUp, LeaseLost, StaleLog
+from ._serde import Serializer, encode, ending_positions, error_text
+from ._transaction import run_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
-
-class LeaseLost(BaseException):
-    """This worker no longer holds the run (reaped, cancelled, or taken over): stop quietly."""
+HAND_BACK_WITHIN = 5.0  # seconds for the best-effort hand-back; the lease expires otherwise
 
 
 class Host(Protocol):
@@ -40,6 +49,10 @@ class Host(Protocol):
     worker_id: str
     serializer: Serializer
     lease: float
+    clock: DbClock
+    max_recovery_attempts: int
+    hooks: HookSet
+    checks: HeldChecks
 
     def sa_engine(self) -> AsyncEngine: ...
 
@@ -47,16 +60,23 @@ class Host(Protocol):
 
 
 class RunDriver:
-    """Drives one leased run to completion, failure or suspension."""
+    """Drives one execution of a leased run to completion, failure, suspension or hand-back."""
 
     __slots__ = (
         "_background",
+        "_cancelled",
         "_retried",
+        "_steps",
+        "closed",
         "ctx",
-        "hooks",
+        "exit",
+        "fatal",
         "host",
+        "lost",
         "run",
         "serializer",
+        "settled",
+        "settling",
         "task",
         "wf",
     )
@@ -70,11 +90,84 @@ class RunDriver:
         self.ctx: FlowContext | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._retried = False
-        # The worker's Flow carries the extension hooks; only observers matter here.
-        hooks = getattr(getattr(host, "flow", None), "_hooks", None)
-        self.hooks: HookSet | None = (
-            hooks if isinstance(hooks, HookSet) and hooks.observes else None
+        self._steps: dict[asyncio.Task[Any], list[str]] = {}  # branches inside steps
+        self._cancelled = False  # the run was cancelled or taken: stop, write nothing
+        self.closed = False  # no new step may start in this execution
+        self.settling = False  # completing, failing or suspending the run
+        self.settled = False  # the run is no longer this execution's to hand back
+        self.lost = False  # a write found the run taken from this execution
+        self.fatal: BaseException | None = None  # the database refused a write of the run
+        self.exit: BaseException | None = None  # the run's own code made the process exit
+
+    # -- what the context, the transaction and the worker use -------------------------------
+
+    @property
+    def run_id(self) -> uuid.UUID:
+        return self.run.id
+
+    @property
+    def execution(self) -> uuid.UUID:
+        return self.run.execution
+
+    @property
+    def lease(self) -> float:
+        return self.host.lease
+
+    def now(self) -> float:
+        """The database's clock (epoch seconds): sleeps, deadlines and ``ctx.now()``."""
+        return self.host.clock.now()
+
+    def sa_engine(self) -> AsyncEngine:
+        return self.host.sa_engine()
+
+    def enter_step(self, name: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._steps.setdefault(task, []).append(name)
+
+    def leave_step(self) -> None:
+        task = asyncio.current_task()
+        names = None if task is None else self._steps.get(task)
+        if task is not None and names:
+            names.pop()
+            if not names:
+                del self._steps[task]
+
+    def running_steps(self) -> tuple[str, ...]:
+        """Names of the steps executing now (safe to call from another thread)."""
+        return tuple(names[0] for names in list(self._steps.values()) if names)
+
+    def exited(self, exc: BaseException) -> None:
+        """A step raised ``SystemExit``: the process exits because of this run."""
+        self.exit = exc
+
+    def stop(self) -> None:
+        """The run was cancelled, or the heartbeat found it taken: stop without writing."""
+        if self.settling or self._cancelled:
+            return
+        self._cancelled = True
+        self.closed = True
+        if self.task is not None:
+            self.task.cancel()
+
+    async def check_held(self) -> None:
+        """Raise :class:`LeaseLost` unless the run is still this execution's (one read)."""
+        if self.closed:
+            raise LeaseLost()
+        checks = self.host.checks
+        held = await self._db("lease check", lambda _: checks.held(self.run.id, self.run.execution))
+        if not held:
+            self.lost = True
+            raise LeaseLost()
+
+    async def recorded(self, seq: int) -> asyncpg.Record | None:
+        """The checkpoint at ``seq`` and whether this execution still holds the run."""
+        return await self._db(
+            "checkpoint check",
+            lambda p: p.fetchrow(_claim.RECORDED, self.run.id, seq, self.run.execution),
         )
+
+    # -- markers --------------------------------------------------------------------------
 
     def _take_marks(self) -> tuple[list[int], list[str], list[str]] | None:
         ctx = self.ctx
@@ -93,17 +186,14 @@ class RunDriver:
             return one, marks[0]
         return many, ([m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks])
 
-    async def flush_marks(self, conn: asyncpg.Connection | None = None) -> None:
+    async def flush_marks(self) -> None:
         """Write pending markers now (before a write that cannot carry them)."""
         marks = self._take_marks()
         if marks is None:
             return
-        if conn is not None:
-            await conn.execute(_claim.FLUSH_MARKS, self.run.id, self.host.worker_id, *marks)
-            return
         await self._db(
             "checkpoint of graph states",
-            lambda p: p.execute(_claim.FLUSH_MARKS, self.run.id, self.host.worker_id, *marks),
+            lambda p: p.execute(_claim.FLUSH_MARKS, self.run.id, self.run.execution, *marks),
         )
 
     def preview_marks(self) -> None:
@@ -122,60 +212,8 @@ class RunDriver:
     async def _preview_flush(self) -> None:
         try:
             await self.flush_marks()
-        except (LeaseLost, Exception) as exc:  # the next checkpoint will tell
+        except (LeaseLost, DriverError, Exception) as exc:  # the next checkpoint will tell
             log.debug("flow: run %s: early state marker not written (%r)", self.run.id, exc)
-
-    def _metadata(self) -> dict[str, Any]:
-        text = self.run.metadata
-        if not text:
-            return {}
-        value = self.serializer.loads(text)
-        return value if isinstance(value, dict) else {}
-
-    async def _step_event(
-        self,
-        seq: int,
-        name: str,
-        kind: str,
-        status: str,
-        attempt: int,
-        output: str | None,
-        error: str | None,
-        duration: float,
-    ) -> None:
-        assert self.hooks is not None
-        loads = self.serializer.loads
-        event = StepEvent(
-            run_id=self.run.id,
-            workflow=self.run.workflow,
-            version=self.run.version,
-            seq=seq,
-            name=name,
-            kind=kind,
-            status=status,
-            attempt=attempt,
-            output=None if output is None else loads(output),
-            error=None if error is None else loads(error),
-            duration=duration,
-            metadata=self._metadata(),
-        )
-        method = "on_step_completed" if status == COMPLETED else "on_step_failed"
-        await self.hooks.observe(method, event)
-
-    async def _run_event(self, status: str, output: Any, error: str | None) -> None:
-        if self.hooks is None:
-            return
-        event = RunEvent(
-            run_id=self.run.id,
-            workflow=self.run.workflow,
-            version=self.run.version,
-            status=status,
-            output=output,
-            error=None if error is None else self.serializer.loads(error),
-            metadata=self._metadata(),
-        )
-        method = "on_run_completed" if status == "succeeded" else "on_run_failed"
-        await self.hooks.observe(method, event)
 
     # -- database operations used by the context ------------------------------------------
 
@@ -193,9 +231,15 @@ class RunDriver:
         try:
             return await retry_transient(attempt, within=self.host.lease, what=what)
         except TRANSIENT as exc:
-            # Give the run up: the lease expires and the leader hands it to a worker again.
+            # Give the run up: it is handed back (or its lease expires) for another execution.
             log.warning("flow: run %s: %s failed for good (%s)", self.run.id, what, exc)
-            raise LeaseLost() from exc
+            self.closed = True
+            raise GaveUp() from exc
+        except asyncpg.PostgresError as exc:
+            log.error("flow: run %s: %s refused by the database: %s", self.run.id, what, exc)
+            self.closed = True
+            self.fatal = exc
+            raise DriverError(exc) from exc
 
     async def record_step(
         self,
@@ -208,42 +252,35 @@ class RunDriver:
         error: str | None,
         duration: float,
     ) -> None:
-        """Upsert checkpoint ``seq`` (fenced on our lease); one autocommit statement."""
+        """Upsert checkpoint ``seq`` (fenced on this execution); one autocommit statement."""
         self._retried = False
         statement, marks = self._marked(
             _claim.RECORD_STEP, _claim.RECORD_STEP_MARK1, _claim.RECORD_STEP_MARKED
         )
-        args = (
-            self.run.id,
-            seq,
-            name,
-            kind,
-            status,
-            attempt,
-            output,
-            error,
-            duration,
-            self.host.worker_id,
-        )
+        args = (self.run.id, seq, name, kind, status, attempt, output, error, duration)
         res = await self._db(
-            f"checkpoint of step {name!r}", lambda p: p.execute(statement, *args, *marks)
+            f"checkpoint of step {name!r}",
+            lambda p: p.execute(statement, *args, self.run.execution, *marks),
         )
         if res.endswith(" 1"):
             if (
-                self.hooks is not None
+                self.host.hooks.observes
                 and status in (COMPLETED, FAILED)
                 and kind in ("step", "transaction")
             ):
-                await self._step_event(seq, name, kind, status, attempt, output, error, duration)
+                values = (seq, name, kind, status, attempt, output, error, duration)
+                event = step_event(self.run, self.serializer, *values)
+                method = "on_step_completed" if status == COMPLETED else "on_step_failed"
+                await self.host.hooks.observe(method, event)
             return
-        if self._retried:
-            # The first try may have committed before the connection dropped.
-            row = await self._db(
-                "checkpoint check",
-                lambda p: p.fetchrow(_claim.RECORDED, self.run.id, seq, self.host.worker_id),
-            )
-            if row is not None and row["held"] and row["status"] == status:
-                return
+        row = await self.recorded(seq)
+        if row is not None and row["held"]:
+            if self._retried and row["status"] == status:
+                return  # the first try committed before its reply was lost
+            # A zombie execution (reaped, but still running) wrote this position after the
+            # run was claimed again: replay from the log instead of diverging from it.
+            raise StaleLog()
+        self.lost = True
         raise LeaseLost()
 
     async def flush_pending(self, ctx: FlowContext) -> None:
@@ -257,8 +294,24 @@ class RunDriver:
         await self.flush_marks()
         return await self._db(
             "signal consumption",
-            lambda p: _signals.consume(p, self.run.id, name, seq, step_name, self.host.worker_id),
+            lambda p: _signals.consume(p, self.run.id, name, seq, step_name, self.run.execution),
         )
+
+    async def send_signal(
+        self, seq: int, target: uuid.UUID, name: str, payload: str
+    ) -> tuple[str, str]:
+        """Send a signal and checkpoint it at ``seq`` in one transaction (``ctx.send_signal``)."""
+        await self.flush_marks()
+        outcome = await self._db(
+            f"signal {name!r} to run {target}",
+            lambda p: _signals.send_recorded(
+                p, self.run.id, self.run.execution, seq, target, name, payload
+            ),
+        )
+        if outcome is None:
+            self.lost = True
+            raise LeaseLost()
+        return outcome
 
     async def run_transaction(
         self,
@@ -269,119 +322,59 @@ class RunDriver:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        """Run a transactional step: its writes and its checkpoint commit together.
-
-        When the step's own connection is lost (Postgres restarted, backend terminated),
-        the transaction rolled back or, if the commit itself was cut, may have committed:
-        the checkpoint tells which. Either the recorded result is returned or the step runs
-        again in a new transaction (for up to one lease), so a dropped connection never
-        fails the step nor applies its writes twice.
-        """
-        deadline = time.monotonic() + self.host.lease
-        delay = 0.05
-        while True:
-            try:
-                return await self._transaction_once(sdef, seq, attempt, args, kwargs)
-            except Exception as exc:
-                if not _connection_lost(exc):
-                    raise
-                if time.monotonic() + delay > deadline:
-                    log.warning("flow: run %s: step %r lost its connection", self.run.id, sdef.name)
-                    raise LeaseLost() from exc
-                log.warning(
-                    "flow: run %s: step %r lost its connection (%s); retrying",
-                    self.run.id,
-                    sdef.name,
-                    type(exc).__name__,
-                )
-            await asyncio.sleep(delay * (0.5 + random.random() / 2))
-            delay = min(delay * 2, 1.0)
-            row = await self._db(
-                "checkpoint check",
-                lambda p: p.fetchrow(_claim.RECORDED, self.run.id, seq, self.host.worker_id),
-            )
-            if row is None or not row["held"]:
-                raise LeaseLost()
-            if row["status"] == COMPLETED:  # the cut commit went through
-                out = row["output"]
-                return None if out is None else self.serializer.loads(out)
-
-    async def _transaction_once(
-        self,
-        sdef: StepDef,
-        seq: int,
-        attempt: int,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import AsyncSession
-
-        await self.flush_marks()
-        engine = self.host.sa_engine()
-        started = time.monotonic()
-        out_text: str | None = None
-        async with engine.connect() as conn:
-            try:
-                async with conn.begin():
-                    session = AsyncSession(bind=conn, expire_on_commit=False)
-                    try:
-                        call = sdef.fn(*args[:1], session, *args[1:], **kwargs)
-                        if sdef.timeout is not None:
-                            async with asyncio.timeout(sdef.timeout):
-                                result = await call
-                        else:
-                            result = await call
-                        await session.flush()
-                        what = f"the result of step {sdef.name!r}"
-                        out_text = encode(self.serializer, result, what)
-                        res = await conn.execute(
-                            text(_TX_RECORD),
-                            {
-                                "run": self.run.id,
-                                "seq": seq,
-                                "name": sdef.name,
-                                "attempt": attempt,
-                                "output": out_text,
-                                "dur": time.monotonic() - started,
-                                "worker": self.host.worker_id,
-                            },
-                        )
-                        if res.rowcount != 1:
-                            raise LeaseLost()
-                    finally:
-                        await session.close()
-            except Exception as exc:
-                # A connection cut mid-operation may go back to the pool in a broken state.
-                if _connection_lost(exc) and not conn.invalidated:
-                    with contextlib.suppress(Exception):
-                        await conn.invalidate()
-                raise
-        return self.serializer.loads(out_text)
+        """Run a transactional step: its writes and its checkpoint commit together."""
+        return await run_transaction(self, sdef, seq, attempt, args, kwargs)
 
     # -- the run itself ---------------------------------------------------------------------
 
     async def drive(self) -> None:
-        """Execute the run; never raises except ``CancelledError`` on worker shutdown."""
-        run = self.run
+        """Execute the run; never raises except ``CancelledError`` (after handing it back)."""
         try:
-            if run.deadline is not None and time.time() >= run.deadline:
-                await self._fail(WorkflowTimeout(f"workflow {run.workflow!r} timed out"))
-                return
-            input_value = None if run.input is None else self.serializer.loads(run.input)
-            ctx = FlowContext(
-                self,
-                run.id,
-                run.workflow,
-                run.version,
-                input_value,
-                run.log,
-                run.recovery_attempts,
-            )
-            self.ctx = ctx
-            await self._execute(ctx, input_value)
+            await self._drive()
+        except GaveUp:
+            await self._hand_back(penalise=True)
+        except StaleLog:
+            await self._hand_back(penalise=False)
         except LeaseLost:
-            log.info("flow: run %s is no longer held by this worker; dropped", run.id)
+            self.settled = True
+            log.info("flow: run %s is no longer held by this execution; dropped", self.run.id)
+        except DriverError as exc:
+            await self._fail_or_hand_back(exc.error)
+        except asyncio.CancelledError:
+            self._close_branches()
+            # The worker is stopping (no penalty), the run was cancelled or taken (the
+            # fenced hand-back changes nothing), or the run's own code is making the process
+            # exit (a recovery attempt, so a run that always does it ends up dead).
+            await self._hand_back(penalise=self._self_inflicted())
+            raise
+        except Exception as exc:  # a bug, or a value the database refused
+            log.exception("flow: run %s: unexpected error in its execution", self.run.id)
+            await self._fail_or_hand_back(exc)
+
+    async def _drive(self) -> None:
+        run = self.run
+        if run.deadline is not None and self.now() >= run.deadline:
+            await self._fail(WorkflowTimeout(f"workflow {run.workflow!r} timed out"))
+            return
+        input_value = None if run.input is None else self.serializer.loads(run.input)
+        ctx = FlowContext(
+            self,
+            run.id,
+            run.workflow,
+            run.version,
+            input_value,
+            run.log,
+            run.recovery_attempts,
+        )
+        self.ctx = ctx
+        await self._execute(ctx, input_value)
+
+    def _self_inflicted(self) -> bool:
+        task = self.task
+        if task is not None and task.done() and not task.cancelled():
+            if isinstance(task.exception(), SystemExit):
+                self.exit = task.exception()
+        return self.exit is not None
 
     async def _execute(self, ctx: FlowContext, input_value: Any) -> None:
         wf = self.wf
@@ -404,15 +397,14 @@ class RunDriver:
                     other = asyncio.ensure_future(ctx._idle.wait())
                 else:
                     other = asyncio.ensure_future(ctx._suspend_event.wait())
-                timeout = None if deadline is None else max(0.0, deadline - time.time())
+                timeout = None if deadline is None else max(0.0, deadline - self.now())
                 done, _ = await asyncio.wait(
                     {task, other}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
                 if not other.done():
                     other.cancel()
                 if not done:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+                    await self._close(task)
                     await self._fail(
                         WorkflowTimeout(f"workflow {self.run.workflow!r} exceeded its timeout")
                     )
@@ -422,13 +414,13 @@ class RunDriver:
             await asyncio.gather(task, return_exceptions=True)
             raise
         if suspended and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            if ctx._fatal is not None:
-                await self._fail(ctx._fatal)
+            await self._close(task)
+            if self.fatal is not None or ctx._fatal is not None:
+                await self._fail(self.fatal or ctx._fatal)  # type: ignore[arg-type]
                 return
             await self._suspend(ctx)
             return
+        await self._close(task)
         await self._finish(ctx, task)
 
     async def _quiescent(self, ctx: FlowContext, task: asyncio.Task[Any]) -> bool:
@@ -439,22 +431,54 @@ class RunDriver:
             await asyncio.sleep(0)
         return not ctx._active and not task.done()
 
+    def _close_branches(self) -> list[asyncio.Task[Any]]:
+        self.closed = True
+        pending = [t for t in (self.task, *self._steps) if t is not None and not t.done()]
+        for branch in pending:
+            branch.cancel()
+        return pending
+
+    async def _close(self, task: asyncio.Task[Any]) -> None:
+        """Stop every branch of the run before its outcome is recorded.
+
+        A failing branch must not leave its siblings running: they would keep executing
+        steps of a run that has already failed (and, after a retry, race the new execution).
+        No new step starts once ``closed`` is set; steps in flight are cancelled.
+        """
+        pending = self._close_branches()
+        if pending:
+            await asyncio.wait(pending, timeout=self.host.lease)
+            for branch in pending:
+                if not branch.done():
+                    log.warning("flow: run %s: a branch ignores cancellation", self.run.id)
+
     async def _finish(self, ctx: FlowContext, task: asyncio.Task[Any]) -> None:
+        self.settling = True
         if task.cancelled():
-            raise LeaseLost()
-        exc = task.exception()
-        if isinstance(exc, LeaseLost):
-            raise exc
-        if ctx._fatal is not None:
-            await self._fail(ctx._fatal)
-            return
-        if exc is not None:
-            await self._fail(exc)
-            return
-        try:
-            text = encode(
-                self.serializer, task.result(), f"the result of workflow {self.run.workflow!r}"
+            if self._cancelled:
+                raise LeaseLost()
+            exc: BaseException | None = asyncio.CancelledError(
+                "the workflow was cancelled by its own code"
             )
+        else:
+            exc = task.exception()
+        if isinstance(exc, SystemExit):  # the process is exiting because of this run
+            self.exit = exc
+            await self._hand_back(penalise=True)
+            return
+        if isinstance(exc, DriverError):
+            exc = exc.error
+        elif isinstance(exc, LeaseLost):
+            raise exc
+        if self.lost or self._cancelled:
+            raise LeaseLost()
+        failure = self.fatal or ctx._fatal or exc
+        if failure is not None:
+            await self._fail(failure)
+            return
+        result = task.result()
+        try:
+            text = encode(self.serializer, result, f"the result of workflow {self.run.workflow!r}")
         except NotSerialisable as err:
             await self._fail(err)
             return
@@ -465,25 +489,72 @@ class RunDriver:
         )
         row = await self._db(
             "run completion",
-            lambda p: p.fetchrow(statement, self.run.id, text, self.host.worker_id, *marks),
+            lambda p: p.fetchrow(statement, self.run.id, text, self.run.execution, *marks),
         )
+        self.settled = True
         if row is None:
             raise LeaseLost()
-        await self._run_event("succeeded", task.result(), None)
+        if self.host.hooks.observes:
+            event = run_event(self.run, self.serializer, "succeeded", result, None)
+            await self.host.hooks.observe("on_run_completed", event)
 
     async def _fail(self, exc: BaseException) -> None:
+        self.settling = True
         if isinstance(exc, NonDeterminismError):
             log.error("flow: %s", exc)
-        doc = error_text(exc)
+        doc = error_text(exc, seqs=ending_positions(exc))
         await self.flush_marks()
         row = await self._db(
             "run failure",
-            lambda p: p.fetchrow(_claim.FAIL, self.run.id, doc, self.host.worker_id),
+            lambda p: p.fetchrow(_claim.FAIL, self.run.id, doc, self.run.execution),
         )
-        if row is not None:
-            await self._run_event("failed", None, doc)
+        self.settled = True
+        if row is not None and self.host.hooks.observes:
+            event = run_event(self.run, self.serializer, "failed", None, doc)
+            await self.host.hooks.observe("on_run_failed", event)
+
+    async def _fail_or_hand_back(self, exc: BaseException) -> None:
+        """Fail the run with ``exc``; if even that cannot be written, hand it back."""
+        try:
+            await self._fail(exc)
+        except GaveUp:
+            await self._hand_back(penalise=True)
+        except StaleLog:
+            await self._hand_back(penalise=False)
+        except LeaseLost:
+            self.settled = True
+        except DriverError:
+            await self._hand_back(penalise=True)
+
+    async def _hand_back(self, *, penalise: bool) -> None:
+        """Give the run back for another execution (fenced: a settled run is left alone)."""
+        if self.settled:
+            return
+        self.settled = True
+        self.settling = True
+        try:
+            row = await asyncio.wait_for(
+                self.host.pool.fetchrow(
+                    _claim.HAND_BACK,
+                    self.run.id,
+                    self.run.execution,
+                    penalise,
+                    self.host.max_recovery_attempts,
+                ),
+                HAND_BACK_WITHIN,
+            )
+        except (*TRANSIENT, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning(
+                "flow: run %s could not be handed back (%s); its lease expires instead",
+                self.run.id,
+                type(exc).__name__,
+            )
+            return
+        if row is not None and row["status"] == "dead":
+            log.warning("flow: run %s parked as dead (it keeps losing its worker)", self.run.id)
 
     async def _suspend(self, ctx: FlowContext) -> None:
+        self.settling = True
         if ctx._pending:
             await self.flush_pending(ctx)
         wakes = [s.wake_at for s in ctx._suspends if s.wake_at is not None]
@@ -491,45 +562,22 @@ class RunDriver:
             wakes.append(self.run.deadline)
         wake = min(wakes) if wakes else None
         names = sorted({s.signal for s in ctx._suspends if s.signal is not None})
-        run_id, worker = self.run.id, self.host.worker_id
+        run_id, execution = self.run.id, self.run.execution
         marks = self._take_marks()
 
         async def op(pool: asyncpg.Pool) -> bool:
             async with pool.acquire() as conn, conn.transaction():
                 if marks is not None:
-                    await conn.execute(_claim.FLUSH_MARKS, run_id, worker, *marks)
-                if await conn.fetchval(_claim.SUSPEND, run_id, wake, worker) is None:
+                    await conn.execute(_claim.FLUSH_MARKS, run_id, execution, *marks)
+                if await conn.fetchval(_claim.SUSPEND, run_id, wake, execution) is None:
                     return False
                 if names and await conn.fetchval(_claim.SIGNAL_PENDING, run_id, names):
                     await conn.fetchval(_claim.WAKE_NOW, run_id)
             return True
 
-        if not await self._db("run suspension", op):
+        held = await self._db("run suspension", op)
+        self.settled = True
+        if not held:
             raise LeaseLost()
         if wake is not None:
             self.host.schedule_wake(wake)
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """True for a SQLAlchemy error caused by losing the database connection itself."""
-    from sqlalchemy.exc import DBAPIError
-
-    if not isinstance(exc, DBAPIError):
-        return False
-    return bool(exc.connection_invalidated) or isinstance(
-        exc.orig.__cause__ if exc.orig is not None else None, TRANSIENT
-    )
-
-
-_TX_RECORD = """
-INSERT INTO forktex_flow.steps
-    (run_id, seq, name, kind, status, attempt, output, started_at, finished_at)
-SELECT :run, :seq, :name, 'transaction', 'completed', :attempt, CAST(:output AS json),
-       now() - make_interval(secs => :dur), now()
-WHERE EXISTS (SELECT 1 FROM forktex_flow.runs
-              WHERE id = :run AND worker = :worker AND status = 'running')
-ON CONFLICT (run_id, seq) DO UPDATE
-SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
-    error = NULL, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at
-WHERE forktex_flow.steps.status IN ('retrying', 'waiting')
-"""

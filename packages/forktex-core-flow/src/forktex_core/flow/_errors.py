@@ -55,38 +55,55 @@ class NonDeterminismError(FlowError):
 
     The run fails; fix the code (or bump the workflow version) and ``flow.retry`` it.
 
+    ``recorded_kind`` / ``called_kind`` say what each was (``step``, ``transaction``,
+    ``sleep``, ``signal``, ``send``, ``now``, ``uuid``, ``state``, ``patch``).
+
     Example::
 
         NonDeterminismError: run ... position 2: the log recorded step 'charge' but the
-        workflow now calls 'refund'
+        workflow now calls step 'refund'
     """
 
-    def __init__(self, run_id: object, seq: int, recorded: str, called: str) -> None:
+    def __init__(
+        self,
+        run_id: object,
+        seq: int,
+        recorded: str,
+        called: str,
+        recorded_kind: str = "step",
+        called_kind: str = "step",
+    ) -> None:
         super().__init__(
-            f"run {run_id} position {seq}: the log recorded step {recorded!r} but the workflow "
-            f"now calls {called!r}. Workflow code must call the same steps in the same order on "
-            "replay; bump the workflow version for incompatible changes."
+            f"run {run_id} position {seq}: the log recorded {recorded_kind} {recorded!r} but "
+            f"the workflow now calls {called_kind} {called!r}. Workflow code must call the same "
+            "steps in the same order on replay; bump the workflow version for incompatible "
+            "changes."
         )
         self.run_id = run_id
         self.seq = seq
         self.recorded = recorded
         self.called = called
+        self.recorded_kind = recorded_kind
+        self.called_kind = called_kind
 
 
 class StepFailed(FlowError):
     """A step failed for good (after its retries); replay re-raises the same error.
 
-    ``error_type`` and ``error_message`` describe the original exception.
+    ``error_type`` and ``error_message`` describe the original exception; ``seq`` is the
+    step's position in the run's log (``flow.retry`` re-runs the failure that ended a run).
 
     Example::
 
         try:
             await charge(ctx, order)
         except StepFailed as exc:
-            print(exc.step, exc.error_type, exc.attempts)
+            print(exc.step, exc.error_type, exc.attempts, exc.seq)
     """
 
-    def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
+    def __init__(
+        self, step: str, error_type: str, message: str, attempts: int, seq: int | None = None
+    ) -> None:
         super().__init__(
             f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
         )
@@ -94,6 +111,7 @@ class StepFailed(FlowError):
         self.error_type = error_type
         self.error_message = message
         self.attempts = attempts
+        self.seq = seq
 
 
 class NotSerialisable(FlowError, TypeError):
@@ -118,6 +136,8 @@ class SignalError(FlowError):
 class SignalTimeout(SignalError, TimeoutError):
     """``ctx.wait_for_signal(name, timeout=...)`` expired before a signal arrived.
 
+    ``seq`` is the wait's position in the run's log.
+
     Example::
 
         try:
@@ -125,6 +145,10 @@ class SignalTimeout(SignalError, TimeoutError):
         except SignalTimeout:
             ...
     """
+
+    def __init__(self, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
 
 
 class RunNotFound(FlowError, LookupError):

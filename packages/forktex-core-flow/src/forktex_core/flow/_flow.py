@@ -15,9 +15,19 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 import asyncpg
 
-from . import _claim, _signals
-from ._db import asyncpg_dsn, keep_session, mask_url, retry_transient, sqlalchemy_url
-from ._defs import StepDef, WorkflowDef, check_async, positional_count, positive_number
+from . import _claim, _control, _signals
+from ._context import IN_STEP, current_context
+from ._db import asyncpg_dsn, keep_session, log, mask_url, retry_transient, sqlalchemy_url
+from ._defs import (
+    StepDef,
+    WorkflowDef,
+    check_async,
+    isolation_level_value,
+    positional_count,
+    positive_number,
+    run_id_value,
+    storable_text,
+)
 from ._errors import (
     FlowClosed,
     FlowError,
@@ -26,9 +36,7 @@ from ._errors import (
     ResultTimeout,
     RunCancelled,
     RunFailed,
-    RunFinished,
     RunNotFound,
-    RunNotRetryable,
     UnknownWorkflow,
 )
 from ._graph import Graph, Handler, build_body
@@ -37,6 +45,7 @@ from ._hooks import FlowHooks, HookSet, StartRequest
 from ._leader import leader_of
 from ._listener import Listener
 from ._records import FINISHED_VALUES, RunInfo, RunStatus, StepInfo
+from ._registry import Registry
 from ._replay import make_step_wrapper
 from ._schema import SCHEMA, ensure_schema
 from ._serde import JsonSerializer, Serializer, encode
@@ -52,9 +61,8 @@ F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
 START = f"""
 WITH ins AS (
     INSERT INTO {SCHEMA}.runs
-        (id, workflow, version, status, input, idempotency_key, wake_at, deadline, metadata)
-    VALUES ($1, $2, $3, 'pending', $4::jsonb, $5, now(), now() + make_interval(secs => $6),
-            $7::jsonb)
+        (id, workflow, version, status, input, idempotency_key, wake_at, timeout, metadata)
+    VALUES ($1, $2, $3, 'pending', $4::json, $5, now(), $6, $7::jsonb)
     ON CONFLICT (workflow, idempotency_key) DO NOTHING
     RETURNING id
 )
@@ -72,25 +80,6 @@ RUN_COLUMNS = (
     ") AS waiting_for_worker"
 )
 
-CANCEL = f"""
-UPDATE {SCHEMA}.runs
-SET status = 'cancelled', finished_at = now(), updated_at = now(), worker = NULL,
-    lease_until = NULL, wake_at = NULL,
-    error = jsonb_build_object('type', 'Cancelled', 'message', 'cancelled by flow.cancel()')
-WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled', 'dead')
-RETURNING pg_notify('{_claim.WORK_CHANNEL}', 'cancel:' || id::text),
-          pg_notify('{_claim.DONE_CHANNEL}', id::text)
-"""
-
-RETRY = f"""
-UPDATE {SCHEMA}.runs
-SET status = 'pending', error = NULL, output = NULL, finished_at = NULL, worker = NULL,
-    lease_until = NULL, recovery_attempts = 0, wake_at = now(), updated_at = now(),
-    deadline = CASE WHEN deadline IS NULL THEN NULL ELSE now() + (deadline - created_at) END
-WHERE id = $1
-RETURNING pg_notify('{_claim.WORK_CHANNEL}', '')
-"""
-
 DEFAULT_RETENTION = 7 * 24 * 3600.0
 READ_RETRY = 5.0  # reads retry on a dropped connection for this long
 
@@ -105,17 +94,6 @@ def _req_seconds(value: object, name: str) -> float:
     result = _seconds(value, name)
     assert result is not None
     return result
-
-
-def _run_id(value: object) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
-    raise InvalidArgument(f"run_id must be a UUID (or its string form), got {value!r}")
 
 
 def _positive_int(value: object, name: str, minimum: int = 1) -> int:
@@ -200,13 +178,10 @@ class Flow:
             0.0 if shutdown_grace == 0 else _req_seconds(shutdown_grace, "shutdown_grace")
         )
         self.pool_size = None if pool_size is None else _positive_int(pool_size, "pool_size")
-        if worker_id is not None and (not isinstance(worker_id, str) or not worker_id):
-            raise InvalidArgument(f"worker_id must be a non-empty string, got {worker_id!r}")
+        if worker_id is not None:
+            storable_text(worker_id, "worker_id")
         self._worker_id = worker_id
-        self._workflows: dict[str, dict[int, WorkflowDef]] = {}
-        self._graphs: dict[str, dict[int, Graph]] = {}
-        self._actions: dict[str, Handler] = {}
-        self._fingerprints: dict[tuple[str, int], Fingerprint] = {}
+        self._registry = Registry()
         self._hooks = HookSet(hooks)
         # A worker whose heartbeat is older than this is presumed dead.
         self._run_columns = RUN_COLUMNS.replace("{stale}", repr(float(self.lease * 2)))
@@ -226,7 +201,7 @@ class Flow:
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"Flow({mask_url(self._url)!r}, workflows={sorted(self._workflow_keys())})"
+        return f"Flow({mask_url(self._url)!r}, workflows={self._registry.keys()})"
 
     # -- registration -----------------------------------------------------------------------
 
@@ -246,6 +221,7 @@ class Flow:
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         timeout: float | None = None,
         transactional: bool = False,
+        isolation_level: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def step(
@@ -260,6 +236,7 @@ class Flow:
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         timeout: float | None = None,
         transactional: bool = False,
+        isolation_level: str | None = None,
     ) -> F | Callable[[F], F]:
         """Make an ``async def`` a checkpointed step.
 
@@ -269,7 +246,8 @@ class Flow:
         seconds (capped at ``max_backoff``, with jitter); the attempt count is durable. A
         final failure is recorded and raised as :class:`StepFailed` (also on replay).
         ``timeout`` bounds each attempt. Outside a workflow it is a plain coroutine.
-        With ``transactional=True`` it behaves like :meth:`transaction`.
+        With ``transactional=True`` it behaves like :meth:`transaction` (and takes its
+        ``isolation_level``).
 
         Example::
 
@@ -278,13 +256,20 @@ class Flow:
                 return await hetzner.create_server(manifest["name"])
         """
         policy = self._step_policy(max_attempts, backoff, max_backoff, retry_on, timeout)
-        if name is not None and (not isinstance(name, str) or not name):
-            raise InvalidArgument(f"step name must be a non-empty string, got {name!r}")
+        if name is not None:
+            storable_text(name, "step name")
+        level = isolation_level_value(isolation_level)
+        if level is not None and not transactional:
+            raise InvalidArgument("isolation_level applies to transactional steps only")
 
         def decorate(func: F) -> F:
             check_async(func, "@flow.step" if not transactional else "@flow.transaction")
             sdef = StepDef(
-                name or func.__qualname__, func, *policy, transactional=bool(transactional)
+                name or func.__qualname__,
+                func,
+                *policy,
+                transactional=bool(transactional),
+                isolation_level=level,
             )
             return make_step_wrapper(sdef, self._plain_tx)  # type: ignore[return-value]
 
@@ -322,6 +307,7 @@ class Flow:
         max_backoff: float = 60.0,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         timeout: float | None = None,
+        isolation_level: str | None = None,
     ) -> Any:
         """A step whose database writes commit in the same transaction as its checkpoint.
 
@@ -329,6 +315,9 @@ class Flow:
         argument; callers pass everything else. Its effects happen exactly once, even if
         the worker crashes right after it: either the writes and the checkpoint are both
         committed (replay returns the result) or neither is (it runs again).
+        ``isolation_level`` is ``"read committed"`` (the default), ``"repeatable read"`` or
+        ``"serializable"``; a serialisation failure or a deadlock runs the step again in a
+        new transaction (a bounded number of times) without counting as a failed attempt.
 
         Example::
 
@@ -349,6 +338,7 @@ class Flow:
             retry_on=retry_on,
             timeout=timeout,
             transactional=True,
+            isolation_level=isolation_level,
         )
         if fn is not None:
             return deco(fn)
@@ -380,8 +370,10 @@ class Flow:
         """Register an ``async def (ctx, input)`` as a durable workflow.
 
         ``name`` and ``version`` identify it (runs remember the version they started with;
-        bump it when the sequence of steps changes). ``timeout`` (seconds, from start) fails
-        a run that takes longer. Returns the function unchanged.
+        bump it when the sequence of steps changes). ``timeout`` (seconds) fails a run that
+        takes longer, counted from when a worker first picks the run up (time spent queued
+        does not count; ``retry`` starts a fresh window). Returns the function unchanged.
+        Workflows may be registered at any time, also while a worker runs.
 
         Example::
 
@@ -390,10 +382,8 @@ class Flow:
                 server_id = await provision_vps(ctx, manifest)
                 return {"server_id": server_id}
         """
-        if name is not None and (not isinstance(name, str) or not name or ":" in name):
-            raise InvalidArgument(
-                f"workflow name must be a non-empty string without ':', got {name!r}"
-            )
+        if name is not None and ":" in storable_text(name, "workflow name"):
+            raise InvalidArgument(f"workflow name must not contain ':', got {name!r}")
         ver = _positive_int(version, "version")
         limit = _seconds(timeout, "timeout", allow_none=True)
 
@@ -407,24 +397,13 @@ class Flow:
                 )
             wname = name or f"{func.__module__}.{func.__qualname__}"
             wdef = WorkflowDef(wname, ver, func, limit, count >= 2)
-            self._register(wdef, fingerprint(func))
+            self._registry.add_workflow(wdef, fingerprint(func))
             func.__forktex_workflow__ = wdef  # type: ignore[attr-defined]
             return func
 
         if fn is not None:
             return decorate(fn)
         return decorate
-
-    def _register(self, wdef: WorkflowDef, fp: Fingerprint) -> None:
-        versions = self._workflows.setdefault(wdef.name, {})
-        existing = versions.get(wdef.version)
-        if existing is not None and existing.fn.__qualname__ != wdef.fn.__qualname__:
-            raise InvalidArgument(
-                f"workflow {wdef.name!r} version {wdef.version} is already registered "
-                f"({existing.fn.__qualname__}); bump version= for a new body"
-            )
-        versions[wdef.version] = wdef
-        self._fingerprints[(wdef.name, wdef.version)] = fp
 
     def action(self, name: str) -> Callable[[F], F]:
         """Register an ``async def (ctx, payload)`` as a named graph action.
@@ -441,16 +420,15 @@ class Flow:
                 await send_email_step(ctx, payload["email"])
                 return payload
         """
-        if not isinstance(name, str) or not name or len(name) > 200:
-            raise InvalidArgument(f"action name must be a non-empty string, got {name!r}")
+        storable_text(name, "action name")
 
         def decorate(func: F) -> F:
             sdef = getattr(func, "__forktex_step__", None)
             check_async(func if sdef is None else sdef.fn, "@flow.action")
-            existing = self._actions.get(name)
+            existing = self._registry.actions.get(name)
             if existing is not None and existing is not func:
                 raise InvalidArgument(f"action {name!r} is already registered ({existing!r})")
-            self._actions[name] = func
+            self._registry.actions[name] = func
             func.__forktex_action__ = name  # type: ignore[attr-defined]
             return func
 
@@ -464,7 +442,7 @@ class Flow:
 
             g = Graph.from_dict(data, actions=flow.actions)
         """
-        return dict(self._actions)
+        return dict(self._registry.actions)
 
     def register_graph(self, graph: Graph) -> Graph:
         """Validate ``graph`` and register it as a workflow of the same name and version.
@@ -481,9 +459,9 @@ class Flow:
         if not isinstance(graph, Graph):
             raise InvalidArgument(f"register_graph needs a Graph, got {graph!r}")
         graph.validate()
-        states = graph.resolved(self._actions)
+        states = graph.resolved(self._registry.actions)
         body = build_body(graph, states)
-        existing = self._workflows.get(graph.name, {}).get(graph.version)
+        existing = self._registry.workflow(graph.name, graph.version)
         if existing is not None and not hasattr(existing.fn, "__forktex_graph__"):
             raise GraphValidationError(
                 graph.name,
@@ -492,8 +470,8 @@ class Flow:
                 f"{graph.version} is already registered",
             )
         wdef = WorkflowDef(graph.name, graph.version, body, graph.timeout, True)
-        self._register(wdef, graph.fingerprint(states))
-        self._graphs.setdefault(graph.name, {})[graph.version] = graph
+        self._registry.add_graph(graph)
+        self._registry.add_workflow(wdef, graph.fingerprint(states))
         return graph
 
     def graph(self, name: str, version: int | None = None) -> Graph:
@@ -503,14 +481,16 @@ class Flow:
 
             print(flow.graph("user.onboarding").to_mermaid())
         """
-        versions = self._graphs.get(name)
+        versions = self._registry.graphs.get(name)
         if not versions:
-            raise UnknownWorkflow(name, [f"{n} (graph)" for n in self._graphs])
+            raise UnknownWorkflow(name, [f"{n} (graph)" for n in self._registry.graphs])
         if version is None:
             return versions[max(versions)]
         if version not in versions:
             raise UnknownWorkflow(
-                name, [f"{n}:{v}" for n in self._graphs for v in self._graphs[n]], version
+                name,
+                [f"{n}:{v}" for n in self._registry.graphs for v in self._registry.graphs[n]],
+                version,
             )
         return versions[version]
 
@@ -522,7 +502,7 @@ class Flow:
 
             for name, versions in flow.graphs.items(): print(name, versions)
         """
-        return {n: sorted(v) for n, v in sorted(self._graphs.items())}
+        return {n: sorted(v) for n, v in sorted(self._registry.graphs.items())}
 
     def fingerprints(self) -> dict[tuple[str, int], Fingerprint]:
         """AST fingerprints of every registered workflow and graph (for ``forktex-flow audit``).
@@ -531,7 +511,7 @@ class Flow:
 
             for (name, version), fp in flow.fingerprints().items(): print(name, version, fp.hash)
         """
-        return dict(self._fingerprints)
+        return dict(self._registry.fingerprints)
 
     def add_hooks(self, hooks: FlowHooks) -> None:
         """Register an extension (see :class:`FlowHooks`); several compose in order.
@@ -542,22 +522,19 @@ class Flow:
         """
         self._hooks.add(hooks)
 
-    def _workflow_keys(self) -> list[str]:
-        return [w.key for versions in self._workflows.values() for w in versions.values()]
-
     def _lookup(self, workflow: object, version: object) -> WorkflowDef:
         if callable(workflow) and hasattr(workflow, "__forktex_workflow__"):
             workflow = workflow.__forktex_workflow__.name
         if not isinstance(workflow, str) or not workflow:
             raise InvalidArgument(f"workflow must be a registered workflow name, got {workflow!r}")
-        versions = self._workflows.get(workflow)
+        versions = self._registry.workflows.get(workflow)
         if not versions:
-            raise UnknownWorkflow(workflow, self._workflows)
+            raise UnknownWorkflow(workflow, self._registry.workflows)
         if version is None:
             return versions[max(versions)]
         ver = _positive_int(version, "version")
         if ver not in versions:
-            raise UnknownWorkflow(workflow, self._workflow_keys(), ver)
+            raise UnknownWorkflow(workflow, self._registry.keys(), ver)
         return versions[ver]
 
     # -- connections ------------------------------------------------------------------------
@@ -643,12 +620,8 @@ class Flow:
                                       idempotency_key="deploy-web-42")
         """
         wdef = self._lookup(workflow, version)
-        if idempotency_key is not None and (
-            not isinstance(idempotency_key, str) or not idempotency_key
-        ):
-            raise InvalidArgument(
-                f"idempotency_key must be a non-empty string or None, got {idempotency_key!r}"
-            )
+        if idempotency_key is not None:
+            storable_text(idempotency_key, "idempotency_key", max_length=1000)
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidArgument(f"metadata must be a dict or None, got {metadata!r}")
         if self._hooks.has("attach_metadata") or self._hooks.has("authorize_start"):
@@ -718,7 +691,7 @@ class Flow:
 
             output = await flow.result(run_id, timeout=30)
         """
-        rid = _run_id(run_id)
+        rid = run_id_value(run_id)
         limit = _seconds(timeout, "timeout", allow_none=True)
         pool = await self._client()
         await self._done_listener()
@@ -773,12 +746,14 @@ class Flow:
 
             await flow.send_signal(run_id, "advance", payload={"code": "abc"})
         """
-        rid = _run_id(run_id)
-        if not isinstance(name, str) or not name or len(name) > 200:
-            raise InvalidArgument(
-                f"signal name must be a non-empty string of at most 200 characters, got {name!r}"
-            )
+        rid = run_id_value(run_id)
+        storable_text(name, "signal name")
         text = encode(self.serializer, payload, f"the payload of signal {name!r}")
+        if current_context() is not None and not IN_STEP.get():
+            log.warning(
+                "flow: send_signal in a workflow body is sent again on every replay; "
+                "use ctx.send_signal (recorded, sent once)"
+            )
         if self._hooks.has("authorize_signal"):
             await self._hooks.authorize("authorize_signal", await self.get_run(rid), name, payload)
         pool = await self._client()
@@ -816,7 +791,7 @@ class Flow:
             info = await flow.get_run(run_id)
             print(info.status, info.worker, info.output)
         """
-        rid = _run_id(run_id)
+        rid = run_id_value(run_id)
         pool = await self._client()
         row = await retry_transient(
             lambda: pool.fetchrow(
@@ -906,7 +881,7 @@ class Flow:
             for step in await flow.history(run_id):
                 print(step.seq, step.name, step.status, step.attempt, step.duration)
         """
-        rid = _run_id(run_id)
+        rid = run_id_value(run_id)
         pool = await self._client()
 
         async def read() -> tuple[Any, list[asyncpg.Record]]:
@@ -965,61 +940,43 @@ class Flow:
     async def cancel(self, run_id: uuid.UUID | str) -> None:
         """Cancel a run that has not finished; a worker running it stops at once.
 
+        Once this returns no new step of the run starts (its execution checks before each).
+
         Example::
 
             await flow.cancel(run_id)
         """
-        rid = _run_id(run_id)
+        rid = run_id_value(run_id)
         if self._hooks.has("authorize_cancel"):
             await self._hooks.authorize("authorize_cancel", await self.get_run(rid))
-        pool = await self._client()
-        if await pool.fetchrow(CANCEL, rid) is not None:
-            return
-        status = await pool.fetchval(f"SELECT status FROM {SCHEMA}.runs WHERE id = $1", rid)
-        if status is None:
-            raise RunNotFound(rid)
-        raise RunFinished(rid, status, "cancel it")
+        await _control.cancel(await self._client(), rid)
 
     async def retry(self, run_id: uuid.UUID | str) -> None:
         """Resume a failed, dead or cancelled run from its last checkpoint.
 
-        Completed steps are replayed from the log; the failed step runs again with a fresh
-        attempt count.
+        Completed steps are replayed from the log; the failure that ended the run (the step
+        or signal wait named by the run's error) runs again with a fresh attempt count, while
+        failures the workflow caught and handled replay as recorded.
 
         Example::
 
             await flow.retry(run_id)
         """
-        rid = _run_id(run_id)
+        rid = run_id_value(run_id)
         if self._hooks.has("authorize_retry"):
             await self._hooks.authorize("authorize_retry", await self.get_run(rid))
-        pool = await self._client()
-        async with pool.acquire() as conn, conn.transaction():
-            status = await conn.fetchval(
-                f"SELECT status FROM {SCHEMA}.runs WHERE id = $1 FOR UPDATE", rid
-            )
-            if status is None:
-                raise RunNotFound(rid)
-            if status not in ("failed", "dead", "cancelled"):
-                raise RunNotRetryable(
-                    f"run {rid} is {status}; only failed, dead or cancelled runs can be retried"
-                )
-            await conn.execute(
-                f"DELETE FROM {SCHEMA}.steps WHERE run_id = $1 AND status IN "
-                "('failed', 'retrying')",
-                rid,
-            )
-            await conn.fetchrow(RETRY, rid)
+        await _control.retry(await self._client(), rid)
 
     # -- workers ----------------------------------------------------------------------------
 
     async def run_worker(self, concurrency: int = 16, *, worker_id: str | None = None) -> None:
         """Run a worker in this process until :meth:`stop` (or :meth:`close`) is called.
 
-        Claims up to ``concurrency`` runs at a time under a lease, renews leases by
-        heartbeat, wakes on NOTIFY, and campaigns for the leader role (reaping runs of dead
-        workers, firing timers, pruning). On stop it lets in-flight runs finish for
-        ``shutdown_grace`` seconds, then hands the rest back for other workers.
+        Claims up to ``concurrency`` runs at a time, each driven by one execution whose lease
+        a heartbeat thread renews (so a step blocking the event loop never loses its run),
+        wakes on NOTIFY, and campaigns for the leader role (reaping runs of dead workers,
+        firing timers, pruning). Workflows registered later are served at once. On stop it
+        lets in-flight runs finish for ``shutdown_grace`` seconds, then hands the rest back.
 
         Example::
 
@@ -1031,11 +988,18 @@ class Flow:
         conc = _positive_int(concurrency, "concurrency")
         if conc > 10_000:
             raise InvalidArgument(f"concurrency must be at most 10000, got {concurrency!r}")
-        if worker_id is not None and (not isinstance(worker_id, str) or not worker_id):
-            raise InvalidArgument(f"worker_id must be a non-empty string, got {worker_id!r}")
+        if worker_id is not None:
+            storable_text(worker_id, "worker_id")
         if self._worker is not None:
             raise FlowError("a worker is already running on this Flow; stop it first")
-        worker = Worker(self, conc, worker_id or self._worker_id)
+        worker = Worker(
+            self,
+            conc,
+            worker_id or self._worker_id,
+            dsn=self._dsn,
+            registry=self._registry,
+            hooks=self._hooks,
+        )
         self._worker = worker
         self._worker_done = asyncio.Event()
         try:

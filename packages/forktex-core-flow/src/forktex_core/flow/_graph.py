@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _conditions
-from ._defs import check_async, positional_count
-from ._errors import ConditionError, GraphValidationError, TransitionError
+from ._defs import check_async, positional_count, positive_number
+from ._errors import ConditionError, GraphValidationError, InvalidArgument, TransitionError
 from ._hashing import Fingerprint, composite, fingerprint
 
 if TYPE_CHECKING:
@@ -118,11 +118,10 @@ class Graph:
             raise GraphValidationError(name, None, f"version must be an int >= 1, got {version!r}")
         self.version = version
         self.initial = None if initial is None else _name(initial, "initial", name)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
-            raise GraphValidationError(name, None, f"timeout must be > 0 seconds, got {timeout!r}")
-        self.timeout = None if timeout is None else float(timeout)
+        try:
+            self.timeout = positive_number(timeout, "timeout", allow_none=True)
+        except InvalidArgument as exc:
+            raise GraphValidationError(name, None, str(exc)) from None
         self.description = description
         self.states: dict[str, State] = {}
         self.transitions: list[Transition] = []

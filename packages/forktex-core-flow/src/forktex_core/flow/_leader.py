@@ -19,30 +19,23 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ._claim import DONE_CHANNEL, WORK_CHANNEL
+from ._claim import DONE_CHANNEL, WORK_CHANNEL, recover_set
 from ._db import TRANSIENT, log
 from ._schema import LOCK_CLASS, LOCK_LEADER, SCHEMA
 
+# A lapsed lease: its execution is gone (worker killed, frozen, cut off). The loss counts
+# as a recovery attempt; past max_recovery_attempts the run is parked as dead.
 REAP = f"""
-UPDATE {SCHEMA}.runs
-SET recovery_attempts = recovery_attempts + 1,
-    status = CASE WHEN recovery_attempts + 1 > $1 THEN 'dead' ELSE 'pending' END,
-    wake_at = CASE WHEN recovery_attempts + 1 > $1 THEN NULL ELSE now() END,
-    finished_at = CASE WHEN recovery_attempts + 1 > $1 THEN now() ELSE NULL END,
-    error = CASE WHEN recovery_attempts + 1 > $1 THEN jsonb_build_object(
-        'type', 'PoisonRun',
-        'message', format('the run lost its worker %s times (limit %s); parked as dead. '
-                          'Fix the cause, then flow.retry() it.', recovery_attempts + 1, $1))
-        ELSE error END,
-    worker = NULL, lease_until = NULL, updated_at = now()
+UPDATE {SCHEMA}.runs SET {recover_set("true", "$1")}
 WHERE status = 'running' AND lease_until < now()
 RETURNING status,
-          CASE WHEN status = 'dead' THEN pg_notify('{DONE_CHANNEL}', id::text) END AS notified
+          CASE WHEN status = 'dead' THEN pg_notify('{DONE_CHANNEL}', id::text)
+               ELSE pg_notify('{WORK_CHANNEL}', '') END AS notified
 """
 
 DUE = f"""
-SELECT EXISTS (SELECT 1 FROM {SCHEMA}.runs
-               WHERE status IN ('pending', 'waiting') AND wake_at <= now())
+SELECT EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE status = 'waiting' AND wake_at <= now())
+    OR EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE status = 'pending' AND wake_at <= now())
 """
 
 PRUNE = f"""

@@ -48,7 +48,8 @@ class RunInfo:
 
     ``metadata`` holds what the host (or a :class:`FlowHooks` extension) attached at start;
     ``waiting_for_worker`` flags a runnable run no live worker can claim (its version is
-    not registered on any of them).
+    not registered on any of them). ``deadline`` (workflows with a timeout) is set when a
+    worker first picks the run up; ``worker`` names the worker executing it.
 
     Example::
 
@@ -84,7 +85,8 @@ class RunInfo:
 class StepInfo:
     """One entry of a run's checkpoint log.
 
-    ``kind`` is ``step``, ``transaction``, ``sleep``, ``signal``, ``now`` or ``uuid``;
+    ``kind`` is ``step``, ``transaction``, ``sleep``, ``signal`` (a wait), ``send`` (a
+    ``ctx.send_signal``), ``now``, ``uuid``, ``state`` (a graph state) or ``patch``;
     ``status`` is ``completed``, ``failed``, ``retrying`` (an attempt failed, more to come)
     or ``waiting`` (a signal wait not yet satisfied).
 

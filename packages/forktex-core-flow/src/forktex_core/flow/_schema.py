@@ -100,6 +100,27 @@ MIGRATIONS: list[str] = [
     -- list_runs(metadata={{...}}): containment over the hooks' metadata (e.g. org_id)
     CREATE INDEX runs_metadata ON {SCHEMA}.runs USING gin (metadata jsonb_path_ops);
     """,
+    # 3: leases held by executions, values keep their key order, timeouts from first pickup
+    f"""
+    -- the execution (one claim of a run) holding its lease; checkpoints are fenced on it
+    ALTER TABLE {SCHEMA}.runs ADD COLUMN execution uuid;
+    -- the workflow timeout in seconds; the deadline is set when a worker first picks it up
+    ALTER TABLE {SCHEMA}.runs ADD COLUMN timeout double precision;
+    -- json keeps the text as written (jsonb reorders keys), like steps.output
+    ALTER TABLE {SCHEMA}.runs
+        ALTER COLUMN input TYPE json USING input::json,
+        ALTER COLUMN output TYPE json USING output::json;
+    ALTER TABLE {SCHEMA}.signals ALTER COLUMN payload TYPE json USING payload::json;
+    -- a claim must only ever use runs_claim_version: with a plain (wake_at) index the
+    -- planner scanned every runnable run of versions the worker lacks
+    DROP INDEX {SCHEMA}.runs_claim;
+    -- heartbeats renew leases by run id and execution now, not by worker
+    DROP INDEX {SCHEMA}.runs_worker;
+    -- the leader's "anything due?" checks
+    CREATE INDEX runs_pending ON {SCHEMA}.runs (wake_at) WHERE status = 'pending';
+    CREATE INDEX runs_timers ON {SCHEMA}.runs (wake_at)
+        WHERE status = 'waiting' AND wake_at IS NOT NULL;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from ._errors import NotSerialisable, StepFailed
+from ._errors import NotSerialisable, SignalTimeout, StepFailed
 
 MAX_TRACEBACK = 4000
 
@@ -79,42 +80,133 @@ class JsonSerializer:
         return self._loads(text)
 
 
+# A JSON escape: an escaped backslash, or \uXXXX (group 1); scanning left to right keeps
+# escapes aligned, so "\\u0000" (an escaped backslash, then text) is not a NUL.
+_ESCAPE = re.compile(r"\\(?:\\|u([0-9a-fA-F]{4}))")
+
+
+def _escaped_problem(text: str) -> str | None:
+    """What Postgres would reject among the ``\\u`` escapes of JSON ``text``, if anything."""
+    high_end = -1  # end of a high surrogate escape still waiting for its low half
+    for match in _ESCAPE.finditer(text):
+        code = match.group(1)
+        if code is None:
+            continue
+        value = int(code, 16)
+        if high_end >= 0:
+            if 0xDC00 <= value <= 0xDFFF and match.start() == high_end:
+                high_end = -1
+                continue
+            return "a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+        if value == 0:
+            return "a NUL character (\\u0000)"
+        if 0xD800 <= value <= 0xDBFF:
+            high_end = match.end()
+        elif 0xDC00 <= value <= 0xDFFF:
+            return "a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+    if high_end >= 0:
+        return "a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+    return None
+
+
+def storable_problem(text: str) -> str | None:
+    """Why Postgres ``json``/``jsonb`` cannot store JSON ``text`` (None when it can)."""
+    if "\x00" in text:
+        return "a NUL character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a lone surrogate (a str character in U+D800..U+DFFF), which is not UTF-8"
+    if "\\u" in text:
+        return _escaped_problem(text)
+    return None
+
+
 def encode(serializer: Serializer, value: Any, what: str) -> str:
-    """``serializer.dumps(value)``, turning failures into :class:`NotSerialisable`."""
+    """``serializer.dumps(value)``, turning failures into :class:`NotSerialisable`.
+
+    Everything Postgres would refuse is refused here, before any write: values JSON cannot
+    represent, NaN/Infinity, NUL characters and lone surrogates (raw or escaped).
+
+    Example::
+
+        encode(JsonSerializer(), {"a": 1}, "the input")  # '{"a":1}'
+        encode(JsonSerializer(), "\\ud800", "the input")  # NotSerialisable
+    """
     try:
         text = serializer.dumps(value)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise NotSerialisable(
             f"{what} is a value of type {type(value).__name__!r} that cannot be stored as JSON "
-            f"({exc}); use JSON types (dict, list, str, int, float, bool, None) or pass "
-            "Flow(serializer=JsonSerializer(default=..., object_hook=...)) that handles it"
+            f"({_clean(str(exc))}); use JSON types (dict, list, str, int, float, bool, None) or "
+            "pass Flow(serializer=JsonSerializer(default=..., object_hook=...)) that handles it"
         ) from exc
-    if "\\u0000" in text:
+    if not isinstance(text, str):
         raise NotSerialisable(
-            f"{what} contains a NUL character (\\u0000), which Postgres jsonb cannot store"
+            f"{what}: the serializer's dumps() returned {type(text).__name__!r}, not JSON text"
         )
+    problem = storable_problem(text)
+    if problem is not None:
+        raise NotSerialisable(f"{what} contains {problem}, which Postgres cannot store")
     return text
+
+
+def _clean(text: str) -> str:
+    """``text`` made storable: lone surrogates become '?', NUL becomes '\\0'."""
+    if text.isascii():
+        return text.replace("\x00", "\\0")
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\0")
 
 
 def error_doc(exc: BaseException, attempts: int = 1) -> dict[str, Any]:
     """A JSON document describing an exception (type, message, traceback excerpt)."""
     if isinstance(exc, StepFailed):
         return {
-            "type": exc.error_type,
-            "message": exc.error_message,
-            "step": exc.step,
+            "type": _clean(exc.error_type),
+            "message": _clean(exc.error_message),
+            "step": _clean(exc.step),
             "attempts": exc.attempts,
         }
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return {
         "type": type(exc).__name__,
         "module": type(exc).__module__,
-        "message": str(exc),
+        "message": _clean(str(exc)),
         "attempts": attempts,
-        "traceback": tb[-MAX_TRACEBACK:],
+        "traceback": _clean(tb[-MAX_TRACEBACK:]),
     }
 
 
-def error_text(exc: BaseException, attempts: int = 1) -> str:
-    """:func:`error_doc` as JSON text (always encodable)."""
-    return json.dumps(error_doc(exc, attempts), default=repr)
+def error_text(exc: BaseException, attempts: int = 1, **extra: Any) -> str:
+    """:func:`error_doc` (plus ``extra`` keys) as JSON text; always storable."""
+    return json.dumps({**error_doc(exc, attempts), **extra}, default=lambda o: _clean(repr(o)))
+
+
+def ending_positions(exc: BaseException) -> list[int]:
+    """Log positions of the step failures / signal timeouts that ended a run.
+
+    Only the exception that ended the run counts (and what it was raised ``from``, and the
+    members of an exception group): a failure the workflow caught and handled is not in it,
+    so ``flow.retry`` leaves handled failures recorded.
+
+    Example::
+
+        ending_positions(StepFailed("charge", "ValueError", "declined", 1, seq=2))  # [2]
+    """
+    found: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        seq = getattr(err, "seq", None)
+        if isinstance(err, StepFailed | SignalTimeout) and isinstance(seq, int):
+            found.add(seq)
+        elif isinstance(err, BaseExceptionGroup):
+            todo.extend(err.exceptions)
+        else:
+            todo.append(err.__cause__)
+    return sorted(found)

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""The worker: claims runs under a lease, drives them, heartbeats, campaigns for leader.
+"""The worker: claims runs, starts one execution per claimed run, campaigns for leader.
 
 Idle workers sleep on LISTEN/NOTIFY (new runs, signals, due timers, reaped runs) and poll
-only as a fallback every ``poll_interval`` seconds.
+only as a fallback every ``poll_interval`` seconds. Leases are renewed by a
+:class:`LeaseKeeper` thread, for the executions that are running and nothing else; runs
+registered while the worker runs are claimed at once.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from . import _claim
-from ._db import TRANSIENT, keep_session, log
+from ._clock import DbClock
+from ._db import TRANSIENT, connection_lost, keep_session, log
 from ._driver import RunDriver
+from ._heartbeat import KeeperSettings, LeaseKeeper
+from ._held import HeldChecks
+from ._hooks import HookSet
 from ._leader import Leader, LeaderSettings
 from ._listener import Listener
+from ._registry import Registry
 from ._schema import SCHEMA
 from ._serde import Serializer
 
@@ -37,24 +44,39 @@ if TYPE_CHECKING:
 REGISTER = f"""
 INSERT INTO {SCHEMA}.workers (id, hostname, pid, versions) VALUES ($1, $2, $3, $4::jsonb)
 ON CONFLICT (id) DO UPDATE SET heartbeat = now(), versions = EXCLUDED.versions
+RETURNING extract(epoch FROM now())::float8
 """
 
 
 class Worker:
     """One worker process's runtime (created by :meth:`Flow.run_worker`)."""
 
-    def __init__(self, flow: Flow, concurrency: int, worker_id: str | None) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        concurrency: int,
+        worker_id: str | None,
+        *,
+        dsn: str,
+        registry: Registry,
+        hooks: HookSet,
+    ) -> None:
         self.flow = flow
+        self.dsn = dsn
+        self.registry = registry
         self.concurrency = concurrency
         self.worker_id = worker_id or (
             f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         )
         self.serializer: Serializer = flow.serializer
         self.lease = flow.lease
-        self.pool: asyncpg.Pool = None  # set in run()
-        self.lease_pool: asyncpg.Pool = None
+        self.max_recovery_attempts = flow.max_recovery_attempts
+        self.hooks = hooks
+        self.clock = DbClock()
+        self.pool: asyncpg.Pool | None = None  # set in run()
+        self.checks: HeldChecks = None  # type: ignore[assignment]  # set in run()
         self.leader = Leader(
-            flow._dsn,
+            dsn,
             self.worker_id,
             LeaderSettings(
                 interval=flow.reaper_interval,
@@ -68,8 +90,10 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._more = True
-        self._timers: list[float] = []
-        self._keys = sorted(flow._workflow_keys())
+        self._timers: list[float] = []  # wake-up times on the database's clock
+        self._keys = registry.keys()
+        self._keeper: LeaseKeeper | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.started = asyncio.Event()
 
     # -- Host protocol used by drivers -------------------------------------------------------
@@ -95,8 +119,8 @@ class Worker:
         if payload.startswith("cancel:"):
             with contextlib.suppress(ValueError):
                 entry = self._active.get(uuid.UUID(payload[7:]))
-                if entry is not None and entry[1].task is not None:
-                    entry[1].task.cancel()
+                if entry is not None:
+                    entry[1].stop()
             return
         self._more = True
         self._wake.set()
@@ -105,67 +129,129 @@ class Worker:
         self._more = True
         self._wake.set()
 
+    def _stop_runs(self, lost: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """The heartbeat found these runs taken from their executions: stop those."""
+        for run_id, execution in lost:
+            entry = self._active.get(run_id)
+            if entry is not None and entry[1].execution == execution:
+                entry[1].stop()
+
+    def _registered(self) -> None:
+        """A workflow or graph was registered (in any thread): serve it from now on."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(self._refresh_keys)
+
+    def _refresh_keys(self) -> None:
+        self._keys = self.registry.keys()
+        if self._keeper is not None:
+            self._keeper.set_versions(self._keys)
+        self._more = True
+        self._wake.set()
+
+    def describe_steps(self) -> str:
+        """What the executions of this worker are running (for the stall warning)."""
+        parts = [
+            f"run {run_id} step {name!r}"
+            for run_id, (_, driver) in list(self._active.items())
+            for name in driver.running_steps()
+        ]
+        return "; ".join(parts) or "workflow code outside any step"
+
     # -- main loop --------------------------------------------------------------------------
+
+    async def _connect(self, listener: Listener) -> None:
+        """Schema, pool, the worker's row, LISTEN; each step is safe to repeat."""
+        flow = self.flow
+        await flow._ensure_schema()
+        if self.pool is None:
+            self.pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=flow.pool_size or min(self.concurrency + 3, 24),
+                reset=keep_session,
+            )
+        self._keys = self.registry.keys()
+        sent = time.monotonic()
+        db_now = await self.pool.fetchval(
+            REGISTER, self.worker_id, socket.gethostname(), os.getpid(), json.dumps(self._keys)
+        )
+        self.clock.observe(db_now, sent, time.monotonic())
+        await listener.start()
+
+    async def _start(self, listener: Listener) -> None:
+        """:meth:`_connect`, riding out connections lost meanwhile (for a while)."""
+        deadline = time.monotonic() + max(60.0, 6 * self.lease)
+        delay = 0.1
+        while True:
+            try:
+                await self._connect(listener)
+                return
+            except Exception as exc:
+                if not connection_lost(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("flow: worker start-up lost its connection (%s); retrying", exc)
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, 2.0)
 
     async def run(self) -> None:
         flow = self.flow
-        await flow._ensure_schema()
-        self.pool = await asyncpg.create_pool(
-            flow._dsn,
-            min_size=1,
-            max_size=flow.pool_size or min(self.concurrency + 3, 24),
-            reset=keep_session,
-        )
-        # Claims and heartbeats only move leases: losing one in a Postgres crash is the same
-        # as losing the worker (the lease expires and the run is recovered), so they commit
-        # without waiting for the WAL flush. Checkpoints and completions stay synchronous.
-        self.lease_pool = await asyncpg.create_pool(
-            flow._dsn,
-            min_size=1,
-            max_size=2,
-            server_settings={"synchronous_commit": "off"},
-            reset=keep_session,
-        )
-        listener = Listener(flow._dsn, {_claim.WORK_CHANNEL: self._on_work}, self._on_reconnect)
+        self._loop = asyncio.get_running_loop()
+        unsubscribe = self.registry.subscribe(self._registered)
+        self.checks = HeldChecks(self.dsn)
+        listener = Listener(self.dsn, {_claim.WORK_CHANNEL: self._on_work}, self._on_reconnect)
         side: list[asyncio.Task[None]] = []
         try:
-            await self.pool.execute(
-                REGISTER,
-                self.worker_id,
-                socket.gethostname(),
-                os.getpid(),
-                json.dumps(self._keys),
+            await self._start(listener)
+            self._keeper = LeaseKeeper(
+                KeeperSettings(
+                    self.dsn,
+                    self.worker_id,
+                    socket.gethostname(),
+                    os.getpid(),
+                    self.lease,
+                    flow.heartbeat,
+                ),
+                self.clock,
+                self._loop,
+                on_lost=self._stop_runs,
+                describe=self.describe_steps,
             )
-            await listener.start()
-            loop = asyncio.get_running_loop()
-            side.append(loop.create_task(self._heartbeat()))
-            side.append(loop.create_task(self.leader.run(self._stopping)))
+            self._keeper.set_versions(self._keys)
+            self._keeper.start()
+            side.append(self._loop.create_task(self.leader.run(self._stopping)))
             self.started.set()
             await self._claim_loop()
             await self._drain(flow.shutdown_grace)
         finally:
+            unsubscribe()
             self._stopping.set()
             await self._drain(0.0)
+            if self._keeper is not None:
+                try:
+                    await asyncio.to_thread(self._keeper.stop)
+                except RuntimeError:  # the loop's executor is gone (interpreter exiting)
+                    self._keeper.stop()
             for task in side:
                 task.cancel()
             for task in side:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.leader.close()
+            await self.checks.close()
             await listener.close()
-            with contextlib.suppress(*TRANSIENT, asyncpg.PostgresError, TimeoutError):
-                await asyncio.wait_for(
-                    self.pool.execute(
-                        f"DELETE FROM {SCHEMA}.workers WHERE id = $1", self.worker_id
-                    ),
-                    2.0,
-                )
-            for pool in (self.pool, self.lease_pool):
-                if pool is None:
-                    continue
+            if self.pool is not None:
+                with contextlib.suppress(*TRANSIENT, asyncpg.PostgresError, TimeoutError):
+                    await asyncio.wait_for(
+                        self.pool.execute(
+                            f"DELETE FROM {SCHEMA}.workers WHERE id = $1", self.worker_id
+                        ),
+                        2.0,
+                    )
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pool.close(), 5.0)
-                pool.terminate()
+                    await asyncio.wait_for(self.pool.close(), 5.0)
+                self.pool.terminate()
 
     async def _claim_loop(self) -> None:
         delay = 0.05
@@ -176,9 +262,12 @@ class Worker:
                 self._wake.clear()
                 self._more = False
                 try:
+                    sent = time.monotonic()
                     runs = await _claim.claim(
-                        self.pool, free, self.worker_id, self._keys, self.lease
+                        self.pool, free, self.worker_id, self._keys, self.lease, list(self._active)
                     )
+                    if runs:
+                        self.clock.observe(runs[0].db_now, sent, time.monotonic())
                     delay = 0.05
                 except (*TRANSIENT, asyncpg.PostgresError) as exc:
                     log.warning("flow: claim failed (%s); retrying", type(exc).__name__)
@@ -193,7 +282,7 @@ class Worker:
                     continue
             timeout = flow.poll_interval
             if self._timers:
-                timeout = max(0.0, min(timeout, self._timers[0] - time.time() + 0.002))
+                timeout = max(0.0, min(timeout, self._timers[0] - self.clock.now() + 0.002))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
@@ -201,7 +290,7 @@ class Worker:
             self._wake.clear()
 
     def _due(self) -> bool:
-        now = time.time()
+        now = self.clock.now()
         due = False
         while self._timers and self._timers[0] <= now:
             heapq.heappop(self._timers)
@@ -209,52 +298,38 @@ class Worker:
         return due
 
     def _spawn(self, run: _claim.ClaimedRun) -> None:
-        wf = self.flow._workflows.get(run.workflow, {}).get(run.version)
-        if wf is None:  # filtered by the claim query; defensive
+        assert self._keeper is not None
+        keeper = self._keeper
+        wf = self.registry.workflow(run.workflow, run.version)
+        if wf is None:  # filtered by the claim query: defensive; its lease simply expires
+            log.error("flow: claimed run %s of unregistered %s", run.id, run.workflow)
             return
+        keeper.hold(run.id, run.execution)
         driver = RunDriver(self, run, wf)
         task = asyncio.get_running_loop().create_task(driver.drive())
         self._active[run.id] = (task, driver)
 
-        def done(_t: asyncio.Task[None], run_id: uuid.UUID = run.id) -> None:
-            self._active.pop(run_id, None)
+        def done(_t: asyncio.Task[None]) -> None:
+            # Only now: the lease of an execution is renewed until it has settled its run.
+            keeper.release(run.id, run.execution)
+            self._active.pop(run.id, None)
             self._wake.set()
 
         task.add_done_callback(done)
 
-    async def _heartbeat(self) -> None:
-        interval = self.flow.heartbeat
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
-            if self._stopping.is_set():
-                return
-            try:
-                await asyncio.wait_for(
-                    self.lease_pool.execute(_claim.HEARTBEAT, self.worker_id, self.lease),
-                    max(interval, self.lease / 2),
-                )
-            except (*TRANSIENT, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("flow: heartbeat failed (%s)", type(exc).__name__)
-
     async def _drain(self, grace: float) -> None:
-        """Wait up to ``grace`` s for in-flight runs; cancel and hand back the rest."""
+        """Wait up to ``grace`` s for in-flight runs; stop the rest (they hand their runs back)."""
         if not self._active:
             return
         tasks = [t for t, _ in self._active.values()]
         if grace > 0:
             await asyncio.wait(tasks, timeout=grace)
-        left = [(rid, t) for rid, (t, _) in list(self._active.items()) if not t.done()]
-        if not left:
-            return
-        for _, task in left:
-            task.cancel()
-        await asyncio.gather(*(t for _, t in left), return_exceptions=True)
-        with contextlib.suppress(*TRANSIENT, asyncpg.PostgresError, TimeoutError):
-            await asyncio.wait_for(
-                self.pool.execute(_claim.RELEASE, [rid for rid, _ in left], self.worker_id), 5.0
-            )
-            await self.pool.execute(f"NOTIFY {_claim.WORK_CHANNEL}")
+        left = [(t, d) for t, d in list(self._active.values()) if not t.done()]
+        for task, driver in left:
+            if not driver.settling:  # never interrupt a completion or a hand-back
+                task.cancel()
+        if left:
+            await asyncio.wait([t for t, _ in left], timeout=10.0)
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.worker_id, "active": len(self._active), "leader": self.leader.is_leader}

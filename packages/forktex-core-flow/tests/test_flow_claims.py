@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Claims: their cost does not grow with other versions' runs, and workflows registered
+while a worker runs are claimed by it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from forktex_core.flow import Flow, FlowContext, Graph, _claim
+
+FOREIGN = 20_000
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, list):
+        return (
+            "ARRAY["
+            + ", ".join(_literal(v) for v in value)
+            + "]::"
+            + ("text[]" if value and isinstance(value[0], str) else "int[]")
+        )
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+async def test_claim_probes_only_its_own_versions(
+    make_flow: Callable[..., Flow], pg: Any, mode: str
+) -> None:
+    flow = make_flow()
+    await flow.connect()
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO forktex_flow.runs (id, workflow, version, status, wake_at) "
+            "SELECT gen_random_uuid(), 'ver.flow', 1, 'pending', "
+            f"now() - make_interval(secs => g) FROM generate_series(1, {FOREIGN}) g"
+        )
+        await conn.execute("ANALYZE forktex_flow.runs")
+        await conn.execute(f"SET plan_cache_mode = {mode}")
+        args = _claim.claim_args(16, "w", ["ver.flow:2"], 5.0, [])
+        params = ", ".join(_literal(a) for a in args[:-1]) + ", ARRAY[]::uuid[]"
+        await conn.execute(f"PREPARE claim AS {_claim.CLAIM}")
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            raw = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({params})")
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()
+    nodes = list(_nodes(json.loads(raw)[0]["Plan"]))
+    seq_scans = [n for n in nodes if n["Node Type"] == "Seq Scan"]
+    assert not seq_scans, seq_scans
+    used = {n["Index Name"] for n in nodes if "Index Name" in n}
+    assert "runs_claim_version" in used, used
+    assert used <= {"runs_claim_version", "runs_pkey", "steps_pkey"}, used
+    probes = [n for n in nodes if n.get("Index Name") == "runs_claim_version"]
+    # the probe reads only runs of the worker's own version: none here, whatever the rest
+    assert all(n.get("Rows Removed by Filter", 0) == 0 for n in probes), probes
+    assert all(n["Actual Rows"] == 0 for n in probes), probes
+
+
+async def test_workflows_and_graphs_registered_after_the_worker_started_are_claimed(
+    make_flow: Callable[..., Flow], h: Any, pg: Any
+) -> None:
+    flow = make_flow()
+
+    @flow.workflow(name="late.first", version=1)
+    async def first(ctx: FlowContext) -> int:
+        return 1
+
+    async with h.running(flow):
+
+        @flow.workflow(name="late.second", version=1)
+        async def second(ctx: FlowContext) -> int:
+            return 2
+
+        g = Graph(name="late.graph", version=1, initial="only")
+
+        @g.state("only", terminal=True)
+        async def only(ctx: FlowContext, payload: Any) -> Any:
+            return payload
+
+        flow.register_graph(g)
+        assert await flow.result(await flow.start("late.second"), timeout=20) == 2
+        out = await flow.result(await flow.start("late.graph", input={"x": 1}), timeout=20)
+        assert out == {"x": 1}
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+
+            async def published() -> bool:
+                versions = await conn.fetchval(
+                    "SELECT versions::text FROM forktex_flow.workers WHERE id = $1",
+                    flow.worker_id,
+                )
+                return versions is not None and {
+                    "late.first:1",
+                    "late.second:1",
+                    "late.graph:1",
+                } <= set(json.loads(versions))
+
+            await h.wait_until(published)
+        finally:
+            await conn.close()
