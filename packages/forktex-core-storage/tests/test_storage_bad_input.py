@@ -181,7 +181,6 @@ def _run(client_factory: Any, data: st.DataObject) -> None:
 def test_filesystem_backend_inputs(tmp_path: Path, data: st.DataObject) -> None:
     root = tmp_path / "fuzz"
     (root / "files" / "objects").mkdir(parents=True, exist_ok=True)
-    (root / "files" / "meta").mkdir(parents=True, exist_ok=True)
     _run(
         lambda: StorageClient(
             endpoint=f"file://{root}",
@@ -280,9 +279,12 @@ def test_known_raw_constructor_errors_are_mapped(tmp_path: Path) -> None:
         {"public_base_url": "https://h:99999"},
     ):
         with pytest.raises(StorageError):
-            StorageClient(endpoint=f"file://{tmp_path}", **kwargs)  # type: ignore[arg-type]
+            StorageClient(endpoint=f"file://{tmp_path}", bucket="files", **kwargs)  # type: ignore[arg-type]
     client = StorageClient(
-        endpoint=f"file://{tmp_path}", callback_secret=SECRET, callback_base_url="https://a.b"
+        endpoint=f"file://{tmp_path}",
+        bucket="files",
+        callback_secret=SECRET,
+        callback_base_url="https://a.b",
     )
     for params in (5, {"k": "\ud800"}, [("a", "b")]):
         with pytest.raises(StorageError):
