@@ -173,7 +173,9 @@ async def test_defaults_report_a_silent_server_within_10_seconds(
     op: str, forktex_fault_proxy: Any, forktex_s3: Any, prefix: str
 ) -> None:
     proxy = forktex_fault_proxy(forktex_s3)
-    client = proxied(proxy, forktex_s3, part_size=5 * MiB)  # default timeouts
+    # Default timeouts; one request per upload for "upload-stall", 5 MiB parts otherwise.
+    part_size = 64 * MiB if op == "upload-stall" else 5 * MiB
+    client = proxied(proxy, forktex_s3, part_size=part_size)
     key = prefix + "defaults.bin"
     try:
         await put_directly(forktex_s3, key, b"x" * (24 * MiB))
@@ -188,7 +190,7 @@ async def test_defaults_report_a_silent_server_within_10_seconds(
             call = collect(stream)
         elif op == "upload-stall":
             proxy.black_hole()
-            call = proxied(proxy, forktex_s3, part_size=64 * MiB).put(key, b"u" * (40 * MiB))
+            call = client.put(key, b"u" * (40 * MiB))
         else:
             proxy.black_hole()
             call = client.put(key, b"p" * (12 * MiB))
