@@ -169,11 +169,14 @@ async def test_bucket_removed_during_a_put(tmp_path: Path) -> None:
     await client.ensure_bucket()
 
     async def body() -> AsyncIterator[bytes]:
-        yield b"first chunk "
+        yield b"x" * (1 << 20)  # one whole chunk: written before the stream goes on
         shutil.rmtree(tmp_path / "files")
         yield b"second chunk"
 
-    outcome = await _run(lambda c: c.put(KEY, body()), client)
+    # A given content type: nothing is read ahead to sniff one.
+    outcome = await _run(
+        lambda c: c.put(KEY, body(), content_type="application/octet-stream"), client
+    )
     _check(outcome, BucketNotFound, tmp_path)
 
 
