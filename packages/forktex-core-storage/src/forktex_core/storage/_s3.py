@@ -33,7 +33,6 @@ from ._errors import (
     AccessDenied,
     BucketNotFound,
     InvalidArgument,
-    ObjectNotFound,
     StorageError,
     StorageServiceError,
 )
@@ -276,8 +275,8 @@ class S3Backend:
             try:
                 if (await self.stat(key)).etag == expected:
                     return expected
-            except ObjectNotFound:
-                pass
+            except StorageError:
+                pass  # not there, or no answer: sending the completion again tells
 
     def _abort_in_background(self, key: str, upload_id: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._abort(key, upload_id))
