@@ -6,9 +6,10 @@ the local filesystem backend."""
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,12 @@ import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from forktex_core.storage import Credentials, StorageClient
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from storage_fault_support import FakeS3, PrivateS3  # noqa: E402
 
 CALLBACK_SECRET = b"s" * 32
 
@@ -70,3 +77,27 @@ def make_s3(forktex_s3: Any) -> Any:
 def prefix() -> str:
     """A unique key prefix so tests sharing the session bucket never see each other's objects."""
     return f"t-{uuid.uuid4().hex[:12]}/"
+
+
+@pytest.fixture
+def private_s3() -> Iterator[PrivateS3]:
+    """An S3 server of this test's own behind a fault proxy, which it may stop and restart."""
+    server = PrivateS3()
+    server.start()
+    server.proxy.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.proxy.stop()
+
+
+@pytest.fixture
+async def fake_s3() -> AsyncIterator[FakeS3]:
+    """An HTTP server answering with the error replies a test puts in ``fake_s3.replies``."""
+    server = FakeS3()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -133,4 +133,6 @@ async def test_filesystem_signed_urls(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="filesystem backend"):
         no_secret.verify_signed_url(url)
     with pytest.raises(InvalidArgument, match="public_base_url"):
-        StorageClient(endpoint=f"file://{tmp_path}", public_prefixes=("",)).public_url("a")
+        StorageClient(
+            endpoint=f"file://{tmp_path}", bucket="files", public_prefixes=("",)
+        ).public_url("a")

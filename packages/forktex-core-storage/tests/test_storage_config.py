@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from forktex_core.storage import (
-    AccessDenied,
     Credentials,
     InvalidArgument,
     StorageClient,
@@ -100,6 +99,12 @@ def test_bad_constructor_arguments(kwargs: dict[str, Any], match: str) -> None:
     assert SECRET not in str(exc.value)
 
 
+def test_a_bucket_is_required() -> None:
+    for endpoint in ("http://localhost:9000", "file:///var/tmp/storage"):
+        with pytest.raises(InvalidArgument, match="needs bucket="):
+            StorageClient(endpoint=endpoint, credentials=Credentials("a", SECRET))
+
+
 def test_backend_argument(tmp_path: Any) -> None:
     with pytest.raises(InvalidArgument, match="StorageBackend"):
         StorageClient(backend=object())  # type: ignore[arg-type]
@@ -107,7 +112,14 @@ def test_backend_argument(tmp_path: Any) -> None:
     wrapped = StorageClient(backend=fs.backend)
     assert wrapped.bucket == "b-1" and wrapped.backend is fs.backend
     with pytest.raises(InvalidArgument, match="S3 endpoints only"):
-        StorageClient(endpoint=f"file://{tmp_path}", public_endpoint="https://x.example")
+        StorageClient(
+            endpoint=f"file://{tmp_path}", bucket="b-1", public_endpoint="https://x.example"
+        )
+    with pytest.raises(InvalidArgument, match="differs from the backend"):
+        StorageClient(backend=fs.backend, bucket="other")
+    assert StorageClient(backend=fs.backend, bucket="b-1").bucket == "b-1"
+    with pytest.raises(InvalidArgument, match="set them on the backend"):
+        StorageClient(backend=fs.backend, read_timeout=3)
 
 
 def _dead_port() -> int:
@@ -153,15 +165,50 @@ async def test_signed_urls_and_logs_never_contain_the_secret(
         assert forktex_s3.secret_key not in text
 
 
-def test_access_denied_mapping(make_s3: Any) -> None:
-    from miniopy_async.error import S3Error
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"connect_timeout": 0}, "connect_timeout=0 must be more than 0"),
+        ({"read_timeout": -1}, "read_timeout=-1"),
+        ({"read_timeout": float("inf")}, "cannot be switched off"),
+        ({"read_timeout": float("nan")}, "read_timeout=nan"),
+        ({"read_timeout": 3601}, "at most 3600"),
+        ({"connect_timeout": "5"}, "number of seconds"),
+        ({"connect_timeout": True}, "number of seconds"),
+        ({"max_attempts": 0}, "from 1"),
+        ({"max_attempts": 11}, "to 10"),
+        ({"max_attempts": 2.0}, "an int"),
+        ({"max_attempts": True}, "an int"),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["http://localhost:9000", "file:///var/tmp/storage"])
+def test_bad_timeouts(endpoint: str, kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(InvalidArgument, match=match):
+        StorageClient(endpoint=endpoint, bucket="b-1", **kwargs)
 
-    client: StorageClient = make_s3()
-    backend: Any = client.backend
-    for code in ("AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"):
-        err = S3Error(code, "denied", "/b/k", "rid", "hid", None, "b", "k")  # type: ignore[arg-type]
-        with pytest.raises(AccessDenied, match=code) as exc, backend._mapped("k"):
-            raise err
-        assert exc.value.__cause__ is err
-    with pytest.raises(StorageError, match="SlowDown"), backend._mapped("k"):
-        raise S3Error("SlowDown", "slow", "/b/k", "rid", "hid", None)  # type: ignore[arg-type]
+
+def test_timeouts_have_documented_defaults_and_can_be_set() -> None:
+    from forktex_core.storage import S3Backend
+
+    default = StorageClient(endpoint="http://localhost:9000", bucket="b-1").backend
+    assert isinstance(default, S3Backend)
+    assert (default.timeouts.connect, default.timeouts.read, default.timeouts.max_attempts) == (
+        5.0,
+        8.0,
+        3,
+    )
+    tuned = StorageClient(
+        endpoint="http://localhost:9000",
+        bucket="b-1",
+        connect_timeout=2,
+        read_timeout=60,
+        max_attempts=1,
+    ).backend
+    assert isinstance(tuned, S3Backend)
+    assert (tuned.timeouts.connect, tuned.timeouts.read, tuned.timeouts.max_attempts) == (
+        2.0,
+        60.0,
+        1,
+    )
+    # One configuration fits both backends: the filesystem backend has no network to time.
+    StorageClient(endpoint="file:///var/tmp/storage", bucket="b-1", read_timeout=60)

@@ -212,3 +212,37 @@ async def test_errors_share_one_root(storage: StorageClient, prefix: str) -> Non
         assert issubclass(exc_type, StorageError)
     with pytest.raises(StorageError):
         await storage.get(prefix + "missing")
+
+
+async def test_list_gives_no_content_type_unless_asked(storage: StorageClient, prefix: str) -> None:
+    """S3's ListObjects carries no content type or metadata; every backend lists alike, and
+    with_content_type=True fills both as stat() does (one request per object on S3)."""
+    await storage.put(prefix + "a.pdf", b"%PDF-1.7 a", metadata={"owner": "ada"})
+    await storage.put(prefix + "b.txt", b"plain text")
+    plain = [o async for o in storage.list(prefix)]
+    assert [(o.key, o.content_type, dict(o.metadata)) for o in plain] == [
+        (prefix + "a.pdf", None, {}),
+        (prefix + "b.txt", None, {}),
+    ]
+    assert all(o.size and o.etag and o.last_modified for o in plain)
+    detailed = [o async for o in storage.list(prefix, page_size=1, with_content_type=True)]
+    assert [(o.key, o.content_type, dict(o.metadata)) for o in detailed] == [
+        (prefix + "a.pdf", "application/pdf", {"owner": "ada"}),
+        (prefix + "b.txt", "text/plain; charset=utf-8", {}),
+    ]
+    assert [(o.size, o.etag) for o in detailed] == [(o.size, o.etag) for o in plain]
+    with pytest.raises(InvalidArgument, match="with_content_type"):
+        [o async for o in storage.list(prefix, with_content_type="yes")]  # type: ignore[arg-type]
+
+
+async def test_list_with_content_type_skips_objects_deleted_meanwhile(
+    storage: StorageClient, prefix: str
+) -> None:
+    for n in range(20):
+        await storage.put(prefix + f"{n:02}.txt", b"x")
+    listing = storage.list(prefix, page_size=5, with_content_type=True)
+    first = await anext(listing)  # the first batch of 16 is stat-ed now
+    await storage.delete(prefix + "17.txt")
+    rest = [o.key async for o in listing]
+    assert first.key == prefix + "00.txt" and prefix + "17.txt" not in rest
+    assert len(rest) == 18

@@ -32,6 +32,7 @@ from ._errors import (
     SignatureExpired,
     SignatureInvalid,
     StorageError,
+    StorageServiceError,
     StorageUnavailable,
 )
 from ._fs import FilesystemBackend, PostGrant
@@ -68,6 +69,7 @@ __all__ = [
     "StorageBackend",
     "StorageClient",
     "StorageError",
+    "StorageServiceError",
     "StorageUnavailable",
     "VerifiedCallback",
     "build_key",

@@ -15,7 +15,8 @@ from ._types import ObjectInfo, PublicAccess, SignedPost
 class StorageBackend(Protocol):
     """What a storage backend implements. Keys, prefixes, TTLs and content types arrive
     already validated by :class:`StorageClient`; backends raise only
-    :class:`StorageError` subclasses (``ObjectNotFound``, ``BucketNotFound``, ...).
+    :class:`StorageError` subclasses (``ObjectNotFound``, ``BucketNotFound``,
+    ``StorageUnavailable`` naming what could not be reached, ...) and never wait forever.
 
     Implement this to add a backend (GCS, Azure Blob) and pass it as
     ``StorageClient(backend=...)``; consumer code does not change.
@@ -57,7 +58,9 @@ class StorageBackend(Protocol):
         ...
 
     def list(self, prefix: str, page_size: int) -> AsyncIterator[ObjectInfo]:
-        """Objects whose key starts with ``prefix``, in key order, fetched page by page."""
+        """Objects whose key starts with ``prefix``, in key order, fetched page by page:
+        key, size, ETag and modification time, ``content_type=None`` and no metadata (what
+        S3's ListObjects gives; :class:`StorageClient` adds them on request via ``stat``)."""
         ...
 
     async def copy(self, source: str, destination: str) -> ObjectInfo:

@@ -78,7 +78,13 @@ class BodyReader:
     async def _fill(self, n: int) -> None:
         while len(self._buf) < n and not self._eof:
             if self._file is not None:
-                chunk = await asyncio.to_thread(self._file.read, max(n - len(self._buf), 65536))
+                try:
+                    chunk = await asyncio.to_thread(self._file.read, max(n - len(self._buf), 65536))
+                except OSError as exc:
+                    raise InvalidArgument(
+                        f"the body file could not be read ({type(exc).__name__}: "
+                        f"{exc.strerror or exc}); nothing was stored"
+                    ) from exc
             else:
                 assert self._iter is not None
                 try:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from ._callbacks import CallbackSigner, VerifiedCallback
 from ._content_type import SNIFF_BYTES, sniff_content_type
 from ._errors import AccessDenied, InvalidArgument, ObjectNotFound, show
 from ._fs import FilesystemBackend
+from ._http import Timeouts
 from ._keys import validate_bucket, validate_key, validate_prefix
 from ._s3 import MIN_PART_SIZE, S3Backend
 from ._signing import check_secret
@@ -31,6 +33,7 @@ from ._urls import Endpoint, parse_base_url, parse_endpoint
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
+_STAT_BATCH = 16
 _CONTENT_TYPE_RE = re.compile(
     r"[\w.+-]{1,127}/[\w.+-]{1,127}( {0,8}; {0,8}[\w.+-]{1,127}=[\w.+\"-]{1,127}){0,8}", re.ASCII
 )
@@ -60,6 +63,23 @@ def _check_positive_int(name: str, value: object, *, low: int = 1, high: int | N
     return value
 
 
+async def _stat_each(backend: StorageBackend, listed: list[ObjectInfo]) -> list[ObjectInfo]:
+    """``stat`` of every listed object, concurrently; objects deleted meanwhile are left out."""
+
+    async def one(info: ObjectInfo) -> ObjectInfo | None:
+        try:
+            return await backend.stat(info.key)
+        except ObjectNotFound:
+            return None
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(info)) for info in listed]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # a StorageError, with its own cause
+    return [found for task in tasks if (found := task.result()) is not None]
+
+
 class StorageClient:
     """Object storage for a service: one bucket, safe keys, sniffed content types, signed URLs.
 
@@ -82,6 +102,19 @@ class StorageClient:
     * ``callback_secret`` + ``callback_base_url`` — HMAC-signed URLs for the service's own
       endpoints (:meth:`callback_url` / :meth:`verify_callback`).
 
+    ``bucket`` is required with ``endpoint`` (with ``backend=``, the backend's bucket is used).
+
+    Faults (S3 endpoints; the filesystem backend has no network):
+
+    * ``connect_timeout`` (default 5 s) — opening a TCP/TLS connection;
+    * ``read_timeout`` (default 8 s) — how long the server may stay silent: before its reply,
+      between two chunks of a download, or while it takes none of an upload's bytes. A silent
+      server is reported as :class:`StorageUnavailable` after this, never waited for longer;
+    * ``max_attempts`` (default 3, 1 = no retry) — requests that are safe to repeat (reads,
+      lists, deletes, single-request uploads, upload parts, copies) are sent again after a
+      fast failure: refused or reset connection, HTTP 5xx, ``SlowDown``. Timeouts are never
+      retried. A broken download stream resumes where it stopped.
+
     The library reads no environment variables and never logs or shows secrets.
 
     Example::
@@ -103,7 +136,7 @@ class StorageClient:
         endpoint: str | None = None,
         credentials: Credentials | None = None,
         *,
-        bucket: str = "default",
+        bucket: str | None = None,
         region: str = "us-east-1",
         public_endpoint: str | None = None,
         public_base_url: str | None = None,
@@ -111,6 +144,9 @@ class StorageClient:
         callback_secret: bytes | str | None = None,
         callback_base_url: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int | None = None,
         backend: StorageBackend | None = None,
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
@@ -150,6 +186,16 @@ class StorageClient:
                 raise InvalidArgument(
                     f"backend must implement StorageBackend, got {type(backend).__name__}"
                 )
+            if bucket is not None and bucket != backend.bucket:
+                raise InvalidArgument(
+                    f"bucket={show(bucket)} differs from the backend's bucket "
+                    f"{backend.bucket!r}; the backend decides the bucket, omit bucket="
+                )
+            if (connect_timeout, read_timeout, max_attempts) != (None, None, None):
+                raise InvalidArgument(
+                    "connect_timeout, read_timeout and max_attempts configure the S3 backend "
+                    "StorageClient builds from endpoint=...; set them on the backend you pass"
+                )
             self._backend = backend
             self._bucket = backend.bucket
             return
@@ -158,11 +204,24 @@ class StorageClient:
                 "StorageClient needs endpoint='s3://host', 'https://host', 'http://host:port' "
                 "or 'file:///dir'"
             )
-        self._bucket = validate_bucket(bucket)
         ep = parse_endpoint(endpoint)
         if ep.scheme == "file":
             if public_endpoint is not None:
                 raise InvalidArgument("public_endpoint applies to S3 endpoints only")
+            pub = None
+        elif public_endpoint is not None:
+            pub = parse_endpoint(public_endpoint, name="public_endpoint", allow_file=False)
+        else:
+            pub = ep
+        if bucket is None:
+            raise InvalidArgument(
+                "StorageClient needs bucket='...': one bucket per service and environment, "
+                "e.g. bucket='network-prod'"
+            )
+        self._bucket = validate_bucket(bucket)
+        # Checked for every endpoint, so that one configuration fits file:// and S3 alike.
+        timeouts = Timeouts.of(connect_timeout, read_timeout, max_attempts)
+        if pub is None:
             signs = callback_secret is not None and self._public_base_url is not None
             self._backend = FilesystemBackend(
                 Path(ep.path),
@@ -171,11 +230,6 @@ class StorageClient:
                 base_url=self._public_base_url if signs else None,
             )
             return
-        pub = (
-            parse_endpoint(public_endpoint, name="public_endpoint", allow_file=False)
-            if public_endpoint is not None
-            else ep
-        )
         self._public_endpoint = pub
         self._backend = S3Backend(
             endpoint=ep,
@@ -184,6 +238,9 @@ class StorageClient:
             region=region,
             public_endpoint=pub,
             part_size=self._part_size,
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
+            max_attempts=timeouts.max_attempts,
         )
 
     def __repr__(self) -> str:
@@ -348,20 +405,47 @@ class StorageClient:
             await self._backend.delete_many(checked)
 
     async def list(
-        self, prefix: str = "", *, page_size: int = MAX_PAGE_SIZE
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        with_content_type: bool = False,
     ) -> AsyncIterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, in key order, fetched ``page_size``
         (1-1000) at a time.
+
+        Like S3's ListObjects, a listing gives ``key``, ``size``, ``etag`` and
+        ``last_modified``; ``content_type`` is ``None`` and ``metadata`` empty, on every
+        backend. ``with_content_type=True`` fills both, as :meth:`stat` does — one extra
+        request per object on S3 (up to 16 at a time); an object deleted meanwhile is skipped.
 
         Example::
 
             async for obj in storage.list(prefix="invoices/2026-04/"):
                 print(obj.key, obj.size)
+            async for obj in storage.list(prefix="avatars/", with_content_type=True):
+                print(obj.key, obj.content_type)
         """
         validate_prefix(prefix)
         _check_positive_int("page_size", page_size, high=MAX_PAGE_SIZE)
-        async for info in self._backend.list(prefix, page_size):
-            yield info
+        if not isinstance(with_content_type, bool):
+            raise InvalidArgument(
+                f"with_content_type must be True or False, got {show(with_content_type)}"
+            )
+        listing = self._backend.list(prefix, page_size)
+        if not with_content_type:
+            async for info in listing:
+                yield info
+            return
+        batch: list[ObjectInfo] = []
+        async for info in listing:
+            batch.append(info)
+            if len(batch) == _STAT_BATCH:
+                for detailed in await _stat_each(self._backend, batch):
+                    yield detailed
+                batch = []
+        for detailed in await _stat_each(self._backend, batch):
+            yield detailed
 
     async def copy(self, source: str, destination: str) -> ObjectInfo:
         """Server-side copy of ``source`` to ``destination`` in the same bucket."""

@@ -80,7 +80,54 @@ class AccessDenied(StorageError, PermissionError):
 
 
 class StorageUnavailable(StorageError, ConnectionError):
-    """The storage server could not be reached or answered with a server error."""
+    """The storage service could not be used: unreachable, silent past a timeout, the
+    connection lost, a server error (HTTP 5xx, ``SlowDown``), or a local disk error on the
+    filesystem backend.
+
+    ``endpoint`` is the ``host:port`` that failed (``None`` for the filesystem backend).
+    Nothing was half-written: a failed ``put`` leaves the key as it was.
+
+    Example::
+
+        try:
+            await storage.get("invoices/2026-04/INV-123.pdf")
+        except StorageUnavailable as exc:
+            log.warning("storage down: %s", exc)  # names host:port and what failed
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class StorageServiceError(StorageError):
+    """The storage service refused a request with an error that has no more specific type
+    here (e.g. ``InvalidRequest``, ``EntityTooLarge``, ``PreconditionFailed``), or sent a
+    response that cannot be read. ``code`` is the service's error code (``None`` when the
+    response carried none), ``status`` the HTTP status, ``key`` the object concerned.
+
+    Example::
+
+        try:
+            await storage.put(key, body)
+        except StorageServiceError as exc:
+            log.error("S3 refused %s: %s (HTTP %s)", exc.key, exc.code, exc.status)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        bucket: str,
+        key: str | None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.bucket = bucket
+        self.key = key
+        self.status = status
 
 
 class SignatureInvalid(StorageError):

@@ -2,10 +2,15 @@
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """The local-filesystem backend, for development and tests without an S3 server.
 
-Layout: ``<root>/<bucket>/objects/<sha256(key)>`` holds the bytes and ``.../meta/<sha256>.json``
-the key, content type, size, ETag and metadata. Hashing the key keeps arbitrary (long, deep,
-``a`` *and* ``a/b``) keys representable and makes path traversal impossible. Writes go to a
-temporary file and are ``os.replace``-d into place, so readers never see half an object.
+Layout: ``<root>/<bucket>/objects/<sha256(key)>``, one file per object holding its bytes and
+its record (key, content type, size, ETag, metadata; see ``_fsfile``). Hashing the key keeps
+arbitrary (long, deep, ``a`` *and* ``a/b``) keys representable and makes path traversal
+impossible. A write goes to a temporary file, is flushed to disk and ``os.replace``-d into
+place, so readers see the old object or the new one — bytes and record together — never half
+of one. OS errors become storage errors naming the bucket and key (``AccessDenied`` for a
+permission error, ``BucketNotFound``/``ObjectNotFound`` for missing files,
+``StorageUnavailable`` for the rest: a full disk, a read-only mount, a file where a directory
+should be); host paths are left out of messages and kept in the chained ``OSError``.
 
 Signed URLs are HMAC URLs (``_signing``) under the consumer's ``public_base_url``, one
 purpose each: ``file-read`` (GET), ``file-write`` (PUT) and ``file-post`` (an upload form
@@ -17,26 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
-import json
-import os
 import re
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ._body import BodyReader
 from ._errors import (
+    AccessDenied,
     BucketNotFound,
     InvalidArgument,
     InvalidKey,
     ObjectNotFound,
     SignatureInvalid,
+    StorageError,
+    StorageUnavailable,
 )
+from ._fsfile import ObjectWriter, read_record
 from ._keys import validate_bucket, validate_key
 from ._signing import Purpose, UrlSigner
 from ._types import ObjectInfo, PublicAccess, SignedPost
@@ -44,6 +51,7 @@ from ._types import ObjectInfo, PublicAccess, SignedPost
 _CONTENT_TYPE_PARAM = "content-type"
 _MAX_BYTES_PARAM = "max-bytes"
 _DIGITS = re.compile(r"[0-9]{1,20}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def _digest(key: str) -> str:
@@ -112,145 +120,206 @@ class FilesystemBackend:
         return f"FilesystemBackend(root={str(self._root)!r}, bucket={self._bucket!r})"
 
     @property
-    def _dir(self) -> Path:
-        return self._root / self._bucket
+    def _objects(self) -> Path:
+        return self._root / self._bucket / "objects"
+
+    def _file(self, key: str) -> Path:
+        return self._objects / _digest(key)
+
+    @contextlib.contextmanager
+    def _disk(self, action: str, key: str | None) -> Iterator[None]:
+        """Map OS errors of ``action`` on ``key`` to storage errors. Messages name the bucket
+        and key, not host paths (they may reach the service's clients); the ``OSError`` with
+        the path stays attached as ``__cause__`` for the operator."""
+        try:
+            yield
+        except OSError as exc:
+            raise self._disk_error(exc, action, key) from exc
+
+    def _disk_error(self, exc: OSError, action: str, key: str | None) -> StorageError:
+        target = f"object {key!r}" if key is not None else "the bucket"
+        what = f"{action} {target} in bucket {self._bucket!r}"
+        creating = key is None and action == "create"
+        missing = isinstance(exc, FileNotFoundError | NotADirectoryError)
+        if missing and not creating and self._bucket_missing():
+            return BucketNotFound(self._bucket)
+        if isinstance(exc, FileNotFoundError) and key is not None:
+            return ObjectNotFound(self._bucket, key)
+        reason = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        if isinstance(exc, PermissionError):
+            return AccessDenied(
+                f"filesystem backend: permission denied to {what} ({reason}); the service "
+                "needs read and write access to its storage directory"
+            )
+        return StorageUnavailable(
+            f"filesystem backend cannot {what}: {exc.strerror or type(exc).__name__} "
+            f"({reason}); check the storage directory (free space, mount, permissions)"
+        )
+
+    def _bucket_missing(self) -> bool:
+        try:
+            return not self._objects.is_dir()
+        except OSError:  # cannot tell (e.g. no permission): not known to be missing
+            return False
 
     def _check_bucket(self) -> None:
-        if not (self._dir / "objects").is_dir():
+        if not self._objects.is_dir():
             raise BucketNotFound(self._bucket)
 
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        d = _digest(key)
-        return self._dir / "objects" / d, self._dir / "meta" / f"{d}.json"
-
-    def _read_meta(self, key: str) -> dict[str, Any]:
-        self._check_bucket()
-        _, meta = self._paths(key)
-        try:
-            data: dict[str, Any] = json.loads(meta.read_text("utf-8"))
-        except FileNotFoundError:
-            raise ObjectNotFound(self._bucket, key) from None
-        return data
-
     @staticmethod
-    def _info(meta: Mapping[str, Any]) -> ObjectInfo:
+    def _info(record: Mapping[str, Any], *, listed: bool = False) -> ObjectInfo:
         return ObjectInfo(
-            key=meta["key"],
-            size=meta["size"],
-            etag=meta["etag"],
-            content_type=meta["content_type"],
-            last_modified=datetime.fromisoformat(meta["last_modified"]),
-            metadata=dict(meta["metadata"]),
+            key=record["key"],
+            size=record["size"],
+            etag=record["etag"],
+            content_type=None if listed else record["content_type"],
+            last_modified=datetime.fromisoformat(record["last_modified"]),
+            metadata={} if listed else dict(record["metadata"]),
         )
+
+    def _open(self, key: str) -> tuple[BinaryIO, dict[str, Any]]:
+        """The object's file, positioned at its first byte, and its record."""
+        self._check_bucket()
+        fh = self._file(key).open("rb")
+        try:
+            record = read_record(fh, f"object {key!r} in bucket {self._bucket!r}")
+            if record.get("key") != key:
+                raise FileNotFoundError(errno.ENOENT, "another key's object")
+        except BaseException:
+            fh.close()
+            raise
+        return fh, record
+
+    def _record(self, key: str) -> dict[str, Any]:
+        fh, record = self._open(key)
+        fh.close()
+        return record
 
     async def ensure_bucket(self) -> bool:
         def make() -> bool:
-            created = not (self._dir / "objects").is_dir()
-            (self._dir / "objects").mkdir(parents=True, exist_ok=True)
-            (self._dir / "meta").mkdir(parents=True, exist_ok=True)
+            created = not self._objects.is_dir()
+            self._objects.mkdir(parents=True, exist_ok=True)
             return created
 
-        return await asyncio.to_thread(make)
-
-    def _atomic_write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with self._disk("create", None):
+            return await asyncio.to_thread(make)
 
     async def put(
         self, key: str, body: BodyReader, content_type: str, metadata: Mapping[str, str]
     ) -> ObjectInfo:
-        self._check_bucket()
-        obj, meta = self._paths(key)
-        fd, tmp = tempfile.mkstemp(dir=obj.parent, prefix=".tmp-")
-        md5 = hashlib.md5(usedforsecurity=False)
-        size = 0
+        with self._disk("store", key):
+            self._check_bucket()
+            writer = await asyncio.to_thread(ObjectWriter, self._file(key))
         try:
-            with os.fdopen(fd, "wb") as fh:
-                async for chunk in body.chunks():
-                    md5.update(chunk)
-                    size += len(chunk)
-                    await asyncio.to_thread(fh.write, chunk)
-            os.replace(tmp, obj)
+            md5 = hashlib.md5(usedforsecurity=False)
+            size = 0
+            # The body is read outside _disk: an error of the caller's own stream is theirs.
+            async for chunk in body.chunks():
+                md5.update(chunk)
+                size += len(chunk)
+                with self._disk("store", key):
+                    await asyncio.to_thread(writer.write, chunk)
+            record = {
+                "key": key,
+                "size": size,
+                "etag": md5.hexdigest(),
+                "content_type": content_type,
+                "last_modified": datetime.now(UTC).isoformat(),
+                "metadata": dict(metadata),
+            }
+            with self._disk("store", key):
+                await asyncio.to_thread(writer.commit, record)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            writer.discard()
             raise
-        record = {
-            "key": key,
-            "size": size,
-            "etag": md5.hexdigest(),
-            "content_type": content_type,
-            "last_modified": datetime.now(UTC).isoformat(),
-            "metadata": dict(metadata),
-        }
-        self._atomic_write(meta, json.dumps(record).encode())
         return self._info(record)
 
     async def read(self, key: str) -> bytes:
-        self._read_meta(key)
-        obj, _ = self._paths(key)
-        try:
-            return await asyncio.to_thread(obj.read_bytes)
-        except FileNotFoundError:
-            raise ObjectNotFound(self._bucket, key) from None
+        def read() -> bytes:
+            fh, record = self._open(key)
+            with fh:
+                return fh.read(record["size"])
+
+        with self._disk("read", key):
+            return await asyncio.to_thread(read)
 
     async def stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
-        self._read_meta(key)
-        obj, _ = self._paths(key)
-        try:
-            fh = obj.open("rb")
-        except FileNotFoundError:
-            raise ObjectNotFound(self._bucket, key) from None
+        with self._disk("read", key):
+            fh, record = await asyncio.to_thread(self._open, key)
         with fh:
-            while chunk := await asyncio.to_thread(fh.read, chunk_size):
+            left: int = record["size"]
+            while left > 0:
+                with self._disk("read", key):
+                    chunk = await asyncio.to_thread(fh.read, min(chunk_size, left))
+                if not chunk:
+                    raise StorageUnavailable(
+                        f"filesystem backend: object {key!r} in bucket {self._bucket!r} ended "
+                        "early while being read"
+                    )
+                left -= len(chunk)
                 yield chunk
 
     async def stat(self, key: str) -> ObjectInfo:
-        return self._info(self._read_meta(key))
+        with self._disk("stat", key):
+            return self._info(await asyncio.to_thread(self._record, key))
 
     async def delete(self, key: str) -> None:
-        self._check_bucket()
-        obj, meta = self._paths(key)
-        meta.unlink(missing_ok=True)
-        obj.unlink(missing_ok=True)
+        with self._disk("delete", key):
+            self._check_bucket()
+            await asyncio.to_thread(self._file(key).unlink, missing_ok=True)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         for key in keys:
             await self.delete(key)
 
     async def list(self, prefix: str, page_size: int) -> AsyncIterator[ObjectInfo]:
-        self._check_bucket()
-        records = []
-        for path in (self._dir / "meta").glob("*.json"):
-            try:
-                record = json.loads(path.read_text("utf-8"))
-            except FileNotFoundError:  # deleted meanwhile
-                continue
-            if record["key"].startswith(prefix):
-                records.append(record)
-        records.sort(key=lambda r: r["key"].encode("utf-8"))
+        def scan() -> list[dict[str, Any]]:
+            self._check_bucket()
+            records = []
+            for path in self._objects.iterdir():
+                if not _DIGEST.fullmatch(path.name):
+                    continue  # a file still being written
+                try:
+                    with path.open("rb") as fh:
+                        record = read_record(fh, f"an object in bucket {self._bucket!r}")
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                if record["key"].startswith(prefix):
+                    records.append(record)
+            records.sort(key=lambda r: r["key"].encode("utf-8"))
+            return records
+
+        with self._disk("list", None):
+            records = await asyncio.to_thread(scan)
         for record in records:
-            yield self._info(record)
+            yield self._info(record, listed=True)
 
     async def copy(self, source: str, destination: str) -> ObjectInfo:
-        record = self._read_meta(source)
-        src, _ = self._paths(source)
-        dst, dst_meta = self._paths(destination)
-        data = await asyncio.to_thread(src.read_bytes)
-        self._atomic_write(dst, data)
-        record = {
-            **record,
-            "key": destination,
-            "last_modified": datetime.now(UTC).isoformat(),
-        }
-        self._atomic_write(dst_meta, json.dumps(record).encode())
-        return self._info(record)
+        def copy() -> dict[str, Any]:
+            fh, record = self._open(source)
+            with fh:
+                writer = ObjectWriter(self._file(destination))
+                try:
+                    left: int = record["size"]
+                    while left > 0:
+                        chunk = fh.read(min(left, 1 << 20))
+                        if not chunk:
+                            raise FileNotFoundError(errno.ENOENT, "source ended early")
+                        writer.write(chunk)
+                        left -= len(chunk)
+                    copied = {
+                        **record,
+                        "key": destination,
+                        "last_modified": datetime.now(UTC).isoformat(),
+                    }
+                    writer.commit(copied)
+                except BaseException:
+                    writer.discard()
+                    raise
+            return copied
+
+        with self._disk("copy", source):
+            return self._info(await asyncio.to_thread(copy))
 
     def _need_signer(self, purpose: Purpose) -> UrlSigner:
         signer = self._signers.get(purpose)

@@ -74,7 +74,18 @@ class PublicAccess(enum.Enum):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """Metadata of a stored object (from ``stat``, ``list``, ``put`` and ``copy``)."""
+    """Metadata of a stored object (from ``stat``, ``list``, ``put`` and ``copy``).
+
+    ``stat``, ``copy`` and ``list(..., with_content_type=True)`` fill every field. A plain
+    ``list`` gives what S3's ListObjects gives — key, size, ETag, modification time — with
+    ``content_type=None`` and empty ``metadata`` (on every backend); ``put`` has no
+    ``last_modified``.
+
+    Example::
+
+        info = await storage.stat("invoices/2026-04/INV-123.pdf")
+        info.size, info.content_type  # (48213, 'application/pdf')
+    """
 
     key: str
     size: int | None

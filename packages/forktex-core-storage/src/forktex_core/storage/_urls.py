@@ -33,6 +33,13 @@ class Endpoint:
     def url(self) -> str:
         return f"{self.scheme}://{self.host}"
 
+    @property
+    def address(self) -> str:
+        """``host:port`` with the scheme's default port filled in (what errors name)."""
+        if self.host.rpartition(":")[2].isdigit() and not self.host.endswith("]"):
+            return self.host
+        return f"{self.host}:{443 if self.secure else 80}"
+
 
 #: Query/fragment parameter names containing one of these (case-insensitive) are masked.
 _SENSITIVE_PARAMS = (
