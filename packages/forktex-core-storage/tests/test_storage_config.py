@@ -57,8 +57,8 @@ def test_endpoint_forms(endpoint: str, url: str) -> None:
         ("ftp://host", "unsupported scheme"),
         ("localhost:9000", "unsupported scheme"),
         ("http://", "no host"),
-        ("http://host:9000/bucket", "path"),
-        ("http://host:9000?x=1", "path, query"),
+        ("http://host:9000/bucket/more", "a path other than the bucket"),
+        ("http://host:9000?x=1", "must not have a query"),
         ("http://host:99999", "not a valid URL"),
         ("file://relative/dir", "absolute"),
         ("http://AKIA:" + SECRET + "@host:9000", "embeds credentials"),
@@ -101,8 +101,40 @@ def test_bad_constructor_arguments(kwargs: dict[str, Any], match: str) -> None:
 
 def test_a_bucket_is_required() -> None:
     for endpoint in ("http://localhost:9000", "file:///var/tmp/storage"):
-        with pytest.raises(InvalidArgument, match="needs bucket="):
+        with pytest.raises(InvalidArgument, match="needs a bucket"):
             StorageClient(endpoint=endpoint, credentials=Credentials("a", SECRET))
+
+
+async def test_the_bucket_may_be_the_endpoints_path(forktex_s3: Any) -> None:
+    """S3 written path-style, as in the spec's ``StorageClient(endpoint="s3://...")``: the
+    endpoint's one path segment is the bucket, and it reaches the real server."""
+    credentials = Credentials(forktex_s3.access_key, forktex_s3.secret_key)
+    endpoint = f"{forktex_s3.endpoint_url}/{forktex_s3.bucket}"
+    async with StorageClient(
+        endpoint=endpoint, credentials=credentials, region=forktex_s3.region
+    ) as storage:
+        assert storage.bucket == forktex_s3.bucket
+        await storage.put("path-style/x.txt", b"hello")
+        assert await storage.get("path-style/x.txt") == b"hello"
+        await storage.delete("path-style/x.txt")
+    same = StorageClient(endpoint=endpoint + "/", credentials=credentials, bucket=forktex_s3.bucket)
+    assert same.bucket == forktex_s3.bucket
+    assert StorageClient(endpoint="s3://s3.example.com/invoices").bucket == "invoices"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "bucket", "message"),
+    [
+        ("http://localhost:9000/a", "b", "differs from the bucket 'a'"),
+        ("http://localhost:9000/a/b", None, "a path other than the bucket"),
+        ("http://localhost:9000//a", None, "a path other than the bucket"),
+        ("http://localhost:9000/a?x=1", None, "must not have a query"),
+        ("http://localhost:9000/Bad_Bucket", None, "Bad_Bucket"),
+    ],
+)
+def test_a_bucket_in_the_endpoint_is_checked(endpoint: str, bucket: Any, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        StorageClient(endpoint=endpoint, bucket=bucket)
 
 
 def test_backend_argument(tmp_path: Any) -> None:

@@ -29,6 +29,8 @@ def test_valid_keys(key: str) -> None:
     ("key", "reason"),
     [
         ("", "empty"),
+        (" ", "only whitespace"),
+        ("\u3000 ", "only whitespace"),
         ("../etc/passwd", "'..' segment"),
         ("a/../b", "'..' segment"),
         ("a/..", "'..' segment"),

@@ -29,7 +29,7 @@ from ._types import (
     check_access,
     check_ttl,
 )
-from ._urls import Endpoint, parse_base_url, parse_endpoint
+from ._urls import Endpoint, parse_base_url, parse_endpoint, split_bucket
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
@@ -88,6 +88,10 @@ class StorageClient:
     * ``"s3://host[:port]"`` or ``"https://host[:port]"`` — S3/MinIO over TLS;
     * ``"http://host:port"`` — S3/MinIO without TLS (development, e.g. MinIO in compose);
     * ``"file:///absolute/dir"`` — the local filesystem backend (no server needed).
+
+    The bucket is ``bucket=...``, or the endpoint's path for S3 written path-style:
+    ``"s3://s3.eu-central-1.amazonaws.com/invoices"`` is ``bucket="invoices"``. A client
+    without a bucket is refused.
 
     Public-link configuration (all optional, all from the host service's own config):
 
@@ -204,6 +208,14 @@ class StorageClient:
                 "StorageClient needs endpoint='s3://host', 'https://host', 'http://host:port' "
                 "or 'file:///dir'"
             )
+        endpoint, url_bucket = split_bucket(endpoint)
+        if url_bucket is not None:
+            if bucket is not None and bucket != url_bucket:
+                raise InvalidArgument(
+                    f"bucket={show(bucket)} differs from the bucket {url_bucket!r} in the "
+                    "endpoint; name the bucket once"
+                )
+            bucket = url_bucket
         ep = parse_endpoint(endpoint)
         if ep.scheme == "file":
             if public_endpoint is not None:
@@ -215,8 +227,8 @@ class StorageClient:
             pub = ep
         if bucket is None:
             raise InvalidArgument(
-                "StorageClient needs bucket='...': one bucket per service and environment, "
-                "e.g. bucket='network-prod'"
+                "StorageClient needs a bucket: bucket='network-prod', or path-style in the "
+                "endpoint ('s3://host/network-prod'); one bucket per service and environment"
             )
         self._bucket = validate_bucket(bucket)
         # Checked for every endpoint, so that one configuration fits file:// and S3 alike.

@@ -175,5 +175,5 @@ def open_session(timeouts: Timeouts) -> aiohttp.ClientSession:
     # aiohttp silently sends an idempotent request a second time when a pooled connection
     # turns out dead; the backend's own bounded retries do that (and count it) instead.
     # aiohttp's test client switches it off the same way.
-    session._retry_connection = False
+    session._retry_connection = False  # third-party private: aiohttp (no public switch)
     return session

@@ -25,7 +25,7 @@ MAX_KEY_BYTES = 1024
 """S3 limits keys to 1024 bytes of UTF-8."""
 
 _ALLOWED = (
-    "non-empty UTF-8, at most 1024 bytes, '/'-separated, no leading '/', "
+    "non-blank UTF-8, at most 1024 bytes, '/'-separated, no leading '/', "
     "no '.' or '..' segments, no empty segments, no control characters or backslashes"
 )
 
@@ -33,6 +33,9 @@ _ALLOWED = (
 def _problem(key: str, *, prefix: bool) -> str | None:
     if key == "":
         return None if prefix else "it is empty"
+    if key.isspace():
+        # S3 clients refuse a name that is only whitespace; so do we, on every backend alike
+        return "it is only whitespace"
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         return f"it is {len(key.encode('utf-8', 'surrogatepass'))} bytes long (max {MAX_KEY_BYTES})"
     try:

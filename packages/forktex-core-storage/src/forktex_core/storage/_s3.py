@@ -200,7 +200,9 @@ class S3Backend:
             result = await self._request(
                 "upload",
                 key,
-                lambda: client._put_object(self._bucket, key, first, dict(headers)),
+                lambda: client._put_object(  # third-party private: miniopy
+                    self._bucket, key, first, dict(headers)
+                ),
             )
             etag, size = (result.etag or "").strip('"') or None, len(first)
         else:
@@ -219,7 +221,9 @@ class S3Backend:
         upload_id: str = await self._request(
             "upload",
             key,
-            lambda: client._create_multipart_upload(self._bucket, key, dict(headers)),
+            lambda: client._create_multipart_upload(  # third-party private: miniopy
+                self._bucket, key, dict(headers)
+            ),
             retry=False,
         )
         parts: list[Part] = []
@@ -236,7 +240,7 @@ class S3Backend:
                 etag: str = await self._request(
                     f"upload (part {number})",
                     key,
-                    lambda data=data, number=number: client._upload_part(  # type: ignore[misc]
+                    lambda data=data, number=number: client._upload_part(  # type: ignore[misc]  # third-party private: miniopy
                         self._bucket, key, data, None, upload_id, number
                     ),
                 )
@@ -263,7 +267,7 @@ class S3Backend:
         attempt = 1
         while True:
             try:
-                result = await client._complete_multipart_upload(
+                result = await client._complete_multipart_upload(  # third-party private: miniopy
                     self._bucket, key, upload_id, parts
                 )
                 return result.etag or expected
@@ -290,7 +294,9 @@ class S3Backend:
             await self._request(
                 "abort of the upload",
                 key,
-                lambda: client._abort_multipart_upload(self._bucket, key, upload_id),
+                lambda: client._abort_multipart_upload(  # third-party private: miniopy
+                    self._bucket, key, upload_id
+                ),
             )
         except StorageServiceError as exc:
             if exc.code != "NoSuchUpload":  # already gone: completed or aborted
@@ -407,7 +413,7 @@ class S3Backend:
         attempt = 1
         while True:
             # The public list_objects() has no page size; _list_objects is its pager.
-            pages = client._list_objects(
+            pages = client._list_objects(  # third-party private: miniopy (the pager)
                 self._bucket,
                 prefix=prefix,
                 max_keys=page_size,
@@ -478,7 +484,9 @@ class S3Backend:
         except Exception as exc:
             raise to_storage_error(exc, self._ctx, "signing", key) from exc
         url = urlunsplit(
-            self._signer._base_url.build("POST", self._region, bucket_name=self._bucket)
+            self._signer._base_url.build(
+                "POST", self._region, bucket_name=self._bucket
+            )  # third-party private: miniopy
         )
         fields = {"key": key, **({"Content-Type": content_type} if content_type else {})}
         fields.update({k: str(v) for k, v in form.items()})

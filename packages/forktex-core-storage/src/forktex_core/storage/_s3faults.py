@@ -95,7 +95,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _status(exc: InvalidResponseError) -> int:
-    code = getattr(exc, "_code", 0)
+    code = getattr(exc, "_code", 0)  # third-party private: miniopy (HTTP status)
     return code if isinstance(code, int) else 0
 
 

@@ -154,13 +154,38 @@ def parse_endpoint(value: object, *, name: str = "endpoint", allow_file: bool = 
         raise InvalidArgument(f"{name}={mask_url(value)!r} has no host; use {_FORMS}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise InvalidArgument(
-            f"{name}={mask_url(value)!r} must not have a path, query or fragment; "
-            "the bucket is passed as bucket=..."
+            f"{name}={mask_url(value)!r} must not have a query, fragment or a path other "
+            "than the bucket ('s3://host/bucket'); or pass the bucket as bucket=..."
         )
     host = parts.hostname if port is None else f"{parts.hostname}:{port}"
     if ":" in parts.hostname:  # IPv6 literal
         host = f"[{parts.hostname}]" + ("" if port is None else f":{port}")
     return Endpoint("http" if scheme == "http" else "https", host, "")
+
+
+def split_bucket(value: object) -> tuple[object, str | None]:
+    """An S3 endpoint written path-style with its bucket, ``"s3://host/bucket"``, split into
+    the endpoint and the bucket; any other value comes back as it is, with ``None``.
+
+    Example::
+
+        >>> split_bucket("s3://s3.eu-central-1.amazonaws.com/invoices")
+        ('s3://s3.eu-central-1.amazonaws.com', 'invoices')
+        >>> split_bucket("file:///var/tmp/storage")
+        ('file:///var/tmp/storage', None)
+    """
+    if not isinstance(value, str):
+        return value, None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value, None  # parse_endpoint names the problem
+    if parts.scheme.lower() not in ("s3", "https", "http") or parts.query or parts.fragment:
+        return value, None
+    bucket = parts.path[1:].removesuffix("/")
+    if not bucket or "/" in bucket:
+        return value, None
+    return parts._replace(path="").geturl(), unquote_plus(bucket)
 
 
 def parse_base_url(value: object, *, name: str) -> str:
