@@ -208,7 +208,7 @@ class StorageClient:
                 "StorageClient needs endpoint='s3://host', 'https://host', 'http://host:port' "
                 "or 'file:///dir'"
             )
-        endpoint, url_bucket = split_bucket(endpoint)
+        endpoint_url, url_bucket = split_bucket(endpoint)
         if url_bucket is not None:
             if bucket is not None and bucket != url_bucket:
                 raise InvalidArgument(
@@ -216,7 +216,7 @@ class StorageClient:
                     "endpoint; name the bucket once"
                 )
             bucket = url_bucket
-        ep = parse_endpoint(endpoint)
+        ep = parse_endpoint(endpoint_url)
         if ep.scheme == "file":
             if public_endpoint is not None:
                 raise InvalidArgument("public_endpoint applies to S3 endpoints only")
