@@ -269,6 +269,11 @@ async def test_cursor_values_are_checked_against_the_column(items: list[InpItem]
         ({"price": Decimal("12345.67")}, r"field 'price': 12345\.67 has 5 integer digits"),
         ({"ratio": -1e39}, r"outside the range of real"),
         ({"color": "purple"}, r"not one of"),
+        pytest.param(
+            {"body": 7 * 10**5000},
+            r"field 'body': an integer of .* more than 4300 digits",
+            id="int-too-long-to-encode",
+        ),
     ],
 )
 async def test_write_values_the_database_would_reject(

@@ -18,6 +18,7 @@ from . import _flushguard  # noqa: F401 - registers the flush-time tenant checks
 from ._audit import acting_as, current_actor
 from ._engine import close_engine, get_engine, get_sessionmaker, init_engine
 from ._errors import (
+    DatabaseUnavailable,
     DBError,
     EngineAlreadyInitialised,
     EngineNotInitialised,
@@ -40,6 +41,7 @@ from ._repository import CursorPage, Page, Repository
 from ._schema import Migration, SchemaState, advisory_lock_key, ensure_schema
 from ._session import get_session
 from ._tenant import current_org, tenant_scope, unscoped
+from ._timeouts import command_timeout
 from ._urls import mask_password
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "BaseDBModel",
     "CursorPage",
     "DBError",
+    "DatabaseUnavailable",
     "EngineAlreadyInitialised",
     "EngineNotInitialised",
     "ForktexSession",
@@ -71,6 +74,7 @@ __all__ = [
     "acting_as",
     "advisory_lock_key",
     "close_engine",
+    "command_timeout",
     "current_actor",
     "current_org",
     "ensure_schema",

@@ -16,9 +16,19 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, QueuePool
 
+from ._connectivity import install, reporting_pool_class
 from ._errors import EngineAlreadyInitialised, EngineNotInitialised, InvalidArgument, InvalidURL
 from ._guard import ForktexSession
+from ._timeouts import (
+    DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_POOL_TIMEOUT,
+    check_optional_seconds,
+    check_seconds,
+)
+from ._unavailable import describe_server
 from ._urls import mask_password, without_credentials
 
 logger = logging.getLogger("forktex_core.db")
@@ -61,6 +71,10 @@ def _parse_url(url: str | URL) -> URL:
     return parsed.set(drivername="postgresql+asyncpg")
 
 
+# asyncpg's names for the timeouts init_engine takes as its own keyword arguments.
+_DRIVER_TIMEOUTS = {"timeout": "connect_timeout", "command_timeout": "command_timeout"}
+
+
 def _check_options(options: dict[str, Any]) -> None:
     for name, minimum in _INT_OPTIONS.items():
         if name in options:
@@ -70,19 +84,58 @@ def _check_options(options: dict[str, Any]) -> None:
     hide = options.get("hide_parameters", True)
     if not isinstance(hide, bool):
         raise InvalidArgument(f"hide_parameters must be True or False, got {type(hide).__name__}")
-    if "pool_timeout" in options:
-        value = options["pool_timeout"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise InvalidArgument(f"pool_timeout must be a number of seconds > 0, got {value!r}")
+    if "pool" in options:
+        raise InvalidArgument(
+            "init_engine() does not take a ready-made pool=: pass poolclass= and the pool "
+            "options (pool_size, max_overflow, pool_timeout, ...) instead"
+        )
+    poolclass = options.get("poolclass")
+    if poolclass is not None and not (isinstance(poolclass, type) and issubclass(poolclass, Pool)):
+        raise InvalidArgument(f"poolclass must be a sqlalchemy Pool subclass, got {poolclass!r}")
 
 
-def init_engine(url: str | URL, *, replace: bool = False, **engine_options: Any) -> AsyncEngine:
+def _connect_args(options: dict[str, Any], credentials: dict[str, str]) -> dict[str, Any]:
+    connect_args = options.get("connect_args")
+    if connect_args is None:
+        connect_args = {}
+    if not isinstance(connect_args, dict):
+        raise InvalidArgument(f"connect_args must be a dict, got {type(connect_args).__name__}")
+    for driver_name, own_name in _DRIVER_TIMEOUTS.items():
+        if driver_name in connect_args:
+            raise InvalidArgument(
+                f"pass init_engine({own_name}=...) instead of connect_args[{driver_name!r}]: "
+                "the engine reports and resets its timeouts from those arguments"
+            )
+    return {**credentials, **connect_args}
+
+
+def init_engine(
+    url: str | URL,
+    *,
+    replace: bool = False,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+    **engine_options: Any,
+) -> AsyncEngine:
     """Create the process-wide async engine and session factory; returns the engine.
 
     ``engine_options`` go to :func:`sqlalchemy.ext.asyncio.create_async_engine`
     (``pool_size``, ``max_overflow``, ``pool_timeout``, ``pool_recycle``, ``pool_pre_ping``,
     ``echo``, ``connect_args``, ...). ``postgresql://`` and ``postgres://`` URLs are switched
     to the asyncpg driver; other drivers are rejected.
+
+    Nothing waits forever (defaults in brackets):
+
+    * ``connect_timeout`` [5 s]: opening a connection, login included;
+    * ``command_timeout`` [30 s]: the longest wait for a reply to one statement, commit or
+      rollback; ``None`` disables it. Lift it for a legitimately long statement with
+      ``async with command_timeout(session, seconds):`` or ``get_session(command_timeout=...)``;
+    * ``pool_timeout`` [10 s]: the longest wait for a free pooled connection.
+
+    Past any of them, and on a refused or lost connection, an unknown host, a failed login or
+    a missing database, calls raise :class:`DatabaseUnavailable` naming the server; a
+    connection that timed out or broke is discarded, and a pooled connection the server
+    closed (a restart) is replaced before use.
 
     ``hide_parameters`` defaults to ``True``: SQLAlchemy's errors and ``echo`` logs then show
     ``[parameters hidden]`` instead of the bound values (which may be secrets or personal
@@ -99,18 +152,28 @@ def init_engine(url: str | URL, *, replace: bool = False, **engine_options: Any)
 
     Example::
 
-        engine = init_engine("postgresql+asyncpg://app:secret@localhost/app", pool_size=20)
+        engine = init_engine("postgresql+asyncpg://app:secret@localhost/app", pool_size=20,
+                             command_timeout=60)
     """
     if not isinstance(replace, bool):
         raise InvalidArgument(f"replace must be True or False, got {replace!r}")
     parsed, credentials = without_credentials(_parse_url(url))
+    connect_seconds = check_seconds("connect_timeout", connect_timeout)
+    command_seconds = check_optional_seconds("command_timeout", command_timeout)
     _check_options(engine_options)
+    connect_args = _connect_args(engine_options, credentials)
+    engine_options["connect_args"] = {
+        **connect_args,
+        "timeout": connect_seconds,
+        "command_timeout": command_seconds,
+    }
     engine_options.setdefault("hide_parameters", True)
-    if credentials:
-        connect_args = engine_options.get("connect_args") or {}
-        if not isinstance(connect_args, dict):
-            raise InvalidArgument(f"connect_args must be a dict, got {type(connect_args).__name__}")
-        engine_options["connect_args"] = {**credentials, **connect_args}
+    base_pool: type[Pool] = engine_options.get("poolclass") or AsyncAdaptedQueuePool
+    pool_seconds: float | None = None
+    if issubclass(base_pool, QueuePool):
+        engine_options.setdefault("pool_timeout", DEFAULT_POOL_TIMEOUT)
+        pool_seconds = check_seconds("pool_timeout", engine_options["pool_timeout"])
+    engine_options["poolclass"] = reporting_pool_class(base_pool)
     if _state.engine is not None and not replace:
         raise EngineAlreadyInitialised(
             "init_engine() was already called (engine on "
@@ -124,6 +187,16 @@ def init_engine(url: str | URL, *, replace: bool = False, **engine_options: Any)
             f"unsupported engine option(s): {exc}; see sqlalchemy create_async_engine() "
             "for the accepted pool and engine options"
         ) from None
+    install(
+        engine,
+        describe_server(
+            engine.url,
+            engine.dialect.create_connect_args(engine.url)[1],
+            connect_timeout=connect_seconds,
+            command_timeout=command_seconds,
+            pool_timeout=pool_seconds,
+        ),
+    )
     old = _state.engine
     _state.engine = engine
     _state.sessionmaker = async_sessionmaker(

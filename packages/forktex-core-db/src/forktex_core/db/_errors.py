@@ -122,6 +122,29 @@ class TenantViolation(DBError, PermissionError):
     """
 
 
+class DatabaseUnavailable(DBError, ConnectionError):
+    """PostgreSQL could not be reached or stopped answering: a connect or command timeout, a
+    refused or reset connection, an unknown host, a failed login, a database that does not
+    exist, a server shutting down or restarting, or no free pooled connection in time.
+
+    The message names the server (``host:port``), the database and what failed; it never
+    holds a password. When a connection is lost inside a transaction, the transaction is
+    rolled back by the server (nothing of it is written) — except when the reply of its
+    ``COMMIT`` was lost: the commit may or may not have happened (make such writes
+    idempotent, see "Behaviour under faults" in the README).
+
+    Also a :class:`ConnectionError`, so generic "service unavailable" handlers catch it.
+
+    Example::
+
+        try:
+            async with get_session() as session:
+                invoice = await Invoices(session).get(invoice_id)
+        except DatabaseUnavailable:
+            raise HTTPException(503, "database unavailable, retry later")
+    """
+
+
 class SchemaMigrationError(DBError):
     """``ensure_schema()`` could not bring a schema to the expected version.
 

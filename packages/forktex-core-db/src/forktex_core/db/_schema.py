@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ._errors import InvalidArgument, SchemaMigrationError
+from ._connectivity import raw_statement_failure
+from ._errors import DatabaseUnavailable, InvalidArgument, SchemaMigrationError
 
 Migration = str | Callable[[AsyncConnection], Awaitable[Any]]
 """One migration step: SQL text (may hold several statements) or an async callable."""
@@ -111,7 +112,11 @@ async def ensure_schema(
     if it has a transaction open, the caller commits it).
 
     Raises :class:`SchemaMigrationError` (nothing applied) when a migration fails, when the
-    database is ahead of ``migrations``, or on a checksum mismatch.
+    database is ahead of ``migrations``, or on a checksum mismatch;
+    :class:`DatabaseUnavailable` (nothing applied) when the server cannot be reached, stops
+    answering within the command timeout, or the connection is lost. Migrations run under
+    the engine's command timeout: for a long one, pass a connection with a raised limit
+    (``async with engine.connect() as conn, command_timeout(conn, None):``).
 
     Example::
 
@@ -133,6 +138,18 @@ async def ensure_schema(
     raise InvalidArgument(
         f"ensure_schema() needs an AsyncEngine or AsyncConnection, got {bind!r:.80}"
     )
+
+
+async def _run_sql(conn: AsyncConnection, sql: str) -> None:
+    raw = await conn.get_raw_connection()
+    try:
+        # Simple-query protocol: a migration may hold several statements.
+        await raw.driver_connection.execute(sql)  # type: ignore[union-attr]
+    except Exception as exc:
+        unavailable = await raw_statement_failure(conn, exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
 
 
 async def _ensure(conn: AsyncConnection, schema: str, steps: list[Migration]) -> SchemaState:
@@ -179,11 +196,11 @@ async def _ensure(conn: AsyncConnection, schema: str, steps: list[Migration]) ->
         step = steps[version - 1]
         try:
             if isinstance(step, str):
-                raw = await conn.get_raw_connection()
-                # Simple-query protocol: a migration may hold several statements.
-                await raw.driver_connection.execute(step)  # type: ignore[union-attr]
+                await _run_sql(conn, step)
             else:
                 await step(conn)
+        except DatabaseUnavailable:
+            raise  # not the migration's fault: the server went away or stopped answering
         except Exception as exc:
             raise SchemaMigrationError(
                 f"migration {version} of schema {schema!r} ({_describe(step)!r}) failed: "

@@ -17,6 +17,7 @@ import datetime as dt
 import decimal
 import enum
 import functools
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,13 @@ class ColumnLimits:
                     f"{_short(value)} is out of range for {self.int_type} ({low}..{high})"
                 )
             return
+        python_digits = sys.get_int_max_str_digits()
+        if python_digits and abs(value) >= _pow10(python_digits):
+            # asyncpg cannot encode it (nor even describe it in its error message).
+            raise Rejected(
+                f"{_short(value)} has more than {python_digits} digits, more than Python "
+                "converts to text (sys.get_int_max_str_digits()), so it cannot be sent"
+            )
         limit = self._integer_digit_limit()
         if abs(value) >= _pow10(limit):
             raise Rejected(f"{_short(value)} has more than {limit} integer digits; {self._where()}")
