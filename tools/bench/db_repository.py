@@ -43,6 +43,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 class BenchInvoice(BaseDBModel):
     __tablename__ = "bench_invoice"
     __table_args__ = (Index("ix_bench_invoice_status_issued", "status", "issued_at"),)
+    __filter_fields__ = ("status", "amount")
+    __sort_fields__ = ("issued_at",)
     number: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int]

@@ -52,7 +52,7 @@ def check_optional_seconds(name: str, value: object) -> float | None:
 def driver_timeout(driver: Any) -> float | None:
     """The command timeout asyncpg applies on ``driver`` (an ``asyncpg.Connection``)."""
     try:
-        value: float | None = driver._config.command_timeout
+        value: float | None = driver._config.command_timeout  # third-party private: asyncpg
     except AttributeError:
         raise DBError(
             f"cannot read the command timeout of {type(driver).__name__}: this asyncpg "
@@ -68,7 +68,8 @@ def set_driver_timeout(driver: Any, seconds: float | None) -> None:
     the connection's configured ``command_timeout`` on every call: that setting is replaced.
     """
     driver_timeout(driver)  # fails clearly if asyncpg changed where it keeps it
-    driver._config = driver._config._replace(command_timeout=seconds)
+    config = driver._config  # third-party private: asyncpg (no public setter)
+    driver._config = config._replace(command_timeout=seconds)  # third-party private: asyncpg
 
 
 @asynccontextmanager
