@@ -349,6 +349,7 @@ async def test_cli_prints_one_line_and_exits_2_when_redis_is_unusable(
         proxy.url(forktex_redis.url),
         f"{proxy.host}:{proxy.port}/0 did not answer within 5 s",
     )
+    targets["malformed"] = ("redis://:hunter2secret@localhost:abc/0", "is not a valid Redis URL")
     for what, (url, expected) in targets.items():
         start = time.monotonic()
         done = await asyncio.to_thread(
