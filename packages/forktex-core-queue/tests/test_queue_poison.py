@@ -188,6 +188,9 @@ def test_infinite_keep_result_is_refused_up_front() -> None:
     with pytest.raises(InvalidArgument, match="keep_result"):
         Queue("redis://localhost:6379/0", "q", keep_result=float("inf"))
     queue = Queue("redis://localhost:6379/0", "q")
+    with pytest.raises(InvalidArgument, match="keep_result"):
+        queue.keep_result = float("inf")
+    assert queue.keep_result == 3600
     for decorator in (
         queue.task(keep_result=float("inf")),
         queue.cron("* * * * *", keep_result=float("inf")),

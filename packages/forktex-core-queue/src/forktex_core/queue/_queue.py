@@ -149,7 +149,7 @@ class Queue:
         if not isinstance(timezone, tzinfo):
             raise InvalidArgument(f"timezone={show(timezone)}: must be a tzinfo (e.g. ZoneInfo)")
         self.name = name
-        self.keep_result = check_seconds("keep_result", keep_result)
+        self._keep_result = check_seconds("keep_result", keep_result)
         self.command_timeout = check_seconds("command_timeout", command_timeout, strict=True)
         self.timezone = timezone
         self.keys = Keys(name)
@@ -162,6 +162,21 @@ class Queue:
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r} on redis {self._where}>"
+
+    @property
+    def keep_result(self) -> float:
+        """Seconds results and failures are kept unless a task sets its own (validated on
+        assignment too: finite, at most 10 years).
+
+        Example::
+
+            queue.keep_result = 600
+        """
+        return self._keep_result
+
+    @keep_result.setter
+    def keep_result(self, value: float | timedelta) -> None:
+        self._keep_result = check_seconds("keep_result", value)
 
     # -- connection --------------------------------------------------------------------------
 
