@@ -177,6 +177,11 @@ async def test_worker_process_rides_out_connection_resets(
     workers = Workers(proxy.url(forktex_redis.url), queue_name, tmp_path)
     try:
         proc = workers.start("--lease", "1")  # a claim whose reply is lost runs after its lease
+
+        async def polling() -> bool:  # (a worker that cannot reach Redis at start exits)
+            return (await app.queue.health()).alive_workers == 1
+
+        await wait_for(polling, HANG, "the worker to start")
         jobs = []
         for i in range(8):
             jobs.append(await app.add.enqueue(i, 100))
@@ -262,7 +267,11 @@ async def test_result_is_stored_once_redis_is_back(
 
         await wait_for(started, HANG, "the job to start")
         await asyncio.to_thread(rd.shutdown)
-        await asyncio.sleep(2)  # the job finishes while Redis is down
+
+        async def finished_in_the_dark() -> bool:  # its outcome waits for Redis
+            return f"storing the outcome of job '{job.job_id}'" in workers.log(0)
+
+        await wait_for(finished_in_the_dark, HANG, "the job to finish while Redis is down")
         await asyncio.to_thread(rd.start)
         assert await job.result(timeout=60) == {"pid": proc.pid, "try": 1}
         assert proc.poll() is None

@@ -122,6 +122,8 @@ class QueueWorker(Worker):
         self.lease_ms = int(options.lease * 1000)
         self.started_at = time.time()
         self.stopping = False
+        self._started = False  # Redis answered and the worker began polling
+        self._shut_down = False
         self.tokens: dict[str, str] = {}
         self._last_renew = 0.0
         self._cron_next: dict[str, datetime] = {}
@@ -213,9 +215,6 @@ class QueueWorker(Worker):
             if t.done():
                 del self.tasks[job_id]
         await self.heart_beat()
-
-    _started = False  # Redis answered and the worker began polling
-    _shut_down = False
 
     async def _shutdown(self) -> None:
         if self._shut_down or not self._started:
