@@ -96,6 +96,23 @@ def build_app(url: str, name: str, *, cron: bool = False) -> App:
         await record(f"{tag}:done", os.getpid())
         return {"pid": os.getpid(), "try": current_job().try_number, "runs": n}
 
+    @queue.task(name="nap", retries=2, timeout=60)
+    async def nap(seconds: float) -> dict[str, object]:
+        """Sleep without touching Redis (it may be down meanwhile)."""
+        await asyncio.sleep(seconds)
+        return {"pid": os.getpid(), "try": current_job().try_number}
+
+    @queue.task(name="blocks", timeout=60)
+    async def blocks(seconds: float) -> str:
+        time.sleep(seconds)  # noqa: ASYNC251 - blocking on purpose: what the watchdog reports
+        return "woke"
+
+    @queue.task(name="defers_long", retries=1)
+    async def defers_long(defer: float) -> int:
+        if current_job().try_number == 1:
+            raise Retry(defer=defer)
+        return current_job().try_number
+
     @queue.task(name="not_json")
     async def not_json() -> object:
         return {1, 2}

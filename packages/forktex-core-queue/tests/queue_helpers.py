@@ -9,9 +9,11 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +119,50 @@ async def background_worker(queue: Any, **options: Any) -> AsyncIterator[asyncio
 async def drain(queue: Any) -> None:
     """Run an in-process burst worker until the queue is empty."""
     await queue.run_worker(burst=True, poll_interval=0.05, handle_signals=False)
+
+
+@contextlib.contextmanager
+def not_redis_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that answers anything like a web server; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                with contextlib.suppress(OSError):
+                    conn.settimeout(2)
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(
+    *args: str, url: str, name: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m forktex_core.queue <args> queue_app:make_queue`` for this URL and queue."""
+    env = dict(os.environ, PYTHONPATH=str(TESTS), QUEUE_TEST_URL=url, QUEUE_TEST_NAME=name)
+    cmd = [sys.executable, "-m", "forktex_core.queue", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)

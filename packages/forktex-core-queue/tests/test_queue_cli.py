@@ -15,7 +15,7 @@ from forktex_core.queue._cli import main
 COMMANDS = {
     (): ["-h"],
     ("worker",): ["ENTRYPOINT", "-h", "--concurrency", "--burst", "--poll-interval",
-                  "--grace-period", "--lease", "--heartbeat", "--log-level"],
+                  "--grace-period", "--lease", "--heartbeat", "--max-outage", "--log-level"],
     ("health",): ["ENTRYPOINT", "-h", "--max-age"],
 }  # fmt: skip
 
@@ -82,6 +82,7 @@ def test_installed_command_prints_the_same_help() -> None:
         ["worker", "x:q", "--poll-interval", "nan"],
         ["worker", "x:q", "--lease", "-1"],
         ["worker", "x:q", "--log-level", "LOUD"],
+        ["worker", "x:q", "--max-outage", "-5"],
         ["health", "x:q", "--max-age", "inf"],
     ],
 )

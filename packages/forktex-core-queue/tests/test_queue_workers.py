@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from queue_helpers import TESTS, Recorded, Workers, background_worker, drain, wait_for
@@ -150,3 +151,29 @@ async def test_health_reports_each_worker_and_survives_one_stopping(
         subprocess.run, [*cmd, "--max-age", "0"], env=env, capture_output=True, timeout=60
     )
     assert gone.returncode == 1
+
+
+async def test_a_job_blocking_the_event_loop_is_named_in_a_warning(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="forktex_core.queue")
+    job = await app.blocks.enqueue(1.5, _job_id="sleepy")
+    async with background_worker(app.queue, lease=1):  # half a lease: 0.5 s
+        assert await job.result(timeout=30) == "woke"
+    warnings = [
+        r.getMessage() for r in caplog.records if "blocked the event loop" in r.getMessage()
+    ]
+    assert len(warnings) == 1, warnings  # one per stall
+    assert "job sleepy (task 'blocks')" in warnings[0]
+    assert "over half its lease (1 s)" in warnings[0]
+    assert "asyncio.to_thread" in warnings[0]
+
+
+async def test_a_well_behaved_job_raises_no_loop_warning(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="forktex_core.queue")
+    job = await app.nap.enqueue(1.5)
+    async with background_worker(app.queue, lease=1):
+        assert (await job.result(timeout=30))["try"] == 1
+    assert "blocked the event loop" not in caplog.text

@@ -9,6 +9,7 @@ writing another ``Backend``, not touching consumer code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -16,6 +17,39 @@ if TYPE_CHECKING:
     from ._task import Registry
 
 AbortOutcome = Literal["aborted", "requested", "none"]
+
+
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
+
+ID_KINDS = ("job", "in-progress", "result", "retry", "cron")
+"""The key kinds followed by an id (``<name>:<kind>:<id>``). No ``:``-separated part of a
+queue name may be one of them: that is what keeps the keys of two queues apart (queue ``a``
+with job ``x:queue`` would otherwise write ``a:job:x:queue``, the queue key of queue
+``a:job:x``)."""
+
+
+def queue_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a queue name (``None`` when it can).
+
+    A name is 1-200 letters, digits and ``_.:-``; none of its ``:``-separated parts may be
+    one of :data:`ID_KINDS`. Then distinct (queue name, job id) pairs never share a key:
+    if the keys of two queues met, one name would be the other plus ``:<kind>...``.
+
+    Example::
+
+        queue_name_problem("app:emails")  # None
+        queue_name_problem("a:job:x")     # "its part 'job' is reserved (...)"
+    """
+    if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
+        return "use 1-200 characters of letters, digits and '_.:-'"
+    for part in name.split(":"):
+        if part in ID_KINDS:
+            return (
+                f"its part {part!r} is reserved (no ':'-separated part may be "
+                f"{', '.join(repr(k) for k in ID_KINDS)}: the queue's keys would overlap "
+                "another queue's)"
+            )
+    return None
 
 
 @dataclass(frozen=True)
@@ -64,6 +98,14 @@ class Keys:
     def cron_tick(self, cron: str, tick_ms: int) -> str:
         return f"{self.name}:cron:{cron}:{tick_ms}"
 
+    def of_member(self, member: bytes) -> list[bytes]:
+        """The per-job keys (in-progress, job, retry, result) of a queue member that is not
+        UTF-8 and so cannot be a ``str`` job id."""
+        return [
+            f"{self.name}:{kind}:".encode() + member
+            for kind in ("in-progress", "job", "retry", "result")
+        ]
+
 
 @dataclass(frozen=True)
 class JobState:
@@ -96,6 +138,8 @@ class WorkerOptions:
     lease: float
     heartbeat: float
     handle_signals: bool
+    max_outage: float
+    keep_result: float
 
 
 class Backend(Protocol):

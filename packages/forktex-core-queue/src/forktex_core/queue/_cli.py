@@ -118,6 +118,7 @@ async def _worker(queue: Queue, args: argparse.Namespace) -> None:
             grace_period=args.grace_period,
             lease=args.lease,
             heartbeat=args.heartbeat,
+            max_outage=args.max_outage,
         )
     finally:
         await queue.close()
@@ -168,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="process jobs until SIGTERM/SIGINT (or, with --burst, until the queue is empty)",
         description="Process the queue's jobs until SIGTERM/SIGINT. On a signal the worker "
         "stops taking jobs, lets running ones finish for up to --grace-period seconds, then "
-        "cancels and requeues the rest.",
+        "cancels and requeues the rest. Exit status: 0 when stopped, 2 when Redis is "
+        "unreachable at start or for longer than --max-outage, or on a bad entrypoint.",
     )
     w.add_argument("entrypoint", metavar="ENTRYPOINT", help=_ENTRYPOINT_HELP)
     w.add_argument(
@@ -196,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--heartbeat", type=_seconds, default=10.0, metavar="SECONDS",
         help="seconds between health records read by 'forktex-queue health' (default: 10)",
+    )  # fmt: skip
+    w.add_argument(
+        "--max-outage", type=_seconds, default=300.0, metavar="SECONDS",
+        help="how long Redis may be unreachable while the worker keeps retrying with backoff; "
+        "then it exits with status 2 (default: 300). Unreachable at start: exits at once",
     )  # fmt: skip
     w.add_argument(
         "--log-level", default="INFO", type=str.upper, metavar="LEVEL",
@@ -236,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_worker(queue, args))
         return 0
     except QueueError as exc:
-        print(f"forktex-queue: {exc}", file=sys.stderr)
+        print(f"forktex-queue: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
         return 2
 
 

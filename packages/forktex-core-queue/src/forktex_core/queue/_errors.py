@@ -82,7 +82,10 @@ class SerializationError(QueueError, TypeError):
 
 
 class QueueUnavailable(QueueError, ConnectionError):
-    """Redis could not be reached.
+    """Redis could not be used: refused or unreachable, silent past ``command_timeout``, not
+    speaking the Redis protocol, refusing the credentials or the database number, or
+    answering with an error. The message names ``host:port/db`` (never the password) and
+    what went wrong; a worker raises it once Redis has been unusable for ``max_outage``.
 
     Example::
 
@@ -106,7 +109,8 @@ class JobFailed(QueueError):
     """The job raised on its final try (or timed out); ``result()`` re-raises it as this error.
 
     ``error_type`` is the exception's class name, ``message`` its text, ``tries`` how many
-    times the job ran.
+    times the job ran and ``traceback`` the formatted traceback the worker recorded (empty
+    for results stored before tracebacks were kept).
 
     Example::
 
@@ -114,14 +118,35 @@ class JobFailed(QueueError):
             await job.result(timeout=30)
         except JobFailed as exc:
             print(exc.error_type, exc.message, exc.tries)
+            print(exc.traceback)
     """
 
-    def __init__(self, job_id: str, error_type: str, message: str, tries: int) -> None:
+    def __init__(
+        self, job_id: str, error_type: str, message: str, tries: int, traceback: str = ""
+    ) -> None:
         super().__init__(f"job {job_id!r} failed after {tries} tries: {error_type}: {message}")
         self.job_id = job_id
         self.error_type = error_type
         self.message = message
         self.tries = tries
+        self.traceback = traceback
+
+
+class InvalidJob(QueueError):
+    """What Redis holds for a job cannot be used as it is: a stored payload that is not a job
+    (not UTF-8 JSON, ``args`` not a list, ``kwargs`` not a dict, a bad timestamp ...),
+    arguments that do not fit the task's signature, or a stored result that is not a result
+    record. A worker records it as the job's error (the job fails at once, without retries);
+    ``status()`` and ``result()`` raise it for a corrupt result.
+
+    Example::
+
+        try:
+            await job.result(timeout=30)
+        except JobFailed as exc:
+            if exc.error_type == "InvalidJob":
+                ...  # the job could not even be started: see exc.message
+    """
 
 
 class JobAborted(QueueError):

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import _serde
 from ._errors import (
     MAX_SECONDS,
     InvalidArgument,
@@ -22,6 +21,7 @@ from ._errors import (
     ResultTimeout,
     show,
 )
+from ._records import decode_result
 
 if TYPE_CHECKING:
     from ._queue import Queue
@@ -77,6 +77,9 @@ class JobContext:
 class FailedJob:
     """Passed to ``on_failure`` hooks once a job has failed for good.
 
+    ``error`` is the exception itself (``None`` for a job that could not be decoded),
+    ``traceback`` its formatted traceback, as stored with the job's result.
+
     Example::
 
         @queue.on_failure
@@ -93,6 +96,7 @@ class FailedJob:
     error_type: str
     message: str
     error: BaseException | None = field(default=None, compare=False)
+    traceback: str = field(default="", compare=False)
 
 
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
@@ -179,7 +183,7 @@ class Job(Generic[R]):
                 return JobStatus.deferred
             return JobStatus.queued
         if state.result is not None:
-            return JobStatus(_serde.loads(state.result)["s"])
+            return JobStatus(decode_result(state.result, self.job_id)["s"])
         return JobStatus.not_found
 
     async def result(
@@ -191,8 +195,9 @@ class Job(Generic[R]):
         """Wait for the job to finish and return its value.
 
         Raises :class:`JobFailed` (it raised on its final try or timed out), :class:`JobAborted`,
-        :class:`JobNotFound` (no live job and no stored result) or :class:`ResultTimeout`
-        after ``timeout`` seconds (``None`` waits forever). Polls Redis, starting fast and
+        :class:`JobNotFound` (no live job and no stored result), :class:`ResultTimeout`
+        after ``timeout`` seconds (``None`` waits forever), :class:`InvalidJob` if the stored
+        result is corrupt, or :class:`QueueUnavailable`. Polls Redis, starting fast and
         backing off to ``poll_interval``.
 
         Example::
@@ -233,13 +238,19 @@ class Job(Generic[R]):
             delay = min(delay * 2, poll_interval)
 
     def _decode(self, raw: bytes) -> Any:
-        record = _serde.loads(raw)
+        record = decode_result(raw, self.job_id)
         state = record["s"]
         if state == "complete":
             return record.get("r")
         if state == "aborted":
             raise JobAborted(f"job {self.job_id!r} of queue {self._queue.name!r} was aborted")
-        raise JobFailed(self.job_id, record.get("e", "Error"), record.get("m", ""), record["t"])
+        raise JobFailed(
+            self.job_id,
+            record.get("e", "Error"),
+            record.get("m", ""),
+            record["t"],
+            record.get("tb", ""),
+        )
 
     async def abort(self, timeout: float | None = 10.0) -> bool:  # noqa: ASYNC109
         """Stop the job; True if it was aborted, False if it had already finished or is unknown.

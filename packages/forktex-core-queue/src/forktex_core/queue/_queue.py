@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
@@ -17,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from . import _serde
 from ._arq import ArqBackend
-from ._backend import AbortOutcome, Backend, JobState, Keys, WorkerOptions
+from ._backend import AbortOutcome, Backend, JobState, Keys, WorkerOptions, queue_name_problem
 from ._cron import CRON_ID_PREFIX, CronSchedule
 from ._errors import MAX_SECONDS, InvalidArgument, InvalidCron, show
 from ._job import Job
@@ -35,7 +34,6 @@ from ._urls import redis_location
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 _JOB_ID_MAX = 200
 _EXPIRES_EXTRA_MS = 86_400_000
 
@@ -113,8 +111,15 @@ class Queue:
     """A named job queue on Redis: register tasks, enqueue them, run workers.
 
     Every Redis key the queue uses starts with ``name`` (``<name>:queue``, ``<name>:job:<id>``,
-    ...), so queues sharing one Redis never see each other's jobs. Connections are opened on
-    first use; the library reads no environment variables.
+    ...), so queues sharing one Redis never see each other's jobs. ``name`` is 1-200
+    letters, digits and ``_.:-``, and no ``:``-separated part of it may be ``job``,
+    ``in-progress``, ``result``, ``retry`` or ``cron`` (so that two queues never share a
+    key). Connections are opened on first use; the library reads no environment variables.
+
+    Every Redis operation (connecting included) must finish within ``command_timeout``
+    seconds (default 5), else it raises :class:`QueueUnavailable`: nothing waits forever on
+    a server that accepts connections and never answers. ``redis_kwargs`` go to redis-py
+    (``socket_connect_timeout``, ``ssl_ca_certs``, ``max_connections`` ...).
 
     Example::
 
@@ -134,17 +139,18 @@ class Queue:
         *,
         keep_result: float | timedelta = 3600,
         timezone: tzinfo = UTC,
+        command_timeout: float | timedelta = 5.0,
         **redis_kwargs: Any,
     ) -> None:
         where = redis_location(redis_url, redis_kwargs)
-        if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
-            raise InvalidArgument(
-                f"name={show(name)}: use 1-200 characters of letters, digits and '_.:-'"
-            )
+        why = queue_name_problem(name)
+        if why is not None:
+            raise InvalidArgument(f"name={show(name)}: {why}")
         if not isinstance(timezone, tzinfo):
             raise InvalidArgument(f"timezone={show(timezone)}: must be a tzinfo (e.g. ZoneInfo)")
         self.name = name
-        self.keep_result = check_seconds("keep_result", keep_result)
+        self._keep_result = check_seconds("keep_result", keep_result)
+        self.command_timeout = check_seconds("command_timeout", command_timeout, strict=True)
         self.timezone = timezone
         self.keys = Keys(name)
         self.registry = Registry(name)
@@ -157,6 +163,21 @@ class Queue:
     def __repr__(self) -> str:
         return f"<Queue {self.name!r} on redis {self._where}>"
 
+    @property
+    def keep_result(self) -> float:
+        """Seconds results and failures are kept unless a task sets its own (validated on
+        assignment too: finite, at most 10 years).
+
+        Example::
+
+            queue.keep_result = 600
+        """
+        return self._keep_result
+
+    @keep_result.setter
+    def keep_result(self, value: float | timedelta) -> None:
+        self._keep_result = check_seconds("keep_result", value)
+
     # -- connection --------------------------------------------------------------------------
 
     @property
@@ -165,7 +186,9 @@ class Queue:
         loop = asyncio.get_running_loop()
         if self._backend is None or self._loop is not loop:
             # redis-py connections belong to one event loop: a new loop gets a new client
-            self._backend = ArqBackend(self._url, self.keys, self._where, **self._redis_kwargs)
+            self._backend = ArqBackend(
+                self._url, self.keys, self._where, self.command_timeout, **self._redis_kwargs
+            )
             self._loop = loop
         return self._backend
 
@@ -476,6 +499,7 @@ class Queue:
         lease: float = 30.0,
         heartbeat: float = 10.0,
         handle_signals: bool = True,
+        max_outage: float = 300.0,
     ) -> None:
         """Process this queue's jobs until stopped.
 
@@ -487,8 +511,16 @@ class Queue:
           the job is run again by another worker once the lease expires (at-least-once).
         - ``heartbeat``: seconds between health records (see :meth:`health`).
         - ``handle_signals``: install SIGTERM/SIGINT handlers (main thread only).
+        - ``max_outage``: how long Redis may be unusable (unreachable, silent, restarting)
+          while the worker keeps retrying with backoff (0.1 s doubling to 5 s); after that
+          it stops and raises :class:`QueueUnavailable`. Jobs running meanwhile go on; their
+          results are stored once Redis is back. If Redis is unusable when the worker
+          starts, it raises at once.
 
         Cancelling the coroutine stops the worker too (running jobs are requeued).
+        A job that blocks the event loop (synchronous I/O, CPU-bound work) for over half
+        its lease or timeout is named in a warning: run such code with
+        ``await asyncio.to_thread(...)``.
 
         Example::
 
@@ -507,6 +539,8 @@ class Queue:
             lease=check_seconds("lease", lease, minimum=1.0),
             heartbeat=check_seconds("heartbeat", heartbeat, strict=True),
             handle_signals=bool(handle_signals),
+            max_outage=check_seconds("max_outage", max_outage),
+            keep_result=self.keep_result,
         )
         await self.backend.run_worker(self.registry, options)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import parse_url
@@ -113,6 +113,14 @@ def redis_location(url: object, options: Mapping[str, Any]) -> str:
         raise InvalidArgument(
             f"redis_url={mask_url(url)!r}: {which} is not accepted by redis-py"
         ) from None
+    if "path" not in parsed and "db" not in parsed:
+        # redis-py silently falls back to database 0 for a path that is not a number
+        path = unquote(urlsplit(url).path).strip("/")
+        if path:
+            raise InvalidArgument(
+                f"redis_url={mask_url(url)!r}: the database (the URL's path) is not a number; "
+                "write redis://host:port/<db number>, e.g. redis://localhost:6379/0"
+            )
     db = parsed.get("db", 0)
     if "path" in parsed:
         return f"unix:{parsed['path']}/{db}"

@@ -15,7 +15,14 @@ Differences from ``arq.worker.Worker`` (each one a fix of a known arq pitfall):
   abort set, so an old request could kill a later job with the same id);
 - each worker writes its own health record and removes only that one on shutdown
   (arq workers of one queue share a key and the first to stop deletes it);
-- cron ticks are claimed with ``SET NX`` per tick, so several workers enqueue each tick once.
+- cron ticks are claimed with ``SET NX`` per tick, so several workers enqueue each tick once;
+- no job can stop the worker: a payload that is not a job, arguments that do not fit the
+  task, a result that cannot be stored — each fails that job (recorded, with its traceback)
+  and the worker goes on (arq re-raises some of these in its poll loop and dies);
+- a Redis outage does not end the worker: every Redis call has a deadline, and the poll loop
+  and the storing of results retry with backoff for up to ``max_outage`` seconds (arq's
+  loop ends at the first ``ConnectionError``);
+- a job that blocks the event loop for over half its lease or timeout is named in a warning.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import signal
 import socket
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +43,14 @@ from arq.worker import Worker, func
 
 from . import _serde
 from ._cron import cron_job_id
-from ._errors import Retry, SerializationError, TaskTimeout
+from ._errors import InvalidJob, QueueUnavailable, Retry, SerializationError, TaskTimeout
+from ._faults import persist
 from ._job import FailedJob, JobContext, _current
+from ._records import decode_job
+from ._watchdog import Culprit, LoopWatchdog
 
 if TYPE_CHECKING:
-    from ._arq import ArqBackend
+    from ._arq import ArqBackend, Claim
     from ._backend import WorkerOptions
     from ._task import Registry, TaskSpec
 
@@ -48,12 +59,12 @@ log = logging.getLogger("forktex_core.queue")
 CRON_TICK_TTL_MS = 3_600_000  # a tick's claim outlives any clock skew between workers
 EXPIRES_EXTRA_MS = 86_400_000  # a job not started within a day of its run time is dropped
 
+_MAX_MESSAGE = 4000
+_MAX_TRACEBACK = 16_000
+
 
 def _ms() -> int:
     return int(time.time() * 1000)
-
-
-_MAX_MESSAGE = 4000
 
 
 def _message(error: BaseException) -> str:
@@ -63,6 +74,19 @@ def _message(error: BaseException) -> str:
     except Exception:
         text = f"<{type(error).__name__} whose str() failed>"
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+def _traceback(error: BaseException) -> str:
+    """The formatted traceback for the failure record: the last 16,000 characters (the
+    innermost frames), and never raising itself."""
+    try:
+        text = "".join(traceback.format_exception(error))
+    except Exception:
+        text = f"{type(error).__name__}: {_message(error)}\n"
+    return text if len(text) <= _MAX_TRACEBACK else "...\n" + text[-(_MAX_TRACEBACK - 4) :]
+
+
+Done = Callable[..., Awaitable[None]]
 
 
 class QueueWorker(Worker):
@@ -98,10 +122,17 @@ class QueueWorker(Worker):
         self.lease_ms = int(options.lease * 1000)
         self.started_at = time.time()
         self.stopping = False
+        self._started = False  # Redis answered and the worker began polling
+        self._shut_down = False
         self.tokens: dict[str, str] = {}
         self._last_renew = 0.0
         self._cron_next: dict[str, datetime] = {}
         self._grace = options.grace_period
+        self._specs: dict[str, TaskSpec] = {}  # running job -> its task, for the watchdog
+        shortest = min([options.lease, *(s.timeout for s in registry.tasks.values())])
+        self._watchdog = LoopWatchdog(
+            self._culprit, default_threshold=options.lease / 2, min_threshold=shortest / 2
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -126,8 +157,24 @@ class QueueWorker(Worker):
             self.main_task.cancel()
 
     async def run_until_stopped(self) -> None:
-        """Run until a signal (graceful), cancellation (in-flight jobs requeued) or, in burst
-        mode, an empty queue."""
+        """Run until a signal (graceful), cancellation (in-flight jobs requeued), in burst
+        mode an empty queue, or an outage longer than ``max_outage`` (QueueUnavailable)."""
+        try:
+            await self.async_run()
+        except asyncio.CancelledError:
+            if not self.stopping:  # cancelled by the caller, not stopped by a signal
+                raise
+        finally:
+            if self._handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    self.loop.remove_signal_handler(sig)
+            await self._shutdown()  # running jobs are requeued (or finish, after a signal)
+
+    async def main(self) -> None:
+        # Fail fast when Redis is unusable from the start (a wrong URL, a server that is not
+        # there); once running, outages are ridden out.
+        await self.backend.ping()
+        self._started = True
         log.info(
             "worker %s: queue %r, %d tasks, concurrency %d",
             self.worker_id,
@@ -135,19 +182,44 @@ class QueueWorker(Worker):
             len(self.registry.tasks),
             self.max_jobs,
         )
+        self._watchdog.start(self.loop)
         try:
-            await self.async_run()
-        except asyncio.CancelledError:
-            if not self.stopping:
-                await self._shutdown()
-                raise
+            while True:
+                started = self.loop.time()
+                finished = await persist(
+                    self._poll_once,
+                    patience=self.options.max_outage,
+                    doing="polling for jobs",
+                    where=self.backend.where,
+                )
+                if finished:
+                    return
+                await asyncio.sleep(max(0.0, self.poll_delay_s - (self.loop.time() - started)))
         finally:
-            if self._handle_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    self.loop.remove_signal_handler(sig)
-        await self._shutdown()
+            self._watchdog.stop()
+
+    async def _poll_once(self) -> bool:
+        """One poll: start due jobs, act on abort requests, heartbeat. True when a burst
+        worker is done."""
+        await self._poll_iteration()
+        if self.burst and await self.backend.queued() == 0:
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            return True
+        return False
+
+    async def _poll_iteration(self) -> None:
+        if self.allow_pick_jobs and self.job_counter < self.max_jobs:
+            await self.start_jobs(await self.backend.due(self.queue_read_limit))
+        await self._cancel_aborted_jobs()
+        for job_id, t in list(self.tasks.items()):
+            if t.done():
+                del self.tasks[job_id]
+        await self.heart_beat()
 
     async def _shutdown(self) -> None:
+        if self._shut_down or not self._started:
+            return
+        self._shut_down = True
         for t in self.tasks.values():
             if not t.done() and not t.cancelling():  # a second cancel would cut the requeue short
                 t.cancel()
@@ -156,7 +228,7 @@ class QueueWorker(Worker):
         self.tasks.clear()
         try:
             await self.backend.remove_workers([self.worker_id])
-        except Exception:  # Redis gone: the record goes stale and is reported as dead
+        except QueueUnavailable:  # Redis gone: the record goes stale and is reported as dead
             log.warning("worker %s: could not remove its health record", self.worker_id)
         log.info(
             "worker %s stopped: %d complete, %d failed, %d retried",
@@ -172,44 +244,54 @@ class QueueWorker(Worker):
     # -- picking jobs ------------------------------------------------------------------------
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        k = self.keys
         for raw in job_ids:
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs or not self.allow_pick_jobs:
                 self.sem.release()
                 return
             self.job_counter += 1
-            job_id = raw.decode()
-            token = secrets.token_hex(8)
-            claim = await self.backend.claim_script(
-                keys=[
-                    k.in_progress(job_id),
-                    k.queue,
-                    k.job(job_id),
-                    k.retry(job_id),
-                    k.abort,
-                    k.running,
-                ],
-                args=[job_id, _ms(), self.lease_ms, token],
-            )
-            if not claim:
+            try:
+                started = await self._start(raw)
+            except BaseException:
                 self.job_counter -= 1
                 self.sem.release()
-                continue
-            payload, job_try, aborted, _score = claim
-            self.tokens[job_id] = token
-            t = self.loop.create_task(self._run(job_id, payload, int(job_try), bool(aborted)))
-            t.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
-            self.tasks[job_id] = t
+                raise
+            if not started:
+                self.job_counter -= 1
+                self.sem.release()
+
+    async def _start(self, raw: bytes) -> bool:
+        try:
+            job_id = raw.decode()
+        except UnicodeDecodeError:
+            await self._bury(raw)
+            return False
+        token = secrets.token_hex(8)
+        claim = await self.backend.claim(job_id, self.lease_ms, token)
+        if claim is None:
+            return False
+        self.tokens[job_id] = token
+        t = self.loop.create_task(self._run(job_id, claim))
+        t.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+        self.tasks[job_id] = t
+        return True
+
+    async def _bury(self, member: bytes) -> None:
+        """Fail a queue member that is not UTF-8 (no job id can be): its record is stored
+        under its raw bytes, and it leaves the queue."""
+        error = InvalidJob(
+            f"queue {self.keys.name!r} holds the member {member[:60]!r}, which is not UTF-8 "
+            "and so not a job id; it was removed from the queue"
+        )
+        log.error("%s", error)
+        record = {"s": "failed", "t": 0, "f": "", "e": "InvalidJob", "m": _message(error)}
+        self.jobs_failed += 1
+        keep_ms = int(self.options.keep_result * 1000)
+        await self.backend.finish(member, "", "done", _serde.dumps(record), keep_ms)
 
     async def _cancel_aborted_jobs(self) -> None:
-        async with self.pool.pipeline(transaction=True) as tr:
-            tr.zrange(self.keys.abort, 0, -1)
-            # requests older than a minute concern jobs no live worker is running: drop them
-            tr.zremrangebyscore(self.keys.abort, "-inf", _ms() - 60_000)
-            requested, _ = await tr.execute()
-        for raw in requested:
-            job_id = raw.decode()
+        for raw in await self.backend.abort_requests():
+            job_id = raw.decode(errors="replace")  # a member that is not UTF-8 matches no job
             task = self.job_tasks.get(job_id)
             if task is not None and not task.done() and job_id not in self.aborting_tasks:
                 self.aborting_tasks.add(job_id)
@@ -221,32 +303,52 @@ class QueueWorker(Worker):
         self,
         job_id: str,
         mode: str,
-        record: dict[str, Any] | None = None,
+        data: bytes = b"",
         keep_ms: int = 0,
         retry_at_ms: int = 0,
+        *,
+        patient: bool = True,
     ) -> None:
-        k = self.keys
-        token = self.tokens.pop(job_id, "")
-        data = _serde.dumps(record) if record is not None else b""
-        await self.backend.finish_script(
-            keys=[
-                k.in_progress(job_id),
-                k.queue,
-                k.job(job_id),
-                k.retry(job_id),
-                k.abort,
-                k.running,
-                k.result(job_id),
-            ],
-            args=[job_id, token, mode, data, keep_ms, retry_at_ms],
+        """Record a job's outcome. During an outage this waits (up to ``max_outage``) for
+        Redis to come back; the job's lease is renewed meanwhile, so it is not run twice."""
+        token = self.tokens.get(job_id, "")
+        expires_ms = max(0, retry_at_ms - _ms()) + EXPIRES_EXTRA_MS
+        await persist(
+            lambda: self.backend.finish(
+                job_id, token, mode, data, keep_ms, retry_at_ms, expires_ms
+            ),
+            patience=self.options.max_outage if patient else 0.0,
+            doing=f"storing the outcome of job {job_id!r}",
+            where=self.backend.where,
         )
+        self.tokens.pop(job_id, None)
 
-    async def _run(self, job_id: str, payload: bytes | None, job_try: int, aborted: bool) -> None:
+    async def _run(self, job_id: str, claim: Claim) -> None:
+        """Run one claimed job to its recorded outcome. Nothing raised here reaches the poll
+        loop: a fault of the worker's own is recorded as the job's failure."""
+        try:
+            await self._run_claimed(job_id, claim)
+        except QueueUnavailable as exc:
+            # Redis stayed away past max_outage while storing the outcome: the lease lapses
+            # and the job runs again elsewhere (at-least-once), nothing is lost.
+            log.error("job %s: outcome not stored, it will run again: %s", job_id, exc)
+        except Exception as exc:
+            log.exception("job %s: the worker failed while handling it", job_id)
+            record = {"s": "failed", "t": claim.try_number, "f": "", "st": _ms(), "ft": _ms()}
+            record.update(e=type(exc).__name__, m=_message(exc), tb=_traceback(exc))
+            keep_ms = int(self.options.keep_result * 1000)
+            try:
+                await self._finish(job_id, "done", _serde.dumps(record), keep_ms, patient=False)
+            except Exception:
+                log.exception("job %s: could not record its failure either", job_id)
+
+    async def _run_claimed(self, job_id: str, claim: Claim) -> None:
         start = _ms()
-        name, enqueued = "<unknown>", start
+        job_try = claim.try_number
+        name = "<unknown>"
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
-        keep_ms = 3600 * 1000
+        keep_ms = int(self.options.keep_result * 1000)
 
         async def done(
             state: str,
@@ -256,47 +358,80 @@ class QueueWorker(Worker):
         ) -> None:
             record: dict[str, Any] = {"s": state, "t": job_try, "f": name, "st": start, "ft": _ms()}
             if state == "complete":
-                record["r"] = value
+                try:
+                    data = _serde.dumps({**record, "r": value}, what=f"the result of task {name!r}")
+                except SerializationError as exc:  # too large (the limit counts the record)
+                    state, error, record["s"] = "failed", exc, "failed"
+            if state == "complete":
                 self.jobs_complete += 1
             else:
                 self.jobs_failed += 1
                 record["e"] = "Aborted" if state == "aborted" else type(error).__name__
                 record["m"] = "aborted by request" if error is None else _message(error)
-            await asyncio.shield(self._finish(job_id, "done", record, keep_ms))
+                if state == "failed" and error is not None:
+                    record["tb"] = _traceback(error)
+                data = _serde.dumps(record)  # every field is bounded: it always fits
+            await asyncio.shield(self._finish(job_id, "done", data, keep_ms))
             if state == "failed":
                 await self._on_failure(spec, job_id, name, args, kwargs, job_try, error)
 
-        if payload is None:
-            await done("failed", SerializationError(f"job {job_id!r} expired before it ran"))
+        if claim.payload is None:
+            what = (
+                "expired before it ran"
+                if claim.kind == "none"
+                else (f"is stored as a Redis {claim.kind}, not a job payload")
+            )
+            await done("failed", InvalidJob(f"job {job_id!r} {what}"))
             return
         try:
-            job = _serde.loads(payload)
-            name, args, kwargs, enqueued = job["f"], job["a"], job["k"], job["et"]
-        except (ValueError, KeyError, TypeError) as exc:
-            await done("failed", SerializationError(f"job {job_id!r} is not a valid job: {exc}"))
+            stored = decode_job(claim.payload, job_id)
+        except InvalidJob as exc:
+            await done("failed", exc)
             return
+        name, args, kwargs = stored.task, stored.args, stored.kwargs
         spec = self.registry.tasks.get(name)
         if spec is not None:
             keep_ms = int(spec.keep_result * 1000)
-        if aborted:
+        if claim.aborted:
             await done("aborted")
             return
-        err: Exception
         if spec is None:
-            err = LookupError(
+            error: BaseException = InvalidJob(
                 f"no task named {name!r} on queue {self.keys.name!r} in this worker "
                 f"(known: {sorted(self.registry.tasks)})"
             )
-            await done("failed", err)
+            await done("failed", error)
+            return
+        try:
+            bound = spec.signature.bind(*args, **kwargs)
+        except TypeError as exc:  # retrying cannot help: fail at once
+            error = InvalidJob(
+                f"the arguments of job {job_id!r} do not fit {name}{spec.signature}: {exc}"
+            )
+            await done("failed", error, spec=spec)
             return
         if job_try > spec.max_tries:
-            err = RuntimeError(
+            error = RuntimeError(
                 f"{job_try - 1} tries already started and did not finish (max {spec.max_tries}):"
                 " a worker probably died while running it"
             )
-            await done("failed", err, spec=spec)
+            await done("failed", error, spec=spec)
             return
+        await self._run_task(
+            job_id, spec, bound.args, bound.kwargs, stored.enqueued_ms, job_try, done
+        )
 
+    async def _run_task(
+        self,
+        job_id: str,
+        spec: TaskSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        enqueued_ms: float,
+        job_try: int,
+        done: Done,
+    ) -> None:
+        name = spec.name
         ctx_token = _current.set(
             JobContext(
                 job_id,
@@ -304,7 +439,7 @@ class QueueWorker(Worker):
                 self.keys.name,
                 job_try,
                 spec.max_tries,
-                datetime.fromtimestamp(enqueued / 1000, UTC),
+                datetime.fromtimestamp(enqueued_ms / 1000, UTC),
             )
         )
         try:
@@ -312,6 +447,7 @@ class QueueWorker(Worker):
         finally:
             _current.reset(ctx_token)
         self.job_tasks[job_id] = task
+        self._specs[job_id] = spec
         log.debug("job %s %s try %d started", job_id, name, job_try)
         try:
             try:
@@ -320,7 +456,7 @@ class QueueWorker(Worker):
                 # the worker is stopping: stop the job and give it back to the queue
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-                await asyncio.shield(self._finish(job_id, "requeue"))
+                await asyncio.shield(self._finish(job_id, "requeue", patient=False))
                 self.jobs_retried += 1
                 log.info("job %s %s requeued: worker shutting down", job_id, name)
                 return
@@ -341,11 +477,6 @@ class QueueWorker(Worker):
                 value = task.result()
                 why = _serde.problem(value)
                 if why is None:
-                    try:
-                        _serde.dumps(value, what=f"the result of task {name!r}")
-                    except SerializationError as exc:
-                        await done("failed", exc, spec=spec)
-                        return
                     await done("complete", value=value)
                     log.debug("job %s %s complete", job_id, name)
                     return
@@ -358,10 +489,11 @@ class QueueWorker(Worker):
             await self._failed_try(job_id, spec, job_try, error, done)
         finally:
             self.job_tasks.pop(job_id, None)
+            self._specs.pop(job_id, None)
             self.aborting_tasks.discard(job_id)
 
     async def _failed_try(
-        self, job_id: str, spec: TaskSpec, job_try: int, error: BaseException, done: Any
+        self, job_id: str, spec: TaskSpec, job_try: int, error: BaseException, done: Done
     ) -> None:
         if job_try < spec.max_tries:
             if isinstance(error, Retry) and error.defer is not None:
@@ -376,7 +508,7 @@ class QueueWorker(Worker):
                 job_try,
                 spec.max_tries,
                 type(error).__name__,
-                error,
+                _message(error),
                 delay,
             )
             await asyncio.shield(
@@ -384,11 +516,11 @@ class QueueWorker(Worker):
             )
             return
         log.error(
-            "job %s %s failed for good after %d tries: %s",
+            "job %s %s failed for good after %d tries",
             job_id,
             spec.name,
             job_try,
-            "".join(traceback.format_exception_only(type(error), error)).strip(),
+            exc_info=error,
         )
         await done("failed", error, spec=spec)
 
@@ -411,12 +543,13 @@ class QueueWorker(Worker):
             job_id=job_id,
             task=name,
             queue=self.keys.name,
-            args=list(args),
-            kwargs=dict(kwargs),
+            args=list(args) if isinstance(args, list | tuple) else [],
+            kwargs=dict(kwargs) if isinstance(kwargs, dict) else {},
             tries=tries,
             error_type=type(error).__name__,
             message="" if error is None else _message(error),
             error=error,
+            traceback="" if error is None else _traceback(error),
         )
         for hook in hooks:
             try:
@@ -429,26 +562,29 @@ class QueueWorker(Worker):
     async def heart_beat(self) -> None:
         now = time.time()
         if self.tokens and now - self._last_renew >= self.options.lease / 3:
-            self._last_renew = now
             await self._renew_leases()
+            self._last_renew = now
         await self.record_health()
         if self.registry.crons:
             await self._run_cron()
 
     async def _renew_leases(self) -> None:
-        k = self.keys
-        expires = _ms() + self.lease_ms
-        async with self.pool.pipeline(transaction=False) as pipe:
-            for job_id in list(self.tokens):
-                pipe.pexpire(k.in_progress(job_id), self.lease_ms)
-                pipe.zadd(k.running, {job_id: expires}, xx=True)
-            await pipe.execute()
+        tokens = dict(self.tokens)
+        for job_id, outcome in (await self.backend.renew(tokens, self.lease_ms)).items():
+            if job_id not in self.tokens:  # it finished meanwhile
+                continue
+            log.warning(
+                "job %s: its lease %s (Redis unusable or the event loop blocked for longer "
+                "than the lease, %g s): the job may run twice",
+                job_id,
+                "lapsed" if outcome == 2 else "was taken over by another worker",
+                self.options.lease,
+            )
 
     async def record_health(self) -> None:
         now = time.time()
         if now - self._last_health_check < self.health_check_interval:
             return
-        self._last_health_check = now
         record = {
             "worker_id": self.worker_id,
             "host": socket.gethostname(),
@@ -462,7 +598,8 @@ class QueueWorker(Worker):
             "jobs_retried": self.jobs_retried,
             "jobs_ongoing": sum(not t.done() for t in self.tasks.values()),
         }
-        await self.pool.hset(self.keys.workers, self.worker_id, _serde.dumps(record))  # type: ignore[misc,arg-type]
+        await self.backend.write_health(self.worker_id, _serde.dumps(record))
+        self._last_health_check = now
 
     async def _run_cron(self) -> None:
         now = datetime.now(UTC)
@@ -474,13 +611,9 @@ class QueueWorker(Worker):
                 nxt = self._cron_next[spec.name] = spec.cron.next_after(now)
             while nxt.timestamp() <= horizon:
                 tick = int(nxt.timestamp() * 1000)
-                claimed = await self.pool.set(
-                    self.keys.cron_tick(spec.name, tick),
-                    self.worker_id,
-                    nx=True,
-                    px=CRON_TICK_TTL_MS,
-                )
-                if claimed:
+                if await self.backend.claim_cron_tick(
+                    spec.name, tick, self.worker_id, CRON_TICK_TTL_MS
+                ):
                     payload = _serde.dumps({"f": spec.name, "a": [], "k": {}, "et": _ms()})
                     await self.backend.enqueue(
                         cron_job_id(spec.name, tick),
@@ -490,3 +623,25 @@ class QueueWorker(Worker):
                     )
                     log.debug("cron %s: enqueued tick %s", spec.name, nxt.isoformat())
                 nxt = self._cron_next[spec.name] = spec.cron.next_after(nxt)
+
+    # -- the loop watchdog -------------------------------------------------------------------
+
+    def _culprit(self, task: asyncio.Task[object] | None) -> Culprit | None:
+        """The job ``task`` runs (called from the watchdog thread while the loop is stuck,
+        so nothing here changes under it)."""
+        if task is None:
+            return None
+        job_id = next((j for j, t in list(self.job_tasks.items()) if t is task), None)
+        if job_id is None:
+            get_context = getattr(task, "get_context", None)  # Python 3.12+: sub-tasks too
+            ctx = get_context().get(_current) if get_context is not None else None
+            if ctx is None:
+                return None
+            job_id = ctx.job_id
+        spec = self._specs.get(job_id)
+        if spec is None:
+            return None
+        lease = self.options.lease
+        if spec.timeout < lease:
+            return Culprit(job_id, spec.name, spec.timeout / 2, f"timeout ({spec.timeout:g} s)")
+        return Culprit(job_id, spec.name, lease / 2, f"lease ({lease:g} s)")
