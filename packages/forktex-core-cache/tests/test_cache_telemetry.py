@@ -13,10 +13,9 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Telemetry
 from fake_resp_server import FakeRedis
 from fault_helpers import FAST, within
 from opentelemetry import trace
@@ -34,6 +33,9 @@ from forktex_core.cache import (
     cached,
 )
 from forktex_core.testing import FaultProxy, RedisService
+
+if TYPE_CHECKING:
+    from conftest import Telemetry
 
 test_tracer = trace.get_tracer("forktex_core.cache.tests")
 
