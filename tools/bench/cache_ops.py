@@ -8,9 +8,10 @@
 - The same two calls with the OpenTelemetry SDK and an in-memory span exporter and metric
   reader configured vs without an SDK (API only): the cost of recording. A global SDK cannot
   be removed once installed, so each side runs in its own interpreter, interleaved.
-- Per-command deadlines on a ``GET``, wall time and client CPU, vs an unbounded redis-py
-  ``GET``: ``command_timeout`` (the module's shared watchdog timer), ``asyncio.timeout``
-  around each command, redis-py's ``socket_timeout``.
+- Per-command deadlines: the mechanism alone (client CPU to await a no-op coroutine through
+  it vs a bare await), and on a ``GET`` (wall time and client CPU vs an unbounded redis-py
+  ``GET``): ``command_timeout`` (the module's shared watchdog timer), ``asyncio.timeout``
+  around each command, ``asyncio.wait_for``, redis-py's ``socket_timeout``.
 - ``rate_limit`` vs the ``limits`` package's moving-window limiter (``limits.aio``, redis-py
   backend; ``hit()`` only, which unlike ours does not compute a retry-after), plus exactness:
   a concurrent burst of 200 calls at a limit of 17, how many each admits.
@@ -187,7 +188,32 @@ async def _deadline_rows(url: str, key: str, runs: int, n: int) -> list[Row]:
     async def socket_timeout() -> object:
         return await socket_bound.get(key)
 
+    async def noop() -> None:
+        return None
+
+    async def bare() -> object:
+        return await noop()
+
+    async def noop_watchdog() -> object:
+        return await command(current, "no-op", noop())
+
+    async def noop_timeout_cm() -> object:
+        async with asyncio.timeout(5.0):
+            return await noop()
+
+    async def noop_wait_for() -> object:
+        return await asyncio.wait_for(noop(), 5.0)
+
     rows: list[Row] = []
+    for name, op in (
+        ("no-op await bounded by command_timeout", noop_watchdog),
+        ("no-op await in asyncio.timeout", noop_timeout_cm),
+        ("no-op await in asyncio.wait_for", noop_wait_for),
+    ):
+        ours, base = await interleave(
+            lambda op=op: per_op_cpu_us(op, 10 * n), lambda: per_op_cpu_us(bare, 10 * n), runs
+        )
+        rows.append(Row("cache", name, ours, "µs CPU/op", "bare await", base, runs))
     try:
         for op in (plain, watchdog, timeout_cm, socket_timeout):
             for _ in range(200):
