@@ -5,6 +5,9 @@
 - ``@cached`` hit and ``get_json`` vs a raw redis-py ``GET`` + ``json.loads`` of the same
   value (target <= 1.3x). This process configures no OpenTelemetry SDK: these rows include
   the tracing API's no-op path, as a service without an SDK runs it.
+- The cost of the tracing API calls alone (no SDK): the same two calls with a client that
+  answers at once (so only our code runs), with the module's ``operation`` / counter calls
+  vs with them replaced by no-ops, in one process, interleaved - the share a real call adds.
 - The same two calls with the OpenTelemetry SDK and an in-memory span exporter and metric
   reader configured vs without an SDK (API only): the cost of recording. A global SDK cannot
   be removed once installed, so each side runs in its own interpreter, interleaved.
@@ -40,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, interleave, main, per_op_us, redis_url
 
 from forktex_core import cache
+from forktex_core.cache import _telemetry
 from forktex_core.cache._client import command, state
 
 HERE = Path(__file__).resolve()
@@ -141,6 +145,58 @@ async def _in_interpreter(mode: str, url: str, prefix: str, n: int) -> list[floa
         raise RuntimeError(f"benchmark worker ({mode}) failed: {err.decode()[-2000:]}")
     figures: list[float] = json.loads(out.decode().strip().splitlines()[-1])
     return figures
+
+
+class _AtOnce:
+    """A stand-in for the redis-py client whose GET answers at once: only our code runs."""
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    async def get(self, key: str) -> bytes:
+        return self.value
+
+
+class _NoCounter:
+    def add(self, amount: int, attributes: object = None) -> None:
+        return None
+
+
+async def _api_rows(
+    calls: dict[str, Callable[[], Awaitable[object]]], runs: int, n: int
+) -> list[Row]:
+    """Client CPU per call with the tracing API calls vs with them stubbed out (no SDK)."""
+    current = state()
+    real_client = current.client
+    operation, lookups = _telemetry.operation, _telemetry.lookups
+
+    def stubbed() -> None:
+        _telemetry.operation = lambda *args: _telemetry._IDLE  # type: ignore[assignment]
+        _telemetry.lookups = _NoCounter()  # type: ignore[assignment]
+
+    def restored() -> None:
+        _telemetry.operation, _telemetry.lookups = operation, lookups  # type: ignore[misc]
+
+    rows: list[Row] = []
+    current.client = _AtOnce(json.dumps(PROFILE).encode())
+    try:
+        for workload, op in calls.items():
+
+            async def with_api(op: Callable[[], Awaitable[object]] = op) -> float:
+                restored()
+                return await per_op_cpu_us(op, 10 * n)
+
+            async def without(op: Callable[[], Awaitable[object]] = op) -> float:
+                stubbed()
+                return await per_op_cpu_us(op, 10 * n)
+
+            ours, base = await interleave(with_api, without, runs)
+            rows.append(Row("cache", f"{workload}, our code alone, tracing API (no SDK)", ours,
+                            "µs CPU/op", "tracing calls stubbed out", base, runs))  # fmt: skip
+    finally:
+        restored()
+        current.client = real_client
+    return rows
 
 
 async def _sdk_rows(url: str, prefix: str, runs: int, n: int) -> list[Row]:
@@ -281,6 +337,16 @@ async def run(quick: bool) -> list[Row]:
                 runs,
             )
             rows.append(Row("cache", "get_json", ours, "µs/op", "redis-py GET+json", base, runs))
+
+            # --- tracing: the API calls alone, our code alone -----------------------------------
+            rows.extend(
+                await _api_rows(
+                    {"@cached hit": lambda: get_profile("42"),
+                     "get_json": lambda: cache.get_json("bench:raw")},
+                    runs,
+                    n,
+                )
+            )  # fmt: skip
 
             # --- tracing: SDK recording vs API only (each in its own interpreter) ---------------
             rows.extend(await _sdk_rows(url, prefix + "sdk:", runs, n))

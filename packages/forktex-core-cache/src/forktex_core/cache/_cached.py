@@ -121,7 +121,7 @@ class CachedFunction(Generic[P, R]):
         current = state()
         key = self.key_for(*args, **kwargs)
         attributes = {**self._attributes(current), tm.DB_OPERATION: "UNLINK"}
-        with tm.Operation(f"cache.invalidate {self.namespace}", SpanKind.CLIENT, attributes):
+        with tm.operation(f"cache.invalidate {self.namespace}", SpanKind.CLIENT, attributes):
             return bool(
                 await command(current, f"invalidate {self._qualname}", current.client.unlink(key))
             )
@@ -137,7 +137,7 @@ class CachedFunction(Generic[P, R]):
 
         current = state()
         name = f"cache.invalidate_all {self.namespace}"
-        with tm.Operation(name, SpanKind.CLIENT, self._attributes(current)) as span:
+        with tm.operation(name, SpanKind.CLIENT, self._attributes(current)) as span:
             deleted = await delete_raw_pattern(glob_escape(current.prefix + self._base) + "*")
             if span.is_recording():
                 span.set_attribute(tm.COUNT, deleted)
@@ -158,7 +158,7 @@ class CachedFunction(Generic[P, R]):
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         current = state()
         key = current.prefix + self._base + "{" + self._keys.digest(args, kwargs) + "}"
-        with tm.Operation(self._span_name, SpanKind.INTERNAL, self._attributes(current)) as span:
+        with tm.operation(self._span_name, SpanKind.INTERNAL, self._attributes(current)) as span:
             if current.health.skip():
                 return await self._bypass(span, args, kwargs)
             try:
@@ -196,7 +196,7 @@ class CachedFunction(Generic[P, R]):
         async def fill() -> R:
             nonlocal filled
             filled = True
-            with tm.Operation(
+            with tm.operation(
                 self._fill_name, SpanKind.INTERNAL, self._attributes(current)
             ) as fill_span:
                 value = await self._fill_once(current, key, compute)

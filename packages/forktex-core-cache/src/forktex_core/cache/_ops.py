@@ -33,7 +33,7 @@ async def _run(name: str, operation: str, keys: Sequence[str], what: str, call: 
     """``call(state)`` as one command: within ``command_timeout``, failures translated, in a
     span ``name`` recording ``operation`` (the Redis command) and the keys' namespace."""
     current = state()
-    with tm.Operation(name, SpanKind.CLIENT, current.operation_attributes(operation)) as span:
+    with tm.operation(name, SpanKind.CLIENT, current.operation_attributes(operation)) as span:
         if span.is_recording():
             _record_keys(span, keys)
         return await command(current, what, call(current))
@@ -202,7 +202,7 @@ async def delete_pattern(pattern: str, *, batch_size: int = 500) -> int:
             "database: without a prefix the pattern must start with literal text, not with *, ? "
             "or [...] (e.g. 'user:profile:*', or Namespace('user.profile').pattern())"
         )
-    with tm.Operation("cache.delete_pattern", SpanKind.CLIENT, current.attributes) as span:
+    with tm.operation("cache.delete_pattern", SpanKind.CLIENT, current.attributes) as span:
         if span.is_recording():
             namespace = tm.pattern_namespace(pattern)
             if namespace is not None:

@@ -187,7 +187,7 @@ async def rate_limit(
     policy = _check_policy(on_error)
     current = state()
     attributes = current.operation_attributes("EVALSHA")
-    with tm.Operation(f"cache.rate_limit {name}", SpanKind.CLIENT, attributes) as span:
+    with tm.operation(f"cache.rate_limit {name}", SpanKind.CLIENT, attributes) as span:
         if current.health.skip():
             decision = _degraded(current, policy, window, None)
             degraded = True
@@ -258,7 +258,7 @@ async def peek(
     current = state()
     keys = [limiter_key(current, name, key)]
     attributes = current.operation_attributes("EVALSHA")
-    with tm.Operation(f"cache.rate_limit.peek {name}", SpanKind.CLIENT, attributes) as span:
+    with tm.operation(f"cache.rate_limit.peek {name}", SpanKind.CLIENT, attributes) as span:
         if span.is_recording():
             span.set_attribute(tm.LIMITER, name)
         result = await command(
@@ -285,7 +285,7 @@ async def reset(name: str, key: str | int) -> bool:
     key = _check_key(key)
     current = state()
     attributes = current.operation_attributes("UNLINK")
-    with tm.Operation(f"cache.rate_limit.reset {name}", SpanKind.CLIENT, attributes) as span:
+    with tm.operation(f"cache.rate_limit.reset {name}", SpanKind.CLIENT, attributes) as span:
         if span.is_recording():
             span.set_attribute(tm.LIMITER, name)
         pending = current.client.unlink(limiter_key(current, name, key))

@@ -4,9 +4,9 @@
 
 The conventions (names, attributes, what is never recorded, the cost rule) are those of
 ``docs/observability.md``. In short: one span per public operation, started with
-``start_span`` and made current only while it records (a no-op span costs well under a
-microsecond this way; ``start_as_current_span`` costs several); attribute dicts are built
-once and reused; anything computed per call is set only when ``span.is_recording()``.
+``start_span`` and made current only while it records (without an SDK that costs about a
+microsecond; ``start_as_current_span`` costs several even as a no-op); attribute dicts are
+built once and reused; anything computed per call is set only when ``span.is_recording()``.
 Keys, values and exception messages are never recorded: a key contributes its namespace only.
 """
 
@@ -109,30 +109,52 @@ def pattern_namespace(pattern: str) -> str | None:
     return name if sep and is_namespace(name) else None
 
 
-class Operation:
-    """A span around one operation: ``with Operation(name, kind, attributes) as span: ...``.
+def operation(name: str, kind: SpanKind, attributes: Attributes) -> _Idle | _Recording:
+    """A span around one operation: ``with operation(name, kind, attributes) as span: ...``.
 
-    The span is current (parent of spans started inside) only while it records; when it
-    does not - no SDK, or not sampled - nothing is attached, so the cost is one
-    ``start_span`` of the API's no-op tracer. An exception leaving the block sets the
-    status to ERROR and ``error.type`` (never the message: it may quote keys or values).
+    The span is current (the parent of spans started inside) only while it records. When it
+    does not - no SDK, or not sampled - the block gets the API's invalid span and a shared
+    no-op context manager: the whole cost is one ``start_span`` of the no-op tracer. An
+    exception leaving a recording block sets status ERROR and ``error.type`` (never the
+    message: it may quote keys or values).
     """
+    span = tracer.start_span(name, None, kind, attributes)
+    if span.is_recording():
+        return _Recording(span)
+    return _IDLE
+
+
+class _Idle:
+    """The context manager of a span that does not record: nothing to attach or end."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+_IDLE: Final = _Idle()
+
+
+class _Recording:
+    """The context manager of a recording span: current inside, ended on exit."""
 
     __slots__ = ("_token", "span")
 
-    def __init__(self, name: str, kind: SpanKind, attributes: Attributes) -> None:
-        self.span: Span = tracer.start_span(
-            name,
-            kind=kind,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+    def __init__(self, span: Span) -> None:
+        self.span = span
         self._token: object = None
 
     def __enter__(self) -> Span:
-        if self.span.is_recording():
-            self._token = context.attach(trace.set_span_in_context(self.span))
+        self._token = context.attach(trace.set_span_in_context(self.span))
         return self.span
 
     def __exit__(
@@ -141,10 +163,9 @@ class Operation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            context.detach(self._token)  # type: ignore[arg-type]
-            if exc is not None:
-                failed(self.span, exc)
+        context.detach(self._token)  # type: ignore[arg-type]
+        if exc is not None:
+            failed(self.span, exc)
         self.span.end()
 
 

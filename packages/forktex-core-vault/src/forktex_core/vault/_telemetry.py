@@ -69,28 +69,50 @@ def error_type(exc: BaseException) -> str:
     return qualified_name(type(exc))
 
 
-class Operation:
-    """A span around one operation: ``with Operation(name, attributes) as span: ...``.
+def operation(name: str, attributes: Mapping[str, AttributeValue]) -> _Idle | _Recording:
+    """A span around one operation: ``with operation(name, attributes) as span: ...``.
 
     Current (the parent of spans started inside, e.g. SQLAlchemy's) only while it records;
-    an exception leaving the block sets status ERROR and ``error.type``, nothing else.
+    otherwise the block gets the API's invalid span and nothing is attached or ended. An
+    exception leaving a recording block sets status ERROR and ``error.type``, nothing else.
     """
+    span = tracer.start_span(name, None, SpanKind.INTERNAL, attributes)
+    if span.is_recording():
+        return _Recording(span)
+    return _IDLE
+
+
+class _Idle:
+    """The context manager of a span that does not record."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+_IDLE: Final = _Idle()
+
+
+class _Recording:
+    """The context manager of a recording span: current inside, ended on exit."""
 
     __slots__ = ("_token", "span")
 
-    def __init__(self, name: str, attributes: Mapping[str, AttributeValue]) -> None:
-        self.span: Span = tracer.start_span(
-            name,
-            kind=SpanKind.INTERNAL,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+    def __init__(self, span: Span) -> None:
+        self.span = span
         self._token: object = None
 
     def __enter__(self) -> Span:
-        if self.span.is_recording():
-            self._token = context.attach(trace.set_span_in_context(self.span))
+        self._token = context.attach(trace.set_span_in_context(self.span))
         return self.span
 
     def __exit__(
@@ -99,9 +121,8 @@ class Operation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            context.detach(self._token)  # type: ignore[arg-type]
-            if exc is not None:
-                self.span.set_attribute(ERROR_TYPE, error_type(exc))
-                self.span.set_status(StatusCode.ERROR)
+        context.detach(self._token)  # type: ignore[arg-type]
+        if exc is not None:
+            self.span.set_attribute(ERROR_TYPE, error_type(exc))
+            self.span.set_status(StatusCode.ERROR)
         self.span.end()
