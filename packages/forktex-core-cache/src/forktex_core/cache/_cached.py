@@ -11,7 +11,10 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from ._client import command, log, state
+from opentelemetry.trace import SpanKind
+
+from . import _telemetry as tm
+from ._client import State, command, log, state
 from ._errors import CacheError, InvalidArgument
 from ._glob import glob_escape
 from ._keys import KeyBuilder
@@ -75,7 +78,26 @@ class CachedFunction(Generic[P, R]):
         self._lock_ttl_ms = lock_ttl_ms
         self._single_flight = single_flight
         self.namespace = namespace
+        self._span_name = f"cache.cached {namespace}"
+        self._fill_name = f"cache.cached.fill {namespace}"
+        self._counted = {
+            result: {tm.NAMESPACE: namespace, tm.RESULT: result}
+            for result in ("hit", "miss", "bypass")
+        }
+        self._span_state: State | None = None
+        self._span_attributes: dict[str, Any] = {}
         functools.update_wrapper(self, func)
+
+    def _attributes(self, current: State) -> dict[str, Any]:
+        """The span attributes of calls on ``current`` (built once per ``init``)."""
+        if self._span_state is not current:
+            self._span_attributes = {
+                **current.attributes,
+                tm.NAMESPACE: self.namespace,
+                tm.FUNCTION: self._qualname,
+            }
+            self._span_state = current
+        return self._span_attributes
 
     def key_for(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """The full Redis key (``init`` prefix included) a call with these arguments uses.
@@ -98,9 +120,11 @@ class CachedFunction(Generic[P, R]):
         """
         current = state()
         key = self.key_for(*args, **kwargs)
-        return bool(
-            await command(current, f"invalidate {self._qualname}", current.client.unlink(key))
-        )
+        attributes = {**self._attributes(current), tm.DB_OPERATION: "UNLINK"}
+        with tm.operation(f"cache.invalidate {self.namespace}", SpanKind.CLIENT, attributes):
+            return bool(
+                await command(current, f"invalidate {self._qualname}", current.client.unlink(key))
+            )
 
     async def invalidate_all(self) -> int:
         """Delete every cached entry of this function (SCAN + UNLINK); returns how many.
@@ -112,7 +136,12 @@ class CachedFunction(Generic[P, R]):
         from ._ops import delete_raw_pattern
 
         current = state()
-        return await delete_raw_pattern(glob_escape(current.prefix + self._base) + "*")
+        name = f"cache.invalidate_all {self.namespace}"
+        with tm.operation(name, SpanKind.CLIENT, self._attributes(current)) as span:
+            deleted = await delete_raw_pattern(glob_escape(current.prefix + self._base) + "*")
+            if span.is_recording():
+                span.set_attribute(tm.COUNT, deleted)
+            return deleted
 
     def _load(self, raw: bytes) -> tuple[bool, Any]:
         try:
@@ -129,40 +158,75 @@ class CachedFunction(Generic[P, R]):
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         current = state()
         key = current.prefix + self._base + "{" + self._keys.digest(args, kwargs) + "}"
-        if current.health.skip():
-            return await self._func(*args, **kwargs)
-        try:
-            raw = await command(current, "@cached GET", current.client.get(key), degrade=True)
-        except CacheError:  # any Redis failure (logged by command): fail open
-            return await self._func(*args, **kwargs)
-        if raw is not None:
-            ok, value = self._load(raw)
-            if ok:
-                return value  # type: ignore[no-any-return]
+        with tm.operation(self._span_name, SpanKind.INTERNAL, self._attributes(current)) as span:
+            if current.health.skip():
+                return await self._bypass(span, args, kwargs)
+            try:
+                raw = await command(current, "@cached GET", current.client.get(key), degrade=True)
+            except CacheError:  # any Redis failure (logged by command): fail open
+                return await self._bypass(span, args, kwargs)
+            if raw is not None:
+                ok, value = self._load(raw)
+                if ok:
+                    tm.lookups.add(1, self._counted["hit"])
+                    if span.is_recording():
+                        span.set_attribute(tm.RESULT, "hit")
+                    return value  # type: ignore[no-any-return]
+            tm.lookups.add(1, self._counted["miss"])
+            if span.is_recording():
+                span.set_attribute(tm.RESULT, "miss")
+            return await self._fill(current, key, span, args, kwargs)
+
+    async def _bypass(self, span: Any, args: Any, kwargs: Any) -> R:
+        """Redis cannot be used: call the function directly."""
+        tm.lookups.add(1, self._counted["bypass"])
+        if span.is_recording():
+            span.set_attribute(tm.RESULT, "bypass")
+        return await self._func(*args, **kwargs)
+
+    async def _fill(self, current: State, key: str, span: Any, args: Any, kwargs: Any) -> R:
+        """A miss: compute the value once (per process and across processes) and store it."""
+        computed = filled = False
 
         async def compute() -> R:
+            nonlocal computed
+            computed = True
             return await self._func(*args, **kwargs)
 
         async def fill() -> R:
-            if not self._single_flight:
-                value = await compute()
-                data = self._dump(value)
-                if data is not None:
-                    try:
-                        await command(
-                            current,
-                            "@cached SET",
-                            current.client.set(key, data, px=self._ttl_ms),
-                            degrade=True,
-                        )
-                    except CacheError:
-                        pass  # logged by command; the value is returned all the same
+            nonlocal filled
+            filled = True
+            with tm.operation(
+                self._fill_name, SpanKind.INTERNAL, self._attributes(current)
+            ) as fill_span:
+                value = await self._fill_once(current, key, compute)
+                if fill_span.is_recording():
+                    fill_span.set_attribute(tm.COMPUTED, computed)
                 return value
-            return await fill_across_processes(  # type: ignore[no-any-return]
-                current, key, self._lock_ttl_ms, self._load, compute, self._dump, self._ttl_ms
-            )
 
-        return await coalesce(current, key, fill)  # type: ignore[no-any-return]
+        value: R = await coalesce(current, key, fill)
+        if not filled and span.is_recording():
+            span.set_attribute(tm.COALESCED, True)
+        return value
+
+    async def _fill_once(self, current: State, key: str, compute: Callable[[], Awaitable[R]]) -> R:
+        if not self._single_flight:
+            value = await compute()
+            data = self._dump(value)
+            if data is not None:
+                try:
+                    await command(
+                        current,
+                        "@cached SET",
+                        current.client.set(key, data, px=self._ttl_ms),
+                        degrade=True,
+                    )
+                except CacheError:
+                    pass  # logged by command; the value is returned all the same
+            return value
+        return await fill_across_processes(  # type: ignore[no-any-return]
+            current, key, self._lock_ttl_ms, self._load, compute, self._dump, self._ttl_ms
+        )
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:

@@ -28,6 +28,8 @@ from ._errors import (
 )
 from ._faults import REDIS_FAILURES, Health, Target, failure, kind_of, timed_out
 from ._redact import mask_url
+from ._telemetry import DB_OPERATION, server_attributes
+from ._telemetry import degraded as _degraded
 
 log: Final = logging.getLogger("forktex_core.cache")
 
@@ -55,7 +57,17 @@ class State:
     description: str
     target: Target
     watchdog: Watchdog
+    #: What every span of this client carries (``db.system.name``, ``server.*``, ...).
+    attributes: dict[str, Any] = field(default_factory=dict)
     inflight: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    _operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def operation_attributes(self, operation: str) -> dict[str, Any]:
+        """``attributes`` plus ``db.operation.name`` (the Redis command), built once each."""
+        found = self._operations.get(operation)
+        if found is None:
+            found = self._operations[operation] = {**self.attributes, DB_OPERATION: operation}
+        return found
 
 
 _state: State | None = None
@@ -81,7 +93,9 @@ async def command(
     server and ``what`` (the redis-py error stays as ``__cause__``). ``track``: outages start
     and end here (one warning each). ``degrade``: the caller goes on without Redis
     (``@cached``, ``rate_limit``), so error replies are logged here, at most once a minute
-    per ``what``; other callers get them raised and nothing is logged.
+    per ``what``, and every failure is an event on the current span (the caller's
+    operation goes on, so it is not an error status); other callers get them raised and
+    nothing is logged.
     """
     watchdog = current.watchdog
     task = watchdog.arm()
@@ -93,6 +107,8 @@ async def command(
         error: CacheError = timed_out(current.target, what)
         if track:
             current.health.failed(error)
+        if degrade:
+            _degraded(error)
         raise error from None
     except REDIS_FAILURES as exc:
         kind = kind_of(exc)
@@ -102,6 +118,8 @@ async def command(
                 current.health.failed(error)
         elif degrade:
             current.health.rejected(error, what)
+        if degrade:
+            _degraded(error)
         if isinstance(exc, redis.exceptions.ReadOnlyError):
             watchdog.disarm(task)  # what follows is bounded by connect_timeout
             await _drop_idle_connections(current)
@@ -223,6 +241,18 @@ def _endpoint(client: Any, cluster: bool) -> str:
     return f"{_host_port(kwargs.get('host', 'localhost'), kwargs.get('port', 6379))} db {db}"
 
 
+def _telemetry_attributes(client: Any, cluster: bool) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` / ``db.namespace`` of a standalone client (a
+    cluster routes each command to some node: only the system is known up front)."""
+    if cluster:
+        return server_attributes(None, None, None)
+    kwargs = client.connection_pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if "path" in kwargs:
+        return server_attributes(kwargs["path"], None, db)
+    return server_attributes(kwargs.get("host", "localhost"), kwargs.get("port", 6379), db)
+
+
 def _check_prefix(prefix: object) -> str:
     if not isinstance(prefix, str) or any(c.isspace() or not c.isprintable() for c in prefix):
         raise InvalidArgument(
@@ -339,6 +369,7 @@ async def init(
         description,
         target,
         Watchdog(command_timeout),
+        _telemetry_attributes(client, is_cluster),
     )
     if verify:
         try:

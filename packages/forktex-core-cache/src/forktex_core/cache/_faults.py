@@ -20,6 +20,7 @@ Every failure of a command becomes one of this module's errors naming the server
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -70,6 +71,9 @@ _CODES: Final[tuple[tuple[type[BaseException], str], ...]] = (
 )
 #: A rejected command is logged at most this often per operation (it may repeat per call).
 _REJECTION_LOG_INTERVAL: Final = 60.0
+#: Where :func:`failure` and :func:`timed_out` leave the error's class for telemetry.
+_CLASS_ATTR: Final = "_forktex_error_class"
+_CODE: Final = re.compile(r"[A-Z][A-Z_-]+")
 
 
 @dataclass(frozen=True)
@@ -103,13 +107,52 @@ def kind_of(exc: BaseException) -> Kind:
     return "rejected"
 
 
+def reply_code(exc: BaseException) -> str:
+    """The code of an error reply (``WRONGTYPE``, ``READONLY``; ``ERR`` when it has none)."""
+    first = reply_text(exc).split(" ", 1)[0]
+    return first if _CODE.fullmatch(first) else "ERR"
+
+
+def qualified_name(cls: type) -> str:
+    """``redis.exceptions.ConnectionError``, ``forktex_core.cache.CacheUnavailable``,
+    ``ConnectionRefusedError``: the class's public dotted name (private modules left out)."""
+    module = ".".join(p for p in cls.__module__.split(".") if not p.startswith("_"))
+    if module in ("", "builtins"):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def classify(exc: BaseException) -> tuple[str, str | None]:
+    """``(error.type, db.response.status_code)`` for telemetry: the Redis reply code for an
+    error reply, ``timeout`` for our command deadline, else the class of the original
+    (redis-py / OS) error, else the class of ``exc``. Never the message."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        marked = getattr(seen, _CLASS_ATTR, None)
+        if marked is not None:
+            return marked  # type: ignore[no-any-return]
+        seen = seen.__cause__
+    return qualified_name(type(exc)), None
+
+
+def _marked(error: CacheError, error_type: str, code: str | None = None) -> CacheError:
+    setattr(error, _CLASS_ATTR, (error_type, code))
+    return error
+
+
 def failure(target: Target, exc: BaseException, what: str, kind: Kind) -> CacheError:
     """This module's error for ``exc`` (of ``kind``) raised by redis-py during ``what``."""
     at = f"Redis at {target.endpoint}"
     if kind == "rejected":
-        return CacheCommandError(f"{at} rejected {what}: {type(exc).__name__}: {exc}")
+        code = reply_code(exc) if isinstance(exc, rex.ResponseError) else None
+        return _marked(
+            CacheCommandError(f"{at} rejected {what}: {type(exc).__name__}: {exc}"),
+            code or qualified_name(type(exc)),
+            code,
+        )
     if kind == "refusing":
-        return CacheUnavailable(f"{at} refused {what}: {reply_text(exc)}")
+        code = reply_code(exc)
+        return _marked(CacheUnavailable(f"{at} refused {what}: {reply_text(exc)}"), code, code)
     detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if isinstance(exc, rex.InvalidResponse):
         hint = "the server does not speak the Redis protocol: check the URL's host and port"
@@ -129,16 +172,19 @@ def failure(target: Target, exc: BaseException, what: str, kind: Kind) -> CacheE
         )
     else:
         hint = "unreachable"
-    return CacheUnavailable(f"{at}: {hint} ({detail}) during {what}")
+    error = CacheUnavailable(f"{at}: {hint} ({detail}) during {what}")
+    return _marked(error, qualified_name(type(exc)))
 
 
 def timed_out(target: Target, what: str) -> CacheUnavailable:
     """The error for a command that outlived ``command_timeout``."""
-    return CacheUnavailable(
+    error = CacheUnavailable(
         f"Redis at {target.endpoint} did not answer {what} within "
         f"command_timeout={target.command_timeout:g} s (it accepts connections but does not "
         "reply: overloaded, stopped, or not Redis)"
     )
+    _marked(error, "timeout")
+    return error
 
 
 class Health:

@@ -66,6 +66,15 @@ def canonical_namespace(name: object, *, what: str = "namespace") -> str:
     return canonical
 
 
+def is_namespace(name: str) -> bool:
+    """Whether ``name`` is a valid namespace name (without raising)."""
+    if name in _KNOWN:
+        return True
+    return 0 < len(name) <= MAX_NAMESPACE and all(
+        _SEGMENT.fullmatch(part) for part in _SPLIT.split(name)
+    )
+
+
 def check_key(key: object, *, what: str = "key") -> str:
     """A Redis key (without the init prefix) must be a non-empty str of valid Unicode text."""
     if not isinstance(key, str):

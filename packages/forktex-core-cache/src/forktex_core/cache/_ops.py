@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
+from . import _telemetry as tm
 from ._cached import seconds_to_ms
 from ._client import Script, command, state
 from ._errors import InvalidArgument, InvalidKey
@@ -26,10 +29,23 @@ return value
 )
 
 
-async def _run(what: str, call: Any) -> Any:
-    """``call(state)`` as one command: within ``command_timeout``, failures translated."""
+async def _run(name: str, operation: str, keys: Sequence[str], what: str, call: Any) -> Any:
+    """``call(state)`` as one command: within ``command_timeout``, failures translated, in a
+    span ``name`` recording ``operation`` (the Redis command) and the keys' namespace."""
     current = state()
-    return await command(current, what, call(current))
+    with tm.operation(name, SpanKind.CLIENT, current.operation_attributes(operation)) as span:
+        if span.is_recording():
+            _record_keys(span, keys)
+        return await command(current, what, call(current))
+
+
+def _record_keys(span: Any, keys: Sequence[str]) -> None:
+    """The namespace the keys share (never the keys themselves), and how many there are."""
+    namespaces = {tm.key_namespace(k) for k in keys}
+    if len(namespaces) == 1 and None not in namespaces:
+        span.set_attribute(tm.NAMESPACE, namespaces.pop())
+    if len(keys) > 1:
+        span.set_attribute(tm.COUNT, len(keys))
 
 
 async def get_json(key: str, default: Any = None) -> Any:
@@ -49,7 +65,7 @@ async def get_json(key: str, default: Any = None) -> Any:
             return default
         return loads(JSON, raw, f"the value at {key!r}")
 
-    return await _run(f"get_json({key!r})", call)
+    return await _run("cache.get_json", "GET", (key,), f"get_json({key!r})", call)
 
 
 async def set_json(
@@ -78,7 +94,7 @@ async def set_json(
     async def call(current: Any) -> bool:
         return bool(await current.client.set(current.prefix + key, data, px=px, nx=nx))
 
-    return bool(await _run(f"set_json({key!r})", call))
+    return bool(await _run("cache.set_json", "SET", (key,), f"set_json({key!r})", call))
 
 
 async def incr(key: str, amount: int = 1, *, ttl: float | dt.timedelta | None = None) -> int:
@@ -102,7 +118,7 @@ async def incr(key: str, amount: int = 1, *, ttl: float | dt.timedelta | None = 
     async def call(current: Any) -> int:
         return int(await _INCR(current.client, [current.prefix + key], [amount, px]))
 
-    return int(await _run(f"incr({key!r})", call))
+    return int(await _run("cache.incr", "EVALSHA", (key,), f"incr({key!r})", call))
 
 
 async def mget(keys: Iterable[str], default: Any = None) -> list[Any]:
@@ -134,7 +150,7 @@ async def mget(keys: Iterable[str], default: Any = None) -> list[Any]:
             for k, raw in zip(names, raws, strict=True)
         ]
 
-    result: list[Any] = await _run("mget", call)
+    result: list[Any] = await _run("cache.mget", "MGET", names, "mget", call)
     return result
 
 
@@ -152,7 +168,7 @@ async def delete(*keys: str) -> int:
     async def call(current: Any) -> int:
         return int(await current.client.unlink(*(current.prefix + k for k in names)))
 
-    return int(await _run("delete", call))
+    return int(await _run("cache.delete", "UNLINK", names, "delete", call))
 
 
 async def delete_pattern(pattern: str, *, batch_size: int = 500) -> int:
@@ -186,7 +202,15 @@ async def delete_pattern(pattern: str, *, batch_size: int = 500) -> int:
             "database: without a prefix the pattern must start with literal text, not with *, ? "
             "or [...] (e.g. 'user:profile:*', or Namespace('user.profile').pattern())"
         )
-    return await delete_raw_pattern(glob_escape(current.prefix) + pattern, batch_size)
+    with tm.operation("cache.delete_pattern", SpanKind.CLIENT, current.attributes) as span:
+        if span.is_recording():
+            namespace = tm.pattern_namespace(pattern)
+            if namespace is not None:
+                span.set_attribute(tm.NAMESPACE, namespace)
+        deleted = await delete_raw_pattern(glob_escape(current.prefix) + pattern, batch_size)
+        if span.is_recording():
+            span.set_attribute(tm.COUNT, deleted)
+        return deleted
 
 
 async def delete_raw_pattern(match: str, batch_size: int = 500) -> int:

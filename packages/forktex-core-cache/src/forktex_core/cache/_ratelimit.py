@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
+from opentelemetry.trace import SpanKind
+
+from . import _telemetry as tm
 from ._client import Script, State, command, state
 from ._errors import CacheError, InvalidArgument, InvalidKey, RateLimitUnavailable
 from ._namespace import canonical_namespace, check_key
@@ -183,16 +186,39 @@ async def rate_limit(
     window = _window_us(window_seconds)
     policy = _check_policy(on_error)
     current = state()
-    if current.health.skip():
-        return _degraded(current, policy, window, None)
-    keys = [limiter_key(current, name, key)]
-    try:
-        result = await command(
-            current, "rate_limit", _SCRIPT(current.client, keys, [limit, window, 1]), degrade=True
-        )
-    except CacheError as exc:  # any Redis failure (logged by command)
-        return _degraded(current, policy, window, exc)
-    return RateLimitDecision(bool(result[0]), int(result[1]) / 1_000_000)
+    attributes = current.operation_attributes("EVALSHA")
+    with tm.operation(f"cache.rate_limit {name}", SpanKind.CLIENT, attributes) as span:
+        if current.health.skip():
+            decision = _degraded(current, policy, window, None)
+            degraded = True
+        else:
+            keys = [limiter_key(current, name, key)]
+            try:
+                result = await command(
+                    current,
+                    "rate_limit",
+                    _SCRIPT(current.client, keys, [limit, window, 1]),
+                    degrade=True,
+                )
+            except CacheError as exc:  # any Redis failure (logged by command)
+                decision = _degraded(current, policy, window, exc)
+                degraded = True
+            else:
+                decision = RateLimitDecision(bool(result[0]), int(result[1]) / 1_000_000)
+                degraded = False
+        _count(span, name, decision, degraded)
+        return decision
+
+
+def _count(span: Any, name: str, decision: RateLimitDecision, degraded: bool) -> None:
+    """One ``forktex.cache.rate_limit.decisions`` count; the decision on the span."""
+    result = "allowed" if decision.allowed else "denied"
+    counted: dict[str, Any] = {tm.LIMITER: name, tm.DECISION: result}
+    if degraded:
+        counted[tm.DEGRADED] = True
+    tm.decisions.add(1, counted)
+    if span.is_recording():
+        span.set_attributes(counted)
 
 
 def _degraded(
@@ -231,9 +257,13 @@ async def peek(
     window = _window_us(window_seconds)
     current = state()
     keys = [limiter_key(current, name, key)]
-    result = await command(
-        current, "rate-limit peek", _SCRIPT(current.client, keys, [limit, window, 0])
-    )
+    attributes = current.operation_attributes("EVALSHA")
+    with tm.operation(f"cache.rate_limit.peek {name}", SpanKind.CLIENT, attributes) as span:
+        if span.is_recording():
+            span.set_attribute(tm.LIMITER, name)
+        result = await command(
+            current, "rate-limit peek", _SCRIPT(current.client, keys, [limit, window, 0])
+        )
     used = int(result[2])
     return RateLimitState(
         allowed=bool(result[0]),
@@ -254,5 +284,9 @@ async def reset(name: str, key: str | int) -> bool:
     name = canonical_namespace(name, what="rate-limit name")
     key = _check_key(key)
     current = state()
-    pending = current.client.unlink(limiter_key(current, name, key))
-    return bool(await command(current, "rate-limit reset", pending))
+    attributes = current.operation_attributes("UNLINK")
+    with tm.operation(f"cache.rate_limit.reset {name}", SpanKind.CLIENT, attributes) as span:
+        if span.is_recording():
+            span.set_attribute(tm.LIMITER, name)
+        pending = current.client.unlink(limiter_key(current, name, key))
+        return bool(await command(current, "rate-limit reset", pending))

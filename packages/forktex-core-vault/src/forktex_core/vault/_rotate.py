@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 
+from . import _telemetry as tm
 from ._column import EncryptedJSON
 from ._errors import RotationError, RotationInterrupted
 from ._vault import Vault
@@ -135,80 +136,142 @@ async def rotate_blobs(
     report = RotationReport(last_pk=resume_after)
     failures: list[RotationFailure] = []
     cursor = resume_after
-    while True:
-        query = sa.select(*pk_cols, raw).where(where_base)
-        if cursor is not None:
-            query = query.where(keyset > (cursor if single else sa.tuple_(*cursor)))
-        query = query.order_by(*pk_cols).limit(batch_size).with_for_update(of=target)
-        rotated = skipped = 0
-        new_failures: list[RotationFailure] = []
+    name = f"{target.fullname}.{blob.name}"
+    attributes = _span_attributes(session, target, blob, old, new, batch_size, resume_after)
+    with tm.operation(f"vault.rotate_blobs {name}", attributes) as span:
         try:
-            rows = (await session.execute(query)).all()
-            if not rows:
-                await session.commit()
-                break
-            params: list[dict[str, Any]] = []
-            for row in rows:
-                pk = row[0] if single else tuple(row[: len(pk_cols)])
-                token: Any = row[-1]
-                if new._opens_with_primary(token):
-                    skipped += 1
-                    continue
-                plaintext = old._open_raw(token)
-                if plaintext is None:
-                    plaintext = new._open_raw(token)
-                if plaintext is None:
-                    new_failures.append(RotationFailure(pk, _failure_reason(old, new)))
-                    continue
-                param = {f"_vault_pk_{i}": row[i] for i in range(len(pk_cols))}
-                param["_vault_blob"] = new._seal_raw(plaintext)
-                params.append(param)
-                rotated += 1
-            if params:
-                await session.execute(update, params)
-            await session.commit()
-        except BaseException as exc:
-            await _rollback_quietly(session)
+            while True:
+                query = sa.select(*pk_cols, raw).where(where_base)
+                if cursor is not None:
+                    query = query.where(keyset > (cursor if single else sa.tuple_(*cursor)))
+                query = query.order_by(*pk_cols).limit(batch_size).with_for_update(of=target)
+                rotated = skipped = 0
+                new_failures: list[RotationFailure] = []
+                with tm.operation(f"vault.rotate_blobs.batch {name}", attributes) as batch_span:
+                    try:
+                        rows = (await session.execute(query)).all()
+                        if not rows:
+                            await session.commit()
+                            if batch_span.is_recording():
+                                _record_batch(batch_span, 0, 0, 0, 0)
+                            break
+                        params: list[dict[str, Any]] = []
+                        for row in rows:
+                            pk = row[0] if single else tuple(row[: len(pk_cols)])
+                            token: Any = row[-1]
+                            if new._opens_with_primary(token):
+                                skipped += 1
+                                continue
+                            plaintext = old._open_raw(token)
+                            if plaintext is None:
+                                plaintext = new._open_raw(token)
+                            if plaintext is None:
+                                new_failures.append(RotationFailure(pk, _failure_reason(old, new)))
+                                continue
+                            param = {f"_vault_pk_{i}": row[i] for i in range(len(pk_cols))}
+                            param["_vault_blob"] = new._seal_raw(plaintext)
+                            params.append(param)
+                            rotated += 1
+                        if params:
+                            await session.execute(update, params)
+                        await session.commit()
+                    except BaseException as exc:
+                        await _rollback_quietly(session)
+                        report = dataclasses.replace(
+                            report,
+                            failed=tuple(failures),
+                            elapsed_seconds=time.monotonic() - started,
+                        )
+                        if not isinstance(exc, Exception):
+                            raise  # cancellation / KeyboardInterrupt: the batch is rolled back
+                        raise RotationInterrupted(
+                            f"rotation of {target.name}.{blob.name} stopped in the batch after "
+                            f"primary key {cursor!r}: {type(exc).__name__}. That batch was rolled "
+                            f"back; {report.batches} earlier batches ({report.rotated} rows "
+                            "rotated) are committed. Fix the cause and re-run the same call: "
+                            "rows already on the new key are skipped",
+                            report,
+                        ) from exc
+                    if batch_span.is_recording():
+                        _record_batch(batch_span, len(rows), rotated, skipped, len(new_failures))
+                failures.extend(new_failures)
+                last = rows[-1]
+                cursor = last[0] if single else tuple(last[: len(pk_cols)])
+                report = RotationReport(
+                    scanned=report.scanned + len(rows),
+                    rotated=report.rotated + rotated,
+                    skipped_already_new=report.skipped_already_new + skipped,
+                    failed=tuple(failures),
+                    batches=report.batches + 1,
+                    last_pk=cursor,
+                    complete=False,
+                    elapsed_seconds=time.monotonic() - started,
+                )
+                if progress is not None:
+                    outcome = progress(report)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                if len(failures) > max_failures:
+                    raise RotationInterrupted(
+                        f"rotation of {target.name}.{blob.name} stopped: {len(failures)} rows "
+                        f"open with neither old (fingerprints {list(old.fingerprints)}) nor new "
+                        f"(fingerprints {list(new.fingerprints)}), more than "
+                        f"max_failures={max_failures}. Is `old` the key these rows were written "
+                        "with? Batches so far are committed; re-run with the right key to resume",
+                        report,
+                    )
             report = dataclasses.replace(
-                report, failed=tuple(failures), elapsed_seconds=time.monotonic() - started
+                report, complete=True, elapsed_seconds=time.monotonic() - started
             )
-            if not isinstance(exc, Exception):
-                raise  # cancellation / KeyboardInterrupt: propagate as is, batch rolled back
-            raise RotationInterrupted(
-                f"rotation of {target.name}.{blob.name} stopped in the batch after primary key "
-                f"{cursor!r}: {type(exc).__name__}. That batch was rolled back; "
-                f"{report.batches} earlier batches ({report.rotated} rows rotated) are "
-                "committed. Fix the cause and re-run the same call: rows already on the new "
-                "key are skipped",
-                report,
-            ) from exc
-        failures.extend(new_failures)
-        last = rows[-1]
-        cursor = last[0] if single else tuple(last[: len(pk_cols)])
-        report = RotationReport(
-            scanned=report.scanned + len(rows),
-            rotated=report.rotated + rotated,
-            skipped_already_new=report.skipped_already_new + skipped,
-            failed=tuple(failures),
-            batches=report.batches + 1,
-            last_pk=cursor,
-            complete=False,
-            elapsed_seconds=time.monotonic() - started,
-        )
-        if progress is not None:
-            outcome = progress(report)
-            if inspect.isawaitable(outcome):
-                await outcome
-        if len(failures) > max_failures:
-            raise RotationInterrupted(
-                f"rotation of {target.name}.{blob.name} stopped: {len(failures)} rows open with "
-                f"neither old (fingerprints {list(old.fingerprints)}) nor new (fingerprints "
-                f"{list(new.fingerprints)}), more than max_failures={max_failures}. Is `old` "
-                "the key these rows were written with? Batches so far are committed; re-run "
-                "with the right key to resume",
-                report,
-            )
-    return dataclasses.replace(report, complete=True, elapsed_seconds=time.monotonic() - started)
+            return report
+        finally:
+            if span.is_recording():
+                _record_report(span, report)
+
+
+def _span_attributes(
+    session: AsyncSession,
+    target: sa.Table,
+    blob: sa.Column[Any],
+    old: Vault,
+    new: Vault,
+    batch_size: int,
+    resume_after: Any,
+) -> dict[str, Any]:
+    """What a rotation's spans carry: the table and column, the keys' fingerprints (never a
+    key) and whether it resumes (never the primary key it resumes after)."""
+    attributes: dict[str, Any] = {
+        tm.DB_TABLE: target.fullname,
+        tm.COLUMN: blob.name,
+        tm.BATCH_SIZE: batch_size,
+        tm.RESUMED: resume_after is not None,
+        tm.OLD_KEYS: list(old.fingerprints),
+        tm.NEW_KEY: new.fingerprint,
+    }
+    if session.bind is not None:
+        attributes[tm.DB_SYSTEM] = session.bind.dialect.name
+    return attributes
+
+
+def _record_batch(span: Any, rows: int, rotated: int, skipped: int, failed: int) -> None:
+    span.set_attributes(
+        {tm.SCANNED: rows, tm.ROTATED: rotated, tm.SKIPPED: skipped, tm.FAILED: failed}
+    )
+    if failed:
+        span.add_event(tm.UNOPENABLE_EVENT, {tm.FAILED: failed})
+
+
+def _record_report(span: Any, report: RotationReport) -> None:
+    span.set_attributes(
+        {
+            tm.SCANNED: report.scanned,
+            tm.ROTATED: report.rotated,
+            tm.SKIPPED: report.skipped_already_new,
+            tm.FAILED: len(report.failed),
+            tm.BATCHES: report.batches,
+            tm.COMPLETE: report.complete,
+        }
+    )
 
 
 def _failure_reason(old: Vault, new: Vault) -> str:
