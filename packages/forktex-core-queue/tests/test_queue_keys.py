@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from queue_helpers import drain
 
 from forktex_core.queue import InvalidArgument, Queue
-from forktex_core.queue._backend import Keys, queue_name_problem
+from forktex_core.queue._keys import Keys, queue_name_problem
 
 URL = "redis://localhost:6379/0"
 

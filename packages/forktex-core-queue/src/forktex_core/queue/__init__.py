@@ -20,6 +20,7 @@ must survive crashes step by step.
 """
 
 from ._cli import load_queue
+from ._context import FailedJob, JobContext, current_job
 from ._cron import CronSchedule
 from ._errors import (
     DuplicateTask,
@@ -37,7 +38,7 @@ from ._errors import (
     SerializationError,
     TaskTimeout,
 )
-from ._job import FailedJob, Job, JobContext, JobStatus, current_job
+from ._job import Job, JobStatus
 from ._queue import Queue, QueueHealth, WorkerHealth
 from ._task import Task
 

@@ -11,7 +11,6 @@ state change in one Lua script, which also fixes arq's races (see ``_worker``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from arq.connections import ArqRedis
@@ -19,14 +18,15 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import parse_url
 
 from . import _serde
-from ._backend import AbortOutcome, Counts, JobState, Keys, WorkerOptions
+from ._backend import AbortOutcome, Counts, JobState, WorkerOptions
 from ._faults import Deadline
+from ._keys import Keys
 from ._records import decode_worker
+from ._registry import Registry
+from ._worker import Claim, QueueWorker
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
-
-    from ._task import Registry
 
 # KEYS: job, queue, result, retry, abort   ARGV: id, payload, score_ms, expires_ms
 ENQUEUE = """
@@ -146,18 +146,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A job this worker has just claimed: its raw payload (``None`` if the job key is gone
-    or holds another Redis type, named by ``kind``), its try number and whether an abort
-    was requested before it started."""
-
-    payload: bytes | None
-    try_number: int
-    aborted: bool
-    kind: str
-
-
 def _credentials(url: str, options: dict[str, Any]) -> list[str]:
     parsed = parse_url(url)
     found = [parsed.get("password"), parsed.get("username")]
@@ -268,8 +256,6 @@ class ArqBackend:
             )
 
     async def run_worker(self, registry: Registry, options: WorkerOptions) -> None:
-        from ._worker import QueueWorker
-
         await QueueWorker(self, registry, options).run_until_stopped()
 
     async def close(self) -> None:

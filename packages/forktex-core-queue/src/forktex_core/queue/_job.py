@@ -1,17 +1,16 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Job handles (`status`, `result`, `abort`), job context inside a task, failure records."""
+"""Job handles (`status`, `result`, `abort`) and what a handle needs of its queue."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from . import _serde
+from ._backend import Backend
 from ._errors import (
     MAX_SECONDS,
     InvalidArgument,
@@ -23,10 +22,45 @@ from ._errors import (
 )
 from ._records import decode_result
 
-if TYPE_CHECKING:
-    from ._queue import Queue
+JOB_ID_MAX = 200
 
 R = TypeVar("R")
+
+
+class JobQueue(Protocol):
+    """What job handles and tasks need of their queue (a :class:`~._queue.Queue` is one):
+    its name, how long results are kept, and its engine on the running event loop."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def keep_result(self) -> float: ...
+
+    @property
+    def backend(self) -> Backend: ...
+
+
+def check_job_id(job_id: object) -> str:
+    """Validate a job id: a non-empty str of at most 200 printable characters without
+    whitespace; return it.
+
+    Example::
+
+        check_job_id("welcome:ada")  # 'welcome:ada'
+    """
+    if (
+        not isinstance(job_id, str)
+        or not job_id
+        or len(job_id) > JOB_ID_MAX
+        or not job_id.isprintable()
+        or any(c.isspace() for c in job_id)
+    ):
+        raise InvalidArgument(
+            f"job id {show(job_id)}: must be a non-empty str of at most {JOB_ID_MAX} "
+            "printable characters without whitespace"
+        )
+    return job_id
 
 
 class JobStatus(StrEnum):
@@ -51,78 +85,6 @@ class JobStatus(StrEnum):
     aborted = "aborted"
     #: never enqueued, or its result has expired
     not_found = "not_found"
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a running task can learn about its own job (see :func:`current_job`).
-
-    Example::
-
-        @queue.task(retries=3)
-        async def sync_account(account_id: str) -> None:
-            job = current_job()
-            log.info("try %d of %d for job %s", job.try_number, job.max_tries, job.job_id)
-    """
-
-    job_id: str
-    task: str
-    queue: str
-    try_number: int
-    max_tries: int
-    enqueued_at: datetime
-
-
-@dataclass(frozen=True)
-class FailedJob:
-    """Passed to ``on_failure`` hooks once a job has failed for good.
-
-    ``error`` is the exception itself (``None`` for a job that could not be decoded),
-    ``traceback`` its formatted traceback, as stored with the job's result.
-
-    Example::
-
-        @queue.on_failure
-        async def alert(failed: FailedJob) -> None:
-            await pager.send(f"{failed.task} {failed.job_id}: {failed.error_type}")
-    """
-
-    job_id: str
-    task: str
-    queue: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    tries: int
-    error_type: str
-    message: str
-    error: BaseException | None = field(default=None, compare=False)
-    traceback: str = field(default="", compare=False)
-
-
-_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
-    "forktex_queue_job", default=None
-)
-
-
-def current_job() -> JobContext:
-    """The :class:`JobContext` of the job this task is running for.
-
-    Raises :class:`InvalidArgument` outside a job (e.g. when the task function is called
-    directly rather than by a worker).
-
-    Example::
-
-        @queue.task()
-        async def report() -> None:
-            print(current_job().job_id)
-    """
-    ctx = _current.get()
-    if ctx is None:
-        raise InvalidArgument(
-            "current_job() is only available inside a task run by a worker, "
-            "not when the function is called directly"
-        )
-    return ctx
 
 
 def _check_timeout(name: str, value: float | None) -> None:
@@ -152,7 +114,7 @@ class Job(Generic[R]):
 
     __slots__ = ("_queue", "created", "job_id")
 
-    def __init__(self, queue: Queue, job_id: str, created: bool = True) -> None:
+    def __init__(self, queue: JobQueue, job_id: str, created: bool = True) -> None:
         self._queue = queue
         self.job_id = job_id
         self.created = created
@@ -175,7 +137,7 @@ class Job(Generic[R]):
 
             if await job.status() is JobStatus.failed: ...
         """
-        state = await self._queue._state(self.job_id)
+        state = await self._queue.backend.state(self.job_id)
         if state.live:
             if state.running:
                 return JobStatus.in_progress
@@ -220,7 +182,7 @@ class Job(Generic[R]):
         deadline = None if timeout is None else loop.time() + timeout
         delay = min(0.005, poll_interval)
         while True:
-            state = await self._queue._state(self.job_id)
+            state = await self._queue.backend.state(self.job_id)
             if state.result is not None and not state.live:
                 return self._decode(state.result)  # type: ignore[no-any-return]
             if not state.live:
@@ -267,7 +229,11 @@ class Job(Generic[R]):
                 print("stopped")
         """
         _check_timeout("timeout", timeout)
-        outcome = await self._queue._abort(self.job_id)
+        record = _serde.dumps(
+            {"s": "aborted", "t": 0, "f": "", "e": "Aborted", "m": "aborted by request"}
+        )
+        keep_ms = int(self._queue.keep_result * 1000)
+        outcome = await self._queue.backend.abort(self.job_id, record, keep_ms)
         if outcome == "aborted":
             return True
         if outcome == "none":
@@ -279,7 +245,3 @@ class Job(Generic[R]):
         except (JobFailed, JobNotFound):
             return False
         return False
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -1,41 +1,37 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""``Queue``: define tasks and cron jobs, enqueue, run workers, read health."""
+"""``Queue``: the facade: define tasks and cron jobs, look up jobs, run workers, read health."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
-from . import _serde
 from ._arq import ArqBackend
-from ._backend import AbortOutcome, Backend, JobState, Keys, WorkerOptions, queue_name_problem
-from ._cron import CRON_ID_PREFIX, CronSchedule
-from ._errors import MAX_SECONDS, InvalidArgument, InvalidCron, show
-from ._job import Job
-from ._task import (
+from ._backend import Backend, WorkerOptions
+from ._cron import CronSchedule
+from ._errors import InvalidArgument, InvalidCron, show
+from ._job import Job, check_job_id
+from ._keys import Keys, queue_name_problem
+from ._registry import (
     FailureHook,
     Registry,
-    Task,
     TaskSpec,
     check_hook,
     check_int,
     check_seconds,
 )
+from ._task import Task
 from ._urls import redis_location
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_JOB_ID_MAX = 200
-_EXPIRES_EXTRA_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -88,23 +84,6 @@ class QueueHealth:
     def alive_workers(self) -> int:
         """How many workers heartbeated recently."""
         return sum(w.alive for w in self.workers)
-
-
-def _until_ms(defer_until: object, now_ms: int) -> int:
-    """``_defer_until`` as unix milliseconds: an aware datetime at most 10 years ahead."""
-    if not isinstance(defer_until, datetime) or defer_until.tzinfo is None:
-        raise InvalidArgument(
-            f"_defer_until={show(defer_until)}: must be a timezone-aware datetime"
-        )
-    try:
-        until = int(defer_until.timestamp() * 1000)
-    except (OverflowError, ValueError):  # near year 1 / 9999 once the offset is applied
-        until = -1
-    if until < 0 or until - now_ms > MAX_SECONDS * 1000:
-        raise InvalidArgument(
-            f"_defer_until={show(defer_until)}: must lie between 1970 and 10 years from now"
-        )
-    return until
 
 
 class Queue:
@@ -416,57 +395,7 @@ class Queue:
         self.registry.on_failure.append(hook)
         return hook
 
-    # -- enqueueing and jobs -----------------------------------------------------------------
-
-    async def _enqueue(
-        self,
-        spec: TaskSpec,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        job_id: str | None,
-        defer_by: float | timedelta | None,
-        defer_until: datetime | None,
-    ) -> Job[Any]:
-        _serde.check_arguments(spec.name, spec.signature, args, kwargs)
-        if job_id is None:
-            job_id = uuid.uuid4().hex
-        else:
-            self._check_job_id(job_id)
-            if job_id.startswith(CRON_ID_PREFIX):
-                raise InvalidArgument(
-                    f"job id {show(job_id)}: ids starting with {CRON_ID_PREFIX!r} are reserved "
-                    "for cron ticks (cron:<task>:<tick>); choose another id"
-                )
-        now = int(time.time() * 1000)
-        score = now
-        if defer_by is not None and defer_until is not None:
-            raise InvalidArgument("give _defer_by or _defer_until, not both")
-        if defer_by is not None:
-            score += int(check_seconds("_defer_by", defer_by) * 1000)
-        elif defer_until is not None:
-            score = max(now, _until_ms(defer_until, now))
-        payload = _serde.dumps(
-            {"f": spec.name, "a": args, "k": kwargs, "et": now},
-            what=f"the arguments of task {spec.name!r}",
-        )
-        created = await self.backend.enqueue(
-            job_id, payload, score, score - now + _EXPIRES_EXTRA_MS
-        )
-        return Job(self, job_id, created)
-
-    @staticmethod
-    def _check_job_id(job_id: object) -> None:
-        if (
-            not isinstance(job_id, str)
-            or not job_id
-            or len(job_id) > _JOB_ID_MAX
-            or not job_id.isprintable()
-            or any(c.isspace() for c in job_id)
-        ):
-            raise InvalidArgument(
-                f"job id {show(job_id)}: must be a non-empty str of at most {_JOB_ID_MAX} "
-                "printable characters without whitespace"
-            )
+    # -- jobs --------------------------------------------------------------------------------
 
     def job(self, job_id: str) -> Job[Any]:
         """A handle on the job with this id (e.g. one enqueued by another process).
@@ -475,17 +404,7 @@ class Queue:
 
             status = await queue.job("welcome:ada").status()
         """
-        self._check_job_id(job_id)
-        return Job(self, job_id, created=False)
-
-    async def _state(self, job_id: str) -> JobState:
-        return await self.backend.state(job_id)
-
-    async def _abort(self, job_id: str) -> AbortOutcome:
-        record = _serde.dumps(
-            {"s": "aborted", "t": 0, "f": "", "e": "Aborted", "m": "aborted by request"}
-        )
-        return await self.backend.abort(job_id, record, int(self.keep_result * 1000))
+        return Job(self, check_job_id(job_id), created=False)
 
     # -- workers and health ------------------------------------------------------------------
 

@@ -1,133 +1,43 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Task definitions: the ``@queue.task`` wrapper, its retry/timeout policy, the registry."""
+"""``Task``: the ``@queue.task`` wrapper; calling it runs the function, ``enqueue`` puts a job
+on the queue."""
 
 from __future__ import annotations
 
 import functools
-import inspect
-import math
-import random
-import re
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+import time
+import uuid
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
-from ._cron import CronSchedule
-from ._errors import MAX_SECONDS, DuplicateTask, InvalidArgument, show
-from ._job import FailedJob, Job
-
-if TYPE_CHECKING:
-    from ._queue import Queue
+from . import _serde
+from ._cron import CRON_ID_PREFIX
+from ._errors import MAX_SECONDS, InvalidArgument, show
+from ._job import Job, JobQueue, check_job_id
+from ._keys import EXPIRES_EXTRA_MS
+from ._registry import TaskSpec, check_seconds
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-FailureHook = Callable[[FailedJob], Awaitable[None]]
 
-_NAME = re.compile(r"[A-Za-z0-9_.:\-<>]{1,200}")
-
-
-def check_seconds(name: str, value: object, *, minimum: float = 0.0, strict: bool = False) -> float:
-    """Validate a duration in seconds (int, float or timedelta, finite, at most 10 years);
-    return it as float.
-
-    Example::
-
-        check_seconds("timeout", timedelta(minutes=5))  # 300.0
-    """
-    seconds: float
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument(f"{name}={show(value)}: must be a number of seconds or a timedelta")
-    else:
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int too large for a float
-            seconds = math.inf
-    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+def _until_ms(defer_until: object, now_ms: int) -> int:
+    """``_defer_until`` as unix milliseconds: an aware datetime at most 10 years ahead."""
+    if not isinstance(defer_until, datetime) or defer_until.tzinfo is None:
         raise InvalidArgument(
-            f"{name}={show(value)}: must be a finite number of seconds, at most {MAX_SECONDS} "
-            "(10 years)"
+            f"_defer_until={show(defer_until)}: must be a timezone-aware datetime"
         )
-    if seconds < minimum or (strict and seconds <= minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise InvalidArgument(f"{name}={show(value)}: must be {bound} seconds")
-    return seconds
-
-
-def check_int(name: str, value: object, minimum: int) -> int:
-    """Validate an int option that has a lower bound.
-
-    Example::
-
-        check_int("retries", 3, 0)  # 3
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgument(f"{name}={show(value)}: must be an int >= {minimum}")
-    return value
-
-
-def check_hook(name: str, hook: object) -> None:
-    """Validate an ``on_failure`` hook: an async function or None."""
-    if hook is not None and not inspect.iscoroutinefunction(hook):
+    try:
+        until = int(defer_until.timestamp() * 1000)
+    except (OverflowError, ValueError):  # near year 1 / 9999 once the offset is applied
+        until = -1
+    if until < 0 or until - now_ms > MAX_SECONDS * 1000:
         raise InvalidArgument(
-            f"{name}={show(hook)}: must be an async function taking one FailedJob argument"
+            f"_defer_until={show(defer_until)}: must lie between 1970 and 10 years from now"
         )
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """How the worker runs one task: its function and its retry/timeout policy."""
-
-    name: str
-    fn: Callable[..., Coroutine[Any, Any, Any]]
-    signature: inspect.Signature
-    retries: int
-    timeout: float
-    backoff: float
-    backoff_max: float
-    keep_result: float
-    on_failure: FailureHook | None = None
-    cron: CronSchedule | None = None
-
-    @property
-    def max_tries(self) -> int:
-        return self.retries + 1
-
-    def backoff_delay(self, try_number: int) -> float:
-        """Seconds to wait before try ``try_number + 1``: doubling from ``backoff``, capped,
-        plus up to 10 % jitter so a burst of failures does not retry in lockstep."""
-        # the exponent is capped: 2.0 ** 1024 overflows, and 2 ** 64 x backoff > backoff_max
-        base = min(self.backoff_max, self.backoff * 2.0 ** min(try_number - 1, 64))
-        return float(base * (1 + random.random() * 0.1))
-
-
-@dataclass
-class Registry:
-    """The tasks, cron jobs and failure hooks of one queue."""
-
-    queue_name: str
-    tasks: dict[str, TaskSpec] = field(default_factory=dict)
-    on_failure: list[FailureHook] = field(default_factory=list)
-
-    def add(self, spec: TaskSpec) -> None:
-        if not _NAME.fullmatch(spec.name):
-            raise InvalidArgument(
-                f"task name {show(spec.name)}: use 1-200 characters of letters, digits, '_.:-<>'"
-            )
-        if spec.name in self.tasks:
-            raise DuplicateTask(
-                f"queue {self.queue_name!r} already has a task named {spec.name!r} "
-                f"({self.tasks[spec.name].fn.__module__}); pass name=... to one of them"
-            )
-        self.tasks[spec.name] = spec
-
-    @property
-    def crons(self) -> list[TaskSpec]:
-        return [t for t in self.tasks.values() if t.cron is not None]
+    return until
 
 
 class Task(Generic[P, R]):
@@ -144,7 +54,7 @@ class Task(Generic[P, R]):
         job = await send_email.enqueue("ada@example.com", "hi", _defer_by=60)
     """
 
-    def __init__(self, queue: Queue, spec: TaskSpec) -> None:
+    def __init__(self, queue: JobQueue, spec: TaskSpec) -> None:
         self._queue = queue
         self.spec = spec
         functools.update_wrapper(self, spec.fn)
@@ -182,4 +92,30 @@ class Task(Generic[P, R]):
             await send_email.enqueue("ada@example.com", "hi", _job_id="welcome:ada")
             await send_email.enqueue("bob@example.com", "hi", _defer_by=timedelta(minutes=5))
         """
-        return await self._queue._enqueue(self.spec, args, kwargs, _job_id, _defer_by, _defer_until)
+        spec = self.spec
+        _serde.check_arguments(spec.name, spec.signature, args, kwargs)
+        if _job_id is None:
+            job_id = uuid.uuid4().hex
+        else:
+            job_id = check_job_id(_job_id)
+            if job_id.startswith(CRON_ID_PREFIX):
+                raise InvalidArgument(
+                    f"job id {show(job_id)}: ids starting with {CRON_ID_PREFIX!r} are reserved "
+                    "for cron ticks (cron:<task>:<tick>); choose another id"
+                )
+        now = int(time.time() * 1000)
+        score = now
+        if _defer_by is not None and _defer_until is not None:
+            raise InvalidArgument("give _defer_by or _defer_until, not both")
+        if _defer_by is not None:
+            score += int(check_seconds("_defer_by", _defer_by) * 1000)
+        elif _defer_until is not None:
+            score = max(now, _until_ms(_defer_until, now))
+        payload = _serde.dumps(
+            {"f": spec.name, "a": args, "k": kwargs, "et": now},
+            what=f"the arguments of task {spec.name!r}",
+        )
+        created = await self._queue.backend.enqueue(
+            job_id, payload, score, score - now + EXPIRES_EXTRA_MS
+        )
+        return Job(self._queue, job_id, created)

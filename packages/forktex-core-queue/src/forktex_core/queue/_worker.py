@@ -36,28 +36,27 @@ import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from arq.connections import ArqRedis
 from arq.worker import Worker, func
 
 from . import _serde
+from ._backend import WorkerOptions
+from ._context import CURRENT_JOB, FailedJob, JobContext
 from ._cron import cron_job_id
 from ._errors import InvalidJob, QueueUnavailable, Retry, SerializationError, TaskTimeout
 from ._faults import persist
-from ._job import FailedJob, JobContext, _current
+from ._keys import EXPIRES_EXTRA_MS, Keys
 from ._records import decode_job
+from ._registry import Registry, TaskSpec
 from ._watchdog import Culprit, LoopWatchdog
-
-if TYPE_CHECKING:
-    from ._arq import ArqBackend, Claim
-    from ._backend import WorkerOptions
-    from ._task import Registry, TaskSpec
 
 log = logging.getLogger("forktex_core.queue")
 
 CRON_TICK_TTL_MS = 3_600_000  # a tick's claim outlives any clock skew between workers
-EXPIRES_EXTRA_MS = 86_400_000  # a job not started within a day of its run time is dropped
 
 _MAX_MESSAGE = 4000
 _MAX_TRACEBACK = 16_000
@@ -86,13 +85,70 @@ def _traceback(error: BaseException) -> str:
     return text if len(text) <= _MAX_TRACEBACK else "...\n" + text[-(_MAX_TRACEBACK - 4) :]
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A job this worker has just claimed: its raw payload (``None`` if the job key is gone
+    or holds another Redis type, named by ``kind``), its try number and whether an abort
+    was requested before it started."""
+
+    payload: bytes | None
+    try_number: int
+    aborted: bool
+    kind: str
+
+
+class WorkerStore(Protocol):
+    """What the worker needs of the engine's storage (:class:`~._arq.ArqBackend` is one):
+    the arq Redis client its poll loop runs on, and one call per step of a job's life.
+    Every call raises :class:`QueueUnavailable` when Redis is unusable."""
+
+    keys: Keys
+    where: str  # host:port/db, for messages
+    redis: ArqRedis
+
+    async def ping(self) -> None: ...
+
+    async def due(self, limit: int) -> list[bytes]: ...
+
+    async def queued(self) -> int: ...
+
+    async def claim(self, job_id: str, lease_ms: int, token: str) -> Claim | None: ...
+
+    async def finish(
+        self,
+        job_id: str | bytes,
+        token: str,
+        mode: str,
+        record: bytes,
+        keep_ms: int,
+        retry_at_ms: int = 0,
+        expires_ms: int = 0,
+    ) -> None: ...
+
+    async def renew(self, tokens: dict[str, str], lease_ms: int) -> dict[str, int]: ...
+
+    async def abort_requests(self) -> list[bytes]: ...
+
+    async def write_health(self, worker_id: str, record: bytes) -> None: ...
+
+    async def remove_workers(self, worker_ids: list[str]) -> None: ...
+
+    async def claim_cron_tick(
+        self, cron: str, tick_ms: int, worker_id: str, ttl_ms: int
+    ) -> bool: ...
+
+    async def enqueue(
+        self, job_id: str, payload: bytes, score_ms: int, expires_ms: int
+    ) -> bool: ...
+
+
 Done = Callable[..., Awaitable[None]]
 
 
 class QueueWorker(Worker):
     """One worker process's engine for one queue (see the module docstring)."""
 
-    def __init__(self, backend: ArqBackend, registry: Registry, options: WorkerOptions) -> None:
+    def __init__(self, backend: WorkerStore, registry: Registry, options: WorkerOptions) -> None:
         functions = [
             func(spec.fn, name=spec.name, timeout=spec.timeout, max_tries=spec.max_tries)
             for spec in registry.tasks.values()
@@ -432,7 +488,7 @@ class QueueWorker(Worker):
         done: Done,
     ) -> None:
         name = spec.name
-        ctx_token = _current.set(
+        ctx_token = CURRENT_JOB.set(
             JobContext(
                 job_id,
                 name,
@@ -445,7 +501,7 @@ class QueueWorker(Worker):
         try:
             task = self.loop.create_task(spec.fn(*args, **kwargs))
         finally:
-            _current.reset(ctx_token)
+            CURRENT_JOB.reset(ctx_token)
         self.job_tasks[job_id] = task
         self._specs[job_id] = spec
         log.debug("job %s %s try %d started", job_id, name, job_try)
@@ -634,7 +690,7 @@ class QueueWorker(Worker):
         job_id = next((j for j, t in list(self.job_tasks.items()) if t is task), None)
         if job_id is None:
             get_context = getattr(task, "get_context", None)  # Python 3.12+: sub-tasks too
-            ctx = get_context().get(_current) if get_context is not None else None
+            ctx = get_context().get(CURRENT_JOB) if get_context is not None else None
             if ctx is None:
                 return None
             job_id = ctx.job_id

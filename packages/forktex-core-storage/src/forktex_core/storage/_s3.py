@@ -27,6 +27,7 @@ from miniopy_async.api import Minio
 from miniopy_async.commonconfig import CopySource
 from miniopy_async.datatypes import Part, PostPolicy
 from miniopy_async.deleteobjects import DeleteObject
+from miniopy_async.helpers import BaseURL
 
 from ._body import BodyReader
 from ._errors import (
@@ -119,6 +120,9 @@ class S3Backend:
             secure=public_endpoint.secure,
             region=region,
         )
+        # Where browsers POST upload forms: built the way the signer builds its own URLs
+        # (virtual-host style on AWS, path style elsewhere), for the public endpoint.
+        self._public_url = BaseURL(public_endpoint.url, region)
 
     @property
     def bucket(self) -> str:
@@ -483,11 +487,7 @@ class S3Backend:
             form = await self._signer.presigned_post_policy(policy)
         except Exception as exc:
             raise to_storage_error(exc, self._ctx, "signing", key) from exc
-        url = urlunsplit(
-            self._signer._base_url.build(
-                "POST", self._region, bucket_name=self._bucket
-            )  # third-party private: miniopy
-        )
+        url = urlunsplit(self._public_url.build("POST", self._region, bucket_name=self._bucket))
         fields = {"key": key, **({"Content-Type": content_type} if content_type else {})}
         fields.update({k: str(v) for k, v in form.items()})
         return SignedPost(url=url, fields=fields, key=key, expires_at=expires_at)
