@@ -13,9 +13,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-def test_a_hypothesis_run_leaves_no_files_behind(
-    pytester: pytest.Pytester, tmp_path: Path
-) -> None:
+def test_a_hypothesis_run_leaves_no_files_behind(pytester: pytest.Pytester, tmp_path: Path) -> None:
     shutil.copy(HERE / "conftest.py", pytester.path / "conftest.py")
     pytester.makepyfile(
         test_strings="""

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._fields import Field, decoder, from_json
-from ._query import RegisterInfo
+from ._plan import RegisterInfo
 
 
 @dataclass(frozen=True)

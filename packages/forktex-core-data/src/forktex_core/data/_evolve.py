@@ -6,6 +6,7 @@ waits for in-flight writes (they hold it ``FOR KEY SHARE``) and holds back new o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,14 @@ from forktex_core.db import uuid7
 
 from ._compile import register_literal, search_expr
 from ._definition import Definition, load_definition, pg_error
-from ._errors import ConversionFailed, InvalidDefinition, InvalidValue, NotFound, ReferenceViolation
+from ._errors import (
+    ConversionFailed,
+    InvalidDefinition,
+    InvalidValue,
+    NotFound,
+    ReferenceViolation,
+    show,
+)
 from ._fields import (
     NUMERIC,
     SELECTS,
@@ -31,12 +39,14 @@ from ._fields import (
     Field,
     FieldType,
     check_key,
+    check_unique_size,
     coerce,
     dumps,
     from_json,
     to_json,
 )
-from ._index import create_index, drop_index, index_name, register_indexes
+from ._index import analyze, create_index, discard_index, drop_index, register_index_keys
+from ._limits import MAX_UNIQUE_BYTES
 from ._results import TypeChange
 from ._rows import unique_error
 
@@ -71,7 +81,7 @@ def _require(d: Definition, name: Any) -> Field:
     f = d.field(name) if isinstance(name, str) else None
     if f is None:
         raise InvalidDefinition(
-            f"register {d.name!r} has no field {name!r:.80}; fields: "
+            f"register {d.name!r} has no field {show(name, 80)}; fields: "
             f"{', '.join(repr(x.name) for x in d.fields) or '(none)'}"
         )
     return f
@@ -81,16 +91,11 @@ def _options(f: Field) -> str:
     return dumps({"choices": list(f.choices), "many": f.many, "label": f.label})
 
 
-async def _next_key(conn: AsyncConnection, register_id: uuid.UUID) -> str:
-    number = (
-        await conn.execute(
-            text(
-                "UPDATE forktex_data.registers SET next_key = next_key + 1 WHERE id = :id "
-                "RETURNING next_key - 1"
-            ),
-            {"id": register_id},
-        )
-    ).scalar_one()
+async def _next_key(conn: AsyncConnection) -> str:
+    """A storage key never used before by any field of any register: a key belongs to one
+    field for its whole life (a type change gets a new one), so every value stored under
+    it was written by that field's coercion."""
+    number = (await conn.execute(text("SELECT nextval('forktex_data.field_keys')"))).scalar_one()
     return check_key(f"f{number}")
 
 
@@ -119,7 +124,7 @@ async def insert_field(
     conn: AsyncConnection, register_id: uuid.UUID, tenant_id: uuid.UUID, register: str, f: Field
 ) -> Field:
     """Store a new field definition with a fresh storage key; returns it keyed."""
-    keyed = f.with_key(await _next_key(conn, register_id))
+    keyed = f.with_key(await _next_key(conn))
     target = await _target_id(conn, register_id, tenant_id, register, f)
     try:
         await conn.execute(
@@ -156,13 +161,18 @@ async def insert_field(
     return keyed
 
 
-async def build_indexes(register: Register) -> None:
-    """Build the indexes of every ``indexed`` field (idempotent, concurrently)."""
+async def build_indexes(register: Register, *, analyze_after: bool = False) -> None:
+    """Build the indexes of every ``indexed`` field (idempotent, concurrently); with
+    ``analyze_after``, refresh the planner's statistics afterwards."""
     d = await register._definition()
     bind = await register._bind()
+    built = False
     for f in d.fields:
         if f.indexed:
             await create_index(bind, d.id, f)
+            built = True
+    if built and analyze_after:
+        await analyze(bind)
 
 
 async def _refresh_search(conn: AsyncConnection, d: Definition, fields: tuple[Field, ...]) -> None:
@@ -180,7 +190,7 @@ def _texty(f: Field) -> bool:
 
 async def add_field(register: Register, field: Field) -> None:
     if not isinstance(field, Field):
-        raise InvalidDefinition(f"add_field() takes a Field(...), got {field!r:.80}")
+        raise InvalidDefinition(f"add_field() takes a Field(...), got {show(field, 80)}")
     async with _evolving(register) as (conn, d):
         if d.field(field.name) is not None:
             raise InvalidDefinition(f"register {d.name!r} already has a field {field.name!r}")
@@ -211,7 +221,7 @@ async def add_field(register: Register, field: Field) -> None:
             if _texty(keyed):
                 await _refresh_search(conn, d, (*d.fields, keyed))
     if field.indexed:
-        await build_indexes(register)
+        await build_indexes(register, analyze_after=True)
 
 
 async def rename_field(register: Register, old: str, new: str) -> None:
@@ -252,7 +262,7 @@ async def remove_field(register: Register, name: str) -> None:
                 {"id": d.id},
             )
     if f.indexed:
-        await drop_index(await register._bind(), index_name(d.id, f.key))
+        await drop_index(await register._bind(), d.id, f.key)
 
 
 def _as_text(f: Field, value: Any) -> str:
@@ -306,7 +316,7 @@ def convert(old: Field, new: Field, value: Any) -> Any:
     if isinstance(value, (int, Decimal, date, datetime)):
         return coerce(new, value)
     raise InvalidValue(  # pragma: no cover - every pair is handled above
-        f"field {new.name!r}: cannot convert {value!r:.80}", field=new.name, value=value
+        f"field {new.name!r}: cannot convert {show(value, 80)}", field=new.name, value=value
     )
 
 
@@ -344,7 +354,7 @@ async def change_type(
             new.name, new.kind, required=new.required, unique=new.unique, indexed=new.indexed,
             default=default, choices=new.choices, target=new.target, many=new.many,
             label=new.label,
-        ).with_key(await _next_key(conn, d.id))  # fmt: skip
+        ).with_key(await _next_key(conn))  # fmt: skip
         old_key = check_key(old.key)
         records = (
             await conn.execute(
@@ -366,6 +376,8 @@ async def change_type(
             value = from_json(old, raw)
             try:
                 result = convert(old, new, value)
+                if new.unique:
+                    check_unique_size(new, result)
             except InvalidValue as exc:
                 failed += 1
                 if len(failures) < MAX_REPORTED:
@@ -384,7 +396,7 @@ async def change_type(
                     failed += 1
                     if len(failures) < MAX_REPORTED:
                         failures.append(
-                            (record.id, value, f"converts to {result!r}, the same value as row "
+                            (record.id, value, f"converts to {show(result)}, the same value as row "
                              f"{seen[marker]}, but {name!r} is unique")
                         )  # fmt: skip
                     continue
@@ -455,7 +467,8 @@ async def change_type(
     if old.indexed:
         bind = await register._bind()
         await create_index(bind, d.id, new)
-        await drop_index(bind, index_name(d.id, old.key))
+        await drop_index(bind, d.id, old.key)
+        await analyze(bind)
     return TypeChange(name, old.kind.value, new.kind.value, converted=len(ids))
 
 
@@ -479,7 +492,7 @@ async def _claim_uniques(
 
 async def set_indexed(register: Register, name: str, indexed: bool) -> None:
     if not isinstance(indexed, bool):
-        raise InvalidDefinition(f"indexed must be True or False, got {indexed!r}")
+        raise InvalidDefinition(f"indexed must be True or False, got {show(indexed)}")
     await register.refresh()
     d = await register._definition()
     f = _require(d, name)
@@ -492,21 +505,28 @@ async def set_indexed(register: Register, name: str, indexed: bool) -> None:
     bind = await register._bind()
     if indexed:
         await create_index(bind, d.id, f)
-    async with _evolving(register) as (conn, current):
-        now = _require(current, name)
-        if now.key != f.key:
-            raise InvalidDefinition(f"field {name!r} changed meanwhile; retry")
-        await conn.execute(
-            text("UPDATE forktex_data.fields SET indexed = :v WHERE id = :id"),
-            {"v": indexed, "id": current.field_ids[f.key]},
-        )
-    if not indexed:
-        await drop_index(bind, index_name(d.id, f.key))
+    try:
+        async with _evolving(register) as (conn, current):
+            now = _require(current, name)
+            if now.key != f.key:
+                raise InvalidDefinition(f"field {name!r} changed meanwhile; retry")
+            await conn.execute(
+                text("UPDATE forktex_data.fields SET indexed = :v WHERE id = :id"),
+                {"v": indexed, "id": current.field_ids[f.key]},
+            )
+    except BaseException:
+        if indexed and not f.indexed:  # the index just built belongs to no definition
+            await asyncio.shield(discard_index(bind, d.id, f.key))
+        raise
+    if indexed:
+        await analyze(bind)
+    else:
+        await drop_index(bind, d.id, f.key)
 
 
 async def set_unique(register: Register, name: str, unique: bool) -> None:
     if not isinstance(unique, bool):
-        raise InvalidDefinition(f"unique must be True or False, got {unique!r}")
+        raise InvalidDefinition(f"unique must be True or False, got {show(unique)}")
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
         if unique and not f.uniqueable:
@@ -518,6 +538,8 @@ async def set_unique(register: Register, name: str, unique: bool) -> None:
         if unique and f.default is not None:
             raise InvalidDefinition(f"field {name!r} has a default and cannot be unique")
         field_id = d.field_ids[f.key]
+        if unique and f.kind in STRINGS:
+            await _check_unique_sizes(conn, d, f)
         await conn.execute(
             text("DELETE FROM forktex_data.uniques WHERE field_id = :id"), {"id": field_id}
         )
@@ -529,9 +551,29 @@ async def set_unique(register: Register, name: str, unique: bool) -> None:
         )
 
 
+async def _check_unique_sizes(conn: AsyncConnection, d: Definition, f: Field) -> None:
+    key = check_key(f.key)
+    found = (
+        await conn.execute(
+            text(
+                f"SELECT r.id, count(*) OVER () AS n FROM forktex_data.rows r "
+                f"WHERE r.register_id = {register_literal(d.id)} "
+                f"AND octet_length(r.data->>'{key}') > :limit LIMIT 1"
+            ),
+            {"limit": MAX_UNIQUE_BYTES},
+        )
+    ).first()
+    if found is not None:
+        raise InvalidDefinition(
+            f"field {f.name!r} cannot be unique: {found.n} row(s) of register {d.name!r} "
+            f"(e.g. {found.id}) hold values over {MAX_UNIQUE_BYTES:,} bytes of UTF-8, the "
+            "limit for a unique key; shorten them first"
+        )
+
+
 async def set_required(register: Register, name: str, required: bool) -> None:
     if not isinstance(required, bool):
-        raise InvalidDefinition(f"required must be True or False, got {required!r}")
+        raise InvalidDefinition(f"required must be True or False, got {show(required)}")
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
         if required:
@@ -579,6 +621,6 @@ async def drop_register(register: Register) -> None:
                 "or retype those fields first"
             )
         await conn.execute(text("DELETE FROM forktex_data.registers WHERE id = :id"), {"id": d.id})
-    for name in await register_indexes(bind, d.id):
-        await drop_index(bind, name)
+    for key in await register_index_keys(bind, d.id):
+        await drop_index(bind, d.id, key)
     register._def = None

@@ -16,10 +16,17 @@ from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._errors import InvalidDefinition, InvalidValue
+from ._errors import InvalidDefinition, InvalidValue, show
+from ._limits import (
+    INT_MAX,
+    INT_MIN,
+    MAX_DECIMAL_EXPONENT,
+    MAX_JSON_DEPTH,
+    MAX_JSON_INT_DIGITS,
+    MAX_NAME,
+    MAX_UNIQUE_BYTES,
+)
 
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-MAX_NAME = 63
 SYSTEM_FIELDS = ("id", "created_at", "updated_at", "archived_at")
 _KEY = re.compile(r"^f[0-9]{1,9}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -74,6 +81,24 @@ OPERATORS = (
 """Every operator name ``RowQuery.where`` understands (``field__op=value``)."""
 
 
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as Postgres text (NUL, lone surrogates), or None.
+
+    Example::
+
+        text_problem("ok")  # None
+        text_problem("\ud800")  # 'lone surrogate characters (not valid Unicode)'
+    """
+    if "\x00" in value:
+        return "a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "lone surrogate characters (not valid Unicode)"
+    return None
+
+
 def check_name(name: object, what: str) -> str:
     """``name`` if it is a usable register/field name, else InvalidDefinition.
 
@@ -82,16 +107,18 @@ def check_name(name: object, what: str) -> str:
     """
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise InvalidDefinition(
-            f"{what} name must be a string of 1-{MAX_NAME} characters, got {name!r:.80}"
+            f"{what} name must be a string of 1-{MAX_NAME} characters, got {show(name, 80)}"
         )
     if (
         name != name.strip()
         or name.startswith("-")
         or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or text_problem(name) is not None
     ):
         raise InvalidDefinition(
-            f"{what} name {name!r} is not allowed: no control characters, no leading or "
-            "trailing spaces, and no leading '-' (it means descending in order_by)"
+            f"{what} name {name!r} is not allowed: no control characters, no lone "
+            "surrogates, no leading or trailing spaces, and no leading '-' (it means "
+            "descending in order_by)"
         )
     return name
 
@@ -152,10 +179,15 @@ class Field:
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidDefinition(
                     f"field {self.name!r}: {flag} must be True or False, "
-                    f"got {getattr(self, flag)!r}"
+                    f"got {show(getattr(self, flag))}"
                 )
-        if self.label is not None and not isinstance(self.label, str):
-            raise InvalidDefinition(f"field {self.name!r}: label must be a string or None")
+        if self.label is not None and (
+            not isinstance(self.label, str) or text_problem(self.label) is not None
+        ):
+            raise InvalidDefinition(
+                f"field {self.name!r}: label must be a string (without NUL or lone "
+                f"surrogates) or None, got {show(self.label)}"
+            )
         self._check_choices(kind)
         self._check_reference(kind)
         if self.unique and not self.uniqueable:
@@ -186,16 +218,16 @@ class Field:
             if isinstance(choices, str) or not isinstance(choices, Iterable):
                 raise InvalidDefinition(
                     f"field {self.name!r} ({kind.value}) needs choices=('a', 'b', ...), "
-                    f"got {choices!r:.80}"
+                    f"got {show(choices, 80)}"
                 )
             items = tuple(choices)
             if not items:
                 raise InvalidDefinition(f"field {self.name!r} ({kind.value}) needs choices")
             for item in items:
-                if not isinstance(item, str) or not item or "\x00" in item:
+                if not isinstance(item, str) or not item or text_problem(item) is not None:
                     raise InvalidDefinition(
-                        f"field {self.name!r}: every choice must be a non-empty string, "
-                        f"got {item!r:.80}"
+                        f"field {self.name!r}: every choice must be a non-empty string "
+                        f"without NUL or lone surrogates, got {show(item, 80)}"
                     )
             if len(set(items)) != len(items):
                 raise InvalidDefinition(f"field {self.name!r}: choices must not repeat")
@@ -276,7 +308,7 @@ class Field:
 
 def _fail(f: Field, value: Any, expected: str) -> InvalidValue:
     return InvalidValue(
-        f"field {f.name!r} ({f.kind.value}) cannot take {value!r:.100}: expected {expected}",
+        f"field {f.name!r} ({f.kind.value}) cannot take {show(value, 100)}: expected {expected}",
         field=f.name,
         value=value,
     )
@@ -285,9 +317,29 @@ def _fail(f: Field, value: Any, expected: str) -> InvalidValue:
 def _text(f: Field, value: Any, expected: str) -> str:
     if not isinstance(value, str):
         raise _fail(f, value, expected)
-    if "\x00" in value:
-        raise _fail(f, value, expected + " without NUL characters")
+    problem = text_problem(value)
+    if problem is not None:
+        raise _fail(f, value, f"{expected} without {problem}")
     return value
+
+
+def check_unique_size(f: Field, value: Any) -> None:
+    """InvalidValue when a value of a unique field is too long to be a unique key
+    (``MAX_UNIQUE_BYTES`` of UTF-8).
+
+    Example::
+
+        check_unique_size(Field("code", "text", unique=True), "x" * 5000)  # InvalidValue
+    """
+    if f.kind in STRINGS and isinstance(value, str):
+        size = len(value) if value.isascii() else len(value.encode())
+        if size > MAX_UNIQUE_BYTES:
+            raise _fail(
+                f,
+                value,
+                f"at most {MAX_UNIQUE_BYTES:,} bytes of UTF-8 text because the field is "
+                f"unique (got {size:,} bytes)",
+            )
 
 
 def coerce(f: Field, value: Any) -> Any:
@@ -318,10 +370,10 @@ def _c_integer(f: Field, value: Any) -> int:
             raise _fail(f, value, expected)
         result = int(value)
     elif isinstance(value, Decimal):
-        if not value.is_finite() or value != value.to_integral_value():
+        if not value.is_finite() or value.adjusted() > 19 or value != value.to_integral_value():
             raise _fail(f, value, expected)
         result = int(value)
-    elif isinstance(value, str) and _INT_TEXT.match(value.strip()):
+    elif isinstance(value, str) and len(value) <= 100 and _INT_TEXT.match(value.strip()):
         result = int(value.strip())
     else:
         raise _fail(f, value, expected)
@@ -347,8 +399,13 @@ def _c_decimal(f: Field, value: Any) -> Decimal:
             raise _fail(f, value, expected)
     except InvalidOperation:
         raise _fail(f, value, expected) from None
-    if not result.is_finite() or abs(result.adjusted()) > 100:
-        raise _fail(f, value, expected + " with at most 100 digits before the point")
+    if not result.is_finite() or abs(result.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise _fail(
+            f,
+            value,
+            f"{expected} with at most {MAX_DECIMAL_EXPONENT} digits before the point "
+            f"(or zeros after it)",
+        )
     if result == 0:
         return Decimal(0)
     context = Context(prec=250)
@@ -400,7 +457,10 @@ def _c_datetime(f: Field, value: Any) -> datetime:
             result = None
     if result is None or result.tzinfo is None or result.utcoffset() is None:
         raise _fail(f, value, expected)
-    return result.astimezone(UTC)
+    try:
+        return result.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise _fail(f, value, expected + " that falls within the years 1-9999 in UTC") from None
 
 
 def _c_email(f: Field, value: Any) -> str:
@@ -451,13 +511,20 @@ def _c_multi(f: Field, value: Any) -> tuple[str, ...] | None:
     return result or None
 
 
+_JSON_INT_LIMIT = 10**MAX_JSON_INT_DIGITS
+
+
 def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
     expected = "JSON data (dict with str keys, list, str, int, float, bool or None)"
-    if depth > 64:
-        raise _fail(f, value, expected + " nested at most 64 levels")
+    if depth > MAX_JSON_DEPTH:
+        raise _fail(f, value, f"{expected} nested at most {MAX_JSON_DEPTH} levels")
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
+        if not -_JSON_INT_LIMIT < value < _JSON_INT_LIMIT:
+            raise _fail(
+                f, value, f"{expected} with integers of at most {MAX_JSON_INT_DIGITS} digits"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -470,8 +537,8 @@ def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if not isinstance(k, str) or "\x00" in k:
-                raise _fail(f, value, expected)
+            if not isinstance(k, str) or text_problem(k) is not None:
+                raise _fail(f, k, expected + " (keys without NUL or lone surrogates)")
             out[k] = _check_json(f, v, depth + 1)
         return out
     raise _fail(f, value, expected)

@@ -27,9 +27,10 @@ from ._errors import (
     ReferenceViolation,
     RegisterNotLoaded,
     SchemaConflict,
+    show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json
-from ._query import QueryPlan, RegisterInfo
+from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json, text_problem
+from ._plan import QueryPlan, RegisterInfo
 from ._results import FacetCount, RowResult, TypeChange
 from ._rows import (
     decode_row,
@@ -52,7 +53,7 @@ def _tenant(value: Any) -> uuid.UUID:
         except ValueError:
             pass
     raise InvalidValue(
-        f"tenant_id must be a UUID (or its string form), got {value!r:.80}", field="tenant_id"
+        f"tenant_id must be a UUID (or its string form), got {show(value, 80)}", field="tenant_id"
     )
 
 
@@ -60,7 +61,7 @@ def _engine_arg(engine: Any) -> AsyncEngine | None:
     if engine is not None and not isinstance(engine, AsyncEngine):
         raise InvalidValue(
             f"engine must be a SQLAlchemy AsyncEngine or None (use forktex_core.db's engine), "
-            f"got {engine!r:.80}"
+            f"got {show(engine, 80)}"
         )
     return engine
 
@@ -157,11 +158,14 @@ class Register:
         from . import _evolve
 
         register = cls(name, tenant_id=tenant_id, engine=engine)
-        if label is not None and not isinstance(label, str):
-            raise InvalidDefinition(f"label must be a string or None, got {label!r:.80}")
+        if label is not None and (not isinstance(label, str) or text_problem(label) is not None):
+            raise InvalidDefinition(
+                f"label must be a string (without NUL or lone surrogates) or None, got "
+                f"{show(label, 80)}"
+            )
         if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
             raise InvalidDefinition(
-                f"fields must be a list of Field(...) definitions, got {fields!r:.80}"
+                f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
             )
         names = [f.name for f in fields]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -387,7 +391,7 @@ class Register:
             await invoices.insert_many([{"number": "A-2"}, {"number": "A-3"}])
         """
         if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
-            raise InvalidValue(f"insert_many() takes a list of mappings, got {rows!r:.80}")
+            raise InvalidValue(f"insert_many() takes a list of mappings, got {show(rows, 80)}")
         if not rows:
             return []
         d = await self._definition()
@@ -738,5 +742,5 @@ def _facet_value(f: Field, value: Any) -> Any:
 def _row_id(value: Any) -> uuid.UUID:
     rid = as_row_id(value)
     if rid is None or isinstance(value, bool):
-        raise InvalidValue(f"row id must be a UUID (or its string form), got {value!r:.80}")
+        raise InvalidValue(f"row id must be a UUID (or its string form), got {show(value, 80)}")
     return rid

@@ -17,16 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._compile import ROW_COLUMNS, register_literal, search_expr
 from ._definition import Definition, duplicate_value, pg_error
-from ._errors import DataError, ReferenceViolation, UniqueViolation
+from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation
 from ._fields import Field, FieldType, check_key, dumps, to_json
+from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
 
 
 def document(d: Definition, values: Mapping[str, Any]) -> str:
     """The stored JSONB text of coerced values (unset fields are left out)."""
-    return dumps(
+    doc = dumps(
         {f.key: to_json(f, values[f.name]) for f in d.fields if values.get(f.name) is not None}
     )
+    if len(doc) > MAX_DOCUMENT_CHARS:
+        raise InvalidValue(
+            f"a row of register {d.name!r} takes {len(doc):,} characters as JSON; the limit "
+            f"is {MAX_DOCUMENT_CHARS:,}: store large content elsewhere (e.g. object storage) "
+            "and keep a link in the row"
+        )
+    return doc
 
 
 def decode_row(d: Definition, record: Any) -> RowResult:

@@ -7,15 +7,89 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from forktex_core.db import SchemaState, ensure_schema
+from forktex_core.db import Migration, SchemaState, ensure_schema
 
-from ._errors import InvalidValue
+from ._definition import load_definition
+from ._errors import InvalidValue, show
+from ._index import index_ddl, stats_ddl
 
 SCHEMA = "forktex_data"
 
-MIGRATIONS: list[str] = [
+
+async def _unique_storage_keys(conn: AsyncConnection) -> None:
+    """Migration 2: storage keys unique across every register, bounded sort expressions.
+
+    Until now each register numbered its fields' keys from ``f1``, so registers of
+    different tenants shared keys and a cast in one register's query could be evaluated on
+    another register's value (a lossy bitmap heap scan rechecks every row of a page) and
+    fail. Every field gets a key from the ``field_keys`` sequence instead, which starts
+    above every key ever handed out (so a value left under an old key can never be read as
+    a new one); row documents are rewritten, and every index and statistics object is
+    rebuilt on the new keys and the current sort expressions (in this transaction: writers
+    wait until it commits)."""
+    await conn.execute(
+        text("CREATE SEQUENCE forktex_data.field_keys MINVALUE 1 MAXVALUE 999999999")
+    )
+    await conn.execute(
+        text(
+            "SELECT setval('forktex_data.field_keys', "
+            "(SELECT coalesce(max(next_key), 1) FROM forktex_data.registers), false)"
+        )
+    )
+    await conn.execute(
+        text(
+            "CREATE TEMPORARY TABLE _forktex_rekey ON COMMIT DROP AS "
+            "SELECT id, register_id, key AS old_key, "
+            "'f' || nextval('forktex_data.field_keys') AS new_key FROM forktex_data.fields"
+        )
+    )
+    await conn.execute(
+        text(
+            "UPDATE forktex_data.rows r SET data = ("
+            "SELECT coalesce(jsonb_object_agg(coalesce(k.new_key, e.key), e.value), '{}') "
+            "FROM jsonb_each(r.data) e LEFT JOIN _forktex_rekey k "
+            "ON k.register_id = r.register_id AND k.old_key = e.key) "
+            "WHERE r.data <> '{}'::jsonb"
+        )
+    )
+    await conn.execute(
+        text(
+            "UPDATE forktex_data.fields f SET key = k.new_key FROM _forktex_rekey k "
+            "WHERE k.id = f.id"
+        )
+    )
+    for (index,) in await conn.execute(
+        text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'forktex_data' "
+            "AND starts_with(indexname, 'fdx_')"
+        )
+    ):
+        await conn.execute(text(f'DROP INDEX forktex_data."{index}"'))
+    for (stats,) in await conn.execute(
+        text(
+            "SELECT s.stxname FROM pg_statistic_ext s JOIN pg_namespace n "
+            "ON n.oid = s.stxnamespace WHERE n.nspname = 'forktex_data' "
+            "AND starts_with(s.stxname, 'fds_')"
+        )
+    ):
+        await conn.execute(text(f'DROP STATISTICS forktex_data."{stats}"'))
+    registers = (
+        await conn.execute(text("SELECT id, tenant_id FROM forktex_data.registers ORDER BY id"))
+    ).all()
+    for register_id, tenant_id in registers:
+        d = await load_definition(conn, tenant_id, register_id=register_id)
+        if d is None:  # pragma: no cover - read in this very transaction
+            continue
+        for f in d.fields:
+            if f.indexed:
+                await conn.execute(text(index_ddl(d.id, f, concurrently=False)))
+                await conn.execute(text(stats_ddl(f)))
+
+
+MIGRATIONS: list[Migration] = [
     # 1: registers, fields, rows, links, and the IMMUTABLE casts that expression indexes need.
     """
     CREATE TABLE registers (
@@ -82,6 +156,7 @@ MIGRATIONS: list[str] = [
     CREATE FUNCTION iso_timestamptz(text) RETURNS timestamptz
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT $1::timestamptz $$;
     """,
+    _unique_storage_keys,
 ]
 """Append-only: never edit an entry once released (``ensure_schema`` checks checksums)."""
 
@@ -103,7 +178,7 @@ async def init_schema(engine: AsyncEngine) -> SchemaState:
     if not isinstance(engine, AsyncEngine):
         raise InvalidValue(
             f"init_schema() needs a SQLAlchemy AsyncEngine (e.g. forktex_core.db.get_engine()), "
-            f"got {engine!r:.80}"
+            f"got {show(engine, 80)}"
         )
     pending = _ready.get(engine)
     if pending is not None:

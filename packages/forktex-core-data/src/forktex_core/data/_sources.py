@@ -16,9 +16,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from forktex_core.db import uuid7
 
-from ._errors import DataError, InvalidDefinition, InvalidValue, NotFound, UniqueViolation
-from ._fields import STRINGS, Field, FieldType, as_row_id, check_name, coerce
-from ._query import ID, QueryPlan, RegisterInfo, SortKey, sort_value
+from ._errors import (
+    DataError,
+    InvalidDefinition,
+    InvalidValue,
+    NotFound,
+    UniqueViolation,
+    show,
+)
+from ._fields import STRINGS, Field, FieldType, as_row_id, check_name, check_unique_size, coerce
+from ._plan import ID, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
 from ._results import FacetCount, RowResult
 
 
@@ -115,7 +122,7 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
     if plan.archived == "archived" and not row.archived:
         return False
     for cond in plan.conditions:
-        if not _check(cond.field, cond.op, cond.value, sort_value(row, cond.field)):
+        if not _check(cond.field, cond.op, cond.value, field_value(row, cond.field)):
             return False
     if plan.search is not None:
         words = set(_WORD.findall(_document(plan.info.fields, row).lower()))
@@ -245,15 +252,15 @@ def build_values(
     fields raise. ``partial`` (updates) skips defaults and leaves unspecified fields alone."""
     if not isinstance(values, Mapping):
         raise InvalidValue(
-            f"row values must be a mapping of field name to value, got {values!r:.80}"
+            f"row values must be a mapping of field name to value, got {show(values, 80)}"
         )
     by_name = {f.name: f for f in fields}
     unknown = [k for k in values if k not in by_name]
     if unknown:
         raise InvalidValue(
-            f"register {register!r} has no field {unknown[0]!r}; fields: "
+            f"register {register!r} has no field {show(unknown[0])}; fields: "
             f"{', '.join(map(repr, by_name)) or '(none)'}",
-            field=str(unknown[0]),
+            field=show(unknown[0]),
             value=values[unknown[0]],
         )
     out: dict[str, Any] = {}
@@ -264,6 +271,8 @@ def build_values(
             out[f.name] = f.default
         else:
             continue
+        if f.unique:
+            check_unique_size(f, out[f.name])
         if f.required and out[f.name] is None:
             raise InvalidValue(
                 f"field {f.name!r} of register {register!r} is required"
@@ -304,13 +313,13 @@ class MemoryRegister:
         check_name(name, "register")
         if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
             raise InvalidDefinition(
-                f"fields must be a list of Field(...) definitions, got {fields!r:.80}"
+                f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
             )
         names = [f.name for f in fields]
         if len(set(names)) != len(names):
             raise InvalidDefinition(f"register {name!r} names a field twice: {names}")
         if compute is not None and not callable(compute):
-            raise InvalidDefinition(f"compute must be an async callable, got {compute!r:.80}")
+            raise InvalidDefinition(f"compute must be an async callable, got {show(compute, 80)}")
         self._info = RegisterInfo(name, tuple(fields), date_field)
         if date_field is not None:
             self._info.field(date_field)
@@ -335,12 +344,12 @@ class MemoryRegister:
 
     def _make(self, data: Mapping[str, Any]) -> RowResult:
         if not isinstance(data, Mapping):
-            raise InvalidValue(f"a row must be a mapping, got {data!r:.80}")
+            raise InvalidValue(f"a row must be a mapping, got {show(data, 80)}")
         values = dict(data)
         raw_id = values.pop("id", None)
         row_id = uuid7() if raw_id is None else as_row_id(raw_id)
         if row_id is None:
-            raise InvalidValue(f"row id must be a UUID, got {raw_id!r:.80}", field="id")
+            raise InvalidValue(f"row id must be a UUID, got {show(raw_id, 80)}", field="id")
         stamps = {k: values.pop(k, None) for k in ("created_at", "updated_at", "archived_at")}
         now = datetime.now(UTC)
         return RowResult(
@@ -369,7 +378,7 @@ class MemoryRegister:
                 if other.id != row.id and other.values.get(f.name) == value:
                     raise UniqueViolation(
                         f"field {f.name!r} of register {self._info.name!r} is unique and "
-                        f"{value!r:.80} is taken",
+                        f"{show(value, 80)} is taken",
                         field=f.name,
                         value=value,
                     )
@@ -405,7 +414,7 @@ class MemoryRegister:
         for row in rows:
             if row.id == rid:
                 return row
-        raise NotFound(f"register {self.name!r} has no row {row_id!r:.80}")
+        raise NotFound(f"register {self.name!r} has no row {show(row_id, 80)}")
 
     async def _all_rows(self) -> list[RowResult]:
         if self._compute is None:
