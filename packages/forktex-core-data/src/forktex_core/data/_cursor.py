@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from ._errors import InvalidCursor, InvalidValue, show
-from ._fields import STRINGS, FieldType, coerce, dumps, from_json, to_json
+from ._fields import STRINGS, FieldType, coerce, dumps, from_json, text_problem, to_json
 from ._limits import MAX_DECIMAL_EXPONENT, SORT_CHARS
 from ._plan import ID, QueryPlan, SortKey, sort_value
 from ._results import RowResult
@@ -88,6 +88,10 @@ def decode(cursor: Any, plan: QueryPlan) -> tuple[Any, ...]:
             if v is None:
                 if k.field is ID:
                     raise ValueError("id")
+            elif k.field.kind in STRINGS:
+                # A sort key, not a field value (a choice or URL may be cut short).
+                if not isinstance(v, str) or len(v) > SORT_CHARS or text_problem(v):
+                    raise ValueError("text key")
             else:
                 coerce(k.field, v)
         return decoded
