@@ -16,6 +16,8 @@ from typing import Any
 from ._fields import STRINGS, TEMPORAL, Field, FieldType, check_key, dumps, to_json
 from ._limits import SORT_CHARS
 from ._plan import Condition, QueryPlan, SortKey, bounded, is_system, nullable
+from ._search import parse as parse_search
+from ._search import query_literal
 
 _SYSTEM_COLUMNS = {
     "$id": "id",
@@ -61,22 +63,6 @@ def sort_expr(f: Field, alias: str = "r.") -> str:
     if f.kind in STRINGS and not is_system(f):
         return f'(left({_raw(f, alias)}, {SORT_CHARS}) COLLATE "C")'
     return value_expr(f, alias)
-
-
-def search_expr(fields: Sequence[Field], data: str) -> str:
-    """``to_tsvector`` over the text-like fields of the JSONB document ``data``."""
-    parts: list[str] = []
-    for f in fields:
-        key = check_key(f.key)
-        if f.kind in STRINGS:
-            parts.append(f"{data}->>'{key}'")
-        elif f.kind is FieldType.MULTI_SELECT:
-            parts.append(
-                f"(SELECT string_agg(x, ' ') FROM jsonb_array_elements_text({data}->'{key}') x)"
-            )
-    if not parts:
-        return "NULL::tsvector"
-    return f"to_tsvector('simple', concat_ws(' ', {', '.join(parts)}))"
 
 
 def register_literal(register_id: uuid.UUID) -> str:
@@ -211,7 +197,11 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
         parts.append("r.archived_at IS NOT NULL")
     parts += [condition_sql(sql, c) for c in plan.conditions]
     if plan.search is not None:
-        parts.append(f"r.search @@ websearch_to_tsquery('simple', {sql.bind(plan.search)})")
+        query = parse_search(plan.search)
+        if query is None:  # no words: matches nothing
+            parts.append("FALSE")
+        else:
+            parts.append(f"r.search @@ CAST({sql.bind(query_literal(query))} AS tsquery)")
     return " AND ".join(parts)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from forktex_core.db import uuid7
 
-from ._compile import register_literal, search_expr
+from ._compile import register_literal
 from ._definition import Definition, load_definition, pg_error
 from ._errors import (
     ConversionFailed,
@@ -48,7 +48,7 @@ from ._fields import (
 from ._index import analyze, create_index, discard_index, drop_index, register_index_keys
 from ._limits import MAX_UNIQUE_BYTES
 from ._results import TypeChange
-from ._rows import unique_error
+from ._rows import refresh_search, unique_error
 
 if TYPE_CHECKING:
     from ._registers import Register
@@ -176,12 +176,7 @@ async def build_indexes(register: Register, *, analyze_after: bool = False) -> N
 
 
 async def _refresh_search(conn: AsyncConnection, d: Definition, fields: tuple[Field, ...]) -> None:
-    await conn.execute(
-        text(
-            f"UPDATE forktex_data.rows AS r SET search = {search_expr(fields, 'r.data')} "
-            f"WHERE r.register_id = {register_literal(d.id)}"
-        )
-    )
+    await refresh_search(conn, d.id, fields)
 
 
 def _texty(f: Field) -> bool:

@@ -15,26 +15,27 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._compile import ROW_COLUMNS, register_literal, search_expr
+from ._compile import ROW_COLUMNS, register_literal
 from ._definition import Definition, duplicate_value, pg_error
 from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation
 from ._fields import Field, FieldType, check_key, dumps, to_json
 from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
+from ._search import vector_of
 
 
-def document(d: Definition, values: Mapping[str, Any]) -> str:
-    """The stored JSONB text of coerced values (unset fields are left out)."""
-    doc = dumps(
-        {f.key: to_json(f, values[f.name]) for f in d.fields if values.get(f.name) is not None}
-    )
+def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
+    """The stored JSONB text of coerced values (unset fields are left out) and the
+    ``tsvector`` text of its searchable values."""
+    data = {f.key: to_json(f, values[f.name]) for f in d.fields if values.get(f.name) is not None}
+    doc = dumps(data)
     if len(doc) > MAX_DOCUMENT_CHARS:
         raise InvalidValue(
             f"a row of register {d.name!r} takes {len(doc):,} characters as JSON; the limit "
             f"is {MAX_DOCUMENT_CHARS:,}: store large content elsewhere (e.g. object storage) "
             "and keep a link in the row"
         )
-    return doc
+    return doc, vector_of(d.fields, data)
 
 
 def decode_row(d: Definition, record: Any) -> RowResult:
@@ -75,16 +76,15 @@ async def insert_rows(
 ) -> list[RowResult]:
     """Insert coerced rows (one statement), their links and unique values."""
     ids = [_new_id() for _ in values]
-    docs = [document(d, v) for v in values]
+    docs, vectors = zip(*(document(d, v) for v in values), strict=True)
     result = await conn.execute(
         text(
             "INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search) "
-            f"SELECT u.id, :tenant, {register_literal(d.id)}, u.data, "
-            f"{search_expr(d.fields, 'u.data')} FROM (SELECT t.id, CAST(t.doc AS jsonb) AS data "
-            "FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[])) AS t(id, doc)) u "
-            "RETURNING id, created_at, updated_at"
+            f"SELECT t.id, :tenant, {register_literal(d.id)}, CAST(t.doc AS jsonb), "
+            "CAST(t.vector AS tsvector) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
+            "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING id, created_at, updated_at"
         ),
-        {"tenant": d.tenant_id, "ids": ids, "docs": docs},
+        {"tenant": d.tenant_id, "ids": ids, "docs": list(docs), "vectors": list(vectors)},
     )
     stamps = {row.id: row for row in result}
     await write_links(conn, d, ids, values, replace=False)
@@ -127,15 +127,15 @@ async def update_row(
     conn: AsyncConnection, d: Definition, current: RowResult, changed: Mapping[str, Any]
 ) -> RowResult:
     merged = {**current.values, **changed}
+    doc, vector = document(d, merged)
     record = (
         await conn.execute(
             text(
-                "UPDATE forktex_data.rows AS r SET data = n.data, updated_at = now(), "
-                f"search = {search_expr(d.fields, 'n.data')} "
-                "FROM (SELECT CAST(:doc AS jsonb) AS data) n WHERE r.id = :id "
+                "UPDATE forktex_data.rows AS r SET data = CAST(:doc AS jsonb), "
+                "updated_at = now(), search = CAST(:vector AS tsvector) WHERE r.id = :id "
                 f"RETURNING {ROW_COLUMNS}"
             ),
-            {"doc": document(d, merged), "id": current.id},
+            {"doc": doc, "vector": vector, "id": current.id},
         )
     ).one()
     touched = [f for f in d.fields if f.name in changed]
@@ -247,6 +247,41 @@ def unique_error(exc: DBAPIError, d: Definition, f: Field) -> DataError | DBAPIE
         field=f.name,
         value=value,
     )
+
+
+async def refresh_search(
+    conn: AsyncConnection, register_id: uuid.UUID, fields: Sequence[Field]
+) -> None:
+    """Rewrite the search vector of every row of a register from its stored values (after
+    the set of searchable fields changed), in batches."""
+    last = uuid.UUID(int=0)
+    while True:
+        batch = (
+            await conn.execute(
+                text(
+                    "SELECT id, data FROM forktex_data.rows "
+                    f"WHERE register_id = {register_literal(register_id)} AND id > :last "
+                    "ORDER BY id LIMIT 2000"
+                ),
+                {"last": last},
+            )
+        ).all()
+        if not batch:
+            return
+        ids = [row.id for row in batch]
+        vectors = [
+            vector_of(fields, json.loads(row.data) if isinstance(row.data, str) else row.data)
+            for row in batch
+        ]
+        await conn.execute(
+            text(
+                "UPDATE forktex_data.rows AS r SET search = CAST(u.vector AS tsvector) FROM "
+                "unnest(CAST(:ids AS uuid[]), CAST(:vectors AS text[])) AS u(id, vector) "
+                "WHERE r.id = u.id"
+            ),
+            {"ids": ids, "vectors": vectors},
+        )
+        last = ids[-1]
 
 
 async def referencing(conn: AsyncConnection, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> str:

@@ -15,12 +15,14 @@ from forktex_core.db import Migration, SchemaState, ensure_schema
 from ._definition import load_definition
 from ._errors import InvalidValue, show
 from ._index import index_ddl, stats_ddl
+from ._rows import refresh_search
 
 SCHEMA = "forktex_data"
 
 
 async def _unique_storage_keys(conn: AsyncConnection) -> None:
-    """Migration 2: storage keys unique across every register, bounded sort expressions.
+    """Migration 2: storage keys unique across every register, bounded sort expressions,
+    search vectors built by :mod:`._search`.
 
     Until now each register numbered its fields' keys from ``f1``, so registers of
     different tenants shared keys and a cast in one register's query could be evaluated on
@@ -28,8 +30,9 @@ async def _unique_storage_keys(conn: AsyncConnection) -> None:
     fail. Every field gets a key from the ``field_keys`` sequence instead, which starts
     above every key ever handed out (so a value left under an old key can never be read as
     a new one); row documents are rewritten, and every index and statistics object is
-    rebuilt on the new keys and the current sort expressions (in this transaction: writers
-    wait until it commits)."""
+    rebuilt on the new keys and the current sort expressions, and every row's search vector
+    is rebuilt from its values with the library's own word splitting (the same the
+    in-memory source uses). All in this transaction: writers wait until it commits."""
     await conn.execute(
         text("CREATE SEQUENCE forktex_data.field_keys MINVALUE 1 MAXVALUE 999999999")
     )
@@ -87,6 +90,7 @@ async def _unique_storage_keys(conn: AsyncConnection) -> None:
             if f.indexed:
                 await conn.execute(text(index_ddl(d.id, f, concurrently=False)))
                 await conn.execute(text(stats_ddl(f)))
+        await refresh_search(conn, d.id, d.fields)
 
 
 MIGRATIONS: list[Migration] = [

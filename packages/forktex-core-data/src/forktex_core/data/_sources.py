@@ -7,7 +7,6 @@ Postgres one is :class:`~forktex_core.data.Register`)."""
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -16,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from forktex_core.db import uuid7
 
+from . import _search
 from ._errors import (
     DataError,
     InvalidDefinition,
@@ -24,7 +24,7 @@ from ._errors import (
     UniqueViolation,
     show,
 )
-from ._fields import STRINGS, Field, FieldType, as_row_id, check_name, check_unique_size, coerce
+from ._fields import Field, FieldType, as_row_id, check_name, check_unique_size, coerce
 from ._plan import ID, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
 from ._results import FacetCount, RowResult
 
@@ -125,25 +125,9 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
         if not _check(cond.field, cond.op, cond.value, field_value(row, cond.field)):
             return False
     if plan.search is not None:
-        words = set(_WORD.findall(_document(plan.info.fields, row).lower()))
-        return all(w in words for w in _WORD.findall(plan.search.lower()))
+        parts = _search.searchable_parts(plan.info.fields, lambda f: row.values.get(f.name))
+        return _search.matches(_search.parse(plan.search), _search.index(parts))
     return True
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _document(fields: Iterable[Field], row: RowResult) -> str:
-    parts: list[str] = []
-    for f in fields:
-        value = row.values.get(f.name)
-        if value is None:
-            continue
-        if f.kind in STRINGS:
-            parts.append(value)
-        elif f.kind is FieldType.MULTI_SELECT:
-            parts.extend(value)
-    return " ".join(parts)
 
 
 def _check(f: Field, op: str, expected: Any, value: Any) -> bool:
