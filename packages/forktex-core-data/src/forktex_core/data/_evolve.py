@@ -11,8 +11,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from forktex_core.db import uuid7
 
 from ._compile import register_literal
+from ._convert import Conversion, convert
 from ._definition import Definition, load_definition, pg_error
 from ._errors import (
     ConversionFailed,
@@ -32,17 +31,11 @@ from ._errors import (
     show,
 )
 from ._fields import (
-    NUMERIC,
-    SELECTS,
     STRINGS,
-    TEXTLIKE,
     Field,
     FieldType,
     check_key,
-    check_unique_size,
-    coerce,
     dumps,
-    from_json,
     to_json,
 )
 from ._index import analyze, create_index, discard_index, drop_index, register_index_keys
@@ -52,8 +45,6 @@ from ._rows import refresh_search, unique_error
 
 if TYPE_CHECKING:
     from ._registers import Register
-
-MAX_REPORTED = 100
 
 
 @asynccontextmanager
@@ -260,61 +251,6 @@ async def remove_field(register: Register, name: str) -> None:
         await drop_index(await register._bind(), d.id, f.key)
 
 
-def _as_text(f: Field, value: Any) -> str:
-    kind = f.kind
-    if kind in STRINGS:
-        return str(value)
-    if kind is FieldType.MULTI_SELECT or (kind is FieldType.REFERENCE and f.many):
-        return ", ".join(str(v) for v in value)
-    if kind is FieldType.BOOLEAN:
-        return "true" if value else "false"
-    if kind is FieldType.JSON:
-        return value if isinstance(value, str) else dumps(value)
-    raw = to_json(f, value)
-    return raw if isinstance(raw, str) else str(raw)
-
-
-def convert(old: Field, new: Field, value: Any) -> Any:
-    """``value`` (of field ``old``) converted to field ``new``'s type, or InvalidValue."""
-    ok, nk = old.kind, new.kind
-    if value is None:
-        return None
-    if nk in TEXTLIKE or nk is FieldType.SINGLE_SELECT:
-        if nk is FieldType.SINGLE_SELECT and ok is FieldType.MULTI_SELECT:
-            if len(value) != 1:
-                raise InvalidValue(
-                    f"field {new.name!r}: {list(value)!r} has {len(value)} choices, a "
-                    "single_select takes exactly one",
-                    field=new.name,
-                    value=value,
-                )
-            return coerce(new, value[0])
-        return coerce(new, _as_text(old, value))
-    if nk is FieldType.JSON:
-        return coerce(new, to_json(old, value))
-    if nk is FieldType.MULTI_SELECT:
-        if ok in SELECTS:
-            return coerce(new, list(value) if ok is FieldType.MULTI_SELECT else [value])
-        if ok in TEXTLIKE:
-            return coerce(new, [p.strip() for p in value.split(",") if p.strip()])
-        return coerce(new, value)
-    if nk is FieldType.DATETIME and ok is FieldType.DATE:
-        return datetime.combine(value, time(), tzinfo=UTC)
-    if nk is FieldType.DATE and ok is FieldType.DATETIME:
-        return value.astimezone(UTC).date()
-    if nk in NUMERIC and ok is FieldType.BOOLEAN:
-        return coerce(new, int(value))
-    if nk is FieldType.BOOLEAN and ok in NUMERIC:
-        return coerce(new, int(value) if value in (0, 1) else str(value))
-    if ok in SELECTS or ok in TEXTLIKE or ok is FieldType.JSON:
-        return coerce(new, value)
-    if isinstance(value, (int, Decimal, date, datetime)):
-        return coerce(new, value)
-    raise InvalidValue(  # pragma: no cover - every pair is handled above
-        f"field {new.name!r}: cannot convert {show(value, 80)}", field=new.name, value=value
-    )
-
-
 async def change_type(
     register: Register,
     name: str,
@@ -323,92 +259,34 @@ async def change_type(
     choices: tuple[str, ...],
     target: str | None,
     many: bool,
+    dry_run: bool,
 ) -> TypeChange:
+    if not isinstance(dry_run, bool):
+        raise InvalidDefinition(f"dry_run must be True or False, got {show(dry_run)}")
+    if dry_run:
+        bind = await register._bind()
+        current = await register._definition()
+        async with bind.connect() as conn:
+            d = await load_definition(conn, register.tenant_id, register_id=current.id)
+            if d is None:
+                raise NotFound(f"register {register.name!r} no longer exists for this tenant")
+            work = await _convert_all(conn, d, name, new_type, choices, target, many)
+        return _report(work, dry_run=True)
     async with _evolving(register) as (conn, d):
-        old = _require(d, name)
-        new = Field(
-            old.name, new_type, required=old.required, unique=old.unique, indexed=old.indexed,
-            choices=choices, target=target, many=many, label=old.label,
-        )  # fmt: skip
-        if new.kind is FieldType.REFERENCE and not (
-            old.kind is FieldType.REFERENCE and old.target == new.target
-        ):
-            raise InvalidDefinition(
-                f"cannot change field {name!r} into a reference to {new.target!r}: add a new "
-                "reference field and fill it instead"
-            )
-        default = None
-        if old.default is not None:
-            try:
-                default = convert(old, new, old.default)
-            except InvalidValue as exc:
-                raise InvalidDefinition(
-                    f"the default of field {name!r} cannot convert: {exc}"
-                ) from None
-        new = Field(
-            new.name, new.kind, required=new.required, unique=new.unique, indexed=new.indexed,
-            default=default, choices=new.choices, target=new.target, many=new.many,
-            label=new.label,
-        ).with_key(await _next_key(conn))  # fmt: skip
-        old_key = check_key(old.key)
-        records = (
-            await conn.execute(
-                text(
-                    f"SELECT r.id, (r.data->'{old_key}')::text AS v FROM forktex_data.rows r "
-                    f"WHERE r.register_id = {register_literal(d.id)} "
-                    f"AND r.data->'{old_key}' IS NOT NULL ORDER BY r.id"
-                )
-            )
-        ).all()
-        ids: list[uuid.UUID] = []
-        docs: list[str] = []
-        emptied: list[uuid.UUID] = []
-        failures: list[tuple[Any, Any, str]] = []
-        seen: dict[Any, uuid.UUID] = {}
-        failed = 0
-        for record in records:
-            raw = json.loads(record.v)
-            value = from_json(old, raw)
-            try:
-                result = convert(old, new, value)
-                if new.unique:
-                    check_unique_size(new, result)
-            except InvalidValue as exc:
-                failed += 1
-                if len(failures) < MAX_REPORTED:
-                    failures.append((record.id, value, str(exc)))
-                continue
-            if result is None:
-                if new.required:
-                    failed += 1
-                    if len(failures) < MAX_REPORTED:
-                        failures.append((record.id, value, f"field {name!r} is required"))
-                emptied.append(record.id)
-                continue
-            if new.unique:
-                marker = dumps(to_json(new, result))
-                if marker in seen:
-                    failed += 1
-                    if len(failures) < MAX_REPORTED:
-                        failures.append(
-                            (record.id, value, f"converts to {show(result)}, the same value as row "
-                             f"{seen[marker]}, but {name!r} is unique")
-                        )  # fmt: skip
-                    continue
-                seen[marker] = record.id
-            ids.append(record.id)
-            docs.append(dumps(to_json(new, result)))
-        if failures:
+        work = await _convert_all(conn, d, name, new_type, choices, target, many)
+        old = work.old
+        if work.failures:
             raise ConversionFailed(
-                f"{failed} of {len(records)} value(s) of field {name!r} cannot convert from "
-                f"{old.kind.value} to {new.kind.value}; nothing was changed. First: "
-                f"row {failures[0][0]}: {failures[0][2]}",
+                f"{work.failed} of {work.total} value(s) of field {name!r} cannot convert from "
+                f"{old.kind.value} to {work.new.kind.value}; nothing was changed. First: "
+                f"row {work.failures[0][0]}: {work.failures[0][2]}",
                 field=name,
-                failures=failures,
-                failed=failed,
+                failures=work.failures,
+                failed=work.failed,
             )
-        new_key = new.key
-        if ids:
+        new = work.new.with_key(await _next_key(conn))
+        old_key, new_key = check_key(old.key), new.key
+        if work.ids:
             await conn.execute(
                 text(
                     f"UPDATE forktex_data.rows AS r SET data = (r.data - '{old_key}') || "
@@ -416,14 +294,14 @@ async def change_type(
                     "unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[])) AS u(id, v) "
                     "WHERE r.id = u.id"
                 ),
-                {"ids": ids, "docs": docs},
+                {"ids": work.ids, "docs": work.docs},
             )
-        if emptied:
+        if work.emptied:
             await conn.execute(
                 text(
                     f"UPDATE forktex_data.rows SET data = data - '{old_key}' WHERE id = ANY(:ids)"
                 ),
-                {"ids": emptied},
+                {"ids": work.emptied},
             )
         field_id = d.field_ids[old.key]
         await conn.execute(
@@ -437,7 +315,7 @@ async def change_type(
                 "type": new.kind.value,
                 "key": new_key,
                 "opts": _options(new),
-                "dflt": None if default is None else dumps(to_json(new, default)),
+                "dflt": None if new.default is None else dumps(to_json(new, new.default)),
                 "ref": new.kind is FieldType.REFERENCE,
                 "id": field_id,
             },
@@ -464,7 +342,70 @@ async def change_type(
         await create_index(bind, d.id, new)
         await drop_index(bind, d.id, old.key)
         await analyze(bind)
-    return TypeChange(name, old.kind.value, new.kind.value, converted=len(ids))
+    return _report(work, dry_run=False)
+
+
+def _report(work: Conversion, *, dry_run: bool) -> TypeChange:
+    return TypeChange(
+        work.old.name,
+        work.old.kind.value,
+        work.new.kind.value,
+        converted=len(work.ids),
+        lossy=work.lossy,
+        losses=tuple(work.losses),
+        failed=work.failed,
+        failures=tuple(work.failures),
+        dry_run=dry_run,
+    )
+
+
+async def _convert_all(
+    conn: AsyncConnection,
+    d: Definition,
+    name: str,
+    new_type: FieldType | str,
+    choices: tuple[str, ...],
+    target: str | None,
+    many: bool,
+) -> Conversion:
+    """Convert every stored value of field ``name`` (nothing is written)."""
+    old = _require(d, name)
+    new = Field(
+        old.name, new_type, required=old.required, unique=old.unique, indexed=old.indexed,
+        choices=choices, target=target, many=many, label=old.label,
+    )  # fmt: skip
+    if new.kind is FieldType.REFERENCE and not (
+        old.kind is FieldType.REFERENCE and old.target == new.target
+    ):
+        raise InvalidDefinition(
+            f"cannot change field {name!r} into a reference to {new.target!r}: add a new "
+            "reference field and fill it instead"
+        )
+    default = None
+    if old.default is not None:
+        try:
+            default = convert(old, new, old.default)
+        except InvalidValue as exc:
+            raise InvalidDefinition(
+                f"the default of field {name!r} cannot convert: {exc}"
+            ) from None
+    new = Field(
+        new.name, new.kind, required=new.required, unique=new.unique, indexed=new.indexed,
+        default=default, choices=new.choices, target=new.target, many=new.many,
+        label=new.label,
+    )  # fmt: skip
+    work = Conversion(old, new)
+    old_key = check_key(old.key)
+    records = await conn.execute(
+        text(
+            f"SELECT r.id, (r.data->'{old_key}')::text AS v FROM forktex_data.rows r "
+            f"WHERE r.register_id = {register_literal(d.id)} "
+            f"AND r.data->'{old_key}' IS NOT NULL ORDER BY r.id"
+        )
+    )
+    for record in records:
+        work.add(record.id, json.loads(record.v))
+    return work
 
 
 async def _claim_uniques(

@@ -559,19 +559,34 @@ class Register:
         choices: Sequence[str] = (),
         target: str | None = None,
         many: bool = False,
+        dry_run: bool = False,
     ) -> TypeChange:
         """Change a field's type, converting every row's value in one transaction. If any
         value cannot convert, :class:`ConversionFailed` lists them and nothing changes.
 
+        The returned :class:`TypeChange` reports the values that lose information (the new
+        value does not convert back, e.g. a datetime that becomes a date, or the change
+        cannot be undone, e.g. a reference that becomes text). ``dry_run=True`` changes
+        nothing and returns that report, failures included, so a UI can ask before
+        converting.
+
         Example::
 
-            await invoices.change_field_type("amount", "integer")
+            report = await invoices.change_field_type("issued_at", "date", dry_run=True)
+            if not report.failed and not report.lossy:
+                await invoices.change_field_type("issued_at", "date")
             await invoices.change_field_type("status", "single_select", choices=("a", "b"))
         """
         from . import _evolve
 
         return await _evolve.change_type(
-            self, name, new_type, choices=tuple(choices), target=target, many=many
+            self,
+            name,
+            new_type,
+            choices=tuple(choices),
+            target=target,
+            many=many,
+            dry_run=dry_run,
         )
 
     async def set_indexed(self, name: str, indexed: bool = True) -> Register:
