@@ -70,30 +70,44 @@ async def _valid(conn: AsyncConnection, name: str) -> bool | None:
     return None if found is None else bool(found)
 
 
+_cleanups: set[asyncio.Task[None]] = set()
+
+
 async def create_index(engine: AsyncEngine, register_id: uuid.UUID, f: Field) -> str:
     """Build the index of ``f`` concurrently, with its statistics object (idempotent; an
     invalid leftover of an interrupted build is dropped and rebuilt). Returns its name.
 
-    When the build fails or is cancelled, the index it started (Postgres leaves an INVALID
-    one behind) is dropped again before the error propagates; a database error becomes
-    :class:`IndexBuildFailed`."""
+    When the build fails, the index it started (Postgres leaves an INVALID one behind) is
+    dropped again before :class:`IndexBuildFailed` is raised. When the caller is
+    cancelled, the drop runs in the background and the cancellation propagates at once."""
     name = index_name(register_id, f.key)
+    building = False
     try:
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            if await _valid(conn, name) is False:
-                await conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS forktex_data."{name}"'))
-            await conn.execute(text(index_ddl(register_id, f, concurrently=True)))
+            state = await _valid(conn, name)
+            if state is not True:
+                building = True
+                if state is False:
+                    await conn.execute(
+                        text(f'DROP INDEX CONCURRENTLY IF EXISTS forktex_data."{name}"')
+                    )
+                await conn.execute(text(index_ddl(register_id, f, concurrently=True)))
             await conn.execute(text(stats_ddl(f)))
     except BaseException as exc:
-        # Shielded: a cancelled caller still gets its half-built index removed.
-        await asyncio.shield(discard_index(engine, register_id, f.key))
+        if building:
+            cleanup = asyncio.ensure_future(discard_index(engine, register_id, f.key))
+            _cleanups.add(cleanup)  # keep a reference until it is done
+            cleanup.add_done_callback(_cleanups.discard)
+            if not isinstance(exc, asyncio.CancelledError):
+                await asyncio.shield(cleanup)
         if isinstance(exc, DBAPIError):
             sqlstate, _constraint, _detail = pg_error(exc)
+            cause = exc.orig.__cause__ if exc.orig is not None else None
+            first_line = (str(cause or exc.orig or "").splitlines() or [""])[0]
             raise IndexBuildFailed(
                 f"building the index of field {f.name!r} failed ({sqlstate or 'no SQLSTATE'}: "
-                f"{str(exc.orig).splitlines()[0] if exc.orig is not None else exc}); the "
-                "half-built index was removed, nothing changed: retry",
+                f"{first_line}); the half-built index was removed and nothing changed: retry",
                 field=f.name,
             ) from None
         raise
@@ -101,19 +115,29 @@ async def create_index(engine: AsyncEngine, register_id: uuid.UUID, f: Field) ->
 
 
 async def discard_index(engine: AsyncEngine, register_id: uuid.UUID, key: str) -> None:
-    """Best-effort :func:`drop_index` for cleaning up after a failure (never raises a
-    database error: the original failure is what the caller reports)."""
+    """:func:`drop_index` for cleaning up after a failure: not bound by the session's
+    ``statement_timeout`` (the drop waits for transactions still using the table), and
+    never raising a database error (the original failure is what the caller reports)."""
     with contextlib.suppress(SQLAlchemyError, OSError):
-        await drop_index(engine, register_id, key)
+        await drop_index(engine, register_id, key, unbounded=True)
 
 
-async def drop_index(engine: AsyncEngine, register_id: uuid.UUID, key: str) -> None:
-    """Drop a field's index concurrently, and its statistics (no-op when absent)."""
+async def drop_index(
+    engine: AsyncEngine, register_id: uuid.UUID, key: str, *, unbounded: bool = False
+) -> None:
+    """Drop a field's index concurrently, and its statistics (no-op when absent);
+    ``unbounded`` lifts the session's ``statement_timeout`` meanwhile."""
     name = index_name(register_id, key)
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS forktex_data."{name}"'))
-        await conn.execute(text(f'DROP STATISTICS IF EXISTS forktex_data."{_stats_name(key)}"'))
+        if unbounded:
+            await conn.execute(text("SET statement_timeout = 0"))
+        try:
+            await conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS forktex_data."{name}"'))
+            await conn.execute(text(f'DROP STATISTICS IF EXISTS forktex_data."{_stats_name(key)}"'))
+        finally:
+            if unbounded:
+                await conn.execute(text("RESET statement_timeout"))
 
 
 async def register_index_keys(engine: AsyncEngine, register_id: uuid.UUID) -> list[str]:
