@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from forktex_core.data import Field, Register, RowQuery, init_schema
+from forktex_core.data import Field, ReferenceViolation, Register, RowQuery, init_schema
 from forktex_core.data._compile import Sql, where_sql
 from forktex_core.data._schema import MIGRATIONS, SCHEMA
 from forktex_core.db import ensure_schema
@@ -260,3 +260,76 @@ async def _old_row(conn: Any, rid: uuid.UUID, tenant: uuid.UUID, data: dict[str,
         ),
         {"id": uuid.uuid4(), "t": tenant, "r": rid, "d": json.dumps(data)},
     )
+
+
+async def _orphans(engine: AsyncEngine) -> dict[str, int]:
+    """Links and unique claims whose row or field no longer exists (none may ever)."""
+    checks = {
+        "links without source row": "SELECT count(*) FROM forktex_data.links l "
+        "LEFT JOIN forktex_data.rows r ON r.id = l.source_id WHERE r.id IS NULL",
+        "links without field": "SELECT count(*) FROM forktex_data.links l "
+        "LEFT JOIN forktex_data.fields f ON f.id = l.field_id WHERE f.id IS NULL",
+        "claims without row": "SELECT count(*) FROM forktex_data.uniques u "
+        "LEFT JOIN forktex_data.rows r ON r.id = u.row_id WHERE r.id IS NULL",
+        "claims without field": "SELECT count(*) FROM forktex_data.uniques u "
+        "LEFT JOIN forktex_data.fields f ON f.id = u.field_id WHERE f.id IS NULL",
+    }
+    async with engine.connect() as conn:
+        return {k: int((await conn.execute(text(q))).scalar_one()) for k, q in checks.items()}
+
+
+async def test_no_link_or_unique_claim_outlives_its_row_or_field(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    await init_schema(engine)
+    clean = {k: 0 for k in await _orphans(engine)}
+    people = await Register.create(
+        "people", tenant_id=tenant, fields=[Field("name", "text", unique=True)]
+    )
+    ada, bob, cy = await people.insert_many([{"name": "ada"}, {"name": "bob"}, {"name": "cy"}])
+    notes = await Register.create(
+        "notes",
+        tenant_id=tenant,
+        fields=[
+            Field("code", "text", unique=True),
+            Field("author", "reference", target="people"),
+            Field("readers", "reference", target="people", many=True),
+            Field("reply_to", "reference", target="notes"),
+            Field("serial", "integer", unique=True),
+        ],
+    )
+    first = await notes.insert({"code": "n1", "author": ada, "readers": [bob, cy], "serial": 1})
+    rows = await notes.insert_many(
+        [
+            {"code": f"n{i}", "author": bob, "readers": [ada], "reply_to": first, "serial": i}
+            for i in range(2, 12)
+        ]
+    )
+    steps: list[tuple[str, Any]] = [
+        ("update", lambda: notes.update(rows[0].id, {"readers": [cy], "code": "m2"})),
+        ("delete one", lambda: notes.delete(rows[1].id)),
+        ("bulk delete", lambda: RowQuery(notes).where(serial__gte=8).delete()),
+        ("retype reference", lambda: notes.change_field_type("readers", "text")),
+        ("retype unique", lambda: notes.change_field_type("serial", "text")),
+        ("drop unique", lambda: notes.set_unique("code", False)),
+        ("remove reference", lambda: notes.remove_field("author")),
+        ("remove unique", lambda: notes.remove_field("serial")),
+        ("delete replies", lambda: RowQuery(notes).where(reply_to=first.id).delete()),
+        ("drop register", lambda: notes.drop()),
+        ("delete people", lambda: RowQuery(people).delete()),
+    ]
+    for label, step in steps:
+        await step()
+        assert await _orphans(engine) == clean, label
+    assert await RowQuery(people).count() == 0
+    # and the reference still refuses deleting a referenced row
+    again = await people.insert({"name": "dee"})
+    notes = await Register.create(
+        "notes", tenant_id=tenant, fields=[Field("author", "reference", target="people")]
+    )
+    await notes.insert({"author": again})
+    with pytest.raises(ReferenceViolation):
+        await people.delete(again.id)
+    with pytest.raises(ReferenceViolation):
+        await RowQuery(people).delete()
+    assert await RowQuery(people).count() == 1

@@ -230,6 +230,11 @@ async def rename_field(register: Register, old: str, new: str) -> None:
 async def remove_field(register: Register, name: str) -> None:
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
+        for table in ("links", "uniques"):
+            await conn.execute(
+                text(f"DELETE FROM forktex_data.{table} WHERE field_id = :id"),
+                {"id": d.field_ids[f.key]},
+            )
         await conn.execute(
             text("DELETE FROM forktex_data.fields WHERE id = :id"), {"id": d.field_ids[f.key]}
         )
@@ -555,6 +560,14 @@ async def drop_register(register: Register) -> None:
             raise ReferenceViolation(
                 f"register {d.name!r} is the target of reference field(s) {where}; remove "
                 "or retype those fields first"
+            )
+        for table in ("links", "uniques"):
+            await conn.execute(
+                text(
+                    f"DELETE FROM forktex_data.{table} WHERE field_id IN "
+                    "(SELECT id FROM forktex_data.fields WHERE register_id = :id)"
+                ),
+                {"id": d.id},
             )
         await conn.execute(text("DELETE FROM forktex_data.registers WHERE id = :id"), {"id": d.id})
     for key in await register_index_keys(bind, d.id):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import InvalidQuery
-from ._fields import STRINGS, TEXTLIKE, Field, FieldType, dumps, to_json
+from ._fields import STRINGS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
 from ._limits import SORT_CHARS
 from ._results import RowResult
 
@@ -58,6 +58,11 @@ class RegisterInfo:
     name: str
     fields: tuple[Field, ...]
     date_field: str | None = None
+
+    @functools.cached_property
+    def coercer(self) -> RowCoercer:
+        """Coerces rows written to this register."""
+        return RowCoercer(self.fields)
 
     def field(self, name: str) -> Field:
         """The field (or system column ``id`` / ``created_at`` / ``updated_at`` /

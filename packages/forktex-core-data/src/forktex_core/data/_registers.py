@@ -6,6 +6,7 @@ Postgres implementation of :class:`RegisterSource`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import uuid
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
@@ -33,15 +34,17 @@ from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json,
 from ._plan import QueryPlan, RegisterInfo
 from ._results import FacetCount, RowResult, TypeChange
 from ._rows import (
+    INSERT_CHUNK,
     decode_row,
-    insert_rows,
+    delete_locked,
+    insert_prepared,
     lock_version,
+    prepare_rows,
     referencing,
     select_row,
     update_row,
 )
 from ._schema import init_schema
-from ._sources import build_values
 
 
 def _tenant(value: Any) -> uuid.UUID:
@@ -394,12 +397,8 @@ class Register:
             raise InvalidValue(f"insert_many() takes a list of mappings, got {show(rows, 80)}")
         if not rows:
             return []
-        d = await self._definition()
-        values = [build_values(d.fields, r, register=d.name) for r in rows]
         async with self._writing() as (conn, current):
-            if current is not d:
-                values = [build_values(current.fields, r, register=d.name) for r in rows]
-            return await insert_rows(conn, current, values)
+            return await _insert_pipelined(conn, current, rows)
 
     async def get(self, row_id: uuid.UUID | str) -> RowResult:
         """The row with this id (active or archived); :class:`NotFound` otherwise.
@@ -427,9 +426,9 @@ class Register:
         """
         rid = _row_id(row_id)
         d = await self._definition()
-        build_values(d.fields, values, register=d.name, partial=True)  # fail before I/O
+        d.info.coercer.build(values, register=d.name, partial=True)  # fail before I/O
         async with self._writing() as (conn, current):
-            changed = build_values(current.fields, values, register=d.name, partial=True)
+            changed = current.info.coercer.build(values, register=d.name, partial=True)
             row = await select_row(conn, current, rid, for_update=True)
             if row is None:
                 raise NotFound(f"register {current.name!r} has no row {rid}")
@@ -486,16 +485,12 @@ class Register:
         bind = await self._bind()
         try:
             async with bind.begin() as conn:
-                result = await conn.execute(
-                    text(
-                        "DELETE FROM forktex_data.rows WHERE id = :id AND tenant_id = :t AND "
-                        f"register_id = {register_literal(d.id)}"
-                    ),
-                    {"id": rid, "t": d.tenant_id},
-                )
+                # Locked first: a concurrent update cannot add links to the row meanwhile.
+                locked = await _lock_rows(conn, d, "r.id = :id", {"id": rid})
+                deleted = await delete_locked(conn, d, locked)
         except DBAPIError as exc:
             raise await self._reference_error(exc, [rid]) from None
-        if not result.rowcount:
+        if not deleted:
             raise NotFound(f"register {d.name!r} has no row {rid}")
 
     async def _reference_error(
@@ -687,24 +682,12 @@ class Register:
         sql = Sql()
         where = where_sql(sql, plan, d.id, d.tenant_id)
         bind = await self._bind()
+        ids: list[uuid.UUID] = []
         try:
             async with bind.begin() as conn:
-                result = await conn.execute(
-                    text(f"DELETE FROM forktex_data.rows AS r WHERE {where} RETURNING r.id"),
-                    sql.params,
-                )
-                return len(result.all())
+                ids = await _lock_rows(conn, d, where, sql.params)
+                return await delete_locked(conn, d, ids)
         except DBAPIError as exc:
-            async with bind.connect() as conn:
-                ids = (
-                    (
-                        await conn.execute(
-                            text(f"SELECT r.id FROM forktex_data.rows r WHERE {where}"), sql.params
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
             raise await self._reference_error(exc, ids) from None
 
     async def fetch_targets(
@@ -736,6 +719,48 @@ class Register:
                 {"t": td.tenant_id, "ids": list(ids)},
             )
             return {record.id: decode_row(td, record) for record in result}
+
+
+async def _lock_rows(
+    conn: AsyncConnection, d: Definition, where: str, params: Mapping[str, Any]
+) -> list[uuid.UUID]:
+    """Ids of the register's rows matching ``where``, locked ``FOR UPDATE``."""
+    result = await conn.execute(
+        text(
+            f"SELECT r.id FROM forktex_data.rows r WHERE {where} "
+            f"AND r.register_id = {register_literal(d.id)} AND r.tenant_id = :lock_t "
+            "FOR UPDATE"
+        ),
+        {**params, "lock_t": d.tenant_id},
+    )
+    return list(result.scalars().all())
+
+
+async def _insert_pipelined(
+    conn: AsyncConnection, d: Definition, rows: Sequence[Mapping[str, Any]]
+) -> list[RowResult]:
+    """Insert in chunks of ``INSERT_CHUNK`` rows, coercing and encoding the next chunk in
+    Python while Postgres writes the previous one (same transaction: all or nothing)."""
+    done: list[RowResult] = []
+    pending: asyncio.Task[list[RowResult]] | None = None
+    try:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = [
+                d.info.coercer.build(r, register=d.name) for r in rows[start : start + INSERT_CHUNK]
+            ]
+            prepared = prepare_rows(d, chunk)
+            if pending is not None:
+                done += await pending
+            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared))
+            await asyncio.sleep(0)  # hand the statement to the driver before the next chunk
+        if pending is not None:
+            done += await pending
+            pending = None
+    finally:
+        if pending is not None:  # an error while preparing: let the statement finish first
+            with contextlib.suppress(BaseException):
+                await pending
+    return done
 
 
 @functools.lru_cache(maxsize=1024)

@@ -5,29 +5,36 @@ the ``uniques`` side table that makes Postgres enforce unique fields."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._compile import ROW_COLUMNS, register_literal
-from ._definition import Definition, duplicate_value, pg_error
+from ._definition import Definition, duplicate_field, duplicate_value, pg_error
 from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation
-from ._fields import Field, FieldType, check_key, dumps, to_json
+from ._fields import Field, FieldType, dumps, to_json
 from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
-from ._search import vector_of
+from ._search import index, vector_literal, vector_of
 
 
 def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
     """The stored JSONB text of coerced values (unset fields are left out) and the
     ``tsvector`` text of its searchable values."""
-    data = {f.key: to_json(f, values[f.name]) for f in d.fields if values.get(f.name) is not None}
+    data: dict[str, Any] = {}
+    for name, key, encode in d.encoders:
+        value = values.get(name)
+        if value is not None:
+            data[key] = value if encode is None else encode(value)
     doc = dumps(data)
     if len(doc) > MAX_DOCUMENT_CHARS:
         raise InvalidValue(
@@ -35,7 +42,15 @@ def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
             f"is {MAX_DOCUMENT_CHARS:,}: store large content elsewhere (e.g. object storage) "
             "and keep a link in the row"
         )
-    return doc, vector_of(d.fields, data)
+    parts: list[str] = []
+    for key, many in d.searchable:
+        raw = data.get(key)
+        if raw is not None:
+            if many:
+                parts.extend(raw)
+            else:
+                parts.append(raw)
+    return doc, vector_literal(index(parts))
 
 
 def decode_row(d: Definition, record: Any) -> RowResult:
@@ -71,33 +86,140 @@ async def lock_version(conn: AsyncConnection, d: Definition) -> int | None:
     return int(version) if version is not None else None
 
 
-async def insert_rows(
-    conn: AsyncConnection, d: Definition, values: Sequence[Mapping[str, Any]]
-) -> list[RowResult]:
-    """Insert coerced rows (one statement), their links and unique values."""
+_FK_DETAIL = re.compile(r"^Key \(target_id\)=\((?P<id>[0-9a-f-]+)\) is not present")
+
+INSERT_CHUNK = 250
+"""Rows per INSERT statement of ``insert_many`` (the next chunk is prepared in Python while
+Postgres writes the previous one)."""
+
+
+@dataclass(frozen=True)
+class PreparedRows:
+    """Coerced rows ready for one INSERT: ids, documents, search vectors, and the link and
+    unique-value claims per field."""
+
+    ids: list[uuid.UUID]
+    values: list[dict[str, Any]]
+    docs: list[str]
+    vectors: list[str]
+    links: list[tuple[list[uuid.UUID], list[uuid.UUID]]]  # per reference field
+    uniques: list[tuple[list[str], list[uuid.UUID]]]  # per unique field
+
+
+def _references(d: Definition) -> list[Field]:
+    return [f for f in d.fields if f.kind is FieldType.REFERENCE]
+
+
+def _uniques(d: Definition) -> list[Field]:
+    return [f for f in d.fields if f.unique]
+
+
+def prepare_rows(d: Definition, values: Sequence[dict[str, Any]]) -> PreparedRows:
+    """Everything :func:`insert_prepared` sends, computed in Python."""
     ids = [_new_id() for _ in values]
-    docs, vectors = zip(*(document(d, v) for v in values), strict=True)
-    result = await conn.execute(
-        text(
-            "INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search) "
-            f"SELECT t.id, :tenant, {register_literal(d.id)}, CAST(t.doc AS jsonb), "
-            "CAST(t.vector AS tsvector) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
-            "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING id, created_at, updated_at"
-        ),
-        {"tenant": d.tenant_id, "ids": ids, "docs": list(docs), "vectors": list(vectors)},
-    )
+    docs: list[str] = []
+    vectors: list[str] = []
+    for v in values:
+        doc, vector = document(d, v)
+        docs.append(doc)
+        vectors.append(vector)
+    links = []
+    for f in _references(d):
+        sources: list[uuid.UUID] = []
+        targets: list[uuid.UUID] = []
+        for rid, v in zip(ids, values, strict=True):
+            value = v.get(f.name)
+            for target in (value or ()) if f.many else ((value,) if value else ()):
+                sources.append(rid)
+                targets.append(target)
+        links.append((sources, targets))
+    uniques = []
+    for f in _uniques(d):
+        claims = [
+            (unique_text(f, value), rid)
+            for rid, v in zip(ids, values, strict=True)
+            if (value := v.get(f.name)) is not None
+        ]
+        uniques.append(([c[0] for c in claims], [c[1] for c in claims]))
+    return PreparedRows(ids, list(values), docs, vectors, links, uniques)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques: int) -> TextClause:
+    """One statement writing rows, their links (only to rows of each target register of
+    the tenant: others do not join and are counted as missing) and unique claims."""
+    parts = [
+        "WITH ins AS (INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search) "
+        f"SELECT t.id, :tenant, {register_literal(register)}, CAST(t.doc AS jsonb), "
+        "CAST(t.vector AS tsvector) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
+        "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING id, created_at, updated_at)"
+    ]
+    counts = []
+    for i, target in enumerate(references):
+        parts.append(
+            f"l{i} AS (INSERT INTO forktex_data.links (field_id, source_id, target_id, "
+            f"tenant_id) SELECT :lf{i}, u.s, u.t, :tenant FROM unnest(CAST(:ls{i} AS uuid[]), "
+            f"CAST(:lt{i} AS uuid[])) AS u(s, t) JOIN forktex_data.rows r ON r.id = u.t "
+            f"AND r.tenant_id = :tenant AND r.register_id = {register_literal(target)} "
+            "ON CONFLICT DO NOTHING RETURNING 1)"
+        )
+        counts.append(f"(SELECT count(*) FROM l{i}) AS l{i}")
+    for i in range(uniques):
+        parts.append(
+            f"u{i} AS (INSERT INTO forktex_data.uniques (field_id, value, row_id) "
+            f"SELECT :uf{i}, u.v, u.r FROM unnest(CAST(:uv{i} AS text[]), "
+            f"CAST(:ur{i} AS uuid[])) AS u(v, r) RETURNING 1)"
+        )
+    columns = ", ".join(["ins.id", "ins.created_at", "ins.updated_at", *counts])
+    return text(", ".join(parts) + f" SELECT {columns} FROM ins")
+
+
+async def insert_prepared(
+    conn: AsyncConnection, d: Definition, rows: PreparedRows
+) -> list[RowResult]:
+    """Insert prepared rows, their links and unique claims in one statement."""
+    references, uniques = _references(d), _uniques(d)
+    params: dict[str, Any] = {
+        "tenant": d.tenant_id, "ids": rows.ids, "docs": rows.docs, "vectors": rows.vectors,
+    }  # fmt: skip
+    for i, (f, (sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
+        params |= {f"lf{i}": d.field_ids[f.key], f"ls{i}": sources, f"lt{i}": targets}
+    for i, (f, (vals, rids)) in enumerate(zip(uniques, rows.uniques, strict=True)):
+        params |= {f"uf{i}": d.field_ids[f.key], f"uv{i}": vals, f"ur{i}": rids}
+    statement = _insert_sql(d.id, tuple(d.targets[f.key] for f in references), len(uniques))
+    try:
+        result = (await conn.execute(statement, params)).all()
+    except DBAPIError as exc:
+        sqlstate, _constraint, detail = pg_error(exc)
+        if sqlstate == "23505":
+            field_id = duplicate_field(detail)
+            taken = next((x for x in uniques if d.field_ids[x.key] == field_id), None)
+            if taken is not None:
+                raise unique_error(exc, d, taken) from None
+        if sqlstate == "23503":  # a target deleted while this write ran
+            gone = _FK_DETAIL.match(detail)
+            for f, (_sources, targets) in zip(references, rows.links, strict=True):
+                if gone is not None and uuid.UUID(gone["id"]) in targets:
+                    raise ReferenceViolation(
+                        f"field {f.name!r} of register {d.name!r} references row "
+                        f"{gone['id']}, which was deleted from register {f.target!r} while "
+                        "this write ran"
+                    ) from None
+        raise
+    first = result[0]
+    for i, (f, (_sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
+        if first[3 + i] != len(targets):
+            await _missing_targets(conn, d, f, targets)
     stamps = {row.id: row for row in result}
-    await write_links(conn, d, ids, values, replace=False)
-    await write_uniques(conn, d, ids, [f for f in d.fields if f.unique], replace=False)
     return [
         RowResult(
             id=rid,
             register=d.name,
-            values=dict(v),
+            values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
             created_at=stamps[rid].created_at,
             updated_at=stamps[rid].updated_at,
         )
-        for rid, v in zip(ids, values, strict=True)
+        for rid, v in zip(rows.ids, rows.values, strict=True)
     ]
 
 
@@ -142,7 +264,9 @@ async def update_row(
     await write_links(
         conn, d, [current.id], [merged], replace=True, only=[f for f in touched if _is_ref(f)]
     )
-    await write_uniques(conn, d, [current.id], [f for f in touched if f.unique], replace=True)
+    await write_uniques(
+        conn, d, [current.id], [merged], [f for f in touched if f.unique], replace=True
+    )
     return decode_row(d, record)
 
 
@@ -178,37 +302,66 @@ async def write_links(
             )
         if not targets:
             continue
-        wanted = set(targets)
-        found = {
-            row[0]
-            for row in await conn.execute(
+        # Only targets that are rows of the target register of this tenant join; the
+        # foreign key then share-locks each target until commit, so none can vanish.
+        target_register = register_literal(d.targets[f.key])
+        try:
+            inserted = await conn.execute(
                 text(
-                    "SELECT id FROM forktex_data.rows WHERE id = ANY(:ids) AND tenant_id = :t "
-                    f"AND register_id = {register_literal(d.targets[f.key])} FOR KEY SHARE"
+                    "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
+                    "SELECT :f, u.s, u.t, :tenant FROM unnest(CAST(:s AS uuid[]), "
+                    "CAST(:ts AS uuid[])) AS u(s, t) JOIN forktex_data.rows r ON r.id = u.t "
+                    f"AND r.tenant_id = :tenant AND r.register_id = {target_register} "
+                    "ON CONFLICT DO NOTHING"
                 ),
-                {"ids": list(wanted), "t": d.tenant_id},
+                {"f": field_id, "s": sources, "ts": targets, "tenant": d.tenant_id},
             )
-        }
-        missing = sorted(str(t) for t in wanted - found)
-        if missing:
-            raise ReferenceViolation(
-                f"field {f.name!r} of register {d.name!r} references row(s) "
-                f"{', '.join(missing[:5])} that do not exist in register {f.target!r}"
-            )
-        await conn.execute(
+        except DBAPIError as exc:
+            if pg_error(exc)[0] != "23503":  # a target deleted meanwhile
+                raise
+            inserted = None
+        if inserted is None or inserted.rowcount != len(targets):
+            await _missing_targets(conn, d, f, targets)
+
+
+async def _missing_targets(
+    conn: AsyncConnection, d: Definition, f: Field, targets: Sequence[uuid.UUID]
+) -> None:
+    """ReferenceViolation naming the targets that are not rows of the target register
+    (returns when there are none)."""
+    wanted = set(targets)
+    if not wanted:
+        return
+    found = {
+        row[0]
+        for row in await conn.execute(
             text(
-                "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
-                "SELECT :f, s, t, :tenant FROM unnest(CAST(:s AS uuid[]), CAST(:ts AS uuid[])) "
-                "AS u(s, t) ON CONFLICT DO NOTHING"
+                "SELECT id FROM forktex_data.rows WHERE id = ANY(:ids) AND tenant_id = :t "
+                f"AND register_id = {register_literal(d.targets[f.key])}"
             ),
-            {"f": field_id, "s": sources, "ts": targets, "tenant": d.tenant_id},
+            {"ids": list(wanted), "t": d.tenant_id},
         )
+    }
+    missing = sorted(str(t) for t in wanted - found)
+    if not missing:
+        return
+    raise ReferenceViolation(
+        f"field {f.name!r} of register {d.name!r} references row(s) "
+        f"{', '.join(missing[:5])} that do not exist in register {f.target!r}"
+    )
+
+
+def unique_text(f: Field, value: Any) -> str:
+    """The text a unique value is claimed under: the stored JSON value as ``->>`` reads it."""
+    raw = to_json(f, value)
+    return raw if isinstance(raw, str) else dumps(raw)
 
 
 async def write_uniques(
     conn: AsyncConnection,
     d: Definition,
     ids: Sequence[uuid.UUID],
+    values: Sequence[Mapping[str, Any]],
     fields: Sequence[Field],
     *,
     replace: bool,
@@ -222,15 +375,21 @@ async def write_uniques(
                 text("DELETE FROM forktex_data.uniques WHERE field_id = :f AND row_id = ANY(:ids)"),
                 {"f": field_id, "ids": list(ids)},
             )
-        key = check_key(f.key)
+        claims = [
+            (unique_text(f, value), rid)
+            for rid, v in zip(ids, values, strict=True)
+            if (value := v.get(f.name)) is not None
+        ]
+        if not claims:
+            continue
         try:
             await conn.execute(
                 text(
                     "INSERT INTO forktex_data.uniques (field_id, value, row_id) "
-                    f"SELECT :f, r.data->>'{key}', r.id FROM forktex_data.rows r "
-                    f"WHERE r.id = ANY(:ids) AND r.data->>'{key}' IS NOT NULL"
+                    "SELECT :f, u.v, u.r FROM unnest(CAST(:vals AS text[]), "
+                    "CAST(:rids AS uuid[])) AS u(v, r)"
                 ),
-                {"f": field_id, "ids": list(ids)},
+                {"f": field_id, "vals": [c[0] for c in claims], "rids": [c[1] for c in claims]},
             )
         except DBAPIError as exc:
             raise unique_error(exc, d, f) from None
@@ -247,6 +406,28 @@ def unique_error(exc: DBAPIError, d: Definition, f: Field) -> DataError | DBAPIE
         field=f.name,
         value=value,
     )
+
+
+async def delete_locked(conn: AsyncConnection, d: Definition, ids: Sequence[uuid.UUID]) -> int:
+    """Delete rows the caller has locked ``FOR UPDATE``, with their outgoing links and
+    unique claims (the foreign key from ``links.target_id`` refuses the delete while
+    another row still references one of them). Returns how many rows were deleted."""
+    if not ids:
+        return 0
+    await conn.execute(
+        text("DELETE FROM forktex_data.links WHERE source_id = ANY(:ids)"), {"ids": list(ids)}
+    )
+    await conn.execute(
+        text("DELETE FROM forktex_data.uniques WHERE row_id = ANY(:ids)"), {"ids": list(ids)}
+    )
+    result = await conn.execute(
+        text(
+            "DELETE FROM forktex_data.rows WHERE id = ANY(:ids) AND tenant_id = :t "
+            f"AND register_id = {register_literal(d.id)}"
+        ),
+        {"ids": list(ids), "t": d.tenant_id},
+    )
+    return int(result.rowcount)
 
 
 async def refresh_search(

@@ -36,6 +36,21 @@ async def _unique_storage_keys(conn: AsyncConnection) -> None:
     await conn.execute(
         text("CREATE SEQUENCE forktex_data.field_keys MINVALUE 1 MAXVALUE 999999999")
     )
+    # Links and unique claims are removed with their row / field by the library itself
+    # (rows locked first); only the reference target keeps its foreign key, which is what
+    # refuses deleting a referenced row. Four per-row foreign-key checks less per write.
+    await conn.execute(
+        text(
+            "ALTER TABLE forktex_data.links DROP CONSTRAINT links_field_id_fkey, "
+            "DROP CONSTRAINT links_source_id_fkey"
+        )
+    )
+    await conn.execute(
+        text(
+            "ALTER TABLE forktex_data.uniques DROP CONSTRAINT uniques_field_id_fkey, "
+            "DROP CONSTRAINT uniques_row_id_fkey"
+        )
+    )
     await conn.execute(
         text(
             "SELECT setval('forktex_data.field_keys', "

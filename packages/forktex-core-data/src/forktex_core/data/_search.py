@@ -47,7 +47,8 @@ def words(text: str) -> list[str]:
 
         words("Ada's e-mail: ADA@Example.com")  # ['ada', 's', 'e', 'mail', 'ada', ...]
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    # ASCII is unchanged by NFKC and case-folds like lower(): the common case is cheap.
+    folded = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
     return [w for w in _WORD.findall(folded) if len(w) <= MAX_WORD_CHARS]
 
 
@@ -74,32 +75,61 @@ def searchable_parts(fields: Iterable[Field], value: Callable[[Field], Any]) -> 
 
 
 def index(parts: Iterable[str]) -> WordIndex:
-    """The word positions of a row's searchable strings (read in order, one text)."""
+    """The word positions of a row's searchable strings, read as one text (a space between
+    two values, which never joins words)."""
+    found = words(" ".join(parts))
+    if len(found) <= MAX_POSITION:
+        fast = _index_within_limits(found)
+        if fast is not None:
+            return fast
     positions: dict[str, list[int]] = {}
     size = 0
     position = 0
-    for part in parts:
-        for word in words(part):
-            position = min(position + 1, MAX_POSITION)
-            seen = positions.get(word)
-            if seen is None:
-                cost = len(word.encode()) + 8
-                if size + cost > MAX_VECTOR_BYTES:
-                    continue
-                size += cost
-                positions[word] = [position]
-            elif seen[-1] != position and len(seen) < MAX_POSITIONS_PER_WORD:
-                if size + 2 > MAX_VECTOR_BYTES:
-                    continue
-                size += 2
-                seen.append(position)
+    for word in found:
+        if position < MAX_POSITION:
+            position += 1
+        seen = positions.get(word)
+        if seen is None:
+            cost = (len(word) if word.isascii() else len(word.encode())) + 8
+            if size + cost > MAX_VECTOR_BYTES:
+                continue
+            size += cost
+            positions[word] = [position]
+        elif seen[-1] != position and len(seen) < MAX_POSITIONS_PER_WORD:
+            if size + 2 > MAX_VECTOR_BYTES:
+                continue
+            size += 2
+            seen.append(position)
     return {word: tuple(found) for word, found in positions.items()}
+
+
+def _index_within_limits(found: list[str]) -> WordIndex | None:
+    """The index of at most ``MAX_POSITION`` words when no limit applies (the common
+    case, and the same result as the general loop), else None."""
+    positions: dict[str, list[int]] = {}
+    for position, word in enumerate(found, start=1):
+        seen = positions.get(word)
+        if seen is None:
+            positions[word] = [position]
+        else:
+            seen.append(position)
+    size = 2 * (len(found) - len(positions))
+    for word, seen in positions.items():
+        if len(seen) > MAX_POSITIONS_PER_WORD:
+            return None
+        size += (len(word) if word.isascii() else len(word.encode())) + 8
+    if size > MAX_VECTOR_BYTES:
+        return None
+    return {word: tuple(seen) for word, seen in positions.items()}
 
 
 def vector_literal(found: WordIndex) -> str:
     """The ``tsvector`` input text of an index (words are letters and digits only, so
-    quoting needs no escapes)."""
-    return " ".join(f"'{w}':{','.join(map(str, pos))}" for w, pos in sorted(found.items()))
+    quoting needs no escapes; Postgres sorts them)."""
+    return " ".join(
+        f"'{w}':{pos[0]}" if len(pos) == 1 else f"'{w}':{','.join(map(str, pos))}"
+        for w, pos in found.items()
+    )
 
 
 def vector_of(fields: Sequence[Field], data: Mapping[str, Any]) -> str:

@@ -24,7 +24,7 @@ from ._errors import (
     UniqueViolation,
     show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name, check_unique_size, coerce
+from ._fields import Field, FieldType, as_row_id, check_name
 from ._plan import ID, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
 from ._results import FacetCount, RowResult
 
@@ -229,44 +229,6 @@ def facet(plan: QueryPlan, rows: Iterable[RowResult], f: Field, limit: int) -> l
 # -- the in-memory / computed source -----------------------------------------------------
 
 
-def build_values(
-    fields: Sequence[Field], values: Mapping[str, Any], *, register: str, partial: bool = False
-) -> dict[str, Any]:
-    """Coerce a write (field name -> value): unknown names, bad values and missing required
-    fields raise. ``partial`` (updates) skips defaults and leaves unspecified fields alone."""
-    if not isinstance(values, Mapping):
-        raise InvalidValue(
-            f"row values must be a mapping of field name to value, got {show(values, 80)}"
-        )
-    by_name = {f.name: f for f in fields}
-    unknown = [k for k in values if k not in by_name]
-    if unknown:
-        raise InvalidValue(
-            f"register {register!r} has no field {show(unknown[0])}; fields: "
-            f"{', '.join(map(repr, by_name)) or '(none)'}",
-            field=show(unknown[0]),
-            value=values[unknown[0]],
-        )
-    out: dict[str, Any] = {}
-    for f in fields:
-        if f.name in values:
-            out[f.name] = coerce(f, values[f.name])
-        elif not partial:
-            out[f.name] = f.default
-        else:
-            continue
-        if f.unique:
-            check_unique_size(f, out[f.name])
-        if f.required and out[f.name] is None:
-            raise InvalidValue(
-                f"field {f.name!r} of register {register!r} is required"
-                + ("" if partial else "; give it a value"),
-                field=f.name,
-                value=None,
-            )
-    return out
-
-
 class MemoryRegister:
     """A register held in memory (or computed on every query by ``compute``). The same
     ``RowQuery`` runs on it as on a Postgres :class:`Register`; values are coerced by the
@@ -339,7 +301,7 @@ class MemoryRegister:
         return RowResult(
             id=row_id,
             register=self._info.name,
-            values=build_values(self._info.fields, values, register=self._info.name),
+            values=self._info.coercer.build(values, register=self._info.name),
             created_at=stamps["created_at"] or now,
             updated_at=stamps["updated_at"] or now,
             archived_at=stamps["archived_at"],
@@ -385,7 +347,7 @@ class MemoryRegister:
         """Change some fields of a row; returns the new row."""
         self._writable()
         current = await self.get(row_id)
-        changed = build_values(self._info.fields, values, register=self.name, partial=True)
+        changed = self._info.coercer.build(values, register=self.name, partial=True)
         row = replace(current, values={**current.values, **changed}, updated_at=datetime.now(UTC))
         self._check_unique(row)
         self._rows[row.id] = row
