@@ -133,6 +133,46 @@ async def test_insert_defaults_required_and_bad_rows(
     assert await RowQuery(reg).count() == 1
 
 
+async def test_large_insert_many_is_all_or_nothing_across_statements(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    """insert_many writes 250 rows per statement; a failure in any of them (a bad value,
+    a unique value already taken earlier in the same call, a dangling reference) leaves
+    nothing written."""
+    people = await Register.create("people", tenant_id=tenant, fields=[Field("n", "text")])
+    ada = await people.insert({"n": "ada"})
+    reg = await Register.create(
+        "bulk",
+        tenant_id=tenant,
+        fields=[
+            Field("code", "text", unique=True),
+            Field("n", "integer"),
+            Field("who", "reference", target="people"),
+        ],
+    )
+
+    def rows() -> list[dict[str, Any]]:
+        return [{"code": f"c{i}", "n": i, "who": ada.id} for i in range(700)]
+
+    bad_value, taken, dangling = rows(), rows(), rows()
+    bad_value[620]["n"] = "many"
+    taken[560]["code"] = "c10"
+    dangling[690]["who"] = uuid.uuid4()
+    with pytest.raises(InvalidValue, match="'n'"):
+        await reg.insert_many(bad_value)
+    with pytest.raises(UniqueViolation, match="'code'"):
+        await reg.insert_many(taken)
+    with pytest.raises(ReferenceViolation, match="'who'"):
+        await reg.insert_many(dangling)
+    assert await RowQuery(reg).count() == 0
+    inserted = await reg.insert_many(rows())
+    assert [r["n"] for r in inserted] == list(range(700))
+    assert [r["n"] for r in await RowQuery(reg).order_by("n").all()] == list(range(700))
+    assert await RowQuery(reg).where(who=ada.id).count() == 700
+    with pytest.raises(ReferenceViolation):
+        await people.delete(ada.id)
+
+
 async def test_update_get_archive_restore_delete(engine: AsyncEngine, tenant: uuid.UUID) -> None:
     reg = await _customers(tenant)
     row = await reg.insert({"name": "Ada", "email": "ada@example.com"})

@@ -198,12 +198,25 @@ async def test_old_per_register_keys_are_migrated(forktex_new_database: Any) -> 
                 .scalars()
                 .all()
             )
+            foreign_keys = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid "
+                            "IN ('forktex_data.links'::regclass, 'forktex_data.uniques'::regclass)"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             orphan = (
                 await conn.execute(
                     text("SELECT data FROM forktex_data.rows WHERE register_id = :r LIMIT 1"),
                     {"r": codes},
                 )
             ).scalar_one()
+        assert foreign_keys == ["links_target_id_fkey"]  # the library removes the rest
         keys = [key for _name, key in fields]
         assert len(set(keys)) == 3 and not {"f1", "f2"} & set(keys)
         assert all(int(k[1:]) >= 8 for k in keys)  # above every key ever handed out

@@ -525,8 +525,16 @@ def _c_multi(f: Field, value: Any) -> tuple[str, ...] | None:
 _JSON_INT_LIMIT = 10**MAX_JSON_INT_DIGITS
 
 
+_JSON_EXPECTED = "JSON data (dict with str keys, list, str, int, float, bool or None)"
+
+
 def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
-    expected = "JSON data (dict with str keys, list, str, int, float, bool or None)"
+    kind = type(value)
+    if kind is str and value.isascii() and "\x00" not in value:
+        return value
+    if kind is int and -_JSON_INT_LIMIT < value < _JSON_INT_LIMIT:
+        return value
+    expected = _JSON_EXPECTED
     if depth > MAX_JSON_DEPTH:
         raise _fail(f, value, f"{expected} nested at most {MAX_JSON_DEPTH} levels")
     if value is None or isinstance(value, bool):
@@ -669,7 +677,7 @@ class RowCoercer:
         """Coerce a write (field name -> value): unknown names, bad values and missing
         required fields raise InvalidValue. ``partial`` (updates) skips defaults and leaves
         unspecified fields alone."""
-        if not isinstance(values, Mapping):
+        if type(values) is not dict and not isinstance(values, Mapping):
             raise InvalidValue(
                 f"row values must be a mapping of field name to value, got {show(values, 80)}"
             )
