@@ -16,8 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._fields import STRINGS, Field, FieldType, decoder, encoder, from_json
+from ._fields import Field, decoder, encoder, from_json
 from ._plan import RegisterInfo
+from ._search import search_columns
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,9 @@ class Definition:
         return tuple((f.name, f.key, encoder(f)) for f in self.fields)
 
     @functools.cached_property
-    def searchable(self) -> tuple[tuple[str, bool], ...]:
-        """``(key, many)`` of the fields whose values are search text, in field order."""
-        return tuple(
-            (f.key, f.kind is FieldType.MULTI_SELECT)
-            for f in self.fields
-            if f.kind in STRINGS or f.kind is FieldType.MULTI_SELECT
-        )
+    def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
+        """The fields whose values are search text (see :func:`._search.search_columns`)."""
+        return search_columns(self.fields)
 
     @functools.cached_property
     def decoders(self) -> tuple[tuple[str, str, Any], ...]:

@@ -15,6 +15,7 @@ from ._errors import InvalidQuery
 from ._fields import STRINGS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
 from ._limits import SORT_CHARS
 from ._results import RowResult
+from ._search import search_columns
 
 ArchivedMode = Literal["active", "archived", "all"]
 
@@ -58,6 +59,11 @@ class RegisterInfo:
     name: str
     fields: tuple[Field, ...]
     date_field: str | None = None
+
+    @functools.cached_property
+    def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
+        """The fields whose values are search text, in field order."""
+        return search_columns(self.fields)
 
     @functools.cached_property
     def coercer(self) -> RowCoercer:

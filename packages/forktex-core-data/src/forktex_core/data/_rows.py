@@ -24,7 +24,7 @@ from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolatio
 from ._fields import Field, FieldType, dumps, to_json
 from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
-from ._search import index, vector_literal, vector_of
+from ._search import search_columns, vector_of
 
 
 def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
@@ -42,15 +42,7 @@ def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
             f"is {MAX_DOCUMENT_CHARS:,}: store large content elsewhere (e.g. object storage) "
             "and keep a link in the row"
         )
-    parts: list[str] = []
-    for key, many in d.searchable:
-        raw = data.get(key)
-        if raw is not None:
-            if many:
-                parts.extend(raw)
-            else:
-                parts.append(raw)
-    return doc, vector_literal(index(parts))
+    return doc, vector_of(d.search_columns, data)
 
 
 def decode_row(d: Definition, record: Any) -> RowResult:
@@ -435,6 +427,7 @@ async def refresh_search(
 ) -> None:
     """Rewrite the search vector of every row of a register from its stored values (after
     the set of searchable fields changed), in batches."""
+    columns = search_columns(fields)
     last = uuid.UUID(int=0)
     while True:
         batch = (
@@ -451,7 +444,7 @@ async def refresh_search(
             return
         ids = [row.id for row in batch]
         vectors = [
-            vector_of(fields, json.loads(row.data) if isinstance(row.data, str) else row.data)
+            vector_of(columns, json.loads(row.data) if isinstance(row.data, str) else row.data)
             for row in batch
         ]
         await conn.execute(

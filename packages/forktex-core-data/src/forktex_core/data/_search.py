@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,19 +58,29 @@ WordIndex = Mapping[str, tuple[int, ...]]
 """Word -> its sorted positions in a row's searchable text."""
 
 
-def searchable_parts(fields: Iterable[Field], value: Callable[[Field], Any]) -> list[str]:
-    """The searchable strings of a row, in field order: text-like and single_select
-    values, and each chosen multi_select value. ``value(field)`` reads a field's value
-    (a string, or a sequence of strings for multi_select)."""
+def search_columns(fields: Iterable[Field]) -> tuple[tuple[str, str, bool], ...]:
+    """``(name, storage key, many)`` of the fields whose values are search text, in field
+    order: text-like and single_select fields, and multi_select (each chosen value)."""
+    return tuple(
+        (f.name, f.key, f.kind is FieldType.MULTI_SELECT)
+        for f in fields
+        if f.kind in STRINGS or f.kind is FieldType.MULTI_SELECT
+    )
+
+
+def searchable_parts(
+    columns: Iterable[tuple[str, str, bool]], values: Mapping[str, Any], *, by_key: bool
+) -> list[str]:
+    """The search text of a row, in field order: ``values`` maps field names (or storage
+    keys, ``by_key``) to a string, or a sequence of strings for multi_select."""
     parts: list[str] = []
-    for f in fields:
-        raw = value(f)
-        if raw is None:
-            continue
-        if f.kind in STRINGS:
-            parts.append(raw)
-        elif f.kind is FieldType.MULTI_SELECT:
-            parts.extend(raw)
+    for name, key, many in columns:
+        raw = values.get(key if by_key else name)
+        if raw is not None:
+            if many:
+                parts.extend(raw)
+            else:
+                parts.append(raw)
     return parts
 
 
@@ -132,9 +142,9 @@ def vector_literal(found: WordIndex) -> str:
     )
 
 
-def vector_of(fields: Sequence[Field], data: Mapping[str, Any]) -> str:
+def vector_of(columns: Iterable[tuple[str, str, bool]], data: Mapping[str, Any]) -> str:
     """The ``tsvector`` input text of a stored JSON document (keyed by storage key)."""
-    return vector_literal(index(searchable_parts(fields, lambda f: data.get(f.key))))
+    return vector_literal(index(searchable_parts(columns, data, by_key=True)))
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -252,8 +262,3 @@ def matches(query: Query | None, found: WordIndex) -> bool:
         )
         for option in query.options
     )
-
-
-def searchable(fields: Iterable[Field]) -> bool:
-    """Whether any of the fields is searchable (its values are part of the search text)."""
-    return any(f.kind in STRINGS or f.kind is FieldType.MULTI_SELECT for f in fields)

@@ -125,7 +125,7 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
         if not _check(cond.field, cond.op, cond.value, field_value(row, cond.field)):
             return False
     if plan.search is not None:
-        parts = _search.searchable_parts(plan.info.fields, lambda f: row.values.get(f.name))
+        parts = _search.searchable_parts(plan.info.search_columns, row.values, by_key=False)
         return _search.matches(_search.parse(plan.search), _search.index(parts))
     return True
 
