@@ -203,7 +203,8 @@ async def test_old_per_register_keys_are_migrated(forktex_new_database: Any) -> 
                     await conn.execute(
                         text(
                             "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid "
-                            "IN ('forktex_data.links'::regclass, 'forktex_data.uniques'::regclass)"
+                            "IN ('forktex_data.links'::regclass, 'forktex_data.uniques'::regclass, "
+                            "'forktex_data.rows'::regclass)"
                         )
                     )
                 )
@@ -276,7 +277,8 @@ async def _old_row(conn: Any, rid: uuid.UUID, tenant: uuid.UUID, data: dict[str,
 
 
 async def _orphans(engine: AsyncEngine) -> dict[str, int]:
-    """Links and unique claims whose row or field no longer exists (none may ever)."""
+    """Rows, links and unique claims whose register, row or field no longer exists (none
+    may ever)."""
     checks = {
         "links without source row": "SELECT count(*) FROM forktex_data.links l "
         "LEFT JOIN forktex_data.rows r ON r.id = l.source_id WHERE r.id IS NULL",
@@ -286,12 +288,14 @@ async def _orphans(engine: AsyncEngine) -> dict[str, int]:
         "LEFT JOIN forktex_data.rows r ON r.id = u.row_id WHERE r.id IS NULL",
         "claims without field": "SELECT count(*) FROM forktex_data.uniques u "
         "LEFT JOIN forktex_data.fields f ON f.id = u.field_id WHERE f.id IS NULL",
+        "rows without register": "SELECT count(*) FROM forktex_data.rows r "
+        "LEFT JOIN forktex_data.registers g ON g.id = r.register_id WHERE g.id IS NULL",
     }
     async with engine.connect() as conn:
         return {k: int((await conn.execute(text(q))).scalar_one()) for k, q in checks.items()}
 
 
-async def test_no_link_or_unique_claim_outlives_its_row_or_field(
+async def test_nothing_outlives_its_register_row_or_field(
     engine: AsyncEngine, tenant: uuid.UUID
 ) -> None:
     await init_schema(engine)

@@ -569,6 +569,9 @@ async def drop_register(register: Register) -> None:
                 ),
                 {"id": d.id},
             )
+        await conn.execute(
+            text(f"DELETE FROM forktex_data.rows WHERE register_id = {register_literal(d.id)}")
+        )
         await conn.execute(text("DELETE FROM forktex_data.registers WHERE id = :id"), {"id": d.id})
     for key in await register_index_keys(bind, d.id):
         await drop_index(bind, d.id, key)

@@ -36,9 +36,12 @@ async def _unique_storage_keys(conn: AsyncConnection) -> None:
     await conn.execute(
         text("CREATE SEQUENCE forktex_data.field_keys MINVALUE 1 MAXVALUE 999999999")
     )
-    # Links and unique claims are removed with their row / field by the library itself
-    # (rows locked first); only the reference target keeps its foreign key, which is what
-    # refuses deleting a referenced row. Four per-row foreign-key checks less per write.
+    # Links and unique claims are removed with their row / field, and rows with their
+    # register, by the library itself (rows and registers locked first; a write holds its
+    # register FOR KEY SHARE, so it cannot exist no more by commit). Only the reference
+    # target keeps its foreign key: it is what refuses deleting a referenced row. Five
+    # per-row foreign-key checks less on every write.
+    await conn.execute(text("ALTER TABLE forktex_data.rows DROP CONSTRAINT rows_register_id_fkey"))
     await conn.execute(
         text(
             "ALTER TABLE forktex_data.links DROP CONSTRAINT links_field_id_fkey, "
