@@ -360,6 +360,8 @@ def _c_text(f: Field, value: Any) -> str:
 
 
 def _c_integer(f: Field, value: Any) -> int:
+    if type(value) is int and INT_MIN <= value <= INT_MAX:
+        return value
     expected = f"a whole number between {INT_MIN} and {INT_MAX} (e.g. 42 or '42')"
     result: int
     if isinstance(value, bool):
@@ -450,6 +452,8 @@ def _c_date(f: Field, value: Any) -> date:
 
 
 def _c_datetime(f: Field, value: Any) -> datetime:
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value
     expected = "a timezone-aware datetime (or ISO text with an offset like '2026-01-31T09:00:00Z')"
     result: datetime | None = None
     if isinstance(value, datetime):

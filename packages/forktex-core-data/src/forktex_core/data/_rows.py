@@ -144,7 +144,7 @@ def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques:
         "WITH ins AS (INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search) "
         f"SELECT t.id, :tenant, {register_literal(register)}, CAST(t.doc AS jsonb), "
         "CAST(t.vector AS tsvector) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
-        "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING id, created_at, updated_at)"
+        "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING 1)"
     ]
     counts = []
     for i, target in enumerate(references):
@@ -162,8 +162,10 @@ def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques:
             f"SELECT :uf{i}, u.v, u.r FROM unnest(CAST(:uv{i} AS text[]), "
             f"CAST(:ur{i} AS uuid[])) AS u(v, r) RETURNING 1)"
         )
-    columns = ", ".join(["ins.id", "ins.created_at", "ins.updated_at", *counts])
-    return text(", ".join(parts) + f" SELECT {columns} FROM ins")
+    # Every row gets now() (the transaction's start) as created_at and updated_at: one
+    # timestamp comes back instead of three columns per row.
+    columns = ", ".join(["(SELECT count(*) FROM ins) AS n", "now() AS at", *counts])
+    return text(", ".join(parts) + f" SELECT {columns}")
 
 
 async def insert_prepared(
@@ -198,18 +200,18 @@ async def insert_prepared(
                         "this write ran"
                     ) from None
         raise
-    first = result[0]
+    counts = result[0]
     for i, (f, (_sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
-        if first[3 + i] != len(targets):
+        if counts[2 + i] != len(targets):
             await _missing_targets(conn, d, f, targets)
-    stamps = {row.id: row for row in result}
+    at = counts.at
     return [
         RowResult(
             id=rid,
             register=d.name,
             values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
-            created_at=stamps[rid].created_at,
-            updated_at=stamps[rid].updated_at,
+            created_at=at,
+            updated_at=at,
         )
         for rid, v in zip(rows.ids, rows.values, strict=True)
     ]
