@@ -151,8 +151,10 @@ def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques:
         parts.append(
             f"l{i} AS (INSERT INTO forktex_data.links (field_id, source_id, target_id, "
             f"tenant_id) SELECT :lf{i}, u.s, u.t, :tenant FROM unnest(CAST(:ls{i} AS uuid[]), "
-            f"CAST(:lt{i} AS uuid[])) AS u(s, t) JOIN forktex_data.rows r ON r.id = u.t "
-            f"AND r.tenant_id = :tenant AND r.register_id = {register_literal(target)} "
+            f"CAST(:lt{i} AS uuid[])) AS u(s, t) CROSS JOIN LATERAL (SELECT 1 FROM "
+            # LIMIT keeps this a lookup per target, never a read of the whole target register
+            "forktex_data.rows r WHERE r.id = u.t AND r.tenant_id = :tenant AND "
+            f"r.register_id = {register_literal(target)} LIMIT 1) AS found "
             "ON CONFLICT DO NOTHING RETURNING 1)"
         )
         counts.append(f"(SELECT count(*) FROM l{i}) AS l{i}")
