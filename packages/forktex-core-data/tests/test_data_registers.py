@@ -136,7 +136,7 @@ async def test_insert_defaults_required_and_bad_rows(
 async def test_large_insert_many_is_all_or_nothing_across_statements(
     engine: AsyncEngine, tenant: uuid.UUID
 ) -> None:
-    """insert_many writes 250 rows per statement; a failure in any of them (a bad value,
+    """insert_many writes 100 rows per statement here; a failure in any (a bad value,
     a unique value already taken earlier in the same call, a dangling reference) leaves
     nothing written."""
     people = await Register.create("people", tenant_id=tenant, fields=[Field("n", "text")])
@@ -171,6 +171,54 @@ async def test_large_insert_many_is_all_or_nothing_across_statements(
     assert await RowQuery(reg).where(who=ada.id).count() == 700
     with pytest.raises(ReferenceViolation):
         await people.delete(ada.id)
+
+
+async def test_a_target_deleted_while_a_write_runs_is_a_reference_violation(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    people = await Register.create("people", tenant_id=tenant, fields=[Field("n", "text")])
+    target = await people.insert({"n": "ada"})
+    notes = await Register.create(
+        "notes", tenant_id=tenant, fields=[Field("who", "reference", target="people")]
+    )
+    note = await notes.insert({})
+    deleter = await engine.connect()
+    try:
+        await deleter.begin()
+        await deleter.execute(
+            text("DELETE FROM forktex_data.rows WHERE id = :id"), {"id": target.id}
+        )
+        writes = [  # the bulk insert statement and the update's link statement
+            asyncio.create_task(notes.insert_many([{"who": target.id}] * 300)),
+            asyncio.create_task(notes.update(note.id, {"who": target.id})),
+        ]
+
+        async def blocked() -> int:
+            async with engine.connect() as conn:
+                return int(
+                    (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+                                "= 'Lock' AND query LIKE '%forktex_data.links%'"
+                            )
+                        )
+                    ).scalar_one()
+                )
+
+        for _ in range(200):  # both writes wait for the deleting transaction (≤ 10 s)
+            if await blocked() == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await blocked() == 2
+        await deleter.commit()
+    finally:
+        await deleter.close()
+    for write in writes:
+        with pytest.raises(ReferenceViolation, match="deleted from register 'people'"):
+            await write
+    assert await RowQuery(notes).where(who__is_null=False).count() == 0
+    assert await RowQuery(notes).count() == 1
 
 
 async def test_update_get_archive_restore_delete(engine: AsyncEngine, tenant: uuid.UUID) -> None:

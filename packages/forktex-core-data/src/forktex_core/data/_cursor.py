@@ -47,7 +47,7 @@ def max_length(plan: QueryPlan) -> int:
 
     Example::
 
-        max_length(plan)  # 1,584 for order_by("-name") (+ the row id)
+        max_length(plan)  # 2,148 for order_by("-name"): a text field and the row id
     """
     total = _OVERHEAD + sum(_key_bytes(k) + 1 for k in plan.sort)
     return 4 * -(-total // 3)

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._errors import InvalidQuery
+from ._errors import InvalidQuery, show
 from ._fields import STRINGS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
 from ._limits import SORT_CHARS
 from ._results import RowResult
@@ -79,7 +79,7 @@ class RegisterInfo:
         if name in SYSTEM:
             return SYSTEM[name]
         raise InvalidQuery(
-            f"register {self.name!r} has no field {name!r}; fields: "
+            f"register {self.name!r} has no field {show(name)}; fields: "
             f"{', '.join(repr(f.name) for f in self.fields) or '(none)'} "
             f"and the system columns {', '.join(SYSTEM)}"
         )

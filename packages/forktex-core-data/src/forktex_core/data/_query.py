@@ -111,7 +111,10 @@ class RowQuery:
         )
     """
 
-    __slots__ = ("_archived", "_filters", "_includes", "_ranges", "_search", "_sort", "_source")
+    __slots__ = (
+        "_archived", "_filters", "_includes", "_planned", "_ranges", "_search", "_sort",
+        "_source",
+    )  # fmt: skip
 
     def __init__(self, source: RegisterSource) -> None:
         from ._sources import RegisterSource
@@ -128,6 +131,9 @@ class RowQuery:
         self._search: str | None = None
         self._archived: ArchivedMode = "active"
         self._includes: tuple[str, ...] = ()
+        # The last plan and the definition it was validated against (RowQuery is
+        # immutable: the plan changes only when the source's definition does).
+        self._planned: tuple[RegisterInfo, QueryPlan] | None = None
 
     def _copy(self, **changes: Any) -> RowQuery:
         conditions = len(changes.get("filters", self._filters)) + len(
@@ -141,6 +147,7 @@ class RowQuery:
         new = object.__new__(RowQuery)
         for slot in RowQuery.__slots__:
             object.__setattr__(new, slot, changes.get(slot.lstrip("_"), getattr(self, slot)))
+        new._planned = None
         return new
 
     @property
@@ -177,9 +184,9 @@ class RowQuery:
             q.filter("Due date", "lt", date(2026, 3, 1))
         """
         if not isinstance(field, str) or not isinstance(op, str):
-            raise InvalidQuery(f"filter() takes (field, op, value), got {field!r}, {op!r}")
+            raise InvalidQuery(f"filter() takes (field, op, value), got {show(field)}, {show(op)}")
         if op not in OPERATORS:
-            raise InvalidQuery(f"unknown operator {op!r}; operators: {', '.join(OPERATORS)}")
+            raise InvalidQuery(f"unknown operator {show(op)}; operators: {', '.join(OPERATORS)}")
         return self._copy(filters=(*self._filters, _Filter(field, op, value)))
 
     def since(self, value: date | datetime, *, field: str | None = None) -> RowQuery:
@@ -287,6 +294,14 @@ class RowQuery:
     async def plan(self) -> QueryPlan:
         """Validate the query against the register's fields (raises on any mistake)."""
         info = await self._source.describe()
+        planned = self._planned
+        if planned is not None and planned[0] is info:  # same query, same definition
+            return planned[1]
+        plan = self._plan(info)
+        self._planned = (info, plan)
+        return plan
+
+    def _plan(self, info: RegisterInfo) -> QueryPlan:
         conditions = [self._condition(info, flt) for flt in self._filters]
         conditions += [self._range_condition(info, rng) for rng in self._ranges]
         sort: list[SortKey] = []
@@ -335,7 +350,7 @@ class RowQuery:
         f = info.field(name)
         if op not in OPERATORS:
             raise InvalidQuery(
-                f"unknown operator {op!r} in {flt.name!r}; operators for {f.name!r} "
+                f"unknown operator {show(op)} in {show(flt.name)}; operators for {f.name!r} "
                 f"({f.kind.value}): {', '.join(sorted(f.operators))}"
             )
         if op in ("eq", "ne") and flt.value is None:

@@ -34,7 +34,7 @@ from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json,
 from ._plan import QueryPlan, RegisterInfo
 from ._results import FacetCount, RowResult, TypeChange
 from ._rows import (
-    INSERT_CHUNK,
+    chunk_size,
     decode_row,
     delete_locked,
     insert_prepared,
@@ -739,15 +739,14 @@ async def _lock_rows(
 async def _insert_pipelined(
     conn: AsyncConnection, d: Definition, rows: Sequence[Mapping[str, Any]]
 ) -> list[RowResult]:
-    """Insert in chunks of ``INSERT_CHUNK`` rows, coercing and encoding the next chunk in
+    """Insert in chunks (:func:`chunk_size`), coercing and encoding the next chunk in
     Python while Postgres writes the previous one (same transaction: all or nothing)."""
     done: list[RowResult] = []
     pending: asyncio.Task[list[RowResult]] | None = None
     try:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = [
-                d.info.coercer.build(r, register=d.name) for r in rows[start : start + INSERT_CHUNK]
-            ]
+        size = chunk_size(len(rows))
+        for start in range(0, len(rows), size):
+            chunk = [d.info.coercer.build(r, register=d.name) for r in rows[start : start + size]]
             prepared = prepare_rows(d, chunk)
             if pending is not None:
                 done += await pending

@@ -80,9 +80,12 @@ async def lock_version(conn: AsyncConnection, d: Definition) -> int | None:
 
 _FK_DETAIL = re.compile(r"^Key \(target_id\)=\((?P<id>[0-9a-f-]+)\) is not present")
 
-INSERT_CHUNK = 250
-"""Rows per INSERT statement of ``insert_many`` (the next chunk is prepared in Python while
-Postgres writes the previous one)."""
+
+def chunk_size(total: int) -> int:
+    """Rows per INSERT statement of an ``insert_many`` of ``total`` rows: about an eighth
+    (the next chunk is prepared in Python while Postgres writes the previous one, so more
+    chunks overlap more), at least 100 and at most 500 rows per statement."""
+    return min(500, max(100, -(-total // 8)))
 
 
 @dataclass(frozen=True)
@@ -148,15 +151,7 @@ def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques:
     ]
     counts = []
     for i, target in enumerate(references):
-        parts.append(
-            f"l{i} AS (INSERT INTO forktex_data.links (field_id, source_id, target_id, "
-            f"tenant_id) SELECT :lf{i}, u.s, u.t, :tenant FROM unnest(CAST(:ls{i} AS uuid[]), "
-            f"CAST(:lt{i} AS uuid[])) AS u(s, t) CROSS JOIN LATERAL (SELECT 1 FROM "
-            # LIMIT keeps this a lookup per target, never a read of the whole target register
-            "forktex_data.rows r WHERE r.id = u.t AND r.tenant_id = :tenant AND "
-            f"r.register_id = {register_literal(target)} LIMIT 1) AS found "
-            "ON CONFLICT DO NOTHING RETURNING 1)"
-        )
+        parts.append(f"l{i} AS ({_links_insert(target, str(i))} RETURNING 1)")
         counts.append(f"(SELECT count(*) FROM l{i}) AS l{i}")
     for i in range(uniques):
         parts.append(
@@ -192,15 +187,9 @@ async def insert_prepared(
             taken = next((x for x in uniques if d.field_ids[x.key] == field_id), None)
             if taken is not None:
                 raise unique_error(exc, d, taken) from None
-        if sqlstate == "23503":  # a target deleted while this write ran
-            gone = _FK_DETAIL.match(detail)
-            for f, (_sources, targets) in zip(references, rows.links, strict=True):
-                if gone is not None and uuid.UUID(gone["id"]) in targets:
-                    raise ReferenceViolation(
-                        f"field {f.name!r} of register {d.name!r} references row "
-                        f"{gone['id']}, which was deleted from register {f.target!r} while "
-                        "this write ran"
-                    ) from None
+        _raise_if_target_gone(
+            exc, d, [(f, targets) for f, (_s, targets) in zip(references, rows.links, strict=True)]
+        )
         raise
     counts = result[0]
     for i, (f, (_sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
@@ -298,26 +287,48 @@ async def write_links(
             )
         if not targets:
             continue
-        # Only targets that are rows of the target register of this tenant join; the
-        # foreign key then share-locks each target until commit, so none can vanish.
-        target_register = register_literal(d.targets[f.key])
         try:
             inserted = await conn.execute(
-                text(
-                    "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
-                    "SELECT :f, u.s, u.t, :tenant FROM unnest(CAST(:s AS uuid[]), "
-                    "CAST(:ts AS uuid[])) AS u(s, t) JOIN forktex_data.rows r ON r.id = u.t "
-                    f"AND r.tenant_id = :tenant AND r.register_id = {target_register} "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                {"f": field_id, "s": sources, "ts": targets, "tenant": d.tenant_id},
+                text(_links_insert(d.targets[f.key], "")),
+                {"lf": field_id, "ls": sources, "lt": targets, "tenant": d.tenant_id},
             )
         except DBAPIError as exc:
-            if pg_error(exc)[0] != "23503":  # a target deleted meanwhile
-                raise
-            inserted = None
-        if inserted is None or inserted.rowcount != len(targets):
+            _raise_if_target_gone(exc, d, [(f, targets)])
+            raise
+        if inserted.rowcount != len(targets):
             await _missing_targets(conn, d, f, targets)
+
+
+def _links_insert(target_register: uuid.UUID, suffix: str) -> str:
+    """``INSERT INTO links`` of the pairs ``:ls<suffix>`` / ``:lt<suffix>`` whose target
+    is a row of ``target_register`` of the tenant (others are left out: the caller counts
+    them as missing). The foreign key then share-locks each target until commit."""
+    return (
+        "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
+        f"SELECT :lf{suffix}, u.s, u.t, :tenant FROM unnest(CAST(:ls{suffix} AS uuid[]), "
+        f"CAST(:lt{suffix} AS uuid[])) AS u(s, t) CROSS JOIN LATERAL (SELECT 1 FROM "
+        # LIMIT keeps this a lookup per target, never a read of the whole target register
+        "forktex_data.rows r WHERE r.id = u.t AND r.tenant_id = :tenant AND "
+        f"r.register_id = {register_literal(target_register)} LIMIT 1) AS found "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+def _raise_if_target_gone(
+    exc: DBAPIError, d: Definition, written: Sequence[tuple[Field, Sequence[uuid.UUID]]]
+) -> None:
+    """ReferenceViolation when ``exc`` is the foreign key refusing a link whose target was
+    deleted while the write ran (the transaction is aborted: nothing can be queried)."""
+    sqlstate, _constraint, detail = pg_error(exc)
+    gone = _FK_DETAIL.match(detail) if sqlstate == "23503" else None
+    if gone is None:
+        return
+    for f, targets in written:
+        if uuid.UUID(gone["id"]) in targets:
+            raise ReferenceViolation(
+                f"field {f.name!r} of register {d.name!r} references row {gone['id']}, which "
+                f"was deleted from register {f.target!r} while this write ran"
+            ) from None
 
 
 async def _missing_targets(
