@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Row storage: JSONB documents keyed by field storage keys, the reference ``links`` and
-the ``uniques`` side table that makes Postgres enforce unique fields."""
+"""Row storage: JSONB documents keyed by field storage keys, their search vectors, the
+reference ``links`` and the ``uniques`` side table that makes Postgres enforce unique
+fields. Rows, links and unique claims are written and removed together here."""
 
 from __future__ import annotations
 

@@ -143,8 +143,25 @@ def vector_literal(found: WordIndex) -> str:
 
 
 def vector_of(columns: Iterable[tuple[str, str, bool]], data: Mapping[str, Any]) -> str:
-    """The ``tsvector`` input text of a stored JSON document (keyed by storage key)."""
-    return vector_literal(index(searchable_parts(columns, data, by_key=True)))
+    """The ``tsvector`` input text of a stored JSON document (keyed by storage key):
+    ``vector_literal(index(parts))``, built directly when no limit can apply."""
+    parts = searchable_parts(columns, data, by_key=True)
+    text = " ".join(parts)
+    if len(text) > _SHORT_TEXT:
+        return vector_literal(index(parts))
+    found = words(text)
+    if len(found) > MAX_POSITIONS_PER_WORD:  # a word could repeat past the limit
+        return vector_literal(index(parts))
+    # At most 256 words of a short text: positions 1..n, no limit applies.
+    entries: dict[str, str] = {}
+    for position, word in enumerate(found, start=1):
+        seen = entries.get(word)
+        entries[word] = f"'{word}':{position}" if seen is None else f"{seen},{position}"
+    return " ".join(entries.values())
+
+
+_SHORT_TEXT = 30_000
+"""Texts up to this many characters stay far below ``MAX_VECTOR_BYTES``."""
 
 
 # -- queries ------------------------------------------------------------------------------
