@@ -7,6 +7,7 @@ old per-register keys are migrated in place."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import string
@@ -350,3 +351,58 @@ async def test_nothing_outlives_its_register_row_or_field(
     with pytest.raises(ReferenceViolation):
         await RowQuery(people).delete()
     assert await RowQuery(people).count() == 1
+
+
+async def test_a_delete_waits_for_a_schema_change_claiming_its_values(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    """Deletes hold the register like writes do: a schema change claiming unique values
+    (set_unique) of a row being deleted cannot leave a claim behind."""
+    reg = await Register.create("claims", tenant_id=tenant, fields=[Field("code", "text")])
+    row = await reg.insert({"code": "x"})
+    field_id = await _field_id(engine, reg.id, "code")
+    schema_change = await engine.connect()
+    try:
+        await schema_change.begin()
+        await schema_change.execute(
+            text("SELECT 1 FROM forktex_data.registers WHERE id = :id FOR UPDATE"), {"id": reg.id}
+        )
+        await schema_change.execute(
+            text("INSERT INTO forktex_data.uniques (field_id, value, row_id) VALUES (:f, 'x', :r)"),
+            {"f": field_id, "r": row.id},
+        )
+        deleting = asyncio.create_task(reg.delete(row.id))
+        for _ in range(200):  # until the delete waits for the register (≤ 10 s)
+            if deleting.done() or await _waiting_on_lock(engine):
+                break
+            await asyncio.sleep(0.05)
+        await schema_change.commit()
+    finally:
+        await schema_change.close()
+    await asyncio.wait_for(deleting, 10)
+    assert all(n == 0 for n in (await _orphans(engine)).values()), await _orphans(engine)
+
+
+async def _field_id(engine: AsyncEngine, register_id: uuid.UUID, name: str) -> uuid.UUID:
+    async with engine.connect() as conn:
+        found = (
+            await conn.execute(
+                text("SELECT id FROM forktex_data.fields WHERE register_id = :r AND name = :n"),
+                {"r": register_id, "n": name},
+            )
+        ).scalar_one()
+    return uuid.UUID(str(found))
+
+
+async def _waiting_on_lock(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return bool(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                )
+            ).scalar_one()
+        )

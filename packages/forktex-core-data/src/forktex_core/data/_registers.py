@@ -482,12 +482,12 @@ class Register:
         """
         rid = _row_id(row_id)
         d = await self._definition()
-        bind = await self._bind()
         try:
-            async with bind.begin() as conn:
-                # Locked first: a concurrent update cannot add links to the row meanwhile.
-                locked = await _lock_rows(conn, d, "r.id = :id", {"id": rid})
-                deleted = await delete_locked(conn, d, locked)
+            # The register is share-locked like for any write (no schema change can claim
+            # values of the row meanwhile), the row locked first (no update can add links).
+            async with self._writing() as (conn, current):
+                locked = await _lock_rows(conn, current, "r.id = :id", {"id": rid})
+                deleted = await delete_locked(conn, current, locked)
         except DBAPIError as exc:
             raise await self._reference_error(exc, [rid]) from None
         if not deleted:
@@ -681,10 +681,13 @@ class Register:
         d = await self._definition()
         sql = Sql()
         where = where_sql(sql, plan, d.id, d.tenant_id)
-        bind = await self._bind()
         ids: list[uuid.UUID] = []
         try:
-            async with bind.begin() as conn:
+            async with self._writing() as (conn, current):
+                if current is not d:  # the plan was validated against the old definition
+                    raise SchemaConflict(
+                        f"register {d.name!r} changed while deleting; run the query again"
+                    )
                 ids = await _lock_rows(conn, d, where, sql.params)
                 return await delete_locked(conn, d, ids)
         except DBAPIError as exc:
