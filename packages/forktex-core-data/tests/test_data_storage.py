@@ -367,9 +367,17 @@ async def test_a_delete_waits_for_a_schema_change_claiming_its_values(
         await schema_change.execute(
             text("SELECT 1 FROM forktex_data.registers WHERE id = :id FOR UPDATE"), {"id": reg.id}
         )
+        # what set_unique("code") does: claim the values, mark the field, bump the version
         await schema_change.execute(
             text("INSERT INTO forktex_data.uniques (field_id, value, row_id) VALUES (:f, 'x', :r)"),
             {"f": field_id, "r": row.id},
+        )
+        await schema_change.execute(
+            text("UPDATE forktex_data.fields SET is_unique = true WHERE id = :f"), {"f": field_id}
+        )
+        await schema_change.execute(
+            text("UPDATE forktex_data.registers SET version = version + 1 WHERE id = :id"),
+            {"id": reg.id},
         )
         deleting = asyncio.create_task(reg.delete(row.id))
         for _ in range(200):  # until the delete waits for the register (≤ 10 s)

@@ -230,11 +230,11 @@ async def rename_field(register: Register, old: str, new: str) -> None:
 async def remove_field(register: Register, name: str) -> None:
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
-        for table in ("links", "uniques"):
-            await conn.execute(
-                text(f"DELETE FROM forktex_data.{table} WHERE field_id = :id"),
-                {"id": d.field_ids[f.key]},
-            )
+        await _delete_links(conn, d, d.field_ids[f.key])
+        await conn.execute(
+            text("DELETE FROM forktex_data.uniques WHERE field_id = :id"),
+            {"id": d.field_ids[f.key]},
+        )
         await conn.execute(
             text("DELETE FROM forktex_data.fields WHERE id = :id"), {"id": d.field_ids[f.key]}
         )
@@ -326,9 +326,7 @@ async def change_type(
             },
         )
         if old.kind is FieldType.REFERENCE and new.kind is not FieldType.REFERENCE:
-            await conn.execute(
-                text("DELETE FROM forktex_data.links WHERE field_id = :id"), {"id": field_id}
-            )
+            await _delete_links(conn, d, field_id)
         if old.unique:
             await conn.execute(
                 text("DELETE FROM forktex_data.uniques WHERE field_id = :id"), {"id": field_id}
@@ -411,6 +409,19 @@ async def _convert_all(
     for record in records:
         work.add(record.id, json.loads(record.v))
     return work
+
+
+async def _delete_links(conn: AsyncConnection, d: Definition, field_id: uuid.UUID | None) -> None:
+    """Delete the links of one reference field (None: of every field) of the register,
+    found through its rows (the links' primary key starts with the source row)."""
+    await conn.execute(
+        text(
+            "DELETE FROM forktex_data.links WHERE source_id IN (SELECT id FROM "
+            f"forktex_data.rows WHERE register_id = {register_literal(d.id)})"
+            + ("" if field_id is None else " AND field_id = :f")
+        ),
+        {"f": field_id},
+    )
 
 
 async def _claim_uniques(
@@ -561,14 +572,14 @@ async def drop_register(register: Register) -> None:
                 f"register {d.name!r} is the target of reference field(s) {where}; remove "
                 "or retype those fields first"
             )
-        for table in ("links", "uniques"):
-            await conn.execute(
-                text(
-                    f"DELETE FROM forktex_data.{table} WHERE field_id IN "
-                    "(SELECT id FROM forktex_data.fields WHERE register_id = :id)"
-                ),
-                {"id": d.id},
-            )
+        await _delete_links(conn, d, None)
+        await conn.execute(
+            text(
+                "DELETE FROM forktex_data.uniques WHERE field_id IN "
+                "(SELECT id FROM forktex_data.fields WHERE register_id = :id)"
+            ),
+            {"id": d.id},
+        )
         await conn.execute(
             text(f"DELETE FROM forktex_data.rows WHERE register_id = {register_literal(d.id)}")
         )

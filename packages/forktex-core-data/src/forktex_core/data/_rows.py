@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ._compile import ROW_COLUMNS, register_literal
 from ._definition import Definition, duplicate_field, duplicate_value, pg_error
 from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation
-from ._fields import Field, FieldType, dumps, to_json
+from ._fields import Field, FieldType, check_key, dumps, to_json
 from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
 from ._search import search_columns, vector_of
@@ -251,7 +251,12 @@ async def update_row(
         conn, d, [current.id], [merged], replace=True, only=[f for f in touched if _is_ref(f)]
     )
     await write_uniques(
-        conn, d, [current.id], [merged], [f for f in touched if f.unique], replace=True
+        conn,
+        d,
+        [current.id],
+        [merged],
+        [f for f in touched if f.unique],
+        replace=[current.values],
     )
     return decode_row(d, record)
 
@@ -372,16 +377,23 @@ async def write_uniques(
     values: Sequence[Mapping[str, Any]],
     fields: Sequence[Field],
     *,
-    replace: bool,
+    replace: Sequence[Mapping[str, Any]] | None,
 ) -> None:
     """Claim the rows' values of unique fields in ``uniques`` (primary key: field, value).
-    A taken value fails here, atomically, whoever wrote it first."""
+    A taken value fails here, atomically, whoever wrote it first. ``replace`` holds the
+    rows' previous values, whose claims are released first."""
     for f in fields:
         field_id = d.field_ids[f.key]
-        if replace:
+        if replace is not None:
+            released = [
+                unique_text(f, value) for v in replace if (value := v.get(f.name)) is not None
+            ]
             await conn.execute(
-                text("DELETE FROM forktex_data.uniques WHERE field_id = :f AND row_id = ANY(:ids)"),
-                {"f": field_id, "ids": list(ids)},
+                text(
+                    "DELETE FROM forktex_data.uniques WHERE field_id = :f "
+                    "AND value = ANY(:vals) AND row_id = ANY(:ids)"
+                ),
+                {"f": field_id, "vals": released, "ids": list(ids)},
             )
         claims = [
             (unique_text(f, value), rid)
@@ -425,9 +437,15 @@ async def delete_locked(conn: AsyncConnection, d: Definition, ids: Sequence[uuid
     await conn.execute(
         text("DELETE FROM forktex_data.links WHERE source_id = ANY(:ids)"), {"ids": list(ids)}
     )
-    await conn.execute(
-        text("DELETE FROM forktex_data.uniques WHERE row_id = ANY(:ids)"), {"ids": list(ids)}
-    )
+    for f in _uniques(d):  # claims are found by their values
+        await conn.execute(
+            text(
+                "DELETE FROM forktex_data.uniques u USING forktex_data.rows r "
+                f"WHERE r.id = ANY(:ids) AND u.field_id = :f "
+                f"AND u.value = r.data->>'{check_key(f.key)}' AND u.row_id = r.id"
+            ),
+            {"ids": list(ids), "f": d.field_ids[f.key]},
+        )
     result = await conn.execute(
         text(
             "DELETE FROM forktex_data.rows WHERE id = ANY(:ids) AND tenant_id = :t "

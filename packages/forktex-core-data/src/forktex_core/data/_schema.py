@@ -54,6 +54,16 @@ async def _unique_storage_keys(conn: AsyncConnection) -> None:
             "DROP CONSTRAINT uniques_row_id_fkey"
         )
     )
+    # One index less per link and per claim: a row's links are found by the primary key
+    # (now led by the source row), its claims by their values.
+    await conn.execute(
+        text(
+            "ALTER TABLE forktex_data.links DROP CONSTRAINT links_pkey, "
+            "ADD CONSTRAINT links_pkey PRIMARY KEY (source_id, field_id, target_id)"
+        )
+    )
+    await conn.execute(text("DROP INDEX forktex_data.links_source_idx"))
+    await conn.execute(text("DROP INDEX forktex_data.uniques_row_idx"))
     await conn.execute(
         text(
             "SELECT setval('forktex_data.field_keys', "
