@@ -8,7 +8,6 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from forktex_core.db import close_engine, init_engine
 
-# Hypothesis caches (e.g. its character tables) go to the temp dir, not the work tree.
-set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "forktex-data-hypothesis"))
+# Hypothesis caches (its character tables, source constants) go to a directory of this test
+# session's own, removed when the session ends: nothing is left in the work tree or /tmp.
+_HYPOTHESIS_HOME = tempfile.TemporaryDirectory(prefix="forktex-data-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME.name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove this session's hypothesis directory."""
+    _HYPOTHESIS_HOME.cleanup()
 
 
 @pytest.fixture(scope="module")

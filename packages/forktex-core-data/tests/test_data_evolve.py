@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -68,19 +69,19 @@ async def test_add_rename_remove_with_data(engine: AsyncEngine, tenant: uuid.UUI
         await reg.rename_field("quantity", "id")
     with pytest.raises(InvalidDefinition, match="no field 'ghost'"):
         await reg.rename_field("ghost", "x")
-    assert await RowQuery(reg).search("a").count() == 2
+    assert await RowQuery(reg).search("b").count() == 1
+    removed_key = reg.field("kind").key
     await reg.remove_field("kind")
-    assert await RowQuery(reg).search("a").count() == 0  # search forgets removed text
+    assert await RowQuery(reg).search("b").count() == 0  # search forgets removed text
     with pytest.raises(InvalidDefinition, match="no field 'kind'"):
         await reg.remove_field("kind")
     async with engine.connect() as conn:
         leftovers = (
             await conn.execute(
                 text(
-                    "SELECT count(*) FROM forktex_data.rows WHERE register_id = :r "
-                    "AND data ?| ARRAY['f4']"
+                    "SELECT count(*) FROM forktex_data.rows WHERE register_id = :r AND data ? :key"
                 ),
-                {"r": reg.id},
+                {"r": reg.id, "key": removed_key},
             )
         ).scalar_one()
     assert leftovers == 0  # the removed field's values are gone from every row
@@ -150,6 +151,81 @@ async def test_change_type_dates_unique_and_defaults(
     assert {r["level"] for r in await RowQuery(reg).all()} == {3}
     with pytest.raises(InvalidDefinition, match="default of field 'level' cannot convert"):
         await reg.change_field_type("level", "boolean")
+
+
+async def test_json_text_json_round_trip_keeps_objects_and_arrays(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    values: list[Any] = [
+        {"a": [1, 2.5, None, True], "b": {"c": "d"}},
+        [1, "x", {"y": []}],
+        {},
+        "plain text",
+        '{"looks": "like json"}',  # a JSON *string*: becomes an object on the way back
+        42,
+        True,
+    ]
+    reg = await Register.create("docs", tenant_id=tenant, fields=[Field("meta", "json")])
+    rows = await reg.insert_many([{"meta": v} for v in values])
+    to_text = await reg.change_field_type("meta", "text", dry_run=True)
+    assert to_text.dry_run and reg.field("meta").kind.value == "json"  # nothing changed
+    assert to_text.converted == len(values) and to_text.failed == 0
+    assert sorted(str(v) for _, v, _, _ in to_text.losses) == sorted(
+        ['{"looks": "like json"}', "42", "True"]
+    )
+    assert (await reg.change_field_type("meta", "text")).lossy == 3
+    assert (await reg.get(rows[0].id))["meta"] == '{"a":[1,2.5,null,true],"b":{"c":"d"}}'
+    back = await reg.change_field_type("meta", "json")
+    # objects and arrays parse back exactly; other text stays text. Only the string that
+    # held JSON with spaces changes: as an object it converts back to compact text.
+    assert [(r, v) for r, v, _, _ in back.losses] == [(rows[4].id, '{"looks": "like json"}')]
+    got = [(await reg.get(r.id))["meta"] for r in rows]
+    assert got[:4] == values[:4]
+    assert got[4:] == [{"looks": "like json"}, "42", "true"]
+
+
+async def test_dry_run_reports_what_a_conversion_loses(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    customers = await Register.create("people", tenant_id=tenant, fields=[Field("n", "text")])
+    ada = await customers.insert({"n": "Ada"})
+    reg = await Register.create(
+        "visits",
+        tenant_id=tenant,
+        fields=[
+            Field("at", "datetime", indexed=True),
+            Field("who", "reference", target="people"),
+            Field("code", "text"),
+        ],
+    )
+    midnight = datetime(2026, 1, 1, tzinfo=UTC)
+    afternoon = datetime(2026, 1, 2, 15, 30, tzinfo=UTC)
+    rows = await reg.insert_many(
+        [
+            {"at": midnight, "who": ada.id, "code": "42"},
+            {"at": afternoon, "who": ada.id, "code": "042"},
+            {"at": None, "code": "x"},
+        ]
+    )
+    version = reg.version
+    to_date = await reg.change_field_type("at", "date", dry_run=True)
+    assert (to_date.converted, to_date.lossy) == (2, 1)
+    row_id, before, after, reason = to_date.losses[0]
+    assert (row_id, before, after) == (rows[1].id, afternoon, date(2026, 1, 2))
+    assert "converts back to" in reason
+    to_text = await reg.change_field_type("who", "text", dry_run=True)
+    assert to_text.lossy == 2 and all("link to register 'people'" in r for *_, r in to_text.losses)
+    to_int = await reg.change_field_type("code", "integer", dry_run=True)
+    assert (to_int.converted, to_int.lossy, to_int.failed) == (2, 1, 1)
+    assert to_int.losses[0][:3] == (rows[1].id, "042", 42)
+    assert to_int.failures[0][:2] == (rows[2].id, "x")
+    await reg.refresh()
+    assert reg.version == version  # dry runs change nothing
+    assert [dict((await reg.get(r.id)).values) for r in rows] == [dict(r.values) for r in rows]
+    with pytest.raises(InvalidDefinition, match="dry_run must be True or False"):
+        await reg.change_field_type("code", "integer", dry_run="yes")  # type: ignore[arg-type]
+    done = await reg.change_field_type("at", "date")
+    assert (done.lossy, done.dry_run) == (1, False)
 
 
 async def test_set_unique_and_required(engine: AsyncEngine, tenant: uuid.UUID) -> None:
@@ -246,7 +322,7 @@ async def test_indexed_fields_are_used_by_filters_and_sorts(
 
 
 def test_conversion_matrix() -> None:
-    from forktex_core.data._evolve import convert
+    from forktex_core.data._convert import convert
 
     text_f, int_f = Field("x", "text"), Field("x", "integer")
     assert convert(int_f, text_f, 5) == "5"
@@ -265,4 +341,9 @@ def test_conversion_matrix() -> None:
     assert convert(Field("x", "datetime"), Field("x", "date"), when) == date(2026, 1, 1)
     assert convert(Field("x", "date"), text_f, date(2026, 1, 1)) == "2026-01-01"
     assert convert(Field("x", "json"), text_f, {"a": 1}) == '{"a":1}'
+    json_f = Field("x", "json")
+    assert convert(text_f, json_f, ' {"a": [1]} ') == {"a": [1]}
+    assert convert(text_f, json_f, "[1, 2") == "[1, 2"  # not JSON: stays text
+    assert convert(text_f, json_f, "[" * 100 + "]" * 100) == "[" * 100 + "]" * 100  # too deep
+    assert convert(text_f, json_f, "42") == "42"
     assert convert(int_f, Field("x", "decimal"), None) is None

@@ -75,8 +75,29 @@ def conditions(draw: st.DrawFn) -> tuple[str, str, Any]:
     return f.name, op, value
 
 
+# Search text: words of the data, absent words, operators, quotes and punctuation-only
+# "words" (a search with no words at all matches nothing, on both sides).
+searches = (
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                ["a", "ab", "b", "ba", "A", "é", "draft", "paid", "x", "z", "zz", "or", "OR"]
+            ),
+            st.sampled_from(['"ab c"', '"c ab"', "a_b", "-a", "-paid", '-"ab c"', "a-b", "É"]),
+            st.text(alphabet=' -"_%!.aAbBé', min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+    .map(" ".join)
+    .filter(lambda s: s.strip() != "")
+)
+
 orders = st.lists(
-    st.tuples(st.sampled_from(["name", "n", "price", "ok", "day", "status", "id"]), st.booleans()),
+    st.tuples(
+        st.sampled_from(["name", "n", "price", "ok", "day", "status", "id", "archived_at"]),
+        st.booleans(),
+    ),
     max_size=3,
     unique_by=lambda t: t[0],
 )
@@ -143,9 +164,11 @@ async def _walk(query: RowQuery, size: int) -> list[uuid.UUID]:
     size=st.integers(1, 9),
     archived=st.sampled_from(["active", "archived", "all"]),
     facet=st.sampled_from(["name", "n", "ok", "status", "tags", "day"]),
+    search=st.one_of(st.none(), searches),
 )
 @example(filters=[], order=[("id", False), ("name", False)], size=1, archived="active",
-         facet="name")  # fmt: skip
+         facet="name", search=None)  # fmt: skip
+@example(filters=[], order=[], size=3, archived="all", facet="name", search="!!!")
 def test_postgres_matches_python_evaluation(
     world: World,
     filters: list[tuple[str, str, Any]],
@@ -153,6 +176,7 @@ def test_postgres_matches_python_evaluation(
     size: int,
     archived: str,
     facet: str,
+    search: str | None,
 ) -> None:
     async def check() -> None:
         assert world.pg is not None and world.mem is not None
@@ -162,6 +186,8 @@ def test_postgres_matches_python_evaluation(
             for name, op, value in filters:
                 q = q.filter(name, op, value)
             q = q.order_by(*[("-" if desc else "") + name for name, desc in order])
+            if search is not None:
+                q = q.search(search)
             if archived == "archived":
                 q = q.archived()
             elif archived == "all":

@@ -234,11 +234,18 @@ async def test_search(sources: tuple[Register, MemoryRegister]) -> None:
         assert await RowQuery(source).search("paid").count() == 4  # select values are text too
         assert await RowQuery(source).search("blue green").count() == 2
         assert await RowQuery(source).search("nothing-like-this").count() == 0
-    assert await RowQuery(pg).search('"item 3" or "item 5"').count() == 2
-    assert await RowQuery(pg).search("alpha -paid").count() == 4
-    for bad in ("", "  ", 3, "a\x00"):
+        assert await RowQuery(source).search('"item 3" or "item 5"').count() == 2
+        assert await RowQuery(source).search("alpha -paid").count() == 4
+        assert await RowQuery(source).search('-"alpha item"').count() == 7
+        assert await RowQuery(source).search("item_3").count() == 1  # a phrase of its words
+        assert await RowQuery(source).search("U3@EXAMPLE.com").count() == 1
+        for wordless in ("!!!", "-", '""', "_ %", "- or"):
+            assert await RowQuery(source).search(wordless).count() == 0, wordless
+    for bad in ("", "  ", 3):
         with pytest.raises(InvalidQuery, match="non-empty text"):
             RowQuery(pg).search(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuery, match="NUL"):
+        RowQuery(pg).search("a\x00")
 
 
 async def test_facets(sources: tuple[Register, MemoryRegister]) -> None:
@@ -280,6 +287,43 @@ async def test_archive_restore_delete_through_queries(
         assert await RowQuery(source).archived().where(n__gte=3).delete() == 2
         assert await RowQuery(source).with_archived().count() == 10
         assert await RowQuery(source).where(status="draft").count() == 1
+
+
+async def test_archived_at_is_filterable_and_sortable(
+    sources: tuple[Register, MemoryRegister],
+) -> None:
+    for source in sources:
+        for status in ("draft", "sent"):
+            await RowQuery(source).where(status=status).archive()
+            await asyncio.sleep(0.002)  # two distinct archive times
+        everything = await RowQuery(source).with_archived().all()
+        archived = [r for r in everything if r.archived_at is not None]
+        assert len(archived) == 8
+        q = RowQuery(source).with_archived()
+        assert await q.where(archived_at__is_null=False).count() == 8
+        assert await q.where(archived_at=None).count() == 4
+        assert await RowQuery(source).where(archived_at__is_null=False).count() == 0
+        first_batch = min(r.archived_at for r in archived)  # type: ignore[type-var]
+        assert await q.where(archived_at__gt=first_batch).count() == 4
+        assert await q.since(first_batch, field="archived_at").count() == 8
+        newest = await q.order_by("-archived_at").all()
+        assert all(r.archived_at is None for r in newest[:4])  # NULL is the largest value
+        assert [r.archived_at for r in newest[4:]] == sorted(
+            (r.archived_at for r in archived), reverse=True
+        )
+        oldest = q.order_by("archived_at", "-n")
+        expected = [r.id for r in await oldest.all()]
+        walked: list[uuid.UUID] = []
+        cursor = None
+        while True:
+            page = await oldest.scroll(page_size=3, cursor=cursor)
+            walked += [r.id for r in page]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert walked == expected and len(walked) == 12
+        with pytest.raises(InvalidQuery, match="cannot facet"):
+            await q.facets("archived_at")
 
 
 async def test_query_bad_input(sources: tuple[Register, MemoryRegister]) -> None:

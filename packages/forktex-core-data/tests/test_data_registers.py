@@ -133,6 +133,94 @@ async def test_insert_defaults_required_and_bad_rows(
     assert await RowQuery(reg).count() == 1
 
 
+async def test_large_insert_many_is_all_or_nothing_across_statements(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    """insert_many writes 100 rows per statement here; a failure in any (a bad value,
+    a unique value already taken earlier in the same call, a dangling reference) leaves
+    nothing written."""
+    people = await Register.create("people", tenant_id=tenant, fields=[Field("n", "text")])
+    ada = await people.insert({"n": "ada"})
+    reg = await Register.create(
+        "bulk",
+        tenant_id=tenant,
+        fields=[
+            Field("code", "text", unique=True),
+            Field("n", "integer"),
+            Field("who", "reference", target="people"),
+        ],
+    )
+
+    def rows() -> list[dict[str, Any]]:
+        return [{"code": f"c{i}", "n": i, "who": ada.id} for i in range(700)]
+
+    bad_value, taken, dangling = rows(), rows(), rows()
+    bad_value[620]["n"] = "many"
+    taken[560]["code"] = "c10"
+    dangling[690]["who"] = uuid.uuid4()
+    with pytest.raises(InvalidValue, match="'n'"):
+        await reg.insert_many(bad_value)
+    with pytest.raises(UniqueViolation, match="'code'"):
+        await reg.insert_many(taken)
+    with pytest.raises(ReferenceViolation, match="'who'"):
+        await reg.insert_many(dangling)
+    assert await RowQuery(reg).count() == 0
+    inserted = await reg.insert_many(rows())
+    assert [r["n"] for r in inserted] == list(range(700))
+    assert [r["n"] for r in await RowQuery(reg).order_by("n").all()] == list(range(700))
+    assert await RowQuery(reg).where(who=ada.id).count() == 700
+    with pytest.raises(ReferenceViolation):
+        await people.delete(ada.id)
+
+
+async def test_a_target_deleted_while_a_write_runs_is_a_reference_violation(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    people = await Register.create("people", tenant_id=tenant, fields=[Field("n", "text")])
+    target = await people.insert({"n": "ada"})
+    notes = await Register.create(
+        "notes", tenant_id=tenant, fields=[Field("who", "reference", target="people")]
+    )
+    note = await notes.insert({})
+    deleter = await engine.connect()
+    try:
+        await deleter.begin()
+        await deleter.execute(
+            text("DELETE FROM forktex_data.rows WHERE id = :id"), {"id": target.id}
+        )
+        writes = [  # the bulk insert statement and the update's link statement
+            asyncio.create_task(notes.insert_many([{"who": target.id}] * 300)),
+            asyncio.create_task(notes.update(note.id, {"who": target.id})),
+        ]
+
+        async def blocked() -> int:
+            async with engine.connect() as conn:
+                return int(
+                    (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+                                "= 'Lock' AND query LIKE '%forktex_data.links%'"
+                            )
+                        )
+                    ).scalar_one()
+                )
+
+        for _ in range(200):  # both writes wait for the deleting transaction (≤ 10 s)
+            if await blocked() == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await blocked() == 2
+        await deleter.commit()
+    finally:
+        await deleter.close()
+    for write in writes:
+        with pytest.raises(ReferenceViolation, match="deleted from register 'people'"):
+            await write
+    assert await RowQuery(notes).where(who__is_null=False).count() == 0
+    assert await RowQuery(notes).count() == 1
+
+
 async def test_update_get_archive_restore_delete(engine: AsyncEngine, tenant: uuid.UUID) -> None:
     reg = await _customers(tenant)
     row = await reg.insert({"name": "Ada", "email": "ada@example.com"})

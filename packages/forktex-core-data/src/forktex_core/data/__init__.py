@@ -27,6 +27,7 @@ from __future__ import annotations
 from ._errors import (
     ConversionFailed,
     DataError,
+    IndexBuildFailed,
     InvalidCursor,
     InvalidDefinition,
     InvalidQuery,
@@ -38,7 +39,8 @@ from ._errors import (
     UniqueViolation,
 )
 from ._fields import OPERATORS, Field, FieldType
-from ._query import Condition, QueryPlan, RegisterInfo, RowQuery, SortKey
+from ._plan import Condition, QueryPlan, RegisterInfo, SortKey
+from ._query import RowQuery
 from ._registers import Register
 from ._results import FacetCount, Page, RowResult, TypeChange
 from ._schema import SCHEMA, init_schema
@@ -53,6 +55,7 @@ __all__ = [
     "FacetCount",
     "Field",
     "FieldType",
+    "IndexBuildFailed",
     "InvalidCursor",
     "InvalidDefinition",
     "InvalidQuery",

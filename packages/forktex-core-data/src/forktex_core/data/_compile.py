@@ -14,20 +14,36 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._fields import STRINGS, TEMPORAL, Field, FieldType, check_key, dumps, to_json
-from ._query import Condition, QueryPlan, SortKey, is_system
+from ._limits import SORT_CHARS
+from ._plan import Condition, QueryPlan, SortKey, bounded, is_system, nullable
+from ._search import parse as parse_search
+from ._search import query_literal
 
-_SYSTEM_COLUMNS = {"$id": "id", "$created_at": "created_at", "$updated_at": "updated_at"}
+_SYSTEM_COLUMNS = {
+    "$id": "id",
+    "$created_at": "created_at",
+    "$updated_at": "updated_at",
+    "$archived_at": "archived_at",
+}
 
 
-def typed_expr(f: Field, alias: str = "r.") -> str:
-    """The SQL expression of a field's typed value. Index definitions use the same
-    function (``alias=""``), so a filter or sort on an indexed field matches the index."""
+def _raw(f: Field, alias: str) -> str:
+    return f"({alias}data->>'{check_key(f.key)}')"
+
+
+def value_expr(f: Field, alias: str = "r.") -> str:
+    """The SQL expression of a field's whole typed value: what filters and facets compare.
+
+    Storage keys are never reused (one key belongs to one field of one register for its
+    whole life), so a cast only ever sees values written by that field's coercion: it
+    cannot fail, whichever rows of whichever register Postgres evaluates it on."""
     if is_system(f):
         return alias + _SYSTEM_COLUMNS[f.key]
-    key = check_key(f.key)
-    raw = f"({alias}data->>'{key}')"
+    raw = _raw(f, alias)
     kind = f.kind
-    if kind in STRINGS:
+    if kind in STRINGS or kind in TEMPORAL:
+        # Dates and datetimes are stored as fixed-width ISO text (UTC for datetimes): their
+        # text order is their time order.
         return f'({raw} COLLATE "C")'
     if kind is FieldType.INTEGER:
         return f"({raw}::bigint)"
@@ -35,28 +51,18 @@ def typed_expr(f: Field, alias: str = "r.") -> str:
         return f"({raw}::numeric)"
     if kind is FieldType.BOOLEAN:
         return f"({raw}::boolean)"
-    if kind in TEMPORAL:
-        # Stored as fixed-width ISO text (UTC for datetimes): text order is time order.
-        return f'({raw} COLLATE "C")'
     if kind is FieldType.REFERENCE and not f.many:
         return f"({raw}::uuid)"
-    return f"({alias}data->'{key}')"
+    return f"({alias}data->'{check_key(f.key)}')"
 
 
-def search_expr(fields: Sequence[Field], data: str) -> str:
-    """``to_tsvector`` over the text-like fields of the JSONB document ``data``."""
-    parts: list[str] = []
-    for f in fields:
-        key = check_key(f.key)
-        if f.kind in STRINGS:
-            parts.append(f"{data}->>'{key}'")
-        elif f.kind is FieldType.MULTI_SELECT:
-            parts.append(
-                f"(SELECT string_agg(x, ' ') FROM jsonb_array_elements_text({data}->'{key}') x)"
-            )
-    if not parts:
-        return "NULL::tsvector"
-    return f"to_tsvector('simple', concat_ws(' ', {', '.join(parts)}))"
+def sort_expr(f: Field, alias: str = "r.") -> str:
+    """The SQL expression of a field's sort key: what ``ORDER BY``, keyset conditions and
+    the field's index use. Text-like fields sort by their first ``SORT_CHARS`` characters
+    (bounded index entries and cursors); other types by their whole value."""
+    if f.kind in STRINGS and not is_system(f):
+        return f'(left({_raw(f, alias)}, {SORT_CHARS}) COLLATE "C")'
+    return value_expr(f, alias)
 
 
 def register_literal(register_id: uuid.UUID) -> str:
@@ -78,14 +84,14 @@ class Sql:
 
 
 def _param(sql: Sql, f: Field, value: Any) -> str:
-    """A bound parameter of the Python type asyncpg expects for ``typed_expr(f)``."""
+    """A bound parameter of the Python type asyncpg expects for ``value_expr(f)``."""
     if f.multi or f.kind is FieldType.JSON:
         return f"CAST({sql.bind(dumps(to_json(f, value)))} AS jsonb)"
     return sql.bind(plain(f, value))
 
 
 def plain(f: Field, value: Any) -> Any:
-    """``value`` as compared with ``typed_expr(f)``: dates and datetimes as stored text."""
+    """``value`` as compared with ``value_expr(f)``: dates and datetimes as stored text."""
     if f.kind in TEMPORAL and not is_system(f) and value is not None:
         return to_json(f, value)
     return value
@@ -97,17 +103,21 @@ def _like_prefix(text: str) -> str:
 
 
 def condition_sql(sql: Sql, cond: Condition) -> str:
+    """One condition. On text-like fields it compares the sort key (so the field's index
+    serves it) and, only when a value is too long for the sort key to decide alone, the
+    whole value as well."""
     f, op, value = cond.field, cond.op, cond.value
-    e = typed_expr(f)
+    if f.kind in STRINGS and not is_system(f) and op != "contains":
+        return _string_condition(sql, f, op, value)
+    e = value_expr(f)
     if op == "is_null":
         return f"{e} IS NULL" if value else f"{e} IS NOT NULL"
     if op == "eq":
         return f"{e} = {_param(sql, f, value)}"
     if op == "ne":
         return f"{e} IS DISTINCT FROM {_param(sql, f, value)}"
-    if op in ("lt", "lte", "gt", "gte"):
-        symbol = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
-        return f"{e} {symbol} {sql.bind(plain(f, value))}"
+    if op in _COMPARE:
+        return f"{e} {_COMPARE[op]} {sql.bind(plain(f, value))}"
     if op == "in":
         if not value:
             return "FALSE"
@@ -115,14 +125,63 @@ def condition_sql(sql: Sql, cond: Condition) -> str:
     if op == "between":
         low, high = plain(f, value[0]), plain(f, value[1])
         return f"{e} BETWEEN {sql.bind(low)} AND {sql.bind(high)}"
-    if op == "starts_with":
-        return f"{e} LIKE {sql.bind(_like_prefix(value))}"
     if op == "contains":
         if f.kind is FieldType.JSON:
             return f"{e} @> CAST({sql.bind(dumps(value))} AS jsonb)"
         if f.multi:
             return f"{e} @> {_param(sql, f, value)}"
         return f"strpos({e}, {sql.bind(value)}) > 0"
+    raise AssertionError(f"unhandled operator {op!r}")  # pragma: no cover - plan validated
+
+
+_COMPARE = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_LOOSE = {"lt": "<=", "lte": "<=", "gt": ">=", "gte": ">="}
+
+
+def _fits(value: str) -> bool:
+    """Whether comparing the sort key with ``value`` decides the comparison of the whole
+    value: true for values shorter than the sort key. (Two texts compare at their first
+    difference or, when one is a prefix of the other, by length — within the first
+    ``len(value) + 1`` characters, which the sort key holds.)"""
+    return len(value) < SORT_CHARS
+
+
+def _string_condition(sql: Sql, f: Field, op: str, value: Any) -> str:
+    s, e = sort_expr(f), value_expr(f)
+    if op == "is_null":
+        return f"{s} IS NULL" if value else f"{s} IS NOT NULL"
+    if op == "ne":
+        return f"{e} IS DISTINCT FROM {sql.bind(value)}"
+    if op == "eq":
+        if _fits(value):
+            return f"{s} = {sql.bind(value)}"
+        return f"{s} = {sql.bind(bounded(f, value))} AND {e} = {sql.bind(value)}"
+    if op in _COMPARE:
+        if _fits(value):
+            return f"{s} {_COMPARE[op]} {sql.bind(value)}"
+        return (
+            f"{s} {_LOOSE[op]} {sql.bind(bounded(f, value))} "
+            f"AND {e} {_COMPARE[op]} {sql.bind(value)}"
+        )
+    if op == "in":
+        if not value:
+            return "FALSE"
+        if all(_fits(v) for v in value):
+            return f"{s} = ANY({sql.bind(list(value))})"
+        keys = list(dict.fromkeys(bounded(f, v) for v in value))
+        return f"{s} = ANY({sql.bind(keys)}) AND {e} = ANY({sql.bind(list(value))})"
+    if op == "between":
+        low, high = value
+        if _fits(low) and _fits(high):
+            return f"{s} BETWEEN {sql.bind(low)} AND {sql.bind(high)}"
+        return (
+            f"{s} BETWEEN {sql.bind(bounded(f, low))} AND {sql.bind(bounded(f, high))} "
+            f"AND {e} BETWEEN {sql.bind(low)} AND {sql.bind(high)}"
+        )
+    if op == "starts_with":
+        if len(value) <= SORT_CHARS:
+            return f"{s} LIKE {sql.bind(_like_prefix(value))}"
+        return f"{s} = {sql.bind(bounded(f, value))} AND {e} LIKE {sql.bind(_like_prefix(value))}"
     raise AssertionError(f"unhandled operator {op!r}")  # pragma: no cover - plan validated
 
 
@@ -138,12 +197,16 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
         parts.append("r.archived_at IS NOT NULL")
     parts += [condition_sql(sql, c) for c in plan.conditions]
     if plan.search is not None:
-        parts.append(f"r.search @@ websearch_to_tsquery('simple', {sql.bind(plan.search)})")
+        query = parse_search(plan.search)
+        if query is None:  # no words: matches nothing
+            parts.append("FALSE")
+        else:
+            parts.append(f"r.search @@ CAST({sql.bind(query_literal(query))} AS tsquery)")
     return " AND ".join(parts)
 
 
 def order_sql(sort: Sequence[SortKey]) -> str:
-    return ", ".join(f"{typed_expr(k.field)}{' DESC' if k.descending else ''}" for k in sort)
+    return ", ".join(f"{sort_expr(k.field)}{' DESC' if k.descending else ''}" for k in sort)
 
 
 def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
@@ -152,8 +215,8 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     With one direction and no NULL in the cursor this is a row comparison the planner runs
     as an index range scan: ``(a, id) < (:a, :id)``, plus ``OR a IS NULL`` tails ascending.
     """
-    exprs = [typed_expr(k.field) for k in sort]
-    nullable = [not is_system(k.field) for k in sort]
+    exprs = [sort_expr(k.field) for k in sort]
+    may_be_null = [nullable(k.field) for k in sort]
     directions = {k.descending for k in sort}
     if len(directions) == 1 and all(v is not None for v in after):
         marks = [sql.bind(plain(k.field, v)) for k, v in zip(sort, after, strict=True)]
@@ -163,7 +226,7 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
             return row
         tails = []
         for i in range(len(sort)):
-            if nullable[i]:
+            if may_be_null[i]:
                 prefix = [f"{exprs[j]} = {marks[j]}" for j in range(i)]
                 tails.append(" AND ".join([*prefix, f"{exprs[i]} IS NULL"]))
         return "(" + " OR ".join([row, *(f"({t})" for t in tails)]) + ")"
@@ -229,7 +292,7 @@ def facet_sql(
         )
         value = 'e.v COLLATE "C"'
     else:
-        source, value = "forktex_data.rows r", typed_expr(f)
+        source, value = "forktex_data.rows r", value_expr(f)
     text = (
         f"SELECT {value} AS v, count(*) AS n FROM {source} WHERE {where} "
         f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {sql.bind(limit)}"

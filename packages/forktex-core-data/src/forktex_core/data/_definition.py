@@ -16,8 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._fields import Field, decoder, from_json
-from ._query import RegisterInfo
+from ._fields import Field, decoder, encoder, from_json
+from ._plan import RegisterInfo
+from ._search import search_columns
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,16 @@ class Definition:
     @functools.cached_property
     def info(self) -> RegisterInfo:
         return RegisterInfo(self.name, self.fields, self.date_field)
+
+    @functools.cached_property
+    def encoders(self) -> tuple[tuple[str, str, Any], ...]:
+        """``(name, key, encode or None)`` per field, for writing rows fast."""
+        return tuple((f.name, f.key, encoder(f)) for f in self.fields)
+
+    @functools.cached_property
+    def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
+        """The fields whose values are search text (see :func:`._search.search_columns`)."""
+        return search_columns(self.fields)
 
     @functools.cached_property
     def decoders(self) -> tuple[tuple[str, str, Any], ...]:
@@ -144,10 +155,18 @@ def pg_error(exc: DBAPIError) -> tuple[str | None, str | None, str]:
     return sqlstate, constraint, str(detail)
 
 
-_DETAIL_VALUE = re.compile(r"^Key \(field_id, value\)=\([0-9a-f-]+, (?P<value>.*)\) already exists")
+_DETAIL = re.compile(
+    r"^Key \(field_id, value\)=\((?P<field>[0-9a-f-]+), (?P<value>.*)\) already exists"
+)
 
 
 def duplicate_value(detail: str) -> str | None:
     """The duplicated value from a ``uniques_pkey`` violation's detail."""
-    match = _DETAIL_VALUE.match(detail)
+    match = _DETAIL.match(detail)
     return match["value"] if match else None
+
+
+def duplicate_field(detail: str) -> uuid.UUID | None:
+    """The id of the field whose value is duplicated, from the same detail."""
+    match = _DETAIL.match(detail)
+    return uuid.UUID(match["field"]) if match else None

@@ -8,6 +8,19 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def show(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages. Never raises: a
+    value whose repr fails (an int past Python's digit limit, a deeply nested list, a broken
+    ``__repr__``) is described by its type, and long strings are cut before ``repr``."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit]
+    try:
+        text = repr(value)
+    except Exception:  # ValueError (int digit limit), RecursionError, a broken __repr__
+        text = f"<{type(value).__name__} that cannot be shown>"
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
 class DataError(Exception):
     """Base class of every error raised on purpose by ``forktex_core.data``.
 
@@ -117,6 +130,24 @@ class ConversionFailed(DataError):
         self.field = field
         self.failures = tuple(failures)
         self.failed = failed
+
+
+class IndexBuildFailed(DataError):
+    """Building a field's index failed (e.g. a statement timeout, a deadlock with another
+    index build, or the call was cancelled). The half-built index was removed and the
+    field's definition is unchanged; retry.
+
+    Example::
+
+        try:
+            await invoices.set_indexed("issued_at")
+        except IndexBuildFailed as exc:
+            log.warning("retry later: %s", exc)
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RegisterNotLoaded(DataError, RuntimeError):

@@ -6,12 +6,11 @@ waits for in-flight writes (they hold it ``FOR KEY SHARE``) and holds back new o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -20,30 +19,32 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from forktex_core.db import uuid7
 
-from ._compile import register_literal, search_expr
+from ._compile import register_literal
+from ._convert import Conversion, convert
 from ._definition import Definition, load_definition, pg_error
-from ._errors import ConversionFailed, InvalidDefinition, InvalidValue, NotFound, ReferenceViolation
+from ._errors import (
+    ConversionFailed,
+    InvalidDefinition,
+    InvalidValue,
+    NotFound,
+    ReferenceViolation,
+    show,
+)
 from ._fields import (
-    NUMERIC,
-    SELECTS,
     STRINGS,
-    TEXTLIKE,
     Field,
     FieldType,
     check_key,
-    coerce,
     dumps,
-    from_json,
     to_json,
 )
-from ._index import create_index, drop_index, index_name, register_indexes
+from ._index import analyze, create_index, discard_index, drop_index, register_index_keys
+from ._limits import MAX_UNIQUE_BYTES
 from ._results import TypeChange
-from ._rows import unique_error
+from ._rows import refresh_search, unique_error
 
 if TYPE_CHECKING:
     from ._registers import Register
-
-MAX_REPORTED = 100
 
 
 @asynccontextmanager
@@ -71,7 +72,7 @@ def _require(d: Definition, name: Any) -> Field:
     f = d.field(name) if isinstance(name, str) else None
     if f is None:
         raise InvalidDefinition(
-            f"register {d.name!r} has no field {name!r:.80}; fields: "
+            f"register {d.name!r} has no field {show(name, 80)}; fields: "
             f"{', '.join(repr(x.name) for x in d.fields) or '(none)'}"
         )
     return f
@@ -81,16 +82,11 @@ def _options(f: Field) -> str:
     return dumps({"choices": list(f.choices), "many": f.many, "label": f.label})
 
 
-async def _next_key(conn: AsyncConnection, register_id: uuid.UUID) -> str:
-    number = (
-        await conn.execute(
-            text(
-                "UPDATE forktex_data.registers SET next_key = next_key + 1 WHERE id = :id "
-                "RETURNING next_key - 1"
-            ),
-            {"id": register_id},
-        )
-    ).scalar_one()
+async def _next_key(conn: AsyncConnection) -> str:
+    """A storage key never used before by any field of any register: a key belongs to one
+    field for its whole life (a type change gets a new one), so every value stored under
+    it was written by that field's coercion."""
+    number = (await conn.execute(text("SELECT nextval('forktex_data.field_keys')"))).scalar_one()
     return check_key(f"f{number}")
 
 
@@ -119,7 +115,7 @@ async def insert_field(
     conn: AsyncConnection, register_id: uuid.UUID, tenant_id: uuid.UUID, register: str, f: Field
 ) -> Field:
     """Store a new field definition with a fresh storage key; returns it keyed."""
-    keyed = f.with_key(await _next_key(conn, register_id))
+    keyed = f.with_key(await _next_key(conn))
     target = await _target_id(conn, register_id, tenant_id, register, f)
     try:
         await conn.execute(
@@ -156,22 +152,22 @@ async def insert_field(
     return keyed
 
 
-async def build_indexes(register: Register) -> None:
-    """Build the indexes of every ``indexed`` field (idempotent, concurrently)."""
+async def build_indexes(register: Register, *, analyze_after: bool = False) -> None:
+    """Build the indexes of every ``indexed`` field (idempotent, concurrently); with
+    ``analyze_after``, refresh the planner's statistics afterwards."""
     d = await register._definition()
     bind = await register._bind()
+    built = False
     for f in d.fields:
         if f.indexed:
             await create_index(bind, d.id, f)
+            built = True
+    if built and analyze_after:
+        await analyze(bind)
 
 
 async def _refresh_search(conn: AsyncConnection, d: Definition, fields: tuple[Field, ...]) -> None:
-    await conn.execute(
-        text(
-            f"UPDATE forktex_data.rows AS r SET search = {search_expr(fields, 'r.data')} "
-            f"WHERE r.register_id = {register_literal(d.id)}"
-        )
-    )
+    await refresh_search(conn, d.id, fields)
 
 
 def _texty(f: Field) -> bool:
@@ -180,7 +176,7 @@ def _texty(f: Field) -> bool:
 
 async def add_field(register: Register, field: Field) -> None:
     if not isinstance(field, Field):
-        raise InvalidDefinition(f"add_field() takes a Field(...), got {field!r:.80}")
+        raise InvalidDefinition(f"add_field() takes a Field(...), got {show(field, 80)}")
     async with _evolving(register) as (conn, d):
         if d.field(field.name) is not None:
             raise InvalidDefinition(f"register {d.name!r} already has a field {field.name!r}")
@@ -211,7 +207,7 @@ async def add_field(register: Register, field: Field) -> None:
             if _texty(keyed):
                 await _refresh_search(conn, d, (*d.fields, keyed))
     if field.indexed:
-        await build_indexes(register)
+        await build_indexes(register, analyze_after=True)
 
 
 async def rename_field(register: Register, old: str, new: str) -> None:
@@ -234,6 +230,11 @@ async def rename_field(register: Register, old: str, new: str) -> None:
 async def remove_field(register: Register, name: str) -> None:
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
+        await _delete_links(conn, d, d.field_ids[f.key])
+        await conn.execute(
+            text("DELETE FROM forktex_data.uniques WHERE field_id = :id"),
+            {"id": d.field_ids[f.key]},
+        )
         await conn.execute(
             text("DELETE FROM forktex_data.fields WHERE id = :id"), {"id": d.field_ids[f.key]}
         )
@@ -252,62 +253,7 @@ async def remove_field(register: Register, name: str) -> None:
                 {"id": d.id},
             )
     if f.indexed:
-        await drop_index(await register._bind(), index_name(d.id, f.key))
-
-
-def _as_text(f: Field, value: Any) -> str:
-    kind = f.kind
-    if kind in STRINGS:
-        return str(value)
-    if kind is FieldType.MULTI_SELECT or (kind is FieldType.REFERENCE and f.many):
-        return ", ".join(str(v) for v in value)
-    if kind is FieldType.BOOLEAN:
-        return "true" if value else "false"
-    if kind is FieldType.JSON:
-        return value if isinstance(value, str) else dumps(value)
-    raw = to_json(f, value)
-    return raw if isinstance(raw, str) else str(raw)
-
-
-def convert(old: Field, new: Field, value: Any) -> Any:
-    """``value`` (of field ``old``) converted to field ``new``'s type, or InvalidValue."""
-    ok, nk = old.kind, new.kind
-    if value is None:
-        return None
-    if nk in TEXTLIKE or nk is FieldType.SINGLE_SELECT:
-        if nk is FieldType.SINGLE_SELECT and ok is FieldType.MULTI_SELECT:
-            if len(value) != 1:
-                raise InvalidValue(
-                    f"field {new.name!r}: {list(value)!r} has {len(value)} choices, a "
-                    "single_select takes exactly one",
-                    field=new.name,
-                    value=value,
-                )
-            return coerce(new, value[0])
-        return coerce(new, _as_text(old, value))
-    if nk is FieldType.JSON:
-        return coerce(new, to_json(old, value))
-    if nk is FieldType.MULTI_SELECT:
-        if ok in SELECTS:
-            return coerce(new, list(value) if ok is FieldType.MULTI_SELECT else [value])
-        if ok in TEXTLIKE:
-            return coerce(new, [p.strip() for p in value.split(",") if p.strip()])
-        return coerce(new, value)
-    if nk is FieldType.DATETIME and ok is FieldType.DATE:
-        return datetime.combine(value, time(), tzinfo=UTC)
-    if nk is FieldType.DATE and ok is FieldType.DATETIME:
-        return value.astimezone(UTC).date()
-    if nk in NUMERIC and ok is FieldType.BOOLEAN:
-        return coerce(new, int(value))
-    if nk is FieldType.BOOLEAN and ok in NUMERIC:
-        return coerce(new, int(value) if value in (0, 1) else str(value))
-    if ok in SELECTS or ok in TEXTLIKE or ok is FieldType.JSON:
-        return coerce(new, value)
-    if isinstance(value, (int, Decimal, date, datetime)):
-        return coerce(new, value)
-    raise InvalidValue(  # pragma: no cover - every pair is handled above
-        f"field {new.name!r}: cannot convert {value!r:.80}", field=new.name, value=value
-    )
+        await drop_index(await register._bind(), d.id, f.key)
 
 
 async def change_type(
@@ -318,90 +264,34 @@ async def change_type(
     choices: tuple[str, ...],
     target: str | None,
     many: bool,
+    dry_run: bool,
 ) -> TypeChange:
+    if not isinstance(dry_run, bool):
+        raise InvalidDefinition(f"dry_run must be True or False, got {show(dry_run)}")
+    if dry_run:
+        bind = await register._bind()
+        current = await register._definition()
+        async with bind.connect() as conn:
+            d = await load_definition(conn, register.tenant_id, register_id=current.id)
+            if d is None:
+                raise NotFound(f"register {register.name!r} no longer exists for this tenant")
+            work = await _convert_all(conn, d, name, new_type, choices, target, many)
+        return _report(work, dry_run=True)
     async with _evolving(register) as (conn, d):
-        old = _require(d, name)
-        new = Field(
-            old.name, new_type, required=old.required, unique=old.unique, indexed=old.indexed,
-            choices=choices, target=target, many=many, label=old.label,
-        )  # fmt: skip
-        if new.kind is FieldType.REFERENCE and not (
-            old.kind is FieldType.REFERENCE and old.target == new.target
-        ):
-            raise InvalidDefinition(
-                f"cannot change field {name!r} into a reference to {new.target!r}: add a new "
-                "reference field and fill it instead"
-            )
-        default = None
-        if old.default is not None:
-            try:
-                default = convert(old, new, old.default)
-            except InvalidValue as exc:
-                raise InvalidDefinition(
-                    f"the default of field {name!r} cannot convert: {exc}"
-                ) from None
-        new = Field(
-            new.name, new.kind, required=new.required, unique=new.unique, indexed=new.indexed,
-            default=default, choices=new.choices, target=new.target, many=new.many,
-            label=new.label,
-        ).with_key(await _next_key(conn, d.id))  # fmt: skip
-        old_key = check_key(old.key)
-        records = (
-            await conn.execute(
-                text(
-                    f"SELECT r.id, (r.data->'{old_key}')::text AS v FROM forktex_data.rows r "
-                    f"WHERE r.register_id = {register_literal(d.id)} "
-                    f"AND r.data->'{old_key}' IS NOT NULL ORDER BY r.id"
-                )
-            )
-        ).all()
-        ids: list[uuid.UUID] = []
-        docs: list[str] = []
-        emptied: list[uuid.UUID] = []
-        failures: list[tuple[Any, Any, str]] = []
-        seen: dict[Any, uuid.UUID] = {}
-        failed = 0
-        for record in records:
-            raw = json.loads(record.v)
-            value = from_json(old, raw)
-            try:
-                result = convert(old, new, value)
-            except InvalidValue as exc:
-                failed += 1
-                if len(failures) < MAX_REPORTED:
-                    failures.append((record.id, value, str(exc)))
-                continue
-            if result is None:
-                if new.required:
-                    failed += 1
-                    if len(failures) < MAX_REPORTED:
-                        failures.append((record.id, value, f"field {name!r} is required"))
-                emptied.append(record.id)
-                continue
-            if new.unique:
-                marker = dumps(to_json(new, result))
-                if marker in seen:
-                    failed += 1
-                    if len(failures) < MAX_REPORTED:
-                        failures.append(
-                            (record.id, value, f"converts to {result!r}, the same value as row "
-                             f"{seen[marker]}, but {name!r} is unique")
-                        )  # fmt: skip
-                    continue
-                seen[marker] = record.id
-            ids.append(record.id)
-            docs.append(dumps(to_json(new, result)))
-        if failures:
+        work = await _convert_all(conn, d, name, new_type, choices, target, many)
+        old = work.old
+        if work.failures:
             raise ConversionFailed(
-                f"{failed} of {len(records)} value(s) of field {name!r} cannot convert from "
-                f"{old.kind.value} to {new.kind.value}; nothing was changed. First: "
-                f"row {failures[0][0]}: {failures[0][2]}",
+                f"{work.failed} of {work.total} value(s) of field {name!r} cannot convert from "
+                f"{old.kind.value} to {work.new.kind.value}; nothing was changed. First: "
+                f"row {work.failures[0][0]}: {work.failures[0][2]}",
                 field=name,
-                failures=failures,
-                failed=failed,
+                failures=work.failures,
+                failed=work.failed,
             )
-        new_key = new.key
-        if ids:
+        new = work.new.with_key(await _next_key(conn))
+        old_key, new_key = check_key(old.key), new.key
+        if work.ids:
             await conn.execute(
                 text(
                     f"UPDATE forktex_data.rows AS r SET data = (r.data - '{old_key}') || "
@@ -409,14 +299,14 @@ async def change_type(
                     "unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[])) AS u(id, v) "
                     "WHERE r.id = u.id"
                 ),
-                {"ids": ids, "docs": docs},
+                {"ids": work.ids, "docs": work.docs},
             )
-        if emptied:
+        if work.emptied:
             await conn.execute(
                 text(
                     f"UPDATE forktex_data.rows SET data = data - '{old_key}' WHERE id = ANY(:ids)"
                 ),
-                {"ids": emptied},
+                {"ids": work.emptied},
             )
         field_id = d.field_ids[old.key]
         await conn.execute(
@@ -430,15 +320,13 @@ async def change_type(
                 "type": new.kind.value,
                 "key": new_key,
                 "opts": _options(new),
-                "dflt": None if default is None else dumps(to_json(new, default)),
+                "dflt": None if new.default is None else dumps(to_json(new, new.default)),
                 "ref": new.kind is FieldType.REFERENCE,
                 "id": field_id,
             },
         )
         if old.kind is FieldType.REFERENCE and new.kind is not FieldType.REFERENCE:
-            await conn.execute(
-                text("DELETE FROM forktex_data.links WHERE field_id = :id"), {"id": field_id}
-            )
+            await _delete_links(conn, d, field_id)
         if old.unique:
             await conn.execute(
                 text("DELETE FROM forktex_data.uniques WHERE field_id = :id"), {"id": field_id}
@@ -455,8 +343,85 @@ async def change_type(
     if old.indexed:
         bind = await register._bind()
         await create_index(bind, d.id, new)
-        await drop_index(bind, index_name(d.id, old.key))
-    return TypeChange(name, old.kind.value, new.kind.value, converted=len(ids))
+        await drop_index(bind, d.id, old.key)
+        await analyze(bind)
+    return _report(work, dry_run=False)
+
+
+def _report(work: Conversion, *, dry_run: bool) -> TypeChange:
+    return TypeChange(
+        work.old.name,
+        work.old.kind.value,
+        work.new.kind.value,
+        converted=len(work.ids),
+        lossy=work.lossy,
+        losses=tuple(work.losses),
+        failed=work.failed,
+        failures=tuple(work.failures),
+        dry_run=dry_run,
+    )
+
+
+async def _convert_all(
+    conn: AsyncConnection,
+    d: Definition,
+    name: str,
+    new_type: FieldType | str,
+    choices: tuple[str, ...],
+    target: str | None,
+    many: bool,
+) -> Conversion:
+    """Convert every stored value of field ``name`` (nothing is written)."""
+    old = _require(d, name)
+    new = Field(
+        old.name, new_type, required=old.required, unique=old.unique, indexed=old.indexed,
+        choices=choices, target=target, many=many, label=old.label,
+    )  # fmt: skip
+    if new.kind is FieldType.REFERENCE and not (
+        old.kind is FieldType.REFERENCE and old.target == new.target
+    ):
+        raise InvalidDefinition(
+            f"cannot change field {name!r} into a reference to {new.target!r}: add a new "
+            "reference field and fill it instead"
+        )
+    default = None
+    if old.default is not None:
+        try:
+            default = convert(old, new, old.default)
+        except InvalidValue as exc:
+            raise InvalidDefinition(
+                f"the default of field {name!r} cannot convert: {exc}"
+            ) from None
+    new = Field(
+        new.name, new.kind, required=new.required, unique=new.unique, indexed=new.indexed,
+        default=default, choices=new.choices, target=new.target, many=new.many,
+        label=new.label,
+    )  # fmt: skip
+    work = Conversion(old, new)
+    old_key = check_key(old.key)
+    records = await conn.execute(
+        text(
+            f"SELECT r.id, (r.data->'{old_key}')::text AS v FROM forktex_data.rows r "
+            f"WHERE r.register_id = {register_literal(d.id)} "
+            f"AND r.data->'{old_key}' IS NOT NULL ORDER BY r.id"
+        )
+    )
+    for record in records:
+        work.add(record.id, json.loads(record.v))
+    return work
+
+
+async def _delete_links(conn: AsyncConnection, d: Definition, field_id: uuid.UUID | None) -> None:
+    """Delete the links of one reference field (None: of every field) of the register,
+    found through its rows (the links' primary key starts with the source row)."""
+    await conn.execute(
+        text(
+            "DELETE FROM forktex_data.links WHERE source_id IN (SELECT id FROM "
+            f"forktex_data.rows WHERE register_id = {register_literal(d.id)})"
+            + ("" if field_id is None else " AND field_id = :f")
+        ),
+        {"f": field_id},
+    )
 
 
 async def _claim_uniques(
@@ -479,7 +444,7 @@ async def _claim_uniques(
 
 async def set_indexed(register: Register, name: str, indexed: bool) -> None:
     if not isinstance(indexed, bool):
-        raise InvalidDefinition(f"indexed must be True or False, got {indexed!r}")
+        raise InvalidDefinition(f"indexed must be True or False, got {show(indexed)}")
     await register.refresh()
     d = await register._definition()
     f = _require(d, name)
@@ -492,21 +457,28 @@ async def set_indexed(register: Register, name: str, indexed: bool) -> None:
     bind = await register._bind()
     if indexed:
         await create_index(bind, d.id, f)
-    async with _evolving(register) as (conn, current):
-        now = _require(current, name)
-        if now.key != f.key:
-            raise InvalidDefinition(f"field {name!r} changed meanwhile; retry")
-        await conn.execute(
-            text("UPDATE forktex_data.fields SET indexed = :v WHERE id = :id"),
-            {"v": indexed, "id": current.field_ids[f.key]},
-        )
-    if not indexed:
-        await drop_index(bind, index_name(d.id, f.key))
+    try:
+        async with _evolving(register) as (conn, current):
+            now = _require(current, name)
+            if now.key != f.key:
+                raise InvalidDefinition(f"field {name!r} changed meanwhile; retry")
+            await conn.execute(
+                text("UPDATE forktex_data.fields SET indexed = :v WHERE id = :id"),
+                {"v": indexed, "id": current.field_ids[f.key]},
+            )
+    except BaseException:
+        if indexed and not f.indexed:  # the index just built belongs to no definition
+            await asyncio.shield(discard_index(bind, d.id, f.key))
+        raise
+    if indexed:
+        await analyze(bind)
+    else:
+        await drop_index(bind, d.id, f.key)
 
 
 async def set_unique(register: Register, name: str, unique: bool) -> None:
     if not isinstance(unique, bool):
-        raise InvalidDefinition(f"unique must be True or False, got {unique!r}")
+        raise InvalidDefinition(f"unique must be True or False, got {show(unique)}")
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
         if unique and not f.uniqueable:
@@ -518,6 +490,8 @@ async def set_unique(register: Register, name: str, unique: bool) -> None:
         if unique and f.default is not None:
             raise InvalidDefinition(f"field {name!r} has a default and cannot be unique")
         field_id = d.field_ids[f.key]
+        if unique and f.kind in STRINGS:
+            await _check_unique_sizes(conn, d, f)
         await conn.execute(
             text("DELETE FROM forktex_data.uniques WHERE field_id = :id"), {"id": field_id}
         )
@@ -529,9 +503,29 @@ async def set_unique(register: Register, name: str, unique: bool) -> None:
         )
 
 
+async def _check_unique_sizes(conn: AsyncConnection, d: Definition, f: Field) -> None:
+    key = check_key(f.key)
+    found = (
+        await conn.execute(
+            text(
+                f"SELECT r.id, count(*) OVER () AS n FROM forktex_data.rows r "
+                f"WHERE r.register_id = {register_literal(d.id)} "
+                f"AND octet_length(r.data->>'{key}') > :limit LIMIT 1"
+            ),
+            {"limit": MAX_UNIQUE_BYTES},
+        )
+    ).first()
+    if found is not None:
+        raise InvalidDefinition(
+            f"field {f.name!r} cannot be unique: {found.n} row(s) of register {d.name!r} "
+            f"(e.g. {found.id}) hold values over {MAX_UNIQUE_BYTES:,} bytes of UTF-8, the "
+            "limit for a unique key; shorten them first"
+        )
+
+
 async def set_required(register: Register, name: str, required: bool) -> None:
     if not isinstance(required, bool):
-        raise InvalidDefinition(f"required must be True or False, got {required!r}")
+        raise InvalidDefinition(f"required must be True or False, got {show(required)}")
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
         if required:
@@ -578,7 +572,18 @@ async def drop_register(register: Register) -> None:
                 f"register {d.name!r} is the target of reference field(s) {where}; remove "
                 "or retype those fields first"
             )
+        await _delete_links(conn, d, None)
+        await conn.execute(
+            text(
+                "DELETE FROM forktex_data.uniques WHERE field_id IN "
+                "(SELECT id FROM forktex_data.fields WHERE register_id = :id)"
+            ),
+            {"id": d.id},
+        )
+        await conn.execute(
+            text(f"DELETE FROM forktex_data.rows WHERE register_id = {register_literal(d.id)}")
+        )
         await conn.execute(text("DELETE FROM forktex_data.registers WHERE id = :id"), {"id": d.id})
-    for name in await register_indexes(bind, d.id):
-        await drop_index(bind, name)
+    for key in await register_index_keys(bind, d.id):
+        await drop_index(bind, d.id, key)
     register._def = None

@@ -9,17 +9,24 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._errors import InvalidDefinition, InvalidValue
+from ._errors import InvalidDefinition, InvalidValue, show
+from ._limits import (
+    INT_MAX,
+    INT_MIN,
+    MAX_DECIMAL_EXPONENT,
+    MAX_JSON_DEPTH,
+    MAX_JSON_INT_DIGITS,
+    MAX_NAME,
+    MAX_UNIQUE_BYTES,
+)
 
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-MAX_NAME = 63
 SYSTEM_FIELDS = ("id", "created_at", "updated_at", "archived_at")
 _KEY = re.compile(r"^f[0-9]{1,9}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -74,6 +81,24 @@ OPERATORS = (
 """Every operator name ``RowQuery.where`` understands (``field__op=value``)."""
 
 
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as Postgres text (NUL, lone surrogates), or None.
+
+    Example::
+
+        text_problem("ok")  # None
+        text_problem("\ud800")  # 'lone surrogate characters (not valid Unicode)'
+    """
+    if "\x00" in value:
+        return "a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "lone surrogate characters (not valid Unicode)"
+    return None
+
+
 def check_name(name: object, what: str) -> str:
     """``name`` if it is a usable register/field name, else InvalidDefinition.
 
@@ -82,16 +107,18 @@ def check_name(name: object, what: str) -> str:
     """
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise InvalidDefinition(
-            f"{what} name must be a string of 1-{MAX_NAME} characters, got {name!r:.80}"
+            f"{what} name must be a string of 1-{MAX_NAME} characters, got {show(name, 80)}"
         )
     if (
         name != name.strip()
         or name.startswith("-")
         or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or text_problem(name) is not None
     ):
         raise InvalidDefinition(
-            f"{what} name {name!r} is not allowed: no control characters, no leading or "
-            "trailing spaces, and no leading '-' (it means descending in order_by)"
+            f"{what} name {name!r} is not allowed: no control characters, no lone "
+            "surrogates, no leading or trailing spaces, and no leading '-' (it means "
+            "descending in order_by)"
         )
     return name
 
@@ -152,10 +179,15 @@ class Field:
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidDefinition(
                     f"field {self.name!r}: {flag} must be True or False, "
-                    f"got {getattr(self, flag)!r}"
+                    f"got {show(getattr(self, flag))}"
                 )
-        if self.label is not None and not isinstance(self.label, str):
-            raise InvalidDefinition(f"field {self.name!r}: label must be a string or None")
+        if self.label is not None and (
+            not isinstance(self.label, str) or text_problem(self.label) is not None
+        ):
+            raise InvalidDefinition(
+                f"field {self.name!r}: label must be a string (without NUL or lone "
+                f"surrogates) or None, got {show(self.label)}"
+            )
         self._check_choices(kind)
         self._check_reference(kind)
         if self.unique and not self.uniqueable:
@@ -186,16 +218,16 @@ class Field:
             if isinstance(choices, str) or not isinstance(choices, Iterable):
                 raise InvalidDefinition(
                     f"field {self.name!r} ({kind.value}) needs choices=('a', 'b', ...), "
-                    f"got {choices!r:.80}"
+                    f"got {show(choices, 80)}"
                 )
             items = tuple(choices)
             if not items:
                 raise InvalidDefinition(f"field {self.name!r} ({kind.value}) needs choices")
             for item in items:
-                if not isinstance(item, str) or not item or "\x00" in item:
+                if not isinstance(item, str) or not item or text_problem(item) is not None:
                     raise InvalidDefinition(
-                        f"field {self.name!r}: every choice must be a non-empty string, "
-                        f"got {item!r:.80}"
+                        f"field {self.name!r}: every choice must be a non-empty string "
+                        f"without NUL or lone surrogates, got {show(item, 80)}"
                     )
             if len(set(items)) != len(items):
                 raise InvalidDefinition(f"field {self.name!r}: choices must not repeat")
@@ -226,8 +258,7 @@ class Field:
     @property
     def kind(self) -> FieldType:
         """The field's type as a :class:`FieldType`."""
-        kind = self.type
-        return kind if isinstance(kind, FieldType) else FieldType(kind)
+        return self.type  # type: ignore[return-value]  # __post_init__ made it a FieldType
 
     @property
     def operators(self) -> frozenset[str]:
@@ -276,7 +307,7 @@ class Field:
 
 def _fail(f: Field, value: Any, expected: str) -> InvalidValue:
     return InvalidValue(
-        f"field {f.name!r} ({f.kind.value}) cannot take {value!r:.100}: expected {expected}",
+        f"field {f.name!r} ({f.kind.value}) cannot take {show(value, 100)}: expected {expected}",
         field=f.name,
         value=value,
     )
@@ -285,9 +316,29 @@ def _fail(f: Field, value: Any, expected: str) -> InvalidValue:
 def _text(f: Field, value: Any, expected: str) -> str:
     if not isinstance(value, str):
         raise _fail(f, value, expected)
-    if "\x00" in value:
-        raise _fail(f, value, expected + " without NUL characters")
+    problem = text_problem(value)
+    if problem is not None:
+        raise _fail(f, value, f"{expected} without {problem}")
     return value
+
+
+def check_unique_size(f: Field, value: Any) -> None:
+    """InvalidValue when a value of a unique field is too long to be a unique key
+    (``MAX_UNIQUE_BYTES`` of UTF-8).
+
+    Example::
+
+        check_unique_size(Field("code", "text", unique=True), "x" * 5000)  # InvalidValue
+    """
+    if f.kind in STRINGS and isinstance(value, str):
+        size = len(value) if value.isascii() else len(value.encode())
+        if size > MAX_UNIQUE_BYTES:
+            raise _fail(
+                f,
+                value,
+                f"at most {MAX_UNIQUE_BYTES:,} bytes of UTF-8 text because the field is "
+                f"unique (got {size:,} bytes)",
+            )
 
 
 def coerce(f: Field, value: Any) -> Any:
@@ -303,10 +354,14 @@ def coerce(f: Field, value: Any) -> Any:
 
 
 def _c_text(f: Field, value: Any) -> str:
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return value
     return _text(f, value, "a string")
 
 
 def _c_integer(f: Field, value: Any) -> int:
+    if type(value) is int and INT_MIN <= value <= INT_MAX:
+        return value
     expected = f"a whole number between {INT_MIN} and {INT_MAX} (e.g. 42 or '42')"
     result: int
     if isinstance(value, bool):
@@ -318,10 +373,10 @@ def _c_integer(f: Field, value: Any) -> int:
             raise _fail(f, value, expected)
         result = int(value)
     elif isinstance(value, Decimal):
-        if not value.is_finite() or value != value.to_integral_value():
+        if not value.is_finite() or value.adjusted() > 19 or value != value.to_integral_value():
             raise _fail(f, value, expected)
         result = int(value)
-    elif isinstance(value, str) and _INT_TEXT.match(value.strip()):
+    elif isinstance(value, str) and len(value) <= 100 and _INT_TEXT.match(value.strip()):
         result = int(value.strip())
     else:
         raise _fail(f, value, expected)
@@ -347,16 +402,24 @@ def _c_decimal(f: Field, value: Any) -> Decimal:
             raise _fail(f, value, expected)
     except InvalidOperation:
         raise _fail(f, value, expected) from None
-    if not result.is_finite() or abs(result.adjusted()) > 100:
-        raise _fail(f, value, expected + " with at most 100 digits before the point")
+    if not result.is_finite() or abs(result.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise _fail(
+            f,
+            value,
+            f"{expected} with at most {MAX_DECIMAL_EXPONENT} digits before the point "
+            f"(or zeros after it)",
+        )
     if result == 0:
         return Decimal(0)
-    context = Context(prec=250)
-    normal = result.normalize(context)
+    normal = result.normalize(_DECIMALS)
     exponent = normal.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
-        return normal.quantize(Decimal(1), context=context)
+        return normal.quantize(_ONE, context=_DECIMALS)
     return normal
+
+
+_DECIMALS = Context(prec=250)
+_ONE = Decimal(1)
 
 
 def _c_boolean(f: Field, value: Any) -> bool:
@@ -389,6 +452,8 @@ def _c_date(f: Field, value: Any) -> date:
 
 
 def _c_datetime(f: Field, value: Any) -> datetime:
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value
     expected = "a timezone-aware datetime (or ISO text with an offset like '2026-01-31T09:00:00Z')"
     result: datetime | None = None
     if isinstance(value, datetime):
@@ -400,7 +465,10 @@ def _c_datetime(f: Field, value: Any) -> datetime:
             result = None
     if result is None or result.tzinfo is None or result.utcoffset() is None:
         raise _fail(f, value, expected)
-    return result.astimezone(UTC)
+    try:
+        return result.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise _fail(f, value, expected + " that falls within the years 1-9999 in UTC") from None
 
 
 def _c_email(f: Field, value: Any) -> str:
@@ -411,7 +479,14 @@ def _c_email(f: Field, value: Any) -> str:
     return text
 
 
+# Plain ASCII http(s) URLs with a host name: accepted without parsing (the general check
+# below accepts every one of them).
+_PLAIN_URL = re.compile(r"(?i:https?)://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?")
+
+
 def _c_url(f: Field, value: Any) -> str:
+    if type(value) is str and len(value) <= 2048 and _PLAIN_URL.fullmatch(value):
+        return value
     expected = "an http(s) URL like 'https://example.com/page'"
     text = _text(f, value, expected).strip()
     try:
@@ -451,13 +526,28 @@ def _c_multi(f: Field, value: Any) -> tuple[str, ...] | None:
     return result or None
 
 
+_JSON_INT_LIMIT = 10**MAX_JSON_INT_DIGITS
+
+
+_JSON_EXPECTED = "JSON data (dict with str keys, list, str, int, float, bool or None)"
+
+
 def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
-    expected = "JSON data (dict with str keys, list, str, int, float, bool or None)"
-    if depth > 64:
-        raise _fail(f, value, expected + " nested at most 64 levels")
+    kind = type(value)
+    if kind is str and value.isascii() and "\x00" not in value:
+        return value
+    if kind is int and -_JSON_INT_LIMIT < value < _JSON_INT_LIMIT:
+        return value
+    expected = _JSON_EXPECTED
+    if depth > MAX_JSON_DEPTH:
+        raise _fail(f, value, f"{expected} nested at most {MAX_JSON_DEPTH} levels")
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
+        if not -_JSON_INT_LIMIT < value < _JSON_INT_LIMIT:
+            raise _fail(
+                f, value, f"{expected} with integers of at most {MAX_JSON_INT_DIGITS} digits"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -470,8 +560,8 @@ def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if not isinstance(k, str) or "\x00" in k:
-                raise _fail(f, value, expected)
+            if not isinstance(k, str) or text_problem(k) is not None:
+                raise _fail(f, k, expected + " (keys without NUL or lone surrogates)")
             out[k] = _check_json(f, v, depth + 1)
         return out
     raise _fail(f, value, expected)
@@ -551,6 +641,80 @@ def to_json(f: Field, value: Any) -> Any:
     return value
 
 
+def encoder(f: Field) -> Any:
+    """A function turning a coerced value of ``f`` (not None) into its stored JSON form,
+    like :func:`to_json` (None: the value is its own JSON form)."""
+    kind = f.kind
+    if kind is FieldType.DECIMAL:
+        return lambda value: format(value, "f")
+    if kind is FieldType.DATETIME:
+        return lambda value: value.astimezone(UTC).isoformat(timespec="microseconds")
+    if kind is FieldType.DATE:
+        return date.isoformat
+    if kind is FieldType.MULTI_SELECT:
+        return list
+    if kind is FieldType.REFERENCE:
+        return (lambda value: [str(v) for v in value]) if f.many else str
+    return None
+
+
+class RowCoercer:
+    """Coerces whole rows for one list of fields (what every write does), with each
+    field's coercion looked up once.
+
+    Example::
+
+        RowCoercer(fields).build({"n": "42"}, register="items")  # {"n": 42, ...}
+    """
+
+    def __init__(self, fields: Sequence[Field]) -> None:
+        self.fields = tuple(fields)
+        self._plan = tuple(
+            (f, f.name, _COERCERS[f.kind], f.unique and f.kind in STRINGS, f.required)
+            for f in self.fields
+        )
+        self._names = frozenset(f.name for f in self.fields)
+
+    def build(
+        self, values: Mapping[str, Any], *, register: str, partial: bool = False
+    ) -> dict[str, Any]:
+        """Coerce a write (field name -> value): unknown names, bad values and missing
+        required fields raise InvalidValue. ``partial`` (updates) skips defaults and leaves
+        unspecified fields alone."""
+        if type(values) is not dict and not isinstance(values, Mapping):
+            raise InvalidValue(
+                f"row values must be a mapping of field name to value, got {show(values, 80)}"
+            )
+        unknown = [k for k in values if k not in self._names]
+        if unknown:
+            raise InvalidValue(
+                f"register {register!r} has no field {show(unknown[0])}; fields: "
+                f"{', '.join(repr(f.name) for f in self.fields) or '(none)'}",
+                field=show(unknown[0]),
+                value=values[unknown[0]],
+            )
+        out: dict[str, Any] = {}
+        for f, name, coercer, bounded_unique, required in self._plan:
+            if name in values:
+                raw = values[name]
+                value = None if raw is None else coercer(f, raw)
+            elif not partial:
+                value = f.default
+            else:
+                continue
+            if bounded_unique and value is not None:
+                check_unique_size(f, value)
+            if required and value is None:
+                raise InvalidValue(
+                    f"field {name!r} of register {register!r} is required"
+                    + ("" if partial else "; give it a value"),
+                    field=name,
+                    value=None,
+                )
+            out[name] = value
+        return out
+
+
 _PLAIN = frozenset(
     {
         FieldType.TEXT, FieldType.INTEGER, FieldType.BOOLEAN, FieldType.EMAIL, FieldType.URL,
@@ -591,6 +755,9 @@ def from_json(f: Field, raw: Any) -> Any:
     return raw
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text for a stored document."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _JSON.encode(value)

@@ -1,22 +1,18 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""``RowQuery``: a composable, immutable query over any :class:`RegisterSource`, and the
-validated :class:`QueryPlan` it hands to the source."""
+"""``RowQuery``: a composable, immutable query over any :class:`RegisterSource`; it
+validates itself into a :class:`QueryPlan` and runs the plan on its source."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import InvalidCursor, InvalidQuery, InvalidValue
+from . import _cursor
+from ._errors import InvalidQuery, InvalidValue, show
 from ._fields import (
     OPERATORS,
     TEXTLIKE,
@@ -24,120 +20,23 @@ from ._fields import (
     FieldType,
     _check_json,
     coerce,
-    dumps,
-    from_json,
-    to_json,
+    text_problem,
+)
+from ._limits import INT_MAX, MAX_CONDITIONS, MAX_IN, MAX_PAGE, MAX_SEARCH_CHARS, MAX_SORT
+from ._plan import (
+    ID,
+    SYSTEM,
+    ArchivedMode,
+    Condition,
+    QueryPlan,
+    RegisterInfo,
+    SortKey,
+    is_system,
 )
 from ._results import FacetCount, Page, RowResult
 
 if TYPE_CHECKING:
     from ._sources import RegisterSource
-
-ArchivedMode = Literal["active", "archived", "all"]
-MAX_PAGE = 1000
-
-
-def _system(name: str, kind: FieldType) -> Field:
-    f = object.__new__(Field)
-    values = {
-        "name": name, "type": kind, "required": False, "unique": False, "indexed": False,
-        "default": None, "choices": (), "target": None, "many": False, "label": None,
-        "key": "$" + name,
-    }  # fmt: skip
-    for attr, value in values.items():
-        object.__setattr__(f, attr, value)
-    return f
-
-
-ID = _system("id", FieldType.REFERENCE)
-SYSTEM = {
-    "id": ID,
-    "created_at": _system("created_at", FieldType.DATETIME),
-    "updated_at": _system("updated_at", FieldType.DATETIME),
-}
-
-
-def is_system(f: Field) -> bool:
-    return f.key.startswith("$")
-
-
-@dataclass(frozen=True)
-class RegisterInfo:
-    """What a source tells the query layer about its register: name, fields, date field."""
-
-    name: str
-    fields: tuple[Field, ...]
-    date_field: str | None = None
-
-    def field(self, name: str) -> Field:
-        """The field (or system column ``id`` / ``created_at`` / ``updated_at``) by name."""
-        for f in self.fields:
-            if f.name == name:
-                return f
-        if name in SYSTEM:
-            return SYSTEM[name]
-        raise InvalidQuery(
-            f"register {self.name!r} has no field {name!r}; fields: "
-            f"{', '.join(repr(f.name) for f in self.fields) or '(none)'} "
-            f"and the system columns {', '.join(SYSTEM)}"
-        )
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One validated filter: ``field op value`` with ``value`` already coerced."""
-
-    field: Field
-    op: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class SortKey:
-    """One ``ORDER BY`` key. NULL sorts as the largest value (last ascending, first
-    descending), as Postgres does, so one index serves both directions."""
-
-    field: Field
-    descending: bool
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """A validated query: what a :class:`RegisterSource` executes."""
-
-    info: RegisterInfo
-    conditions: tuple[Condition, ...]
-    sort: tuple[SortKey, ...]
-    search: str | None
-    archived: ArchivedMode
-    includes: tuple[Field, ...]
-
-    @functools.cached_property
-    def _fingerprint(self) -> str:
-        parts = [
-            self.info.name,
-            [[c.field.name, c.op, _encode_value(c.field, c.op, c.value)] for c in self.conditions],
-            [[k.field.name, k.descending] for k in self.sort],
-            self.search,
-            self.archived,
-        ]
-        return hashlib.sha256(dumps(parts).encode()).hexdigest()[:16]
-
-    def fingerprint(self) -> str:
-        """A short hash of what selects rows (filters, search, archive mode, sort)."""
-        return self._fingerprint
-
-
-def _encode_value(f: Field, op: str, value: Any) -> Any:
-    if op == "is_null":
-        return value
-    if op in ("in", "between"):
-        return [to_json(f, v) for v in value]
-    if op == "contains" and f.kind is FieldType.JSON:
-        return value
-    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
-        return value
-    return to_json(f, value)
 
 
 def _coerce_for(f: Field, op: str, value: Any) -> Any:
@@ -145,22 +44,29 @@ def _coerce_for(f: Field, op: str, value: Any) -> Any:
     where = f"{f.name}__{op}"
     if op == "is_null":
         if not isinstance(value, bool):
-            raise InvalidQuery(f"{where} takes True or False, got {value!r:.80}")
+            raise InvalidQuery(f"{where} takes True or False, got {show(value, 80)}")
         return value
     if op in ("in", "between"):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
-            raise InvalidQuery(f"{where} takes a list of values, got {value!r:.80}")
+            raise InvalidQuery(f"{where} takes a list of values, got {show(value, 80)}")
+        if len(value) > MAX_IN:
+            raise InvalidQuery(
+                f"{where} takes at most {MAX_IN:,} values, got {len(value):,}; split the "
+                "list into several queries"
+            )
         items = [coerce(f, v) for v in value]
         if any(v is None for v in items):
             raise InvalidQuery(f"{where} cannot hold None; use {f.name}__is_null=True")
         if op == "between":
             if len(items) != 2:
-                raise InvalidQuery(f"{where} takes [low, high], got {value!r:.80}")
+                raise InvalidQuery(f"{where} takes [low, high], got {show(value, 80)}")
             return (items[0], items[1])
         return tuple(dict.fromkeys(items))
     if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
-        if not isinstance(value, str) or "\x00" in value:
-            raise InvalidQuery(f"{where} takes a string (without NUL), got {value!r:.80}")
+        if not isinstance(value, str) or text_problem(value) is not None:
+            raise InvalidQuery(
+                f"{where} takes a string (without NUL or lone surrogates), got {show(value, 80)}"
+            )
         return value
     if op == "contains" and f.kind is FieldType.JSON:
         if value is None:
@@ -205,7 +111,10 @@ class RowQuery:
         )
     """
 
-    __slots__ = ("_archived", "_filters", "_includes", "_ranges", "_search", "_sort", "_source")
+    __slots__ = (
+        "_archived", "_filters", "_includes", "_planned", "_ranges", "_search", "_sort",
+        "_source",
+    )  # fmt: skip
 
     def __init__(self, source: RegisterSource) -> None:
         from ._sources import RegisterSource
@@ -213,7 +122,7 @@ class RowQuery:
         if not isinstance(source, RegisterSource):
             raise InvalidQuery(
                 "RowQuery() needs a register: Register.load(...), a MemoryRegister or any "
-                f"RegisterSource implementation, got {source!r:.80}"
+                f"RegisterSource implementation, got {show(source, 80)}"
             )
         self._source = source
         self._filters: tuple[_Filter, ...] = ()
@@ -222,11 +131,23 @@ class RowQuery:
         self._search: str | None = None
         self._archived: ArchivedMode = "active"
         self._includes: tuple[str, ...] = ()
+        # The last plan and the definition it was validated against (RowQuery is
+        # immutable: the plan changes only when the source's definition does).
+        self._planned: tuple[RegisterInfo, QueryPlan] | None = None
 
     def _copy(self, **changes: Any) -> RowQuery:
+        conditions = len(changes.get("filters", self._filters)) + len(
+            changes.get("ranges", self._ranges)
+        )
+        if conditions > MAX_CONDITIONS:
+            raise InvalidQuery(
+                f"a query takes at most {MAX_CONDITIONS:,} conditions (where, filter, since "
+                f"and until together), got {conditions:,}"
+            )
         new = object.__new__(RowQuery)
         for slot in RowQuery.__slots__:
             object.__setattr__(new, slot, changes.get(slot.lstrip("_"), getattr(self, slot)))
+        new._planned = None
         return new
 
     @property
@@ -247,11 +168,11 @@ class RowQuery:
             q.where({"Due date__lt": date(2026, 3, 1)})
         """
         if filters is not None and not isinstance(filters, Mapping):
-            raise InvalidQuery(f"where() takes a mapping and/or keywords, got {filters!r:.80}")
+            raise InvalidQuery(f"where() takes a mapping and/or keywords, got {show(filters, 80)}")
         items = [*(filters or {}).items(), *kwargs.items()]
         for name, _ in items:
             if not isinstance(name, str):
-                raise InvalidQuery(f"where() keys must be field names, got {name!r:.80}")
+                raise InvalidQuery(f"where() keys must be field names, got {show(name, 80)}")
         added = tuple(_Filter(name, None, value) for name, value in items)
         return self._copy(filters=self._filters + added)
 
@@ -263,9 +184,9 @@ class RowQuery:
             q.filter("Due date", "lt", date(2026, 3, 1))
         """
         if not isinstance(field, str) or not isinstance(op, str):
-            raise InvalidQuery(f"filter() takes (field, op, value), got {field!r}, {op!r}")
+            raise InvalidQuery(f"filter() takes (field, op, value), got {show(field)}, {show(op)}")
         if op not in OPERATORS:
-            raise InvalidQuery(f"unknown operator {op!r}; operators: {', '.join(OPERATORS)}")
+            raise InvalidQuery(f"unknown operator {show(op)}; operators: {', '.join(OPERATORS)}")
         return self._copy(filters=(*self._filters, _Filter(field, op, value)))
 
     def since(self, value: date | datetime, *, field: str | None = None) -> RowQuery:
@@ -293,11 +214,11 @@ class RowQuery:
 
     def _range(self, op: Literal["since", "until"], value: Any, field: str | None) -> RowQuery:
         if not isinstance(value, date):
-            raise InvalidQuery(f"{op}() takes a date or datetime, got {value!r:.80}")
+            raise InvalidQuery(f"{op}() takes a date or datetime, got {show(value, 80)}")
         if isinstance(value, datetime) and value.utcoffset() is None:
-            raise InvalidQuery(f"{op}() needs a timezone-aware datetime, got {value!r}")
+            raise InvalidQuery(f"{op}() needs a timezone-aware datetime, got {show(value)}")
         if field is not None and not isinstance(field, str):
-            raise InvalidQuery(f"{op}(field=...) takes a field name, got {field!r:.80}")
+            raise InvalidQuery(f"{op}(field=...) takes a field name, got {show(field, 80)}")
         return self._copy(ranges=(*self._ranges, _Range(op, value, field)))
 
     def order_by(self, *fields: str) -> RowQuery:
@@ -311,7 +232,14 @@ class RowQuery:
         """
         for name in fields:
             if not isinstance(name, str) or name in ("", "-"):
-                raise InvalidQuery(f"order_by() takes field names like '-issued_at', got {name!r}")
+                raise InvalidQuery(
+                    f"order_by() takes field names like '-issued_at', got {show(name)}"
+                )
+        if len(fields) > MAX_SORT:
+            raise InvalidQuery(
+                f"order_by() takes at most {MAX_SORT} fields (the row id is added after "
+                f"them), got {len(fields)}"
+            )
         return self._copy(sort=tuple(fields))
 
     def search(self, text: str) -> RowQuery:
@@ -323,8 +251,15 @@ class RowQuery:
 
             q.search("acme consulting")
         """
-        if not isinstance(text, str) or not text.strip() or "\x00" in text:
-            raise InvalidQuery(f"search() takes non-empty text, got {text!r:.80}")
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidQuery(f"search() takes non-empty text, got {show(text, 80)}")
+        if len(text) > MAX_SEARCH_CHARS:
+            raise InvalidQuery(
+                f"search() takes at most {MAX_SEARCH_CHARS:,} characters, got {len(text):,}"
+            )
+        problem = text_problem(text)
+        if problem is not None:
+            raise InvalidQuery(f"search() text must not contain {problem}, got {show(text, 80)}")
         return self._copy(search=text.strip())
 
     def archived(self) -> RowQuery:
@@ -351,7 +286,7 @@ class RowQuery:
         """
         for name in fields:
             if not isinstance(name, str):
-                raise InvalidQuery(f"include() takes reference field names, got {name!r:.80}")
+                raise InvalidQuery(f"include() takes reference field names, got {show(name, 80)}")
         return self._copy(includes=tuple(dict.fromkeys(self._includes + fields)))
 
     # -- planning ------------------------------------------------------------------------
@@ -359,6 +294,14 @@ class RowQuery:
     async def plan(self) -> QueryPlan:
         """Validate the query against the register's fields (raises on any mistake)."""
         info = await self._source.describe()
+        planned = self._planned
+        if planned is not None and planned[0] is info:  # same query, same definition
+            return planned[1]
+        plan = self._plan(info)
+        self._planned = (info, plan)
+        return plan
+
+    def _plan(self, info: RegisterInfo) -> QueryPlan:
         conditions = [self._condition(info, flt) for flt in self._filters]
         conditions += [self._range_condition(info, rng) for rng in self._ranges]
         sort: list[SortKey] = []
@@ -407,7 +350,7 @@ class RowQuery:
         f = info.field(name)
         if op not in OPERATORS:
             raise InvalidQuery(
-                f"unknown operator {op!r} in {flt.name!r}; operators for {f.name!r} "
+                f"unknown operator {show(op)} in {show(flt.name)}; operators for {f.name!r} "
                 f"({f.kind.value}): {', '.join(sorted(f.operators))}"
             )
         if op in ("eq", "ne") and flt.value is None:
@@ -434,11 +377,19 @@ class RowQuery:
                 )
             return Condition(f, "gte" if rng.op == "since" else "lte", value)
         if isinstance(value, datetime):
-            return Condition(f, "gte" if rng.op == "since" else "lte", value.astimezone(UTC))
-        start = datetime.combine(value, time(), tzinfo=UTC)
+            try:
+                moment = value.astimezone(UTC)
+            except (OverflowError, ValueError):
+                raise InvalidValue(
+                    f"{rng.op}() takes a datetime within the years 1-9999 in UTC, got "
+                    f"{show(value)}",
+                    field=f.name,
+                    value=value,
+                ) from None
+            return Condition(f, "gte" if rng.op == "since" else "lte", moment)
         if rng.op == "since":
-            return Condition(f, "gte", start)
-        return Condition(f, "lt", start + timedelta(days=1))
+            return Condition(f, "gte", datetime.combine(value, time.min, tzinfo=UTC))
+        return Condition(f, "lte", datetime.combine(value, time.max, tzinfo=UTC))
 
     # -- terminal methods ----------------------------------------------------------------
 
@@ -455,11 +406,11 @@ class RowQuery:
         """
         size = _check_size(page_size, "page_size")
         plan = await self.plan()
-        after = _decode_cursor(cursor, plan) if cursor is not None else None
+        after = _cursor.decode(cursor, plan) if cursor is not None else None
         rows = await self._source.fetch_rows(plan, limit=size + 1, after=after)
         more = len(rows) > size
         rows = rows[:size]
-        next_cursor = _encode_cursor(plan, rows[-1]) if more and rows else None
+        next_cursor = _cursor.encode(plan, rows[-1]) if more and rows else None
         items = await self._with_includes(plan, rows)
         return Page(items=tuple(items), size=size, next_cursor=next_cursor)
 
@@ -471,9 +422,10 @@ class RowQuery:
             page = await q.order_by("number").paginate(page=2, size=20)
             page.total, page.pages
         """
-        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-            raise InvalidQuery(f"page must be an int >= 1, got {page!r}")
         size = _check_size(size, "size")
+        last = INT_MAX // size
+        if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= last:
+            raise InvalidQuery(f"page must be an int from 1 to {last:,}, got {show(page)}")
         plan = await self.plan()
         rows = await self._source.fetch_rows(plan, limit=size, offset=(page - 1) * size)
         total = await self._source.count_rows(plan)
@@ -488,9 +440,11 @@ class RowQuery:
             rows = await q.where(status="draft").all()
         """
         if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+            isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= INT_MAX
         ):
-            raise InvalidQuery(f"limit must be an int >= 0 or None, got {limit!r}")
+            raise InvalidQuery(
+                f"limit must be an int from 0 to {INT_MAX} or None, got {show(limit)}"
+            )
         plan = await self.plan()
         rows = await self._source.fetch_rows(plan, limit=limit)
         return await self._with_includes(plan, rows)
@@ -530,7 +484,7 @@ class RowQuery:
         result: dict[str, tuple[FacetCount, ...]] = {}
         for name in fields:
             if not isinstance(name, str):
-                raise InvalidQuery(f"facets() takes field names, got {name!r:.80}")
+                raise InvalidQuery(f"facets() takes field names, got {show(name, 80)}")
             f = plan.info.field(name)
             if not f.facetable or is_system(f):
                 raise InvalidQuery(
@@ -619,55 +573,5 @@ def _date_field(info: RegisterInfo, name: str | None, op: str) -> Field:
 
 def _check_size(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE:
-        raise InvalidQuery(f"{what} must be an int from 1 to {MAX_PAGE}, got {value!r}")
+        raise InvalidQuery(f"{what} must be an int from 1 to {MAX_PAGE}, got {show(value)}")
     return value
-
-
-def sort_value(row: RowResult, f: Field) -> Any:
-    """The value of a sort key on a result row (system columns included)."""
-    if f is ID:
-        return row.id
-    if is_system(f):
-        return getattr(row, f.name)
-    return row.values.get(f.name)
-
-
-def _encode_cursor(plan: QueryPlan, row: RowResult) -> str:
-    values = [to_json(k.field, sort_value(row, k.field)) for k in plan.sort]
-    doc = {"f": plan.fingerprint(), "k": values}
-    return base64.urlsafe_b64encode(dumps(doc).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: Any, plan: QueryPlan) -> tuple[Any, ...]:
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 8192:
-        raise InvalidCursor(
-            f"cursor must be a next_cursor string from scroll(), got {cursor!r:.80}"
-        )
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        doc = json.loads(raw)
-        if not isinstance(doc, dict) or set(doc) != {"f", "k"}:
-            raise ValueError("shape")
-        if doc["f"] != plan.fingerprint():
-            raise InvalidCursor(
-                "this cursor belongs to another query (different filters, search, sort or "
-                "archive mode); keep the query unchanged while scrolling, or start over "
-                "without a cursor"
-            )
-        values = doc["k"]
-        if not isinstance(values, list) or len(values) != len(plan.sort):
-            raise ValueError("length")
-        decoded = tuple(from_json(k.field, v) for k, v in zip(plan.sort, values, strict=True))
-        if any(k.field is ID and v is None for k, v in zip(plan.sort, decoded, strict=True)):
-            raise ValueError("id")
-        for k, v in zip(plan.sort, decoded, strict=True):
-            if v is not None:
-                coerce(k.field, v)
-        return decoded
-    except InvalidCursor:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, InvalidValue):
-        raise InvalidCursor(
-            f"malformed or edited cursor {cursor!r:.60}; pass next_cursor from the previous "
-            "page unchanged"
-        ) from None

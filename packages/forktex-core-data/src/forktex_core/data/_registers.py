@@ -6,6 +6,7 @@ Postgres implementation of :class:`RegisterSource`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import uuid
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
@@ -27,20 +28,23 @@ from ._errors import (
     ReferenceViolation,
     RegisterNotLoaded,
     SchemaConflict,
+    show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json
-from ._query import QueryPlan, RegisterInfo
+from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json, text_problem
+from ._plan import QueryPlan, RegisterInfo
 from ._results import FacetCount, RowResult, TypeChange
 from ._rows import (
+    chunk_size,
     decode_row,
-    insert_rows,
+    delete_locked,
+    insert_prepared,
     lock_version,
+    prepare_rows,
     referencing,
     select_row,
     update_row,
 )
 from ._schema import init_schema
-from ._sources import build_values
 
 
 def _tenant(value: Any) -> uuid.UUID:
@@ -52,7 +56,7 @@ def _tenant(value: Any) -> uuid.UUID:
         except ValueError:
             pass
     raise InvalidValue(
-        f"tenant_id must be a UUID (or its string form), got {value!r:.80}", field="tenant_id"
+        f"tenant_id must be a UUID (or its string form), got {show(value, 80)}", field="tenant_id"
     )
 
 
@@ -60,7 +64,7 @@ def _engine_arg(engine: Any) -> AsyncEngine | None:
     if engine is not None and not isinstance(engine, AsyncEngine):
         raise InvalidValue(
             f"engine must be a SQLAlchemy AsyncEngine or None (use forktex_core.db's engine), "
-            f"got {engine!r:.80}"
+            f"got {show(engine, 80)}"
         )
     return engine
 
@@ -157,11 +161,14 @@ class Register:
         from . import _evolve
 
         register = cls(name, tenant_id=tenant_id, engine=engine)
-        if label is not None and not isinstance(label, str):
-            raise InvalidDefinition(f"label must be a string or None, got {label!r:.80}")
+        if label is not None and (not isinstance(label, str) or text_problem(label) is not None):
+            raise InvalidDefinition(
+                f"label must be a string (without NUL or lone surrogates) or None, got "
+                f"{show(label, 80)}"
+            )
         if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
             raise InvalidDefinition(
-                f"fields must be a list of Field(...) definitions, got {fields!r:.80}"
+                f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
             )
         names = [f.name for f in fields]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -387,15 +394,11 @@ class Register:
             await invoices.insert_many([{"number": "A-2"}, {"number": "A-3"}])
         """
         if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
-            raise InvalidValue(f"insert_many() takes a list of mappings, got {rows!r:.80}")
+            raise InvalidValue(f"insert_many() takes a list of mappings, got {show(rows, 80)}")
         if not rows:
             return []
-        d = await self._definition()
-        values = [build_values(d.fields, r, register=d.name) for r in rows]
         async with self._writing() as (conn, current):
-            if current is not d:
-                values = [build_values(current.fields, r, register=d.name) for r in rows]
-            return await insert_rows(conn, current, values)
+            return await _insert_pipelined(conn, current, rows)
 
     async def get(self, row_id: uuid.UUID | str) -> RowResult:
         """The row with this id (active or archived); :class:`NotFound` otherwise.
@@ -423,9 +426,9 @@ class Register:
         """
         rid = _row_id(row_id)
         d = await self._definition()
-        build_values(d.fields, values, register=d.name, partial=True)  # fail before I/O
+        d.info.coercer.build(values, register=d.name, partial=True)  # fail before I/O
         async with self._writing() as (conn, current):
-            changed = build_values(current.fields, values, register=d.name, partial=True)
+            changed = current.info.coercer.build(values, register=d.name, partial=True)
             row = await select_row(conn, current, rid, for_update=True)
             if row is None:
                 raise NotFound(f"register {current.name!r} has no row {rid}")
@@ -479,19 +482,15 @@ class Register:
         """
         rid = _row_id(row_id)
         d = await self._definition()
-        bind = await self._bind()
         try:
-            async with bind.begin() as conn:
-                result = await conn.execute(
-                    text(
-                        "DELETE FROM forktex_data.rows WHERE id = :id AND tenant_id = :t AND "
-                        f"register_id = {register_literal(d.id)}"
-                    ),
-                    {"id": rid, "t": d.tenant_id},
-                )
+            # The register is share-locked like for any write (no schema change can claim
+            # values of the row meanwhile), the row locked first (no update can add links).
+            async with self._writing() as (conn, current):
+                locked = await _lock_rows(conn, current, "r.id = :id", {"id": rid})
+                deleted = await delete_locked(conn, current, locked)
         except DBAPIError as exc:
             raise await self._reference_error(exc, [rid]) from None
-        if not result.rowcount:
+        if not deleted:
             raise NotFound(f"register {d.name!r} has no row {rid}")
 
     async def _reference_error(
@@ -555,19 +554,34 @@ class Register:
         choices: Sequence[str] = (),
         target: str | None = None,
         many: bool = False,
+        dry_run: bool = False,
     ) -> TypeChange:
         """Change a field's type, converting every row's value in one transaction. If any
         value cannot convert, :class:`ConversionFailed` lists them and nothing changes.
 
+        The returned :class:`TypeChange` reports the values that lose information (the new
+        value does not convert back, e.g. a datetime that becomes a date, or the change
+        cannot be undone, e.g. a reference that becomes text). ``dry_run=True`` changes
+        nothing and returns that report, failures included, so a UI can ask before
+        converting.
+
         Example::
 
-            await invoices.change_field_type("amount", "integer")
+            report = await invoices.change_field_type("issued_at", "date", dry_run=True)
+            if not report.failed and not report.lossy:
+                await invoices.change_field_type("issued_at", "date")
             await invoices.change_field_type("status", "single_select", choices=("a", "b"))
         """
         from . import _evolve
 
         return await _evolve.change_type(
-            self, name, new_type, choices=tuple(choices), target=target, many=many
+            self,
+            name,
+            new_type,
+            choices=tuple(choices),
+            target=target,
+            many=many,
+            dry_run=dry_run,
         )
 
     async def set_indexed(self, name: str, indexed: bool = True) -> Register:
@@ -667,25 +681,16 @@ class Register:
         d = await self._definition()
         sql = Sql()
         where = where_sql(sql, plan, d.id, d.tenant_id)
-        bind = await self._bind()
+        ids: list[uuid.UUID] = []
         try:
-            async with bind.begin() as conn:
-                result = await conn.execute(
-                    text(f"DELETE FROM forktex_data.rows AS r WHERE {where} RETURNING r.id"),
-                    sql.params,
-                )
-                return len(result.all())
-        except DBAPIError as exc:
-            async with bind.connect() as conn:
-                ids = (
-                    (
-                        await conn.execute(
-                            text(f"SELECT r.id FROM forktex_data.rows r WHERE {where}"), sql.params
-                        )
+            async with self._writing() as (conn, current):
+                if current is not d:  # the plan was validated against the old definition
+                    raise SchemaConflict(
+                        f"register {d.name!r} changed while deleting; run the query again"
                     )
-                    .scalars()
-                    .all()
-                )
+                ids = await _lock_rows(conn, d, where, sql.params)
+                return await delete_locked(conn, d, ids)
+        except DBAPIError as exc:
             raise await self._reference_error(exc, ids) from None
 
     async def fetch_targets(
@@ -719,6 +724,47 @@ class Register:
             return {record.id: decode_row(td, record) for record in result}
 
 
+async def _lock_rows(
+    conn: AsyncConnection, d: Definition, where: str, params: Mapping[str, Any]
+) -> list[uuid.UUID]:
+    """Ids of the register's rows matching ``where``, locked ``FOR UPDATE``."""
+    result = await conn.execute(
+        text(
+            f"SELECT r.id FROM forktex_data.rows r WHERE {where} "
+            f"AND r.register_id = {register_literal(d.id)} AND r.tenant_id = :lock_t "
+            "FOR UPDATE"
+        ),
+        {**params, "lock_t": d.tenant_id},
+    )
+    return list(result.scalars().all())
+
+
+async def _insert_pipelined(
+    conn: AsyncConnection, d: Definition, rows: Sequence[Mapping[str, Any]]
+) -> list[RowResult]:
+    """Insert in chunks (:func:`chunk_size`), coercing and encoding the next chunk in
+    Python while Postgres writes the previous one (same transaction: all or nothing)."""
+    done: list[RowResult] = []
+    pending: asyncio.Task[list[RowResult]] | None = None
+    try:
+        size = chunk_size(len(rows))
+        for start in range(0, len(rows), size):
+            chunk = [d.info.coercer.build(r, register=d.name) for r in rows[start : start + size]]
+            prepared = prepare_rows(d, chunk)
+            if pending is not None:
+                done += await pending
+            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared))
+            await asyncio.sleep(0)  # hand the statement to the driver before the next chunk
+        if pending is not None:
+            done += await pending
+            pending = None
+    finally:
+        if pending is not None:  # an error while preparing: let the statement finish first
+            with contextlib.suppress(BaseException):
+                await pending
+    return done
+
+
 @functools.lru_cache(maxsize=1024)
 def _statement(sql: str) -> TextClause:
     """``text(sql)``, parsed once per distinct query shape."""
@@ -738,5 +784,5 @@ def _facet_value(f: Field, value: Any) -> Any:
 def _row_id(value: Any) -> uuid.UUID:
     rid = as_row_id(value)
     if rid is None or isinstance(value, bool):
-        raise InvalidValue(f"row id must be a UUID (or its string form), got {value!r:.80}")
+        raise InvalidValue(f"row id must be a UUID (or its string form), got {show(value, 80)}")
     return rid

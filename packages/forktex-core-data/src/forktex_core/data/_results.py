@@ -127,9 +127,28 @@ class FacetCount:
 
 @dataclass(frozen=True)
 class TypeChange:
-    """What ``Register.change_field_type`` did: ``converted`` rows had a value."""
+    """What ``Register.change_field_type`` did — or, with ``dry_run=True``, would do.
+
+    ``converted`` rows had a value that converts. ``lossy`` of them lose information: the
+    new value does not convert back to the old one, or the change cannot be undone (a
+    reference that becomes text); ``losses`` lists up to 100 as ``(row_id, old value, new
+    value, reason)``. A dry run also reports the values that cannot convert at all
+    (``failed``, ``failures`` as ``(row_id, value, reason)``) instead of raising
+    :class:`ConversionFailed`.
+
+    Example::
+
+        report = await invoices.change_field_type("issued_at", "date", dry_run=True)
+        if report.lossy:
+            print(f"{report.lossy} rows would lose their time of day", report.losses[:3])
+    """
 
     field: str
     old_type: str
     new_type: str
     converted: int
+    lossy: int = 0
+    losses: tuple[tuple[Any, Any, Any, str], ...] = ()
+    failed: int = 0
+    failures: tuple[tuple[Any, Any, str], ...] = ()
+    dry_run: bool = False

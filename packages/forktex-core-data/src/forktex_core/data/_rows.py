@@ -1,32 +1,49 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Row storage: JSONB documents keyed by field storage keys, the reference ``links`` and
-the ``uniques`` side table that makes Postgres enforce unique fields."""
+"""Row storage: JSONB documents keyed by field storage keys, their search vectors, the
+reference ``links`` and the ``uniques`` side table that makes Postgres enforce unique
+fields. Rows, links and unique claims are written and removed together here."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._compile import ROW_COLUMNS, register_literal, search_expr
-from ._definition import Definition, duplicate_value, pg_error
-from ._errors import DataError, ReferenceViolation, UniqueViolation
+from ._compile import ROW_COLUMNS, register_literal
+from ._definition import Definition, duplicate_field, duplicate_value, pg_error
+from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation
 from ._fields import Field, FieldType, check_key, dumps, to_json
+from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
+from ._search import search_columns, vector_of
 
 
-def document(d: Definition, values: Mapping[str, Any]) -> str:
-    """The stored JSONB text of coerced values (unset fields are left out)."""
-    return dumps(
-        {f.key: to_json(f, values[f.name]) for f in d.fields if values.get(f.name) is not None}
-    )
+def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
+    """The stored JSONB text of coerced values (unset fields are left out) and the
+    ``tsvector`` text of its searchable values."""
+    data: dict[str, Any] = {}
+    for name, key, encode in d.encoders:
+        value = values.get(name)
+        if value is not None:
+            data[key] = value if encode is None else encode(value)
+    doc = dumps(data)
+    if len(doc) > MAX_DOCUMENT_CHARS:
+        raise InvalidValue(
+            f"a row of register {d.name!r} takes {len(doc):,} characters as JSON; the limit "
+            f"is {MAX_DOCUMENT_CHARS:,}: store large content elsewhere (e.g. object storage) "
+            "and keep a link in the row"
+        )
+    return doc, vector_of(d.search_columns, data)
 
 
 def decode_row(d: Definition, record: Any) -> RowResult:
@@ -62,34 +79,133 @@ async def lock_version(conn: AsyncConnection, d: Definition) -> int | None:
     return int(version) if version is not None else None
 
 
-async def insert_rows(
-    conn: AsyncConnection, d: Definition, values: Sequence[Mapping[str, Any]]
-) -> list[RowResult]:
-    """Insert coerced rows (one statement), their links and unique values."""
+_FK_DETAIL = re.compile(r"^Key \(target_id\)=\((?P<id>[0-9a-f-]+)\) is not present")
+
+
+def chunk_size(total: int) -> int:
+    """Rows per INSERT statement of an ``insert_many`` of ``total`` rows: about an eighth
+    (the next chunk is prepared in Python while Postgres writes the previous one, so more
+    chunks overlap more), at least 100 and at most 500 rows per statement."""
+    return min(500, max(100, -(-total // 8)))
+
+
+@dataclass(frozen=True)
+class PreparedRows:
+    """Coerced rows ready for one INSERT: ids, documents, search vectors, and the link and
+    unique-value claims per field."""
+
+    ids: list[uuid.UUID]
+    values: list[dict[str, Any]]
+    docs: list[str]
+    vectors: list[str]
+    links: list[tuple[list[uuid.UUID], list[uuid.UUID]]]  # per reference field
+    uniques: list[tuple[list[str], list[uuid.UUID]]]  # per unique field
+
+
+def _references(d: Definition) -> list[Field]:
+    return [f for f in d.fields if f.kind is FieldType.REFERENCE]
+
+
+def _uniques(d: Definition) -> list[Field]:
+    return [f for f in d.fields if f.unique]
+
+
+def prepare_rows(d: Definition, values: Sequence[dict[str, Any]]) -> PreparedRows:
+    """Everything :func:`insert_prepared` sends, computed in Python."""
     ids = [_new_id() for _ in values]
-    docs = [document(d, v) for v in values]
-    result = await conn.execute(
-        text(
-            "INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search) "
-            f"SELECT u.id, :tenant, {register_literal(d.id)}, u.data, "
-            f"{search_expr(d.fields, 'u.data')} FROM (SELECT t.id, CAST(t.doc AS jsonb) AS data "
-            "FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[])) AS t(id, doc)) u "
-            "RETURNING id, created_at, updated_at"
-        ),
-        {"tenant": d.tenant_id, "ids": ids, "docs": docs},
-    )
-    stamps = {row.id: row for row in result}
-    await write_links(conn, d, ids, values, replace=False)
-    await write_uniques(conn, d, ids, [f for f in d.fields if f.unique], replace=False)
+    docs: list[str] = []
+    vectors: list[str] = []
+    for v in values:
+        doc, vector = document(d, v)
+        docs.append(doc)
+        vectors.append(vector)
+    links = []
+    for f in _references(d):
+        sources: list[uuid.UUID] = []
+        targets: list[uuid.UUID] = []
+        for rid, v in zip(ids, values, strict=True):
+            value = v.get(f.name)
+            for target in (value or ()) if f.many else ((value,) if value else ()):
+                sources.append(rid)
+                targets.append(target)
+        links.append((sources, targets))
+    uniques = []
+    for f in _uniques(d):
+        claims = [
+            (unique_text(f, value), rid)
+            for rid, v in zip(ids, values, strict=True)
+            if (value := v.get(f.name)) is not None
+        ]
+        uniques.append(([c[0] for c in claims], [c[1] for c in claims]))
+    return PreparedRows(ids, list(values), docs, vectors, links, uniques)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques: int) -> TextClause:
+    """One statement writing rows, their links (only to rows of each target register of
+    the tenant: others do not join and are counted as missing) and unique claims."""
+    parts = [
+        "WITH ins AS (INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search) "
+        f"SELECT t.id, :tenant, {register_literal(register)}, CAST(t.doc AS jsonb), "
+        "CAST(t.vector AS tsvector) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
+        "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING 1)"
+    ]
+    counts = []
+    for i, target in enumerate(references):
+        parts.append(f"l{i} AS ({_links_insert(target, str(i))} RETURNING 1)")
+        counts.append(f"(SELECT count(*) FROM l{i}) AS l{i}")
+    for i in range(uniques):
+        parts.append(
+            f"u{i} AS (INSERT INTO forktex_data.uniques (field_id, value, row_id) "
+            f"SELECT :uf{i}, u.v, u.r FROM unnest(CAST(:uv{i} AS text[]), "
+            f"CAST(:ur{i} AS uuid[])) AS u(v, r) RETURNING 1)"
+        )
+    # Every row gets now() (the transaction's start) as created_at and updated_at: one
+    # timestamp comes back instead of three columns per row.
+    columns = ", ".join(["(SELECT count(*) FROM ins) AS n", "now() AS at", *counts])
+    return text(", ".join(parts) + f" SELECT {columns}")
+
+
+async def insert_prepared(
+    conn: AsyncConnection, d: Definition, rows: PreparedRows
+) -> list[RowResult]:
+    """Insert prepared rows, their links and unique claims in one statement."""
+    references, uniques = _references(d), _uniques(d)
+    params: dict[str, Any] = {
+        "tenant": d.tenant_id, "ids": rows.ids, "docs": rows.docs, "vectors": rows.vectors,
+    }  # fmt: skip
+    for i, (f, (sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
+        params |= {f"lf{i}": d.field_ids[f.key], f"ls{i}": sources, f"lt{i}": targets}
+    for i, (f, (vals, rids)) in enumerate(zip(uniques, rows.uniques, strict=True)):
+        params |= {f"uf{i}": d.field_ids[f.key], f"uv{i}": vals, f"ur{i}": rids}
+    statement = _insert_sql(d.id, tuple(d.targets[f.key] for f in references), len(uniques))
+    try:
+        result = (await conn.execute(statement, params)).all()
+    except DBAPIError as exc:
+        sqlstate, _constraint, detail = pg_error(exc)
+        if sqlstate == "23505":
+            field_id = duplicate_field(detail)
+            taken = next((x for x in uniques if d.field_ids[x.key] == field_id), None)
+            if taken is not None:
+                raise unique_error(exc, d, taken) from None
+        _raise_if_target_gone(
+            exc, d, [(f, targets) for f, (_s, targets) in zip(references, rows.links, strict=True)]
+        )
+        raise
+    counts = result[0]
+    for i, (f, (_sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
+        if counts[2 + i] != len(targets):
+            await _missing_targets(conn, d, f, targets)
+    at = counts.at
     return [
         RowResult(
             id=rid,
             register=d.name,
-            values=dict(v),
-            created_at=stamps[rid].created_at,
-            updated_at=stamps[rid].updated_at,
+            values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
+            created_at=at,
+            updated_at=at,
         )
-        for rid, v in zip(ids, values, strict=True)
+        for rid, v in zip(rows.ids, rows.values, strict=True)
     ]
 
 
@@ -119,22 +235,29 @@ async def update_row(
     conn: AsyncConnection, d: Definition, current: RowResult, changed: Mapping[str, Any]
 ) -> RowResult:
     merged = {**current.values, **changed}
+    doc, vector = document(d, merged)
     record = (
         await conn.execute(
             text(
-                "UPDATE forktex_data.rows AS r SET data = n.data, updated_at = now(), "
-                f"search = {search_expr(d.fields, 'n.data')} "
-                "FROM (SELECT CAST(:doc AS jsonb) AS data) n WHERE r.id = :id "
+                "UPDATE forktex_data.rows AS r SET data = CAST(:doc AS jsonb), "
+                "updated_at = now(), search = CAST(:vector AS tsvector) WHERE r.id = :id "
                 f"RETURNING {ROW_COLUMNS}"
             ),
-            {"doc": document(d, merged), "id": current.id},
+            {"doc": doc, "vector": vector, "id": current.id},
         )
     ).one()
     touched = [f for f in d.fields if f.name in changed]
     await write_links(
         conn, d, [current.id], [merged], replace=True, only=[f for f in touched if _is_ref(f)]
     )
-    await write_uniques(conn, d, [current.id], [f for f in touched if f.unique], replace=True)
+    await write_uniques(
+        conn,
+        d,
+        [current.id],
+        [merged],
+        [f for f in touched if f.unique],
+        replace=[current.values],
+    )
     return decode_row(d, record)
 
 
@@ -170,59 +293,123 @@ async def write_links(
             )
         if not targets:
             continue
-        wanted = set(targets)
-        found = {
-            row[0]
-            for row in await conn.execute(
-                text(
-                    "SELECT id FROM forktex_data.rows WHERE id = ANY(:ids) AND tenant_id = :t "
-                    f"AND register_id = {register_literal(d.targets[f.key])} FOR KEY SHARE"
-                ),
-                {"ids": list(wanted), "t": d.tenant_id},
+        try:
+            inserted = await conn.execute(
+                text(_links_insert(d.targets[f.key], "")),
+                {"lf": field_id, "ls": sources, "lt": targets, "tenant": d.tenant_id},
             )
-        }
-        missing = sorted(str(t) for t in wanted - found)
-        if missing:
+        except DBAPIError as exc:
+            _raise_if_target_gone(exc, d, [(f, targets)])
+            raise
+        if inserted.rowcount != len(targets):
+            await _missing_targets(conn, d, f, targets)
+
+
+def _links_insert(target_register: uuid.UUID, suffix: str) -> str:
+    """``INSERT INTO links`` of the pairs ``:ls<suffix>`` / ``:lt<suffix>`` whose target
+    is a row of ``target_register`` of the tenant (others are left out: the caller counts
+    them as missing). The foreign key then share-locks each target until commit."""
+    return (
+        "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
+        f"SELECT :lf{suffix}, u.s, u.t, :tenant FROM unnest(CAST(:ls{suffix} AS uuid[]), "
+        f"CAST(:lt{suffix} AS uuid[])) AS u(s, t) CROSS JOIN LATERAL (SELECT 1 FROM "
+        # LIMIT keeps this a lookup per target, never a read of the whole target register
+        "forktex_data.rows r WHERE r.id = u.t AND r.tenant_id = :tenant AND "
+        f"r.register_id = {register_literal(target_register)} LIMIT 1) AS found "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+def _raise_if_target_gone(
+    exc: DBAPIError, d: Definition, written: Sequence[tuple[Field, Sequence[uuid.UUID]]]
+) -> None:
+    """ReferenceViolation when ``exc`` is the foreign key refusing a link whose target was
+    deleted while the write ran (the transaction is aborted: nothing can be queried)."""
+    sqlstate, _constraint, detail = pg_error(exc)
+    gone = _FK_DETAIL.match(detail) if sqlstate == "23503" else None
+    if gone is None:
+        return
+    for f, targets in written:
+        if uuid.UUID(gone["id"]) in targets:
             raise ReferenceViolation(
-                f"field {f.name!r} of register {d.name!r} references row(s) "
-                f"{', '.join(missing[:5])} that do not exist in register {f.target!r}"
-            )
-        await conn.execute(
+                f"field {f.name!r} of register {d.name!r} references row {gone['id']}, which "
+                f"was deleted from register {f.target!r} while this write ran"
+            ) from None
+
+
+async def _missing_targets(
+    conn: AsyncConnection, d: Definition, f: Field, targets: Sequence[uuid.UUID]
+) -> None:
+    """ReferenceViolation naming the targets that are not rows of the target register
+    (returns when there are none)."""
+    wanted = set(targets)
+    if not wanted:
+        return
+    found = {
+        row[0]
+        for row in await conn.execute(
             text(
-                "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
-                "SELECT :f, s, t, :tenant FROM unnest(CAST(:s AS uuid[]), CAST(:ts AS uuid[])) "
-                "AS u(s, t) ON CONFLICT DO NOTHING"
+                "SELECT id FROM forktex_data.rows WHERE id = ANY(:ids) AND tenant_id = :t "
+                f"AND register_id = {register_literal(d.targets[f.key])}"
             ),
-            {"f": field_id, "s": sources, "ts": targets, "tenant": d.tenant_id},
+            {"ids": list(wanted), "t": d.tenant_id},
         )
+    }
+    missing = sorted(str(t) for t in wanted - found)
+    if not missing:
+        return
+    raise ReferenceViolation(
+        f"field {f.name!r} of register {d.name!r} references row(s) "
+        f"{', '.join(missing[:5])} that do not exist in register {f.target!r}"
+    )
+
+
+def unique_text(f: Field, value: Any) -> str:
+    """The text a unique value is claimed under: the stored JSON value as ``->>`` reads it."""
+    raw = to_json(f, value)
+    return raw if isinstance(raw, str) else dumps(raw)
 
 
 async def write_uniques(
     conn: AsyncConnection,
     d: Definition,
     ids: Sequence[uuid.UUID],
+    values: Sequence[Mapping[str, Any]],
     fields: Sequence[Field],
     *,
-    replace: bool,
+    replace: Sequence[Mapping[str, Any]] | None,
 ) -> None:
     """Claim the rows' values of unique fields in ``uniques`` (primary key: field, value).
-    A taken value fails here, atomically, whoever wrote it first."""
+    A taken value fails here, atomically, whoever wrote it first. ``replace`` holds the
+    rows' previous values, whose claims are released first."""
     for f in fields:
         field_id = d.field_ids[f.key]
-        if replace:
+        if replace is not None:
+            released = [
+                unique_text(f, value) for v in replace if (value := v.get(f.name)) is not None
+            ]
             await conn.execute(
-                text("DELETE FROM forktex_data.uniques WHERE field_id = :f AND row_id = ANY(:ids)"),
-                {"f": field_id, "ids": list(ids)},
+                text(
+                    "DELETE FROM forktex_data.uniques WHERE field_id = :f "
+                    "AND value = ANY(:vals) AND row_id = ANY(:ids)"
+                ),
+                {"f": field_id, "vals": released, "ids": list(ids)},
             )
-        key = check_key(f.key)
+        claims = [
+            (unique_text(f, value), rid)
+            for rid, v in zip(ids, values, strict=True)
+            if (value := v.get(f.name)) is not None
+        ]
+        if not claims:
+            continue
         try:
             await conn.execute(
                 text(
                     "INSERT INTO forktex_data.uniques (field_id, value, row_id) "
-                    f"SELECT :f, r.data->>'{key}', r.id FROM forktex_data.rows r "
-                    f"WHERE r.id = ANY(:ids) AND r.data->>'{key}' IS NOT NULL"
+                    "SELECT :f, u.v, u.r FROM unnest(CAST(:vals AS text[]), "
+                    "CAST(:rids AS uuid[])) AS u(v, r)"
                 ),
-                {"f": field_id, "ids": list(ids)},
+                {"f": field_id, "vals": [c[0] for c in claims], "rids": [c[1] for c in claims]},
             )
         except DBAPIError as exc:
             raise unique_error(exc, d, f) from None
@@ -239,6 +426,70 @@ def unique_error(exc: DBAPIError, d: Definition, f: Field) -> DataError | DBAPIE
         field=f.name,
         value=value,
     )
+
+
+async def delete_locked(conn: AsyncConnection, d: Definition, ids: Sequence[uuid.UUID]) -> int:
+    """Delete rows the caller has locked ``FOR UPDATE``, with their outgoing links and
+    unique claims (the foreign key from ``links.target_id`` refuses the delete while
+    another row still references one of them). Returns how many rows were deleted."""
+    if not ids:
+        return 0
+    await conn.execute(
+        text("DELETE FROM forktex_data.links WHERE source_id = ANY(:ids)"), {"ids": list(ids)}
+    )
+    for f in _uniques(d):  # claims are found by their values
+        await conn.execute(
+            text(
+                "DELETE FROM forktex_data.uniques u USING forktex_data.rows r "
+                f"WHERE r.id = ANY(:ids) AND u.field_id = :f "
+                f"AND u.value = r.data->>'{check_key(f.key)}' AND u.row_id = r.id"
+            ),
+            {"ids": list(ids), "f": d.field_ids[f.key]},
+        )
+    result = await conn.execute(
+        text(
+            "DELETE FROM forktex_data.rows WHERE id = ANY(:ids) AND tenant_id = :t "
+            f"AND register_id = {register_literal(d.id)}"
+        ),
+        {"ids": list(ids), "t": d.tenant_id},
+    )
+    return int(result.rowcount)
+
+
+async def refresh_search(
+    conn: AsyncConnection, register_id: uuid.UUID, fields: Sequence[Field]
+) -> None:
+    """Rewrite the search vector of every row of a register from its stored values (after
+    the set of searchable fields changed), in batches."""
+    columns = search_columns(fields)
+    last = uuid.UUID(int=0)
+    while True:
+        batch = (
+            await conn.execute(
+                text(
+                    "SELECT id, data FROM forktex_data.rows "
+                    f"WHERE register_id = {register_literal(register_id)} AND id > :last "
+                    "ORDER BY id LIMIT 2000"
+                ),
+                {"last": last},
+            )
+        ).all()
+        if not batch:
+            return
+        ids = [row.id for row in batch]
+        vectors = [
+            vector_of(columns, json.loads(row.data) if isinstance(row.data, str) else row.data)
+            for row in batch
+        ]
+        await conn.execute(
+            text(
+                "UPDATE forktex_data.rows AS r SET search = CAST(u.vector AS tsvector) FROM "
+                "unnest(CAST(:ids AS uuid[]), CAST(:vectors AS text[])) AS u(id, vector) "
+                "WHERE r.id = u.id"
+            ),
+            {"ids": ids, "vectors": vectors},
+        )
+        last = ids[-1]
 
 
 async def referencing(conn: AsyncConnection, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> str:

@@ -7,15 +7,121 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from forktex_core.db import SchemaState, ensure_schema
+from forktex_core.db import Migration, SchemaState, ensure_schema
 
-from ._errors import InvalidValue
+from ._definition import load_definition
+from ._errors import InvalidValue, show
+from ._index import index_ddl, stats_ddl
+from ._rows import refresh_search
 
 SCHEMA = "forktex_data"
 
-MIGRATIONS: list[str] = [
+
+async def _unique_storage_keys(conn: AsyncConnection) -> None:
+    """Migration 2: storage keys unique across every register, bounded sort expressions,
+    search vectors built by :mod:`._search`.
+
+    Until now each register numbered its fields' keys from ``f1``, so registers of
+    different tenants shared keys and a cast in one register's query could be evaluated on
+    another register's value (a lossy bitmap heap scan rechecks every row of a page) and
+    fail. Every field gets a key from the ``field_keys`` sequence instead, which starts
+    above every key ever handed out (so a value left under an old key can never be read as
+    a new one); row documents are rewritten, and every index and statistics object is
+    rebuilt on the new keys and the current sort expressions, and every row's search vector
+    is rebuilt from its values with the library's own word splitting (the same the
+    in-memory source uses). All in this transaction: writers wait until it commits."""
+    await conn.execute(
+        text("CREATE SEQUENCE forktex_data.field_keys MINVALUE 1 MAXVALUE 999999999")
+    )
+    # Links and unique claims are removed with their row / field, and rows with their
+    # register, by the library itself (rows and registers locked first; a write holds its
+    # register FOR KEY SHARE, so it cannot exist no more by commit). Only the reference
+    # target keeps its foreign key: it is what refuses deleting a referenced row. Five
+    # per-row foreign-key checks less on every write.
+    await conn.execute(text("ALTER TABLE forktex_data.rows DROP CONSTRAINT rows_register_id_fkey"))
+    await conn.execute(
+        text(
+            "ALTER TABLE forktex_data.links DROP CONSTRAINT links_field_id_fkey, "
+            "DROP CONSTRAINT links_source_id_fkey"
+        )
+    )
+    await conn.execute(
+        text(
+            "ALTER TABLE forktex_data.uniques DROP CONSTRAINT uniques_field_id_fkey, "
+            "DROP CONSTRAINT uniques_row_id_fkey"
+        )
+    )
+    # One index less per link and per claim: a row's links are found by the primary key
+    # (now led by the source row), its claims by their values.
+    await conn.execute(
+        text(
+            "ALTER TABLE forktex_data.links DROP CONSTRAINT links_pkey, "
+            "ADD CONSTRAINT links_pkey PRIMARY KEY (source_id, field_id, target_id)"
+        )
+    )
+    await conn.execute(text("DROP INDEX forktex_data.links_source_idx"))
+    await conn.execute(text("DROP INDEX forktex_data.uniques_row_idx"))
+    await conn.execute(
+        text(
+            "SELECT setval('forktex_data.field_keys', "
+            "(SELECT coalesce(max(next_key), 1) FROM forktex_data.registers), false)"
+        )
+    )
+    await conn.execute(
+        text(
+            "CREATE TEMPORARY TABLE _forktex_rekey ON COMMIT DROP AS "
+            "SELECT id, register_id, key AS old_key, "
+            "'f' || nextval('forktex_data.field_keys') AS new_key FROM forktex_data.fields"
+        )
+    )
+    await conn.execute(
+        text(
+            "UPDATE forktex_data.rows r SET data = ("
+            "SELECT coalesce(jsonb_object_agg(coalesce(k.new_key, e.key), e.value), '{}') "
+            "FROM jsonb_each(r.data) e LEFT JOIN _forktex_rekey k "
+            "ON k.register_id = r.register_id AND k.old_key = e.key) "
+            "WHERE r.data <> '{}'::jsonb"
+        )
+    )
+    await conn.execute(
+        text(
+            "UPDATE forktex_data.fields f SET key = k.new_key FROM _forktex_rekey k "
+            "WHERE k.id = f.id"
+        )
+    )
+    for (index,) in await conn.execute(
+        text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'forktex_data' "
+            "AND starts_with(indexname, 'fdx_')"
+        )
+    ):
+        await conn.execute(text(f'DROP INDEX forktex_data."{index}"'))
+    for (stats,) in await conn.execute(
+        text(
+            "SELECT s.stxname FROM pg_statistic_ext s JOIN pg_namespace n "
+            "ON n.oid = s.stxnamespace WHERE n.nspname = 'forktex_data' "
+            "AND starts_with(s.stxname, 'fds_')"
+        )
+    ):
+        await conn.execute(text(f'DROP STATISTICS forktex_data."{stats}"'))
+    registers = (
+        await conn.execute(text("SELECT id, tenant_id FROM forktex_data.registers ORDER BY id"))
+    ).all()
+    for register_id, tenant_id in registers:
+        d = await load_definition(conn, tenant_id, register_id=register_id)
+        if d is None:  # pragma: no cover - read in this very transaction
+            continue
+        for f in d.fields:
+            if f.indexed:
+                await conn.execute(text(index_ddl(d.id, f, concurrently=False)))
+                await conn.execute(text(stats_ddl(f)))
+        await refresh_search(conn, d.id, d.fields)
+
+
+MIGRATIONS: list[Migration] = [
     # 1: registers, fields, rows, links, and the IMMUTABLE casts that expression indexes need.
     """
     CREATE TABLE registers (
@@ -82,6 +188,7 @@ MIGRATIONS: list[str] = [
     CREATE FUNCTION iso_timestamptz(text) RETURNS timestamptz
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT $1::timestamptz $$;
     """,
+    _unique_storage_keys,
 ]
 """Append-only: never edit an entry once released (``ensure_schema`` checks checksums)."""
 
@@ -103,7 +210,7 @@ async def init_schema(engine: AsyncEngine) -> SchemaState:
     if not isinstance(engine, AsyncEngine):
         raise InvalidValue(
             f"init_schema() needs a SQLAlchemy AsyncEngine (e.g. forktex_core.db.get_engine()), "
-            f"got {engine!r:.80}"
+            f"got {show(engine, 80)}"
         )
     pending = _ready.get(engine)
     if pending is not None:

@@ -7,7 +7,6 @@ Postgres one is :class:`~forktex_core.data.Register`)."""
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -16,9 +15,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from forktex_core.db import uuid7
 
-from ._errors import DataError, InvalidDefinition, InvalidValue, NotFound, UniqueViolation
-from ._fields import STRINGS, Field, FieldType, as_row_id, check_name, coerce
-from ._query import ID, QueryPlan, RegisterInfo, SortKey, sort_value
+from . import _search
+from ._errors import (
+    DataError,
+    InvalidDefinition,
+    InvalidValue,
+    NotFound,
+    UniqueViolation,
+    show,
+)
+from ._fields import Field, FieldType, as_row_id, check_name
+from ._plan import ID, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
 from ._results import FacetCount, RowResult
 
 
@@ -115,28 +122,12 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
     if plan.archived == "archived" and not row.archived:
         return False
     for cond in plan.conditions:
-        if not _check(cond.field, cond.op, cond.value, sort_value(row, cond.field)):
+        if not _check(cond.field, cond.op, cond.value, field_value(row, cond.field)):
             return False
     if plan.search is not None:
-        words = set(_WORD.findall(_document(plan.info.fields, row).lower()))
-        return all(w in words for w in _WORD.findall(plan.search.lower()))
+        parts = _search.searchable_parts(plan.info.search_columns, row.values, by_key=False)
+        return _search.matches(_search.parse(plan.search), _search.index(parts))
     return True
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _document(fields: Iterable[Field], row: RowResult) -> str:
-    parts: list[str] = []
-    for f in fields:
-        value = row.values.get(f.name)
-        if value is None:
-            continue
-        if f.kind in STRINGS:
-            parts.append(value)
-        elif f.kind is FieldType.MULTI_SELECT:
-            parts.extend(value)
-    return " ".join(parts)
 
 
 def _check(f: Field, op: str, expected: Any, value: Any) -> bool:
@@ -238,42 +229,6 @@ def facet(plan: QueryPlan, rows: Iterable[RowResult], f: Field, limit: int) -> l
 # -- the in-memory / computed source -----------------------------------------------------
 
 
-def build_values(
-    fields: Sequence[Field], values: Mapping[str, Any], *, register: str, partial: bool = False
-) -> dict[str, Any]:
-    """Coerce a write (field name -> value): unknown names, bad values and missing required
-    fields raise. ``partial`` (updates) skips defaults and leaves unspecified fields alone."""
-    if not isinstance(values, Mapping):
-        raise InvalidValue(
-            f"row values must be a mapping of field name to value, got {values!r:.80}"
-        )
-    by_name = {f.name: f for f in fields}
-    unknown = [k for k in values if k not in by_name]
-    if unknown:
-        raise InvalidValue(
-            f"register {register!r} has no field {unknown[0]!r}; fields: "
-            f"{', '.join(map(repr, by_name)) or '(none)'}",
-            field=str(unknown[0]),
-            value=values[unknown[0]],
-        )
-    out: dict[str, Any] = {}
-    for f in fields:
-        if f.name in values:
-            out[f.name] = coerce(f, values[f.name])
-        elif not partial:
-            out[f.name] = f.default
-        else:
-            continue
-        if f.required and out[f.name] is None:
-            raise InvalidValue(
-                f"field {f.name!r} of register {register!r} is required"
-                + ("" if partial else "; give it a value"),
-                field=f.name,
-                value=None,
-            )
-    return out
-
-
 class MemoryRegister:
     """A register held in memory (or computed on every query by ``compute``). The same
     ``RowQuery`` runs on it as on a Postgres :class:`Register`; values are coerced by the
@@ -304,13 +259,13 @@ class MemoryRegister:
         check_name(name, "register")
         if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
             raise InvalidDefinition(
-                f"fields must be a list of Field(...) definitions, got {fields!r:.80}"
+                f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
             )
         names = [f.name for f in fields]
         if len(set(names)) != len(names):
             raise InvalidDefinition(f"register {name!r} names a field twice: {names}")
         if compute is not None and not callable(compute):
-            raise InvalidDefinition(f"compute must be an async callable, got {compute!r:.80}")
+            raise InvalidDefinition(f"compute must be an async callable, got {show(compute, 80)}")
         self._info = RegisterInfo(name, tuple(fields), date_field)
         if date_field is not None:
             self._info.field(date_field)
@@ -335,18 +290,18 @@ class MemoryRegister:
 
     def _make(self, data: Mapping[str, Any]) -> RowResult:
         if not isinstance(data, Mapping):
-            raise InvalidValue(f"a row must be a mapping, got {data!r:.80}")
+            raise InvalidValue(f"a row must be a mapping, got {show(data, 80)}")
         values = dict(data)
         raw_id = values.pop("id", None)
         row_id = uuid7() if raw_id is None else as_row_id(raw_id)
         if row_id is None:
-            raise InvalidValue(f"row id must be a UUID, got {raw_id!r:.80}", field="id")
+            raise InvalidValue(f"row id must be a UUID, got {show(raw_id, 80)}", field="id")
         stamps = {k: values.pop(k, None) for k in ("created_at", "updated_at", "archived_at")}
         now = datetime.now(UTC)
         return RowResult(
             id=row_id,
             register=self._info.name,
-            values=build_values(self._info.fields, values, register=self._info.name),
+            values=self._info.coercer.build(values, register=self._info.name),
             created_at=stamps["created_at"] or now,
             updated_at=stamps["updated_at"] or now,
             archived_at=stamps["archived_at"],
@@ -369,7 +324,7 @@ class MemoryRegister:
                 if other.id != row.id and other.values.get(f.name) == value:
                     raise UniqueViolation(
                         f"field {f.name!r} of register {self._info.name!r} is unique and "
-                        f"{value!r:.80} is taken",
+                        f"{show(value, 80)} is taken",
                         field=f.name,
                         value=value,
                     )
@@ -392,7 +347,7 @@ class MemoryRegister:
         """Change some fields of a row; returns the new row."""
         self._writable()
         current = await self.get(row_id)
-        changed = build_values(self._info.fields, values, register=self.name, partial=True)
+        changed = self._info.coercer.build(values, register=self.name, partial=True)
         row = replace(current, values={**current.values, **changed}, updated_at=datetime.now(UTC))
         self._check_unique(row)
         self._rows[row.id] = row
@@ -405,7 +360,7 @@ class MemoryRegister:
         for row in rows:
             if row.id == rid:
                 return row
-        raise NotFound(f"register {self.name!r} has no row {row_id!r:.80}")
+        raise NotFound(f"register {self.name!r} has no row {show(row_id, 80)}")
 
     async def _all_rows(self) -> list[RowResult]:
         if self._compute is None:

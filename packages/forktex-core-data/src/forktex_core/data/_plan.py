@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""The validated :class:`QueryPlan` a ``RowQuery`` hands to its source, its parts, the
+system columns, and the two ways of reading a field from a row: its whole value (what
+filters compare) and its sort key (what ordering, indexes and cursors use)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._errors import InvalidQuery, show
+from ._fields import STRINGS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
+from ._limits import SORT_CHARS
+from ._results import RowResult
+from ._search import search_columns
+
+ArchivedMode = Literal["active", "archived", "all"]
+
+
+def _system(name: str, kind: FieldType) -> Field:
+    f = object.__new__(Field)
+    values = {
+        "name": name, "type": kind, "required": False, "unique": False, "indexed": False,
+        "default": None, "choices": (), "target": None, "many": False, "label": None,
+        "key": "$" + name,
+    }  # fmt: skip
+    for attr, value in values.items():
+        object.__setattr__(f, attr, value)
+    return f
+
+
+ID = _system("id", FieldType.REFERENCE)
+SYSTEM = {
+    "id": ID,
+    "created_at": _system("created_at", FieldType.DATETIME),
+    "updated_at": _system("updated_at", FieldType.DATETIME),
+    "archived_at": _system("archived_at", FieldType.DATETIME),
+}
+NULLABLE_SYSTEM = frozenset({"archived_at"})
+
+
+def is_system(f: Field) -> bool:
+    """Whether ``f`` is a system column (``id``, ``created_at``, ...), not a stored field."""
+    return f.key.startswith("$")
+
+
+def nullable(f: Field) -> bool:
+    """Whether ``f`` can be NULL (every stored field, and ``archived_at``)."""
+    return not is_system(f) or f.name in NULLABLE_SYSTEM
+
+
+@dataclass(frozen=True)
+class RegisterInfo:
+    """What a source tells the query layer about its register: name, fields, date field."""
+
+    name: str
+    fields: tuple[Field, ...]
+    date_field: str | None = None
+
+    @functools.cached_property
+    def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
+        """The fields whose values are search text, in field order."""
+        return search_columns(self.fields)
+
+    @functools.cached_property
+    def coercer(self) -> RowCoercer:
+        """Coerces rows written to this register."""
+        return RowCoercer(self.fields)
+
+    def field(self, name: str) -> Field:
+        """The field (or system column ``id`` / ``created_at`` / ``updated_at`` /
+        ``archived_at``) by name."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        if name in SYSTEM:
+            return SYSTEM[name]
+        raise InvalidQuery(
+            f"register {self.name!r} has no field {show(name)}; fields: "
+            f"{', '.join(repr(f.name) for f in self.fields) or '(none)'} "
+            f"and the system columns {', '.join(SYSTEM)}"
+        )
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One validated filter: ``field op value`` with ``value`` already coerced."""
+
+    field: Field
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One ``ORDER BY`` key. NULL sorts as the largest value (last ascending, first
+    descending), as Postgres does, so one index serves both directions. Text-like fields
+    sort by their first ``SORT_CHARS`` characters (see :func:`sort_value`)."""
+
+    field: Field
+    descending: bool
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A validated query: what a :class:`RegisterSource` executes."""
+
+    info: RegisterInfo
+    conditions: tuple[Condition, ...]
+    sort: tuple[SortKey, ...]
+    search: str | None
+    archived: ArchivedMode
+    includes: tuple[Field, ...]
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        parts = [
+            self.info.name,
+            [[c.field.name, c.op, _encode_value(c.field, c.op, c.value)] for c in self.conditions],
+            [[k.field.name, k.descending] for k in self.sort],
+            self.search,
+            self.archived,
+        ]
+        return hashlib.sha256(dumps(parts).encode()).hexdigest()[:16]
+
+    def fingerprint(self) -> str:
+        """A short hash of what selects rows (filters, search, archive mode, sort)."""
+        return self._fingerprint
+
+
+def _encode_value(f: Field, op: str, value: Any) -> Any:
+    if op == "is_null":
+        return value
+    if op in ("in", "between"):
+        return [to_json(f, v) for v in value]
+    if op == "contains" and f.kind is FieldType.JSON:
+        return value
+    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
+        return value
+    return to_json(f, value)
+
+
+def field_value(row: RowResult, f: Field) -> Any:
+    """The whole value of ``f`` on a row (system columns included): what filters compare."""
+    if f is ID:
+        return row.id
+    if is_system(f):
+        return getattr(row, f.name)
+    return row.values.get(f.name)
+
+
+def bounded(f: Field, value: Any) -> Any:
+    """The sort key of a value of ``f``: text-like values cut to ``SORT_CHARS``
+    characters (so sort keys, index entries and cursors stay small), others unchanged."""
+    if f.kind in STRINGS and isinstance(value, str) and len(value) > SORT_CHARS:
+        return value[:SORT_CHARS]
+    return value
+
+
+def sort_value(row: RowResult, f: Field) -> Any:
+    """The sort key of ``f`` on a row: :func:`field_value`, text-like values cut to
+    ``SORT_CHARS`` characters."""
+    return bounded(f, field_value(row, f))

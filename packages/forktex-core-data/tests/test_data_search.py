@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""The word splitting and query parsing that Postgres and the in-memory source share, and
+the fast path that builds a row's search vector for Postgres: it must give exactly the
+word positions the general index gives (the in-memory evaluator reads those)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forktex_core.data import Field
+from forktex_core.data._search import (
+    MAX_POSITIONS_PER_WORD,
+    index,
+    matches,
+    parse,
+    search_columns,
+    vector_literal,
+    vector_of,
+    words,
+)
+
+COLUMNS = search_columns(
+    [
+        Field("a", "text").with_key("f1"),
+        Field("n", "integer").with_key("f2"),
+        Field("m", "multi_select", choices=("x y", "z")).with_key("f3"),
+        Field("b", "email").with_key("f4"),
+    ]
+)
+word_text = st.text(alphabet="ab cA-_é1\u00df.", max_size=40)
+
+
+def _entries(vector: str) -> set[str]:
+    return set(vector.split())
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    a=st.one_of(st.none(), word_text, st.integers(0, 400).map(lambda n: "w " * n)),
+    m=st.lists(st.sampled_from(["x y", "z"]), max_size=2),
+    b=st.one_of(st.none(), word_text),
+)
+def test_the_fast_vector_equals_the_general_index(
+    a: str | None, m: list[str], b: str | None
+) -> None:
+    data = {"f1": a, "f2": 7, "f3": m or None, "f4": b}
+    parts = [p for p in (a, *m, b) if p is not None]
+    assert _entries(vector_of(COLUMNS, data)) == _entries(vector_literal(index(parts)))
+
+
+def test_words_and_their_limits() -> None:
+    assert words("Ada's e-mail: ADA@Example.COM, Straße ﬁle") == [
+        "ada", "s", "e", "mail", "ada", "example", "com", "strasse", "file",
+    ]  # fmt: skip
+    assert words("x" * 101 + " ok") == ["ok"]  # words over 100 characters are not indexed
+    found = index(["w " * 300])
+    assert len(found["w"]) == MAX_POSITIONS_PER_WORD
+
+
+def test_queries_parse_like_web_search() -> None:
+    doc = index(["big deal for acme", "paid"])
+    for query, expected in [
+        ("acme", True),
+        ("ACME paid", True),
+        ('"big deal"', True),
+        ('"deal big"', False),
+        ("acme -paid", False),
+        ('-"big deal"', False),
+        ("globex or acme", True),
+        ("globex or initech", False),
+        ("big-deal", True),  # the phrase of its words
+        ("or", False),  # a lone "or" is a word
+    ]:
+        assert matches(parse(query), doc) is expected, query
+    assert parse("!!!") is None and matches(parse("- _ %"), doc) is False
