@@ -2,9 +2,10 @@
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Every statement flow runs against its tables (the tables themselves are in ``_schema``).
 
-Only :class:`~forktex_core.flow._store.Store` executes them. Grouped by who asks: clients
-(start, read, signal, control), the worker (claim, heartbeat, lease checks), executions
-(checkpoints, signals, completion, failure, suspension, hand-back) and the leader.
+Only the :class:`~forktex_core.flow._store.Store` runs them, on its own connections
+(:func:`._claim.claim` and :mod:`._signals` run on the pools it passes). Grouped by who
+asks: clients (start, read, signal, control), the worker (claim, heartbeat, lease checks),
+executions (checkpoints, signals, completion, failure, suspension, hand-back), the leader.
 
 Fencing: every write of an execution names its execution id (``runs.execution``) and
 touches the run only while that execution holds it (``status = 'running'``), so a zombie

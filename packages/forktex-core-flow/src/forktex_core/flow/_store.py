@@ -62,54 +62,50 @@ class Store:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.connections = Connections(settings.database_url)
+        self._connections = Connections(settings.database_url)
         stale = settings.stale_after
         self._get_run = sql.get_run(stale)
         self._list_runs = sql.list_runs(stale, by_metadata=False)
         self._list_runs_by_metadata = sql.list_runs(stale, by_metadata=True)
 
     def __repr__(self) -> str:
-        return f"Store({self.connections.masked_url!r})"
+        return f"Store({self._connections.masked_url!r})"
 
     @property
     def dsn(self) -> str:
         """The libpq DSN (for tools that open a connection of their own)."""
-        return self.connections.dsn
+        return self._connections.dsn
 
     @property
     def masked_url(self) -> str:
         """The database URL, password masked."""
-        return self.connections.masked_url
+        return self._connections.masked_url
 
     def check_open(self) -> None:
         """Raise :class:`FlowClosed` once the store was closed."""
-        self.connections.check_open()
+        self._connections.check_open()
 
     async def connect(self) -> None:
         """Create or migrate the schema and open the client pool now."""
-        await self.connections.client()
-
-    async def ensure_schema(self) -> None:
-        """Create or migrate the schema (once)."""
-        await self.connections.ensure_schema()
+        await self._connections.client()
 
     def engine(self) -> AsyncEngine:
         """The SQLAlchemy engine of the running event loop (transactional steps)."""
-        return self.connections.engine()
+        return self._connections.engine()
 
     async def dedicated(self, **server_settings: str) -> asyncpg.Connection:
         """A connection of its own, for a session that must not be shared."""
-        return await self.connections.dedicated(**server_settings)
+        return await self._connections.dedicated(**server_settings)
 
     def work_listener(
         self, on_work: Callable[[str], None], on_reconnect: Callable[[], None]
     ) -> Listener:
         """A LISTEN connection on the work channel (new or woken runs, cancellations)."""
-        return self.connections.listener({sql.WORK_CHANNEL: on_work}, on_reconnect)
+        return self._connections.listener({sql.WORK_CHANNEL: on_work}, on_reconnect)
 
     async def close(self) -> None:
         """Close every connection of client calls. Idempotent."""
-        await self.connections.close()
+        await self._connections.close()
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -124,7 +120,7 @@ class Store:
         metadata: str,
     ) -> uuid.UUID:
         """Insert a pending run and wake the workers; the existing run for a reused key."""
-        pool = await self.connections.client()
+        pool = await self._connections.client()
         row = await pool.fetchrow(
             sql.START, run_id, workflow, version, input, idempotency_key, timeout, metadata
         )
@@ -137,7 +133,7 @@ class Store:
 
     async def run(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         """The row of one run (JSON columns as text), or None."""
-        pool = await self.connections.client()
+        pool = await self._connections.client()
         return await retry_transient(
             lambda: pool.fetchrow(self._get_run, run_id), within=READ_RETRY, what="get_run"
         )
@@ -155,7 +151,7 @@ class Store:
         """Rows of runs, newest first; ``metadata`` (JSON text) filters by containment."""
         statement = self._list_runs if metadata is None else self._list_runs_by_metadata
         extra = () if metadata is None else (metadata,)
-        pool = await self.connections.client()
+        pool = await self._connections.client()
         args = (workflow, statuses, created_after, created_before, limit, offset, *extra)
         rows: list[asyncpg.Record] = await retry_transient(
             lambda: pool.fetch(statement, *args), within=READ_RETRY, what="list_runs"
@@ -164,7 +160,7 @@ class Store:
 
     async def history(self, run_id: uuid.UUID) -> list[asyncpg.Record] | None:
         """The step rows of a run in order, or None when there is no such run."""
-        pool = await self.connections.client()
+        pool = await self._connections.client()
 
         async def read() -> tuple[Any, list[asyncpg.Record]]:
             async with pool.acquire() as conn:
@@ -180,11 +176,11 @@ class Store:
 
         Raises :class:`RunNotFound` and, after ``limit`` seconds, :class:`ResultTimeout`.
         """
-        pool = await self.connections.client()
-        await self.connections.watch_finished()
+        pool = await self._connections.client()
+        await self._connections.watch_finished()
         deadline = None if limit is None else time.monotonic() + limit
         while True:
-            fut = self.connections.expect_finished(run_id)
+            fut = self._connections.expect_finished(run_id)
             try:
                 row = await retry_transient(
                     lambda: pool.fetchrow(sql.OUTCOME, run_id),
@@ -203,15 +199,15 @@ class Store:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(fut, wait)
             finally:
-                self.connections.forget_finished(run_id, fut)
+                self._connections.forget_finished(run_id, fut)
 
     async def send_signal(self, run_id: uuid.UUID, name: str, payload: str) -> int:
         """Store a signal for a run and wake it if it waits; the signal id."""
-        return await signals.send(await self.connections.client(), run_id, name, payload)
+        return await signals.send(await self._connections.client(), run_id, name, payload)
 
     async def cancel(self, run_id: uuid.UUID) -> None:
         """Cancel a run; :class:`RunNotFound` / :class:`RunFinished` otherwise."""
-        pool = await self.connections.client()
+        pool = await self._connections.client()
         if await pool.fetchrow(sql.CANCEL, run_id) is not None:
             return
         status = await pool.fetchval(sql.RUN_STATUS, run_id)
@@ -221,7 +217,7 @@ class Store:
 
     async def retry(self, run_id: uuid.UUID) -> None:
         """Put a failed, dead or cancelled run back to work, re-running its ending failure."""
-        pool = await self.connections.client()
+        pool = await self._connections.client()
         async with pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(sql.LOCK_FOR_RETRY, run_id)
             if row is None:
@@ -236,7 +232,7 @@ class Store:
 
     async def leader(self) -> str | None:
         """The id of the worker holding the leader lock, if any."""
-        pool = await self.connections.client()
+        pool = await self._connections.client()
         value = await pool.fetchval(sql.LEADER_OF, LOCK_CLASS, LOCK_LEADER)
         return None if value is None else str(value)
 
@@ -244,32 +240,32 @@ class Store:
 
     async def open_worker(self, max_size: int) -> None:
         """Schema and the worker's pool (safe to repeat after a failed start)."""
-        await self.connections.ensure_schema()
-        await self.connections.open_workers(max_size)
+        await self._connections.ensure_schema()
+        await self._connections.open_workers(max_size)
 
     async def register_worker(
         self, worker_id: str, hostname: str, pid: int, keys: list[str]
     ) -> float:
         """Insert or refresh the worker's row; the database's time (epoch seconds)."""
-        value = await self.connections.workers.fetchval(
+        value = await self._connections.workers.fetchval(
             sql.REGISTER_WORKER, worker_id, hostname, pid, json.dumps(keys)
         )
         return float(value)
 
     async def close_worker(self, worker_id: str) -> None:
         """Delete the worker's row (best effort) and close the worker's pool."""
-        if self.connections.workers_open:
+        if self._connections.workers_open:
             with contextlib.suppress(*TRANSIENT, asyncpg.PostgresError, TimeoutError):
                 await asyncio.wait_for(
-                    self.connections.workers.execute(sql.FORGET_WORKER, worker_id), FORGET_WITHIN
+                    self._connections.workers.execute(sql.FORGET_WORKER, worker_id), FORGET_WITHIN
                 )
-        await self.connections.close_workers()
+        await self._connections.close_workers()
 
     async def claim(
         self, limit: int, worker: str, keys: list[str], lease: float, exclude: list[uuid.UUID]
     ) -> list[ClaimedRun]:
         """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``."""
-        return await claim(self.connections.workers, limit, worker, keys, lease, exclude)
+        return await claim(self._connections.workers, limit, worker, keys, lease, exclude)
 
     async def heartbeat(
         self,
@@ -314,7 +310,7 @@ class Store:
         self, run_id: uuid.UUID, execution: uuid.UUID, seq: int
     ) -> asyncpg.Record | None:
         """The checkpoint at ``seq`` (status, output) and whether ``execution`` holds the run."""
-        row: asyncpg.Record | None = await self.connections.workers.fetchrow(
+        row: asyncpg.Record | None = await self._connections.workers.fetchrow(
             sql.RECORDED, run_id, seq, execution
         )
         return row
@@ -332,24 +328,24 @@ class Store:
         statement, extra = _marked(
             sql.RECORD_STEP, sql.RECORD_STEP_MARK1, sql.RECORD_STEP_MARKED, marks
         )
-        res = await self.connections.workers.execute(statement, run_id, *values, execution, *extra)
+        res = await self._connections.workers.execute(statement, run_id, *values, execution, *extra)
         return str(res).endswith(" 1")
 
     async def flush_marks(self, run_id: uuid.UUID, execution: uuid.UUID, marks: Marks) -> None:
         """Write pending markers now."""
-        await self._flush_marks_on(self.connections.workers, run_id, execution, marks)
+        await self._flush_marks_on(self._connections.workers, run_id, execution, marks)
 
     async def complete(
         self, run_id: uuid.UUID, execution: uuid.UUID, output: str, marks: Marks
     ) -> bool:
         """Mark the run succeeded with ``output`` (and write ``marks``); False if not held."""
         statement, extra = _marked(sql.COMPLETE, sql.COMPLETE_MARK1, sql.COMPLETE_MARKED, marks)
-        row = await self.connections.workers.fetchrow(statement, run_id, output, execution, *extra)
+        row = await self._connections.workers.fetchrow(statement, run_id, output, execution, *extra)
         return row is not None
 
     async def fail(self, run_id: uuid.UUID, execution: uuid.UUID, error: str) -> bool:
         """Mark the run failed with the ``error`` document; False if not held."""
-        row = await self.connections.workers.fetchrow(sql.FAIL, run_id, error, execution)
+        row = await self._connections.workers.fetchrow(sql.FAIL, run_id, error, execution)
         return row is not None
 
     async def suspend(
@@ -364,7 +360,7 @@ class Store:
 
         A signal that arrived meanwhile wakes it at once (same transaction, no lost wake-up).
         """
-        async with self.connections.workers.acquire() as conn, conn.transaction():
+        async with self._connections.workers.acquire() as conn, conn.transaction():
             if marks:
                 await self._flush_marks_on(conn, run_id, execution, marks)
             if await conn.fetchval(sql.SUSPEND, run_id, wake, execution) is None:
@@ -377,7 +373,7 @@ class Store:
         self, run_id: uuid.UUID, execution: uuid.UUID, penalise: bool, max_attempts: int
     ) -> str | None:
         """Give the run back for another execution; its new status, None if not held."""
-        row = await self.connections.workers.fetchrow(
+        row = await self._connections.workers.fetchrow(
             sql.HAND_BACK, run_id, execution, penalise, max_attempts
         )
         return None if row is None else str(row["status"])
@@ -389,7 +385,7 @@ class Store:
 
         ``(False, None)`` when there is none (or ``execution`` lost the run).
         """
-        workers = self.connections.workers
+        workers = self._connections.workers
         return await signals.consume(workers, run_id, name, seq, step_name, execution)
 
     async def send_recorded(
@@ -406,7 +402,7 @@ class Store:
         ``("completed", signal id)`` or ``("failed", error document)``, or None when
         ``execution`` no longer holds the run (nothing was sent).
         """
-        workers = self.connections.workers
+        workers = self._connections.workers
         return await signals.send_recorded(workers, run_id, execution, seq, target, name, payload)
 
     async def record_transaction(
