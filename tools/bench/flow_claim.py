@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Row, interleave, main, per_op_us, postgres_database
 
-from forktex_core.flow import Flow, FlowContext, _claim
+from forktex_core.flow import Flow, FlowContext, _claim, _sql
 
 FOREIGN = 100_000
 
@@ -84,7 +84,7 @@ async def run(quick: bool) -> list[Row]:
                 )
 
             async def server_ms(side: str) -> float:
-                args = _claim.claim_args(16, "bench", ["bench.claim:2"], 5.0, [])
+                args = _sql.claim_args(16, "bench", ["bench.claim:2"], 5.0, [])
                 times = []
                 async with pools[side].acquire() as conn:
                     for _ in range(claims // 10):
@@ -92,7 +92,7 @@ async def run(quick: bool) -> list[Row]:
                         await tx.start()
                         try:
                             raw = await conn.fetchval(
-                                f"EXPLAIN (ANALYZE, FORMAT JSON) {_claim.CLAIM}", *args
+                                f"EXPLAIN (ANALYZE, FORMAT JSON) {_sql.CLAIM}", *args
                             )
                         finally:
                             await tx.rollback()

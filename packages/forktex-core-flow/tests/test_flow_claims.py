@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from forktex_core.flow import Flow, FlowContext, Graph, _claim
+from forktex_core.flow import Flow, FlowContext, Graph, _sql
 
 FOREIGN = 20_000
 
@@ -51,9 +51,9 @@ async def test_claim_probes_only_its_own_versions(
         )
         await conn.execute("ANALYZE forktex_flow.runs")
         await conn.execute(f"SET plan_cache_mode = {mode}")
-        args = _claim.claim_args(16, "w", ["ver.flow:2"], 5.0, [])
+        args = _sql.claim_args(16, "w", ["ver.flow:2"], 5.0, [])
         params = ", ".join(_literal(a) for a in args[:-1]) + ", ARRAY[]::uuid[]"
-        await conn.execute(f"PREPARE claim AS {_claim.CLAIM}")
+        await conn.execute(f"PREPARE claim AS {_sql.CLAIM}")
         tx = conn.transaction()
         await tx.start()
         try:

@@ -37,7 +37,7 @@ import asyncpg
 from ._audit import DEFAULT_MANIFEST, FAILING, audit
 from ._db import mask_url
 from ._errors import FlowError
-from ._flow import Flow
+from ._flow import Flow, database_label, with_database
 from ._pictures import FORMATS
 from ._records import RunInfo
 
@@ -92,13 +92,10 @@ def _open(args: argparse.Namespace, *, need_app: bool = False) -> Flow:
         raise CliError(f"this command needs the application: pass --app ENTRYPOINT (or {APP_ENV})")
     if url:
         try:
-            other = Flow(database_url=url)
+            # the app's definitions (if any) on the given database
+            flow = Flow(database_url=url) if flow is None else with_database(flow, url)
         except FlowError as exc:
             raise CliError(str(exc)) from None
-        if flow is not None:  # the app's definitions on the given database
-            other._registry = flow._registry
-            other._hooks = flow._hooks
-        flow = other
     if flow is None:
         raise CliError(
             f"no database: pass --database-url URL or --app ENTRYPOINT (or set {URL_ENV})"
@@ -111,7 +108,7 @@ async def _connect(flow: Flow) -> None:
         await asyncio.wait_for(flow.connect(), 15)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise CliError(
-            f"cannot connect to {mask_url(flow._url)}: {type(exc).__name__}: "
+            f"cannot connect to {database_label(flow)}: {type(exc).__name__}: "
             f"{mask_url(str(exc)) or 'timed out'}"
         ) from None
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Registered definitions: steps and workflows (pure data, no I/O)."""
+"""Registered definitions (steps and workflows, pure data) and the checks of every value a
+caller passes in: seconds, counts, names, run ids, isolation levels."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import inspect
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ._errors import InvalidArgument
@@ -100,6 +102,68 @@ def positive_number(value: object, name: str, *, allow_none: bool = False) -> fl
         )
         raise InvalidArgument(f"{name} must be {allowed}, got {value!r}")
     return float(value)
+
+
+def seconds(value: object, name: str, *, allow_none: bool = False) -> float | None:
+    """:func:`positive_number`, also accepting a :class:`~datetime.timedelta`.
+
+    Example::
+
+        seconds(timedelta(days=7), "retention")  # 604800.0
+    """
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return positive_number(value, name, allow_none=allow_none)
+
+
+def required_seconds(value: object, name: str) -> float:
+    """:func:`seconds` where None is not allowed.
+
+    Example::
+
+        required_seconds(5, "lease")  # 5.0
+    """
+    result = seconds(value, name)
+    assert result is not None
+    return result
+
+
+def positive_int(value: object, name: str, minimum: int = 1) -> int:
+    """Validate an integer of at least ``minimum`` (``bool`` is refused).
+
+    Example::
+
+        positive_int(16, "concurrency")  # 16
+        positive_int(0, "limit")         # InvalidArgument
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgument(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def step_policy(
+    max_attempts: object,
+    backoff: object,
+    max_backoff: object,
+    retry_on: object,
+    timeout: object,
+) -> tuple[int, float, float, tuple[type[BaseException], ...], float | None]:
+    """The validated retry policy of a step: attempts, backoff, cap, retryable types, timeout.
+
+    Example::
+
+        step_policy(3, 0.5, 60, (ConnectionError,), None)
+    """
+    attempts = positive_int(max_attempts, "max_attempts")
+    back = required_seconds(backoff, "backoff")
+    cap = required_seconds(max_backoff, "max_backoff")
+    kinds = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    if not kinds or not all(isinstance(k, type) and issubclass(k, Exception) for k in kinds):
+        raise InvalidArgument(
+            f"retry_on must be an Exception subclass or a tuple of them, got {retry_on!r}"
+        )
+    limit = seconds(timeout, "timeout", allow_none=True)
+    return attempts, back, cap, kinds, limit
 
 
 def duration(value: object, name: str, *, allow_none: bool = False) -> float | None:

@@ -25,19 +25,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from ._claim import HEARTBEAT
 from ._clock import DbClock
 from ._db import TRANSIENT, log
+
+if TYPE_CHECKING:
+    from ._store import Store
 
 
 @dataclass(frozen=True, slots=True)
 class KeeperSettings:
     """Who the keeper beats for, and how often."""
 
-    dsn: str
     worker_id: str
     hostname: str
     pid: int
@@ -54,7 +56,7 @@ class LeaseKeeper:
 
     Example::
 
-        keeper = LeaseKeeper(settings, clock, loop, on_lost=worker.stop_runs,
+        keeper = LeaseKeeper(store, settings, clock, loop, on_lost=worker.stop_runs,
                              describe=worker.describe_steps)
         keeper.start()
         keeper.hold(run_id, execution_id)     # when an execution starts
@@ -64,6 +66,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
+        store: Store,
         settings: KeeperSettings,
         clock: DbClock,
         loop: asyncio.AbstractEventLoop,
@@ -71,6 +74,7 @@ class LeaseKeeper:
         on_lost: Callable[[list[tuple[uuid.UUID, uuid.UUID]]], None],
         describe: Callable[[], str],
     ) -> None:
+        self._store = store
         self._settings = settings
         self._clock = clock
         self._loop = loop
@@ -145,12 +149,9 @@ class LeaseKeeper:
                 try:
                     if conn is None or conn.is_closed():
                         conn = await asyncio.wait_for(
-                            asyncpg.connect(
-                                s.dsn,
-                                # losing a heartbeat in a Postgres crash is the same as
-                                # losing the worker: no need to wait for the WAL flush
-                                server_settings={"synchronous_commit": "off"},
-                            ),
+                            # losing a heartbeat in a Postgres crash is the same as
+                            # losing the worker: no need to wait for the WAL flush
+                            self._store.dedicated(synchronous_commit="off"),
                             s.lease,
                         )
                     await self._beat(conn)
@@ -180,21 +181,17 @@ class LeaseKeeper:
         with self._lock:
             held = list(self._held.items())
         sent = time.monotonic()
-        row = await asyncio.wait_for(
-            conn.fetchrow(
-                HEARTBEAT,
-                s.worker_id,
-                s.lease,
-                [r for r, _ in held],
-                [e for _, e in held],
-                s.hostname,
-                s.pid,
-                self._versions,
-            ),
-            max(s.interval, s.lease / 2),
+        db_now, renewed = await self._store.heartbeat(
+            conn,
+            s.worker_id,
+            s.lease,
+            held,
+            s.hostname,
+            s.pid,
+            self._versions,
+            within=max(s.interval, s.lease / 2),
         )
-        self._clock.observe(row["db_now"], sent, time.monotonic())
-        renewed = set(row["renewed"])
+        self._clock.observe(db_now, sent, time.monotonic())
         lost = [(r, e) for r, e in held if r not in renewed]
         if lost:
             with contextlib.suppress(RuntimeError):  # the worker's loop has closed

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from ._db import TRANSIENT
-from ._schema import SCHEMA
 
-HELD = f"""
-SELECT r.id FROM {SCHEMA}.runs r
-JOIN unnest($1::uuid[], $2::uuid[]) AS e(id, execution)
-  ON r.id = e.id AND r.execution = e.execution
-WHERE r.status = 'running'
-"""
+if TYPE_CHECKING:
+    from ._store import Store
 
 _Asked = dict[tuple[uuid.UUID, uuid.UUID], list["asyncio.Future[bool]"]]
 
@@ -35,14 +31,14 @@ class HeldChecks:
 
     Example::
 
-        checks = HeldChecks(dsn)
+        checks = HeldChecks(store)
         if not await checks.held(run_id, execution):
             ...  # cancelled, reaped or settled: start nothing
         await checks.close()
     """
 
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._conn: asyncpg.Connection | None = None
         self._asked: _Asked = {}
         self._runner: asyncio.Task[None] | None = None
@@ -84,15 +80,13 @@ class HeldChecks:
 
     async def _answer(self, asked: _Asked) -> None:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self._dsn)
-        keys = list(asked)
+            self._conn = await self._store.dedicated()
         try:
-            rows = await self._conn.fetch(HELD, [k[0] for k in keys], [k[1] for k in keys])
+            held = await self._store.held(self._conn, list(asked))
         except TRANSIENT:
             conn, self._conn = self._conn, None
             conn.terminate()
             raise
-        held = {row["id"] for row in rows}
         for (run_id, _), futures in asked.items():
             for future in futures:
                 if not future.done():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -18,15 +18,24 @@ PING_EVERY = 2.0
 
 
 class Listener:
-    """Keeps one connection LISTENing on ``channels``; calls ``on_reconnect`` after a gap."""
+    """Keeps one connection LISTENing on ``channels``; calls ``on_reconnect`` after a gap.
+
+    ``connect`` opens a new connection of its own (the store's ``dedicated``).
+
+    Example::
+
+        listener = Listener(store.dedicated, {"forktex_flow_work": on_work}, on_reconnect)
+        await listener.start()
+        await listener.close()
+    """
 
     def __init__(
         self,
-        dsn: str,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
         channels: dict[str, Callable[[str], None]],
         on_reconnect: Callable[[], None] | None = None,
     ) -> None:
-        self._dsn = dsn
+        self._connect_new = connect
         self._channels = channels
         self._on_reconnect = on_reconnect
         self._conn: asyncpg.Connection | None = None
@@ -40,7 +49,7 @@ class Listener:
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def _connect(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self._dsn)
+        conn = await self._connect_new()
         for channel in self._channels:
             await conn.add_listener(channel, self._dispatch)
         conn.add_termination_listener(self._terminated)

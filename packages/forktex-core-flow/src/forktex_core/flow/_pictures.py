@@ -11,15 +11,24 @@ drawn bold.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from ._graph import Graph
+from ._states import State, Transition
 
 FORMATS = ("mermaid", "dot")
 
 
-def _ids(graph: Graph) -> dict[str, str]:
+class Drawable(Protocol):
+    """What a picture needs of a graph (a :class:`Graph` is one)."""
+
+    name: str
+    version: int
+    initial: str | None
+    states: dict[str, State]
+    transitions: list[Transition]
+
+
+def _ids(graph: Drawable) -> dict[str, str]:
     return {name: f"s{i}" for i, name in enumerate(graph.states)}
 
 
@@ -29,7 +38,7 @@ def _mermaid_text(text: str) -> str:
 
 
 def mermaid(
-    graph: Graph, current: str | None, visited: set[str], path: set[tuple[str, str]]
+    graph: Drawable, current: str | None, visited: set[str], path: set[tuple[str, str]]
 ) -> str:
     """Render ``graph`` as Mermaid."""
     ids = _ids(graph)
@@ -63,7 +72,7 @@ def _dot_text(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def dot(graph: Graph, current: str | None, visited: set[str], path: set[tuple[str, str]]) -> str:
+def dot(graph: Drawable, current: str | None, visited: set[str], path: set[tuple[str, str]]) -> str:
     """Render ``graph`` as Graphviz DOT."""
     lines = [
         f"digraph {_dot_text(f'{graph.name} v{graph.version}')} {{",

@@ -1,14 +1,18 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Read-only records returned by introspection: :class:`RunInfo`, :class:`StepInfo`."""
+"""Read-only records returned by introspection: :class:`RunInfo`, :class:`StepInfo`, and
+their decoding from stored rows."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from ._errors import InvalidArgument
 
 
 class RunStatus(StrEnum):
@@ -112,3 +116,71 @@ class StepInfo:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+def run_info(row: Mapping[str, Any], loads: Callable[[str], Any]) -> RunInfo:
+    """A :class:`RunInfo` from a stored row (JSON columns as text, decoded by ``loads``).
+
+    Example::
+
+        info = run_info(row, JsonSerializer().loads)
+    """
+    return RunInfo(
+        id=row["id"],
+        workflow=row["workflow"],
+        version=row["version"],
+        status=RunStatus(row["status"]),
+        input=None if row["input"] is None else loads(row["input"]),
+        output=None if row["output"] is None else loads(row["output"]),
+        error=None if row["error"] is None else loads(row["error"]),
+        idempotency_key=row["idempotency_key"],
+        worker=row["worker"],
+        lease_until=row["lease_until"],
+        recovery_attempts=row["recovery_attempts"],
+        wake_at=row["wake_at"],
+        deadline=row["deadline"],
+        metadata=loads(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        waiting_for_worker=bool(row["waiting_for_worker"]),
+    )
+
+
+def step_info(row: Mapping[str, Any], loads: Callable[[str], Any]) -> StepInfo:
+    """A :class:`StepInfo` from a stored step row (JSON columns as text).
+
+    Example::
+
+        steps = [step_info(r, JsonSerializer().loads) for r in rows]
+    """
+    return StepInfo(
+        seq=row["seq"],
+        name=row["name"],
+        kind=row["kind"],
+        status=row["status"],
+        attempt=row["attempt"],
+        output=None if row["output"] is None else loads(row["output"]),
+        error=None if row["error"] is None else loads(row["error"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def status_values(status: RunStatus | str | Iterable[RunStatus | str] | None) -> list[str] | None:
+    """The status filter of ``list_runs`` as stored values (``InvalidArgument`` if unknown).
+
+    Example::
+
+        status_values(["failed", RunStatus.DEAD])  # ['failed', 'dead']
+    """
+    if status is None:
+        return None
+    items = [status] if isinstance(status, str) else list(status)
+    try:
+        return [RunStatus(s).value for s in items]
+    except ValueError:
+        raise InvalidArgument(
+            f"status must be one of {[s.value for s in RunStatus]}, got {status!r}"
+        ) from None

@@ -1,75 +1,92 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Replay-or-execute for steps, durable sleeps, signal waits and signals sent by workflows."""
+"""Replay-or-execute: steps, recorded values, durable sleeps, signal waits and signals sent.
+
+Each durable action takes its position in the run's log synchronously, when it is called
+(so ``asyncio.gather(a(ctx), b(ctx))`` numbers ``a`` then ``b`` on every execution), then
+either returns what the log recorded at that position or executes and records it. Everything
+here works on the execution's :class:`~forktex_core.flow._runtime.Runtime`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
-from ._context import (
-    COMPLETED,
-    CURRENT,
-    FAILED,
-    IN_STEP,
-    RETRYING,
-    WAITING,
-    FlowContext,
-    LogEntry,
-)
 from ._defs import StepDef
 from ._errors import NotSerialisable, SignalTimeout, StepFailed
-from ._serde import encode, error_text
-from ._signals import sent_error
+from ._runtime import COMPLETED, FAILED, IN_STEP, RETRYING, WAITING, LogEntry, Runtime
+from ._serde import encode, error_text, sent_error
 
 INLINE_SLEEP = 0.25  # sleeps shorter than this stay in-process (still durable)
 
 
-PlainTx = Callable[[StepDef, tuple[Any, ...], dict[str, Any]], Coroutine[Any, Any, Any]]
+def step(
+    rt: Runtime, sdef: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Coroutine[Any, Any, Any]:
+    """A call of step ``sdef`` in a workflow: its recorded outcome, or its execution."""
+    seq, entry = rt.take_position(sdef.name, "transaction" if sdef.transactional else "step")
+    if entry is not None and entry.status in (COMPLETED, FAILED):
+        return _replayed(rt, sdef, seq, entry)
+    return execute_step(rt, sdef, seq, entry, args, kwargs)
 
 
-def make_step_wrapper(sdef: StepDef, plain_tx: PlainTx) -> Callable[..., Coroutine[Any, Any, Any]]:
-    """The function that replaces a ``@flow.step``-decorated coroutine function.
-
-    The position in the log is taken synchronously at call time, before the coroutine is
-    first awaited, so ``asyncio.gather(a(ctx), b(ctx))`` numbers ``a`` then ``b`` on every
-    execution.
-    """
-    fn = sdef.fn
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
-        ctx = CURRENT.get()
-        if args and isinstance(args[0], FlowContext):
-            ctx = args[0]
-        if ctx is None or IN_STEP.get():
-            if sdef.transactional:
-                return plain_tx(sdef, args, kwargs)
-            return sdef.fn(*args, **kwargs)
-        seq, entry = ctx._next(sdef.name, "transaction" if sdef.transactional else "step")
-        if entry is not None and entry.status in (COMPLETED, FAILED):
-            return _replayed(ctx, sdef, seq, entry)
-        return execute_step(ctx, sdef, seq, entry, args, kwargs)
-
-    wrapper.__forktex_step__ = sdef  # type: ignore[attr-defined]
-    return wrapper
+def recorded_now(rt: Runtime) -> datetime:
+    """``ctx.now()``: the database's time, recorded once (written before the next write)."""
+    seq, entry = rt.take_position("now", "now")
+    if entry is not None and entry.output is not None:
+        value = float(rt.serializer.loads(entry.output))
+    else:
+        value = rt.clock()
+        rt.defer(seq, "now", repr(value))
+    return datetime.fromtimestamp(value, UTC)
 
 
-async def _replayed(ctx: FlowContext, sdef: StepDef, seq: int, entry: LogEntry) -> Any:
+def recorded_uuid(rt: Runtime) -> uuid.UUID:
+    """``ctx.uuid()``: a random UUID, recorded once (written before the next write)."""
+    seq, entry = rt.take_position("uuid", "uuid")
+    if entry is not None and entry.output is not None:
+        return uuid.UUID(str(rt.serializer.loads(entry.output)))
+    value = uuid.uuid4()
+    rt.defer(seq, "uuid", f'"{value}"')
+    return value
+
+
+def sleep(rt: Runtime, seconds: float) -> Coroutine[Any, Any, None]:
+    """``ctx.sleep``: takes its position now; the coroutine sleeps durably."""
+    seq, entry = rt.take_position("sleep", "sleep")
+    return durable_sleep(rt, seq, entry, seconds)
+
+
+def wait_for_signal(rt: Runtime, name: str, timeout: float | None) -> Coroutine[Any, Any, Any]:
+    """``ctx.wait_for_signal``: takes its position now; the coroutine waits durably."""
+    seq, entry = rt.take_position(f"signal:{name}", "signal")
+    return wait_signal(rt, seq, entry, name, timeout)
+
+
+def send_signal(
+    rt: Runtime, target: uuid.UUID, name: str, payload: str
+) -> Coroutine[Any, Any, int]:
+    """``ctx.send_signal``: takes its position now; the coroutine sends exactly once."""
+    seq, entry = rt.take_position(f"send:{name}", "send")
+    return durable_send(rt, seq, entry, target, name, payload)
+
+
+async def _replayed(rt: Runtime, sdef: StepDef, seq: int, entry: LogEntry) -> Any:
     if entry.status == COMPLETED:
-        return None if entry.output is None else ctx._driver.serializer.loads(entry.output)
-    raise recorded_failure(ctx, sdef.name, seq, entry)
+        return None if entry.output is None else rt.serializer.loads(entry.output)
+    raise recorded_failure(rt, sdef.name, seq, entry)
 
 
-def recorded_failure(ctx: FlowContext, name: str, seq: int, entry: LogEntry) -> StepFailed:
+def recorded_failure(rt: Runtime, name: str, seq: int, entry: LogEntry) -> StepFailed:
     """Rebuild the :class:`StepFailed` recorded for a step."""
-    doc: Any = ctx._driver.serializer.loads(entry.error) if entry.error else {}
+    doc: Any = rt.serializer.loads(entry.error) if entry.error else {}
     if not isinstance(doc, dict):
         doc = {}
     return StepFailed(
@@ -78,7 +95,7 @@ def recorded_failure(ctx: FlowContext, name: str, seq: int, entry: LogEntry) -> 
 
 
 async def execute_step(
-    ctx: FlowContext,
+    rt: Runtime,
     sdef: StepDef,
     seq: int,
     entry: LogEntry | None,
@@ -90,39 +107,36 @@ async def execute_step(
     Before each attempt the execution confirms it still holds the run (one indexed read),
     so no step starts after ``flow.cancel()`` returned, even if its notification is lost.
     """
-    driver = ctx._driver
-    serializer = driver.serializer
+    serializer = rt.serializer
     attempt = entry.attempt + 1 if entry is not None else 1
     kind = "transaction" if sdef.transactional else "step"
-    ctx._begin(sdef.name)
+    rt.begin(sdef.name)
     token = IN_STEP.set(True)
     try:
-        confirmed = False
-        if ctx._pending:
-            await driver.flush_pending(ctx)  # a fenced write: it confirms the lease too
-            confirmed = True
+        # writing deferred values is a fenced write: it confirms the lease too
+        confirmed = await rt.flush_pending()
         while True:
             if not confirmed:
-                await driver.check_held()
+                await rt.check_held()
             confirmed = False
             started = time.monotonic()
             try:
                 if sdef.transactional:
-                    return await driver.run_transaction(ctx, sdef, seq, attempt, args, kwargs)
+                    return await rt.run_transaction(sdef, seq, attempt, args, kwargs)
                 if sdef.timeout is not None:
                     async with asyncio.timeout(sdef.timeout):
                         result = await sdef.fn(*args, **kwargs)
                 else:
                     result = await sdef.fn(*args, **kwargs)
             except SystemExit as exc:
-                driver.exited(exc)
+                rt.exited(exc)
                 raise
             except sdef.retry_on as exc:
                 if isinstance(exc, NotSerialisable | asyncio.CancelledError):
                     raise
                 duration = time.monotonic() - started
                 if attempt < sdef.max_attempts:
-                    await driver.record_step(
+                    await rt.record_step(
                         seq,
                         sdef.name,
                         kind,
@@ -135,7 +149,7 @@ async def execute_step(
                     await asyncio.sleep(sdef.delay(attempt, random.random()))
                     attempt += 1
                     continue
-                await driver.record_step(
+                await rt.record_step(
                     seq,
                     sdef.name,
                     kind,
@@ -149,7 +163,7 @@ async def execute_step(
             except Exception as exc:
                 if isinstance(exc, NotSerialisable):
                     raise
-                await driver.record_step(
+                await rt.record_step(
                     seq,
                     sdef.name,
                     kind,
@@ -161,70 +175,66 @@ async def execute_step(
                 )
                 raise StepFailed(sdef.name, type(exc).__name__, str(exc), attempt, seq) from exc
             text = encode(serializer, result, f"the result of step {sdef.name!r}")
-            await driver.record_step(
+            await rt.record_step(
                 seq, sdef.name, kind, COMPLETED, attempt, text, None, time.monotonic() - started
             )
             return serializer.loads(text)
     finally:
         IN_STEP.reset(token)
-        ctx._end()
+        rt.end()
 
 
-async def durable_sleep(ctx: FlowContext, seq: int, entry: LogEntry | None, seconds: float) -> None:
+async def durable_sleep(rt: Runtime, seq: int, entry: LogEntry | None, seconds: float) -> None:
     """``ctx.sleep``: record the wake-up time once (database clock); suspend until then."""
-    driver = ctx._driver
     if entry is not None and entry.output is not None:
-        wake = float(driver.serializer.loads(entry.output))
+        wake = float(rt.serializer.loads(entry.output))
     else:
-        wake = driver.now() + seconds
-        ctx._begin("sleep")
+        wake = rt.clock() + seconds
+        rt.begin("sleep")
         try:
-            if ctx._pending:
-                await driver.flush_pending(ctx)
-            await driver.record_step(seq, "sleep", "sleep", COMPLETED, 1, repr(wake), None, 0.0)
+            await rt.flush_pending()
+            await rt.record_step(seq, "sleep", "sleep", COMPLETED, 1, repr(wake), None, 0.0)
         finally:
-            ctx._end()
-    remaining = wake - driver.now()
+            rt.end()
+    remaining = wake - rt.clock()
     if remaining <= 0:
         return
     if remaining <= INLINE_SLEEP:
-        ctx._begin("sleep")
+        rt.begin("sleep")
         try:
             await asyncio.sleep(remaining)
         finally:
-            ctx._end()
+            rt.end()
         return
-    await ctx._suspend(wake, None)
+    await rt.suspend(wake, None)
 
 
 async def wait_signal(
-    ctx: FlowContext,
+    rt: Runtime,
     seq: int,
     entry: LogEntry | None,
     name: str,
     timeout: float | None,  # noqa: ASYNC109
 ) -> Any:
     """``ctx.wait_for_signal``: replay, consume a stored signal, or suspend until one comes."""
-    driver = ctx._driver
-    serializer = driver.serializer
+    serializer = rt.serializer
     step_name = f"signal:{name}"
     if entry is not None and entry.status == COMPLETED:
         return None if entry.output is None else serializer.loads(entry.output)
     if entry is not None and entry.status == FAILED:
         raise SignalTimeout(f"no signal {name!r} arrived before the timeout (recorded)", seq)
-    ctx._begin(step_name)
+    rt.begin(step_name)
     try:
-        if ctx._pending:
-            await driver.flush_pending(ctx)
+        await rt.flush_pending()
         if entry is not None and entry.status == WAITING and entry.output is not None:
             deadline = serializer.loads(entry.output).get("deadline")
         else:
-            deadline = None if timeout is None else driver.now() + timeout
-        found, payload = await driver.consume_signal(seq, name, step_name)
+            deadline = None if timeout is None else rt.clock() + timeout
+        found, payload = await rt.consume_signal(seq, name, step_name)
         if found:
             return None if payload is None else serializer.loads(payload)
-        if deadline is not None and driver.now() >= deadline:
-            await driver.record_step(
+        if deadline is not None and rt.clock() >= deadline:
+            await rt.record_step(
                 seq,
                 step_name,
                 "signal",
@@ -236,7 +246,7 @@ async def wait_signal(
             )
             raise SignalTimeout(f"no signal {name!r} arrived within {timeout} s", seq)
         if entry is None:
-            await driver.record_step(
+            await rt.record_step(
                 seq,
                 step_name,
                 "signal",
@@ -247,12 +257,12 @@ async def wait_signal(
                 0.0,
             )
     finally:
-        ctx._end()
-    return await ctx._suspend(deadline, name)
+        rt.end()
+    return await rt.suspend(deadline, name)
 
 
 async def durable_send(
-    ctx: FlowContext,
+    rt: Runtime,
     seq: int,
     entry: LogEntry | None,
     target: uuid.UUID,
@@ -260,15 +270,13 @@ async def durable_send(
     payload: str,
 ) -> int:
     """``ctx.send_signal``: the recorded outcome on replay, else send and record at once."""
-    driver = ctx._driver
     if entry is None or entry.status not in (COMPLETED, FAILED):
-        ctx._begin(f"send:{name}")
+        rt.begin(f"send:{name}")
         try:
-            if ctx._pending:
-                await driver.flush_pending(ctx)
-            status, text = await driver.send_signal(seq, target, name, payload)
+            await rt.flush_pending()
+            status, text = await rt.send_recorded(seq, target, name, payload)
         finally:
-            ctx._end()
+            rt.end()
     else:
         status = entry.status
         text = (entry.output if status == COMPLETED else entry.error) or "null"

@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from ._errors import NotSerialisable, SignalTimeout, StepFailed
+from ._errors import NotSerialisable, RunFinished, RunNotFound, SignalTimeout, StepFailed
 
 MAX_TRACEBACK = 4000
 
@@ -210,3 +210,29 @@ def ending_positions(exc: BaseException) -> list[int]:
         else:
             todo.append(err.__cause__)
     return sorted(found)
+
+
+def signal_failure_doc(exc: RunNotFound | RunFinished, **extra: str) -> str:
+    """The error document recorded when ``ctx.send_signal`` finds no live target.
+
+    Example::
+
+        signal_failure_doc(RunNotFound(run_id))  # '{"type": "RunNotFound", ...}'
+    """
+    return json.dumps(
+        {"type": type(exc).__name__, "message": str(exc), "run_id": str(exc.run_id), **extra}
+    )
+
+
+def sent_error(doc: dict[str, object], name: str) -> RunNotFound | RunFinished:
+    """The exception a recorded failed ``ctx.send_signal`` raises again on replay.
+
+    Example::
+
+        raise sent_error({"type": "RunNotFound", "run_id": "..."}, "advance")
+    """
+    target = doc.get("run_id")
+    if doc.get("type") == "RunFinished":
+        status = str(doc.get("status", "finished"))
+        return RunFinished(target, status, f"receive signal {name!r}")
+    return RunNotFound(target)

@@ -17,62 +17,24 @@ import asyncio
 import contextlib
 import random
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ._context import COMPLETED
+from ._checkpoint import Checkpoints
 from ._db import connection_lost, log
 from ._defs import StepDef
 from ._lease import LeaseLost
-from ._serde import Serializer, encode
+from ._runtime import COMPLETED
+from ._serde import encode
 
 if TYPE_CHECKING:
-    import uuid
-
-    import asyncpg
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from ._store import Store
 
 SERIALISATION_ATTEMPTS = 10
 _RETRYABLE = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 
-_TX_RECORD = """
-INSERT INTO forktex_flow.steps
-    (run_id, seq, name, kind, status, attempt, output, started_at, finished_at)
-SELECT :run, :seq, :name, 'transaction', 'completed', :attempt, CAST(:output AS json),
-       now() - make_interval(secs => :dur), now()
-WHERE EXISTS (SELECT 1 FROM forktex_flow.runs
-              WHERE id = :run AND execution = :execution AND status = 'running')
-ON CONFLICT (run_id, seq) DO UPDATE
-SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
-    error = NULL, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at
-WHERE forktex_flow.steps.status IN ('retrying', 'waiting')
-"""
-
-
-class TxRuntime(Protocol):
-    """What a transactional step needs from the execution running it."""
-
-    serializer: Serializer
-
-    @property
-    def lease(self) -> float: ...
-
-    @property
-    def run_id(self) -> uuid.UUID: ...
-
-    @property
-    def execution(self) -> uuid.UUID: ...
-
-    def sa_engine(self) -> AsyncEngine: ...
-
-    async def flush_marks(self) -> None: ...
-
-    async def check_held(self) -> None: ...
-
-    async def recorded(self, seq: int) -> asyncpg.Record | None: ...
-
 
 async def run_transaction(
-    rt: TxRuntime,
+    writes: Checkpoints,
     sdef: StepDef,
     seq: int,
     attempt: int,
@@ -80,12 +42,13 @@ async def run_transaction(
     kwargs: dict[str, Any],
 ) -> Any:
     """Run a transactional step to its committed result (or its own error)."""
-    deadline = time.monotonic() + rt.lease
+    run_id = writes.run.id
+    deadline = time.monotonic() + writes.lease
     delay = 0.05
     conflicts = 0
     while True:
         try:
-            return await _once(rt, sdef, seq, attempt, args, kwargs)
+            return await _once(writes, sdef, seq, attempt, args, kwargs)
         except Exception as exc:
             if _sqlstate(exc) in _RETRYABLE:
                 conflicts += 1
@@ -93,47 +56,48 @@ async def run_transaction(
                     raise
                 log.info(
                     "flow: run %s: step %r hit %s; running it again in a new transaction",
-                    rt.run_id,
+                    run_id,
                     sdef.name,
                     _sqlstate(exc),
                 )
                 await asyncio.sleep(min(0.5, 0.005 * 2**conflicts) * (0.5 + random.random() / 2))
-                await rt.check_held()
+                await writes.check_held()
                 continue
             if not connection_lost(exc):
                 raise
             if time.monotonic() + delay > deadline:
-                log.warning("flow: run %s: step %r lost its connection", rt.run_id, sdef.name)
+                log.warning("flow: run %s: step %r lost its connection", run_id, sdef.name)
                 raise LeaseLost() from exc
             log.warning(
                 "flow: run %s: step %r lost its connection (%s); retrying",
-                rt.run_id,
+                run_id,
                 sdef.name,
                 type(exc).__name__,
             )
         await asyncio.sleep(delay * (0.5 + random.random() / 2))
         delay = min(delay * 2, 1.0)
-        row = await rt.recorded(seq)
+        row = await writes.recorded(seq)
         if row is None or not row["held"]:
             raise LeaseLost()
         if row["status"] == COMPLETED:  # the cut commit went through
             out = row["output"]
-            return None if out is None else rt.serializer.loads(out)
+            return None if out is None else writes.serializer.loads(out)
 
 
 async def _once(
-    rt: TxRuntime,
+    writes: Checkpoints,
     sdef: StepDef,
     seq: int,
     attempt: int,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    from sqlalchemy import text
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    await rt.flush_marks()
-    engine = rt.sa_engine()
+    await writes.flush_marks()
+    store = writes.store
+    run = writes.run
+    engine = store.engine()
     started = time.monotonic()
     out_text: str | None = None
     async with engine.connect() as conn:
@@ -150,20 +114,20 @@ async def _once(
                     else:
                         result = await call
                     await session.flush()
-                    out_text = encode(rt.serializer, result, f"the result of step {sdef.name!r}")
-                    res = await conn.execute(
-                        text(_TX_RECORD),
-                        {
-                            "run": rt.run_id,
-                            "seq": seq,
-                            "name": sdef.name,
-                            "attempt": attempt,
-                            "output": out_text,
-                            "dur": time.monotonic() - started,
-                            "execution": rt.execution,
-                        },
+                    out_text = encode(
+                        writes.serializer, result, f"the result of step {sdef.name!r}"
                     )
-                    if res.rowcount != 1:
+                    written = await store.record_transaction(
+                        conn,
+                        run.id,
+                        run.execution,
+                        seq,
+                        sdef.name,
+                        attempt,
+                        out_text,
+                        time.monotonic() - started,
+                    )
+                    if not written:
                         raise LeaseLost()
                 finally:
                     await session.close()
@@ -173,7 +137,7 @@ async def _once(
                 with contextlib.suppress(Exception):
                     await conn.invalidate()
             raise
-    return rt.serializer.loads(out_text)
+    return writes.serializer.loads(out_text)
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -185,3 +149,14 @@ def _sqlstate(exc: BaseException) -> str | None:
                 return state
             err = err.__cause__
     return None
+
+
+async def run_plain(
+    store: Store, sdef: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """A transactional step called outside a workflow: its own transaction, no checkpoint."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async with AsyncSession(store.engine(), expire_on_commit=False) as session:
+        async with session.begin():
+            return await sdef.fn(*args[:1], session, *args[1:], **kwargs)

@@ -13,79 +13,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import json
 import os
 import random
 import socket
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
-from . import _claim
+from ._claim import ClaimedRun
 from ._clock import DbClock
-from ._db import TRANSIENT, connection_lost, keep_session, log
+from ._db import TRANSIENT, connection_lost, log
 from ._driver import RunDriver
 from ._heartbeat import KeeperSettings, LeaseKeeper
 from ._held import HeldChecks
 from ._hooks import HookSet
-from ._leader import Leader, LeaderSettings
+from ._leader import Leader
 from ._listener import Listener
 from ._registry import Registry
-from ._schema import SCHEMA
-from ._serde import Serializer
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from ._flow import Flow
-
-REGISTER = f"""
-INSERT INTO {SCHEMA}.workers (id, hostname, pid, versions) VALUES ($1, $2, $3, $4::jsonb)
-ON CONFLICT (id) DO UPDATE SET heartbeat = now(), versions = EXCLUDED.versions
-RETURNING extract(epoch FROM now())::float8
-"""
+from ._settings import Settings
+from ._store import Store
 
 
 class Worker:
-    """One worker process's runtime (created by :meth:`Flow.run_worker`)."""
+    """One worker process's runtime (created by :meth:`Flow.run_worker`).
+
+    It is handed what it needs: the store (all persistence), the registry (what it can run,
+    and the hooks) and the settings.
+
+    Example::
+
+        worker = Worker(store, registry, settings, concurrency=16)
+        task = asyncio.create_task(worker.run())
+        worker.stop(); await task
+    """
 
     def __init__(
         self,
-        flow: Flow,
-        concurrency: int,
-        worker_id: str | None,
-        *,
-        dsn: str,
+        store: Store,
         registry: Registry,
-        hooks: HookSet,
+        settings: Settings,
+        concurrency: int,
+        worker_id: str | None = None,
     ) -> None:
-        self.flow = flow
-        self.dsn = dsn
+        self.store = store
         self.registry = registry
+        self.settings = settings
+        self.hooks: HookSet = registry.hooks
         self.concurrency = concurrency
         self.worker_id = worker_id or (
             f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         )
-        self.serializer: Serializer = flow.serializer
-        self.lease = flow.lease
-        self.max_recovery_attempts = flow.max_recovery_attempts
-        self.hooks = hooks
         self.clock = DbClock()
-        self.pool: asyncpg.Pool | None = None  # set in run()
-        self.checks: HeldChecks = None  # type: ignore[assignment]  # set in run()
-        self.leader = Leader(
-            dsn,
-            self.worker_id,
-            LeaderSettings(
-                interval=flow.reaper_interval,
-                max_recovery_attempts=flow.max_recovery_attempts,
-                retention=flow.retention,
-                prune_batch=flow.prune_batch,
-                lease=flow.lease,
-            ),
-        )
+        self.checks = HeldChecks(store)
+        self.leader = Leader(store, self.worker_id, settings)
         self._active: dict[uuid.UUID, tuple[asyncio.Task[None], RunDriver]] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -97,9 +79,6 @@ class Worker:
         self.started = asyncio.Event()
 
     # -- Host protocol used by drivers -------------------------------------------------------
-
-    def sa_engine(self) -> AsyncEngine:
-        return self.flow._sa_engine()
 
     def schedule_wake(self, at: float) -> None:
         heapq.heappush(self._timers, at)
@@ -163,26 +142,18 @@ class Worker:
 
     async def _connect(self, listener: Listener) -> None:
         """Schema, pool, the worker's row, LISTEN; each step is safe to repeat."""
-        flow = self.flow
-        await flow._ensure_schema()
-        if self.pool is None:
-            self.pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=1,
-                max_size=flow.pool_size or min(self.concurrency + 3, 24),
-                reset=keep_session,
-            )
+        await self.store.open_worker(self.settings.pool_size or min(self.concurrency + 3, 24))
         self._keys = self.registry.keys()
         sent = time.monotonic()
-        db_now = await self.pool.fetchval(
-            REGISTER, self.worker_id, socket.gethostname(), os.getpid(), json.dumps(self._keys)
+        db_now = await self.store.register_worker(
+            self.worker_id, socket.gethostname(), os.getpid(), self._keys
         )
         self.clock.observe(db_now, sent, time.monotonic())
         await listener.start()
 
     async def _start(self, listener: Listener) -> None:
         """:meth:`_connect`, riding out connections lost meanwhile (for a while)."""
-        deadline = time.monotonic() + max(60.0, 6 * self.lease)
+        deadline = time.monotonic() + max(60.0, 6 * self.settings.lease)
         delay = 0.1
         while True:
             try:
@@ -196,22 +167,22 @@ class Worker:
             delay = min(delay * 2, 2.0)
 
     async def run(self) -> None:
-        flow = self.flow
+        """Serve until :meth:`stop`: claim, execute, campaign; then hand everything back."""
+        settings = self.settings
         self._loop = asyncio.get_running_loop()
         unsubscribe = self.registry.subscribe(self._registered)
-        self.checks = HeldChecks(self.dsn)
-        listener = Listener(self.dsn, {_claim.WORK_CHANNEL: self._on_work}, self._on_reconnect)
+        listener = self.store.work_listener(self._on_work, self._on_reconnect)
         side: list[asyncio.Task[None]] = []
         try:
             await self._start(listener)
             self._keeper = LeaseKeeper(
+                self.store,
                 KeeperSettings(
-                    self.dsn,
                     self.worker_id,
                     socket.gethostname(),
                     os.getpid(),
-                    self.lease,
-                    flow.heartbeat,
+                    settings.lease,
+                    settings.heartbeat,
                 ),
                 self.clock,
                 self._loop,
@@ -223,7 +194,7 @@ class Worker:
             side.append(self._loop.create_task(self.leader.run(self._stopping)))
             self.started.set()
             await self._claim_loop()
-            await self._drain(flow.shutdown_grace)
+            await self._drain(settings.shutdown_grace)
         finally:
             unsubscribe()
             self._stopping.set()
@@ -241,21 +212,11 @@ class Worker:
             await self.leader.close()
             await self.checks.close()
             await listener.close()
-            if self.pool is not None:
-                with contextlib.suppress(*TRANSIENT, asyncpg.PostgresError, TimeoutError):
-                    await asyncio.wait_for(
-                        self.pool.execute(
-                            f"DELETE FROM {SCHEMA}.workers WHERE id = $1", self.worker_id
-                        ),
-                        2.0,
-                    )
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.pool.close(), 5.0)
-                self.pool.terminate()
+            await self.store.close_worker(self.worker_id)
 
     async def _claim_loop(self) -> None:
         delay = 0.05
-        flow = self.flow
+        lease = self.settings.lease
         while not self._stopping.is_set():
             free = self.concurrency - len(self._active)
             if free > 0 and (self._more or self._due()):
@@ -263,8 +224,8 @@ class Worker:
                 self._more = False
                 try:
                     sent = time.monotonic()
-                    runs = await _claim.claim(
-                        self.pool, free, self.worker_id, self._keys, self.lease, list(self._active)
+                    runs = await self.store.claim(
+                        free, self.worker_id, self._keys, lease, list(self._active)
                     )
                     if runs:
                         self.clock.observe(runs[0].db_now, sent, time.monotonic())
@@ -280,7 +241,7 @@ class Worker:
                 if len(runs) == free:
                     self._more = True
                     continue
-            timeout = flow.poll_interval
+            timeout = self.settings.poll_interval
             if self._timers:
                 timeout = max(0.0, min(timeout, self._timers[0] - self.clock.now() + 0.002))
             try:
@@ -297,7 +258,7 @@ class Worker:
             due = True
         return due
 
-    def _spawn(self, run: _claim.ClaimedRun) -> None:
+    def _spawn(self, run: ClaimedRun) -> None:
         assert self._keeper is not None
         keeper = self._keeper
         wf = self.registry.workflow(run.workflow, run.version)

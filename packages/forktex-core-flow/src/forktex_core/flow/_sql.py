@@ -1,0 +1,484 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Every statement flow runs against its tables (the tables themselves are in ``_schema``).
+
+Only the :class:`~forktex_core.flow._store.Store` runs them, on its own connections
+(:func:`._claim.claim` and :mod:`._signals` run on the pools it passes). Grouped by who
+asks: clients (start, read, signal, control), the worker (claim, heartbeat, lease checks),
+executions (checkpoints, signals, completion, failure, suspension, hand-back), the leader.
+
+Fencing: every write of an execution names its execution id (``runs.execution``) and
+touches the run only while that execution holds it (``status = 'running'``), so a zombie
+execution (reaped, cancelled, claimed again) can never write again.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from ._schema import SCHEMA
+
+WORK_CHANNEL = "forktex_flow_work"  # new or woken runs; "cancel:<run id>" stops an execution
+DONE_CHANNEL = "forktex_flow_done"  # the id of a run that has finished
+
+# -- clients -----------------------------------------------------------------------------------
+
+START = f"""
+WITH ins AS (
+    INSERT INTO {SCHEMA}.runs
+        (id, workflow, version, status, input, idempotency_key, wake_at, timeout, metadata)
+    VALUES ($1, $2, $3, 'pending', $4::json, $5, now(), $6, $7::jsonb)
+    ON CONFLICT (workflow, idempotency_key) DO NOTHING
+    RETURNING id
+)
+SELECT id, pg_notify('{WORK_CHANNEL}', '') FROM ins
+"""
+
+IDEMPOTENT_RUN = f"SELECT id FROM {SCHEMA}.runs WHERE workflow = $1 AND idempotency_key = $2"
+
+_RUN_COLUMNS = (
+    "id, workflow, version, status, input::text AS input, output::text AS output, "
+    "error::text AS error, idempotency_key, worker, lease_until, recovery_attempts, wake_at, "
+    "deadline, metadata::text AS metadata, created_at, updated_at, started_at, finished_at, "
+    # runnable, but no live worker has this (workflow, version) registered
+    f"(status = 'pending' OR (status = 'waiting' AND wake_at <= now())) AND NOT EXISTS ("
+    f"SELECT 1 FROM {SCHEMA}.workers w WHERE w.versions ? ({SCHEMA}.runs.workflow || ':' || "
+    f"{SCHEMA}.runs.version) AND w.heartbeat > now() - make_interval(secs => {{stale}})"
+    ") AS waiting_for_worker"
+)
+
+
+def get_run(stale: float) -> str:
+    """One run by id; a worker whose heartbeat is older than ``stale`` s counts as dead."""
+    columns = _RUN_COLUMNS.replace("{stale}", repr(float(stale)))
+    return f"SELECT {columns} FROM {SCHEMA}.runs WHERE id = $1"
+
+
+def list_runs(stale: float, *, by_metadata: bool) -> str:
+    """Runs filtered by workflow, statuses, creation time and (``$7``) metadata, newest first.
+
+    The metadata clause is there only with a filter, so the planner can use the GIN index
+    (no ``$7 IS NULL OR``).
+    """
+    columns = _RUN_COLUMNS.replace("{stale}", repr(float(stale)))
+    meta_clause = "AND metadata @> $7::jsonb" if by_metadata else ""
+    return f"""SELECT {columns} FROM {SCHEMA}.runs
+            WHERE ($1::text IS NULL OR workflow = $1)
+              AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+              AND ($3::timestamptz IS NULL OR created_at >= $3)
+              AND ($4::timestamptz IS NULL OR created_at < $4)
+              {meta_clause}
+            ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"""
+
+
+RUN_EXISTS = f"SELECT 1 FROM {SCHEMA}.runs WHERE id = $1"
+
+HISTORY = f"""SELECT seq, name, kind, status, attempt, output::text AS output,
+                        error::text AS error, started_at, finished_at
+                    FROM {SCHEMA}.steps WHERE run_id = $1 ORDER BY seq"""
+
+OUTCOME = f"SELECT status, output::text, error::text FROM {SCHEMA}.runs WHERE id = $1"
+
+RUN_STATUS = f"SELECT status FROM {SCHEMA}.runs WHERE id = $1"
+
+# Signals. Lost wake-ups are impossible because both sides lock the run row first: SEND
+# locks it before inserting, and a suspending execution updates it before checking for
+# unconsumed signals in a later statement of the same transaction. (The lock is FOR NO KEY
+# UPDATE: it conflicts with the suspension's update but not with the key-share locks that
+# checkpoint inserts take on their own run, so two runs signalling each other never deadlock.)
+SEND = f"""
+WITH r AS (
+    SELECT id, status FROM {SCHEMA}.runs WHERE id = $1 FOR NO KEY UPDATE
+), ins AS (
+    INSERT INTO {SCHEMA}.signals (run_id, name, payload)
+    SELECT r.id, $2, $3::json FROM r
+    WHERE r.status NOT IN ('succeeded', 'failed', 'cancelled', 'dead')
+    RETURNING id
+), up AS (
+    UPDATE {SCHEMA}.runs SET wake_at = now()
+    FROM r WHERE {SCHEMA}.runs.id = r.id AND r.status = 'waiting'
+    RETURNING 1
+)
+SELECT r.status, (SELECT id FROM ins) AS signal_id,
+       CASE WHEN r.status = 'waiting' THEN pg_notify('{WORK_CHANNEL}', '') END AS notified
+FROM r
+"""
+
+# Cancel ends a run at once: its execution is fenced out (no checkpoint of it is accepted
+# any more, and it confirms the run is still its own before every step), and its worker is
+# notified to stop it now.
+CANCEL = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'cancelled', finished_at = now(), updated_at = now(), worker = NULL,
+    execution = NULL, lease_until = NULL, wake_at = NULL,
+    error = jsonb_build_object('type', 'Cancelled', 'message', 'cancelled by flow.cancel()')
+WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled', 'dead')
+RETURNING pg_notify('{WORK_CHANNEL}', 'cancel:' || id::text),
+          pg_notify('{DONE_CHANNEL}', id::text)
+"""
+
+LOCK_FOR_RETRY = f"SELECT status, error::text AS error FROM {SCHEMA}.runs WHERE id = $1 FOR UPDATE"
+
+# Retry re-runs only the failure that ended the run: the positions its error names ("seqs"),
+# plus attempts that were in progress, so failures the workflow caught and handled replay
+# exactly as they happened. Runs that failed before errors named positions fall back to the
+# last failure of the step the error names.
+FORGET_ENDING_FAILURE = f"""
+DELETE FROM {SCHEMA}.steps s
+WHERE s.run_id = $1 AND (
+    s.status = 'retrying'
+    OR (s.status = 'failed' AND $2::jsonb ? 'seqs'
+        AND s.seq IN (SELECT jsonb_array_elements_text($2::jsonb -> 'seqs')::int))
+    OR (s.status = 'failed' AND NOT $2::jsonb ? 'seqs' AND $2::jsonb ? 'step'
+        AND s.seq = (SELECT max(f.seq) FROM {SCHEMA}.steps f
+                     WHERE f.run_id = $1 AND f.status = 'failed'
+                       AND f.name = $2::jsonb ->> 'step'))
+)
+"""
+
+# The workflow timeout starts again at the next pickup (deadline NULL, timeout kept).
+RETRY = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'pending', error = NULL, output = NULL, finished_at = NULL, worker = NULL,
+    execution = NULL, lease_until = NULL, recovery_attempts = 0, wake_at = now(),
+    updated_at = now(), deadline = NULL
+WHERE id = $1
+RETURNING pg_notify('{WORK_CHANNEL}', '')
+"""
+
+LEADER_OF = f"""
+SELECT w.id FROM pg_locks l JOIN {SCHEMA}.workers w ON w.leader_pid = l.pid
+WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2
+  AND l.granted
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+LIMIT 1
+"""
+
+# -- the worker --------------------------------------------------------------------------------
+
+REGISTER_WORKER = f"""
+INSERT INTO {SCHEMA}.workers (id, hostname, pid, versions) VALUES ($1, $2, $3, $4::jsonb)
+ON CONFLICT (id) DO UPDATE SET heartbeat = now(), versions = EXCLUDED.versions
+RETURNING extract(epoch FROM now())::float8
+"""
+
+FORGET_WORKER = f"DELETE FROM {SCHEMA}.workers WHERE id = $1"
+
+# Claim up to $1 runs: one FOR UPDATE SKIP LOCKED probe of the (workflow, version, wake_at)
+# index per registered pair (so runs of versions this worker lacks are never scanned),
+# start one execution per run (a fresh id in runs.execution), set its lease and, on the
+# first pickup, its deadline; return each run with its whole checkpoint log, so replay
+# needs no further reads.
+CLAIM = f"""
+WITH c AS (
+    SELECT r.id FROM unnest($3::text[], $5::int[]) AS k(workflow, version)
+    CROSS JOIN LATERAL (
+        SELECT id, wake_at FROM {SCHEMA}.runs
+        WHERE workflow = k.workflow AND version = k.version
+          AND status IN ('pending', 'waiting') AND wake_at <= now()
+          AND id <> ALL ($6::uuid[])
+        ORDER BY wake_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    ) r
+    ORDER BY r.wake_at
+    LIMIT $1
+), u AS (
+    UPDATE {SCHEMA}.runs r
+    SET status = 'running', worker = $2, execution = gen_random_uuid(),
+        lease_until = now() + make_interval(secs => $4),
+        started_at = coalesce(r.started_at, now()),
+        deadline = CASE WHEN r.deadline IS NULL AND r.timeout IS NOT NULL
+                        THEN now() + make_interval(secs => r.timeout) ELSE r.deadline END,
+        updated_at = now()
+    WHERE r.id = ANY (ARRAY(SELECT id FROM c))
+    RETURNING r.id, r.execution, r.workflow, r.version, r.input::text AS input,
+              r.recovery_attempts, extract(epoch FROM r.deadline)::float8 AS deadline,
+              r.metadata::text AS metadata, extract(epoch FROM now())::float8 AS db_now
+)
+SELECT u.*, l.seqs, l.names, l.kinds, l.statuses, l.attempts, l.outputs, l.errors
+FROM u LEFT JOIN LATERAL (
+    SELECT array_agg(s.seq ORDER BY s.seq) AS seqs, array_agg(s.name ORDER BY s.seq) AS names,
+           array_agg(s.kind ORDER BY s.seq) AS kinds,
+           array_agg(s.status ORDER BY s.seq) AS statuses,
+           array_agg(s.attempt ORDER BY s.seq) AS attempts,
+           array_agg(s.output::text ORDER BY s.seq) AS outputs,
+           array_agg(s.error::text ORDER BY s.seq) AS errors
+    FROM {SCHEMA}.steps s WHERE s.run_id = u.id
+) l ON true
+"""
+
+
+def claim_args(
+    limit: int, worker: str, keys: list[str], lease: float, exclude: list[uuid.UUID]
+) -> tuple[object, ...]:
+    """The parameters of :data:`CLAIM` for the registered ``keys`` (``name:version``)."""
+    names: list[str] = []
+    versions: list[int] = []
+    for key in keys:
+        name, _, version = key.rpartition(":")
+        names.append(name)
+        versions.append(int(version))
+    return (limit, worker, names, lease, versions, exclude)
+
+
+# The worker's row (its versions ride along, so late registrations reach it) and the leases
+# of exactly the executions it is driving; returns the database time and the renewed runs.
+HEARTBEAT = f"""
+WITH w AS (
+    INSERT INTO {SCHEMA}.workers (id, hostname, pid, versions) VALUES ($1, $5, $6, $7::jsonb)
+    ON CONFLICT (id) DO UPDATE SET heartbeat = now(), versions = EXCLUDED.versions
+), r AS (
+    UPDATE {SCHEMA}.runs SET lease_until = now() + make_interval(secs => $2)
+    FROM unnest($3::uuid[], $4::uuid[]) AS e(id, execution)
+    WHERE {SCHEMA}.runs.id = e.id AND {SCHEMA}.runs.execution = e.execution
+      AND {SCHEMA}.runs.status = 'running'
+    RETURNING {SCHEMA}.runs.id
+)
+SELECT extract(epoch FROM now())::float8 AS db_now, ARRAY(SELECT id FROM r) AS renewed
+"""
+
+# "Is this run still my execution's?" for many executions at once.
+HELD = f"""
+SELECT r.id FROM {SCHEMA}.runs r
+JOIN unnest($1::uuid[], $2::uuid[]) AS e(id, execution)
+  ON r.id = e.id AND r.execution = e.execution
+WHERE r.status = 'running'
+"""
+
+# -- executions --------------------------------------------------------------------------------
+
+
+def recover_set(penalise: str, limit: str) -> str:
+    """The SET list that takes a run from an execution: back to ``pending``, or ``dead``.
+
+    ``penalise`` is a SQL condition: when true the loss counts as a recovery attempt, and
+    past ``limit`` attempts the run is parked as ``dead`` with a ``PoisonRun`` error.
+    """
+    over = f"({penalise}) AND recovery_attempts + 1 > {limit}"
+    return f"""
+    recovery_attempts = recovery_attempts + CASE WHEN {penalise} THEN 1 ELSE 0 END,
+    status = CASE WHEN {over} THEN 'dead' ELSE 'pending' END,
+    wake_at = CASE WHEN {over} THEN NULL ELSE now() END,
+    finished_at = CASE WHEN {over} THEN now() ELSE NULL END,
+    error = CASE WHEN {over} THEN jsonb_build_object(
+        'type', 'PoisonRun',
+        'message', format('the run lost its worker %s times (limit %s); parked as dead. '
+                          'Fix the cause, then flow.retry() it.', recovery_attempts + 1, {limit}))
+        ELSE error END,
+    worker = NULL, execution = NULL, lease_until = NULL, updated_at = now()
+    """
+
+
+# An execution gives its run back (worker stopping, execution given up or killed by its
+# own run): fenced on the execution, so a run already settled is left alone.
+HAND_BACK = f"""
+UPDATE {SCHEMA}.runs SET {recover_set("$3", "$4")}
+WHERE id = $1 AND execution = $2 AND status = 'running'
+RETURNING status,
+          pg_notify(CASE WHEN status = 'dead' THEN '{DONE_CHANNEL}' ELSE '{WORK_CHANNEL}' END,
+                    CASE WHEN status = 'dead' THEN id::text ELSE '' END)
+"""
+
+RECORD_STEP = f"""
+INSERT INTO {SCHEMA}.steps
+    (run_id, seq, name, kind, status, attempt, output, error, started_at, finished_at)
+SELECT $1, $2, $3, $4, $5, $6, $7::json, $8::json,
+       now() - make_interval(secs => $9), now()
+WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND execution = $10
+              AND status = 'running')
+ON CONFLICT (run_id, seq) DO UPDATE
+SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+    error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at
+WHERE {SCHEMA}.steps.status IN ('retrying', 'waiting') AND {SCHEMA}.steps.name = EXCLUDED.name
+"""
+
+# Markers (graph states, patches) pending in the execution ride along with the next write.
+MARKS_CTE = f"""
+WITH marks AS (
+    INSERT INTO {SCHEMA}.steps (run_id, seq, name, kind, status, attempt, started_at,
+                                 finished_at)
+    SELECT $1, m.seq, m.name, m.kind, 'completed', 1, now(), now()
+    FROM unnest(${{seqs}}::int[], ${{names}}::text[], ${{kinds}}::text[]) AS m(seq, name, kind)
+    WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND execution = ${{execution}}
+                  AND status = 'running')
+    ON CONFLICT (run_id, seq) DO NOTHING
+)
+"""
+
+
+# The common case, one marker (the state just entered), with scalar parameters: no arrays
+# to encode and no unnest.
+MARK_CTE = f"""
+WITH marks AS (
+    INSERT INTO {SCHEMA}.steps (run_id, seq, name, kind, status, attempt, started_at,
+                                 finished_at)
+    SELECT $1, ${{seq}}::int, ${{name}}::text, ${{kind}}::text, 'completed', 1, now(), now()
+    WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND execution = ${{execution}}
+                  AND status = 'running')
+    ON CONFLICT (run_id, seq) DO NOTHING
+)
+"""
+
+
+def _with_mark(statement: str, first: int, execution: int) -> str:
+    cte = MARK_CTE.replace("${seq}", f"${first}").replace("${name}", f"${first + 1}")
+    cte = cte.replace("${kind}", f"${first + 2}").replace("${execution}", f"${execution}")
+    return cte + statement
+
+
+def _with_marks(statement: str, first: int, execution: int) -> str:
+    cte = MARKS_CTE.replace("${seqs}", f"${first}").replace("${names}", f"${first + 1}")
+    cte = cte.replace("${kinds}", f"${first + 2}").replace("${execution}", f"${execution}")
+    return cte + statement
+
+
+RECORDED = f"""
+SELECT s.status, s.output::text,
+       (r.execution = $3 AND r.status = 'running') AS held
+FROM {SCHEMA}.runs r LEFT JOIN {SCHEMA}.steps s ON s.run_id = r.id AND s.seq = $2
+WHERE r.id = $1
+"""
+
+COMPLETE = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'succeeded', output = $2::json, finished_at = now(), updated_at = now(),
+    worker = NULL, execution = NULL, lease_until = NULL, wake_at = NULL
+WHERE id = $1 AND execution = $3 AND status = 'running'
+RETURNING pg_notify('{DONE_CHANNEL}', id::text)
+"""
+
+FAIL = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'failed', error = $2::jsonb, finished_at = now(), updated_at = now(),
+    worker = NULL, execution = NULL, lease_until = NULL, wake_at = NULL
+WHERE id = $1 AND execution = $3 AND status = 'running'
+RETURNING pg_notify('{DONE_CHANNEL}', id::text)
+"""
+
+RECORD_STEP_MARKED = _with_marks(RECORD_STEP, 11, 10)
+COMPLETE_MARKED = _with_marks(COMPLETE, 4, 3)
+RECORD_STEP_MARK1 = _with_mark(RECORD_STEP, 11, 10)
+COMPLETE_MARK1 = _with_mark(COMPLETE, 4, 3)
+FLUSH_MARKS = _with_marks("SELECT 1", 3, 2)
+
+SUSPEND = f"""
+UPDATE {SCHEMA}.runs
+SET status = 'waiting', wake_at = to_timestamp($2), worker = NULL, execution = NULL,
+    lease_until = NULL, updated_at = now()
+WHERE id = $1 AND execution = $3 AND status = 'running'
+RETURNING 1
+"""
+
+SIGNAL_PENDING = f"""
+SELECT EXISTS (SELECT 1 FROM {SCHEMA}.signals
+               WHERE run_id = $1 AND consumed_at IS NULL AND name = ANY($2::text[]))
+"""
+
+WAKE_NOW = f"""
+UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = $1
+RETURNING pg_notify('{WORK_CHANNEL}', '')
+"""
+
+# Consume the oldest unconsumed signal of a name into checkpoint $3, exactly once and in
+# send order. Idempotent per (run, position): when the checkpoint at $3 already holds a
+# consumed signal, consuming again returns it instead of taking the next one (what a retry
+# does after the reply of a committed consume was lost).
+CONSUME = f"""
+WITH held AS (
+    SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND execution = $5 AND status = 'running'
+), cur AS (
+    SELECT status, name, output::text AS output FROM {SCHEMA}.steps
+    WHERE run_id = $1 AND seq = $3 AND EXISTS (SELECT 1 FROM held)
+), sig AS (
+    UPDATE {SCHEMA}.signals SET consumed_at = now(), consumed_seq = $3
+    WHERE id = (
+        SELECT id FROM {SCHEMA}.signals
+        WHERE run_id = $1 AND name = $2 AND consumed_at IS NULL
+          AND EXISTS (SELECT 1 FROM held)
+          AND NOT EXISTS (SELECT 1 FROM cur WHERE status <> 'waiting')
+        ORDER BY id LIMIT 1
+        FOR UPDATE
+    )
+    RETURNING payload
+), ins AS (
+    INSERT INTO {SCHEMA}.steps (run_id, seq, name, kind, status, attempt, output,
+                                 started_at, finished_at)
+    SELECT $1, $3, $4, 'signal', 'completed', 1, sig.payload, now(), now() FROM sig
+    ON CONFLICT (run_id, seq) DO UPDATE
+    SET status = 'completed', output = EXCLUDED.output, finished_at = now()
+    WHERE {SCHEMA}.steps.status = 'waiting'
+    RETURNING output::text
+)
+SELECT output FROM ins
+UNION ALL
+SELECT output FROM cur WHERE status = 'completed' AND name = $4
+"""
+
+# ctx.send_signal: what the checkpoint at the position says, and whether the run is held.
+SENT = f"""
+SELECT s.status, s.output::text AS output, s.error::text AS error,
+       (r.execution = $3 AND r.status = 'running') AS held
+FROM {SCHEMA}.runs r LEFT JOIN {SCHEMA}.steps s ON s.run_id = r.id AND s.seq = $2
+WHERE r.id = $1
+"""
+
+RECORD_SENT = f"""
+INSERT INTO {SCHEMA}.steps
+    (run_id, seq, name, kind, status, attempt, output, error, started_at, finished_at)
+SELECT $1, $2, $3, 'send', $4, 1, $5::json, $6::json, now(), now()
+WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = $1 AND execution = $7
+              AND status = 'running')
+ON CONFLICT (run_id, seq) DO NOTHING
+"""
+
+# A transactional step's checkpoint, inside the step's own transaction (SQLAlchemy, named
+# parameters): the step's writes and the checkpoint commit together or not at all.
+RECORD_TRANSACTION = f"""
+INSERT INTO {SCHEMA}.steps
+    (run_id, seq, name, kind, status, attempt, output, started_at, finished_at)
+SELECT :run, :seq, :name, 'transaction', 'completed', :attempt, CAST(:output AS json),
+       now() - make_interval(secs => :dur), now()
+WHERE EXISTS (SELECT 1 FROM {SCHEMA}.runs
+              WHERE id = :run AND execution = :execution AND status = 'running')
+ON CONFLICT (run_id, seq) DO UPDATE
+SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+    error = NULL, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at
+WHERE {SCHEMA}.steps.status IN ('retrying', 'waiting')
+"""
+
+# -- the leader --------------------------------------------------------------------------------
+
+TRY_LEAD = "SELECT pg_try_advisory_lock($1, $2)"
+
+MARK_LEADER = f"UPDATE {SCHEMA}.workers SET leader_pid = pg_backend_pid() WHERE id = $1"
+
+# A lapsed lease: its execution is gone (worker killed, frozen, cut off). The loss counts
+# as a recovery attempt; past max_recovery_attempts the run is parked as dead.
+REAP = f"""
+UPDATE {SCHEMA}.runs SET {recover_set("true", "$1")}
+WHERE status = 'running' AND lease_until < now()
+RETURNING status,
+          CASE WHEN status = 'dead' THEN pg_notify('{DONE_CHANNEL}', id::text)
+               ELSE pg_notify('{WORK_CHANNEL}', '') END AS notified
+"""
+
+DUE = f"""
+SELECT EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE status = 'waiting' AND wake_at <= now())
+    OR EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE status = 'pending' AND wake_at <= now())
+"""
+
+WAKE_WORKERS = f"NOTIFY {WORK_CHANNEL}"
+
+PRUNE = f"""
+DELETE FROM {SCHEMA}.runs WHERE id IN (
+    SELECT id FROM {SCHEMA}.runs
+    WHERE status IN ('succeeded', 'failed', 'cancelled', 'dead')
+      AND finished_at < now() - make_interval(secs => $1)
+    ORDER BY finished_at LIMIT $2
+)
+"""
+
+FORGET_WORKERS = f"""
+DELETE FROM {SCHEMA}.workers WHERE heartbeat < now() - make_interval(secs => $1)
+"""
