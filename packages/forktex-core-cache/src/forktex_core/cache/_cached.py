@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
-import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar
 
@@ -15,31 +14,17 @@ from opentelemetry.trace import SpanKind
 
 from . import _telemetry as tm
 from ._client import State, command, log, state
+from ._durations import seconds_to_ms
 from ._errors import CacheError, InvalidArgument
 from ._glob import glob_escape
 from ._keys import KeyBuilder
 from ._namespace import canonical_namespace
+from ._scan import delete_raw_pattern
 from ._serializers import JSON, Serializer, dumps, loads
 from ._singleflight import coalesce, fill_across_processes
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def seconds_to_ms(name: str, value: object) -> int:
-    """A positive duration (seconds as int/float, or a timedelta) in whole milliseconds."""
-    if isinstance(value, dt.timedelta):
-        value = value.total_seconds()
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InvalidArgument(
-            f"{name} must be a positive number of seconds or a timedelta, got {value!r}"
-        )
-    return max(1, round(value * 1000))
 
 
 class CachedFunction(Generic[P, R]):
@@ -133,8 +118,6 @@ class CachedFunction(Generic[P, R]):
 
             await get_profile.invalidate_all()
         """
-        from ._ops import delete_raw_pattern
-
         current = state()
         name = f"cache.invalidate_all {self.namespace}"
         with tm.operation(name, SpanKind.CLIENT, self._attributes(current)) as span:

@@ -11,11 +11,12 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from . import _telemetry as tm
-from ._cached import seconds_to_ms
 from ._client import Script, command, state
+from ._durations import seconds_to_ms
 from ._errors import InvalidArgument, InvalidKey
 from ._glob import glob_escape, literal_head
 from ._namespace import check_key
+from ._scan import delete_raw_pattern
 from ._serializers import JSON, dumps, loads
 
 #: INCRBY, and set the TTL only when this increment created the key.
@@ -211,37 +212,3 @@ async def delete_pattern(pattern: str, *, batch_size: int = 500) -> int:
         if span.is_recording():
             span.set_attribute(tm.COUNT, deleted)
         return deleted
-
-
-async def delete_raw_pattern(match: str, batch_size: int = 500) -> int:
-    """SCAN MATCH ``match`` (already prefixed) and UNLINK in batches.
-
-    Refuses (a programming error, never user input) a ``match`` with no literal head, which
-    could match every key.
-    """
-    if not literal_head(match):
-        raise InvalidArgument(f"refusing SCAN MATCH {match!r}: it could match every key")
-
-    current = state()
-    client = current.client
-    what = f"delete_pattern({match!r})"
-    deleted = 0
-    batch: list[bytes] = []
-    # Each SCAN page and each UNLINK is one command, bounded by command_timeout on its own:
-    # a large keyspace may take longer than that in total.
-    keys = client.scan_iter(match=match, count=batch_size)
-    try:
-        while True:
-            try:
-                key = await command(current, what, anext(keys))
-            except StopAsyncIteration:
-                break
-            batch.append(key)
-            if len(batch) >= batch_size:
-                deleted += int(await command(current, what, client.unlink(*batch)))
-                batch.clear()
-        if batch:
-            deleted += int(await command(current, what, client.unlink(*batch)))
-    finally:
-        await keys.aclose()
-    return deleted

@@ -32,7 +32,8 @@ from ._errors import (
     VaultError,
 )
 from ._payload import MAX_DEPTH
-from ._rotate import RotationFailure, RotationReport, rotate_blobs
+from ._report import RotationFailure, RotationReport
+from ._rotate import rotate_blobs
 from ._vault import Vault
 
 __all__ = [

@@ -8,12 +8,9 @@ a token's plaintext or a payload value: keys appear only as their fingerprints.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy.exc import DontWrapMixin
 
-if TYPE_CHECKING:
-    from ._rotate import RotationReport
+from ._report import RotationReport
 
 
 class VaultError(Exception, DontWrapMixin):

@@ -8,7 +8,6 @@ import dataclasses
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,63 +17,10 @@ from sqlalchemy.orm import Mapper
 from . import _telemetry as tm
 from ._column import EncryptedJSON
 from ._errors import RotationError, RotationInterrupted
-from ._vault import Vault
+from ._report import RotationFailure, RotationReport
+from ._vault import Vault, keyring_of
 
-ProgressCallback = Callable[["RotationReport"], Awaitable[None] | None]
-
-
-@dataclass(frozen=True)
-class RotationFailure:
-    """A row :func:`rotate_blobs` left untouched because neither vault opens its value.
-
-    ``pk`` is the primary-key value (a tuple for composite keys); ``reason`` says why.
-
-    Example::
-
-        for failure in report.failed:
-            log.error("row %s not rotated: %s", failure.pk, failure.reason)
-    """
-
-    pk: Any
-    reason: str
-
-
-@dataclass(frozen=True)
-class RotationReport:
-    """What :func:`rotate_blobs` did (also handed to the progress callback after each batch).
-
-    * ``scanned`` - non-NULL values read;
-    * ``rotated`` - values re-encrypted under ``new``'s primary key;
-    * ``skipped_already_new`` - values already on ``new``'s primary key (an earlier, interrupted
-      run did them, or a live writer wrote them with the new key);
-    * ``failed`` - rows neither vault opens, left untouched, with their primary keys;
-    * ``batches`` - committed batches; ``last_pk`` - the keyset cursor after the last committed
-      batch (pass it as ``resume_after`` to skip ahead); ``complete`` - the scan reached the end.
-
-    Example::
-
-        report = await rotate_blobs(session, table=Cred, column="payload", old=old, new=new)
-        assert report.complete and not report.failed, report
-    """
-
-    scanned: int = 0
-    rotated: int = 0
-    skipped_already_new: int = 0
-    failed: tuple[RotationFailure, ...] = ()
-    batches: int = 0
-    last_pk: Any = None
-    complete: bool = False
-    elapsed_seconds: float = 0.0
-
-    @property
-    def failed_pks(self) -> list[Any]:
-        """Primary keys of the rows that were not rotated.
-
-        Example::
-
-            assert report.failed_pks == []
-        """
-        return [failure.pk for failure in self.failed]
+ProgressCallback = Callable[[RotationReport], Awaitable[None] | None]
 
 
 async def rotate_blobs(
@@ -121,6 +67,7 @@ async def rotate_blobs(
     """
     target, blob, pk_cols = _resolve(table, column)
     _check_args(session, old, new, batch_size, max_failures)
+    old_keys, new_keys = keyring_of(old), keyring_of(new)
 
     where_base = blob.is_not(None)
     raw = sa.type_coerce(blob, sa.Text()).label("blob")
@@ -159,17 +106,17 @@ async def rotate_blobs(
                         for row in rows:
                             pk = row[0] if single else tuple(row[: len(pk_cols)])
                             token: Any = row[-1]
-                            if new._opens_with_primary(token):
+                            if new_keys.opens_with_primary(token):
                                 skipped += 1
                                 continue
-                            plaintext = old._open_raw(token)
+                            plaintext = old_keys.open_or_none(token)
                             if plaintext is None:
-                                plaintext = new._open_raw(token)
+                                plaintext = new_keys.open_or_none(token)
                             if plaintext is None:
                                 new_failures.append(RotationFailure(pk, _failure_reason(old, new)))
                                 continue
                             param = {f"_vault_pk_{i}": row[i] for i in range(len(pk_cols))}
-                            param["_vault_blob"] = new._seal_raw(plaintext)
+                            param["_vault_blob"] = new_keys.seal(plaintext)
                             params.append(param)
                             rotated += 1
                         if params:

@@ -5,16 +5,14 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import _fernet, _payload
-from ._errors import InvalidArgument, InvalidKey
-from ._errors import VaultDecryptError as _VaultDecryptError
-from ._fernet import FernetKey
-from ._keys import fingerprint, generate_key, parse_key
+from . import _payload
+from ._errors import InvalidArgument
+from ._keyring import Keyring
+from ._keys import generate_key
 
 
 class Vault:
@@ -36,7 +34,7 @@ class Vault:
         print(vault)  # Vault(fingerprints=['3f9c0a1b']) - never the key itself
     """
 
-    __slots__ = ("_fingerprints", "_keys", "_primary")
+    __slots__ = ("_keyring",)
 
     def __init__(self, keys: Iterable[str | bytes]) -> None:
         """Prefer :meth:`from_key` / :meth:`from_keys`; this is what they call.
@@ -45,29 +43,7 @@ class Vault:
 
             vault = Vault([new_key, old_key])
         """
-        if isinstance(keys, str | bytes | bytearray):
-            raise InvalidKey(
-                "Vault(...) / Vault.from_keys(...) takes a list of keys, newest first; "
-                "for a single key use Vault.from_key(key)"
-            )
-        parsed = [parse_key(key, position=f"key #{i}") for i, key in enumerate(keys)]
-        if not parsed:
-            raise InvalidKey(
-                "a Vault needs at least one key; pass [new_key] or, during a rotation, "
-                "[new_key, old_key]"
-            )
-        prints = tuple(fingerprint(key) for key in parsed)
-        seen: dict[bytes, int] = {}
-        for i, key in enumerate(parsed):  # raw key bytes: one entry per key, however spelled
-            if key in seen:
-                raise InvalidKey(
-                    f"key #{i} repeats key #{seen[key]} (fingerprint {prints[i]}); list each "
-                    "key once, newest first"
-                )
-            seen[key] = i
-        self._keys = tuple(FernetKey(key) for key in parsed)
-        self._primary = self._keys[0]
-        self._fingerprints = prints
+        self._keyring = Keyring(keys)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -119,7 +95,7 @@ class Vault:
 
             log.info("vault ready, KEK %s", vault.fingerprint)
         """
-        return self._fingerprints[0]
+        return self._keyring.fingerprints[0]
 
     @property
     def fingerprints(self) -> tuple[str, ...]:
@@ -129,10 +105,10 @@ class Vault:
 
             assert Vault.from_keys([new, old]).fingerprints[0] == Vault.from_key(new).fingerprint
         """
-        return self._fingerprints
+        return self._keyring.fingerprints
 
     def __repr__(self) -> str:
-        return f"Vault(fingerprints={list(self._fingerprints)!r})"
+        return f"Vault(fingerprints={list(self._keyring.fingerprints)!r})"
 
     __str__ = __repr__
 
@@ -190,71 +166,33 @@ class Vault:
             if vault.key_for(token) != vault.fingerprint:
                 print("not yet on the primary key")
         """
-        raw = self._decode_or_none(token)
-        if raw is None:
-            return None
-        for key, print_ in zip(self._keys, self._fingerprints, strict=True):
-            if key.authentic(raw):
-                return print_
-        return None
+        return self._keyring.key_for(token)
 
-    # -- the token pipeline (also used by rotate_blobs) --------------------------------------
+    # -- the token pipeline (plaintext bytes <-> tokens, under this vault's keys) ------------
 
     def _open(self, token: object, *, ttl: float | None, now: float) -> bytes:
-        """The plaintext of ``token``: canonical spelling, version and length; the HMAC under
-        any configured key; the age when ``ttl`` is given (``now`` is the current time);
-        the padding. Raises the matching :class:`VaultDecryptError`."""
-        raw = _fernet.decode(token)
-        key = self._key_opening(raw)
-        if key is None:
-            raise self._no_key_opens(raw)
-        if ttl is not None:
-            _fernet.check_age(raw, ttl, now)
-        return key.decrypt(raw)
+        """The plaintext of ``token`` (see :meth:`Keyring.open`); ``now`` is the current time."""
+        return self._keyring.open(token, ttl=ttl, now=now)
 
     def _seal_raw(
         self, plaintext: bytes, *, now: int | None = None, iv: bytes | None = None
     ) -> str:
-        """A token of ``plaintext`` under the primary key, stamped ``now`` (default: the
-        current time) and encrypted with ``iv`` (default: 16 fresh random bytes)."""
-        return self._primary.seal(
-            plaintext,
-            now=int(time.time()) if now is None else now,
-            iv=os.urandom(16) if iv is None else iv,
-        )
+        """A token of ``plaintext`` under the primary key (see :meth:`Keyring.seal`)."""
+        return self._keyring.seal(plaintext, now=now, iv=iv)
 
-    def _key_opening(self, raw: bytes) -> FernetKey | None:
-        for key in self._keys:
-            if key.authentic(raw):
-                return key
-        return None
 
-    @staticmethod
-    def _decode_or_none(token: object) -> bytes | None:
-        try:
-            return _fernet.decode(token)
-        except _VaultDecryptError:
-            return None
+def keyring_of(vault: Vault) -> Keyring:
+    """The keys of ``vault``, for work on tokens as bytes inside this package.
 
-    def _opens_with_primary(self, token: str | bytes) -> bool:
-        raw = self._decode_or_none(token)
-        return raw is not None and self._primary.authentic(raw)
+    :func:`rotate_blobs` re-seals plaintexts from the old vault's keys under the new vault's
+    primary key without decoding their JSON, so tokens it did not write rotate too.
 
-    def _open_raw(self, token: str | bytes) -> bytes | None:
-        try:
-            return self._open(token, ttl=None, now=0.0)
-        except _VaultDecryptError:
-            return None
+    Example::
 
-    def _no_key_opens(self, raw: bytes) -> _VaultDecryptError:
-        minted = _fernet.format_time(_fernet.timestamp(raw))
-        return _VaultDecryptError(
-            f"no configured key opens this token (minted {minted}); configured key "
-            f"fingerprints {list(self._fingerprints)}. Likely causes: the KEK was rotated or "
-            "this process runs with the wrong key (compare fingerprints across processes; "
-            "during a rotation use Vault.from_keys([new, old])), or the token was modified or "
-            "corrupted after encryption"
-        )
+        plaintext = keyring_of(old).open_or_none(token)
+        token = keyring_of(new).seal(plaintext)
+    """
+    return vault._keyring
 
 
 def _check_ttl(ttl: object) -> float:
