@@ -261,6 +261,26 @@ async def test_a_command_timeout_discards_only_that_connection(faulty: Faulty) -
     assert len(before & after) == 1  # a slow statement is not a dead server: one kept
 
 
+async def test_cancelling_a_statement_raises_cancellation_not_a_database_fault(
+    faulty: Faulty,
+) -> None:
+    """A task cancelled while its statement runs sees CancelledError (the database is fine),
+    and the engine keeps working afterwards."""
+    faulty.start(command_timeout=10)
+
+    async def slow() -> None:
+        async with get_session() as session:
+            await session.execute(text("select pg_sleep(5)"))
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, HANG)
+    async with get_session() as session:
+        assert (await session.execute(text("select 1"))).scalar_one() == 1
+
+
 async def test_pool_pre_ping_against_a_black_hole_reports_within_the_command_timeout(
     faulty: Faulty,
 ) -> None:

@@ -198,6 +198,8 @@ def command_failure(
     """
     cause = driver_error(exc)
     when, outcome = _DURING[during]
+    if not isinstance(exc, Exception) or not isinstance(cause, Exception):
+        return None  # cancellation, KeyboardInterrupt, SystemExit: never a database fault
     if isinstance(cause, DBError):
         return None
     if isinstance(cause, TimeoutError):
