@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from forktex_core.flow import Flow, FlowContext, Graph
+from forktex_core.flow import Flow
+
+APP = Path(__file__).with_name("console_app.py")
+_spec = importlib.util.spec_from_file_location("forktex_console_test_app", APP)
+assert _spec is not None and _spec.loader is not None
+console_app = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(console_app)
+define = console_app.define
 
 FAST: dict[str, Any] = {
     "lease": 1.5,
@@ -23,46 +32,6 @@ FAST: dict[str, Any] = {
     "shutdown_grace": 0.5,
 }
 ORIGIN = "http://console.test"
-
-
-def define(flow: Flow) -> None:
-    """The workflows of the console tests (also used by the browser tests' worker)."""
-
-    @flow.step
-    async def check(ctx: FlowContext, order: dict[str, Any]) -> dict[str, Any]:
-        return {"checked": order.get("n"), "api_token": "tok-step-secret"}
-
-    review = Graph(name="orders.review", version=1, initial="received")
-
-    @review.state("received")
-    async def received(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
-        await check(ctx, payload)
-        return payload
-
-    @review.state("review", manual=True)
-    async def in_review(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
-        return payload
-
-    @review.state("approved", terminal=True)
-    async def approved(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
-        return payload
-
-    @review.state("rejected", terminal=True)
-    async def rejected(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
-        return payload
-
-    review.transition("received", "review")
-    review.transition("review", "approved", when={"field": "ok", "op": "==", "value": True})
-    review.transition("review", "rejected")
-    flow.register_graph(review)
-
-    @flow.workflow(name="jobs.fail", version=1)
-    async def fail(ctx: FlowContext, n: int) -> None:
-        raise ValueError(f"boom {n}")
-
-    @flow.workflow(name="jobs.wait", version=1)
-    async def wait(ctx: FlowContext, n: int) -> Any:
-        return await ctx.wait_for_signal("go")
 
 
 @pytest.fixture

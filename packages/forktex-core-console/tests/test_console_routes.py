@@ -95,7 +95,7 @@ async def test_the_console_refuses_to_be_built_without_authentication(flow: Flow
     for kwargs, message in bad:
         with pytest.raises(ConsoleError, match=message):
             flow_console(flow, **kwargs)
-    with pytest.raises(ConsoleError, match="needs a forktex_core.flow.Flow"):
+    with pytest.raises(ConsoleError, match=r"needs a forktex_core\.flow\.Flow"):
         flow_console("postgresql://x", staff)  # type: ignore[arg-type]
 
 
@@ -221,8 +221,11 @@ async def test_cross_site_posts_are_refused_and_change_nothing(flow: Flow, clien
         assert (await flow.get_run(run_id)).status == "pending"
 
         # the console's own form passes: same origin, a trusted one, or a same-origin Referer
-        for headers in (POST, {**USER, "origin": "https://ops.example.com"},
-                        {**USER, "referer": f"{ORIGIN}/runs/{run_id}"}):  # fmt: skip
+        for headers in (
+            POST,
+            {**USER, "origin": "https://ops.example.com"},
+            {**USER, "referer": f"{ORIGIN}/runs/{run_id}"},
+        ):
             page = await http.get(f"/runs/{run_id}", headers=USER)
             response = await http.post(
                 f"/runs/{run_id}/signal",
@@ -243,7 +246,7 @@ async def test_signal_advances_a_manual_state_and_cancel_and_retry_work(
     async with h.running(flow), client(app) as http:
         run_id = await waiting_review(flow)
         page = await http.get(f"/runs/{run_id}", headers=USER)
-        assert 'action="/runs/%s/signal"' % run_id in page.text
+        assert f'action="/runs/{run_id}/signal"' in page.text
         response = await http.post(
             f"/runs/{run_id}/signal",
             headers=POST,
@@ -258,14 +261,16 @@ async def test_signal_advances_a_manual_state_and_cancel_and_retry_work(
 
         waiting = await flow.start("jobs.wait", 2)
         page = await http.get(f"/runs/{waiting}", headers=USER)
-        cancel = await http.post(f"/runs/{waiting}/cancel", headers=POST,
-                                 data={"csrf": token_in(page.text)})  # fmt: skip
+        cancel = await http.post(
+            f"/runs/{waiting}/cancel", headers=POST, data={"csrf": token_in(page.text)}
+        )
         assert cancel.status_code == 303
         assert (await flow.get_run(waiting)).status == "cancelled"
         page = await http.get(f"/runs/{waiting}", headers=USER)
         assert "Retry run" in page.text
-        retry = await http.post(f"/runs/{waiting}/retry", headers=POST,
-                                data={"csrf": token_in(page.text)})  # fmt: skip
+        retry = await http.post(
+            f"/runs/{waiting}/retry", headers=POST, data={"csrf": token_in(page.text)}
+        )
         assert retry.status_code == 303
         await wait_until(lambda: _status(flow, waiting, "waiting"))
 
@@ -285,15 +290,21 @@ async def test_a_denied_action_changes_nothing_and_says_why(flow: Flow, client: 
     async with client(app) as http:
         page = await http.get(f"/runs/{run_id}", headers=USER)
         token = token_in(page.text)
-        signal = await http.post(f"/runs/{run_id}/signal", headers=POST,
-                                 data={"csrf": token, "name": "go", "payload": "1"})  # fmt: skip
+        signal = await http.post(
+            f"/runs/{run_id}/signal",
+            headers=POST,
+            data={"csrf": token, "name": "go", "payload": "1"},
+        )
         assert signal.status_code == 403
         assert "denied: ada may not signal jobs.wait" in signal.text
         cancel = await http.post(f"/runs/{run_id}/cancel", headers=POST, data={"csrf": token})
         assert cancel.status_code == 403 and "never cancelled from the console" in cancel.text
         ops = {**POST, "x-user": "ops"}
-        allowed = await http.post(f"/runs/{run_id}/signal", headers=ops,
-                                  data={"csrf": token, "name": "go", "payload": "1"})  # fmt: skip
+        allowed = await http.post(
+            f"/runs/{run_id}/signal",
+            headers=ops,
+            data={"csrf": token, "name": "go", "payload": "1"},
+        )
         assert allowed.status_code == 303
     assert (await flow.get_run(run_id)).status == "pending"
     assert [(s.name, s.payload) for s in await flow.signals(run_id)] == [("go", 1)]
@@ -324,8 +335,11 @@ async def test_bad_actions_are_4xx_with_a_clear_message(flow: Flow, client: Clie
             assert message in html.unescape(response.text), (path, form)
         as_json = await http.post(f"/runs/{run_id}/cancel", headers=POST, json={"csrf": token})
         assert as_json.status_code == 415 and "actions take a form" in as_json.text
-        huge = await http.post(f"/runs/{run_id}/signal", headers=POST,
-                               data={**ok, "payload": json.dumps("x" * 300_000)})  # fmt: skip
+        huge = await http.post(
+            f"/runs/{run_id}/signal",
+            headers=POST,
+            data={**ok, "payload": json.dumps("x" * 300_000)},
+        )
         assert huge.status_code == 413 and "larger than 256 KiB" in huge.text
         missing = await http.get("/runs/not-a-uuid", headers=USER)
         assert missing.status_code == 400
@@ -337,8 +351,10 @@ async def test_bad_actions_are_4xx_with_a_clear_message(flow: Flow, client: Clie
 
 
 async def test_runs_page_filters_pages_and_refuses_bad_filters(flow: Flow, client: Client) -> None:
-    waits = [await flow.start("jobs.wait", n, metadata={"org": "o1" if n % 2 else "o2"})
-             for n in range(5)]  # fmt: skip
+    waits = [
+        await flow.start("jobs.wait", n, metadata={"org": "o1" if n % 2 else "o2"})
+        for n in range(5)
+    ]
     await flow.cancel(waits[0])
     app = flow_console(flow, staff, page_size=2)
     async with client(app) as http:
@@ -351,14 +367,18 @@ async def test_runs_page_filters_pages_and_refuses_bad_filters(flow: Flow, clien
         second = await http.get(html.unescape(older.group(1)), headers=USER)
         assert re.findall(r'data-run="([^"]+)"', second.text) == [str(waits[2]), str(waits[1])]
         assert "« Newest" in second.text
-        filtered = await http.get("/", headers=USER,
-                                  params={"status": ["pending", "cancelled"], "metadata": "org=o2"})  # fmt: skip
+        wanted = {"status": ["pending", "cancelled"], "metadata": "org=o2"}
+        filtered = await http.get("/", headers=USER, params=wanted)
         assert re.findall(r'data-run="([^"]+)"', filtered.text) == [str(waits[4]), str(waits[2])]
-        as_json = await http.get("/", headers=USER, params={"metadata": '{"org": "o1"}',
-                                 "workflow": "jobs.wait", "version": "1"})  # fmt: skip
+        as_json = await http.get(
+            "/",
+            headers=USER,
+            params={"metadata": '{"org": "o1"}', "workflow": "jobs.wait", "version": "1"},
+        )
         assert re.findall(r'data-run="([^"]+)"', as_json.text) == [str(waits[3]), str(waits[1])]
-        window = await http.get("/", headers=USER, params={"from": "2000-01-01T00:00",
-                                "to": "2000-01-02T00:00+02:00"})  # fmt: skip
+        window = await http.get(
+            "/", headers=USER, params={"from": "2000-01-01T00:00", "to": "2000-01-02T00:00+02:00"}
+        )
         assert "No runs match." in window.text
         bad: list[tuple[dict[str, Any], str]] = [
             ({"version": "abc", "workflow": "w"}, "version must be a whole number"),
@@ -384,8 +404,18 @@ async def test_counts_run_state_graph_and_workers(flow: Flow, client: Client, h:
         failed = await flow.start("jobs.fail", 3)
         await wait_until(lambda: _status(flow, failed, "failed"))
         counts = (await http.get("/api/counts", headers=USER)).json()
-        assert counts == {"counts": {"pending": 0, "running": 0, "waiting": 1, "succeeded": 0,
-                          "failed": 1, "cancelled": 0, "dead": 0}, "exact": True}  # fmt: skip
+        assert counts == {
+            "counts": {
+                "pending": 0,
+                "running": 0,
+                "waiting": 1,
+                "succeeded": 0,
+                "failed": 1,
+                "cancelled": 0,
+                "dead": 0,
+            },
+            "exact": True,
+        }
         state = (await http.get(f"/api/runs/{run_id}/state", headers=USER)).json()
         assert state["status"] == "waiting" and not state["finished"]
         assert (await http.get(f"/api/runs/{uuid.uuid4()}/state", headers=USER)).status_code == 404
@@ -474,11 +504,37 @@ async def test_redaction_of_every_value_shown(flow: Flow, client: Client, h: Any
 
 
 def test_secret_redactor_matrix() -> None:
-    secret = ["password", "db_password", "DB-PASSWORD", "apiKey", "api_key", "X-Api-Key",
-              "client_secret", "refresh_token", "Authorization", "auth", "session_id",
-              "privateKey", "signingKey", "key", "cookie", "pin", "ssn", "passwd"]  # fmt: skip
-    plain = ["name", "author", "monkey", "shipping", "classname", "keyboard", "pinned",
-             "business", "tokenizer_name_len"]  # fmt: skip
+    secret = [
+        "password",
+        "db_password",
+        "DB-PASSWORD",
+        "apiKey",
+        "api_key",
+        "X-Api-Key",
+        "client_secret",
+        "refresh_token",
+        "Authorization",
+        "auth",
+        "session_id",
+        "privateKey",
+        "signingKey",
+        "key",
+        "cookie",
+        "pin",
+        "ssn",
+        "passwd",
+    ]
+    plain = [
+        "name",
+        "author",
+        "monkey",
+        "shipping",
+        "classname",
+        "keyboard",
+        "pinned",
+        "business",
+        "tokenizer_name_len",
+    ]
     for key in secret:
         assert redact_secrets.is_secret(key), key
         assert redact_secrets({key: "x"}) == {key: REDACTED}
@@ -528,7 +584,8 @@ async def test_headers_assets_and_mounting_under_a_path(flow: Flow, client: Clie
         assert "http://" not in css.text + js.text and "https://" not in css.text + js.text
         run = await http.get(f"/ops/runs/{run_id}", headers=USER)
         assert f'action="/ops/runs/{run_id}/signal"' in run.text
-        response = await http.post(f"/ops/runs/{run_id}/cancel", headers=POST,
-                                   data={"csrf": token_in(run.text)})  # fmt: skip
+        response = await http.post(
+            f"/ops/runs/{run_id}/cancel", headers=POST, data={"csrf": token_in(run.text)}
+        )
         assert response.headers["location"] == f"/ops/runs/{run_id}?done=cancel"
         assert (await http.get("/ops/static/../_app.py", headers=USER)).status_code == 404

@@ -97,10 +97,16 @@ def serve_console(
 
     async def run() -> None:
         try:
+            try:
+                await asyncio.wait_for(flow.connect(), 15)
+            except Exception as exc:
+                raise ConsoleError(
+                    f"cannot connect to the flow's database: {type(exc).__name__}: {exc}"
+                ) from None
+            print(f"forktex-flow console on http://{shown}:{port}{root_path}/ (Ctrl-C stops it)")
             await server.serve()
         finally:
             await flow.close()
 
     shown = f"[{host}]" if ":" in host else host
-    print(f"forktex-flow console on http://{shown}:{port}{root_path}/ (Ctrl-C stops it)")
     asyncio.run(run())

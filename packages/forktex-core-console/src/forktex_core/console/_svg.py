@@ -202,7 +202,8 @@ def render(
     body.append(
         "<defs>"
         + "".join(
-            f'<marker id="arrow-{k}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" '
+            f'<marker id="arrow-{k}" viewBox="0 0 10 10" refX="9" refY="5" '
+            f'markerUnits="userSpaceOnUse" markerWidth="9" '
             f'markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
             f'fill="{colour}"/></marker>'
             for k, colour in (("plain", PLAIN_STROKE), ("taken", CURRENT_STROKE))
