@@ -196,7 +196,11 @@ assert {p.name for p in assets.iterdir()} >= {"console.css", "console.js"}
 
 async def get(app, path):
     sent = []
+    asked = []
     async def receive():
+        if asked:  # the client never goes away while the response is sent
+            await asyncio.Event().wait()
+        asked.append(1)
         return {"type": "http.request", "body": b"", "more_body": False}
     async def send(message):
         sent.append(message)
@@ -204,7 +208,8 @@ async def get(app, path):
              "query_string": b"", "headers": [(b"host", b"smoke")], "root_path": "",
              "scheme": "http", "server": ("smoke", 80), "client": ("127.0.0.1", 1)}
     await app(scope, receive, send)
-    return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return sent[0]["status"], dict(sent[0]["headers"]), body
 
 refused = flow_console(flow, lambda request: None)
 status, headers, _ = asyncio.run(get(refused, "/"))

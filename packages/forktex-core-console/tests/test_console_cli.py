@@ -72,5 +72,5 @@ def test_console_cli_without_the_console_installed_says_what_to_install() -> Non
 
 def test_load_callable(tmp_path: Any) -> None:
     assert load_callable("json:loads")("[1]") == [1]
-    with pytest.raises(ConsoleError, match="package.module:function"):
+    with pytest.raises(ConsoleError, match=r"package\.module:function"):
         load_callable("json")
