@@ -122,6 +122,7 @@ async def browser(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Browser]:
 async def _signed_in(browser: Browser, url: str) -> Page:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     await context.add_cookies([{"name": "user", "value": "ada", "url": url}])
+    context.set_default_timeout(60_000)
     page = await context.new_page()
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     return page
@@ -153,7 +154,8 @@ async def test_operate_runs_in_the_browser(
     await page.goto(served + "/")
     # live counts arrive from the page script
     await page.wait_for_function(
-        "document.querySelector('[data-count=\"failed\"]').textContent === '2'"
+        "document.querySelector('[data-count=\"failed\"]').textContent === '2'",
+        timeout=90_000,  # a hang bound: a loaded machine may be slow, never this slow
     )
     assert await page.locator("table.runs tbody tr").count() == 6
     await page.screenshot(path=str(shots / "1-runs.png"), full_page=True)
