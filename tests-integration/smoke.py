@@ -178,6 +178,46 @@ page = asyncio.run(RowQuery(rates).where(code__starts_with="E").scroll())
 assert [row.values["code"] for row in page.items] == ["EUR"], page
 assert page.items[0].values["rate"] == Decimal("1.0")
 """,
+    "console": """
+import asyncio
+from importlib.resources import files
+from forktex_core.console import ConsoleError, flow_console
+from forktex_core.flow import Flow
+
+flow = Flow(database_url="postgresql+asyncpg://smoke@127.0.0.1:1/smoke")  # connects lazily
+try:
+    flow_console(flow)
+except ConsoleError as exc:
+    assert "authenticate=" in str(exc), exc
+else:
+    raise AssertionError("a console without a login was built")
+assets = files("forktex_core.console") / "static"
+assert {p.name for p in assets.iterdir()} >= {"console.css", "console.js"}
+
+async def get(app, path):
+    sent = []
+    asked = []
+    async def receive():
+        if asked:  # the client never goes away while the response is sent
+            await asyncio.Event().wait()
+        asked.append(1)
+        return {"type": "http.request", "body": b"", "more_body": False}
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "headers": [(b"host", b"smoke")], "root_path": "",
+             "scheme": "http", "server": ("smoke", 80), "client": ("127.0.0.1", 1)}
+    await app(scope, receive, send)
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return sent[0]["status"], dict(sent[0]["headers"]), body
+
+refused = flow_console(flow, lambda request: None)
+status, headers, _ = asyncio.run(get(refused, "/"))
+assert status == 401 and headers[b"x-frame-options"] == b"DENY", (status, headers)
+app = flow_console(flow, allow_anonymous=True)
+status, headers, body = asyncio.run(get(app, "/static/console.css"))
+assert status == 200 and b"forktex-core console" in body, (status, body[:80])
+""",
     "testing": """
 import importlib.metadata
 import forktex_core.testing.plugin

@@ -118,7 +118,9 @@ MUST_NOT_COME_ALONG: dict[str, set[str]] = {
     "forktex-core-cache": {"sqlalchemy", "greenlet", "asyncpg", "arq", "cryptography"}
     | {"miniopy-async", "aiohttp"}
     | TEST_STACK,
+    # the console's web stack comes only with forktex-core-console
     "forktex-core-flow": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
+    | {"starlette", "uvicorn", "anyio"}
     | TEST_STACK,
     "forktex-core-vault": {"redis", "hiredis", "asyncpg", "arq", "miniopy-async", "aiohttp"}
     | TEST_STACK,
@@ -129,8 +131,12 @@ MUST_NOT_COME_ALONG: dict[str, set[str]] = {
     | TEST_STACK,
     "forktex-core-data": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
     | TEST_STACK,
-    # every runtime module distribution; the test plugin only with the [testing] extra
-    META: TEST_STACK | {"forktex-core-testing"},
+    "forktex-core-console": {"redis", "hiredis", "arq", "cryptography", "miniopy-async"}
+    | {"aiohttp"}
+    | TEST_STACK,
+    # every runtime module distribution; the test plugin only with the [testing] extra, the
+    # console (and its web stack) only with the [console] extra
+    META: TEST_STACK | {"forktex-core-testing", "forktex-core-console", "starlette", "uvicorn"},
 }
 
 # Reads what the fresh environment holds, from inside it.
@@ -345,7 +351,10 @@ def report_size(label: str, python: str, capsys: pytest.CaptureFixture[str]) -> 
 
 
 PLUGIN = "forktex-core-testing"
-RUNTIME_MODULES = sorted({m for d in ALL if d.name not in (META, PLUGIN) for m in d.modules})
+CONSOLE = "forktex-core-console"
+RUNTIME_MODULES = sorted(
+    {m for d in ALL if d.name not in (META, PLUGIN, CONSOLE) for m in d.modules}
+)
 
 
 def test_meta_package_brings_every_runtime_module_and_no_test_stack(
@@ -372,8 +381,34 @@ def test_meta_package_testing_extra_adds_the_plugin(
     install(python, wheelhouse, f"{META}[testing] @ {wheel.as_uri()}")
     seen = probe(python)
     modules = assert_isolated(META, seen, wheelhouse, frozenset({"testing"}))
-    assert sorted(modules) == ALL_MODULES
+    assert sorted(modules) == sorted(set(ALL_MODULES) - set(BY_NAME[CONSOLE].modules))
     installed = {canonicalize_name(n) for n in seen["dists"]}  # type: ignore[attr-defined]
     assert {PLUGIN, "pytest"} <= installed
-    smoke(python, ALL_MODULES)
+    smoke(python, sorted(modules))
     report_size('pip install "forktex-core[testing]"', python, capsys)
+
+
+def test_meta_package_console_extra_adds_the_console(
+    wheelhouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = fresh_venv(tmp_path)
+    wheel = wheel_of(BY_NAME[META], wheelhouse)
+    install(python, wheelhouse, f"{META}[console] @ {wheel.as_uri()}")
+    seen = probe(python)
+    modules = assert_isolated(META, seen, wheelhouse, frozenset({"console"}))
+    assert sorted(modules) == sorted({*RUNTIME_MODULES, "console"})
+    installed = {canonicalize_name(n) for n in seen["dists"]}  # type: ignore[attr-defined]
+    assert {CONSOLE, "starlette", "uvicorn"} <= installed
+    assert not installed & (TEST_STACK | {PLUGIN})
+    smoke(python, ["console"])
+    report_size('pip install "forktex-core[console]"', python, capsys)
+
+
+def test_the_console_wheel_ships_its_assets(wheelhouse: Path) -> None:
+    with zipfile.ZipFile(wheel_of(BY_NAME[CONSOLE], wheelhouse)) as zf:
+        names = set(zf.namelist())
+    static = {n for n in names if n.startswith("forktex_core/console/static/")}
+    assert static == {"forktex_core/console/static/console.css",
+                      "forktex_core/console/static/console.js"}, static  # fmt: skip
+    assert "forktex_core/console/py.typed" in names
+    assert not any(n.startswith("forktex_core/__init__") for n in names)

@@ -70,6 +70,7 @@ from ._graph import Graph
 from ._hooks import FlowHooks, RunEvent, StartRequest, StepEvent
 from ._records import RunInfo, RunStatus, StepInfo
 from ._serde import JsonSerializer, Serializer
+from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
 
 __all__ = [
     "ConditionError",
@@ -87,15 +88,18 @@ __all__ = [
     "NotSerialisable",
     "ResultTimeout",
     "RunCancelled",
+    "RunCounts",
     "RunEvent",
     "RunFailed",
     "RunFinished",
     "RunInfo",
     "RunNotFound",
     "RunNotRetryable",
+    "RunPage",
     "RunStatus",
     "Serializer",
     "SignalError",
+    "SignalInfo",
     "SignalTimeout",
     "StartRequest",
     "StepEvent",
@@ -104,5 +108,6 @@ __all__ = [
     "TransitionError",
     "UnknownWorkflow",
     "VersionGateError",
+    "WorkerInfo",
     "WorkflowTimeout",
 ]

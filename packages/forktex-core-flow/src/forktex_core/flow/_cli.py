@@ -8,6 +8,8 @@ Commands::
     forktex-flow audit ENTRYPOINT [--manifest PATH] [--update]   the versioning gate (CI)
     forktex-flow runs list|show|cancel|retry ...            inspect and control runs
     forktex-flow graph export NAME --format mermaid|dot     draw a graph (or a run of it)
+    forktex-flow console [ENTRYPOINT] [--database-url URL] [--auth F | --no-auth]
+                                                            the operator console in a browser
 
 ``ENTRYPOINT`` names the :class:`Flow` object: ``package.module:flow`` or
 ``path/to/file.py:flow``. ``runs`` and ``graph`` take it as ``--app``; ``runs`` may instead
@@ -315,6 +317,36 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return asyncio.run(_graph(args))
 
 
+CONSOLE_MISSING = (
+    "the console is a distribution of its own: pip install forktex-core-console "
+    "(or forktex-core[console])"
+)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    try:
+        from forktex_core.console import ConsoleError, serve_console
+    except ModuleNotFoundError as exc:  # forktex-core-console (or its Starlette) is missing
+        if (exc.name or "").split(".")[0] in ("forktex_core", "starlette", "uvicorn"):
+            raise CliError(CONSOLE_MISSING) from None
+        raise
+    if args.entrypoint is not None:
+        args.app = args.entrypoint
+    flow = _open(args)
+    try:
+        serve_console(
+            flow,
+            host=args.host,
+            port=args.port,
+            auth=args.auth,
+            no_auth=args.no_auth,
+            root_path=args.root_path,
+        )
+    except ConsoleError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 def _db_options(p: argparse.ArgumentParser, *, url: bool = True) -> None:
     p.add_argument(
         "--app",
@@ -398,6 +430,25 @@ def parser() -> argparse.ArgumentParser:
     gl = gs.add_parser("list", help="list the graphs registered by the app")
     _db_options(gl, url=False)
     g.set_defaults(func=cmd_graph)
+
+    c = sub.add_parser(
+        "console",
+        help="serve the operator console (forktex-core-console) in a browser",
+        description=(
+            "Serve the console of the Flow named by ENTRYPOINT (its graphs are drawn and its "
+            "FlowHooks authorise actions), or of the database at --database-url. A login is "
+            "required: --auth names the host's function of the request returning the signed-in "
+            "principal; --no-auth serves it without one, on a loopback address only."
+        ),
+    )
+    c.add_argument("entrypoint", nargs="?", metavar="ENTRYPOINT", help="package.module:flow")
+    _db_options(c)
+    c.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    c.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    c.add_argument("--auth", metavar="MODULE:FUNCTION", help="the host's authenticate(request)")
+    c.add_argument("--no-auth", action="store_true", help="no login (loopback addresses only)")
+    c.add_argument("--root-path", default="", help="path prefix behind a reverse proxy")
+    c.set_defaults(func=cmd_console)
     return root
 
 

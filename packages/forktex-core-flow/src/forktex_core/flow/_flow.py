@@ -19,6 +19,7 @@ from ._defs import positive_int, storable_text
 from ._errors import FlowError, InvalidArgument, ResultTimeout
 from ._flow_registration import Registration
 from ._flow_runs import RunCalls
+from ._flow_views import ViewCalls
 from ._hooks import FlowHooks
 from ._registry import Registry
 from ._serde import Serializer
@@ -27,7 +28,7 @@ from ._store import Store
 from ._worker import Worker
 
 
-class Flow(Registration, RunCalls):
+class Flow(Registration, RunCalls, ViewCalls):
     """Durable workflows on one Postgres database.
 
     Create one per process (at import time is fine: nothing connects until first use),

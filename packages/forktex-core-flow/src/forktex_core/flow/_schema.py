@@ -121,6 +121,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_timers ON {SCHEMA}.runs (wake_at)
         WHERE status = 'waiting' AND wake_at IS NOT NULL;
     """,
+    # 4: operators' views: keyset pages of runs by status, newest first, and exact counts of
+    # the statuses of live runs (index-only scans of their few entries)
+    f"""
+    CREATE INDEX runs_status_created ON {SCHEMA}.runs (status, created_at, id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""The workflows of the console tests, and (when ``CONSOLE_TEST_URL`` is set, in the worker
+and console subprocesses of the browser tests) a Flow serving them.
+
+Started as ``python -m forktex_core.flow._cli worker tests/console_app.py:flow`` and
+``... console tests/console_app.py:flow``; test code, not library code, reads the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from forktex_core.flow import Flow, FlowContext, FlowHooks, Graph, HookDenied, RunInfo
+
+
+class NoCancelOfReviews(FlowHooks):
+    """The authoriser the browser tests meet: reviews are never cancelled."""
+
+    async def authorize_cancel(self, run: RunInfo) -> None:
+        if run.workflow == "orders.review":
+            raise HookDenied("orders under review cannot be cancelled; reject them instead")
+
+
+def define(flow: Flow) -> None:
+    """The workflows of the console tests (also used by the browser tests' worker)."""
+
+    @flow.step
+    async def check(ctx: FlowContext, order: dict[str, Any]) -> dict[str, Any]:
+        return {"checked": order.get("n"), "api_token": "tok-step-secret"}
+
+    review = Graph(name="orders.review", version=1, initial="received")
+
+    @review.state("received")
+    async def received(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
+        await check(ctx, payload)
+        return payload
+
+    @review.state("review", manual=True)
+    async def in_review(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    @review.state("approved", terminal=True)
+    async def approved(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    @review.state("rejected", terminal=True)
+    async def rejected(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    review.transition("received", "review")
+    review.transition("review", "approved", when={"field": "ok", "op": "==", "value": True})
+    review.transition("review", "rejected")
+    flow.register_graph(review)
+
+    @flow.workflow(name="jobs.fail", version=1)
+    async def fail(ctx: FlowContext, n: int) -> None:
+        raise ValueError(f"boom {n}")
+
+    @flow.workflow(name="jobs.wait", version=1)
+    async def wait(ctx: FlowContext, n: int) -> Any:
+        return await ctx.wait_for_signal("go")
+
+
+if "CONSOLE_TEST_URL" in os.environ:
+    flow = Flow(
+        database_url=os.environ["CONSOLE_TEST_URL"],
+        lease=1.5,
+        heartbeat=0.3,
+        reaper_interval=0.2,
+        poll_interval=0.3,
+        shutdown_grace=0.5,
+        hooks=[NoCancelOfReviews()],
+    )
+    define(flow)
+
+
+def allow_ada(request: Any) -> str | None:
+    """The browser tests' login: a ``user=ada`` cookie."""
+    return "ada" if request.cookies.get("user") == "ada" else None
