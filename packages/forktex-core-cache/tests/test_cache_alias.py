@@ -7,9 +7,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
-def test_alias_warns_once_and_reexports_the_same_objects() -> None:
+def test_alias_warns_once_and_reexports_the_same_objects(tmp_path: Path) -> None:
     src = textwrap.dedent(
         """
         import warnings
@@ -38,10 +39,8 @@ def test_alias_warns_once_and_reexports_the_same_objects() -> None:
         print("ok")
         """
     )
-    script_dir = subprocess.run(["mktemp", "-d"], capture_output=True, text=True).stdout.strip()
-    path = f"{script_dir}/check_alias.py"
-    with open(path, "w") as fh:
-        fh.write(src)
+    path = tmp_path / "check_alias.py"
+    path.write_text(src, encoding="utf-8")
     out = subprocess.run([sys.executable, path], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
