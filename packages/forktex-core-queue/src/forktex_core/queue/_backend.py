@@ -74,6 +74,10 @@ class Backend(Protocol):
     async def remove_workers(self, worker_ids: list[str]) -> None:
         """Drop these workers' health records."""
 
+    async def results(self, scan: int) -> tuple[list[tuple[str, bytes]], bool]:
+        """Up to about ``scan`` kept result records as ``(job id, record)``, and whether
+        every kept record was read."""
+
     async def run_worker(self, registry: Registry, options: WorkerOptions) -> None:
         """Process jobs until stopped (or, in burst mode, until the queue is empty)."""
 
