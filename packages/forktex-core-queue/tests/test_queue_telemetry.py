@@ -20,9 +20,9 @@ import redis.asyncio
 from opentelemetry import baggage, context, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
-from queue_helpers import drain
+from queue_helpers import background_worker, drain, wait_for
 
-from forktex_core.queue import JobFailed, Queue, Retry, current_job
+from forktex_core.queue import JobFailed, JobStatus, Queue, Retry, current_job
 from forktex_core.testing import RedisService, Telemetry
 
 test_tracer = trace.get_tracer("forktex_core.queue.tests")
@@ -65,7 +65,12 @@ class Traced:
         async def slow() -> None:
             await asyncio.sleep(30)
 
+        @queue.task(name="sleepy", timeout=60, retries=0)
+        async def sleepy() -> None:
+            await asyncio.sleep(60)
+
         self.traced, self.boom, self.again, self.slow = traced, boom, again, slow
+        self.sleepy = sleepy
 
 
 @pytest.fixture
@@ -200,6 +205,36 @@ async def test_a_retry_then_success_and_a_timeout(traced: Traced, forktex_otel: 
     timed_out = forktex_otel.span("queue.process slow")
     assert _attrs(timed_out)["error.type"] == "timeout"
     assert _attrs(timed_out)["forktex.queue.outcome"] == "failed"
+
+
+async def test_an_aborted_try_and_a_requeued_try_are_not_errors(
+    traced: Traced, forktex_otel: Telemetry
+) -> None:
+    async def running(job: Any) -> bool:
+        return bool(await job.status() is JobStatus.in_progress)
+
+    aborted = await traced.sleepy.enqueue()
+    async with background_worker(traced.queue):
+        await wait_for(lambda: running(aborted), 30, "the job to run")
+        assert await aborted.abort(timeout=30) is True
+        await wait_for(lambda: _ended(forktex_otel, 1), 30, "the aborted try's span")
+        requeued = await traced.sleepy.enqueue()
+        await wait_for(lambda: running(requeued), 30, "the second job to run")
+    # the worker was cancelled while the job ran: it gave the job back
+    assert await requeued.status() is JobStatus.queued
+    await requeued.abort()
+    first, second = forktex_otel.spans("queue.process sleepy")
+    assert _attrs(first)["messaging.message.id"] == aborted.job_id
+    assert _attrs(first)["forktex.queue.outcome"] == "aborted"
+    assert _attrs(second)["messaging.message.id"] == requeued.job_id
+    assert _attrs(second)["forktex.queue.outcome"] == "requeued"
+    for span in (first, second):
+        assert span.status.status_code is StatusCode.UNSET
+        assert "error.type" not in _attrs(span)
+
+
+async def _ended(telemetry: Telemetry, n: int) -> bool:
+    return len(telemetry.spans("queue.process")) >= n
 
 
 async def test_a_job_enqueued_without_a_span_gets_a_root_span_under_its_enqueue(
