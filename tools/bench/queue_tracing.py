@@ -102,8 +102,8 @@ def _tracing_calls_us(n: int) -> float:
     (producer span, context capture) and the worker's (consumer span, current, outcome)."""
     from opentelemetry.trace import SpanKind
 
-    producer = _telemetry.producer_attributes("bench", "noop")
-    consumer = _telemetry.consumer_attributes("bench", "noop", "bench.noop")
+    producer = _telemetry.producer_attributes("bench", "noop", "127.0.0.1:6379/0")
+    consumer = _telemetry.consumer_attributes("bench", "noop", "bench.noop", "127.0.0.1:6379/0")
     start = time.process_time()
     for _ in range(n):
         span = _telemetry.start("queue.enqueue noop", SpanKind.PRODUCER, producer)

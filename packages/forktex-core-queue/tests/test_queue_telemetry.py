@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,18 +83,27 @@ async def traced(forktex_redis: RedisService, queue_name: str) -> Any:
         await app.queue.close()
 
 
-def _messaging(queue: str, job_id: str, operation: str) -> dict[str, Any]:
-    return {
-        "messaging.system": "arq",
-        "messaging.operation.type": operation,
-        "messaging.operation.name": "enqueue" if operation == "send" else "process",
-        "messaging.destination.name": queue,
-        "messaging.message.id": job_id,
-    }
+@pytest.fixture
+def messaging(forktex_redis: RedisService, queue_name: str) -> Callable[[str, str], dict[str, Any]]:
+    """``messaging(job_id, operation)``: the messaging and server attributes of this test's
+    queue."""
+
+    def attributes(job_id: str, operation: str) -> dict[str, Any]:
+        return {
+            "server.address": forktex_redis.host,
+            "server.port": forktex_redis.port,
+            "messaging.system": "arq",
+            "messaging.operation.type": operation,
+            "messaging.operation.name": "enqueue" if operation == "send" else "process",
+            "messaging.destination.name": queue_name,
+            "messaging.message.id": job_id,
+        }
+
+    return attributes
 
 
 async def test_span_tree_of_a_job_continues_the_callers_trace(
-    traced: Traced, forktex_otel: Telemetry, queue_name: str
+    traced: Traced, forktex_otel: Telemetry, messaging: Callable[[str, str], dict[str, Any]]
 ) -> None:
     secret = f"s3cret-{secrets.token_hex(4)}"
     with test_tracer.start_as_current_span("request"):
@@ -117,12 +127,12 @@ async def test_span_tree_of_a_job_continues_the_callers_trace(
     assert _ids(process)[0] == _ids(request)[0]
 
     assert _attrs(enqueue) == {
-        **_messaging(queue_name, job.job_id, "send"),
+        **messaging(job.job_id, "send"),
         "forktex.queue.task.name": "traced",
         "forktex.queue.job.created": True,
     }
     assert _attrs(process) == {
-        **_messaging(queue_name, job.job_id, "process"),
+        **messaging(job.job_id, "process"),
         "forktex.queue.task.name": "traced",
         "code.function.name": f"{__name__}.Traced.__init__.<locals>.traced",
         "forktex.queue.job.attempt": 1,
@@ -163,7 +173,7 @@ async def test_the_job_carries_only_w3c_trace_context_never_baggage(
 
 
 async def test_a_failing_job_records_each_try_by_error_type_never_its_message(
-    traced: Traced, forktex_otel: Telemetry, queue_name: str
+    traced: Traced, forktex_otel: Telemetry, messaging: Callable[[str, str], dict[str, Any]]
 ) -> None:
     secret = f"s3cret-{secrets.token_hex(4)}"
     with test_tracer.start_as_current_span("request"):
@@ -177,7 +187,7 @@ async def test_a_failing_job_records_each_try_by_error_type_never_its_message(
     for attempt, span, outcome in ((1, first, "retrying"), (2, last, "failed")):
         assert Telemetry.is_child(span, enqueue)  # every try continues the caller's trace
         assert _attrs(span) == {
-            **_messaging(queue_name, job.job_id, "process"),
+            **messaging(job.job_id, "process"),
             "forktex.queue.task.name": "boom",
             "code.function.name": f"{__name__}.Traced.__init__.<locals>.boom",
             "forktex.queue.job.attempt": attempt,
@@ -286,6 +296,21 @@ async def test_a_job_that_is_not_a_job_gets_an_anonymous_failed_span(
     assert "forktex.queue.task.name" not in _attrs(span)
     assert _attrs(span)["error.type"] == "forktex_core.queue.InvalidJob"
     assert _attrs(span)["forktex.queue.outcome"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("cache.internal:6380/2", {"server.address": "cache.internal", "server.port": 6380}),
+        ("[::1]:6379/0", {"server.address": "::1", "server.port": 6379}),
+        ("unix:/run/redis.sock/0", {"server.address": "/run/redis.sock"}),
+        ("garbage", {}),
+    ],
+)
+def test_the_server_is_recorded_never_the_url(where: str, expected: dict[str, Any]) -> None:
+    from forktex_core.queue import _telemetry
+
+    assert _telemetry.server_attributes(where) == expected
 
 
 async def test_bad_input_starts_no_span(traced: Traced, forktex_otel: Telemetry) -> None:

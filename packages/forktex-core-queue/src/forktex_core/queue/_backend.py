@@ -58,6 +58,7 @@ class Backend(Protocol):
     """What the public API needs from a job engine."""
 
     keys: Keys
+    where: str  # host:port/db (or unix:/path/db), never the password: messages and spans
 
     async def enqueue(self, job_id: str, payload: bytes, score_ms: int, expires_ms: int) -> bool:
         """Store a job unless one with this id is live; True when this call created it."""

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from . import _serde, _telemetry
 from ._cron import CRON_ID_PREFIX
@@ -60,7 +61,7 @@ class Task(Generic[P, R]):
         self._queue = queue
         self.spec = spec
         self._span_name = f"queue.enqueue {spec.name}"
-        self._span_attributes = _telemetry.producer_attributes(queue.name, spec.name)
+        self._span_attributes: dict[str, AttributeValue] | None = None  # on first enqueue
         functools.update_wrapper(self, spec.fn)
 
     @property
@@ -120,7 +121,12 @@ class Task(Generic[P, R]):
             what=f"the arguments of task {spec.name!r}",
         )
         backend = self._queue.backend
-        span = _telemetry.start(self._span_name, SpanKind.PRODUCER, self._span_attributes)
+        attributes = self._span_attributes
+        if attributes is None:
+            attributes = self._span_attributes = _telemetry.producer_attributes(
+                self._queue.name, spec.name, backend.where
+            )
+        span = _telemetry.start(self._span_name, SpanKind.PRODUCER, attributes)
         with _telemetry.current(span):
             # The caller's trace context goes with the job (its worker span continues it):
             # the producer span's when it records, else whatever the caller had.

@@ -53,6 +53,8 @@ DESTINATION: Final = "messaging.destination.name"
 MESSAGE_ID: Final = "messaging.message.id"
 FUNCTION: Final = "code.function.name"
 ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
 TASK: Final = "forktex.queue.task.name"
 ATTEMPT: Final = "forktex.queue.job.attempt"
 CREATED: Final = "forktex.queue.job.created"
@@ -67,7 +69,19 @@ ABORTED: Final = "aborted"
 REQUEUED: Final = "requeued"
 
 
-def producer_attributes(queue: str, task: str) -> dict[str, AttributeValue]:
+def server_attributes(where: str) -> dict[str, AttributeValue]:
+    """``server.address`` / ``server.port`` of a queue's Redis from where it points
+    (``host:port/db``, ``[::1]:port/db`` or ``unix:/path/db``; never the URL)."""
+    location = where.rpartition("/")[0]
+    if location.startswith("unix:"):
+        return {SERVER_ADDRESS: location[len("unix:") :]}
+    host, _, port = location.rpartition(":")
+    if not host or not port.isdigit():
+        return {}
+    return {SERVER_ADDRESS: host.strip("[]"), SERVER_PORT: int(port)}
+
+
+def producer_attributes(queue: str, task: str, where: str) -> dict[str, AttributeValue]:
     """The attributes every enqueue of ``task`` carries (built once per task)."""
     return {
         SYSTEM: "arq",
@@ -75,11 +89,12 @@ def producer_attributes(queue: str, task: str) -> dict[str, AttributeValue]:
         OPERATION_NAME: "enqueue",
         DESTINATION: queue,
         TASK: task,
+        **server_attributes(where),
     }
 
 
 def consumer_attributes(
-    queue: str, task: str | None, function: str | None
+    queue: str, task: str | None, function: str | None, where: str
 ) -> dict[str, AttributeValue]:
     """The attributes every try of ``task`` carries (built once per task and worker)."""
     attributes: dict[str, AttributeValue] = {
@@ -87,6 +102,7 @@ def consumer_attributes(
         OPERATION_TYPE: "process",
         OPERATION_NAME: "process",
         DESTINATION: queue,
+        **server_attributes(where),
     }
     if task is not None:
         attributes[TASK] = task

@@ -411,7 +411,10 @@ class QueueWorker(Worker):
             info = self._span_info[name] = (
                 "queue.process" if name is None else f"queue.process {name}",
                 _telemetry.consumer_attributes(
-                    self.keys.name, name, _telemetry.function_name(spec.fn) if spec else None
+                    self.keys.name,
+                    name,
+                    _telemetry.function_name(spec.fn) if spec else None,
+                    self.backend.where,
                 ),
             )
         carrier = stored.trace if stored is not None else None
