@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from arq.connections import ArqRedis
 from arq.worker import Worker, func
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
@@ -427,8 +428,13 @@ class QueueWorker(Worker):
     async def _run(self, job_id: str, claim: Claim) -> None:
         """Run one claimed job to its recorded outcome. Nothing raised here reaches the poll
         loop: a fault of the worker's own is recorded as the job's failure."""
-        stored, problem = self._decode(job_id, claim)
-        span = self._span(job_id, claim.try_number, stored)
+        try:
+            stored, problem = self._decode(job_id, claim)
+            span = self._span(job_id, claim.try_number, stored)
+        except Exception as exc:  # defensive: whatever happens, the job gets its record
+            log.exception("job %s: the worker failed while reading it", job_id)
+            stored, span = None, trace.INVALID_SPAN
+            problem = InvalidJob(f"job {job_id!r} could not be read ({type(exc).__name__})")
         with _telemetry.current(span):
             await self._run_traced(job_id, claim, stored, problem, span)
 
