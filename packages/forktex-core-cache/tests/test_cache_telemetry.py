@@ -13,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from fake_resp_server import FakeRedis
@@ -32,10 +32,7 @@ from forktex_core.cache import (
     RateLimitUnavailable,
     cached,
 )
-from forktex_core.testing import FaultProxy, RedisService
-
-if TYPE_CHECKING:
-    from conftest import Telemetry
+from forktex_core.testing import FaultProxy, RedisService, Telemetry
 
 test_tracer = trace.get_tracer("forktex_core.cache.tests")
 
@@ -58,21 +55,11 @@ def _server(redis: RedisService) -> dict[str, Any]:
     }
 
 
-def _child_of(child: ReadableSpan, parent: ReadableSpan) -> bool:
-    return (
-        child.parent is not None
-        and parent.context is not None
-        and child.parent.span_id == parent.context.span_id
-        and child.context is not None
-        and child.context.trace_id == parent.context.trace_id
-    )
-
-
 # -- @cached -----------------------------------------------------------------------------------
 
 
 async def test_cached_miss_then_hit_spans_and_lookup_counts(
-    cache_client: str, telemetry: Telemetry, forktex_redis: RedisService
+    cache_client: str, forktex_otel: Telemetry, forktex_redis: RedisService
 ) -> None:
     ns = _ns()
 
@@ -84,8 +71,8 @@ async def test_cached_miss_then_hit_spans_and_lookup_counts(
         assert await profile("42") == {"id": "42"}
         assert await profile("42") == {"id": "42"}
 
-    miss, hit = telemetry.spans(f"cache.cached {ns}")
-    fill = telemetry.span(f"cache.cached.fill {ns}")
+    miss, hit = forktex_otel.spans(f"cache.cached {ns}")
+    fill = forktex_otel.span(f"cache.cached.fill {ns}")
     expected = {
         **_server(forktex_redis),
         "forktex.cache.namespace": ns,
@@ -96,15 +83,19 @@ async def test_cached_miss_then_hit_spans_and_lookup_counts(
     assert _attrs(fill) == {**expected, "forktex.cache.computed": True}
     assert miss.kind == hit.kind == fill.kind == SpanKind.INTERNAL
     assert all(s.status.status_code == StatusCode.UNSET for s in (miss, hit, fill))
-    assert _child_of(fill, miss) and _child_of(miss, request) and _child_of(hit, request)
-    assert telemetry.counts("forktex.cache.lookups") == {
+    assert (
+        Telemetry.is_child(fill, miss)
+        and Telemetry.is_child(miss, request)
+        and Telemetry.is_child(hit, request)
+    )
+    assert forktex_otel.counts("forktex.cache.lookups") == {
         frozenset({("forktex.cache.namespace", ns), ("forktex.cache.result", "miss")}): 1,
         frozenset({("forktex.cache.namespace", ns), ("forktex.cache.result", "hit")}): 1,
     }
 
 
 async def test_spans_of_the_function_nest_under_the_fill_span(
-    cache_client: str, telemetry: Telemetry
+    cache_client: str, forktex_otel: Telemetry
 ) -> None:
     ns = _ns()
 
@@ -114,12 +105,12 @@ async def test_spans_of_the_function_nest_under_the_fill_span(
             return n * 2
 
     assert await report(21) == 42
-    query = telemetry.span("query")
-    assert _child_of(query, telemetry.span(f"cache.cached.fill {ns}"))
+    query = forktex_otel.span("query")
+    assert Telemetry.is_child(query, forktex_otel.span(f"cache.cached.fill {ns}"))
 
 
 async def test_concurrent_misses_run_one_fill_the_others_are_coalesced(
-    cache_client: str, telemetry: Telemetry
+    cache_client: str, forktex_otel: Telemetry
 ) -> None:
     ns = _ns()
     gate = asyncio.Event()
@@ -137,10 +128,10 @@ async def test_concurrent_misses_run_one_fill_the_others_are_coalesced(
     gate.set()
     assert await within(asyncio.gather(*tasks)) == [1] * 5
     assert calls == 1
-    spans = telemetry.spans(f"cache.cached {ns}")
+    spans = forktex_otel.spans(f"cache.cached {ns}")
     assert len(spans) == 5
     assert sum(bool(_attrs(s).get("forktex.cache.coalesced")) for s in spans) == 4
-    assert len(telemetry.spans(f"cache.cached.fill {ns}")) == 1
+    assert len(forktex_otel.spans(f"cache.cached.fill {ns}")) == 1
 
 
 class ReportFailed(Exception):
@@ -148,7 +139,7 @@ class ReportFailed(Exception):
 
 
 async def test_an_error_of_the_function_is_recorded_by_type_never_by_message(
-    cache_client: str, telemetry: Telemetry
+    cache_client: str, forktex_otel: Telemetry
 ) -> None:
     ns = _ns()
     secret = secrets.token_hex(8)
@@ -159,16 +150,19 @@ async def test_an_error_of_the_function_is_recorded_by_type_never_by_message(
 
     with pytest.raises(ReportFailed):
         await fails()
-    for span in (telemetry.span(f"cache.cached {ns}"), telemetry.span(f"cache.cached.fill {ns}")):
+    for span in (
+        forktex_otel.span(f"cache.cached {ns}"),
+        forktex_otel.span(f"cache.cached.fill {ns}"),
+    ):
         assert span.status.status_code == StatusCode.ERROR
         assert span.status.description is None
         assert _attrs(span)["error.type"] == f"{__name__}.ReportFailed"
         assert not span.events  # no exception event: its message and traceback are not ours
-    assert secret not in telemetry.dump()
+    assert secret not in forktex_otel.dump()
 
 
 async def test_redis_down_is_a_bypass_not_an_error(
-    dead_url: str, telemetry: Telemetry, prefix: str
+    dead_url: str, forktex_otel: Telemetry, prefix: str
 ) -> None:
     ns = _ns()
 
@@ -182,7 +176,7 @@ async def test_redis_down_is_a_bypass_not_an_error(
         assert await value() == 7  # during the outage: Redis is skipped
     finally:
         await cache.close()
-    tried, skipped = telemetry.spans(f"cache.cached {ns}")
+    tried, skipped = forktex_otel.spans(f"cache.cached {ns}")
     for span in (tried, skipped):
         assert _attrs(span)["forktex.cache.result"] == "bypass"
         assert span.status.status_code == StatusCode.UNSET
@@ -191,7 +185,7 @@ async def test_redis_down_is_a_bypass_not_an_error(
     assert event.name == "forktex.cache.degraded"
     assert event.attributes == {"error.type": "redis.exceptions.ConnectionError"}
     assert not skipped.events
-    assert telemetry.counts("forktex.cache.lookups") == {
+    assert forktex_otel.counts("forktex.cache.lookups") == {
         frozenset({("forktex.cache.namespace", ns), ("forktex.cache.result", "bypass")}): 2
     }
 
@@ -223,7 +217,7 @@ TYPED_OPS: list[tuple[str, str | None, Callable[[], Any], str | None, int | None
 )
 async def test_typed_ops_have_client_spans(
     cache_client: str,
-    telemetry: Telemetry,
+    forktex_otel: Telemetry,
     forktex_redis: RedisService,
     name: str,
     operation: str | None,
@@ -232,10 +226,10 @@ async def test_typed_ops_have_client_spans(
     count: int | None,
 ) -> None:
     await cache.set_json(K1, {"a": 1})
-    telemetry.exporter.clear()
+    forktex_otel.exporter.clear()
     with test_tracer.start_as_current_span("request") as request:
         await call()
-    span = telemetry.span(name)
+    span = forktex_otel.span(name)
     expected = dict(_server(forktex_redis))
     if operation is not None:
         expected["db.operation.name"] = operation
@@ -246,21 +240,21 @@ async def test_typed_ops_have_client_spans(
     assert _attrs(span) == expected
     assert span.kind == SpanKind.CLIENT
     assert span.status.status_code == StatusCode.UNSET
-    assert _child_of(span, request)
+    assert Telemetry.is_child(span, request)
 
 
-async def test_bad_input_starts_no_span(cache_client: str, telemetry: Telemetry) -> None:
+async def test_bad_input_starts_no_span(cache_client: str, forktex_otel: Telemetry) -> None:
     with pytest.raises(InvalidKey):
         await cache.get_json("")
     with pytest.raises(InvalidArgument):
         await cache.mget("one-key")
     with pytest.raises(InvalidArgument):
         await cache.rate_limit("login", key="ip", limit=0, window_seconds=1)
-    assert telemetry.spans() == []
+    assert forktex_otel.spans() == []
 
 
 async def test_error_replies_give_their_code_as_error_type(
-    fake_redis: FakeRedis, forktex_redis: RedisService, prefix: str, telemetry: Telemetry
+    fake_redis: FakeRedis, forktex_redis: RedisService, prefix: str, forktex_otel: Telemetry
 ) -> None:
     await cache.init(fake_redis.url(forktex_redis.url), prefix=prefix)
     try:
@@ -281,7 +275,7 @@ async def test_error_replies_give_their_code_as_error_type(
         ("cache.get_json", "WRONGTYPE"),
         ("cache.incr", "ERR"),
     ):
-        span = telemetry.spans(name)[0]
+        span = forktex_otel.spans(name)[0]
         assert span.status.status_code == StatusCode.ERROR, name
         assert span.status.description is None
         assert _attrs(span)["error.type"] == code
@@ -292,7 +286,7 @@ async def test_a_silent_server_is_error_type_timeout(
     forktex_fault_proxy: Callable[..., FaultProxy],
     forktex_redis: RedisService,
     prefix: str,
-    telemetry: Telemetry,
+    forktex_otel: Telemetry,
 ) -> None:
     proxy = forktex_fault_proxy(forktex_redis)
     ns = _ns()
@@ -316,10 +310,10 @@ async def test_a_silent_server_is_error_type_timeout(
     finally:
         proxy.heal()
         await within(cache.close())
-    failed = telemetry.spans("cache.get_json")[1]
+    failed = forktex_otel.spans("cache.get_json")[1]
     assert failed.status.status_code == StatusCode.ERROR
     assert _attrs(failed)["error.type"] == "timeout"
-    (bypass,) = telemetry.spans(f"cache.cached {ns}")
+    (bypass,) = forktex_otel.spans(f"cache.cached {ns}")
     assert _attrs(bypass)["forktex.cache.result"] == "bypass"
     assert [e.attributes for e in bypass.events] == [{"error.type": "timeout"}]
 
@@ -328,7 +322,7 @@ async def test_a_silent_server_is_error_type_timeout(
 
 
 async def test_rate_limit_spans_and_decision_counts(
-    cache_client: str, telemetry: Telemetry, forktex_redis: RedisService
+    cache_client: str, forktex_otel: Telemetry, forktex_redis: RedisService
 ) -> None:
     name = _ns()
     for _ in range(3):
@@ -337,7 +331,7 @@ async def test_rate_limit_spans_and_decision_counts(
     assert state.used == 2
     assert await cache.reset(name, key="203.0.113.7")
 
-    spans = telemetry.spans(f"cache.rate_limit {name}")
+    spans = forktex_otel.spans(f"cache.rate_limit {name}")
     assert [_attrs(s)["forktex.cache.rate_limit.result"] for s in spans] == [
         "allowed",
         "allowed",
@@ -351,22 +345,22 @@ async def test_rate_limit_spans_and_decision_counts(
     }
     assert all(s.kind == SpanKind.CLIENT for s in spans)
     for op, command in (("peek", "EVALSHA"), ("reset", "UNLINK")):
-        span = telemetry.span(f"cache.rate_limit.{op} {name}")
+        span = forktex_otel.span(f"cache.rate_limit.{op} {name}")
         assert _attrs(span) == {
             **_server(forktex_redis),
             "db.operation.name": command,
             "forktex.cache.rate_limit.name": name,
         }
     limiter = ("forktex.cache.rate_limit.name", name)
-    assert telemetry.counts("forktex.cache.rate_limit.decisions") == {
+    assert forktex_otel.counts("forktex.cache.rate_limit.decisions") == {
         frozenset({limiter, ("forktex.cache.rate_limit.result", "allowed")}): 2,
         frozenset({limiter, ("forktex.cache.rate_limit.result", "denied")}): 1,
     }
-    assert "203.0.113.7" not in telemetry.dump()
+    assert "203.0.113.7" not in forktex_otel.dump()
 
 
 async def test_rate_limit_without_redis_counts_degraded_decisions(
-    dead_url: str, telemetry: Telemetry, prefix: str
+    dead_url: str, forktex_otel: Telemetry, prefix: str
 ) -> None:
     name = _ns()
     await cache.init(dead_url, prefix=prefix, verify=False)
@@ -381,7 +375,7 @@ async def test_rate_limit_without_redis_counts_degraded_decisions(
             await cache.rate_limit(name, "ip", limit=1, window_seconds=1, on_error="raise")
     finally:
         await cache.close()
-    opened, closed, raised = telemetry.spans(f"cache.rate_limit {name}")
+    opened, closed, raised = forktex_otel.spans(f"cache.rate_limit {name}")
     assert _attrs(opened)["forktex.cache.degraded"] is True
     assert [e.name for e in opened.events] == ["forktex.cache.degraded"]
     assert opened.status.status_code == closed.status.status_code == StatusCode.UNSET
@@ -389,13 +383,13 @@ async def test_rate_limit_without_redis_counts_degraded_decisions(
     assert _attrs(raised)["error.type"] == "forktex_core.cache.RateLimitUnavailable"
     limiter = ("forktex.cache.rate_limit.name", name)
     degraded = ("forktex.cache.degraded", True)
-    assert telemetry.counts("forktex.cache.rate_limit.decisions") == {
+    assert forktex_otel.counts("forktex.cache.rate_limit.decisions") == {
         frozenset({limiter, degraded, ("forktex.cache.rate_limit.result", "allowed")}): 1,
         frozenset({limiter, degraded, ("forktex.cache.rate_limit.result", "denied")}): 1,
     }
 
 
-async def test_invalidate_spans(cache_client: str, telemetry: Telemetry) -> None:
+async def test_invalidate_spans(cache_client: str, forktex_otel: Telemetry) -> None:
     ns = _ns()
 
     @cached(ttl=60, namespace=ns)
@@ -406,8 +400,8 @@ async def test_invalidate_spans(cache_client: str, telemetry: Telemetry) -> None
     await value(2)
     assert await value.invalidate(1)
     assert await value.invalidate_all() == 1
-    one = telemetry.span(f"cache.invalidate {ns}")
-    every = telemetry.span(f"cache.invalidate_all {ns}")
+    one = forktex_otel.span(f"cache.invalidate {ns}")
+    every = forktex_otel.span(f"cache.invalidate_all {ns}")
     assert _attrs(one)["db.operation.name"] == "UNLINK"
     assert _attrs(every)["forktex.cache.keys"] == 1
     assert _attrs(one)["forktex.cache.namespace"] == _attrs(every)["forktex.cache.namespace"] == ns
@@ -417,7 +411,7 @@ async def test_invalidate_spans(cache_client: str, telemetry: Telemetry) -> None
 
 
 async def test_no_key_value_argument_or_password_is_ever_recorded(
-    forktex_redis: RedisService, telemetry: Telemetry, dead_url: str, prefix: str
+    forktex_redis: RedisService, forktex_otel: Telemetry, dead_url: str, prefix: str
 ) -> None:
     secret = "s3cr3t" + secrets.token_hex(8)
     ns = _ns()
@@ -452,8 +446,8 @@ async def test_no_key_value_argument_or_password_is_ever_recorded(
     finally:
         await cache.close()
 
-    dump = telemetry.dump()
-    assert len(telemetry.spans()) >= 13
+    dump = forktex_otel.dump()
+    assert len(forktex_otel.spans()) >= 13
     assert secret not in dump
     assert secret.encode().hex() not in dump
 

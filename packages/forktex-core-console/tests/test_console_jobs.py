@@ -63,7 +63,10 @@ async def test_jobs_page_shows_counts_workers_and_failed_tracebacks(
             assert 'data-job="good-1"' not in text  # only failures are listed
             assert "ValueError: exploded with token=never-shown-0" in text
             assert 'raise ValueError(f"exploded with token=never-shown-{n}")' in text  # traceback
-            assert "4 finished jobs read" in text
+            assert "4 finished jobs kept" in text
+            assert 'data-job-count="failed">3<' in text
+            assert 'data-job-count="complete">1<' in text
+            assert 'data-job-count="aborted">0<' in text
 
             found = html.unescape(
                 (await http.get("/jobs", params={"job": "bad-1"}, headers=USER)).text

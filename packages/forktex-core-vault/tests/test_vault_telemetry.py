@@ -12,7 +12,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from forktex_core.testing import PostgresService
+from forktex_core.testing import PostgresService, Telemetry
 from forktex_core.vault import (
     EncryptedJSON,
     RotationError,
@@ -29,9 +29,6 @@ from forktex_core.vault import (
     Vault,
     rotate_blobs,
 )
-
-if TYPE_CHECKING:
-    from conftest import Telemetry
 
 test_tracer = trace.get_tracer("forktex_core.vault.tests")
 COLUMN_VAULT = Vault.from_key(Vault.generate_key())
@@ -70,20 +67,12 @@ def _attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
 
 
-def _child_of(child: ReadableSpan, parent: ReadableSpan) -> bool:
-    return (
-        child.parent is not None
-        and parent.context is not None
-        and child.parent.span_id == parent.context.span_id
-    )
-
-
 async def test_a_rotation_has_a_span_with_its_counts_and_one_per_batch(
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     old_vault: Vault,
     new_vault: Vault,
-    telemetry: Telemetry,
+    forktex_otel: Telemetry,
 ) -> None:
     stranger = Vault.from_key(Vault.generate_key())
     rows = {f"r{i}": old_vault.encrypt({"n": i}) for i in range(4)}
@@ -98,7 +87,7 @@ async def test_a_rotation_has_a_span_with_its_counts_and_one_per_batch(
             )
     assert report.complete and report.rotated == 4 and len(report.failed) == 1
 
-    rotation = telemetry.span(NAME)
+    rotation = forktex_otel.span(NAME)
     common = {
         "db.system.name": "postgresql",
         "db.collection.name": "vault_otel_blob",
@@ -119,11 +108,11 @@ async def test_a_rotation_has_a_span_with_its_counts_and_one_per_batch(
     }
     assert rotation.kind == SpanKind.INTERNAL
     assert rotation.status.status_code == StatusCode.UNSET
-    assert _child_of(rotation, outer)
+    assert Telemetry.is_child(rotation, outer)
 
-    batches = telemetry.spans("vault.rotate_blobs.batch ")
+    batches = forktex_otel.spans("vault.rotate_blobs.batch ")
     assert len(batches) == 4  # three with rows, then the empty read that ends the scan
-    assert all(_child_of(b, rotation) for b in batches)
+    assert all(Telemetry.is_child(b, rotation) for b in batches)
     counts = [
         tuple(_attrs(b)[f"forktex.vault.rows.{k}"] for k in ("scanned", "rotated", "skipped"))
         for b in batches
@@ -141,7 +130,7 @@ async def test_an_interrupted_batch_records_the_error_class_and_the_progress(
     sessions: async_sessionmaker[AsyncSession],
     old_vault: Vault,
     new_vault: Vault,
-    telemetry: Telemetry,
+    forktex_otel: Telemetry,
 ) -> None:
     secret = "crash-" + secrets.token_hex(8)
     await _fill(engine, {f"r{i}": old_vault.encrypt({"n": i}) for i in range(6)})
@@ -170,8 +159,8 @@ async def test_an_interrupted_batch_records_the_error_class_and_the_progress(
             )
     assert secret in str(info.value.__cause__)
 
-    rotation = telemetry.span(NAME)
-    first, failed = telemetry.spans("vault.rotate_blobs.batch ")
+    rotation = forktex_otel.span(NAME)
+    first, failed = forktex_otel.spans("vault.rotate_blobs.batch ")
     for span in (rotation, failed):
         assert span.status.status_code == StatusCode.ERROR
         assert span.status.description is None
@@ -181,7 +170,7 @@ async def test_an_interrupted_batch_records_the_error_class_and_the_progress(
     assert _attrs(rotation)["forktex.vault.rows.rotated"] == 2
     assert _attrs(rotation)["forktex.vault.batches"] == 1
     assert _attrs(rotation)["forktex.vault.complete"] is False
-    assert secret not in telemetry.dump()
+    assert secret not in forktex_otel.dump()
 
 
 async def test_too_many_unopenable_rows_end_the_rotation_span_in_error(
@@ -189,7 +178,7 @@ async def test_too_many_unopenable_rows_end_the_rotation_span_in_error(
     sessions: async_sessionmaker[AsyncSession],
     old_vault: Vault,
     new_vault: Vault,
-    telemetry: Telemetry,
+    forktex_otel: Telemetry,
 ) -> None:
     stranger = Vault.from_key(Vault.generate_key())
     await _fill(engine, {f"r{i}": stranger.encrypt({"n": i}) for i in range(3)})
@@ -203,11 +192,11 @@ async def test_too_many_unopenable_rows_end_the_rotation_span_in_error(
                 new=new_vault,
                 max_failures=1,
             )
-    rotation = telemetry.span(NAME)
+    rotation = forktex_otel.span(NAME)
     assert rotation.status.status_code == StatusCode.ERROR
     assert _attrs(rotation)["error.type"] == "forktex_core.vault.RotationInterrupted"
     assert _attrs(rotation)["forktex.vault.rows.failed"] == 3
-    (batch,) = telemetry.spans("vault.rotate_blobs.batch ")
+    (batch,) = forktex_otel.spans("vault.rotate_blobs.batch ")
     assert batch.status.status_code == StatusCode.UNSET
 
 
@@ -216,7 +205,7 @@ async def test_no_payload_key_or_primary_key_is_recorded(
     sessions: async_sessionmaker[AsyncSession],
     old_key: str,
     new_key: str,
-    telemetry: Telemetry,
+    forktex_otel: Telemetry,
 ) -> None:
     old, new = Vault.from_key(old_key), Vault.from_key(new_key)
     secret = "pw-" + secrets.token_hex(8)
@@ -238,8 +227,8 @@ async def test_no_payload_key_or_primary_key_is_recorded(
                 new=old,
                 max_failures=0,
             )
-    assert _attrs(telemetry.spans(NAME)[0])["forktex.vault.resumed"] is True
-    dump = telemetry.dump()
+    assert _attrs(forktex_otel.spans(NAME)[0])["forktex.vault.resumed"] is True
+    dump = forktex_otel.dump()
     rotated = (await _raw(engine))[f"user-{secret}"]
     for value in (secret, old_key, new_key, tokens[f"user-{secret}"], rotated):
         assert value not in dump
@@ -255,19 +244,19 @@ async def test_bad_arguments_start_no_span(
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     old_vault: Vault,
-    telemetry: Telemetry,
+    forktex_otel: Telemetry,
 ) -> None:
     async with sessions() as session:
         with pytest.raises(RotationError):
             await rotate_blobs(session, table=BLOBS, column="payload", old=old_vault, new=old_vault)
         with pytest.raises(RotationError):
             await rotate_blobs(session, table=BLOBS, column="nope", old=old_vault, new=old_vault)
-    assert telemetry.spans() == []
+    assert forktex_otel.spans() == []
 
 
-def test_encrypt_and_decrypt_have_no_spans(old_vault: Vault, telemetry: Telemetry) -> None:
+def test_encrypt_and_decrypt_have_no_spans(old_vault: Vault, forktex_otel: Telemetry) -> None:
     assert old_vault.decrypt(old_vault.encrypt({"a": 1})) == {"a": 1}
-    assert telemetry.spans() == []
+    assert forktex_otel.spans() == []
 
 
 # -- nothing without an SDK --------------------------------------------------------------------

@@ -98,7 +98,7 @@ def flow_console(
     for value, name, low, high in (
         (page_size, "page_size", 1, 1000),
         (exact_counts_below, "exact_counts_below", 0, 10**12),
-        (failed_jobs_scan, "failed_jobs_scan", 0, 10**9),
+        (failed_jobs_scan, "failed_jobs_scan", 0, 10_000_000),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConsoleError(f"{name} must be an int from {low} to {high}, got {value!r}")
@@ -114,7 +114,8 @@ def flow_console(
             raise ConsoleError(
                 f"trusted_origins takes origins like 'https://ops.example.com', got {origin!r}"
             )
-    if queue is not None and not all(hasattr(queue, a) for a in ("health", "job", "name")):
+    needed = ("health", "job", "name", "job_counts", "failed_jobs")
+    if queue is not None and not all(hasattr(queue, a) for a in needed):
         raise ConsoleError(f"queue must be a forktex_core.queue.Queue, got {queue!r}")
     settings = Settings(
         flow=flow,

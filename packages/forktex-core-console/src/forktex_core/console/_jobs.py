@@ -3,19 +3,13 @@
 """The jobs page of a ``forktex_core.queue.Queue``: counts by status, its workers, failed
 jobs with their tracebacks, and a look-up of one job by id.
 
-Counts and workers come from ``queue.health()``. A queue keeps each finished job's record
-(with the traceback of a failure) under ``<queue>:result:<id>`` for its ``keep_result``
-seconds and has no index of them, so the failed jobs are found by scanning those keys
-(``SCAN MATCH``, at most ``failed_jobs_scan`` keys a view) on the queue's own Redis client.
+Everything comes from the queue's public API: ``health()`` (workers), ``job_counts()`` and
+``failed_jobs()`` (both read at most ``failed_jobs_scan`` kept results a view).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,79 +25,7 @@ log = logging.getLogger("forktex_core.console")
 SHOWN = 50  # failed jobs listed
 
 
-@dataclass(frozen=True)
-class FailedJob:
-    """A failed job's record as the queue stored it."""
-
-    job_id: str
-    task: str
-    tries: int
-    error_type: str
-    message: str
-    traceback: str
-    finished: datetime | None
-
-
-def _failed(job_id: str, raw: bytes | str | None) -> FailedJob | None:
-    if raw is None:
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("s") != "failed":
-        return None
-    finished = data.get("ft")
-    return FailedJob(
-        job_id=job_id,
-        task=str(data.get("f") or ""),
-        tries=int(data["t"]) if isinstance(data.get("t"), int) else 0,
-        error_type=str(data.get("e") or "Error"),
-        message=str(data.get("m") or ""),
-        traceback=str(data.get("tb") or ""),
-        finished=datetime.fromtimestamp(finished / 1000, UTC)
-        if isinstance(finished, int | float) and 0 < finished < 253_402_300_799_999
-        else None,
-    )
-
-
-async def failed_jobs(queue: QueueLike, scan: int) -> tuple[list[FailedJob], int, bool]:
-    """The newest failed jobs, how many result keys were read, and whether the scan ended.
-
-    Raises :class:`LookupError` when the queue's engine has no Redis client to scan with.
-    """
-    redis = getattr(queue.backend, "redis", None)
-    if redis is None:
-        raise LookupError("this queue's engine offers no way to list its finished jobs")
-    prefix = f"{queue.name}:result:"
-    found: list[FailedJob] = []
-    seen = 0
-    cursor: Any = 0
-    complete = False
-
-    async def read() -> None:
-        nonlocal cursor, seen, complete
-        while seen < scan:
-            cursor, keys = await redis.scan(cursor, match=prefix + "*", count=1000)
-            if keys:
-                seen += len(keys)
-                values = await redis.mget(keys)
-                for key, raw in zip(keys, values, strict=True):
-                    name = key.decode() if isinstance(key, bytes) else str(key)
-                    job = _failed(name[len(prefix) :], raw)
-                    if job is not None:
-                        found.append(job)
-            if int(cursor) == 0:
-                complete = True
-                return
-
-    await asyncio.wait_for(read(), queue.command_timeout * 4)
-    epoch = datetime.fromtimestamp(0, UTC)
-    found.sort(key=lambda j: j.finished or epoch, reverse=True)
-    return found[:SHOWN], seen, complete
-
-
-def _failed_table(jobs: list[FailedJob]) -> Safe:
+def _failed_table(jobs: list[Any]) -> Safe:
     head = el(
         "tr",
         None,
@@ -116,7 +38,7 @@ def _failed_table(jobs: list[FailedJob]) -> Safe:
             el("td", None, j.job_id),
             el("td", None, j.task),
             el("td", {"class": "num"}, j.tries),
-            el("td", None, when(j.finished)),
+            el("td", None, when(j.finished_at)),
             el("td", None, f"{j.error_type}: {j.message}"),
             el(
                 "td",
@@ -161,6 +83,29 @@ async def _lookup(queue: QueueLike, job_id: str) -> Safe:
     return el("section", {"class": "lookup"}, parts)
 
 
+async def _finished(queue: QueueLike, scan: int) -> tuple[Safe, list[tuple[str, int]]]:
+    """The failed-jobs part of the page and the counts of kept results by status."""
+    try:
+        counts = await queue.job_counts(scan=scan)
+        failed = await queue.failed_jobs(limit=SHOWN, scan=scan)
+    except Exception as exc:  # QueueUnavailable mid-page: the rest of the page still shows
+        part = notice(f"the failed jobs could not be read: {type(exc).__name__}", error=True)
+        return part, []
+    read = counts.complete + counts.failed + counts.aborted
+    note = f"{read} finished jobs kept" + (
+        "" if counts.exact else f" (the first {scan} read; more exist)"
+    )
+    part = join(
+        el("p", {"class": "note"}, note),
+        _failed_table(failed) if failed else el("p", {"class": "empty"}, "No failed jobs kept."),
+    )
+    return part, [
+        ("complete", counts.complete),
+        ("failed", counts.failed),
+        ("aborted", counts.aborted),
+    ]
+
+
 async def jobs_page(settings: Settings, request: Request) -> Response:
     """``GET /jobs``: the queue's counts, workers and failed jobs (404 without a queue)."""
     queue = settings.queue
@@ -173,17 +118,18 @@ async def jobs_page(settings: Settings, request: Request) -> Response:
     except Exception as exc:
         body = notice(f"queue {queue.name!r} is unavailable: {exc}", error=True)
         return respond(request, settings, current="jobs", heading="Jobs", body=body, status=503)
-    totals = {
-        "complete": sum(w.jobs_complete for w in health.workers),
-        "failed": sum(w.jobs_failed for w in health.workers),
-        "retried": sum(w.jobs_retried for w in health.workers),
-    }
     counts = [
         ("queued", health.queued),
         ("deferred", health.deferred),
         ("in progress", health.in_progress),
     ]
-    counts += [(f"{k} (by listed workers)", v) for k, v in totals.items()]
+    scan = settings.failed_jobs_scan
+    if scan:
+        failed_part, kept = await _finished(queue, scan)
+        counts += kept
+    else:
+        failed_part = notice("failed jobs are not listed (failed_jobs_scan=0)")
+    counts.append(("retried (by listed workers)", sum(w.jobs_retried for w in health.workers)))
     worker_rows = [
         el(
             "tr",
@@ -199,19 +145,6 @@ async def jobs_page(settings: Settings, request: Request) -> Response:
         )
         for w in health.workers
     ]
-    try:
-        failed, scanned, complete = await failed_jobs(queue, settings.failed_jobs_scan)
-        note = f"{scanned} finished jobs read" + ("" if complete else "; more exist (not read)")
-        failed_part = join(
-            el("p", {"class": "note"}, note),
-            _failed_table(failed)
-            if failed
-            else el("p", {"class": "empty"}, "No failed jobs kept."),
-        )
-    except LookupError as exc:
-        failed_part = notice(str(exc))
-    except Exception as exc:
-        failed_part = notice(f"the failed jobs could not be read: {type(exc).__name__}", error=True)
     body = join(
         el("h2", None, f"Queue {queue.name}"),
         el(

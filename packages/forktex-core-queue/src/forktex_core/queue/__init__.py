@@ -38,6 +38,7 @@ from ._errors import (
     SerializationError,
     TaskTimeout,
 )
+from ._finished import FinishedJob, JobCounts
 from ._job import Job, JobStatus
 from ._queue import Queue, QueueHealth, WorkerHealth
 from ._task import Task
@@ -46,6 +47,7 @@ __all__ = [
     "CronSchedule",
     "DuplicateTask",
     "FailedJob",
+    "FinishedJob",
     "InvalidArgument",
     "InvalidCron",
     "InvalidEntrypoint",
@@ -53,6 +55,7 @@ __all__ = [
     "Job",
     "JobAborted",
     "JobContext",
+    "JobCounts",
     "JobFailed",
     "JobNotFound",
     "JobStatus",

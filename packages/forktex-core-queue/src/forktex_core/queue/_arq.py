@@ -255,6 +255,31 @@ class ArqBackend:
                 self.redis.hdel(self.keys.workers, *worker_ids),  # type: ignore[arg-type]
             )
 
+    async def results(self, scan: int) -> tuple[list[tuple[str, bytes]], bool]:
+        # Results have no index: SCAN their keys (the queue name holds no glob character,
+        # see queue_name_problem) and read them in batches, each under the deadline.
+        head = self.keys.result("")
+        found: list[tuple[str, bytes]] = []
+        cursor: int = 0
+        read = 0
+        while read < scan:
+            cursor, keys = await self.deadline.run(
+                "listing finished jobs",
+                self.redis.scan(cursor, match=head + "*", count=1000),
+            )
+            if keys:
+                read += len(keys)
+                values = await self.deadline.run("reading finished jobs", self.redis.mget(keys))
+                for key, raw in zip(keys, values, strict=True):
+                    if isinstance(raw, bytes):
+                        job_id = key.decode(errors="replace")[len(head) :]
+                        found.append((job_id, raw))
+            if int(cursor) == 0:
+                break
+        if read > scan or int(cursor) != 0:
+            return found[:scan], False
+        return found, True
+
     async def run_worker(self, registry: Registry, options: WorkerOptions) -> None:
         await QueueWorker(self, registry, options).run_until_stopped()
 

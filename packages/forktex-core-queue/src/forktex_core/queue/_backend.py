@@ -58,6 +58,7 @@ class Backend(Protocol):
     """What the public API needs from a job engine."""
 
     keys: Keys
+    where: str  # host:port/db (or unix:/path/db), never the password: messages and spans
 
     async def enqueue(self, job_id: str, payload: bytes, score_ms: int, expires_ms: int) -> bool:
         """Store a job unless one with this id is live; True when this call created it."""
@@ -73,6 +74,10 @@ class Backend(Protocol):
 
     async def remove_workers(self, worker_ids: list[str]) -> None:
         """Drop these workers' health records."""
+
+    async def results(self, scan: int) -> tuple[list[tuple[str, bytes]], bool]:
+        """Up to about ``scan`` kept result records as ``(job id, record)``, and whether
+        every kept record was read."""
 
     async def run_worker(self, registry: Registry, options: WorkerOptions) -> None:
         """Process jobs until stopped (or, in burst mode, until the queue is empty)."""

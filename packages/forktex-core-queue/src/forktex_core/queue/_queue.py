@@ -17,7 +17,8 @@ from ._arq import ArqBackend
 from ._backend import Backend, WorkerOptions
 from ._cron import CronSchedule
 from ._errors import InvalidArgument, InvalidCron, show
-from ._job import Job, check_job_id
+from ._finished import FinishedJob, JobCounts, finished_job
+from ._job import Job, JobStatus, check_job_id
 from ._keys import Keys, queue_name_problem
 from ._registry import (
     FailureHook,
@@ -32,6 +33,14 @@ from ._urls import redis_location
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _check_range(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgument(f"{name}={show(value)}: must be an int from {low} to {high}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -405,6 +414,62 @@ class Queue:
             status = await queue.job("welcome:ada").status()
         """
         return Job(self, check_job_id(job_id), created=False)
+
+    async def failed_jobs(self, limit: int = 50, *, scan: int = 10_000) -> list[FinishedJob]:
+        """The ``limit`` (1-1000) most recently failed jobs whose results are still kept
+        (``keep_result``), newest first, with their error and traceback.
+
+        Failures are kept as result records without an index, so at most ``scan``
+        (1-10,000,000) kept results are read to find them (:meth:`job_counts` says whether
+        that was all of them). Aborted jobs are not failures.
+
+        Example::
+
+            for job in await queue.failed_jobs(limit=20):
+                print(job.finished_at, job.task, job.error_type, job.message)
+                print(job.traceback)
+        """
+        limit = _check_range("limit", limit, 1, 1000)
+        scan = _check_range("scan", scan, 1, 10_000_000)
+        records, _ = await self.backend.results(scan)
+        failed = [
+            job
+            for job_id, raw in records
+            if (job := finished_job(job_id, raw)) is not None and job.status is JobStatus.failed
+        ]
+        failed.sort(
+            key=lambda j: (j.finished_at is not None, j.finished_at or _EPOCH), reverse=True
+        )
+        return failed[:limit]
+
+    async def job_counts(self, *, scan: int = 10_000) -> JobCounts:
+        """How many jobs are queued, deferred, in progress, and - among the results still
+        kept - complete, failed and aborted (exact unless more than ``scan`` results exist:
+        then ``exact`` is False).
+
+        Example::
+
+            counts = await queue.job_counts()
+            print(counts.queued, counts.in_progress, counts.failed)
+        """
+        scan = _check_range("scan", scan, 1, 10_000_000)
+        backend = self.backend
+        live = await backend.counts(stale_ms=3_600_000)
+        records, exact = await backend.results(scan)
+        finished = {JobStatus.complete: 0, JobStatus.failed: 0, JobStatus.aborted: 0}
+        for job_id, raw in records:
+            job = finished_job(job_id, raw)
+            if job is not None:
+                finished[job.status] += 1
+        return JobCounts(
+            queued=live.queued,
+            deferred=live.deferred,
+            in_progress=live.in_progress,
+            complete=finished[JobStatus.complete],
+            failed=finished[JobStatus.failed],
+            aborted=finished[JobStatus.aborted],
+            exact=exact,
+        )
 
     # -- workers and health ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidJob, show
+from ._telemetry import carrier_of
 
 MAX_TIMESTAMP_MS = 253_402_300_799_999
 """The last millisecond of the year 9999: the latest time a ``datetime`` can show."""
@@ -59,12 +60,15 @@ def is_timestamp_ms(value: object) -> bool:
 
 @dataclass(frozen=True)
 class StoredJob:
-    """A job payload as enqueued: ``{"f": task, "a": args, "k": kwargs, "et": enqueued_ms}``."""
+    """A job payload as enqueued: ``{"f": task, "a": args, "k": kwargs, "et": enqueued_ms}``
+    and, when the caller had a span, ``"tc"``: its trace context (``traceparent`` and
+    ``tracestate``); a malformed one is dropped (the job runs, its span is a root)."""
 
     task: str
     args: list[Any]
     kwargs: dict[str, Any]
     enqueued_ms: float
+    trace: dict[str, str] | None = None
 
 
 def decode_job(raw: object, job_id: str) -> StoredJob:
@@ -94,7 +98,7 @@ def decode_job(raw: object, job_id: str) -> StoredJob:
             f"{what}: 'et' (enqueue time) is {show(enqueued)}, not unix milliseconds between "
             "1970 and 9999"
         )
-    return StoredJob(task, args, kwargs, float(enqueued))
+    return StoredJob(task, args, kwargs, float(enqueued), carrier_of(data.get("tc")))
 
 
 def decode_result(raw: object, job_id: str) -> dict[str, Any]:

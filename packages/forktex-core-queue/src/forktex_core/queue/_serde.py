@@ -119,6 +119,19 @@ def dumps(value: Any, *, what: str = "value") -> bytes:
     return data
 
 
+def with_field(data: bytes, name: str, value: dict[str, str]) -> bytes:
+    """``data`` (the JSON object :func:`dumps` made) with one more field, without encoding
+    the rest again. ``name`` must not be in it yet; ``value`` is small (trace context).
+
+    Example::
+
+        with_field(b'{"f":"add"}', "tc", {"traceparent": "00-..."})
+        # b'{"f":"add","tc":{"traceparent":"00-..."}}'
+    """
+    extra = json.dumps({name: value}, separators=(",", ":")).encode()
+    return data[:-1] + b"," + extra[1:]
+
+
 def loads(data: bytes | str) -> Any:
     """Inverse of :func:`dumps`."""
     return json.loads(data)

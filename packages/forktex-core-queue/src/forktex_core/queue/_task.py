@@ -12,7 +12,10 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from . import _serde
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from . import _serde, _telemetry
 from ._cron import CRON_ID_PREFIX
 from ._errors import MAX_SECONDS, InvalidArgument, show
 from ._job import Job, JobQueue, check_job_id
@@ -57,6 +60,8 @@ class Task(Generic[P, R]):
     def __init__(self, queue: JobQueue, spec: TaskSpec) -> None:
         self._queue = queue
         self.spec = spec
+        self._span_name = f"queue.enqueue {spec.name}"
+        self._span_attributes: dict[str, AttributeValue] | None = None  # on first enqueue
         functools.update_wrapper(self, spec.fn)
 
     @property
@@ -115,7 +120,22 @@ class Task(Generic[P, R]):
             {"f": spec.name, "a": args, "k": kwargs, "et": now},
             what=f"the arguments of task {spec.name!r}",
         )
-        created = await self._queue.backend.enqueue(
-            job_id, payload, score, score - now + EXPIRES_EXTRA_MS
-        )
+        backend = self._queue.backend
+        attributes = self._span_attributes
+        if attributes is None:
+            attributes = self._span_attributes = _telemetry.producer_attributes(
+                self._queue.name, spec.name, backend.where
+            )
+        span = _telemetry.start(self._span_name, SpanKind.PRODUCER, attributes)
+        with _telemetry.current(span):
+            # The caller's trace context goes with the job (its worker span continues it):
+            # the producer span's when it records, else whatever the caller had.
+            carrier = _telemetry.capture()
+            if carrier:
+                payload = _serde.with_field(payload, "tc", carrier)
+            if span.is_recording():
+                span.set_attribute(_telemetry.MESSAGE_ID, job_id)
+            created = await backend.enqueue(job_id, payload, score, score - now + EXPIRES_EXTRA_MS)
+            if span.is_recording():
+                span.set_attribute(_telemetry.CREATED, created)
         return Job(self._queue, job_id, created)

@@ -42,15 +42,18 @@ from typing import Any, Protocol
 
 from arq.connections import ArqRedis
 from arq.worker import Worker, func
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.util.types import AttributeValue
 
-from . import _serde
+from . import _serde, _telemetry
 from ._backend import WorkerOptions
 from ._context import CURRENT_JOB, FailedJob, JobContext
 from ._cron import cron_job_id
 from ._errors import InvalidJob, QueueUnavailable, Retry, SerializationError, TaskTimeout
 from ._faults import persist
 from ._keys import EXPIRES_EXTRA_MS, Keys
-from ._records import decode_job
+from ._records import StoredJob, decode_job
 from ._registry import Registry, TaskSpec
 from ._watchdog import Culprit, LoopWatchdog
 
@@ -59,6 +62,11 @@ log = logging.getLogger("forktex_core.queue")
 CRON_TICK_TTL_MS = 3_600_000  # a tick's claim outlives any clock skew between workers
 
 _MAX_MESSAGE = 4000
+_OUTCOMES = {
+    "complete": _telemetry.COMPLETED,
+    "failed": _telemetry.FAILED,
+    "aborted": _telemetry.ABORTED,
+}
 _MAX_TRACEBACK = 16_000
 
 
@@ -185,6 +193,8 @@ class QueueWorker(Worker):
         self._cron_next: dict[str, datetime] = {}
         self._grace = options.grace_period
         self._specs: dict[str, TaskSpec] = {}  # running job -> its task, for the watchdog
+        # task name -> its span name and attributes, built once (registered tasks only)
+        self._span_info: dict[str | None, tuple[str, dict[str, AttributeValue]]] = {}
         shortest = min([options.lease, *(s.timeout for s in registry.tasks.values())])
         self._watchdog = LoopWatchdog(
             self._culprit, default_threshold=options.lease / 2, min_threshold=shortest / 2
@@ -379,17 +389,74 @@ class QueueWorker(Worker):
         )
         self.tokens.pop(job_id, None)
 
+    def _decode(self, job_id: str, claim: Claim) -> tuple[StoredJob | None, InvalidJob | None]:
+        """The claimed job's payload, or why there is none to run."""
+        if claim.payload is None:
+            what = (
+                "expired before it ran"
+                if claim.kind == "none"
+                else (f"is stored as a Redis {claim.kind}, not a job payload")
+            )
+            return None, InvalidJob(f"job {job_id!r} {what}")
+        try:
+            return decode_job(claim.payload, job_id), None
+        except InvalidJob as exc:
+            return None, exc
+
+    def _span(self, job_id: str, job_try: int, stored: StoredJob | None) -> Span:
+        """The ``CONSUMER`` span of this try, child of the span that enqueued the job."""
+        spec = self.registry.tasks.get(stored.task) if stored is not None else None
+        name = spec.name if spec is not None else None  # never a name the payload made up
+        info = self._span_info.get(name)
+        if info is None:
+            info = self._span_info[name] = (
+                "queue.process" if name is None else f"queue.process {name}",
+                _telemetry.consumer_attributes(
+                    self.keys.name,
+                    name,
+                    _telemetry.function_name(spec.fn) if spec else None,
+                    self.backend.where,
+                ),
+            )
+        carrier = stored.trace if stored is not None else None
+        span = _telemetry.start(info[0], SpanKind.CONSUMER, info[1], carrier)
+        if span.is_recording():
+            span.set_attribute(_telemetry.MESSAGE_ID, job_id)
+            span.set_attribute(_telemetry.ATTEMPT, job_try)
+        return span
+
     async def _run(self, job_id: str, claim: Claim) -> None:
         """Run one claimed job to its recorded outcome. Nothing raised here reaches the poll
         loop: a fault of the worker's own is recorded as the job's failure."""
         try:
-            await self._run_claimed(job_id, claim)
+            stored, problem = self._decode(job_id, claim)
+            span = self._span(job_id, claim.try_number, stored)
+        except Exception as exc:  # defensive: whatever happens, the job gets its record
+            log.exception("job %s: the worker failed while reading it", job_id)
+            stored, span = None, trace.INVALID_SPAN
+            problem = InvalidJob(f"job {job_id!r} could not be read ({type(exc).__name__})")
+        with _telemetry.current(span):
+            await self._run_traced(job_id, claim, stored, problem, span)
+
+    async def _run_traced(
+        self,
+        job_id: str,
+        claim: Claim,
+        stored: StoredJob | None,
+        problem: InvalidJob | None,
+        span: Span,
+    ) -> None:
+        try:
+            await self._run_claimed(job_id, claim, stored, problem, span)
         except QueueUnavailable as exc:
             # Redis stayed away past max_outage while storing the outcome: the lease lapses
             # and the job runs again elsewhere (at-least-once), nothing is lost.
             log.error("job %s: outcome not stored, it will run again: %s", job_id, exc)
+            if span.is_recording():
+                _telemetry.failed(span, exc)
         except Exception as exc:
             log.exception("job %s: the worker failed while handling it", job_id)
+            _telemetry.outcome(span, _telemetry.FAILED, exc)
             record = {"s": "failed", "t": claim.try_number, "f": "", "st": _ms(), "ft": _ms()}
             record.update(e=type(exc).__name__, m=_message(exc), tb=_traceback(exc))
             keep_ms = int(self.options.keep_result * 1000)
@@ -398,7 +465,14 @@ class QueueWorker(Worker):
             except Exception:
                 log.exception("job %s: could not record its failure either", job_id)
 
-    async def _run_claimed(self, job_id: str, claim: Claim) -> None:
+    async def _run_claimed(
+        self,
+        job_id: str,
+        claim: Claim,
+        stored: StoredJob | None,
+        problem: InvalidJob | None,
+        span: Span,
+    ) -> None:
         start = _ms()
         job_try = claim.try_number
         name = "<unknown>"
@@ -427,22 +501,13 @@ class QueueWorker(Worker):
                 if state == "failed" and error is not None:
                     record["tb"] = _traceback(error)
                 data = _serde.dumps(record)  # every field is bounded: it always fits
+            _telemetry.outcome(span, _OUTCOMES[state], error if state == "failed" else None)
             await asyncio.shield(self._finish(job_id, "done", data, keep_ms))
             if state == "failed":
                 await self._on_failure(spec, job_id, name, args, kwargs, job_try, error)
 
-        if claim.payload is None:
-            what = (
-                "expired before it ran"
-                if claim.kind == "none"
-                else (f"is stored as a Redis {claim.kind}, not a job payload")
-            )
-            await done("failed", InvalidJob(f"job {job_id!r} {what}"))
-            return
-        try:
-            stored = decode_job(claim.payload, job_id)
-        except InvalidJob as exc:
-            await done("failed", exc)
+        if stored is None:
+            await done("failed", problem)
             return
         name, args, kwargs = stored.task, stored.args, stored.kwargs
         spec = self.registry.tasks.get(name)
@@ -474,7 +539,7 @@ class QueueWorker(Worker):
             await done("failed", error, spec=spec)
             return
         await self._run_task(
-            job_id, spec, bound.args, bound.kwargs, stored.enqueued_ms, job_try, done
+            job_id, spec, bound.args, bound.kwargs, stored.enqueued_ms, job_try, done, span
         )
 
     async def _run_task(
@@ -486,6 +551,7 @@ class QueueWorker(Worker):
         enqueued_ms: float,
         job_try: int,
         done: Done,
+        span: Span,
     ) -> None:
         name = spec.name
         ctx_token = CURRENT_JOB.set(
@@ -512,6 +578,7 @@ class QueueWorker(Worker):
                 # the worker is stopping: stop the job and give it back to the queue
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+                _telemetry.outcome(span, _telemetry.REQUEUED)
                 await asyncio.shield(self._finish(job_id, "requeue", patient=False))
                 self.jobs_retried += 1
                 log.info("job %s %s requeued: worker shutting down", job_id, name)
@@ -542,14 +609,20 @@ class QueueWorker(Worker):
                     spec=spec,
                 )
                 return
-            await self._failed_try(job_id, spec, job_try, error, done)
+            await self._failed_try(job_id, spec, job_try, error, done, span)
         finally:
             self.job_tasks.pop(job_id, None)
             self._specs.pop(job_id, None)
             self.aborting_tasks.discard(job_id)
 
     async def _failed_try(
-        self, job_id: str, spec: TaskSpec, job_try: int, error: BaseException, done: Done
+        self,
+        job_id: str,
+        spec: TaskSpec,
+        job_try: int,
+        error: BaseException,
+        done: Done,
+        span: Span,
     ) -> None:
         if job_try < spec.max_tries:
             if isinstance(error, Retry) and error.defer is not None:
@@ -567,6 +640,7 @@ class QueueWorker(Worker):
                 _message(error),
                 delay,
             )
+            _telemetry.outcome(span, _telemetry.RETRYING, error)
             await asyncio.shield(
                 self._finish(job_id, "retry", retry_at_ms=_ms() + int(delay * 1000))
             )

@@ -11,6 +11,9 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
+from opentelemetry.trace import SpanKind
+
+from . import _telemetry
 from ._backend import StorageBackend
 from ._body import Body, BodyReader
 from ._callbacks import CallbackSigner, VerifiedCallback
@@ -202,6 +205,14 @@ class StorageClient:
                 )
             self._backend = backend
             self._bucket = backend.bucket
+            kind = (
+                "s3"
+                if isinstance(backend, S3Backend)
+                else "filesystem"
+                if isinstance(backend, FilesystemBackend)
+                else type(backend).__qualname__
+            )
+            self._span_attributes = _telemetry.client_attributes(kind, self._bucket, None)
             return
         if endpoint is None:
             raise InvalidArgument(
@@ -241,8 +252,10 @@ class StorageClient:
                 secret=callback_secret if signs else None,
                 base_url=self._public_base_url if signs else None,
             )
+            self._span_attributes = _telemetry.client_attributes("filesystem", self._bucket, None)
             return
         self._public_endpoint = pub
+        self._span_attributes = _telemetry.client_attributes("s3", self._bucket, ep.address)
         self._backend = S3Backend(
             endpoint=ep,
             credentials=credentials,
@@ -292,7 +305,8 @@ class StorageClient:
 
             created = await storage.ensure_bucket()
         """
-        return await self._backend.ensure_bucket()
+        with _telemetry.operation("storage.ensure_bucket", SpanKind.CLIENT, self._span_attributes):
+            return await self._backend.ensure_bucket()
 
     # -- objects -----------------------------------------------------------------------------
 
@@ -321,7 +335,11 @@ class StorageClient:
         if content_type is not None:
             _check_content_type(content_type)
         meta = self._check_metadata(metadata)
-        return await self._put(key, BodyReader(body), content_type, meta)
+        with _telemetry.operation("storage.put", SpanKind.CLIENT, self._span_attributes) as span:
+            info = await self._put(key, BodyReader(body), content_type, meta)
+            if info.size is not None and span.is_recording():
+                span.set_attribute(_telemetry.SIZE, info.size)
+            return info
 
     async def _put(
         self, key: str, reader: BodyReader, content_type: str | None, meta: dict[str, str]
@@ -369,7 +387,11 @@ class StorageClient:
             pdf = await storage.get("invoices/2026-04/INV-123.pdf")
         """
         validate_key(key)
-        return await self._backend.read(key)
+        with _telemetry.operation("storage.get", SpanKind.CLIENT, self._span_attributes) as span:
+            data = await self._backend.read(key)
+            if span.is_recording():
+                span.set_attribute(_telemetry.SIZE, len(data))
+            return data
 
     async def stream(self, key: str, *, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of at most ``chunk_size``; raises
@@ -382,26 +404,47 @@ class StorageClient:
         """
         validate_key(key)
         _check_positive_int("chunk_size", chunk_size, high=64 * 1024 * 1024)
-        async for chunk in self._backend.stream(key, chunk_size):
-            yield chunk
+        span = _telemetry.detached("storage.stream", SpanKind.CLIENT, self._span_attributes)
+        error: BaseException | None = None
+        size = 0
+        try:
+            async for chunk in self._backend.stream(key, chunk_size):
+                size += len(chunk)
+                yield chunk
+        except GeneratorExit:  # the caller stopped reading: not a failure
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if span.is_recording():
+                span.set_attribute(_telemetry.SIZE, size)
+            _telemetry.finish(span, error)
 
     async def stat(self, key: str) -> ObjectInfo:
         """Size, ETag, content type, modification time and metadata; :class:`ObjectNotFound`."""
         validate_key(key)
-        return await self._backend.stat(key)
+        with _telemetry.operation("storage.stat", SpanKind.CLIENT, self._span_attributes):
+            return await self._backend.stat(key)
 
     async def exists(self, key: str) -> bool:
         """True if ``key`` exists."""
-        try:
-            await self.stat(key)
-        except ObjectNotFound:
-            return False
-        return True
+        validate_key(key)
+        with _telemetry.operation("storage.exists", SpanKind.CLIENT, self._span_attributes) as span:
+            try:
+                await self._backend.stat(key)
+                found = True
+            except ObjectNotFound:
+                found = False
+            if span.is_recording():
+                span.set_attribute(_telemetry.FOUND, found)
+            return found
 
     async def delete(self, key: str) -> None:
         """Delete ``key``. Deleting a missing key is not an error (S3 semantics)."""
         validate_key(key)
-        await self._backend.delete(key)
+        with _telemetry.operation("storage.delete", SpanKind.CLIENT, self._span_attributes):
+            await self._backend.delete(key)
 
     async def delete_many(self, keys: Iterable[str]) -> None:
         """Delete many keys in batches of 1000; keys are all validated before anything is deleted.
@@ -414,7 +457,13 @@ class StorageClient:
             raise InvalidArgument(f"keys must be an iterable of keys, not a {type(keys).__name__}")
         checked = [validate_key(k) for k in keys]
         if checked:
-            await self._backend.delete_many(checked)
+            span_kind = SpanKind.INTERNAL  # batches of 1000: several requests
+            with _telemetry.operation(
+                "storage.delete_many", span_kind, self._span_attributes
+            ) as span:
+                if span.is_recording():
+                    span.set_attribute(_telemetry.KEYS, len(checked))
+                await self._backend.delete_many(checked)
 
     async def list(
         self,
@@ -444,6 +493,26 @@ class StorageClient:
             raise InvalidArgument(
                 f"with_content_type must be True or False, got {show(with_content_type)}"
             )
+        span = _telemetry.detached("storage.list", SpanKind.INTERNAL, self._span_attributes)
+        error: BaseException | None = None
+        listed = 0
+        try:
+            async for info in self._list(prefix, page_size, with_content_type):
+                listed += 1
+                yield info
+        except GeneratorExit:  # the caller stopped reading: not a failure
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if span.is_recording():
+                span.set_attribute(_telemetry.OBJECTS, listed)
+            _telemetry.finish(span, error)
+
+    async def _list(
+        self, prefix: str, page_size: int, with_content_type: bool
+    ) -> AsyncIterator[ObjectInfo]:
         listing = self._backend.list(prefix, page_size)
         if not with_content_type:
             async for info in listing:
@@ -463,7 +532,8 @@ class StorageClient:
         """Server-side copy of ``source`` to ``destination`` in the same bucket."""
         validate_key(source)
         validate_key(destination)
-        return await self._backend.copy(source, destination)
+        with _telemetry.operation("storage.copy", SpanKind.CLIENT, self._span_attributes):
+            return await self._backend.copy(source, destination)
 
     # -- links -------------------------------------------------------------------------------
 
@@ -484,7 +554,12 @@ class StorageClient:
         validate_key(key)
         check_access(access)
         check_ttl(ttl_seconds)
-        return await self._backend.signed_url(key, access, ttl_seconds)
+        with _telemetry.operation(
+            "storage.signed_url", SpanKind.INTERNAL, self._span_attributes
+        ) as span:
+            if span.is_recording():
+                span.set_attribute(_telemetry.ACCESS, access.value)
+            return await self._backend.signed_url(key, access, ttl_seconds)
 
     async def signed_post(
         self,
@@ -513,7 +588,8 @@ class StorageClient:
             _check_content_type(content_type)
         if max_bytes is not None:
             _check_positive_int("max_bytes", max_bytes, high=5 * 1024**4)
-        return await self._backend.signed_post(key, ttl_seconds, content_type, max_bytes)
+        with _telemetry.operation("storage.signed_post", SpanKind.INTERNAL, self._span_attributes):
+            return await self._backend.signed_post(key, ttl_seconds, content_type, max_bytes)
 
     def is_public(self, key: str) -> bool:
         """True if ``key`` lies under one of the configured ``public_prefixes``."""
@@ -611,7 +687,13 @@ class StorageClient:
         if content_type is None and sent_type is not None:
             content_type = _check_content_type(sent_type)
         reader = BodyReader(body, max_bytes=grant.max_bytes)
-        return await self._put(grant.key, reader, content_type, {})
+        with _telemetry.operation(
+            "storage.receive_signed_post", SpanKind.CLIENT, self._span_attributes
+        ) as span:
+            info = await self._put(grant.key, reader, content_type, {})
+            if info.size is not None and span.is_recording():
+                span.set_attribute(_telemetry.SIZE, info.size)
+            return info
 
     def callback_url(
         self, path: str, params: Mapping[str, str] | None = None, ttl_seconds: int = 600

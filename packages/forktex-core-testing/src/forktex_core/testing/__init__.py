@@ -10,15 +10,17 @@ Installing the package registers the pytest plugin; tests just ask for the fixtu
 
 Fixtures: ``forktex_postgres`` / ``forktex_postgres_url`` / ``forktex_new_database`` /
 ``forktex_async_engine``, ``forktex_redis`` / ``forktex_redis_url`` / ``forktex_redis_cluster``,
-``forktex_s3``; for fault tests ``forktex_fault_proxy`` (a :class:`FaultProxy` in front of any
-of them), ``forktex_restartable_postgres`` and ``forktex_restartable_redis`` (private servers
-a test may restart). The helpers below start the same services outside pytest (demos,
-benchmarks, fault tests of your own).
+``forktex_s3``; ``forktex_otel`` (the OpenTelemetry SDK recording in memory, a
+:class:`Telemetry`; extra ``[otel]``); for fault tests ``forktex_fault_proxy`` (a
+:class:`FaultProxy` in front of any of them), ``forktex_restartable_postgres`` and
+``forktex_restartable_redis`` (private servers a test may restart). The helpers below
+start the same services outside pytest (demos, benchmarks, fault tests of your own).
 """
 
 from ._docker import docker_available
 from ._embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedS3, LocalRedisCluster
 from ._isolate import create_database, drop_database
+from ._otel import Telemetry
 from ._proxy import FaultProxy
 from ._requests import WireProtocol
 from ._resolve import (
@@ -51,6 +53,7 @@ __all__ = [
     "Restartable",
     "S3Service",
     "ServiceURLError",
+    "Telemetry",
     "WireProtocol",
     "create_database",
     "docker_available",

@@ -33,6 +33,7 @@ import pytest_asyncio
 
 from . import _isolate
 from ._embedded import EmbeddedPostgres, EmbeddedRedis, LocalRedisCluster, redis_server_binary
+from ._otel import OTEL_MISSING, Telemetry
 from ._proxy import FaultProxy
 from ._resolve import resolve_postgres, resolve_redis, resolve_s3
 from ._restartable import Restartable
@@ -275,6 +276,30 @@ def forktex_fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture
+def forktex_otel() -> Telemetry:
+    """The OpenTelemetry SDK installed as the process-wide tracer and meter provider, with an
+    in-memory span exporter and metric reader; what this test records (a :class:`Telemetry`).
+
+    The SDK is installed once per process (a global provider cannot be replaced) and the
+    exporter is cleared for each test. Skipped, with the reason, when the SDK is not
+    installed (``pip install "forktex-core-testing[otel]"``).
+
+    Example::
+
+        async def test_job_is_traced(forktex_otel):
+            job = await send_email.enqueue("ada@example.com")
+            span = forktex_otel.span("queue.enqueue send_email")
+            assert span.attributes["messaging.message.id"] == job.job_id
+    """
+    try:
+        return Telemetry.install()
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("opentelemetry"):
+            raise
+        pytest.skip(OTEL_MISSING)
 
 
 @pytest.fixture(scope="session")
