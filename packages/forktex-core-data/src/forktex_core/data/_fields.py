@@ -532,7 +532,7 @@ _JSON_INT_LIMIT = 10**MAX_JSON_INT_DIGITS
 _JSON_EXPECTED = "JSON data (dict with str keys, list, str, int, float, bool or None)"
 
 
-def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
+def check_json(f: Field, value: Any, depth: int = 0) -> Any:
     kind = type(value)
     if kind is str and value.isascii() and "\x00" not in value:
         return value
@@ -556,19 +556,19 @@ def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return _text(f, value, expected)
     if isinstance(value, (list, tuple)):
-        return [_check_json(f, v, depth + 1) for v in value]
+        return [check_json(f, v, depth + 1) for v in value]
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str) or text_problem(k) is not None:
                 raise _fail(f, k, expected + " (keys without NUL or lone surrogates)")
-            out[k] = _check_json(f, v, depth + 1)
+            out[k] = check_json(f, v, depth + 1)
         return out
     raise _fail(f, value, expected)
 
 
 def _c_json(f: Field, value: Any) -> Any:
-    return _check_json(f, value)
+    return check_json(f, value)
 
 
 def as_row_id(value: Any) -> uuid.UUID | None:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from . import _cursor
 from ._errors import InvalidQuery, InvalidValue, show
@@ -18,7 +18,7 @@ from ._fields import (
     TEXTLIKE,
     Field,
     FieldType,
-    _check_json,
+    check_json,
     coerce,
     text_problem,
 )
@@ -34,9 +34,7 @@ from ._plan import (
     is_system,
 )
 from ._results import FacetCount, Page, RowResult
-
-if TYPE_CHECKING:
-    from ._sources import RegisterSource
+from ._sources import RegisterSource
 
 
 def _coerce_for(f: Field, op: str, value: Any) -> Any:
@@ -71,7 +69,7 @@ def _coerce_for(f: Field, op: str, value: Any) -> Any:
     if op == "contains" and f.kind is FieldType.JSON:
         if value is None:
             raise InvalidQuery(f"{where} takes a JSON value to look for, got None")
-        return _check_json(f, value)
+        return check_json(f, value)
     result = coerce(f, value)
     if result is None:
         raise InvalidQuery(f"{where} cannot compare with None; use {f.name}__is_null")
@@ -117,8 +115,6 @@ class RowQuery:
     )  # fmt: skip
 
     def __init__(self, source: RegisterSource) -> None:
-        from ._sources import RegisterSource
-
         if not isinstance(source, RegisterSource):
             raise InvalidQuery(
                 "RowQuery() needs a register: Register.load(...), a MemoryRegister or any "

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forktex_core.db import get_engine, uuid7
 
+from . import _evolve
 from ._compile import ROW_COLUMNS, Sql, facet_sql, register_literal, select_sql, where_sql
 from ._definition import Definition, load_definition, pg_error
 from ._errors import (
@@ -158,8 +159,6 @@ class Register:
                 Field("email", "email", unique=True),
             ])
         """
-        from . import _evolve
-
         register = cls(name, tenant_id=tenant_id, engine=engine)
         if label is not None and (not isinstance(label, str) or text_problem(label) is not None):
             raise InvalidDefinition(
@@ -209,7 +208,7 @@ class Register:
                 ) from None
             raise
         await register.refresh()
-        await _evolve.build_indexes(register)
+        await _evolve.build_indexes(register._handle())
         return register
 
     @classmethod
@@ -318,6 +317,14 @@ class Register:
         await init_schema(engine)
         return engine
 
+    def _handle(self) -> _evolve.Handle:
+        return _evolve.Handle(
+            self.name, self._tenant_id, self._bind, self._definition, self.refresh, self._forget
+        )
+
+    def _forget(self) -> None:
+        self._def = None
+
     async def _definition(self) -> Definition:
         if self._def is None:
             await self.refresh()
@@ -350,9 +357,7 @@ class Register:
 
             await scratch.drop()
         """
-        from . import _evolve
-
-        await _evolve.drop_register(self)
+        await _evolve.drop_register(self._handle())
 
     # -- rows --------------------------------------------------------------------------
 
@@ -517,9 +522,7 @@ class Register:
 
             await invoices.add_field(Field("paid_on", "date"))
         """
-        from . import _evolve
-
-        await _evolve.add_field(self, field)
+        await _evolve.add_field(self._handle(), field)
         return self
 
     async def rename_field(self, old: str, new: str) -> Register:
@@ -529,9 +532,7 @@ class Register:
 
             await invoices.rename_field("amount", "total")
         """
-        from . import _evolve
-
-        await _evolve.rename_field(self, old, new)
+        await _evolve.rename_field(self._handle(), old, new)
         return self
 
     async def remove_field(self, name: str) -> Register:
@@ -541,9 +542,7 @@ class Register:
 
             await invoices.remove_field("legacy_code")
         """
-        from . import _evolve
-
-        await _evolve.remove_field(self, name)
+        await _evolve.remove_field(self._handle(), name)
         return self
 
     async def change_field_type(
@@ -572,10 +571,8 @@ class Register:
                 await invoices.change_field_type("issued_at", "date")
             await invoices.change_field_type("status", "single_select", choices=("a", "b"))
         """
-        from . import _evolve
-
         return await _evolve.change_type(
-            self,
+            self._handle(),
             name,
             new_type,
             choices=tuple(choices),
@@ -592,9 +589,7 @@ class Register:
 
             await invoices.set_indexed("issued_at")
         """
-        from . import _evolve
-
-        await _evolve.set_indexed(self, name, indexed)
+        await _evolve.set_indexed(self._handle(), name, indexed)
         return self
 
     async def set_unique(self, name: str, unique: bool = True) -> Register:
@@ -605,9 +600,7 @@ class Register:
 
             await customers.set_unique("email")
         """
-        from . import _evolve
-
-        await _evolve.set_unique(self, name, unique)
+        await _evolve.set_unique(self._handle(), name, unique)
         return self
 
     async def set_required(self, name: str, required: bool = True) -> Register:
@@ -617,9 +610,7 @@ class Register:
 
             await invoices.set_required("number")
         """
-        from . import _evolve
-
-        await _evolve.set_required(self, name, required)
+        await _evolve.set_required(self._handle(), name, required)
         return self
 
     # -- RegisterSource ------------------------------------------------------------------

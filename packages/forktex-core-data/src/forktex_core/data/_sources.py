@@ -25,7 +25,7 @@ from ._errors import (
     show,
 )
 from ._fields import Field, FieldType, as_row_id, check_name
-from ._plan import ID, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
+from ._plan import ID, Condition, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
 from ._results import FacetCount, RowResult
 
 
@@ -406,8 +406,6 @@ class MemoryRegister:
     async def fetch_targets(
         self, field: Field, ids: Sequence[uuid.UUID]
     ) -> Mapping[uuid.UUID, RowResult]:
-        from ._query import RowQuery
-
         target = self._targets.get(field.target or "")
         if target is None:
             raise DataError(
@@ -416,8 +414,10 @@ class MemoryRegister:
             )
         if not ids:
             return {}
-        rows = await RowQuery(target).with_archived().filter("id", "in", list(ids)).all()
-        return {row.id: row for row in rows}
+        info = await target.describe()
+        wanted = Condition(ID, "in", tuple(ids))
+        plan = QueryPlan(info, (wanted,), (SortKey(ID, False),), None, "all", ())
+        return {row.id: row for row in await target.fetch_rows(plan)}
 
 
 __all__ = ["ID", "MemoryRegister", "RegisterSource"]
