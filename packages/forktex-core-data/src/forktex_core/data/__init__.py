@@ -39,7 +39,9 @@ from ._errors import (
     UniqueViolation,
 )
 from ._fields import OPERATORS, Field, FieldType
-from ._plan import Condition, QueryPlan, RegisterInfo, SortKey
+from ._logic import Q
+from ._periods import Period
+from ._plan import AllOf, AnyOf, Condition, Not, QueryPlan, RegisterInfo, SortKey
 from ._query import RowQuery
 from ._registers import Register
 from ._results import FacetCount, Page, RowResult, TypeChange
@@ -49,6 +51,8 @@ from ._sources import MemoryRegister, RegisterSource
 __all__ = [
     "OPERATORS",
     "SCHEMA",
+    "AllOf",
+    "AnyOf",
     "Condition",
     "ConversionFailed",
     "DataError",
@@ -61,8 +65,11 @@ __all__ = [
     "InvalidQuery",
     "InvalidValue",
     "MemoryRegister",
+    "Not",
     "NotFound",
     "Page",
+    "Period",
+    "Q",
     "QueryPlan",
     "ReferenceViolation",
     "Register",

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._fields import STRINGS, TEMPORAL, Field, FieldType, check_key, dumps, to_json
 from ._limits import SORT_CHARS
-from ._plan import Condition, QueryPlan, SortKey, bounded, is_system, nullable
+from ._plan import AnyOf, Condition, Filter, Not, QueryPlan, SortKey, bounded, is_system, nullable
 from ._search import parse as parse_search
 from ._search import query_literal
 
@@ -102,11 +102,30 @@ def _like_prefix(text: str) -> str:
     return escaped + "%"
 
 
+def filter_sql(sql: Sql, node: Filter) -> str:
+    """A condition or a group. Under ``NOT`` an unknown (NULL) result counts as not
+    matching — ``NOT COALESCE(x, FALSE)`` — so NOT selects exactly the rows its inner
+    filter does not, as ``MemoryRegister`` evaluates it."""
+    if isinstance(node, Condition):
+        return condition_sql(sql, node)
+    if isinstance(node, Not):
+        return f"NOT COALESCE(({filter_sql(sql, node.inner)}), FALSE)"
+    if not node.items:
+        return "FALSE" if isinstance(node, AnyOf) else "TRUE"
+    joiner = " OR " if isinstance(node, AnyOf) else " AND "
+    return "(" + joiner.join(f"({filter_sql(sql, item)})" for item in node.items) + ")"
+
+
 def condition_sql(sql: Sql, cond: Condition) -> str:
     """One condition. On text-like fields it compares the sort key (so the field's index
     serves it) and, only when a value is too long for the sort key to decide alone, the
     whole value as well."""
     f, op, value = cond.field, cond.op, cond.value
+    if op.startswith("not_"):
+        inner = condition_sql(sql, Condition(f, op[4:], value))
+        return f"NOT COALESCE(({inner}), FALSE)"
+    if op == "icontains":
+        return f"strpos(lower({_raw(f, 'r.')}), lower({sql.bind(value)})) > 0"
     if f.kind in STRINGS and not is_system(f) and op != "contains":
         return _string_condition(sql, f, op, value)
     e = value_expr(f)
@@ -195,7 +214,7 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
         parts.append("r.archived_at IS NULL")
     elif plan.archived == "archived":
         parts.append("r.archived_at IS NOT NULL")
-    parts += [condition_sql(sql, c) for c in plan.conditions]
+    parts += [filter_sql(sql, c) for c in plan.conditions]
     if plan.search is not None:
         query = parse_search(plan.search)
         if query is None:  # no words: matches nothing

@@ -64,21 +64,41 @@ TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
 SELECTS = frozenset({FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT})
 
 _ORDERED = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "is_null"})
+TEXT_OPS = frozenset({"contains", "icontains", "not_contains", "not_icontains", "starts_with"})
+"""Operators that take a piece of text on a text-like field."""
 _OPERATORS: dict[FieldType, frozenset[str]] = {
-    **{t: _ORDERED | {"contains", "starts_with"} for t in TEXTLIKE},
-    **{t: _ORDERED for t in NUMERIC | TEMPORAL},
+    **{t: _ORDERED | TEXT_OPS for t in TEXTLIKE},
+    **{t: _ORDERED for t in NUMERIC},
+    **{t: _ORDERED | {"during"} for t in TEMPORAL},
     FieldType.BOOLEAN: frozenset({"eq", "ne", "is_null"}),
     FieldType.SINGLE_SELECT: frozenset({"eq", "ne", "in", "is_null"}),
-    FieldType.MULTI_SELECT: frozenset({"eq", "contains", "is_null"}),
-    FieldType.JSON: frozenset({"eq", "contains", "is_null"}),
+    FieldType.MULTI_SELECT: frozenset({"eq", "contains", "not_contains", "is_null"}),
+    FieldType.JSON: frozenset({"eq", "contains", "not_contains", "is_null"}),
 }
 _REF_ONE_OPS = frozenset({"eq", "ne", "in", "is_null"})
-_REF_MANY_OPS = frozenset({"contains", "is_null"})
+_REF_MANY_OPS = frozenset({"contains", "not_contains", "is_null"})
 
 OPERATORS = (
-    "eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "contains", "starts_with", "is_null",
+    "eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "contains", "icontains",
+    "not_contains", "not_icontains", "starts_with", "is_null", "during",
 )  # fmt: skip
 """Every operator name ``RowQuery.where`` understands (``field__op=value``)."""
+
+
+_SIMPLE_LOWER = {"\u0130": "i"}  # the one letter whose full lower case is two characters
+
+
+def fold(text: str) -> str:
+    """``text`` in lower case, letter by letter (Unicode simple case mapping, as Postgres's
+    ``lower()`` in a UTF-8 database): what ``icontains`` compares.
+
+    Example::
+
+        fold("ÄRGER Straße")  # 'ärger straße'
+    """
+    if text.isascii():
+        return text.lower()
+    return "".join(_SIMPLE_LOWER.get(c) or c.lower() for c in text)
 
 
 def text_problem(value: str) -> str | None:

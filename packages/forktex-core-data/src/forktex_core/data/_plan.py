@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import InvalidQuery, show
-from ._fields import STRINGS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
+from ._fields import STRINGS, TEXT_OPS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
 from ._limits import SORT_CHARS
 from ._results import RowResult
 from ._search import search_columns
@@ -95,6 +95,47 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class AllOf:
+    """A group of filters that must all hold (an empty group always holds)."""
+
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A group of filters of which one must hold (an empty group never holds)."""
+
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The rows the inner filter does not select (a missing value counts as not matching
+    the inner filter, so ``Not`` selects those rows)."""
+
+    inner: Filter
+
+
+Filter = Condition | AllOf | AnyOf | Not
+"""One node of a plan's filter tree."""
+
+
+def leaves(filters: tuple[Filter, ...] | Filter) -> list[Condition]:
+    """Every :class:`Condition` in a filter tree, in order."""
+    stack: list[Filter] = list(filters) if isinstance(filters, tuple) else [filters]
+    found: list[Condition] = []
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, Condition):
+            found.append(node)
+        elif isinstance(node, Not):
+            stack.insert(0, node.inner)
+        else:
+            stack[0:0] = node.items
+    return found
+
+
+@dataclass(frozen=True)
 class SortKey:
     """One ``ORDER BY`` key. NULL sorts as the largest value (last ascending, first
     descending), as Postgres does, so one index serves both directions. Text-like fields
@@ -109,7 +150,9 @@ class QueryPlan:
     """A validated query: what a :class:`RegisterSource` executes."""
 
     info: RegisterInfo
-    conditions: tuple[Condition, ...]
+    conditions: tuple[Filter, ...]
+    """ANDed filters: :class:`Condition` leaves, or :class:`AnyOf` / :class:`AllOf` /
+    :class:`Not` groups of them."""
     sort: tuple[SortKey, ...]
     search: str | None
     archived: ArchivedMode
@@ -119,7 +162,7 @@ class QueryPlan:
     def _fingerprint(self) -> str:
         parts = [
             self.info.name,
-            [[c.field.name, c.op, _encode_value(c.field, c.op, c.value)] for c in self.conditions],
+            [_encode_filter(c) for c in self.conditions],
             [[k.field.name, k.descending] for k in self.sort],
             self.search,
             self.archived,
@@ -131,14 +174,23 @@ class QueryPlan:
         return self._fingerprint
 
 
+def _encode_filter(node: Filter) -> Any:
+    if isinstance(node, Condition):
+        return [node.field.name, node.op, _encode_value(node.field, node.op, node.value)]
+    if isinstance(node, Not):
+        return ["not", _encode_filter(node.inner)]
+    kind = "any" if isinstance(node, AnyOf) else "all"
+    return [kind, [_encode_filter(item) for item in node.items]]
+
+
 def _encode_value(f: Field, op: str, value: Any) -> Any:
     if op == "is_null":
         return value
     if op in ("in", "between"):
         return [to_json(f, v) for v in value]
-    if op == "contains" and f.kind is FieldType.JSON:
+    if op in ("contains", "not_contains") and f.kind is FieldType.JSON:
         return value
-    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
+    if op in TEXT_OPS and f.kind in TEXTLIKE:
         return value
     return to_json(f, value)
 

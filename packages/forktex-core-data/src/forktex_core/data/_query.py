@@ -6,15 +6,16 @@ validates itself into a :class:`QueryPlan` and runs the plan on its source."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, Literal
 
 from . import _cursor
 from ._errors import InvalidQuery, InvalidValue, show
 from ._fields import (
     OPERATORS,
+    TEXT_OPS,
     TEXTLIKE,
     Field,
     FieldType,
@@ -23,11 +24,17 @@ from ._fields import (
     text_problem,
 )
 from ._limits import INT_MAX, MAX_CONDITIONS, MAX_IN, MAX_PAGE, MAX_SEARCH_CHARS, MAX_SORT
+from ._logic import Q, Term, count_terms, terms_of
+from ._periods import Period, local_today
 from ._plan import (
     ID,
     SYSTEM,
+    AllOf,
+    AnyOf,
     ArchivedMode,
     Condition,
+    Filter,
+    Not,
     QueryPlan,
     RegisterInfo,
     SortKey,
@@ -40,6 +47,13 @@ from ._sources import RegisterSource
 def _coerce_for(f: Field, op: str, value: Any) -> Any:
     """Coerce a filter value for ``op`` on ``f``; InvalidValue/InvalidQuery when it does not fit."""
     where = f"{f.name}__{op}"
+    if op == "during":
+        if not isinstance(value, Period):
+            raise InvalidQuery(
+                f"{where} takes a Period (Period.today(), Period.last_days(7), "
+                f"Period.this_month(), ...), got {show(value, 80)}"
+            )
+        return value
     if op == "is_null":
         if not isinstance(value, bool):
             raise InvalidQuery(f"{where} takes True or False, got {show(value, 80)}")
@@ -60,13 +74,13 @@ def _coerce_for(f: Field, op: str, value: Any) -> Any:
                 raise InvalidQuery(f"{where} takes [low, high], got {show(value, 80)}")
             return (items[0], items[1])
         return tuple(dict.fromkeys(items))
-    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
+    if op in TEXT_OPS and f.kind in TEXTLIKE:
         if not isinstance(value, str) or text_problem(value) is not None:
             raise InvalidQuery(
                 f"{where} takes a string (without NUL or lone surrogates), got {show(value, 80)}"
             )
         return value
-    if op == "contains" and f.kind is FieldType.JSON:
+    if op in ("contains", "not_contains") and f.kind is FieldType.JSON:
         if value is None:
             raise InvalidQuery(f"{where} takes a JSON value to look for, got None")
         return check_json(f, value)
@@ -74,13 +88,6 @@ def _coerce_for(f: Field, op: str, value: Any) -> Any:
     if result is None:
         raise InvalidQuery(f"{where} cannot compare with None; use {f.name}__is_null")
     return result
-
-
-@dataclass(frozen=True)
-class _Filter:
-    name: str
-    op: str | None  # None: parse "name__op" from name
-    value: Any
 
 
 @dataclass(frozen=True)
@@ -110,18 +117,37 @@ class RowQuery:
     """
 
     __slots__ = (
-        "_archived", "_filters", "_includes", "_planned", "_ranges", "_search", "_sort",
-        "_source",
+        "_archived", "_clock", "_filters", "_groups", "_includes", "_planned", "_ranges",
+        "_search", "_sort", "_source", "_timezone", "_today",
     )  # fmt: skip
 
-    def __init__(self, source: RegisterSource) -> None:
+    def __init__(
+        self,
+        source: RegisterSource,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        timezone: tzinfo = UTC,
+    ) -> None:
         if not isinstance(source, RegisterSource):
             raise InvalidQuery(
                 "RowQuery() needs a register: Register.load(...), a MemoryRegister or any "
                 f"RegisterSource implementation, got {show(source, 80)}"
             )
+        if clock is not None and not callable(clock):
+            raise InvalidQuery(
+                f"clock must be a callable returning an aware datetime, got {show(clock, 80)}"
+            )
+        if not isinstance(timezone, tzinfo):
+            raise InvalidQuery(
+                f"timezone must be a tzinfo (e.g. ZoneInfo('Europe/Berlin')), got "
+                f"{show(timezone, 80)}"
+            )
         self._source = source
-        self._filters: tuple[_Filter, ...] = ()
+        self._clock = clock
+        self._timezone = timezone
+        self._groups: tuple[str, ...] = ()
+        self._today: date | None = None
+        self._filters: tuple[Term | Q, ...] = ()
         self._ranges: tuple[_Range, ...] = ()
         self._sort: tuple[str, ...] = ()
         self._search: str | None = None
@@ -132,7 +158,7 @@ class RowQuery:
         self._planned: tuple[RegisterInfo, QueryPlan] | None = None
 
     def _copy(self, **changes: Any) -> RowQuery:
-        conditions = len(changes.get("filters", self._filters)) + len(
+        conditions = count_terms(changes.get("filters", self._filters)) + len(
             changes.get("ranges", self._ranges)
         )
         if conditions > MAX_CONDITIONS:
@@ -153,24 +179,26 @@ class RowQuery:
 
     # -- builders ------------------------------------------------------------------------
 
-    def where(self, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> RowQuery:
+    def where(self, *filters: Mapping[str, Any] | Q, **kwargs: Any) -> RowQuery:
         """Add conditions (ANDed): ``field=value`` for equality, ``field__op=value`` for an
-        operator (``ne lt lte gt gte in between contains starts_with is_null``). A mapping
-        allows field names that are not Python identifiers.
+        operator (``ne lt lte gt gte in between contains icontains not_contains
+        not_icontains starts_with is_null during``). A mapping allows field names that are
+        not Python identifiers; :class:`Q` expressions add OR / NOT / nested groups.
 
         Example::
 
             q.where(status="paid", amount__gte=100)
             q.where({"Due date__lt": date(2026, 3, 1)})
+            q.where(Q(status="paid") | Q(amount__gte=100), ~Q(tags__contains="test"))
         """
-        if filters is not None and not isinstance(filters, Mapping):
-            raise InvalidQuery(f"where() takes a mapping and/or keywords, got {show(filters, 80)}")
-        items = [*(filters or {}).items(), *kwargs.items()]
-        for name, _ in items:
-            if not isinstance(name, str):
-                raise InvalidQuery(f"where() keys must be field names, got {show(name, 80)}")
-        added = tuple(_Filter(name, None, value) for name, value in items)
-        return self._copy(filters=self._filters + added)
+        added: list[Term | Q] = []
+        for item in filters:
+            if isinstance(item, Q):
+                added.append(item)
+            else:
+                added.extend(terms_of(item, {}, "where()"))
+        added.extend(terms_of(None, kwargs, "where()"))
+        return self._copy(filters=self._filters + tuple(added))
 
     def filter(self, field: str, op: str, value: Any) -> RowQuery:
         """Add one condition spelled out: ``filter("amount", "gte", 100)``.
@@ -183,7 +211,7 @@ class RowQuery:
             raise InvalidQuery(f"filter() takes (field, op, value), got {show(field)}, {show(op)}")
         if op not in OPERATORS:
             raise InvalidQuery(f"unknown operator {show(op)}; operators: {', '.join(OPERATORS)}")
-        return self._copy(filters=(*self._filters, _Filter(field, op, value)))
+        return self._copy(filters=(*self._filters, Term(field, op, value)))
 
     def since(self, value: date | datetime, *, field: str | None = None) -> RowQuery:
         """Rows whose date field is on or after ``value``.
@@ -293,12 +321,14 @@ class RowQuery:
         planned = self._planned
         if planned is not None and planned[0] is info:  # same query, same definition
             return planned[1]
+        self._today = None
         plan = self._plan(info)
-        self._planned = (info, plan)
+        if self._today is None:  # a plan with relative dates is valid only today
+            self._planned = (info, plan)
         return plan
 
     def _plan(self, info: RegisterInfo) -> QueryPlan:
-        conditions = [self._condition(info, flt) for flt in self._filters]
+        conditions = [self._node(info, item) for item in self._filters]
         conditions += [self._range_condition(info, rng) for rng in self._ranges]
         sort: list[SortKey] = []
         for spec in self._sort:
@@ -329,8 +359,41 @@ class RowQuery:
             info, tuple(conditions), tuple(sort), self._search, self._archived, tuple(includes)
         )
 
+    def _node(self, info: RegisterInfo, item: Term | Q) -> Filter:
+        if isinstance(item, Term):
+            cond = self._condition(info, item)
+            if cond.op == "during":
+                return self._period(cond)
+            return cond
+        nodes = tuple(self._node(info, part) for part in item.parts)
+        if item.kind == "not":
+            return Not(nodes[0])
+        if len(nodes) == 1:
+            return nodes[0]
+        return AnyOf(nodes) if item.kind == "or" else AllOf(nodes)
+
+    def _period(self, cond: Condition) -> Filter:
+        """``during`` as a half-open range of the field's values: whole days in the
+        query's time zone, for datetimes their UTC instants."""
+        if self._today is None:
+            now = self._clock() if self._clock is not None else datetime.now(UTC)
+            if not isinstance(now, datetime) or now.utcoffset() is None:
+                raise InvalidQuery(
+                    f"clock() must return a timezone-aware datetime, got {show(now, 80)}"
+                )
+            self._today = local_today(now, self._timezone)
+        first, end = cond.value.days(self._today)
+        f = cond.field
+        if f.kind is FieldType.DATE:
+            return AllOf((Condition(f, "gte", first), Condition(f, "lt", end)))
+        low, high = (
+            datetime.combine(day, time.min, tzinfo=self._timezone).astimezone(UTC)
+            for day in (first, end)
+        )
+        return AllOf((Condition(f, "gte", low), Condition(f, "lt", high)))
+
     @staticmethod
-    def _condition(info: RegisterInfo, flt: _Filter) -> Condition:
+    def _condition(info: RegisterInfo, flt: Term) -> Condition:
         name, op = flt.name, flt.op
         if op is None:
             if any(f.name == name for f in info.fields) or name in SYSTEM:
@@ -542,7 +605,10 @@ class RowQuery:
 
     def __repr__(self) -> str:
         parts = [f"RowQuery({self._source!r})"]
-        parts += [f".where({f.name!r}, {f.op!r}, {f.value!r})" for f in self._filters]
+        parts += [
+            f".where({f!r})" if isinstance(f, Q) else f".where({f.name!r}, {f.op!r}, {f.value!r})"
+            for f in self._filters
+        ]
         if self._sort:
             parts.append(f".order_by{self._sort!r}")
         return "".join(parts)

@@ -24,8 +24,19 @@ from ._errors import (
     UniqueViolation,
     show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name
-from ._plan import ID, Condition, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
+from ._fields import Field, FieldType, as_row_id, check_name, fold
+from ._plan import (
+    ID,
+    AnyOf,
+    Condition,
+    Filter,
+    Not,
+    QueryPlan,
+    RegisterInfo,
+    SortKey,
+    field_value,
+    sort_value,
+)
 from ._results import FacetCount, RowResult
 
 
@@ -34,7 +45,10 @@ class RegisterSource(Protocol):
     """What ``RowQuery`` needs from a register, wherever its rows live (Postgres, memory,
     an external API, a computation). Implement these seven methods to plug in a source.
 
-    Semantics every source keeps: conditions are ANDed; ``ne`` keeps rows without a value;
+    Semantics every source keeps: ``plan.conditions`` are ANDed, and each is a
+    :class:`Condition` or a group (``AnyOf``, ``AllOf``, ``Not``; a row without a value
+    does not match a condition, so ``Not`` of it selects the row); ``ne`` and the ``not_``
+    operators keep rows without a value;
     ordered comparisons, ``in`` and ``between`` never match a missing value; NULL sorts as
     the largest value; ``after`` (keyset) holds the sort values of the last row seen and
     selects the rows strictly after it in ``plan.sort`` order.
@@ -121,8 +135,8 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
         return False
     if plan.archived == "archived" and not row.archived:
         return False
-    for cond in plan.conditions:
-        if not _check(cond.field, cond.op, cond.value, field_value(row, cond.field)):
+    for node in plan.conditions:
+        if not holds(node, row):
             return False
     if plan.search is not None:
         parts = _search.searchable_parts(plan.info.search_columns, row.values, by_key=False)
@@ -130,9 +144,22 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
     return True
 
 
+def holds(node: Filter, row: RowResult) -> bool:
+    """Whether one filter (a condition or a group) selects ``row``."""
+    if isinstance(node, Condition):
+        return _check(node.field, node.op, node.value, field_value(row, node.field))
+    if isinstance(node, Not):
+        return not holds(node.inner, row)
+    if isinstance(node, AnyOf):
+        return any(holds(item, row) for item in node.items)
+    return all(holds(item, row) for item in node.items)
+
+
 def _check(f: Field, op: str, expected: Any, value: Any) -> bool:
     if op == "is_null":
         return (value is None) is expected
+    if op.startswith("not_"):
+        return not _check(f, op[4:], expected, value)
     if op == "ne":
         return value is None or value != expected
     if value is None:
@@ -155,6 +182,8 @@ def _check(f: Field, op: str, expected: Any, value: Any) -> bool:
         return bool(expected[0] <= value <= expected[1])
     if op == "starts_with":
         return bool(value.startswith(expected))
+    if op == "icontains":
+        return fold(expected) in fold(value)
     if op == "contains":
         if f.kind is FieldType.JSON:
             return _json_contains(value, expected)
