@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+from ._aggregates import Aggregate, Avg, Count, Max, Min, Sum
 from ._errors import (
     ConversionFailed,
     DataError,
@@ -44,17 +45,21 @@ from ._periods import Period
 from ._plan import AllOf, AnyOf, Condition, Not, QueryPlan, RegisterInfo, SortKey
 from ._query import RowQuery
 from ._registers import Register
-from ._results import FacetCount, Page, RowResult, TypeChange
+from ._results import AggregateRow, FacetCount, Page, RowResult, TypeChange
 from ._schema import SCHEMA, init_schema
 from ._sources import MemoryRegister, RegisterSource
 
 __all__ = [
     "OPERATORS",
     "SCHEMA",
+    "Aggregate",
+    "AggregateRow",
     "AllOf",
     "AnyOf",
+    "Avg",
     "Condition",
     "ConversionFailed",
+    "Count",
     "DataError",
     "FacetCount",
     "Field",
@@ -64,7 +69,9 @@ __all__ = [
     "InvalidDefinition",
     "InvalidQuery",
     "InvalidValue",
+    "Max",
     "MemoryRegister",
+    "Min",
     "Not",
     "NotFound",
     "Page",
@@ -80,6 +87,7 @@ __all__ = [
     "RowResult",
     "SchemaConflict",
     "SortKey",
+    "Sum",
     "TypeChange",
     "UniqueViolation",
     "init_schema",

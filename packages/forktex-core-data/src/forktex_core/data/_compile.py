@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ._aggregates import AggregateSpec
 from ._fields import STRINGS, TEMPORAL, Field, FieldType, check_key, dumps, to_json
 from ._limits import SORT_CHARS
 from ._plan import AnyOf, Condition, Filter, Not, QueryPlan, SortKey, bounded, is_system, nullable
@@ -317,3 +318,44 @@ def facet_sql(
         f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {sql.bind(limit)}"
     )
     return text, sql.params
+
+
+def aggregate_sql(
+    plan: QueryPlan,
+    groups: Sequence[Field],
+    specs: Sequence[AggregateSpec],
+    register_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    limit: int,
+) -> Sql:
+    """``SELECT g0.., a0, c0, ...`` per group, in group order (NULL last). Per aggregate
+    ``a<j>`` is its raw value (the sum for avg) and ``c<j>`` the count it is finished with
+    (:func:`~._aggregates.finish`)."""
+    sql = Sql()
+    where = where_sql(sql, plan, register_id, tenant_id)
+    source = "forktex_data.rows r"
+    columns = []
+    for i, f in enumerate(groups):
+        if f.multi:
+            key = check_key(f.key)
+            source += (
+                f" LEFT JOIN LATERAL jsonb_array_elements_text(r.data->'{key}') AS e{i}(v) ON true"
+            )
+            columns.append(f'e{i}.v COLLATE "C" AS g{i}')
+        else:
+            columns.append(f"{value_expr(f)} AS g{i}")
+    for j, spec in enumerate(specs):
+        if spec.field is None:
+            columns += [f"NULL AS a{j}", f"count(*) AS c{j}"]
+            continue
+        e = value_expr(spec.field)
+        function = {"count": "NULL", "sum": f"sum({e})", "avg": f"sum({e})"}.get(
+            spec.function, f"{spec.function}({e})"
+        )
+        columns += [f"{function} AS a{j}", f"count({e}) AS c{j}"]
+    text = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}"
+    if groups:
+        keys = ", ".join(str(i + 1) for i in range(len(groups)))
+        text += f" GROUP BY {keys} ORDER BY {keys} LIMIT {sql.bind(limit)}"
+    sql.text = text
+    return sql

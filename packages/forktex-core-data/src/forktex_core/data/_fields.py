@@ -429,9 +429,16 @@ def _c_decimal(f: Field, value: Any) -> Decimal:
             f"{expected} with at most {MAX_DECIMAL_EXPONENT} digits before the point "
             f"(or zeros after it)",
         )
-    if result == 0:
+    return canonical_decimal(result)
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The one representation of a finite decimal the library stores and returns: no
+    trailing zeros after the point, no exponent (``Decimal('1.50')`` -> ``1.5``,
+    ``Decimal('1E+2')`` -> ``100``)."""
+    if value == 0:
         return Decimal(0)
-    normal = result.normalize(_DECIMALS)
+    normal = value.normalize(_DECIMALS)
     exponent = normal.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
         return normal.quantize(_ONE, context=_DECIMALS)

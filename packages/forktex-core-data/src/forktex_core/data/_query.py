@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, Literal
 
 from . import _cursor
+from ._aggregates import Aggregate, check_aggregates, check_groups
+from ._aggregates import evaluate as evaluate_aggregates
 from ._errors import InvalidQuery, InvalidValue, show
 from ._fields import (
     OPERATORS,
@@ -40,7 +42,7 @@ from ._plan import (
     SortKey,
     is_system,
 )
-from ._results import FacetCount, Page, RowResult
+from ._results import AggregateRow, FacetCount, Page, RowResult
 from ._sources import RegisterSource
 
 
@@ -313,6 +315,22 @@ class RowQuery:
                 raise InvalidQuery(f"include() takes reference field names, got {show(name, 80)}")
         return self._copy(includes=tuple(dict.fromkeys(self._includes + fields)))
 
+    def group_by(self, *fields: str) -> RowQuery:
+        """Group the matching rows by these fields for :meth:`aggregate` (replacing any
+        earlier ``group_by``). Any field ``facets`` can count is groupable; a multi_select
+        field puts a row in the group of each of its choices (rows without one: ``None``).
+
+        Example::
+
+            await RowQuery(invoices).group_by("status").aggregate(total=Sum("total"))
+        """
+        for name in fields:
+            if not isinstance(name, str):
+                raise InvalidQuery(f"group_by() takes field names, got {show(name, 80)}")
+        if len(fields) > MAX_SORT:
+            raise InvalidQuery(f"group_by() takes at most {MAX_SORT} fields, got {len(fields)}")
+        return self._copy(groups=tuple(fields))
+
     # -- planning ------------------------------------------------------------------------
 
     async def plan(self) -> QueryPlan:
@@ -551,6 +569,42 @@ class RowQuery:
                     + ", ".join(repr(x.name) for x in plan.info.fields if x.facetable)
                 )
             result[name] = tuple(await self._source.facet_counts(plan, f, limit))
+        return result
+
+    async def aggregate(
+        self,
+        aggregates: Mapping[str, Aggregate] | None = None,
+        /,
+        *,
+        limit: int = MAX_PAGE,
+        **named: Aggregate,
+    ) -> list[AggregateRow]:
+        """Aggregates of the matching rows per group of :meth:`group_by` (one row without
+        ``group_by``), groups in ascending order of their values (``None`` last), at most
+        ``limit`` of them. ``Count()``, ``Sum(field)``, ``Avg(field)``, ``Min(field)``,
+        ``Max(field)``; a mapping allows result names that are not identifiers.
+
+        Example::
+
+            rows = await (
+                RowQuery(invoices).where(total__gte=100).group_by("status")
+                .aggregate(total=Sum("total"), n=Count())
+            )
+            rows[0]["status"], rows[0]["total"], rows[0]["n"]
+        """
+        limit = _check_size(limit, "limit")
+        if aggregates is not None and not isinstance(aggregates, Mapping):
+            raise InvalidQuery(
+                f"aggregate() takes a mapping and/or keywords, got {show(aggregates, 80)}"
+            )
+        plan = await self.plan()
+        groups = check_groups(plan.info, self._groups)
+        specs = check_aggregates(plan.info, [*(aggregates or {}).items(), *named.items()], groups)
+        runner = getattr(self._source, "aggregate_rows", None)
+        if runner is None:  # any RegisterSource: aggregate its matching rows in Python
+            rows = await self._source.fetch_rows(plan)
+            return evaluate_aggregates(plan, rows, groups, specs, limit)
+        result: list[AggregateRow] = await runner(plan, groups, specs, limit)
         return result
 
     async def archive(self) -> int:

@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from forktex_core.db import get_engine, uuid7
 
 from . import _evolve
-from ._compile import ROW_COLUMNS, Sql, facet_sql, register_literal, select_sql, where_sql
+from ._aggregates import AggregateSpec, finish
+from ._compile import (
+    ROW_COLUMNS,
+    Sql,
+    aggregate_sql,
+    facet_sql,
+    register_literal,
+    select_sql,
+    where_sql,
+)
 from ._definition import Definition, load_definition, pg_error
 from ._errors import (
     InvalidDefinition,
@@ -33,7 +42,7 @@ from ._errors import (
 )
 from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json, text_problem
 from ._plan import QueryPlan, RegisterInfo
-from ._results import FacetCount, RowResult, TypeChange
+from ._results import AggregateRow, FacetCount, RowResult, TypeChange
 from ._rows import (
     chunk_size,
     decode_row,
@@ -651,6 +660,31 @@ class Register:
         async with bind.connect() as conn:
             rows = await conn.execute(text(statement), params)
             return [FacetCount(_facet_value(field, row.v), int(row.n)) for row in rows]
+
+    async def aggregate_rows(
+        self,
+        plan: QueryPlan,
+        groups: Sequence[Field],
+        specs: Sequence[AggregateSpec],
+        limit: int,
+    ) -> list[AggregateRow]:
+        """Aggregates per group, computed by Postgres (see ``RowQuery.aggregate``)."""
+        d = await self._definition()
+        sql = aggregate_sql(plan, groups, specs, d.id, d.tenant_id, limit)
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            found = (await conn.execute(text(sql.text), sql.params)).all()
+        result = []
+        for row in found:
+            group = {f.name: _facet_value(f, row[i]) for i, f in enumerate(groups)}
+            values = {}
+            for j, spec in enumerate(specs):
+                raw = row[len(groups) + 2 * j]
+                if spec.field is not None and spec.function in ("min", "max"):
+                    raw = _facet_value(spec.field, raw)
+                values[spec.name] = finish(spec, raw, int(row[len(groups) + 2 * j + 1]))
+            result.append(AggregateRow(group=group, values=values))
+        return result
 
     async def archive_rows(self, plan: QueryPlan, archived: bool) -> int:
         d = await self._definition()
