@@ -154,3 +154,47 @@ async def test_compiled_sql_is_parameterised_and_tenant_filtered(engine: AsyncEn
     assert "r.tenant_id = :p0" in sql.text and sql.params["p0"] == reg.tenant_id
     assert await q.count() == 0
     await reg.drop()
+
+
+async def _scroll(q: RowQuery) -> list[str | None]:
+    names: list[str | None] = []
+    cursor = None
+    while True:
+        page = await q.scroll(page_size=1, cursor=cursor)
+        names += [r["name"] for r in page]
+        if page.next_cursor is None:
+            return names
+        cursor = page.next_cursor
+
+
+async def test_single_select_sorts_by_choice_order(source: RegisterSource) -> None:
+    # choices ("draft", "paid", "void"): not alphabetical once reversed; None is last
+    assert await _scroll(RowQuery(source).order_by("status")) == [
+        "birne AG", "Äpfel GmbH", "Cherry Ltd", None,
+    ]  # fmt: skip
+    assert await _scroll(RowQuery(source).order_by("-status", "name")) == [
+        None, "Cherry Ltd", "Äpfel GmbH", "birne AG",
+    ]  # fmt: skip
+    reordered = MemoryRegister(
+        "r", [Field("s", "single_select", choices=("zeta", "alpha", "mid"))],
+        rows=[{"s": "alpha"}, {"s": "mid"}, {"s": "zeta"}],
+    )  # fmt: skip
+    rows = await RowQuery(reordered).order_by("s").all()
+    assert [r["s"] for r in rows] == ["zeta", "alpha", "mid"]
+
+
+async def test_single_select_cursor_holds_a_checked_rank(source: RegisterSource) -> None:
+    import base64
+    import json
+
+    from forktex_core.data import InvalidCursor
+
+    q = RowQuery(source).order_by("status")
+    page = await q.scroll(page_size=1)
+    assert page.next_cursor is not None
+    doc = json.loads(base64.urlsafe_b64decode(page.next_cursor + "=="))
+    assert doc["k"][0] == 1  # "draft" is the first choice
+    doc["k"][0] = 4  # only 3 choices
+    edited = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+    with pytest.raises(InvalidCursor, match="malformed or edited"):
+        await q.scroll(page_size=1, cursor=edited)

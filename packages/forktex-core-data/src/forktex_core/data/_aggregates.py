@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 from typing import Any, Literal
 
 from ._errors import InvalidQuery, show
 from ._fields import NUMERIC, TEMPORAL, TEXTLIKE, Field, FieldType, canonical_decimal
-from ._plan import QueryPlan, RegisterInfo, field_value, is_system
+from ._plan import QueryPlan, RegisterInfo, field_value, is_system, rank
 from ._results import AggregateRow, RowResult
 
 Function = Literal["count", "sum", "avg", "min", "max"]
@@ -187,18 +187,24 @@ def finish(spec: AggregateSpec, raw: Any, count: int) -> Any:
 
 
 def compare(a: Any, b: Any) -> int:
-    """Group order: ascending, None (no value) last."""
+    """Ascending, None (no value) last."""
     if a is None or b is None:
         return (a is None) - (b is None)
     return int(a > b) - int(a < b)
 
 
-def group_order(a: AggregateRow, b: AggregateRow) -> int:
-    for x, y in zip(a.group.values(), b.group.values(), strict=True):
-        result = compare(x, y)
-        if result:
-            return result
-    return 0
+def group_order(groups: Sequence[Field]) -> Callable[[AggregateRow], Any]:
+    """A ``sorted(key=...)`` function: groups ascending by value (single_select by choice
+    order), None last."""
+
+    def cmp(a: AggregateRow, b: AggregateRow) -> int:
+        for f in groups:
+            result = compare(rank(f, a.group[f.name]), rank(f, b.group[f.name]))
+            if result:
+                return result
+        return 0
+
+    return functools.cmp_to_key(cmp)
 
 
 def evaluate(
@@ -238,5 +244,5 @@ def evaluate(
             values[spec.name] = finish(spec, raw, len(present))
         group = {f.name: k for f, k in zip(groups, key, strict=True)}
         result.append(AggregateRow(group=group, values=values))
-    result.sort(key=functools.cmp_to_key(group_order))
+    result.sort(key=group_order(groups))
     return result[:limit]

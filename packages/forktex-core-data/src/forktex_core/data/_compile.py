@@ -16,7 +16,18 @@ from typing import Any
 from ._aggregates import AggregateSpec
 from ._fields import STRINGS, TEMPORAL, Field, FieldType, check_key, dumps, to_json
 from ._limits import SORT_CHARS
-from ._plan import AnyOf, Condition, Filter, Not, QueryPlan, SortKey, bounded, is_system, nullable
+from ._plan import (
+    AnyOf,
+    Condition,
+    Filter,
+    Not,
+    QueryPlan,
+    SortKey,
+    bounded,
+    is_system,
+    nullable,
+    ranked,
+)
 from ._search import parse as parse_search
 from ._search import query_literal
 
@@ -64,6 +75,22 @@ def sort_expr(f: Field, alias: str = "r.") -> str:
     if f.kind in STRINGS and not is_system(f):
         return f'(left({_raw(f, alias)}, {SORT_CHARS}) COLLATE "C")'
     return value_expr(f, alias)
+
+
+def order_expr(sql: Sql, f: Field, alias: str = "r.") -> str:
+    """What ``ORDER BY`` and keyset conditions compare: the sort key, or for a single_select
+    its position among the choices (bound as a parameter; choices never reach SQL text)."""
+    if ranked(f):
+        return (
+            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), {value_expr(f, alias)})"
+        )
+    return sort_expr(f, alias)
+
+
+def _mark(sql: Sql, f: Field, value: Any) -> str:
+    """A keyset bound (a sort key, see :func:`~._plan.sort_value`) compared with
+    :func:`order_expr`."""
+    return sql.bind(value if ranked(f) else plain(f, value))
 
 
 def register_literal(register_id: uuid.UUID) -> str:
@@ -225,8 +252,8 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
     return " AND ".join(parts)
 
 
-def order_sql(sort: Sequence[SortKey]) -> str:
-    return ", ".join(f"{sort_expr(k.field)}{' DESC' if k.descending else ''}" for k in sort)
+def order_sql(sql: Sql, sort: Sequence[SortKey]) -> str:
+    return ", ".join(f"{order_expr(sql, k.field)}{' DESC' if k.descending else ''}" for k in sort)
 
 
 def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
@@ -235,11 +262,11 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     With one direction and no NULL in the cursor this is a row comparison the planner runs
     as an index range scan: ``(a, id) < (:a, :id)``, plus ``OR a IS NULL`` tails ascending.
     """
-    exprs = [sort_expr(k.field) for k in sort]
+    exprs = [order_expr(sql, k.field) for k in sort]
     may_be_null = [nullable(k.field) for k in sort]
     directions = {k.descending for k in sort}
     if len(directions) == 1 and all(v is not None for v in after):
-        marks = [sql.bind(plain(k.field, v)) for k, v in zip(sort, after, strict=True)]
+        marks = [_mark(sql, k.field, v) for k, v in zip(sort, after, strict=True)]
         symbol = "<" if sort[0].descending else ">"
         row = f"({', '.join(exprs)}) {symbol} ({', '.join(marks)})"
         if sort[0].descending:
@@ -258,16 +285,16 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
             if mark is None:
                 terms.append(f"{exprs[j]} IS NULL")
             else:
-                terms.append(f"{exprs[j]} = {sql.bind(plain(sort[j].field, mark))}")
+                terms.append(f"{exprs[j]} = {_mark(sql, sort[j].field, mark)}")
         mark = after[i]
         if mark is None:
             if not key.descending:
                 continue  # nothing is larger than NULL
             terms.append(f"{exprs[i]} IS NOT NULL")
         elif key.descending:
-            terms.append(f"{exprs[i]} < {sql.bind(plain(key.field, mark))}")
+            terms.append(f"{exprs[i]} < {_mark(sql, key.field, mark)}")
         else:
-            bound = sql.bind(plain(key.field, mark))
+            bound = _mark(sql, key.field, mark)
             terms.append(f"({exprs[i]} > {bound} OR {exprs[i]} IS NULL)")
         branches.append("(" + " AND ".join(terms) + ")")
     return "(" + (" OR ".join(branches) or "FALSE") + ")"
@@ -289,7 +316,7 @@ def select_sql(
     where = where_sql(sql, plan, register_id, tenant_id)
     if after is not None:
         where += " AND " + keyset_sql(sql, plan.sort, after)
-    order = order_sql(plan.sort)
+    order = order_sql(sql, plan.sort)
     text = f"SELECT {ROW_COLUMNS} FROM forktex_data.rows r WHERE {where} ORDER BY {order}"
     if limit is not None:
         text += f" LIMIT {sql.bind(limit)}"
@@ -356,6 +383,12 @@ def aggregate_sql(
     text = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}"
     if groups:
         keys = ", ".join(str(i + 1) for i in range(len(groups)))
-        text += f" GROUP BY {keys} ORDER BY {keys} LIMIT {sql.bind(limit)}"
+        order = ", ".join(
+            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), {value_expr(f)})"
+            if ranked(f)
+            else f"g{i}"
+            for i, f in enumerate(groups)
+        )
+        text += f" GROUP BY {keys} ORDER BY {order} LIMIT {sql.bind(limit)}"
     sql.text = text
     return sql

@@ -213,6 +213,28 @@ def bounded(f: Field, value: Any) -> Any:
 
 
 def sort_value(row: RowResult, f: Field) -> Any:
-    """The sort key of ``f`` on a row: :func:`field_value`, text-like values cut to
-    ``SORT_CHARS`` characters."""
-    return bounded(f, field_value(row, f))
+    """The sort key of ``f`` on a row (what ordering compares and cursors hold):
+    :func:`field_value`, text-like values cut to ``SORT_CHARS`` characters, a
+    single_select value as its :func:`rank`."""
+    value = field_value(row, f)
+    return rank(f, value) if ranked(f) else bounded(f, value)
+
+
+def ranked(f: Field) -> bool:
+    """Whether ``f`` sorts by the rank of its value rather than the value: a single_select
+    sorts in the order of its choices."""
+    return f.kind is FieldType.SINGLE_SELECT and not is_system(f)
+
+
+@functools.lru_cache(maxsize=256)
+def _ranks(choices: tuple[str, ...]) -> dict[str, int]:
+    return {choice: i + 1 for i, choice in enumerate(choices)}
+
+
+def rank(f: Field, value: Any) -> Any:
+    """What ordering compares for a sort key ``value`` of ``f``: the 1-based position of a
+    single_select value among the choices (as Postgres's ``array_position``), the value
+    itself for other fields; None stays None (the largest)."""
+    if value is None or not ranked(f):
+        return value
+    return _ranks(f.choices).get(value)
