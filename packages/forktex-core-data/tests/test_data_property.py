@@ -107,10 +107,26 @@ searches = (
     st.lists(
         st.one_of(
             st.sampled_from(
-                ["a", "ab", "b", "ba", "A", "é", "draft", "paid", "x", "z", "zz", "or", "OR"]
+                [
+                    "a",
+                    "ab",
+                    "b",
+                    "ba",
+                    "A",
+                    "é",
+                    "draft",
+                    "paid",
+                    "x",
+                    "z",
+                    "zz",
+                    "or",
+                    "OR",
+                    "a*",
+                    "dr*",
+                ]
             ),
             st.sampled_from(['"ab c"', '"c ab"', "a_b", "-a", "-paid", '-"ab c"', "a-b", "É"]),
-            st.text(alphabet=' -"_%!.aAbBé', min_size=1, max_size=4),
+            st.text(alphabet=' -"_%!.*aAbBé', min_size=1, max_size=4),
         ),
         min_size=1,
         max_size=4,

@@ -47,6 +47,7 @@ from ._query import RowQuery
 from ._registers import Register
 from ._results import AggregateRow, FacetCount, Page, RowResult, TypeChange
 from ._schema import SCHEMA, init_schema
+from ._search import SearchConfig
 from ._sources import MemoryRegister, RegisterSource
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "RowQuery",
     "RowResult",
     "SchemaConflict",
+    "SearchConfig",
     "SortKey",
     "Sum",
     "TypeChange",

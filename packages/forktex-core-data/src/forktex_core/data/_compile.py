@@ -244,7 +244,7 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
         parts.append("r.archived_at IS NOT NULL")
     parts += [filter_sql(sql, c) for c in plan.conditions]
     if plan.search is not None:
-        query = parse_search(plan.search)
+        query = parse_search(plan.search, plan.info.search_config)
         if query is None:  # no words: matches nothing
             parts.append("FALSE")
         else:

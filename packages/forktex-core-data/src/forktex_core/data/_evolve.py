@@ -43,6 +43,7 @@ from ._index import analyze, create_index, discard_index, drop_index, register_i
 from ._limits import MAX_UNIQUE_BYTES
 from ._results import TypeChange
 from ._rows import refresh_search, unique_error
+from ._search import SearchConfig
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ async def build_indexes(register: Handle, *, analyze_after: bool = False) -> Non
 
 
 async def _refresh_search(conn: AsyncConnection, d: Definition, fields: tuple[Field, ...]) -> None:
-    await refresh_search(conn, d.id, fields)
+    await refresh_search(conn, d.id, fields, d.search_config)
 
 
 def _texty(f: Field) -> bool:
@@ -559,6 +560,19 @@ async def set_required(register: Handle, name: str, required: bool) -> None:
             text("UPDATE forktex_data.fields SET required = :v WHERE id = :id"),
             {"v": required, "id": d.field_ids[f.key]},
         )
+
+
+async def set_search(register: Handle, config: SearchConfig) -> None:
+    if not isinstance(config, SearchConfig):
+        raise InvalidDefinition(
+            f"search takes a SearchConfig(fold_accents=...), got {show(config, 80)}"
+        )
+    async with _evolving(register) as (conn, d):
+        await conn.execute(
+            text("UPDATE forktex_data.registers SET search = CAST(:s AS jsonb) WHERE id = :id"),
+            {"s": dumps(config.to_json()), "id": d.id},
+        )
+        await refresh_search(conn, d.id, d.fields, config)
 
 
 async def drop_register(register: Handle) -> None:

@@ -15,7 +15,7 @@ from ._errors import InvalidQuery, show
 from ._fields import STRINGS, TEXT_OPS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
 from ._limits import SORT_CHARS
 from ._results import RowResult
-from ._search import search_columns
+from ._search import PLAIN, SearchConfig, search_columns
 
 ArchivedMode = Literal["active", "archived", "all"]
 
@@ -59,6 +59,8 @@ class RegisterInfo:
     name: str
     fields: tuple[Field, ...]
     date_field: str | None = None
+    search_config: SearchConfig = PLAIN
+    """How its text is split into searchable words."""
 
     @functools.cached_property
     def search_columns(self) -> tuple[tuple[str, str, bool], ...]:

@@ -43,6 +43,7 @@ from ._plan import (
     is_system,
 )
 from ._results import AggregateRow, FacetCount, Page, RowResult
+from ._search import as_you_type
 from ._sources import RegisterSource
 
 
@@ -268,15 +269,19 @@ class RowQuery:
             )
         return self._copy(sort=tuple(fields))
 
-    def search(self, text: str) -> RowQuery:
-        """Full-text search (Postgres ``websearch_to_tsquery``, ``simple`` configuration)
-        over the text, email, url and select fields: all words must occur;
-        ``"quoted phrases"``, ``or`` and ``-word`` work as in web search engines.
+    def search(self, text: str, *, prefix: bool = False) -> RowQuery:
+        """Full-text search over the text, email, url and select fields: all words must
+        occur; ``"quoted phrases"``, ``or``, ``-word`` work as in web search engines and
+        ``word*`` matches words that begin so. ``prefix=True`` reads the last term as a
+        word's beginning (as-you-type: ``"acme co"`` finds "Acme Corp").
 
         Example::
 
             q.search("acme consulting")
+            q.search("acme co", prefix=True)
         """
+        if not isinstance(prefix, bool):
+            raise InvalidQuery(f"search(prefix=...) takes True or False, got {show(prefix)}")
         if not isinstance(text, str) or not text.strip():
             raise InvalidQuery(f"search() takes non-empty text, got {show(text, 80)}")
         if len(text) > MAX_SEARCH_CHARS:
@@ -286,7 +291,7 @@ class RowQuery:
         problem = text_problem(text)
         if problem is not None:
             raise InvalidQuery(f"search() text must not contain {problem}, got {show(text, 80)}")
-        return self._copy(search=text.strip())
+        return self._copy(search=as_you_type(text.strip()) if prefix else text.strip())
 
     def archived(self) -> RowQuery:
         """Only soft-archived rows (by default queries see only active rows).

@@ -40,7 +40,16 @@ from ._errors import (
     SchemaConflict,
     show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json, text_problem
+from ._fields import (
+    Field,
+    FieldType,
+    as_row_id,
+    check_name,
+    coerce,
+    dumps,
+    from_json,
+    text_problem,
+)
 from ._plan import QueryPlan, RegisterInfo
 from ._results import AggregateRow, FacetCount, RowResult, TypeChange
 from ._rows import (
@@ -55,6 +64,7 @@ from ._rows import (
     update_row,
 )
 from ._schema import init_schema
+from ._search import SearchConfig
 
 
 def _tenant(value: Any) -> uuid.UUID:
@@ -153,6 +163,7 @@ class Register:
         fields: Sequence[Field] = (),
         label: str | None = None,
         date_field: str | None = None,
+        search: SearchConfig | None = None,
         engine: AsyncEngine | None = None,
     ) -> Register:
         """Create the tenant's register ``name`` with ``fields``; returns it loaded.
@@ -178,6 +189,12 @@ class Register:
             raise InvalidDefinition(
                 f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
             )
+        if search is None:
+            search = SearchConfig()
+        elif not isinstance(search, SearchConfig):
+            raise InvalidDefinition(
+                f"search takes a SearchConfig(fold_accents=...), got {show(search, 80)}"
+            )
         names = [f.name for f in fields]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -196,7 +213,8 @@ class Register:
                 await conn.execute(
                     text(
                         "INSERT INTO forktex_data.registers (id, tenant_id, name, label, "
-                        "date_field) VALUES (:id, :t, :name, :label, :df)"
+                        "date_field, search) VALUES (:id, :t, :name, :label, :df, "
+                        "CAST(:search AS jsonb))"
                     ),
                     {
                         "id": register_id,
@@ -204,6 +222,7 @@ class Register:
                         "name": name,
                         "label": label,
                         "df": date_field,
+                        "search": dumps(search.to_json()),
                     },
                 )
                 for f in fields:
@@ -295,6 +314,11 @@ class Register:
     def date_field(self) -> str | None:
         """The default field of ``since()`` / ``until()``, if set."""
         return self._loaded().date_field
+
+    @property
+    def search_config(self) -> SearchConfig:
+        """How the register's text is split into searchable words."""
+        return self._loaded().search_config
 
     @property
     def version(self) -> int:
@@ -620,6 +644,17 @@ class Register:
             await invoices.set_required("number")
         """
         await _evolve.set_required(self._handle(), name, required)
+        return self
+
+    async def set_search(self, config: SearchConfig) -> Register:
+        """Change how the register's text is searched (e.g. fold accents) and rebuild every
+        row's search words, in one transaction.
+
+        Example::
+
+            await recipes.set_search(SearchConfig(fold_accents=True))
+        """
+        await _evolve.set_search(self._handle(), config)
         return self
 
     # -- RegisterSource ------------------------------------------------------------------

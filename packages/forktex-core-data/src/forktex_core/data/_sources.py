@@ -38,6 +38,7 @@ from ._plan import (
     sort_value,
 )
 from ._results import FacetCount, RowResult
+from ._search import SearchConfig
 
 
 @runtime_checkable
@@ -140,7 +141,8 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
             return False
     if plan.search is not None:
         parts = _search.searchable_parts(plan.info.search_columns, row.values, by_key=False)
-        return _search.matches(_search.parse(plan.search), _search.index(parts))
+        config = plan.info.search_config
+        return _search.matches(_search.parse(plan.search, config), _search.index(parts, config))
     return True
 
 
@@ -284,8 +286,13 @@ class MemoryRegister:
         compute: Callable[[], Awaitable[Iterable[Mapping[str, Any]]]] | None = None,
         targets: Mapping[str, RegisterSource] | None = None,
         date_field: str | None = None,
+        search: SearchConfig | None = None,
     ) -> None:
         check_name(name, "register")
+        if search is not None and not isinstance(search, SearchConfig):
+            raise InvalidDefinition(
+                f"search takes a SearchConfig(fold_accents=...), got {show(search, 80)}"
+            )
         if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
             raise InvalidDefinition(
                 f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
@@ -295,7 +302,7 @@ class MemoryRegister:
             raise InvalidDefinition(f"register {name!r} names a field twice: {names}")
         if compute is not None and not callable(compute):
             raise InvalidDefinition(f"compute must be an async callable, got {show(compute, 80)}")
-        self._info = RegisterInfo(name, tuple(fields), date_field)
+        self._info = RegisterInfo(name, tuple(fields), date_field, search or SearchConfig())
         if date_field is not None:
             self._info.field(date_field)
         self._compute = compute
