@@ -278,6 +278,36 @@ def _scroll_pair(
     return ours, baseline, ours_all
 
 
+def _group_pair(
+    engine: AsyncEngine, scope: Callable[[Any], RowQuery], where: str, keys: list[Any]
+) -> tuple[Callable[[], Awaitable[float]], Callable[[], Awaitable[float]]]:
+    """Two measured group-by sums (ours, baseline) over every key; each returns the median
+    ms per query."""
+    statement = text(
+        "SELECT status, sum(amount_cents), count(*) FROM bench_orders "
+        f"{where} GROUP BY status ORDER BY status"
+    )
+
+    async def ours() -> float:
+        times = []
+        for key in keys:
+            began = time.perf_counter()
+            await scope(key).group_by("status").aggregate(total=Sum("amount_cents"), n=Count())
+            times.append((time.perf_counter() - began) * 1000)
+        return statistics.median(times)
+
+    async def baseline() -> float:
+        times = []
+        for key in keys:
+            began = time.perf_counter()
+            async with engine.connect() as conn:
+                (await conn.execute(statement, {"c": key})).all()
+            times.append((time.perf_counter() - began) * 1000)
+        return statistics.median(times)
+
+    return ours, baseline
+
+
 async def run(quick: bool) -> list[Row]:
     total = 50_000 if quick else 1_000_000
     runs = 5 if quick else 9
@@ -342,7 +372,7 @@ async def run(quick: bool) -> list[Row]:
                     )
                 )
 
-            for label, scope, where, keys in [
+            grouped: list[tuple[str, Callable[[Any], RowQuery], str, list[Any]]] = [
                 ("whole register", lambda c: RowQuery(orders), "", [None]),
                 (
                     "where(customer=X)",
@@ -350,37 +380,9 @@ async def run(quick: bool) -> list[Row]:
                     "WHERE customer_id = :c",
                     rng.sample(customers, 10),
                 ),
-            ]:
-                statement = text(
-                    "SELECT status, sum(amount_cents), count(*) FROM bench_orders "
-                    f"{where} GROUP BY status ORDER BY status"
-                )
-
-                def grouped(make: Any = scope, keys: list[Any] = keys) -> Any:
-                    async def ours() -> float:
-                        times = []
-                        for key in keys:
-                            began = time.perf_counter()
-                            await (
-                                make(key)
-                                .group_by("status")
-                                .aggregate(total=Sum("amount_cents"), n=Count())
-                            )
-                            times.append((time.perf_counter() - began) * 1000)
-                        return statistics.median(times)
-
-                    async def baseline(statement: Any = statement) -> float:
-                        times = []
-                        for key in keys:
-                            began = time.perf_counter()
-                            async with engine.connect() as conn:
-                                (await conn.execute(statement, {"c": key})).all()
-                            times.append((time.perf_counter() - began) * 1000)
-                        return statistics.median(times)
-
-                    return ours, baseline
-
-                ours, baseline = grouped()
+            ]
+            for label, scope, where, keys in grouped:
+                ours, baseline = _group_pair(engine, scope, where, keys)
                 await ours()
                 await baseline()
                 ours_ms, base_ms = await interleave(ours, baseline, runs)
