@@ -357,36 +357,45 @@ def aggregate_sql(
 ) -> Sql:
     """``SELECT g0.., a0, c0, ...`` per group, in group order (NULL last). Per aggregate
     ``a<j>`` is its raw value (the sum for avg) and ``c<j>`` the count it is finished with
-    (:func:`~._aggregates.finish`)."""
+    (:func:`~._aggregates.finish`).
+
+    The values are read from the documents once, in a subquery the planner keeps apart
+    (``OFFSET 0``): grouping then sorts or hashes those few values, not whole rows."""
     sql = Sql()
     where = where_sql(sql, plan, register_id, tenant_id)
     source = "forktex_data.rows r"
-    columns = []
+    inner: list[str] = []
     for i, f in enumerate(groups):
         if f.multi:
             key = check_key(f.key)
             source += (
                 f" LEFT JOIN LATERAL jsonb_array_elements_text(r.data->'{key}') AS e{i}(v) ON true"
             )
-            columns.append(f'e{i}.v COLLATE "C" AS g{i}')
+            inner.append(f'e{i}.v COLLATE "C" AS g{i}')
         else:
-            columns.append(f"{value_expr(f)} AS g{i}")
+            inner.append(f"{value_expr(f)} AS g{i}")
+    values: dict[str, str] = {}  # field key -> inner column
+    columns = [f"g{i}" for i in range(len(groups))]
     for j, spec in enumerate(specs):
         if spec.field is None:
             columns += [f"NULL AS a{j}", f"count(*) AS c{j}"]
             continue
-        e = value_expr(spec.field)
-        function = {"count": "NULL", "sum": f"sum({e})", "avg": f"sum({e})"}.get(
-            spec.function, f"{spec.function}({e})"
+        column = values.get(spec.field.key)
+        if column is None:
+            column = values[spec.field.key] = f"v{len(values)}"
+            inner.append(f"{value_expr(spec.field)} AS {column}")
+        function = {"count": "NULL", "sum": f"sum({column})", "avg": f"sum({column})"}.get(
+            spec.function, f"{spec.function}({column})"
         )
-        columns += [f"{function} AS a{j}", f"count({e}) AS c{j}"]
-    text = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}"
+        columns += [f"{function} AS a{j}", f"count({column}) AS c{j}"]
+    subquery = f"SELECT {', '.join(inner) or '1 AS one'} FROM {source} WHERE {where} OFFSET 0"
+    text = f"SELECT {', '.join(columns)} FROM ({subquery}) AS s"
     if groups:
         keys = ", ".join(str(i + 1) for i in range(len(groups)))
         order = ", ".join(
-            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), {value_expr(f)})"
+            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), s.g{i})"
             if ranked(f)
-            else f"g{i}"
+            else f"s.g{i}"
             for i, f in enumerate(groups)
         )
         text += f" GROUP BY {keys} ORDER BY {order} LIMIT {sql.bind(limit)}"
