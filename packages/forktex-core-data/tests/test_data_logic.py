@@ -141,6 +141,15 @@ async def test_bad_input(source: RegisterSource) -> None:
         many = many | Q(total=1)
     with pytest.raises(InvalidQuery, match="at most 1,000 conditions"):
         RowQuery(source).where(many)
+    deep = Q(total=1)
+    for level in range(40):
+        deep = ~deep if level % 2 else deep | Q(total=level)
+    with pytest.raises(InvalidQuery, match="nest at most 32 levels deep"):
+        RowQuery(source).where(deep)
+    fine = Q(total=1)
+    for level in range(31):
+        fine = fine & Q(name="x") if level % 2 else ~fine
+    assert await RowQuery(source).where(fine).count() >= 0
 
 
 async def test_compiled_sql_is_parameterised_and_tenant_filtered(engine: AsyncEngine) -> None:

@@ -107,6 +107,18 @@ class Q:
         return "Q(" + ", ".join(part(i) for i in self._items) + ")"
 
 
+def nesting(items: tuple[Term | Q, ...]) -> int:
+    """How deeply groups nest in an expression (0: plain conditions)."""
+    deepest = 0
+    stack: list[tuple[Term | Q, int]] = [(item, 1) for item in items]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Q):
+            deepest = max(deepest, level)
+            stack.extend((part, level + 1) for part in item.parts)
+    return deepest
+
+
 def count_terms(items: tuple[Term | Q, ...]) -> int:
     """How many conditions an expression holds (for the per-query limit)."""
     total = 0

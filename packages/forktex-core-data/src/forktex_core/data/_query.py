@@ -25,8 +25,16 @@ from ._fields import (
     coerce,
     text_problem,
 )
-from ._limits import INT_MAX, MAX_CONDITIONS, MAX_IN, MAX_PAGE, MAX_SEARCH_CHARS, MAX_SORT
-from ._logic import Q, Term, count_terms, terms_of
+from ._limits import (
+    INT_MAX,
+    MAX_CONDITIONS,
+    MAX_IN,
+    MAX_NESTING,
+    MAX_PAGE,
+    MAX_SEARCH_CHARS,
+    MAX_SORT,
+)
+from ._logic import Q, Term, count_terms, nesting, terms_of
 from ._periods import Period, local_today
 from ._plan import (
     ID,
@@ -164,6 +172,11 @@ class RowQuery:
         conditions = count_terms(changes.get("filters", self._filters)) + len(
             changes.get("ranges", self._ranges)
         )
+        depth = nesting(changes.get("filters", self._filters))
+        if depth > MAX_NESTING:
+            raise InvalidQuery(
+                f"Q groups nest at most {MAX_NESTING} levels deep in a query, got {depth}"
+            )
         if conditions > MAX_CONDITIONS:
             raise InvalidQuery(
                 f"a query takes at most {MAX_CONDITIONS:,} conditions (where, filter, since "
