@@ -31,7 +31,12 @@ _AVG = Context(prec=34)
 class Aggregate:
     """One aggregate over the rows of a group: ``function`` of ``field`` (``None``:
     ``Count()`` counts rows). Build with :class:`Count`, :class:`Sum`, :class:`Avg`,
-    :class:`Min` or :class:`Max`."""
+    :class:`Min` or :class:`Max`.
+
+    Example::
+
+        Sum("total")  # Aggregate("sum", "total")
+    """
 
     function: Function
     field: str | None

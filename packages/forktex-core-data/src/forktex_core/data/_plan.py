@@ -98,14 +98,24 @@ class Condition:
 
 @dataclass(frozen=True)
 class AllOf:
-    """A group of filters that must all hold (an empty group always holds)."""
+    """A group of filters that must all hold (an empty group always holds).
+
+    Example::
+
+        AllOf((Condition(total, "gte", 100), Condition(total, "lt", 200)))
+    """
 
     items: tuple[Filter, ...]
 
 
 @dataclass(frozen=True)
 class AnyOf:
-    """A group of filters of which one must hold (an empty group never holds)."""
+    """A group of filters of which one must hold (an empty group never holds).
+
+    Example::
+
+        AnyOf((Condition(status, "eq", "paid"), Condition(total, "gte", 100)))
+    """
 
     items: tuple[Filter, ...]
 
@@ -113,7 +123,12 @@ class AnyOf:
 @dataclass(frozen=True)
 class Not:
     """The rows the inner filter does not select (a missing value counts as not matching
-    the inner filter, so ``Not`` selects those rows)."""
+    the inner filter, so ``Not`` selects those rows).
+
+    Example::
+
+        Not(Condition(total, "gte", 100))  # also rows without a total
+    """
 
     inner: Filter
 

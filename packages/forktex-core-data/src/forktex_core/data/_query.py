@@ -111,10 +111,13 @@ class _Range:
 class RowQuery:
     """A composable query over a register (any :class:`RegisterSource`). Every builder
     method returns a new query; nothing runs until an ``await``-ed terminal method
-    (``scroll``, ``paginate``, ``all``, ``first``, ``count``, ``facets``, ``archive``,
-    ``restore``, ``delete``). Names and values are validated against the register's fields
-    when the query runs: unknown fields, operators that do not fit a type and values of the
-    wrong type raise :class:`InvalidQuery` / :class:`InvalidValue`.
+    (``scroll``, ``paginate``, ``all``, ``first``, ``count``, ``facets``, ``aggregate``,
+    ``archive``, ``restore``, ``delete``). Names and values are validated against the
+    register's fields when the query runs: unknown fields, operators that do not fit a type
+    and values of the wrong type raise :class:`InvalidQuery` / :class:`InvalidValue`.
+
+    ``clock`` (returning an aware datetime; default the system clock) and ``timezone``
+    (default UTC) decide what relative dates (:class:`Period`) mean.
 
     Example::
 
