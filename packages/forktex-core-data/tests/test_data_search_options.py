@@ -117,3 +117,37 @@ async def test_bad_input(engine: AsyncEngine) -> None:
         await Register.create("bad", tenant_id=uuid.uuid4(), fields=FIELDS, search=True)  # type: ignore[arg-type]
     with pytest.raises(InvalidQuery, match=r"search\(prefix=\.\.\.\) takes True or False"):
         RowQuery(MemoryRegister("m", FIELDS)).search("x", prefix="yes")  # type: ignore[arg-type]
+
+
+async def test_folded_search_agrees_on_random_text(engine: AsyncEngine) -> None:
+    import random
+
+    rng = random.Random(14)
+    letters = "aeiouäéèêîôûüçñøåœßAEÉÈÎÔÜÇ"
+
+    def word() -> str:
+        return "".join(rng.choice(letters) for _ in range(rng.randint(1, 3)))
+
+    rows = [{"name": " ".join(word() for _ in range(3)), "city": word()} for _ in range(60)]
+    reg = await Register.create("random", tenant_id=uuid.uuid4(), fields=FIELDS, search=FOLD)
+    inserted = await reg.insert_many(rows)
+    mem = MemoryRegister(
+        "random",
+        FIELDS,
+        rows=[{"id": r.id, **r.values} for r in inserted],
+        search=FOLD,
+    )
+    matched = 0
+    for _ in range(80):
+        text = " ".join(
+            word() + ("*" if rng.random() < 0.3 else "") for _ in range(rng.randint(1, 2))
+        )
+        prefix = rng.random() < 0.3
+        found = []
+        for source in (reg, mem):
+            q = RowQuery(source).search(text, prefix=prefix).order_by("id")
+            found.append([r.id for r in await q.all()])
+        assert found[0] == found[1], (text, prefix)
+        matched += len(found[0])
+    assert matched > 0
+    await reg.drop()
