@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -49,8 +50,10 @@ FIELDS = [
     Field("watchers", "reference", target="people", many=True),
 ]
 WORDS = ["Apfel", "apfel", "Äpfel", "Birne", "birne", "Café", "cafe", "Zoë", "x_y", "50%", "a b"]
-TODAY = date(2026, 3, 10)
-NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+TODAY = date(2026, 3, 25)
+NOW = datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # already April 1st in Berlin
+BERLIN = ZoneInfo("Europe/Berlin")
+LOCAL_TODAY = NOW.astimezone(BERLIN).date()
 QUERIES = 300
 AGGREGATIONS = 120
 
@@ -153,8 +156,8 @@ PERIODS = {
 
 
 def _month_bounds(offset: int) -> tuple[date, date]:
-    month = TODAY.month - 1 + offset
-    first = date(TODAY.year + month // 12, month % 12 + 1, 1)
+    month = LOCAL_TODAY.month - 1 + offset
+    first = date(LOCAL_TODAY.year + month // 12, month % 12 + 1, 1)
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, following
 
@@ -183,16 +186,16 @@ class Gen:
             label = rng.choice([*PERIODS, "this_month", "last_month"])
             if label in PERIODS:
                 period, start, length = PERIODS[label]
-                first = TODAY + timedelta(days=start)
+                first = LOCAL_TODAY + timedelta(days=start)
                 end = first + timedelta(days=length)
             else:
                 period = Period.this_month() if label == "this_month" else Period.last_month()
                 first, end = _month_bounds(0 if label == "this_month" else -1)
             if name == "due":
                 low, high = first.isoformat(), end.isoformat()
-            else:  # datetimes: whole days in the query's zone (UTC here)
-                low = _stamp(datetime.combine(first, datetime.min.time(), tzinfo=UTC))
-                high = _stamp(datetime.combine(end, datetime.min.time(), tzinfo=UTC))
+            else:  # datetimes: whole days in the query's zone
+                low = _stamp(datetime.combine(first, datetime.min.time(), tzinfo=BERLIN))
+                high = _stamp(datetime.combine(end, datetime.min.time(), tzinfo=BERLIN))
             return Q({f"{name}__during": period}), f"({col} >= ? AND {col} < ?)", [low, high]
         if name in ("title", "mail", "site") and op in (
             "contains", "icontains", "not_contains", "not_icontains", "starts_with",
@@ -393,7 +396,7 @@ async def test_postgres_and_memory_agree_with_sqlite(engine: AsyncEngine) -> Non
     )
     db = _sqlite(active)
     gen = Gen(rng, active, people)
-    clock = {"clock": lambda: NOW}
+    clock = {"clock": lambda: NOW, "timezone": BERLIN}
     hits = 0
     for i in range(QUERIES):
         q, where, args = gen.tree()
