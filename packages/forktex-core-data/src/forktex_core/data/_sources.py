@@ -52,7 +52,10 @@ class RegisterSource(Protocol):
     operators keep rows without a value;
     ordered comparisons, ``in`` and ``between`` never match a missing value; NULL sorts as
     the largest value; ``after`` (keyset) holds the sort values of the last row seen and
-    selects the rows strictly after it in ``plan.sort`` order.
+    selects the rows strictly after it in ``plan.sort`` order (a single_select's sort key
+    is the rank of its choice). An optional eighth method, ``aggregate_rows(plan, groups,
+    aggregates, limit)``, computes ``RowQuery.aggregate`` at the source; without it the
+    query aggregates the rows ``fetch_rows`` returns.
 
     Example::
 
