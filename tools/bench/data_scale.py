@@ -15,6 +15,8 @@ Workloads (interleaved A B A B, medians):
 * scroll 50, ``where(customer=X).order_by("-placed_at")``, all pages of random customers
 * scroll 50, ``where(amount_cents__between=[a, a + 999]).order_by("-placed_at")``
 * scroll 50, ``where(status="paid").order_by("-placed_at")`` (an unselective filter)
+* group-by sum: ``group_by("status").aggregate(total=Sum("amount_cents"), n=Count())``
+  over the whole register, and over one customer's orders, vs ``GROUP BY status``
 * ``insert_many`` of 1,000 rows (coercion, search vector, reference links, unique claims)
   vs one multi-row ``INSERT ... SELECT unnest(...)``
 
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Row, interleave, main, postgres_database
 
-from forktex_core.data import Field, Register, RowQuery
+from forktex_core.data import Count, Field, Register, RowQuery, Sum
 from forktex_core.db import close_engine, init_engine, uuid7
 
 MODULE = "data"
@@ -276,6 +278,36 @@ def _scroll_pair(
     return ours, baseline, ours_all
 
 
+def _group_pair(
+    engine: AsyncEngine, scope: Callable[[Any], RowQuery], where: str, keys: list[Any]
+) -> tuple[Callable[[], Awaitable[float]], Callable[[], Awaitable[float]]]:
+    """Two measured group-by sums (ours, baseline) over every key; each returns the median
+    ms per query."""
+    statement = text(
+        "SELECT status, sum(amount_cents), count(*) FROM bench_orders "
+        f"{where} GROUP BY status ORDER BY status"
+    )
+
+    async def ours() -> float:
+        times = []
+        for key in keys:
+            began = time.perf_counter()
+            await scope(key).group_by("status").aggregate(total=Sum("amount_cents"), n=Count())
+            times.append((time.perf_counter() - began) * 1000)
+        return statistics.median(times)
+
+    async def baseline() -> float:
+        times = []
+        for key in keys:
+            began = time.perf_counter()
+            async with engine.connect() as conn:
+                (await conn.execute(statement, {"c": key})).all()
+            times.append((time.perf_counter() - began) * 1000)
+        return statistics.median(times)
+
+    return ours, baseline
+
+
 async def run(quick: bool) -> list[Row]:
     total = 50_000 if quick else 1_000_000
     runs = 5 if quick else 9
@@ -337,6 +369,33 @@ async def run(quick: bool) -> list[Row]:
                         base_ms,
                         runs,
                         f"p95 {p95:.2f} ms over {len(ours_all)} pages",
+                    )
+                )
+
+            grouped: list[tuple[str, Callable[[Any], RowQuery], str, list[Any]]] = [
+                ("whole register", lambda c: RowQuery(orders), "", [None]),
+                (
+                    "where(customer=X)",
+                    lambda c: RowQuery(orders).where(customer=c),
+                    "WHERE customer_id = :c",
+                    rng.sample(customers, 10),
+                ),
+            ]
+            for label, scope, where, keys in grouped:
+                ours, baseline = _group_pair(engine, scope, where, keys)
+                await ours()
+                await baseline()
+                ours_ms, base_ms = await interleave(ours, baseline, runs)
+                rows.append(
+                    Row(
+                        MODULE,
+                        f"group-by sum (status: sum, count) {label}, {total:,} rows",
+                        ours_ms,
+                        "ms/query",
+                        "GROUP BY on a plain indexed table",
+                        base_ms,
+                        runs,
+                        "",
                     )
                 )
 

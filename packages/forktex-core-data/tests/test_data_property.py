@@ -10,16 +10,24 @@ import asyncio
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from forktex_core.data import Field, MemoryRegister, Register, RowQuery
+from forktex_core.data import Field, MemoryRegister, Period, Q, Register, RowQuery
+
+TEXT_OPS = ("contains", "icontains", "not_contains", "not_icontains", "starts_with")
+PERIODS = st.sampled_from(
+    [Period.today(), Period.yesterday(), Period.last_days(3), Period.next_days(4),
+     Period.this_month(), Period.last_month()]
+)  # fmt: skip
+NOW = datetime(2026, 1, 10, 23, 30, tzinfo=UTC)  # already the 11th in Berlin
 
 FIELDS = [
     Field("name", "text"),
@@ -30,7 +38,7 @@ FIELDS = [
     Field("status", "single_select", choices=("draft", "sent", "paid")),
     Field("tags", "multi_select", choices=("x", "y", "z")),
 ]
-TEXTS = ["", "a", "ab", "b", "ba", "A", "a_b", "a%", "é", "ab c"]
+TEXTS = ["", "a", "ab", "b", "ba", "A", "a_b", "a%", "é", "É", "ab c"]
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     "name": st.sampled_from(TEXTS),
     "n": st.integers(-3, 3),
@@ -68,11 +76,29 @@ def conditions(draw: st.DrawFn) -> tuple[str, str, Any]:
         value = draw(st.lists(VALUES[f.name], max_size=3))
     elif op == "between":
         value = [draw(VALUES[f.name]), draw(VALUES[f.name])]
-    elif op in ("contains", "starts_with") and f.kind.value == "text":
+    elif op in TEXT_OPS and f.kind.value == "text":
         value = draw(st.sampled_from(TEXTS))
+    elif op == "during":
+        value = draw(PERIODS)
+    elif op == "not_contains" and f.name == "tags":
+        value = draw(VALUES["tags"])
     else:
         value = draw(VALUES[f.name])
     return f.name, op, value
+
+
+@st.composite
+def groups(draw: st.DrawFn, depth: int = 2) -> Q:
+    """A Q expression: conditions combined with |, & and ~, nested up to ``depth``."""
+    if depth == 0 or draw(st.booleans()):
+        name, op, value = draw(conditions())
+        q = Q({f"{name}__{op}": value})
+    else:
+        parts = draw(st.lists(groups(depth - 1), min_size=1, max_size=3))
+        q = parts[0]
+        for part in parts[1:]:
+            q = q | part if draw(st.booleans()) else q & part
+    return ~q if draw(st.integers(0, 3)) == 0 else q
 
 
 # Search text: words of the data, absent words, operators, quotes and punctuation-only
@@ -81,10 +107,26 @@ searches = (
     st.lists(
         st.one_of(
             st.sampled_from(
-                ["a", "ab", "b", "ba", "A", "é", "draft", "paid", "x", "z", "zz", "or", "OR"]
+                [
+                    "a",
+                    "ab",
+                    "b",
+                    "ba",
+                    "A",
+                    "é",
+                    "draft",
+                    "paid",
+                    "x",
+                    "z",
+                    "zz",
+                    "or",
+                    "OR",
+                    "a*",
+                    "dr*",
+                ]
             ),
             st.sampled_from(['"ab c"', '"c ab"', "a_b", "-a", "-paid", '-"ab c"', "a-b", "É"]),
-            st.text(alphabet=' -"_%!.aAbBé', min_size=1, max_size=4),
+            st.text(alphabet=' -"_%!.*aAbBé', min_size=1, max_size=4),
         ),
         min_size=1,
         max_size=4,
@@ -159,7 +201,7 @@ async def _walk(query: RowQuery, size: int) -> list[uuid.UUID]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    filters=st.lists(conditions(), max_size=3),
+    filters=st.lists(st.one_of(conditions(), groups()), max_size=3),
     order=orders,
     size=st.integers(1, 9),
     archived=st.sampled_from(["active", "archived", "all"]),
@@ -171,7 +213,7 @@ async def _walk(query: RowQuery, size: int) -> list[uuid.UUID]:
 @example(filters=[], order=[], size=3, archived="all", facet="name", search="!!!")
 def test_postgres_matches_python_evaluation(
     world: World,
-    filters: list[tuple[str, str, Any]],
+    filters: list[tuple[str, str, Any] | Q],
     order: list[tuple[str, bool]],
     size: int,
     archived: str,
@@ -182,9 +224,9 @@ def test_postgres_matches_python_evaluation(
         assert world.pg is not None and world.mem is not None
         results = []
         for source in (world.pg, world.mem):
-            q = RowQuery(source)
-            for name, op, value in filters:
-                q = q.filter(name, op, value)
+            q = RowQuery(source, clock=lambda: NOW, timezone=ZoneInfo("Europe/Berlin"))
+            for item in filters:
+                q = q.where(item) if isinstance(item, Q) else q.filter(*item)
             q = q.order_by(*[("-" if desc else "") + name for name, desc in order])
             if search is not None:
                 q = q.search(search)

@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+from ._aggregates import Aggregate, Avg, Count, Max, Min, Sum
 from ._errors import (
     ConversionFailed,
     DataError,
@@ -39,18 +40,27 @@ from ._errors import (
     UniqueViolation,
 )
 from ._fields import OPERATORS, Field, FieldType
-from ._plan import Condition, QueryPlan, RegisterInfo, SortKey
+from ._logic import Q
+from ._periods import Period
+from ._plan import AllOf, AnyOf, Condition, Not, QueryPlan, RegisterInfo, SortKey
 from ._query import RowQuery
 from ._registers import Register
-from ._results import FacetCount, Page, RowResult, TypeChange
+from ._results import AggregateRow, FacetCount, Page, RowResult, TypeChange
 from ._schema import SCHEMA, init_schema
+from ._search import SearchConfig
 from ._sources import MemoryRegister, RegisterSource
 
 __all__ = [
     "OPERATORS",
     "SCHEMA",
+    "Aggregate",
+    "AggregateRow",
+    "AllOf",
+    "AnyOf",
+    "Avg",
     "Condition",
     "ConversionFailed",
+    "Count",
     "DataError",
     "FacetCount",
     "Field",
@@ -60,9 +70,14 @@ __all__ = [
     "InvalidDefinition",
     "InvalidQuery",
     "InvalidValue",
+    "Max",
     "MemoryRegister",
+    "Min",
+    "Not",
     "NotFound",
     "Page",
+    "Period",
+    "Q",
     "QueryPlan",
     "ReferenceViolation",
     "Register",
@@ -72,7 +87,9 @@ __all__ = [
     "RowQuery",
     "RowResult",
     "SchemaConflict",
+    "SearchConfig",
     "SortKey",
+    "Sum",
     "TypeChange",
     "UniqueViolation",
     "init_schema",

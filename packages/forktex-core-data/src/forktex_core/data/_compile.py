@@ -13,9 +13,21 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ._aggregates import AggregateSpec
 from ._fields import STRINGS, TEMPORAL, Field, FieldType, check_key, dumps, to_json
 from ._limits import SORT_CHARS
-from ._plan import Condition, QueryPlan, SortKey, bounded, is_system, nullable
+from ._plan import (
+    AnyOf,
+    Condition,
+    Filter,
+    Not,
+    QueryPlan,
+    SortKey,
+    bounded,
+    is_system,
+    nullable,
+    ranked,
+)
 from ._search import parse as parse_search
 from ._search import query_literal
 
@@ -65,6 +77,22 @@ def sort_expr(f: Field, alias: str = "r.") -> str:
     return value_expr(f, alias)
 
 
+def order_expr(sql: Sql, f: Field, alias: str = "r.") -> str:
+    """What ``ORDER BY`` and keyset conditions compare: the sort key, or for a single_select
+    its position among the choices (bound as a parameter; choices never reach SQL text)."""
+    if ranked(f):
+        return (
+            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), {value_expr(f, alias)})"
+        )
+    return sort_expr(f, alias)
+
+
+def _mark(sql: Sql, f: Field, value: Any) -> str:
+    """A keyset bound (a sort key, see :func:`~._plan.sort_value`) compared with
+    :func:`order_expr`."""
+    return sql.bind(value if ranked(f) else plain(f, value))
+
+
 def register_literal(register_id: uuid.UUID) -> str:
     """The register id as a SQL literal (a UUID we generated; formatted by ``uuid``)."""
     return f"'{uuid.UUID(str(register_id))}'::uuid"
@@ -102,11 +130,30 @@ def _like_prefix(text: str) -> str:
     return escaped + "%"
 
 
+def filter_sql(sql: Sql, node: Filter) -> str:
+    """A condition or a group. Under ``NOT`` an unknown (NULL) result counts as not
+    matching — ``NOT COALESCE(x, FALSE)`` — so NOT selects exactly the rows its inner
+    filter does not, as ``MemoryRegister`` evaluates it."""
+    if isinstance(node, Condition):
+        return condition_sql(sql, node)
+    if isinstance(node, Not):
+        return f"NOT COALESCE(({filter_sql(sql, node.inner)}), FALSE)"
+    if not node.items:
+        return "FALSE" if isinstance(node, AnyOf) else "TRUE"
+    joiner = " OR " if isinstance(node, AnyOf) else " AND "
+    return "(" + joiner.join(f"({filter_sql(sql, item)})" for item in node.items) + ")"
+
+
 def condition_sql(sql: Sql, cond: Condition) -> str:
     """One condition. On text-like fields it compares the sort key (so the field's index
     serves it) and, only when a value is too long for the sort key to decide alone, the
     whole value as well."""
     f, op, value = cond.field, cond.op, cond.value
+    if op.startswith("not_"):
+        inner = condition_sql(sql, Condition(f, op[4:], value))
+        return f"NOT COALESCE(({inner}), FALSE)"
+    if op == "icontains":
+        return f"strpos(lower({_raw(f, 'r.')}), lower({sql.bind(value)})) > 0"
     if f.kind in STRINGS and not is_system(f) and op != "contains":
         return _string_condition(sql, f, op, value)
     e = value_expr(f)
@@ -195,9 +242,9 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
         parts.append("r.archived_at IS NULL")
     elif plan.archived == "archived":
         parts.append("r.archived_at IS NOT NULL")
-    parts += [condition_sql(sql, c) for c in plan.conditions]
+    parts += [filter_sql(sql, c) for c in plan.conditions]
     if plan.search is not None:
-        query = parse_search(plan.search)
+        query = parse_search(plan.search, plan.info.search_config)
         if query is None:  # no words: matches nothing
             parts.append("FALSE")
         else:
@@ -205,8 +252,8 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
     return " AND ".join(parts)
 
 
-def order_sql(sort: Sequence[SortKey]) -> str:
-    return ", ".join(f"{sort_expr(k.field)}{' DESC' if k.descending else ''}" for k in sort)
+def order_sql(sql: Sql, sort: Sequence[SortKey]) -> str:
+    return ", ".join(f"{order_expr(sql, k.field)}{' DESC' if k.descending else ''}" for k in sort)
 
 
 def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
@@ -215,11 +262,11 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     With one direction and no NULL in the cursor this is a row comparison the planner runs
     as an index range scan: ``(a, id) < (:a, :id)``, plus ``OR a IS NULL`` tails ascending.
     """
-    exprs = [sort_expr(k.field) for k in sort]
+    exprs = [order_expr(sql, k.field) for k in sort]
     may_be_null = [nullable(k.field) for k in sort]
     directions = {k.descending for k in sort}
     if len(directions) == 1 and all(v is not None for v in after):
-        marks = [sql.bind(plain(k.field, v)) for k, v in zip(sort, after, strict=True)]
+        marks = [_mark(sql, k.field, v) for k, v in zip(sort, after, strict=True)]
         symbol = "<" if sort[0].descending else ">"
         row = f"({', '.join(exprs)}) {symbol} ({', '.join(marks)})"
         if sort[0].descending:
@@ -238,16 +285,16 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
             if mark is None:
                 terms.append(f"{exprs[j]} IS NULL")
             else:
-                terms.append(f"{exprs[j]} = {sql.bind(plain(sort[j].field, mark))}")
+                terms.append(f"{exprs[j]} = {_mark(sql, sort[j].field, mark)}")
         mark = after[i]
         if mark is None:
             if not key.descending:
                 continue  # nothing is larger than NULL
             terms.append(f"{exprs[i]} IS NOT NULL")
         elif key.descending:
-            terms.append(f"{exprs[i]} < {sql.bind(plain(key.field, mark))}")
+            terms.append(f"{exprs[i]} < {_mark(sql, key.field, mark)}")
         else:
-            bound = sql.bind(plain(key.field, mark))
+            bound = _mark(sql, key.field, mark)
             terms.append(f"({exprs[i]} > {bound} OR {exprs[i]} IS NULL)")
         branches.append("(" + " AND ".join(terms) + ")")
     return "(" + (" OR ".join(branches) or "FALSE") + ")"
@@ -269,7 +316,7 @@ def select_sql(
     where = where_sql(sql, plan, register_id, tenant_id)
     if after is not None:
         where += " AND " + keyset_sql(sql, plan.sort, after)
-    order = order_sql(plan.sort)
+    order = order_sql(sql, plan.sort)
     text = f"SELECT {ROW_COLUMNS} FROM forktex_data.rows r WHERE {where} ORDER BY {order}"
     if limit is not None:
         text += f" LIMIT {sql.bind(limit)}"
@@ -298,3 +345,59 @@ def facet_sql(
         f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {sql.bind(limit)}"
     )
     return text, sql.params
+
+
+def aggregate_sql(
+    plan: QueryPlan,
+    groups: Sequence[Field],
+    specs: Sequence[AggregateSpec],
+    register_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    limit: int,
+) -> Sql:
+    """``SELECT g0.., a0, c0, ...`` per group, in group order (NULL last). Per aggregate
+    ``a<j>`` is its raw value (the sum for avg) and ``c<j>`` the count it is finished with
+    (:func:`~._aggregates.finish`).
+
+    The values are read from the documents once, in a subquery the planner keeps apart
+    (``OFFSET 0``): grouping then sorts or hashes those few values, not whole rows."""
+    sql = Sql()
+    where = where_sql(sql, plan, register_id, tenant_id)
+    source = "forktex_data.rows r"
+    inner: list[str] = []
+    for i, f in enumerate(groups):
+        if f.multi:
+            key = check_key(f.key)
+            source += (
+                f" LEFT JOIN LATERAL jsonb_array_elements_text(r.data->'{key}') AS e{i}(v) ON true"
+            )
+            inner.append(f'e{i}.v COLLATE "C" AS g{i}')
+        else:
+            inner.append(f"{value_expr(f)} AS g{i}")
+    values: dict[str, str] = {}  # field key -> inner column
+    columns = [f"g{i}" for i in range(len(groups))]
+    for j, spec in enumerate(specs):
+        if spec.field is None:
+            columns += [f"NULL AS a{j}", f"count(*) AS c{j}"]
+            continue
+        column = values.get(spec.field.key)
+        if column is None:
+            column = values[spec.field.key] = f"v{len(values)}"
+            inner.append(f"{value_expr(spec.field)} AS {column}")
+        function = {"count": "NULL", "sum": f"sum({column})", "avg": f"sum({column})"}.get(
+            spec.function, f"{spec.function}({column})"
+        )
+        columns += [f"{function} AS a{j}", f"count({column}) AS c{j}"]
+    subquery = f"SELECT {', '.join(inner) or '1 AS one'} FROM {source} WHERE {where} OFFSET 0"
+    text = f"SELECT {', '.join(columns)} FROM ({subquery}) AS s"
+    if groups:
+        keys = ", ".join(str(i + 1) for i in range(len(groups)))
+        order = ", ".join(
+            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), s.g{i})"
+            if ranked(f)
+            else f"s.g{i}"
+            for i, f in enumerate(groups)
+        )
+        text += f" GROUP BY {keys} ORDER BY {order} LIMIT {sql.bind(limit)}"
+    sql.text = text
+    return sql

@@ -18,7 +18,7 @@ from typing import Any
 from ._errors import InvalidCursor, InvalidValue, show
 from ._fields import STRINGS, FieldType, coerce, dumps, from_json, text_problem, to_json
 from ._limits import MAX_DECIMAL_EXPONENT, SORT_CHARS
-from ._plan import ID, QueryPlan, SortKey, sort_value
+from ._plan import ID, QueryPlan, SortKey, ranked, sort_value
 from ._results import RowResult
 
 # Longest JSON (UTF-8 bytes) of one sort key's value, by type. A character of text takes
@@ -88,6 +88,9 @@ def decode(cursor: Any, plan: QueryPlan) -> tuple[Any, ...]:
             if v is None:
                 if k.field is ID:
                     raise ValueError("id")
+            elif ranked(k.field):  # a single_select's rank among its choices
+                if type(v) is not int or not 1 <= v <= len(k.field.choices):
+                    raise ValueError("rank")
             elif k.field.kind in STRINGS:
                 # A sort key, not a field value (a choice or URL may be cut short).
                 if not isinstance(v, str) or len(v) > SORT_CHARS or text_problem(v):

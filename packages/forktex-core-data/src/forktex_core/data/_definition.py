@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._fields import Field, decoder, encoder, from_json
 from ._plan import RegisterInfo
-from ._search import search_columns
+from ._search import PLAIN, SearchConfig, search_columns
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,11 @@ class Definition:
     fields: tuple[Field, ...]
     field_ids: Mapping[str, uuid.UUID]  # by storage key
     targets: Mapping[str, uuid.UUID]  # storage key of a reference field -> target register
+    search_config: SearchConfig = PLAIN
 
     @functools.cached_property
     def info(self) -> RegisterInfo:
-        return RegisterInfo(self.name, self.fields, self.date_field)
+        return RegisterInfo(self.name, self.fields, self.date_field, self.search_config)
 
     @functools.cached_property
     def encoders(self) -> tuple[tuple[str, str, Any], ...]:
@@ -85,8 +86,9 @@ async def load_definition(
     reg = (
         await conn.execute(
             text(
-                "SELECT id, name, label, date_field, version FROM forktex_data.registers "
-                f"WHERE tenant_id = :tenant AND {where} {lock}"
+                # * : the search column arrives with schema migration 3, and migration 2
+                # reads definitions before it exists.
+                f"SELECT * FROM forktex_data.registers WHERE tenant_id = :tenant AND {where} {lock}"
             ),
             {"tenant": tenant_id, "name": name, "id": register_id},
         )
@@ -143,6 +145,7 @@ async def load_definition(
         fields=tuple(fields),
         field_ids=field_ids,
         targets=targets,
+        search_config=SearchConfig.from_json(_load_json(getattr(reg, "search", None))),
     )
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forktex_core.db import uuid7
 
@@ -42,15 +43,27 @@ from ._index import analyze, create_index, discard_index, drop_index, register_i
 from ._limits import MAX_UNIQUE_BYTES
 from ._results import TypeChange
 from ._rows import refresh_search, unique_error
+from ._search import SearchConfig
 
-if TYPE_CHECKING:
-    from ._registers import Register
+
+@dataclass(frozen=True)
+class Handle:
+    """What a schema change needs from a register: its name and tenant, its engine, its
+    cached definition (``definition``), a way to re-read it (``refresh``) and to drop the
+    cache (``forget``). A ``Register`` hands one over, so this module never imports it."""
+
+    name: str
+    tenant_id: uuid.UUID
+    bind: Callable[[], Awaitable[AsyncEngine]]
+    definition: Callable[[], Awaitable[Definition]]
+    refresh: Callable[[], Awaitable[object]]
+    forget: Callable[[], None]
 
 
 @asynccontextmanager
-async def _evolving(register: Register) -> AsyncIterator[tuple[AsyncConnection, Definition]]:
-    bind = await register._bind()
-    current = await register._definition()
+async def _evolving(register: Handle) -> AsyncIterator[tuple[AsyncConnection, Definition]]:
+    bind = await register.bind()
+    current = await register.definition()
     async with bind.begin() as conn:
         d = await load_definition(
             conn, register.tenant_id, register_id=current.id, lock="FOR UPDATE"
@@ -152,11 +165,11 @@ async def insert_field(
     return keyed
 
 
-async def build_indexes(register: Register, *, analyze_after: bool = False) -> None:
+async def build_indexes(register: Handle, *, analyze_after: bool = False) -> None:
     """Build the indexes of every ``indexed`` field (idempotent, concurrently); with
     ``analyze_after``, refresh the planner's statistics afterwards."""
-    d = await register._definition()
-    bind = await register._bind()
+    d = await register.definition()
+    bind = await register.bind()
     built = False
     for f in d.fields:
         if f.indexed:
@@ -167,14 +180,14 @@ async def build_indexes(register: Register, *, analyze_after: bool = False) -> N
 
 
 async def _refresh_search(conn: AsyncConnection, d: Definition, fields: tuple[Field, ...]) -> None:
-    await refresh_search(conn, d.id, fields)
+    await refresh_search(conn, d.id, fields, d.search_config)
 
 
 def _texty(f: Field) -> bool:
     return f.kind in STRINGS or f.kind is FieldType.MULTI_SELECT
 
 
-async def add_field(register: Register, field: Field) -> None:
+async def add_field(register: Handle, field: Field) -> None:
     if not isinstance(field, Field):
         raise InvalidDefinition(f"add_field() takes a Field(...), got {show(field, 80)}")
     async with _evolving(register) as (conn, d):
@@ -210,7 +223,7 @@ async def add_field(register: Register, field: Field) -> None:
         await build_indexes(register, analyze_after=True)
 
 
-async def rename_field(register: Register, old: str, new: str) -> None:
+async def rename_field(register: Handle, old: str, new: str) -> None:
     async with _evolving(register) as (conn, d):
         f = _require(d, old)
         Field(new, "text")  # validates the new name (length, characters, reserved names)
@@ -227,7 +240,7 @@ async def rename_field(register: Register, old: str, new: str) -> None:
             )
 
 
-async def remove_field(register: Register, name: str) -> None:
+async def remove_field(register: Handle, name: str) -> None:
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
         await _delete_links(conn, d, d.field_ids[f.key])
@@ -253,11 +266,11 @@ async def remove_field(register: Register, name: str) -> None:
                 {"id": d.id},
             )
     if f.indexed:
-        await drop_index(await register._bind(), d.id, f.key)
+        await drop_index(await register.bind(), d.id, f.key)
 
 
 async def change_type(
-    register: Register,
+    register: Handle,
     name: str,
     new_type: FieldType | str,
     *,
@@ -269,8 +282,8 @@ async def change_type(
     if not isinstance(dry_run, bool):
         raise InvalidDefinition(f"dry_run must be True or False, got {show(dry_run)}")
     if dry_run:
-        bind = await register._bind()
-        current = await register._definition()
+        bind = await register.bind()
+        current = await register.definition()
         async with bind.connect() as conn:
             d = await load_definition(conn, register.tenant_id, register_id=current.id)
             if d is None:
@@ -341,7 +354,7 @@ async def change_type(
                 {"id": d.id},
             )
     if old.indexed:
-        bind = await register._bind()
+        bind = await register.bind()
         await create_index(bind, d.id, new)
         await drop_index(bind, d.id, old.key)
         await analyze(bind)
@@ -442,11 +455,11 @@ async def _claim_uniques(
         raise unique_error(exc, d, f) from None
 
 
-async def set_indexed(register: Register, name: str, indexed: bool) -> None:
+async def set_indexed(register: Handle, name: str, indexed: bool) -> None:
     if not isinstance(indexed, bool):
         raise InvalidDefinition(f"indexed must be True or False, got {show(indexed)}")
     await register.refresh()
-    d = await register._definition()
+    d = await register.definition()
     f = _require(d, name)
     if indexed and not f.sortable:
         raise InvalidDefinition(
@@ -454,7 +467,7 @@ async def set_indexed(register: Register, name: str, indexed: bool) -> None:
             "integer, decimal, boolean, date, datetime, email, url, single_select and single "
             "references"
         )
-    bind = await register._bind()
+    bind = await register.bind()
     if indexed:
         await create_index(bind, d.id, f)
     try:
@@ -476,7 +489,7 @@ async def set_indexed(register: Register, name: str, indexed: bool) -> None:
         await drop_index(bind, d.id, f.key)
 
 
-async def set_unique(register: Register, name: str, unique: bool) -> None:
+async def set_unique(register: Handle, name: str, unique: bool) -> None:
     if not isinstance(unique, bool):
         raise InvalidDefinition(f"unique must be True or False, got {show(unique)}")
     async with _evolving(register) as (conn, d):
@@ -523,7 +536,7 @@ async def _check_unique_sizes(conn: AsyncConnection, d: Definition, f: Field) ->
         )
 
 
-async def set_required(register: Register, name: str, required: bool) -> None:
+async def set_required(register: Handle, name: str, required: bool) -> None:
     if not isinstance(required, bool):
         raise InvalidDefinition(f"required must be True or False, got {show(required)}")
     async with _evolving(register) as (conn, d):
@@ -549,9 +562,22 @@ async def set_required(register: Register, name: str, required: bool) -> None:
         )
 
 
-async def drop_register(register: Register) -> None:
-    d = await register._definition()
-    bind = await register._bind()
+async def set_search(register: Handle, config: SearchConfig) -> None:
+    if not isinstance(config, SearchConfig):
+        raise InvalidDefinition(
+            f"search takes a SearchConfig(fold_accents=...), got {show(config, 80)}"
+        )
+    async with _evolving(register) as (conn, d):
+        await conn.execute(
+            text("UPDATE forktex_data.registers SET search = CAST(:s AS jsonb) WHERE id = :id"),
+            {"s": dumps(config.to_json()), "id": d.id},
+        )
+        await refresh_search(conn, d.id, d.fields, config)
+
+
+async def drop_register(register: Handle) -> None:
+    d = await register.definition()
+    bind = await register.bind()
     async with bind.begin() as conn:
         locked = await load_definition(conn, d.tenant_id, register_id=d.id, lock="FOR UPDATE")
         if locked is None:
@@ -586,4 +612,4 @@ async def drop_register(register: Register) -> None:
         await conn.execute(text("DELETE FROM forktex_data.registers WHERE id = :id"), {"id": d.id})
     for key in await register_index_keys(bind, d.id):
         await drop_index(bind, d.id, key)
-    register._def = None
+    register.forget()

@@ -64,21 +64,41 @@ TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
 SELECTS = frozenset({FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT})
 
 _ORDERED = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "is_null"})
+TEXT_OPS = frozenset({"contains", "icontains", "not_contains", "not_icontains", "starts_with"})
+"""Operators that take a piece of text on a text-like field."""
 _OPERATORS: dict[FieldType, frozenset[str]] = {
-    **{t: _ORDERED | {"contains", "starts_with"} for t in TEXTLIKE},
-    **{t: _ORDERED for t in NUMERIC | TEMPORAL},
+    **{t: _ORDERED | TEXT_OPS for t in TEXTLIKE},
+    **{t: _ORDERED for t in NUMERIC},
+    **{t: _ORDERED | {"during"} for t in TEMPORAL},
     FieldType.BOOLEAN: frozenset({"eq", "ne", "is_null"}),
     FieldType.SINGLE_SELECT: frozenset({"eq", "ne", "in", "is_null"}),
-    FieldType.MULTI_SELECT: frozenset({"eq", "contains", "is_null"}),
-    FieldType.JSON: frozenset({"eq", "contains", "is_null"}),
+    FieldType.MULTI_SELECT: frozenset({"eq", "contains", "not_contains", "is_null"}),
+    FieldType.JSON: frozenset({"eq", "contains", "not_contains", "is_null"}),
 }
 _REF_ONE_OPS = frozenset({"eq", "ne", "in", "is_null"})
-_REF_MANY_OPS = frozenset({"contains", "is_null"})
+_REF_MANY_OPS = frozenset({"contains", "not_contains", "is_null"})
 
 OPERATORS = (
-    "eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "contains", "starts_with", "is_null",
+    "eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "contains", "icontains",
+    "not_contains", "not_icontains", "starts_with", "is_null", "during",
 )  # fmt: skip
 """Every operator name ``RowQuery.where`` understands (``field__op=value``)."""
+
+
+_SIMPLE_LOWER = {"\u0130": "i"}  # the one letter whose full lower case is two characters
+
+
+def fold(text: str) -> str:
+    """``text`` in lower case, letter by letter (Unicode simple case mapping, as Postgres's
+    ``lower()`` in a UTF-8 database): what ``icontains`` compares.
+
+    Example::
+
+        fold("ÄRGER Straße")  # 'ärger straße'
+    """
+    if text.isascii():
+        return text.lower()
+    return "".join(_SIMPLE_LOWER.get(c) or c.lower() for c in text)
 
 
 def text_problem(value: str) -> str | None:
@@ -409,9 +429,16 @@ def _c_decimal(f: Field, value: Any) -> Decimal:
             f"{expected} with at most {MAX_DECIMAL_EXPONENT} digits before the point "
             f"(or zeros after it)",
         )
-    if result == 0:
+    return canonical_decimal(result)
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The one representation of a finite decimal the library stores and returns: no
+    trailing zeros after the point, no exponent (``Decimal('1.50')`` -> ``1.5``,
+    ``Decimal('1E+2')`` -> ``100``)."""
+    if value == 0:
         return Decimal(0)
-    normal = result.normalize(_DECIMALS)
+    normal = value.normalize(_DECIMALS)
     exponent = normal.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
         return normal.quantize(_ONE, context=_DECIMALS)
@@ -532,7 +559,7 @@ _JSON_INT_LIMIT = 10**MAX_JSON_INT_DIGITS
 _JSON_EXPECTED = "JSON data (dict with str keys, list, str, int, float, bool or None)"
 
 
-def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
+def check_json(f: Field, value: Any, depth: int = 0) -> Any:
     kind = type(value)
     if kind is str and value.isascii() and "\x00" not in value:
         return value
@@ -556,19 +583,19 @@ def _check_json(f: Field, value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return _text(f, value, expected)
     if isinstance(value, (list, tuple)):
-        return [_check_json(f, v, depth + 1) for v in value]
+        return [check_json(f, v, depth + 1) for v in value]
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str) or text_problem(k) is not None:
                 raise _fail(f, k, expected + " (keys without NUL or lone surrogates)")
-            out[k] = _check_json(f, v, depth + 1)
+            out[k] = check_json(f, v, depth + 1)
         return out
     raise _fail(f, value, expected)
 
 
 def _c_json(f: Field, value: Any) -> Any:
-    return _check_json(f, value)
+    return check_json(f, value)
 
 
 def as_row_id(value: Any) -> uuid.UUID | None:

@@ -40,6 +40,9 @@ MAX_IN = 32_767
 MAX_CONDITIONS = 1_000
 """Conditions in one query (``where``, ``filter``, ``since`` and ``until`` together)."""
 
+MAX_NESTING = 32
+"""Levels of nested Q groups in one query."""
+
 MAX_SORT = 8
 """Fields in one ``order_by`` (the row id is added after them)."""
 

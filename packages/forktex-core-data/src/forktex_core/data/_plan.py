@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import InvalidQuery, show
-from ._fields import STRINGS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
+from ._fields import STRINGS, TEXT_OPS, TEXTLIKE, Field, FieldType, RowCoercer, dumps, to_json
 from ._limits import SORT_CHARS
 from ._results import RowResult
-from ._search import search_columns
+from ._search import PLAIN, SearchConfig, search_columns
 
 ArchivedMode = Literal["active", "archived", "all"]
 
@@ -59,6 +59,8 @@ class RegisterInfo:
     name: str
     fields: tuple[Field, ...]
     date_field: str | None = None
+    search_config: SearchConfig = PLAIN
+    """How its text is split into searchable words."""
 
     @functools.cached_property
     def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
@@ -95,6 +97,62 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class AllOf:
+    """A group of filters that must all hold (an empty group always holds).
+
+    Example::
+
+        AllOf((Condition(total, "gte", 100), Condition(total, "lt", 200)))
+    """
+
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A group of filters of which one must hold (an empty group never holds).
+
+    Example::
+
+        AnyOf((Condition(status, "eq", "paid"), Condition(total, "gte", 100)))
+    """
+
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The rows the inner filter does not select (a missing value counts as not matching
+    the inner filter, so ``Not`` selects those rows).
+
+    Example::
+
+        Not(Condition(total, "gte", 100))  # also rows without a total
+    """
+
+    inner: Filter
+
+
+Filter = Condition | AllOf | AnyOf | Not
+"""One node of a plan's filter tree."""
+
+
+def leaves(filters: tuple[Filter, ...] | Filter) -> list[Condition]:
+    """Every :class:`Condition` in a filter tree, in order."""
+    stack: list[Filter] = list(filters) if isinstance(filters, tuple) else [filters]
+    found: list[Condition] = []
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, Condition):
+            found.append(node)
+        elif isinstance(node, Not):
+            stack.insert(0, node.inner)
+        else:
+            stack[0:0] = node.items
+    return found
+
+
+@dataclass(frozen=True)
 class SortKey:
     """One ``ORDER BY`` key. NULL sorts as the largest value (last ascending, first
     descending), as Postgres does, so one index serves both directions. Text-like fields
@@ -109,7 +167,9 @@ class QueryPlan:
     """A validated query: what a :class:`RegisterSource` executes."""
 
     info: RegisterInfo
-    conditions: tuple[Condition, ...]
+    conditions: tuple[Filter, ...]
+    """ANDed filters: :class:`Condition` leaves, or :class:`AnyOf` / :class:`AllOf` /
+    :class:`Not` groups of them."""
     sort: tuple[SortKey, ...]
     search: str | None
     archived: ArchivedMode
@@ -119,7 +179,7 @@ class QueryPlan:
     def _fingerprint(self) -> str:
         parts = [
             self.info.name,
-            [[c.field.name, c.op, _encode_value(c.field, c.op, c.value)] for c in self.conditions],
+            [_encode_filter(c) for c in self.conditions],
             [[k.field.name, k.descending] for k in self.sort],
             self.search,
             self.archived,
@@ -131,14 +191,23 @@ class QueryPlan:
         return self._fingerprint
 
 
+def _encode_filter(node: Filter) -> Any:
+    if isinstance(node, Condition):
+        return [node.field.name, node.op, _encode_value(node.field, node.op, node.value)]
+    if isinstance(node, Not):
+        return ["not", _encode_filter(node.inner)]
+    kind = "any" if isinstance(node, AnyOf) else "all"
+    return [kind, [_encode_filter(item) for item in node.items]]
+
+
 def _encode_value(f: Field, op: str, value: Any) -> Any:
     if op == "is_null":
         return value
     if op in ("in", "between"):
         return [to_json(f, v) for v in value]
-    if op == "contains" and f.kind is FieldType.JSON:
+    if op in ("contains", "not_contains") and f.kind is FieldType.JSON:
         return value
-    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
+    if op in TEXT_OPS and f.kind in TEXTLIKE:
         return value
     return to_json(f, value)
 
@@ -161,6 +230,28 @@ def bounded(f: Field, value: Any) -> Any:
 
 
 def sort_value(row: RowResult, f: Field) -> Any:
-    """The sort key of ``f`` on a row: :func:`field_value`, text-like values cut to
-    ``SORT_CHARS`` characters."""
-    return bounded(f, field_value(row, f))
+    """The sort key of ``f`` on a row (what ordering compares and cursors hold):
+    :func:`field_value`, text-like values cut to ``SORT_CHARS`` characters, a
+    single_select value as its :func:`rank`."""
+    value = field_value(row, f)
+    return rank(f, value) if ranked(f) else bounded(f, value)
+
+
+def ranked(f: Field) -> bool:
+    """Whether ``f`` sorts by the rank of its value rather than the value: a single_select
+    sorts in the order of its choices."""
+    return f.kind is FieldType.SINGLE_SELECT and not is_system(f)
+
+
+@functools.lru_cache(maxsize=256)
+def _ranks(choices: tuple[str, ...]) -> dict[str, int]:
+    return {choice: i + 1 for i, choice in enumerate(choices)}
+
+
+def rank(f: Field, value: Any) -> Any:
+    """What ordering compares for a sort key ``value`` of ``f``: the 1-based position of a
+    single_select value among the choices (as Postgres's ``array_position``), the value
+    itself for other fields; None stays None (the largest)."""
+    if value is None or not ranked(f):
+        return value
+    return _ranks(f.choices).get(value)

@@ -6,42 +6,65 @@ validates itself into a :class:`QueryPlan` and runs the plan on its source."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Any, Literal
 
 from . import _cursor
+from ._aggregates import Aggregate, check_aggregates, check_groups
+from ._aggregates import evaluate as evaluate_aggregates
 from ._errors import InvalidQuery, InvalidValue, show
 from ._fields import (
     OPERATORS,
+    TEXT_OPS,
     TEXTLIKE,
     Field,
     FieldType,
-    _check_json,
+    check_json,
     coerce,
     text_problem,
 )
-from ._limits import INT_MAX, MAX_CONDITIONS, MAX_IN, MAX_PAGE, MAX_SEARCH_CHARS, MAX_SORT
+from ._limits import (
+    INT_MAX,
+    MAX_CONDITIONS,
+    MAX_IN,
+    MAX_NESTING,
+    MAX_PAGE,
+    MAX_SEARCH_CHARS,
+    MAX_SORT,
+)
+from ._logic import Q, Term, count_terms, nesting, terms_of
+from ._periods import Period, local_today
 from ._plan import (
     ID,
     SYSTEM,
+    AllOf,
+    AnyOf,
     ArchivedMode,
     Condition,
+    Filter,
+    Not,
     QueryPlan,
     RegisterInfo,
     SortKey,
     is_system,
 )
-from ._results import FacetCount, Page, RowResult
-
-if TYPE_CHECKING:
-    from ._sources import RegisterSource
+from ._results import AggregateRow, FacetCount, Page, RowResult
+from ._search import as_you_type
+from ._sources import RegisterSource
 
 
 def _coerce_for(f: Field, op: str, value: Any) -> Any:
     """Coerce a filter value for ``op`` on ``f``; InvalidValue/InvalidQuery when it does not fit."""
     where = f"{f.name}__{op}"
+    if op == "during":
+        if not isinstance(value, Period):
+            raise InvalidQuery(
+                f"{where} takes a Period (Period.today(), Period.last_days(7), "
+                f"Period.this_month(), ...), got {show(value, 80)}"
+            )
+        return value
     if op == "is_null":
         if not isinstance(value, bool):
             raise InvalidQuery(f"{where} takes True or False, got {show(value, 80)}")
@@ -62,27 +85,20 @@ def _coerce_for(f: Field, op: str, value: Any) -> Any:
                 raise InvalidQuery(f"{where} takes [low, high], got {show(value, 80)}")
             return (items[0], items[1])
         return tuple(dict.fromkeys(items))
-    if op in ("contains", "starts_with") and f.kind in TEXTLIKE:
+    if op in TEXT_OPS and f.kind in TEXTLIKE:
         if not isinstance(value, str) or text_problem(value) is not None:
             raise InvalidQuery(
                 f"{where} takes a string (without NUL or lone surrogates), got {show(value, 80)}"
             )
         return value
-    if op == "contains" and f.kind is FieldType.JSON:
+    if op in ("contains", "not_contains") and f.kind is FieldType.JSON:
         if value is None:
             raise InvalidQuery(f"{where} takes a JSON value to look for, got None")
-        return _check_json(f, value)
+        return check_json(f, value)
     result = coerce(f, value)
     if result is None:
         raise InvalidQuery(f"{where} cannot compare with None; use {f.name}__is_null")
     return result
-
-
-@dataclass(frozen=True)
-class _Filter:
-    name: str
-    op: str | None  # None: parse "name__op" from name
-    value: Any
 
 
 @dataclass(frozen=True)
@@ -95,10 +111,13 @@ class _Range:
 class RowQuery:
     """A composable query over a register (any :class:`RegisterSource`). Every builder
     method returns a new query; nothing runs until an ``await``-ed terminal method
-    (``scroll``, ``paginate``, ``all``, ``first``, ``count``, ``facets``, ``archive``,
-    ``restore``, ``delete``). Names and values are validated against the register's fields
-    when the query runs: unknown fields, operators that do not fit a type and values of the
-    wrong type raise :class:`InvalidQuery` / :class:`InvalidValue`.
+    (``scroll``, ``paginate``, ``all``, ``first``, ``count``, ``facets``, ``aggregate``,
+    ``archive``, ``restore``, ``delete``). Names and values are validated against the
+    register's fields when the query runs: unknown fields, operators that do not fit a type
+    and values of the wrong type raise :class:`InvalidQuery` / :class:`InvalidValue`.
+
+    ``clock`` (returning an aware datetime; default the system clock) and ``timezone``
+    (default UTC) decide what relative dates (:class:`Period`) mean.
 
     Example::
 
@@ -112,20 +131,37 @@ class RowQuery:
     """
 
     __slots__ = (
-        "_archived", "_filters", "_includes", "_planned", "_ranges", "_search", "_sort",
-        "_source",
+        "_archived", "_clock", "_filters", "_groups", "_includes", "_planned", "_ranges",
+        "_search", "_sort", "_source", "_timezone", "_today",
     )  # fmt: skip
 
-    def __init__(self, source: RegisterSource) -> None:
-        from ._sources import RegisterSource
-
+    def __init__(
+        self,
+        source: RegisterSource,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        timezone: tzinfo = UTC,
+    ) -> None:
         if not isinstance(source, RegisterSource):
             raise InvalidQuery(
                 "RowQuery() needs a register: Register.load(...), a MemoryRegister or any "
                 f"RegisterSource implementation, got {show(source, 80)}"
             )
+        if clock is not None and not callable(clock):
+            raise InvalidQuery(
+                f"clock must be a callable returning an aware datetime, got {show(clock, 80)}"
+            )
+        if not isinstance(timezone, tzinfo):
+            raise InvalidQuery(
+                f"timezone must be a tzinfo (e.g. ZoneInfo('Europe/Berlin')), got "
+                f"{show(timezone, 80)}"
+            )
         self._source = source
-        self._filters: tuple[_Filter, ...] = ()
+        self._clock = clock
+        self._timezone = timezone
+        self._groups: tuple[str, ...] = ()
+        self._today: date | None = None
+        self._filters: tuple[Term | Q, ...] = ()
         self._ranges: tuple[_Range, ...] = ()
         self._sort: tuple[str, ...] = ()
         self._search: str | None = None
@@ -136,9 +172,14 @@ class RowQuery:
         self._planned: tuple[RegisterInfo, QueryPlan] | None = None
 
     def _copy(self, **changes: Any) -> RowQuery:
-        conditions = len(changes.get("filters", self._filters)) + len(
+        conditions = count_terms(changes.get("filters", self._filters)) + len(
             changes.get("ranges", self._ranges)
         )
+        depth = nesting(changes.get("filters", self._filters))
+        if depth > MAX_NESTING:
+            raise InvalidQuery(
+                f"Q groups nest at most {MAX_NESTING} levels deep in a query, got {depth}"
+            )
         if conditions > MAX_CONDITIONS:
             raise InvalidQuery(
                 f"a query takes at most {MAX_CONDITIONS:,} conditions (where, filter, since "
@@ -157,24 +198,26 @@ class RowQuery:
 
     # -- builders ------------------------------------------------------------------------
 
-    def where(self, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> RowQuery:
+    def where(self, *filters: Mapping[str, Any] | Q, **kwargs: Any) -> RowQuery:
         """Add conditions (ANDed): ``field=value`` for equality, ``field__op=value`` for an
-        operator (``ne lt lte gt gte in between contains starts_with is_null``). A mapping
-        allows field names that are not Python identifiers.
+        operator (``ne lt lte gt gte in between contains icontains not_contains
+        not_icontains starts_with is_null during``). A mapping allows field names that are
+        not Python identifiers; :class:`Q` expressions add OR / NOT / nested groups.
 
         Example::
 
             q.where(status="paid", amount__gte=100)
             q.where({"Due date__lt": date(2026, 3, 1)})
+            q.where(Q(status="paid") | Q(amount__gte=100), ~Q(tags__contains="test"))
         """
-        if filters is not None and not isinstance(filters, Mapping):
-            raise InvalidQuery(f"where() takes a mapping and/or keywords, got {show(filters, 80)}")
-        items = [*(filters or {}).items(), *kwargs.items()]
-        for name, _ in items:
-            if not isinstance(name, str):
-                raise InvalidQuery(f"where() keys must be field names, got {show(name, 80)}")
-        added = tuple(_Filter(name, None, value) for name, value in items)
-        return self._copy(filters=self._filters + added)
+        added: list[Term | Q] = []
+        for item in filters:
+            if isinstance(item, Q):
+                added.append(item)
+            else:
+                added.extend(terms_of(item, {}, "where()"))
+        added.extend(terms_of(None, kwargs, "where()"))
+        return self._copy(filters=self._filters + tuple(added))
 
     def filter(self, field: str, op: str, value: Any) -> RowQuery:
         """Add one condition spelled out: ``filter("amount", "gte", 100)``.
@@ -187,7 +230,7 @@ class RowQuery:
             raise InvalidQuery(f"filter() takes (field, op, value), got {show(field)}, {show(op)}")
         if op not in OPERATORS:
             raise InvalidQuery(f"unknown operator {show(op)}; operators: {', '.join(OPERATORS)}")
-        return self._copy(filters=(*self._filters, _Filter(field, op, value)))
+        return self._copy(filters=(*self._filters, Term(field, op, value)))
 
     def since(self, value: date | datetime, *, field: str | None = None) -> RowQuery:
         """Rows whose date field is on or after ``value``.
@@ -242,15 +285,19 @@ class RowQuery:
             )
         return self._copy(sort=tuple(fields))
 
-    def search(self, text: str) -> RowQuery:
-        """Full-text search (Postgres ``websearch_to_tsquery``, ``simple`` configuration)
-        over the text, email, url and select fields: all words must occur;
-        ``"quoted phrases"``, ``or`` and ``-word`` work as in web search engines.
+    def search(self, text: str, *, prefix: bool = False) -> RowQuery:
+        """Full-text search over the text, email, url and select fields: all words must
+        occur; ``"quoted phrases"``, ``or``, ``-word`` work as in web search engines and
+        ``word*`` matches words that begin so. ``prefix=True`` reads the last term as a
+        word's beginning (as-you-type: ``"acme co"`` finds "Acme Corp").
 
         Example::
 
             q.search("acme consulting")
+            q.search("acme co", prefix=True)
         """
+        if not isinstance(prefix, bool):
+            raise InvalidQuery(f"search(prefix=...) takes True or False, got {show(prefix)}")
         if not isinstance(text, str) or not text.strip():
             raise InvalidQuery(f"search() takes non-empty text, got {show(text, 80)}")
         if len(text) > MAX_SEARCH_CHARS:
@@ -260,7 +307,7 @@ class RowQuery:
         problem = text_problem(text)
         if problem is not None:
             raise InvalidQuery(f"search() text must not contain {problem}, got {show(text, 80)}")
-        return self._copy(search=text.strip())
+        return self._copy(search=as_you_type(text.strip()) if prefix else text.strip())
 
     def archived(self) -> RowQuery:
         """Only soft-archived rows (by default queries see only active rows).
@@ -289,6 +336,22 @@ class RowQuery:
                 raise InvalidQuery(f"include() takes reference field names, got {show(name, 80)}")
         return self._copy(includes=tuple(dict.fromkeys(self._includes + fields)))
 
+    def group_by(self, *fields: str) -> RowQuery:
+        """Group the matching rows by these fields for :meth:`aggregate` (replacing any
+        earlier ``group_by``). Any field ``facets`` can count is groupable; a multi_select
+        field puts a row in the group of each of its choices (rows without one: ``None``).
+
+        Example::
+
+            await RowQuery(invoices).group_by("status").aggregate(total=Sum("total"))
+        """
+        for name in fields:
+            if not isinstance(name, str):
+                raise InvalidQuery(f"group_by() takes field names, got {show(name, 80)}")
+        if len(fields) > MAX_SORT:
+            raise InvalidQuery(f"group_by() takes at most {MAX_SORT} fields, got {len(fields)}")
+        return self._copy(groups=tuple(fields))
+
     # -- planning ------------------------------------------------------------------------
 
     async def plan(self) -> QueryPlan:
@@ -297,12 +360,14 @@ class RowQuery:
         planned = self._planned
         if planned is not None and planned[0] is info:  # same query, same definition
             return planned[1]
+        self._today = None
         plan = self._plan(info)
-        self._planned = (info, plan)
+        if self._today is None:  # a plan with relative dates is valid only today
+            self._planned = (info, plan)
         return plan
 
     def _plan(self, info: RegisterInfo) -> QueryPlan:
-        conditions = [self._condition(info, flt) for flt in self._filters]
+        conditions = [self._node(info, item) for item in self._filters]
         conditions += [self._range_condition(info, rng) for rng in self._ranges]
         sort: list[SortKey] = []
         for spec in self._sort:
@@ -333,8 +398,41 @@ class RowQuery:
             info, tuple(conditions), tuple(sort), self._search, self._archived, tuple(includes)
         )
 
+    def _node(self, info: RegisterInfo, item: Term | Q) -> Filter:
+        if isinstance(item, Term):
+            cond = self._condition(info, item)
+            if cond.op == "during":
+                return self._period(cond)
+            return cond
+        nodes = tuple(self._node(info, part) for part in item.parts)
+        if item.kind == "not":
+            return Not(nodes[0])
+        if len(nodes) == 1:
+            return nodes[0]
+        return AnyOf(nodes) if item.kind == "or" else AllOf(nodes)
+
+    def _period(self, cond: Condition) -> Filter:
+        """``during`` as a half-open range of the field's values: whole days in the
+        query's time zone, for datetimes their UTC instants."""
+        if self._today is None:
+            now = self._clock() if self._clock is not None else datetime.now(UTC)
+            if not isinstance(now, datetime) or now.utcoffset() is None:
+                raise InvalidQuery(
+                    f"clock() must return a timezone-aware datetime, got {show(now, 80)}"
+                )
+            self._today = local_today(now, self._timezone)
+        first, end = cond.value.days(self._today)
+        f = cond.field
+        if f.kind is FieldType.DATE:
+            return AllOf((Condition(f, "gte", first), Condition(f, "lt", end)))
+        low, high = (
+            datetime.combine(day, time.min, tzinfo=self._timezone).astimezone(UTC)
+            for day in (first, end)
+        )
+        return AllOf((Condition(f, "gte", low), Condition(f, "lt", high)))
+
     @staticmethod
-    def _condition(info: RegisterInfo, flt: _Filter) -> Condition:
+    def _condition(info: RegisterInfo, flt: Term) -> Condition:
         name, op = flt.name, flt.op
         if op is None:
             if any(f.name == name for f in info.fields) or name in SYSTEM:
@@ -494,6 +592,42 @@ class RowQuery:
             result[name] = tuple(await self._source.facet_counts(plan, f, limit))
         return result
 
+    async def aggregate(
+        self,
+        aggregates: Mapping[str, Aggregate] | None = None,
+        /,
+        *,
+        limit: int = MAX_PAGE,
+        **named: Aggregate,
+    ) -> list[AggregateRow]:
+        """Aggregates of the matching rows per group of :meth:`group_by` (one row without
+        ``group_by``), groups in ascending order of their values (``None`` last), at most
+        ``limit`` of them. ``Count()``, ``Sum(field)``, ``Avg(field)``, ``Min(field)``,
+        ``Max(field)``; a mapping allows result names that are not identifiers.
+
+        Example::
+
+            rows = await (
+                RowQuery(invoices).where(total__gte=100).group_by("status")
+                .aggregate(total=Sum("total"), n=Count())
+            )
+            rows[0]["status"], rows[0]["total"], rows[0]["n"]
+        """
+        limit = _check_size(limit, "limit")
+        if aggregates is not None and not isinstance(aggregates, Mapping):
+            raise InvalidQuery(
+                f"aggregate() takes a mapping and/or keywords, got {show(aggregates, 80)}"
+            )
+        plan = await self.plan()
+        groups = check_groups(plan.info, self._groups)
+        specs = check_aggregates(plan.info, [*(aggregates or {}).items(), *named.items()], groups)
+        runner = getattr(self._source, "aggregate_rows", None)
+        if runner is None:  # any RegisterSource: aggregate its matching rows in Python
+            rows = await self._source.fetch_rows(plan)
+            return evaluate_aggregates(plan, rows, groups, specs, limit)
+        result: list[AggregateRow] = await runner(plan, groups, specs, limit)
+        return result
+
     async def archive(self) -> int:
         """Soft-archive the matching active rows; returns how many were archived.
 
@@ -546,7 +680,10 @@ class RowQuery:
 
     def __repr__(self) -> str:
         parts = [f"RowQuery({self._source!r})"]
-        parts += [f".where({f.name!r}, {f.op!r}, {f.value!r})" for f in self._filters]
+        parts += [
+            f".where({f!r})" if isinstance(f, Q) else f".where({f.name!r}, {f.op!r}, {f.value!r})"
+            for f in self._filters
+        ]
         if self._sort:
             parts.append(f".order_by{self._sort!r}")
         return "".join(parts)

@@ -19,7 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forktex_core.db import get_engine, uuid7
 
-from ._compile import ROW_COLUMNS, Sql, facet_sql, register_literal, select_sql, where_sql
+from . import _evolve
+from ._aggregates import AggregateSpec, finish
+from ._compile import (
+    ROW_COLUMNS,
+    Sql,
+    aggregate_sql,
+    facet_sql,
+    register_literal,
+    select_sql,
+    where_sql,
+)
 from ._definition import Definition, load_definition, pg_error
 from ._errors import (
     InvalidDefinition,
@@ -30,9 +40,18 @@ from ._errors import (
     SchemaConflict,
     show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name, coerce, from_json, text_problem
+from ._fields import (
+    Field,
+    FieldType,
+    as_row_id,
+    check_name,
+    coerce,
+    dumps,
+    from_json,
+    text_problem,
+)
 from ._plan import QueryPlan, RegisterInfo
-from ._results import FacetCount, RowResult, TypeChange
+from ._results import AggregateRow, FacetCount, RowResult, TypeChange
 from ._rows import (
     chunk_size,
     decode_row,
@@ -45,6 +64,7 @@ from ._rows import (
     update_row,
 )
 from ._schema import init_schema
+from ._search import SearchConfig
 
 
 def _tenant(value: Any) -> uuid.UUID:
@@ -143,6 +163,7 @@ class Register:
         fields: Sequence[Field] = (),
         label: str | None = None,
         date_field: str | None = None,
+        search: SearchConfig | None = None,
         engine: AsyncEngine | None = None,
     ) -> Register:
         """Create the tenant's register ``name`` with ``fields``; returns it loaded.
@@ -158,8 +179,6 @@ class Register:
                 Field("email", "email", unique=True),
             ])
         """
-        from . import _evolve
-
         register = cls(name, tenant_id=tenant_id, engine=engine)
         if label is not None and (not isinstance(label, str) or text_problem(label) is not None):
             raise InvalidDefinition(
@@ -169,6 +188,12 @@ class Register:
         if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
             raise InvalidDefinition(
                 f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
+            )
+        if search is None:
+            search = SearchConfig()
+        elif not isinstance(search, SearchConfig):
+            raise InvalidDefinition(
+                f"search takes a SearchConfig(fold_accents=...), got {show(search, 80)}"
             )
         names = [f.name for f in fields]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -188,7 +213,8 @@ class Register:
                 await conn.execute(
                     text(
                         "INSERT INTO forktex_data.registers (id, tenant_id, name, label, "
-                        "date_field) VALUES (:id, :t, :name, :label, :df)"
+                        "date_field, search) VALUES (:id, :t, :name, :label, :df, "
+                        "CAST(:search AS jsonb))"
                     ),
                     {
                         "id": register_id,
@@ -196,6 +222,7 @@ class Register:
                         "name": name,
                         "label": label,
                         "df": date_field,
+                        "search": dumps(search.to_json()),
                     },
                 )
                 for f in fields:
@@ -209,7 +236,7 @@ class Register:
                 ) from None
             raise
         await register.refresh()
-        await _evolve.build_indexes(register)
+        await _evolve.build_indexes(register._handle())
         return register
 
     @classmethod
@@ -289,6 +316,11 @@ class Register:
         return self._loaded().date_field
 
     @property
+    def search_config(self) -> SearchConfig:
+        """How the register's text is split into searchable words."""
+        return self._loaded().search_config
+
+    @property
     def version(self) -> int:
         """Bumped by every schema change."""
         return self._loaded().version
@@ -317,6 +349,14 @@ class Register:
         engine = self._engine if self._engine is not None else get_engine()
         await init_schema(engine)
         return engine
+
+    def _handle(self) -> _evolve.Handle:
+        return _evolve.Handle(
+            self.name, self._tenant_id, self._bind, self._definition, self.refresh, self._forget
+        )
+
+    def _forget(self) -> None:
+        self._def = None
 
     async def _definition(self) -> Definition:
         if self._def is None:
@@ -350,9 +390,7 @@ class Register:
 
             await scratch.drop()
         """
-        from . import _evolve
-
-        await _evolve.drop_register(self)
+        await _evolve.drop_register(self._handle())
 
     # -- rows --------------------------------------------------------------------------
 
@@ -517,9 +555,7 @@ class Register:
 
             await invoices.add_field(Field("paid_on", "date"))
         """
-        from . import _evolve
-
-        await _evolve.add_field(self, field)
+        await _evolve.add_field(self._handle(), field)
         return self
 
     async def rename_field(self, old: str, new: str) -> Register:
@@ -529,9 +565,7 @@ class Register:
 
             await invoices.rename_field("amount", "total")
         """
-        from . import _evolve
-
-        await _evolve.rename_field(self, old, new)
+        await _evolve.rename_field(self._handle(), old, new)
         return self
 
     async def remove_field(self, name: str) -> Register:
@@ -541,9 +575,7 @@ class Register:
 
             await invoices.remove_field("legacy_code")
         """
-        from . import _evolve
-
-        await _evolve.remove_field(self, name)
+        await _evolve.remove_field(self._handle(), name)
         return self
 
     async def change_field_type(
@@ -572,10 +604,8 @@ class Register:
                 await invoices.change_field_type("issued_at", "date")
             await invoices.change_field_type("status", "single_select", choices=("a", "b"))
         """
-        from . import _evolve
-
         return await _evolve.change_type(
-            self,
+            self._handle(),
             name,
             new_type,
             choices=tuple(choices),
@@ -592,9 +622,7 @@ class Register:
 
             await invoices.set_indexed("issued_at")
         """
-        from . import _evolve
-
-        await _evolve.set_indexed(self, name, indexed)
+        await _evolve.set_indexed(self._handle(), name, indexed)
         return self
 
     async def set_unique(self, name: str, unique: bool = True) -> Register:
@@ -605,9 +633,7 @@ class Register:
 
             await customers.set_unique("email")
         """
-        from . import _evolve
-
-        await _evolve.set_unique(self, name, unique)
+        await _evolve.set_unique(self._handle(), name, unique)
         return self
 
     async def set_required(self, name: str, required: bool = True) -> Register:
@@ -617,9 +643,18 @@ class Register:
 
             await invoices.set_required("number")
         """
-        from . import _evolve
+        await _evolve.set_required(self._handle(), name, required)
+        return self
 
-        await _evolve.set_required(self, name, required)
+    async def set_search(self, config: SearchConfig) -> Register:
+        """Change how the register's text is searched (e.g. fold accents) and rebuild every
+        row's search words, in one transaction.
+
+        Example::
+
+            await recipes.set_search(SearchConfig(fold_accents=True))
+        """
+        await _evolve.set_search(self._handle(), config)
         return self
 
     # -- RegisterSource ------------------------------------------------------------------
@@ -660,6 +695,31 @@ class Register:
         async with bind.connect() as conn:
             rows = await conn.execute(text(statement), params)
             return [FacetCount(_facet_value(field, row.v), int(row.n)) for row in rows]
+
+    async def aggregate_rows(
+        self,
+        plan: QueryPlan,
+        groups: Sequence[Field],
+        specs: Sequence[AggregateSpec],
+        limit: int,
+    ) -> list[AggregateRow]:
+        """Aggregates per group, computed by Postgres (see ``RowQuery.aggregate``)."""
+        d = await self._definition()
+        sql = aggregate_sql(plan, groups, specs, d.id, d.tenant_id, limit)
+        bind = await self._bind()
+        async with bind.connect() as conn:
+            found = (await conn.execute(text(sql.text), sql.params)).all()
+        result = []
+        for row in found:
+            group = {f.name: _facet_value(f, row[i]) for i, f in enumerate(groups)}
+            values = {}
+            for j, spec in enumerate(specs):
+                raw = row[len(groups) + 2 * j]
+                if spec.field is not None and spec.function in ("min", "max"):
+                    raw = _facet_value(spec.field, raw)
+                values[spec.name] = finish(spec, raw, int(row[len(groups) + 2 * j + 1]))
+            result.append(AggregateRow(group=group, values=values))
+        return result
 
     async def archive_rows(self, plan: QueryPlan, archived: bool) -> int:
         d = await self._definition()

@@ -152,3 +152,39 @@ class TypeChange:
     failed: int = 0
     failures: tuple[tuple[Any, Any, str], ...] = ()
     dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class AggregateRow:
+    """One group of ``RowQuery.group_by(...).aggregate(...)``: the values of the group_by
+    fields (``group``; ``None`` for rows without a value) and the aggregates (``values``).
+    ``row[name]`` reads either.
+
+    Example::
+
+        rows = await RowQuery(invoices).group_by("status").aggregate(n=Count())
+        rows[0]["status"], rows[0]["n"]  # ('draft', 13)
+    """
+
+    group: Mapping[str, Any]
+    values: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        for name in ("group", "values"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.values:
+            return self.values[name]
+        if name in self.group:
+            return self.group[name]
+        raise KeyError(
+            f"no aggregate or group field {name!r}; names: "
+            f"{', '.join(map(repr, [*self.group, *self.values]))}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The group fields then the aggregates, in one dict."""
+        return {**self.group, **self.values}

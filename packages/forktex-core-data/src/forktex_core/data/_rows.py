@@ -25,7 +25,7 @@ from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolatio
 from ._fields import Field, FieldType, check_key, dumps, to_json
 from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
-from ._search import search_columns, vector_of
+from ._search import PLAIN, SearchConfig, search_columns, vector_of
 
 
 def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
@@ -43,7 +43,7 @@ def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
             f"is {MAX_DOCUMENT_CHARS:,}: store large content elsewhere (e.g. object storage) "
             "and keep a link in the row"
         )
-    return doc, vector_of(d.search_columns, data)
+    return doc, vector_of(d.search_columns, data, d.search_config)
 
 
 def decode_row(d: Definition, record: Any) -> RowResult:
@@ -457,7 +457,10 @@ async def delete_locked(conn: AsyncConnection, d: Definition, ids: Sequence[uuid
 
 
 async def refresh_search(
-    conn: AsyncConnection, register_id: uuid.UUID, fields: Sequence[Field]
+    conn: AsyncConnection,
+    register_id: uuid.UUID,
+    fields: Sequence[Field],
+    config: SearchConfig = PLAIN,
 ) -> None:
     """Rewrite the search vector of every row of a register from its stored values (after
     the set of searchable fields changed), in batches."""
@@ -478,7 +481,9 @@ async def refresh_search(
             return
         ids = [row.id for row in batch]
         vectors = [
-            vector_of(columns, json.loads(row.data) if isinstance(row.data, str) else row.data)
+            vector_of(
+                columns, json.loads(row.data) if isinstance(row.data, str) else row.data, config
+            )
             for row in batch
         ]
         await conn.execute(

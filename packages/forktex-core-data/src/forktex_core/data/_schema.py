@@ -189,6 +189,10 @@ MIGRATIONS: list[Migration] = [
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT $1::timestamptz $$;
     """,
     _unique_storage_keys,
+    # 3: per-register search configuration (SearchConfig), the defaults for existing ones.
+    """
+    ALTER TABLE registers ADD COLUMN search jsonb NOT NULL DEFAULT '{}';
+    """,
 ]
 """Append-only: never edit an entry once released (``ensure_schema`` checks checksums)."""
 

@@ -40,16 +40,60 @@ MAX_VECTOR_BYTES = 512 * 1024
 _WORD = re.compile(r"[^\W_]+")
 
 
-def words(text: str) -> list[str]:
-    """The words of ``text`` in order: runs of letters and digits, NFKC, case-folded.
+@dataclass(frozen=True)
+class SearchConfig:
+    """How a register's text is split into searchable words. ``fold_accents=True`` also
+    removes accents and other combining marks (``"Crème Brûlée"`` is found by ``creme
+    brulee`` and the other way round).
+
+    Example::
+
+        await Register.create("recipes", tenant_id=org, fields=[...],
+                              search=SearchConfig(fold_accents=True))
+    """
+
+    fold_accents: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fold_accents, bool):
+            raise TypeError(f"fold_accents must be True or False, got {self.fold_accents!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form."""
+        return {"fold_accents": self.fold_accents}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> SearchConfig:
+        """The configuration of a stored form (missing keys: the defaults)."""
+        return cls(fold_accents=bool((raw or {}).get("fold_accents", False)))
+
+
+PLAIN = SearchConfig()
+
+
+def _strip_marks(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
+def words(text: str, config: SearchConfig = PLAIN) -> list[str]:
+    """The words of ``text`` in order: runs of letters and digits, NFKC, case-folded
+    (and without accents when ``config.fold_accents``).
 
     Example::
 
         words("Ada's e-mail: ADA@Example.com")  # ['ada', 's', 'e', 'mail', 'ada', ...]
     """
     # ASCII is unchanged by NFKC and case-folds like lower(): the common case is cheap.
-    folded = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
-    return [w for w in _WORD.findall(folded) if len(w) <= MAX_WORD_CHARS]
+    if text.isascii():
+        found = _WORD.findall(text.lower())
+    else:
+        found = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+        if config.fold_accents:
+            found = [w if w.isascii() else _strip_marks(w) for w in found]
+    return [w for w in found if len(w) <= MAX_WORD_CHARS]
 
 
 # -- documents ----------------------------------------------------------------------------
@@ -84,10 +128,10 @@ def searchable_parts(
     return parts
 
 
-def index(parts: Iterable[str]) -> WordIndex:
+def index(parts: Iterable[str], config: SearchConfig = PLAIN) -> WordIndex:
     """The word positions of a row's searchable strings, read as one text (a space between
     two values, which never joins words)."""
-    found = words(" ".join(parts))
+    found = words(" ".join(parts), config)
     if len(found) <= MAX_POSITION:
         fast = _index_within_limits(found)
         if fast is not None:
@@ -142,16 +186,20 @@ def vector_literal(found: WordIndex) -> str:
     )
 
 
-def vector_of(columns: Iterable[tuple[str, str, bool]], data: Mapping[str, Any]) -> str:
+def vector_of(
+    columns: Iterable[tuple[str, str, bool]],
+    data: Mapping[str, Any],
+    config: SearchConfig = PLAIN,
+) -> str:
     """The ``tsvector`` input text of a stored JSON document (keyed by storage key):
     ``vector_literal(index(parts))``, built directly when no limit can apply."""
     parts = searchable_parts(columns, data, by_key=True)
     text = " ".join(parts)
     if len(text) > _SHORT_TEXT:
-        return vector_literal(index(parts))
-    found = words(text)
+        return vector_literal(index(parts, config))
+    found = words(text, config)
     if len(found) > MAX_POSITIONS_PER_WORD:  # a word could repeat past the limit
-        return vector_literal(index(parts))
+        return vector_literal(index(parts, config))
     # At most 256 words of a short text: positions 1..n, no limit applies.
     entries: dict[str, str] = {}
     for position, word in enumerate(found, start=1):
@@ -169,9 +217,11 @@ _SHORT_TEXT = 30_000
 
 @dataclass(frozen=True)
 class Phrase:
-    """Words that must occur one after the other (a single word is a phrase of one)."""
+    """Words that must occur one after the other (a single word is a phrase of one);
+    with ``prefix`` the last one is a word's beginning (``acm*`` finds ``acme``)."""
 
     words: tuple[str, ...]
+    prefix: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,8 +250,9 @@ _CHUNK = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
 
 @functools.lru_cache(maxsize=256)
-def parse(text: str) -> Query | None:
+def parse(text: str, config: SearchConfig = PLAIN) -> Query | None:
     """The query of a search text, or ``None`` when it holds no words (matches nothing).
+    A bare term ending in ``*`` ends with a word's beginning (``acm*``).
 
     Example::
 
@@ -219,16 +270,18 @@ def parse(text: str) -> Query | None:
                 continue
             if bare.startswith("-") and len(bare) > 1:
                 negated, bare = True, bare[1:]
-            found = words(bare)
+            prefix = bare.endswith("*")
+            found = words(bare, config)
         else:
-            found = words(quoted)
+            prefix = False
+            found = words(quoted, config)
         if not found:
             continue
         if pending_or:
             options.append(All(tuple(terms)))
             terms = []
             pending_or = False
-        phrase = Phrase(tuple(found))
+        phrase = Phrase(tuple(found), prefix)
         terms.append(Not(phrase) if negated else phrase)
     if pending_or:  # a trailing "or" is a word
         terms.append(Phrase(("or",)))
@@ -238,7 +291,19 @@ def parse(text: str) -> Query | None:
 
 
 def _phrase_sql(phrase: Phrase) -> str:
-    return "(" + " <-> ".join(f"'{w}'" for w in phrase.words) + ")"
+    quoted = [f"'{w}'" for w in phrase.words]
+    if phrase.prefix:
+        quoted[-1] += ":*"
+    return "(" + " <-> ".join(quoted) + ")"
+
+
+def as_you_type(text: str) -> str:
+    """``text`` with its last term read as a word's beginning (``acme co`` finds ``acme
+    corp``): a ``*`` appended unless the text ends in a space, a quote, ``*`` or ``or``."""
+    last = text.split()[-1] if text.split() else ""
+    if not last or text[-1].isspace() or last.endswith(('"', "*")) or last.casefold() == "or":
+        return text
+    return text + "*"
 
 
 def query_literal(query: Query) -> str:
@@ -253,13 +318,20 @@ def query_literal(query: Query) -> str:
     return " | ".join(alternatives)
 
 
+def _positions(found: WordIndex, word: str, prefix: bool) -> set[int] | tuple[int, ...] | None:
+    if not prefix:
+        return found.get(word)
+    return {p for w, ps in found.items() if w.startswith(word) for p in ps}
+
+
 def _has_phrase(found: WordIndex, phrase: Phrase) -> bool:
-    first = found.get(phrase.words[0])
+    last = len(phrase.words) - 1
+    first = _positions(found, phrase.words[0], phrase.prefix and last == 0)
     if not first:
         return False
     starts = set(first)
     for offset, word in enumerate(phrase.words[1:], start=1):
-        later = found.get(word)
+        later = _positions(found, word, phrase.prefix and offset == last)
         if not later:
             return False
         starts &= {p - offset for p in later}

@@ -24,9 +24,21 @@ from ._errors import (
     UniqueViolation,
     show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name
-from ._plan import ID, QueryPlan, RegisterInfo, SortKey, field_value, sort_value
+from ._fields import Field, FieldType, as_row_id, check_name, fold
+from ._plan import (
+    ID,
+    AnyOf,
+    Condition,
+    Filter,
+    Not,
+    QueryPlan,
+    RegisterInfo,
+    SortKey,
+    field_value,
+    sort_value,
+)
 from ._results import FacetCount, RowResult
+from ._search import SearchConfig
 
 
 @runtime_checkable
@@ -34,10 +46,16 @@ class RegisterSource(Protocol):
     """What ``RowQuery`` needs from a register, wherever its rows live (Postgres, memory,
     an external API, a computation). Implement these seven methods to plug in a source.
 
-    Semantics every source keeps: conditions are ANDed; ``ne`` keeps rows without a value;
+    Semantics every source keeps: ``plan.conditions`` are ANDed, and each is a
+    :class:`Condition` or a group (``AnyOf``, ``AllOf``, ``Not``; a row without a value
+    does not match a condition, so ``Not`` of it selects the row); ``ne`` and the ``not_``
+    operators keep rows without a value;
     ordered comparisons, ``in`` and ``between`` never match a missing value; NULL sorts as
     the largest value; ``after`` (keyset) holds the sort values of the last row seen and
-    selects the rows strictly after it in ``plan.sort`` order.
+    selects the rows strictly after it in ``plan.sort`` order (a single_select's sort key
+    is the rank of its choice). An optional eighth method, ``aggregate_rows(plan, groups,
+    aggregates, limit)``, computes ``RowQuery.aggregate`` at the source; without it the
+    query aggregates the rows ``fetch_rows`` returns.
 
     Example::
 
@@ -121,18 +139,32 @@ def matches(plan: QueryPlan, row: RowResult) -> bool:
         return False
     if plan.archived == "archived" and not row.archived:
         return False
-    for cond in plan.conditions:
-        if not _check(cond.field, cond.op, cond.value, field_value(row, cond.field)):
+    for node in plan.conditions:
+        if not holds(node, row):
             return False
     if plan.search is not None:
         parts = _search.searchable_parts(plan.info.search_columns, row.values, by_key=False)
-        return _search.matches(_search.parse(plan.search), _search.index(parts))
+        config = plan.info.search_config
+        return _search.matches(_search.parse(plan.search, config), _search.index(parts, config))
     return True
+
+
+def holds(node: Filter, row: RowResult) -> bool:
+    """Whether one filter (a condition or a group) selects ``row``."""
+    if isinstance(node, Condition):
+        return _check(node.field, node.op, node.value, field_value(row, node.field))
+    if isinstance(node, Not):
+        return not holds(node.inner, row)
+    if isinstance(node, AnyOf):
+        return any(holds(item, row) for item in node.items)
+    return all(holds(item, row) for item in node.items)
 
 
 def _check(f: Field, op: str, expected: Any, value: Any) -> bool:
     if op == "is_null":
         return (value is None) is expected
+    if op.startswith("not_"):
+        return not _check(f, op[4:], expected, value)
     if op == "ne":
         return value is None or value != expected
     if value is None:
@@ -155,6 +187,8 @@ def _check(f: Field, op: str, expected: Any, value: Any) -> bool:
         return bool(expected[0] <= value <= expected[1])
     if op == "starts_with":
         return bool(value.startswith(expected))
+    if op == "icontains":
+        return fold(expected) in fold(value)
     if op == "contains":
         if f.kind is FieldType.JSON:
             return _json_contains(value, expected)
@@ -255,8 +289,13 @@ class MemoryRegister:
         compute: Callable[[], Awaitable[Iterable[Mapping[str, Any]]]] | None = None,
         targets: Mapping[str, RegisterSource] | None = None,
         date_field: str | None = None,
+        search: SearchConfig | None = None,
     ) -> None:
         check_name(name, "register")
+        if search is not None and not isinstance(search, SearchConfig):
+            raise InvalidDefinition(
+                f"search takes a SearchConfig(fold_accents=...), got {show(search, 80)}"
+            )
         if isinstance(fields, (str, Field)) or not all(isinstance(f, Field) for f in fields):
             raise InvalidDefinition(
                 f"fields must be a list of Field(...) definitions, got {show(fields, 80)}"
@@ -266,7 +305,7 @@ class MemoryRegister:
             raise InvalidDefinition(f"register {name!r} names a field twice: {names}")
         if compute is not None and not callable(compute):
             raise InvalidDefinition(f"compute must be an async callable, got {show(compute, 80)}")
-        self._info = RegisterInfo(name, tuple(fields), date_field)
+        self._info = RegisterInfo(name, tuple(fields), date_field, search or SearchConfig())
         if date_field is not None:
             self._info.field(date_field)
         self._compute = compute
@@ -406,8 +445,6 @@ class MemoryRegister:
     async def fetch_targets(
         self, field: Field, ids: Sequence[uuid.UUID]
     ) -> Mapping[uuid.UUID, RowResult]:
-        from ._query import RowQuery
-
         target = self._targets.get(field.target or "")
         if target is None:
             raise DataError(
@@ -416,8 +453,10 @@ class MemoryRegister:
             )
         if not ids:
             return {}
-        rows = await RowQuery(target).with_archived().filter("id", "in", list(ids)).all()
-        return {row.id: row for row in rows}
+        info = await target.describe()
+        wanted = Condition(ID, "in", tuple(ids))
+        plan = QueryPlan(info, (wanted,), (SortKey(ID, False),), None, "all", ())
+        return {row.id: row for row in await target.fetch_rows(plan)}
 
 
 __all__ = ["ID", "MemoryRegister", "RegisterSource"]
