@@ -310,9 +310,18 @@ def _register_effects(flow: Flow, steps: int) -> None:
         return out
 
 
-@pytest.mark.parametrize("crash", [False, True], ids=["restart", "crash"])
+async def _restart(pg: Any, how: str) -> None:
+    if how == "down-3s":  # an outage longer than a restart: new connections refused for 3 s
+        await asyncio.to_thread(pg.shutdown)
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(pg.start)
+    else:
+        await asyncio.to_thread(pg.restart, crash=how == "crash")
+
+
+@pytest.mark.parametrize("how", ["restart", "crash", "down-3s"])
 async def test_worker_rides_out_a_postgres_restart_with_every_effect_recorded_once(
-    forktex_restartable_postgres: Any, crash: bool
+    forktex_restartable_postgres: Any, how: str
 ) -> None:
     pg = forktex_restartable_postgres
     url = _with_secret(pg.service.url)
@@ -330,10 +339,10 @@ async def test_worker_rides_out_a_postgres_restart_with_every_effect_recorded_on
         ids = [await flow.start("faults.effects", input=r) for r in range(runs)]
         await asyncio.sleep(0.4)  # mid-run: some steps done, most not
         started = time.monotonic()
-        await asyncio.to_thread(pg.restart, crash=crash)
+        await _restart(pg, how)
         down = time.monotonic() - started
         results = [await asyncio.wait_for(flow.result(i, timeout=HANG), HANG) for i in ids]
-        print(f"postgres {'crash-' if crash else ''}restart took {down:.2f} s; all runs done")
+        print(f"postgres {how}: server back after {down:.2f} s; all runs done")
         assert results == [[r * 100 + n for n in range(steps)] for r in range(runs)]
         assert not worker.done()  # no process (or worker) restart
     finally:
