@@ -161,6 +161,17 @@ async def test_unknown_host_is_named() -> None:
         await flow.close()
 
 
+async def test_missing_database_is_named(pg: Any) -> None:
+    url = _with_secret(pg.url).rsplit("/", 1)[0] + "/no_such_flow_database"
+    flow = Flow(url)
+    try:
+        error, _ = await _fails(flow.connect())
+        _check_report(error, f"{pg.host}:{pg.port}", "no_such_flow_database")
+        assert error.connecting and "does not exist" in str(error)
+    finally:
+        await flow.close()
+
+
 @pytest.mark.parametrize("port", ["abc", "99999", "0"])
 def test_a_port_that_is_not_a_number_is_refused_naming_the_url(port: str) -> None:
     with pytest.raises(InvalidArgument) as info:
