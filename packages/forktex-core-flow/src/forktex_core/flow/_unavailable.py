@@ -185,7 +185,7 @@ def command_failure(
     )
 
 
-class ReportingConnection(asyncpg.Connection):
+class ReportingConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
     """An asyncpg connection whose statements raise :class:`FlowUnavailable` when the
     connection is lost or silent (subclassed per :class:`Reporter` with its target).
 
