@@ -14,6 +14,7 @@ the default timeouts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forktex_core.flow import Flow, FlowContext, FlowError, FlowUnavailable, InvalidArgument
 
-from .conftest import FAST, running
+from .conftest import FAST, running, wait_until
 
 SECRET = "Flow-Fault-S3cret"  # in every URL: trust auth ignores it, messages must not show it
 HANG = 60.0  # a call that takes longer than this has hung
@@ -332,8 +333,9 @@ async def _restart(pg: Any, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["restart", "crash", "down-3s"])
 async def test_worker_rides_out_a_postgres_restart_with_every_effect_recorded_once(
-    forktex_restartable_postgres: Any, how: str
+    forktex_restartable_postgres: Any, how: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="forktex_core.flow")
     pg = forktex_restartable_postgres
     url = _with_secret(pg.service.url)
     flow = Flow(url, lease=5.0, heartbeat=1.0, reaper_interval=0.2, poll_interval=0.5)
@@ -356,6 +358,14 @@ async def test_worker_rides_out_a_postgres_restart_with_every_effect_recorded_on
         print(f"postgres {how}: server back after {down:.2f} s; all runs done")
         assert results == [[r * 100 + n for n in range(steps)] for r in range(runs)]
         assert not worker.done()  # no process (or worker) restart
+        # the LISTEN connections came back, and so did the heartbeat thread's
+        messages = [r.getMessage() for r in caplog.records]
+        assert "flow: LISTEN connection re-established" in messages
+        since = await _query(pg, "SELECT now()")
+        await wait_until(
+            lambda: _query(pg, "SELECT bool_and(heartbeat > $1) FROM forktex_flow.workers", since),
+            timeout=HANG,
+        )
     finally:
         flow.stop()
         await asyncio.wait_for(worker, HANG)
@@ -372,6 +382,15 @@ async def test_worker_rides_out_a_postgres_restart_with_every_effect_recorded_on
         (r, n) for r in range(runs) for n in range(steps)
     ]
     assert recorded == runs * steps * 2  # each record and pause checkpointed once
+
+
+async def _query(pg: Any, statement: str, *args: Any) -> Any:
+    """One value read on a connection of the test's own."""
+    conn = await asyncpg.connect(pg.service.dsn)
+    try:
+        return await conn.fetchval(statement, *args)
+    finally:
+        await conn.close()
 
 
 async def test_worker_gives_up_after_max_outage_with_flow_unavailable(
