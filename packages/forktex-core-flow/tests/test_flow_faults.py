@@ -28,7 +28,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forktex_core.flow import Flow, FlowContext, FlowError, FlowUnavailable, InvalidArgument
+from forktex_core.flow import (
+    Flow,
+    FlowContext,
+    FlowError,
+    FlowUnavailable,
+    InvalidArgument,
+    RunFailed,
+)
 
 from .conftest import FAST, running, wait_until
 
@@ -132,6 +139,31 @@ async def test_cancelling_a_call_to_a_silent_server_raises_cancellation(
     finally:
         await asyncio.to_thread(proxy.heal)
         await flow.close()
+
+
+async def test_errors_that_are_not_faults_keep_their_type(make_flow: Any, h: Any) -> None:
+    flow = make_flow()
+    conn = await flow._store.dedicated()  # a connection as flow opens them
+    try:
+        with pytest.raises(asyncpg.DivisionByZeroError) as info:
+            await conn.fetchval("SELECT 1 / 0")
+        assert info.value.__cause__ is None
+    finally:
+        await conn.close()
+
+    @flow.transaction
+    async def broken(ctx: FlowContext, session: AsyncSession) -> None:
+        await session.execute(text("SELECT * FROM no_such_table"))
+
+    @flow.workflow(name="faults.broken", version=1)
+    async def wf(ctx: FlowContext) -> None:
+        await broken(ctx)
+
+    async with h.running(flow):
+        run_id = await flow.start("faults.broken")
+        with pytest.raises(RunFailed) as failed:
+            await flow.result(run_id, timeout=30)
+    assert "no_such_table" in str(failed.value) and "FlowUnavailable" not in str(failed.value)
 
 
 # -- refused, unknown, malformed ----------------------------------------------------------

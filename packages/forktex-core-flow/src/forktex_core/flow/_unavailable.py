@@ -196,47 +196,55 @@ class ReportingConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg 
 
     _forktex_target: ClassVar[Target]
 
-    def _report(self, exc: Exception) -> BaseException:
-        translated = command_failure(
-            exc, self._forktex_target, self._forktex_target.command_timeout
-        )
-        return exc if translated is None else translated
+    def _report(self, exc: Exception) -> None:
+        """Raise the :class:`FlowUnavailable` that ``exc`` means, if any (the caller
+        re-raises ``exc`` itself otherwise)."""
+        target = self._forktex_target
+        translated = command_failure(exc, target, target.command_timeout)
+        if translated is not None:
+            raise translated from exc
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().execute(*args, **kwargs)
         except Exception as exc:
-            raise self._report(exc) from exc
+            self._report(exc)
+            raise
 
     async def executemany(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().executemany(*args, **kwargs)
         except Exception as exc:
-            raise self._report(exc) from exc
+            self._report(exc)
+            raise
 
     async def fetch(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().fetch(*args, **kwargs)
         except Exception as exc:
-            raise self._report(exc) from exc
+            self._report(exc)
+            raise
 
     async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().fetchrow(*args, **kwargs)
         except Exception as exc:
-            raise self._report(exc) from exc
+            self._report(exc)
+            raise
 
     async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().fetchval(*args, **kwargs)
         except Exception as exc:
-            raise self._report(exc) from exc
+            self._report(exc)
+            raise
 
     async def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().fetchmany(*args, **kwargs)
         except Exception as exc:
-            raise self._report(exc) from exc
+            self._report(exc)
+            raise
 
 
 class Reporter:
