@@ -391,8 +391,13 @@ async def test_worker_rides_out_a_postgres_restart_with_every_effect_recorded_on
         assert results == [[r * 100 + n for n in range(steps)] for r in range(runs)]
         assert not worker.done()  # no process (or worker) restart
         # the LISTEN connections came back, and so did the heartbeat thread's
-        messages = [r.getMessage() for r in caplog.records]
-        assert "flow: LISTEN connection re-established" in messages
+        # (the runs may finish first: the worker also polls)
+        await wait_until(
+            lambda: any(
+                r.getMessage() == "flow: LISTEN connection re-established" for r in caplog.records
+            ),
+            timeout=HANG,
+        )
         since = await _query(pg, "SELECT now()")
         await wait_until(
             lambda: _query(pg, "SELECT bool_and(heartbeat > $1) FROM forktex_flow.workers", since),

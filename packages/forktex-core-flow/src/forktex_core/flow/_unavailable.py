@@ -201,8 +201,14 @@ class ReportingConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg 
         re-raises ``exc`` itself otherwise)."""
         target = self._forktex_target
         translated = command_failure(exc, target, target.command_timeout)
-        if translated is not None:
-            raise translated from exc
+        if translated is None:
+            return
+        if isinstance(driver_error(exc), TimeoutError):
+            # Silent mid-reply: the connection's state is unknown, so it is never reused;
+            # closing it now also spares the caller asyncpg's wait (another timeout) for its
+            # cancel request, which a silent server does not answer either.
+            self.terminate()
+        raise translated from exc
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         try:
