@@ -454,6 +454,36 @@ async def test_worker_gives_up_after_max_outage_with_flow_unavailable(
         await flow.close()
 
 
+async def test_worker_on_a_server_gone_silent_gives_up_after_max_outage(
+    forktex_fault_proxy: Any, pg: Any
+) -> None:
+    """No part of a worker (claims, heartbeat thread, listener, leader) waits forever on a
+    black-holed server: the heartbeat's timeouts start the outage clock, and the worker
+    stops with FlowUnavailable once it exceeds max_outage."""
+    proxy = forktex_fault_proxy(pg)
+    flow = Flow(
+        _with_secret(proxy.url(pg.url)),
+        connect_timeout=1,
+        command_timeout=1,
+        max_outage=2,
+        **FAST,
+    )
+    _register(flow)
+    worker = asyncio.ensure_future(flow.run_worker(concurrency=2))
+    try:
+        await flow.wait_worker_started()
+        await asyncio.to_thread(proxy.black_hole)
+        error, took = await _fails(worker)
+        print(f"worker on a silent server gave up after {took:.2f} s (max_outage 2 s)")
+        _check_report(error, f"127.0.0.1:{proxy.port}", pg.database)
+        assert "max_outage" in str(error)
+    finally:
+        await asyncio.to_thread(proxy.heal)
+        flow.stop()
+        await asyncio.gather(worker, return_exceptions=True)
+        await flow.close()
+
+
 # -- the command line -----------------------------------------------------------------------
 
 
