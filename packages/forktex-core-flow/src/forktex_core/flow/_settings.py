@@ -28,7 +28,9 @@ class Settings:
     The constructor takes ``Flow``'s parameters and checks each, in that order; a bad one
     raises :class:`InvalidArgument` naming it. ``retention`` may be a ``timedelta``; every
     duration is stored as float seconds. The database URL is never shown (it may hold a
-    password).
+    password); a port in it that is not a number is refused here. ``connect_timeout``,
+    ``command_timeout`` (``None``: no limit) and ``max_outage`` bound the waits on the
+    database (see :class:`FlowUnavailable`).
 
     Example::
 
