@@ -199,7 +199,7 @@ def test_clear_errors_for_bad_entrypoints_and_urls(
         ),
         (
             ["runs", "list", "--database-url", "postgresql://app:s3cret@127.0.0.1:1/x"],
-            "cannot connect to postgresql://app:***@127.0.0.1:1/x",
+            "cannot connect to PostgreSQL at 127.0.0.1:1 (database 'x', user 'app')",
         ),
         (["graph", "export", "x"], "needs the application"),
     ]

@@ -34,12 +34,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from ._audit import DEFAULT_MANIFEST, FAILING, audit
-from ._db import mask_url
 from ._errors import FlowError
-from ._flow import Flow, database_label, with_database
+from ._flow import Flow, with_database
 from ._pictures import FORMATS
 from ._records import RunInfo
 
@@ -106,13 +103,9 @@ def _open(args: argparse.Namespace, *, need_app: bool = False) -> Flow:
 
 
 async def _connect(flow: Flow) -> None:
-    try:
-        await asyncio.wait_for(flow.connect(), 15)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise CliError(
-            f"cannot connect to {database_label(flow)}: {type(exc).__name__}: "
-            f"{mask_url(str(exc)) or 'timed out'}"
-        ) from None
+    # An unreachable database raises FlowUnavailable naming it (password masked), which
+    # main() prints as one line, exit status 2.
+    await flow.connect()
 
 
 # -- output ---------------------------------------------------------------------------------

@@ -10,6 +10,9 @@
   lock, the heartbeat thread, the batched lease checks;
 * a SQLAlchemy engine per event loop for transactional steps;
 * the LISTEN connection that tells ``result()`` a run has finished.
+
+All of them are opened by one :class:`~._unavailable.Reporter`: with ``connect_timeout`` and
+``command_timeout``, and with their faults reported as :class:`FlowUnavailable`.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ._db import asyncpg_dsn, keep_session, mask_url, sqlalchemy_url
-from ._errors import FlowClosed
+from ._db import keep_session, mask_url, sqlalchemy_url
+from ._errors import FlowClosed, FlowUnavailable
 from ._listener import Listener
 from ._schema import ensure_schema
 from ._sql import DONE_CHANNEL
+from ._unavailable import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, Reporter, Target
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,9 +46,15 @@ class Connections:
         await conns.close()
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+    ) -> None:
         self._url = database_url
-        self.dsn = asyncpg_dsn(database_url)
+        self._reporter = Reporter(database_url, connect_timeout, command_timeout)
+        self.dsn = self._reporter.dsn
         self._pool: asyncpg.Pool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._pool_lock: asyncio.Lock | None = None
@@ -64,6 +74,11 @@ class Connections:
         """The database URL with its password masked (for reprs and messages)."""
         return mask_url(self._url)
 
+    @property
+    def target(self) -> Target:
+        """The server, as error messages name it."""
+        return self._reporter.target
+
     def check_open(self) -> None:
         """Raise :class:`FlowClosed` once :meth:`close` was called."""
         if self._closed:
@@ -73,7 +88,15 @@ class Connections:
         """Create or migrate the schema (once per process and database)."""
         if self._schema_ready:
             return
-        await ensure_schema(sqlalchemy_url(self._url))
+        from sqlalchemy.pool import NullPool
+
+        from forktex_core.db import DatabaseUnavailable
+
+        try:
+            engine = self._reporter.engine(sqlalchemy_url(self._url), poolclass=NullPool)
+            await ensure_schema(engine)
+        except DatabaseUnavailable as exc:  # a migration statement lost its connection
+            raise FlowUnavailable(f"while migrating the schema of {self.target}: {exc}") from exc
         self._schema_ready = True
 
     async def client(self) -> asyncpg.Pool:
@@ -92,17 +115,26 @@ class Connections:
                 self._pool = None
             self._pool_loop = loop
             await self.ensure_schema()
-            self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=10, reset=keep_session
-            )
+            self._pool = await self._create_pool(10)
             return self._pool
 
     async def open_workers(self, max_size: int) -> None:
         """Open the worker's pool (kept until :meth:`close_workers`)."""
         if self._workers is None:
-            self._workers = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=max_size, reset=keep_session
-            )
+            self._workers = await self._create_pool(max_size)
+
+    async def _create_pool(self, max_size: int) -> asyncpg.Pool:
+        reporter = self._reporter
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            reporter.dsn,
+            min_size=1,
+            max_size=max_size,
+            reset=keep_session,
+            connect=reporter.connect,
+            connection_class=reporter.connection_class,
+            **reporter.timeouts,
+        )
+        return pool
 
     @property
     def workers_open(self) -> bool:
@@ -126,10 +158,7 @@ class Connections:
 
     async def dedicated(self, **server_settings: str) -> asyncpg.Connection:
         """A connection of its own (the caller closes it), with these session settings."""
-        conn: asyncpg.Connection = await asyncpg.connect(
-            self.dsn, server_settings=server_settings or None
-        )
-        return conn
+        return await self._reporter.connect(server_settings=server_settings or None)
 
     def listener(
         self,
@@ -141,11 +170,9 @@ class Connections:
 
     def engine(self) -> AsyncEngine:
         """The SQLAlchemy engine of the running event loop."""
-        from sqlalchemy.ext.asyncio import create_async_engine
-
         loop = asyncio.get_running_loop()
         if self._engine is None or self._engine_loop is not loop:
-            self._engine = create_async_engine(
+            self._engine = self._reporter.engine(
                 sqlalchemy_url(self._url), pool_size=5, max_overflow=5, pool_pre_ping=True
             )
             self._engine_loop = loop

@@ -29,6 +29,32 @@ class InvalidArgument(FlowError, ValueError):
     """
 
 
+class FlowUnavailable(FlowError, ConnectionError):
+    """The database cannot be reached, or stopped answering.
+
+    Raised instead of asyncpg's, SQLAlchemy's or the socket's own errors when a connection
+    cannot be opened (refused, unknown host, silent past ``connect_timeout``, login refused)
+    or an open one is lost or silent past ``command_timeout``; a worker raises it when the
+    database stayed unreachable longer than ``max_outage``. The message names the server
+    (``host:port``, database, user; never the password) and what failed. ``connecting`` is
+    True when no connection could be opened at all.
+
+    Example::
+
+        try:
+            await flow.start("cloud.deploy", input={})
+        except FlowUnavailable as exc:
+            print(exc)  # cannot connect to PostgreSQL at db:5432 (database 'app', ...): ...
+    """
+
+    def __init__(self, message: str, *, connecting: bool = False) -> None:
+        super().__init__(message)
+        self.connecting = connecting
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class UnknownWorkflow(FlowError, LookupError):
     """No workflow of that name (and version) is registered on this :class:`Flow`.
 

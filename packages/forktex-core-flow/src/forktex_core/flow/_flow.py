@@ -25,6 +25,7 @@ from ._registry import Registry
 from ._serde import Serializer
 from ._settings import DEFAULT_RETENTION, Settings
 from ._store import Store
+from ._unavailable import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OUTAGE
 from ._worker import Worker
 
 
@@ -43,6 +44,13 @@ class Flow(Registration, RunCalls, ViewCalls):
     older than this are pruned, ``prune_batch`` rows at a time), ``shutdown_grace`` (how long
     a stopping worker lets in-flight runs finish), ``pool_size`` (worker pool connections),
     ``serializer`` (JSON hooks for custom types).
+
+    Nothing waits forever on the database: ``connect_timeout`` [5 s] bounds opening a
+    connection, ``command_timeout`` [30 s; ``None``: no limit] the wait for the reply to one
+    statement, on every connection flow opens; past them, and on a refused or lost
+    connection or an unknown host, calls raise :class:`FlowUnavailable` naming the server.
+    A worker rides out a database outage (reconnecting with backoff) for up to
+    ``max_outage`` [300 s], then ``run_worker`` raises :class:`FlowUnavailable`.
 
     Example::
 
@@ -76,6 +84,9 @@ class Flow(Registration, RunCalls, ViewCalls):
         pool_size: int | None = None,
         worker_id: str | None = None,
         hooks: Iterable[FlowHooks] = (),
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        max_outage: float = DEFAULT_MAX_OUTAGE,
     ) -> None:
         self._settings = Settings(
             database_url,
@@ -90,6 +101,9 @@ class Flow(Registration, RunCalls, ViewCalls):
             shutdown_grace=shutdown_grace,
             pool_size=pool_size,
             worker_id=worker_id,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+            max_outage=max_outage,
         )
         self._registry = Registry(hooks)
         self._store = Store(self._settings)
@@ -150,6 +164,21 @@ class Flow(Registration, RunCalls, ViewCalls):
     def pool_size(self) -> int | None:
         """Connections of the worker's pool (None: from the concurrency)."""
         return self._settings.pool_size
+
+    @property
+    def connect_timeout(self) -> float:
+        """Seconds to open a database connection before :class:`FlowUnavailable`."""
+        return self._settings.connect_timeout
+
+    @property
+    def command_timeout(self) -> float | None:
+        """Seconds to wait for one statement's reply before :class:`FlowUnavailable`."""
+        return self._settings.command_timeout
+
+    @property
+    def max_outage(self) -> float:
+        """Seconds a worker rides out an unreachable database before it gives up."""
+        return self._settings.max_outage
 
     @property
     def _dsn(self) -> str:

@@ -90,6 +90,8 @@ class LeaseKeeper:
         self._stalled_since: float | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
+        # monotonic time of the first failed beat since the last good one (None: beating)
+        self.down_since: float | None = None
 
     # -- called from the worker's event loop -------------------------------------------------
 
@@ -156,7 +158,10 @@ class LeaseKeeper:
                         )
                     await self._beat(conn)
                     delay = s.interval
+                    self.down_since = None
                 except (*TRANSIENT, asyncpg.PostgresError, TimeoutError) as exc:
+                    if self.down_since is None:
+                        self.down_since = started
                     log.warning("flow: heartbeat failed (%s); retrying", type(exc).__name__)
                     if conn is not None:
                         conn.terminate()

@@ -9,6 +9,11 @@ never race; applied versions live in ``forktex_flow._forktex_schema_version``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
 SCHEMA = "forktex_flow"
 # The leader's session advisory lock (two-int4 form: class "Flow", id 2). Migrations lock
 # on forktex_core.db.advisory_lock_key("forktex_flow"), a bigint key: no overlap.
@@ -131,18 +136,14 @@ MIGRATIONS: list[str] = [
 LATEST = len(MIGRATIONS)
 
 
-async def ensure_schema(url: str) -> int:
+async def ensure_schema(engine: AsyncEngine) -> int:
     """Create or migrate the ``forktex_flow`` schema; safe under concurrent start-up.
 
-    ``url`` is the SQLAlchemy async URL of the database. Returns the schema version now in
-    force. (SQLAlchemy and forktex_core.db are imported here, not at module import.)
+    ``engine`` is a SQLAlchemy async engine on the database (disposed here). Returns the
+    schema version now in force. (forktex_core.db is imported here, not at module import.)
     """
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
     from forktex_core.db import ensure_schema as ensure_db_schema
 
-    engine = create_async_engine(url, poolclass=NullPool)
     try:
         state = await ensure_db_schema(engine, SCHEMA, MIGRATIONS)
     finally:

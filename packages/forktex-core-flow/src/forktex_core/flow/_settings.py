@@ -8,9 +8,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ._db import asyncpg_dsn
-from ._defs import positive_int, required_seconds, storable_text
+from ._defs import positive_int, required_seconds, seconds, storable_text
 from ._errors import InvalidArgument
 from ._serde import JsonSerializer, Serializer
+from ._unavailable import (
+    DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_OUTAGE,
+    describe_target,
+)
 
 DEFAULT_RETENTION = 7 * 24 * 3600.0
 
@@ -22,7 +28,9 @@ class Settings:
     The constructor takes ``Flow``'s parameters and checks each, in that order; a bad one
     raises :class:`InvalidArgument` naming it. ``retention`` may be a ``timedelta``; every
     duration is stored as float seconds. The database URL is never shown (it may hold a
-    password).
+    password); a port in it that is not a number is refused here. ``connect_timeout``,
+    ``command_timeout`` (``None``: no limit) and ``max_outage`` bound the waits on the
+    database (see :class:`FlowUnavailable`).
 
     Example::
 
@@ -42,6 +50,9 @@ class Settings:
     shutdown_grace: float
     pool_size: int | None
     worker_id: str | None
+    connect_timeout: float
+    command_timeout: float | None
+    max_outage: float
 
     def __init__(
         self,
@@ -58,8 +69,14 @@ class Settings:
         shutdown_grace: float = 10.0,
         pool_size: int | None = None,
         worker_id: str | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        max_outage: float = DEFAULT_MAX_OUTAGE,
     ) -> None:
         asyncpg_dsn(database_url)
+        checked_connect = required_seconds(connect_timeout, "connect_timeout")
+        checked_command = seconds(command_timeout, "command_timeout", allow_none=True)
+        describe_target(database_url, checked_connect, checked_command)  # a bad port
         if serializer is None:
             serializer = JsonSerializer()
         elif not isinstance(serializer, Serializer):
@@ -90,6 +107,9 @@ class Settings:
             ),
             "pool_size": None if pool_size is None else positive_int(pool_size, "pool_size"),
             "worker_id": None if worker_id is None else storable_text(worker_id, "worker_id"),
+            "connect_timeout": checked_connect,
+            "command_timeout": checked_command,
+            "max_outage": required_seconds(max_outage, "max_outage"),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)  # frozen: set once, here

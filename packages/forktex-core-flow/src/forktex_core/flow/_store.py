@@ -31,6 +31,7 @@ from ._listener import Listener
 from ._records import FINISHED_VALUES
 from ._schema import LOCK_CLASS, LOCK_LEADER
 from ._settings import Settings
+from ._unavailable import Target
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -62,7 +63,9 @@ class Store:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._connections = Connections(settings.database_url)
+        self._connections = Connections(
+            settings.database_url, settings.connect_timeout, settings.command_timeout
+        )
         stale = settings.stale_after
         self._get_run = sql.get_run(stale)
         self._list_runs = sql.list_runs(stale, by_metadata=False)
@@ -82,6 +85,11 @@ class Store:
     def masked_url(self) -> str:
         """The database URL, password masked."""
         return self._connections.masked_url
+
+    @property
+    def target(self) -> Target:
+        """The server (address, database, user, timeouts), as error messages name it."""
+        return self._connections.target
 
     def check_open(self) -> None:
         """Raise :class:`FlowClosed` once the store was closed."""

@@ -26,6 +26,7 @@ from ._claim import ClaimedRun
 from ._clock import DbClock
 from ._db import TRANSIENT, connection_lost, log
 from ._driver import RunDriver
+from ._errors import FlowUnavailable
 from ._heartbeat import KeeperSettings, LeaseKeeper
 from ._held import HeldChecks
 from ._hooks import HookSet
@@ -152,16 +153,21 @@ class Worker:
         await listener.start()
 
     async def _start(self, listener: Listener) -> None:
-        """:meth:`_connect`, riding out connections lost meanwhile (for a while)."""
-        deadline = time.monotonic() + max(60.0, 6 * self.settings.lease)
+        """:meth:`_connect`, riding out connections lost meanwhile (up to ``max_outage``);
+        a database that cannot be reached at all on the first attempt is reported at once."""
+        deadline = time.monotonic() + self.settings.max_outage
         delay = 0.1
+        first = True
         while True:
             try:
                 await self._connect(listener)
                 return
             except Exception as exc:
+                if first and isinstance(exc, FlowUnavailable) and exc.connecting:
+                    raise
                 if not connection_lost(exc) or time.monotonic() + delay > deadline:
                     raise
+                first = False
                 log.warning("flow: worker start-up lost its connection (%s); retrying", exc)
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
             delay = min(delay * 2, 2.0)
@@ -214,10 +220,22 @@ class Worker:
             await listener.close()
             await self.store.close_worker(self.worker_id)
 
+    def _check_outage(self) -> None:
+        """Give up (:class:`FlowUnavailable`) once the heartbeat has failed for longer than
+        ``max_outage``; shorter outages are ridden out (every part reconnects by itself)."""
+        since = None if self._keeper is None else self._keeper.down_since
+        limit = self.settings.max_outage
+        if since is not None and time.monotonic() - since > limit:
+            raise FlowUnavailable(
+                f"the worker lost {self.store.target} for more than {limit:g} s (max_outage) "
+                "and stops; the runs it held go to other workers once their leases expire"
+            )
+
     async def _claim_loop(self) -> None:
         delay = 0.05
         lease = self.settings.lease
         while not self._stopping.is_set():
+            self._check_outage()
             free = self.concurrency - len(self._active)
             if free > 0 and (self._more or self._due()):
                 self._wake.clear()
