@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from . import _telemetry as tm
 from ._defs import storable_text
 from ._errors import InvalidArgument
 from ._hooks import StartRequest
@@ -49,6 +50,7 @@ async def start_run(
         )
         await hooks.start(request)
         metadata = request.metadata
+    metadata = tm.carried(metadata)  # the caller's trace continues into the run
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
     meta = encode(serializer, metadata or {}, "run metadata")
     return await store.insert_run(
