@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from forktex_core.flow import Flow, FlowContext, RunFailed
-from forktex_core.testing import Telemetry
+from forktex_core.testing import Telemetry, run_python
 
 SECRET = "hunter2-planted-secret"
 APP = Path(__file__).with_name("flow_otel_app.py")
@@ -214,3 +214,89 @@ async def test_trace_continues_across_a_worker_sigkill_without_duplicate_step_sp
     assert [s.name for s in forktex_otel.spans("flow.step")] == ["flow.step second"]
     assert Telemetry.is_child(forktex_otel.span("flow.step second"), run)
     assert _attrs(run)["forktex.flow.outcome"] == "completed"
+
+
+#: A run with one step in a fresh interpreter (URL defined before), started under a context
+#: the host propagated with no SDK to record it; ``seen`` holds what the step saw as current.
+_NO_SDK_RUN = """
+import asyncio
+from opentelemetry import context, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from forktex_core.flow import Flow, FlowContext
+
+host = NonRecordingSpan(SpanContext(0xABC, 0xDEF, True, TraceFlags(1)))
+seen = []
+
+async def main():
+    flow = Flow(database_url=URL, lease=1.5, heartbeat=0.3, poll_interval=0.5,
+                shutdown_grace=0.5)
+
+    @flow.step(name="look")
+    async def look(ctx: FlowContext) -> int:
+        seen.append(trace.get_current_span() is trace.INVALID_SPAN)
+        return 1
+
+    @flow.workflow(name="otel.nosdk", version=1)
+    async def nosdk(ctx: FlowContext) -> int:
+        return await look(ctx)
+
+    worker = asyncio.create_task(flow.run_worker())
+    await flow.wait_worker_started()
+    token = context.attach(trace.set_span_in_context(host))
+    run_id = await flow.start("otel.nosdk")
+    context.detach(token)
+    result = await flow.result(run_id, timeout=20)
+    stored = (await flow.get_run(run_id)).metadata["forktex.trace"]["traceparent"]
+    flow.stop()
+    await worker
+    await flow.close()
+    return result, stored
+
+result, stored = asyncio.run(main())
+"""
+
+
+def test_without_an_sdk_nothing_records_and_the_hosts_context_is_still_carried(
+    pg: Any, tmp_path: Path
+) -> None:
+    result = run_python(
+        f"""
+        import json
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        # An SDK that is installed but not the global provider must see nothing.
+        exporter = InMemorySpanExporter()
+        TracerProvider().add_span_processor(SimpleSpanProcessor(exporter))
+        URL = {pg.url!r}
+        """,
+        _NO_SDK_RUN,
+        """
+        print(json.dumps({"result": result, "stored": stored, "seen": seen,
+                          "exported": len(exporter.get_finished_spans())}))
+        """,
+        cwd=tmp_path,
+    )
+    assert result == {
+        "result": 1,
+        # the host's context is carried into the run even though nothing records it
+        "stored": f"00-{0xABC:032x}-{0xDEF:016x}-01",
+        "seen": [True],  # the step ran with nothing of ours made current
+        "exported": 0,
+    }
+
+
+def test_works_without_the_sdk_installed(pg: Any, tmp_path: Path) -> None:
+    result = run_python(
+        f"URL = {pg.url!r}",
+        _NO_SDK_RUN,
+        """
+        import json, sys
+        sdk = sorted(m for m in sys.modules if m.startswith("opentelemetry.sdk"))
+        print(json.dumps({"result": result, "sdk": sdk}))
+        """,
+        cwd=tmp_path,
+        hide_sdk=True,
+    )
+    assert result == {"result": 1, "sdk": []}
