@@ -39,6 +39,7 @@ from forktex_core.flow import Flow, FlowContext, _telemetry
 HERE = Path(__file__).resolve()
 STEPS = 10
 CONCURRENCY = 16
+RUN_ID = "0190b5a0-0000-7000-8000-000000000000"
 
 
 def _flow(url: str) -> Flow:
@@ -88,9 +89,9 @@ def _tracing_calls_us(n: int) -> float:
     start = time.process_time()
     for _ in range(n):
         _telemetry.carried(None)
-        span = _telemetry.run_span("bench.traced", 1, "0190b5a0-0000-7000-8000-000000000000", "{}")
+        span = _telemetry.run_span("bench.traced", 1, RUN_ID, "{}")
         with _telemetry.tracing.current(span):
-            for i in range(STEPS):
+            for _ in range(STEPS):
                 coro = body()
                 step = _telemetry.step("noop", 1, coro)
                 if step is not coro:
