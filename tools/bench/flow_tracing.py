@@ -32,7 +32,7 @@ from opentelemetry import trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, interleave, main, postgres_database
+from _harness import Row, install_memory_sdk, interleave, main, postgres_database
 
 from forktex_core.flow import Flow, FlowContext, _telemetry
 
@@ -112,16 +112,7 @@ async def _runs_cpu_us(flow: Flow, runs: int) -> float:
 
 async def _worker(mode: str, url: str, runs: int) -> None:
     """One measured end-to-end run in this interpreter: ``sdk`` installs the SDK first."""
-    exporter: Any = None
-    if mode == "sdk":
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-        exporter = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        trace.set_tracer_provider(provider)
+    exporter: Any = install_memory_sdk() if mode == "sdk" else None
     flow = _flow(url)
     worker = asyncio.create_task(flow.run_worker(concurrency=CONCURRENCY))
     await flow.wait_worker_started()
