@@ -39,13 +39,22 @@ from ._errors import (
     SchemaConflict,
     UniqueViolation,
 )
+from ._export import export_csv, export_jsonl
 from ._fields import OPERATORS, Field, FieldType
 from ._logic import Q
 from ._periods import Period
 from ._plan import AllOf, AnyOf, Condition, Not, QueryPlan, RegisterInfo, SortKey
 from ._query import RowQuery
 from ._registers import Register
-from ._results import AggregateRow, FacetCount, Page, RowResult, TypeChange
+from ._results import (
+    AggregateRow,
+    FacetCount,
+    ImportReport,
+    Page,
+    RowError,
+    RowResult,
+    TypeChange,
+)
 from ._schema import SCHEMA, init_schema
 from ._search import SearchConfig
 from ._sources import MemoryRegister, RegisterSource
@@ -65,6 +74,7 @@ __all__ = [
     "FacetCount",
     "Field",
     "FieldType",
+    "ImportReport",
     "IndexBuildFailed",
     "InvalidCursor",
     "InvalidDefinition",
@@ -84,6 +94,7 @@ __all__ = [
     "RegisterInfo",
     "RegisterNotLoaded",
     "RegisterSource",
+    "RowError",
     "RowQuery",
     "RowResult",
     "SchemaConflict",
@@ -92,5 +103,7 @@ __all__ = [
     "Sum",
     "TypeChange",
     "UniqueViolation",
+    "export_csv",
+    "export_jsonl",
     "init_schema",
 ]

@@ -628,6 +628,28 @@ class RowQuery:
         result: list[AggregateRow] = await runner(plan, groups, specs, limit)
         return result
 
+    async def update(self, values: Mapping[str, Any]) -> int:
+        """Change the given fields of every matching row (values coerced and validated
+        like an insert's, unique fields enforced), all or nothing; returns how many rows
+        changed. Needs a source with ``update_rows`` (``Register``, ``MemoryRegister``).
+
+        Example::
+
+            n = await RowQuery(invoices).where(status="draft").update({"status": "void"})
+        """
+        if not isinstance(values, Mapping) or not values:
+            raise InvalidValue(
+                f"update() takes a non-empty mapping of field name to value, got {show(values, 80)}"
+            )
+        plan = await self.plan()
+        runner = getattr(self._source, "update_rows", None)
+        if runner is None:
+            raise InvalidQuery(
+                f"{self._source!r} cannot update rows: the source has no update_rows()"
+            )
+        changed: int = await runner(plan, values)
+        return changed
+
     async def archive(self) -> int:
         """Soft-archive the matching active rows; returns how many were archived.
 

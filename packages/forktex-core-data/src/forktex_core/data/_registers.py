@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forktex_core.db import get_engine, uuid7
 
-from . import _evolve
+from . import _bulk, _evolve
 from ._aggregates import AggregateSpec, finish
 from ._compile import (
     ROW_COLUMNS,
@@ -51,7 +51,7 @@ from ._fields import (
     text_problem,
 )
 from ._plan import QueryPlan, RegisterInfo
-from ._results import AggregateRow, FacetCount, RowResult, TypeChange
+from ._results import AggregateRow, FacetCount, ImportReport, RowResult, TypeChange
 from ._rows import (
     chunk_size,
     decode_row,
@@ -65,6 +65,7 @@ from ._rows import (
 )
 from ._schema import init_schema
 from ._search import SearchConfig
+from ._tabular import ImportSource, csv_records, jsonl_records
 
 
 def _tenant(value: Any) -> uuid.UUID:
@@ -438,6 +439,101 @@ class Register:
         async with self._writing() as (conn, current):
             return await _insert_pipelined(conn, current, rows)
 
+    async def upsert(self, rows: Sequence[Mapping[str, Any]], *, on: str) -> list[RowResult]:
+        """Insert rows, or update the row whose unique field ``on`` already holds the
+        row's value (only the given fields change); one transaction, results in order.
+        Concurrent upserts of the same value make one row: the later one updates it.
+
+        Example::
+
+            await invoices.upsert([{"number": "A-1", "status": "paid"}], on="number")
+        """
+        if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
+            raise InvalidValue(f"upsert() takes a list of mappings, got {show(rows, 80)}")
+        d = await self._definition()
+        _bulk.check_upsert_key(d, on)
+        if not rows:
+            return []
+        async with self._writing() as (conn, current):
+            return await _bulk.upsert_rows(conn, current, _bulk.check_upsert_key(current, on), rows)
+
+    async def import_csv(
+        self,
+        source: ImportSource,
+        *,
+        batch_size: int = 1000,
+        max_errors: int = 1000,
+        max_record_chars: int = 1_000_000,
+    ) -> ImportReport:
+        """Stream a CSV file (header line of field names, UTF-8) into the register,
+        ``batch_size`` rows per transaction. Bad rows are not written and are reported with
+        their line number and reason; the good rows of their batch are written. See the
+        README's *Bulk data* for cell formats.
+
+        Example::
+
+            report = await invoices.import_csv("invoices.csv", batch_size=500)
+            for error in report.errors:
+                print(error.line, error.reason)
+        """
+        return await self._import(
+            csv_records, source, True, batch_size, max_errors, max_record_chars
+        )
+
+    async def import_jsonl(
+        self,
+        source: ImportSource,
+        *,
+        batch_size: int = 1000,
+        max_errors: int = 1000,
+        max_record_chars: int = 1_000_000,
+    ) -> ImportReport:
+        """Stream JSON Lines (one JSON object of field name -> value per line) into the
+        register, like :meth:`import_csv`.
+
+        Example::
+
+            report = await invoices.import_jsonl(chunks_from_upload)
+        """
+        return await self._import(
+            jsonl_records, source, False, batch_size, max_errors, max_record_chars
+        )
+
+    async def _import(
+        self,
+        reader: Any,
+        source: ImportSource,
+        csv_header: bool,
+        batch_size: int,
+        max_errors: int,
+        max_record_chars: int,
+    ) -> ImportReport:
+        for name, value, low, high in (
+            ("batch_size", batch_size, 1, 10_000),
+            ("max_errors", max_errors, 0, 1_000_000),
+            ("max_record_chars", max_record_chars, 1, 64 * 1024 * 1024),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidValue(
+                    f"{name} must be an int from {low} to {high:,}, got {show(value)}"
+                )
+        d = await self._definition()
+
+        async def write(
+            batch: list[tuple[int, dict[str, Any]]],
+        ) -> tuple[int, list[Any]]:
+            async with self._writing() as (conn, current):
+                return await _bulk.write_batch(conn, current, batch)
+
+        return await _bulk.run_import(
+            reader(source, max_record_chars=max_record_chars),
+            d=d,
+            csv_header=csv_header,
+            write=write,
+            batch_size=batch_size,
+            max_errors=max_errors,
+        )
+
     async def get(self, row_id: uuid.UUID | str) -> RowResult:
         """The row with this id (active or archived); :class:`NotFound` otherwise.
 
@@ -736,6 +832,24 @@ class Register:
                 sql.params,
             )
             return int(result.rowcount)
+
+    async def update_rows(self, plan: QueryPlan, values: Mapping[str, Any]) -> int:
+        """Change the given fields of every matching row (coerced and validated like
+        :meth:`update`), in one transaction; returns how many rows changed."""
+        d = await self._definition()
+        changed = d.info.coercer.build(values, register=d.name, partial=True)
+        sql = Sql()
+        where = where_sql(sql, plan, d.id, d.tenant_id)
+        async with self._writing() as (conn, current):
+            if current is not d:  # the plan was validated against the old definition
+                raise SchemaConflict(
+                    f"register {d.name!r} changed while updating; run the query again"
+                )
+            ids = await _lock_rows(conn, d, where, sql.params)
+            for start in range(0, len(ids), _bulk.REWRITE_CHUNK):
+                rows = await _bulk.locked_rows(conn, d, ids[start : start + _bulk.REWRITE_CHUNK])
+                await _bulk.rewrite_rows(conn, d, rows, [changed] * len(rows))
+            return len(ids)
 
     async def delete_rows(self, plan: QueryPlan) -> int:
         d = await self._definition()

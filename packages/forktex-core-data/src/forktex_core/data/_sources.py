@@ -55,7 +55,9 @@ class RegisterSource(Protocol):
     selects the rows strictly after it in ``plan.sort`` order (a single_select's sort key
     is the rank of its choice). An optional eighth method, ``aggregate_rows(plan, groups,
     aggregates, limit)``, computes ``RowQuery.aggregate`` at the source; without it the
-    query aggregates the rows ``fetch_rows`` returns.
+    query aggregates the rows ``fetch_rows`` returns. Another optional method,
+    ``update_rows(plan, values)``, makes ``RowQuery.update`` work on the source (changing
+    the given fields of every matching row, all or nothing, returning how many).
 
     Example::
 
@@ -433,6 +435,31 @@ class MemoryRegister:
         hits = [row for row in self._rows.values() if matches(plan, row)]
         for row in hits:
             self._rows[row.id] = replace(row, archived_at=now)
+        return len(hits)
+
+    async def update_rows(self, plan: QueryPlan, values: Mapping[str, Any]) -> int:
+        """Change the given fields of every matching row; all or nothing."""
+        self._writable()
+        changed = self._info.coercer.build(values, register=self.name, partial=True)
+        now = datetime.now(UTC)
+        hits = {
+            row.id: replace(row, values={**row.values, **changed}, updated_at=now)
+            for row in self._rows.values()
+            if matches(plan, row)
+        }
+        after = {**self._rows, **hits}
+        for f in self._info.fields:
+            if not f.unique or f.name not in changed or changed[f.name] is None:
+                continue
+            holders = [r.id for r in after.values() if r.values.get(f.name) == changed[f.name]]
+            if len(holders) > 1:
+                raise UniqueViolation(
+                    f"field {f.name!r} of register {self._info.name!r} is unique and "
+                    f"{show(changed[f.name], 80)} would be held by {len(holders)} rows",
+                    field=f.name,
+                    value=changed[f.name],
+                )
+        self._rows = after
         return len(hits)
 
     async def delete_rows(self, plan: QueryPlan) -> int:
