@@ -56,23 +56,23 @@ async def _chunks(source: ImportSource) -> AsyncIterator[str]:
 
     if isinstance(source, (str, os.PathLike)):
         try:
-            handle = open(source, "rb")  # noqa: SIM115 - closed below, read off the loop
+            handle = await asyncio.to_thread(open, source, "rb")
         except OSError as exc:
             raise InvalidValue(f"cannot open the import file: {exc.strerror}") from None
         try:
-            while chunk := await asyncio.to_thread(handle.read, _CHUNK):
-                yield text_of(chunk)
+            while block := await asyncio.to_thread(handle.read, _CHUNK):
+                yield text_of(block)
         finally:
             handle.close()
     elif hasattr(source, "read"):
-        while chunk := await asyncio.to_thread(source.read, _CHUNK):
-            yield text_of(chunk)
+        while data := await asyncio.to_thread(source.read, _CHUNK):
+            yield text_of(data)
     elif isinstance(source, AsyncIterable):
-        async for chunk in source:
-            yield text_of(chunk)
+        async for piece in source:
+            yield text_of(piece)
     elif isinstance(source, Iterable) and not isinstance(source, (bytes, bytearray)):
-        for chunk in source:
-            yield text_of(chunk)
+        for item in source:
+            yield text_of(item)
     else:
         raise InvalidValue(
             "import takes a file path, an open file, or an (async) iterable of str/bytes "
