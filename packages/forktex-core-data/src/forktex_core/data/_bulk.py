@@ -314,6 +314,17 @@ async def write_batch(
     lines: list[int] = []
     values: list[dict[str, Any]] = []
     for line, raw in batch:
+        unknown = next((k for k in raw if d.field(k) is None), None)
+        if unknown is not None:
+            names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
+            errors.append(
+                RowError(
+                    line,
+                    f"register {d.name!r} has no field {show(unknown, 80)}; fields: {names}",
+                    unknown,
+                )
+            )
+            continue
         try:
             values.append(d.info.coercer.build(raw, register=d.name))
             lines.append(line)
