@@ -111,7 +111,7 @@ async def test_export_then_import_round_trips_every_type(
 async def test_bad_rows_are_reported_and_the_good_rows_of_their_batch_written(
     engine: AsyncEngine, tenant: uuid.UUID
 ) -> None:
-    customers, invoices = await _setup(tenant)
+    _, invoices = await _setup(tenant)
     ghost = uuid.uuid4()
     csv_text = (
         "number,total,qty,due,customer,status\n"  # line 1
@@ -294,7 +294,7 @@ async def test_upsert_updates_or_inserts(engine: AsyncEngine, tenant: uuid.UUID)
 
 async def test_upsert_bad_input(engine: AsyncEngine, tenant: uuid.UUID) -> None:
     _, invoices = await _setup(tenant)
-    with pytest.raises(InvalidValue, match="unique field.*got 'qty'.*'number'"):
+    with pytest.raises(InvalidValue, match=r"unique field.*got 'qty'.*'number'"):
         await invoices.upsert([{"number": "X", "qty": 1}], on="qty")
     with pytest.raises(InvalidValue, match="has no value for 'number'"):
         await invoices.upsert([{"qty": 1}], on="number")
