@@ -25,6 +25,7 @@ from forktex_core.data import (
     InvalidValue,
     MemoryRegister,
     ReferenceViolation,
+    SchemaConflict,
     Register,
     RowQuery,
     UniqueViolation,
@@ -381,3 +382,19 @@ async def test_update_where_on_memory_register() -> None:
     with pytest.raises(InvalidValue):
         await RowQuery(orders).update({"n": "x"})
     assert [r["code"] for r in await RowQuery(orders).order_by("code").all()] == ["a", "b", "c"]
+
+
+async def test_schema_change_during_an_import_stops_it_cleanly(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    _, invoices = await _setup(tenant)
+    admin = Register.load("invoices", tenant_id=tenant)
+
+    async def upload() -> AsyncIterator[str]:
+        yield "number,qty\nS-1,1\nS-2,2\n"
+        await admin.add_field(Field("extra", "text"))  # another process changes the fields
+        yield "S-3,3\nS-4,4\n"
+
+    with pytest.raises(SchemaConflict, match="changed during the import"):
+        await invoices.import_csv(upload(), batch_size=2)
+    assert [r["number"] for r in await RowQuery(admin).order_by("number").all()] == ["S-1", "S-2"]

@@ -6,6 +6,8 @@ batch whose bad rows are reported and left out."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolatio
 from ._fields import Field, FieldType
 from ._results import ImportReport, RowError, RowResult
 from ._rows import (
+    chunk_size,
     decode_row,
     document,
     insert_prepared,
@@ -27,7 +30,7 @@ from ._rows import (
     write_links,
     write_uniques,
 )
-from ._tabular import Record, from_cell
+from ._tabular import Record, from_cell, json_cell
 
 #: Rows per UPDATE statement when many rows are rewritten.
 REWRITE_CHUNK = 500
@@ -196,18 +199,24 @@ async def upsert_rows(
     )
 
 
-def cells_to_values(
-    d: Definition, columns: Sequence[str], record: Mapping[str, str]
-) -> dict[str, Any]:
-    """The raw values of a CSV row (empty cells left out, so defaults apply)."""
-    values: dict[str, Any] = {}
-    for name in columns:
-        f = d.field(name)
-        assert f is not None  # the header was checked
-        value = from_cell(f, record[name])
-        if value is not None:
-            values[name] = value
-    return values
+def cell_reader(
+    d: Definition, columns: Sequence[str]
+) -> Callable[[Mapping[str, str]], dict[str, Any]]:
+    """A function giving the raw values of a CSV row of these (checked) columns, empty
+    cells left out so defaults apply."""
+    fields = [(name, d.field(name)) for name in columns]
+    plain = {name for name, f in fields if f is not None and not json_cell(f)}
+
+    def read(record: Mapping[str, str]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, f in fields:
+            cell = record[name]
+            if cell == "":
+                continue
+            values[name] = cell if name in plain else from_cell(f, cell)  # type: ignore[arg-type]
+        return values
+
+    return read
 
 
 def check_columns(d: Definition, columns: Sequence[str]) -> None:
@@ -305,31 +314,51 @@ async def _unavailable(
     return bad
 
 
+def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, Any] | RowError:
+    """An import row's coerced values, or why it cannot be written."""
+    for key in raw:
+        if d.field(key) is None:
+            names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
+            return RowError(
+                line, f"register {d.name!r} has no field {show(key, 80)}; fields: {names}", key
+            )
+    try:
+        return d.info.coercer.build(raw, register=d.name)
+    except DataError as exc:
+        return _error(line, exc)
+
+
+async def _insert_chunks(
+    conn: AsyncConnection, d: Definition, values: Sequence[dict[str, Any]]
+) -> None:
+    """Insert coerced rows in chunks, encoding the next chunk while Postgres writes the
+    previous one (one transaction)."""
+    pending: asyncio.Task[list[RowResult]] | None = None
+    try:
+        size = chunk_size(len(values))
+        for start in range(0, len(values), size):
+            prepared = prepare_rows(d, values[start : start + size])
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared))
+            await asyncio.sleep(0)
+        if pending is not None:
+            await pending
+            pending = None
+    finally:
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await pending
+
+
 async def write_batch(
     conn: AsyncConnection, d: Definition, batch: Sequence[tuple[int, dict[str, Any]]]
 ) -> tuple[int, list[RowError]]:
-    """Coerce and write one import batch: the good rows in one statement, the bad ones
-    reported (never written). Returns how many were written and the errors."""
+    """Write one import batch of coerced rows: the good ones, the bad ones reported (never
+    written). Returns how many were written and the errors."""
     errors: list[RowError] = []
-    lines: list[int] = []
-    values: list[dict[str, Any]] = []
-    for line, raw in batch:
-        unknown = next((k for k in raw if d.field(k) is None), None)
-        if unknown is not None:
-            names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
-            errors.append(
-                RowError(
-                    line,
-                    f"register {d.name!r} has no field {show(unknown, 80)}; fields: {names}",
-                    unknown,
-                )
-            )
-            continue
-        try:
-            values.append(d.info.coercer.build(raw, register=d.name))
-            lines.append(line)
-        except DataError as exc:
-            errors.append(_error(line, exc))
+    lines = [line for line, _ in batch]
+    values = [v for _, v in batch]
     for _ in range(_RETRIES):
         bad = await _unavailable(conn, d, lines, values)
         keep = [i for i in range(len(values)) if i not in bad]
@@ -337,7 +366,7 @@ async def write_batch(
             break
         try:
             async with conn.begin_nested():
-                await insert_prepared(conn, d, prepare_rows(d, [values[i] for i in keep]))
+                await _insert_chunks(conn, d, [values[i] for i in keep])
         except (UniqueViolation, ReferenceViolation):
             continue  # a concurrent writer took a value or removed a target: check again
         errors += bad.values()
@@ -361,48 +390,69 @@ async def run_import(
     each), keep the first ``max_errors`` errors."""
     read = written = failed = batches = 0
     errors: list[RowError] = []
-    columns: list[str] | None = None
+    cells: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
     batch: list[tuple[int, dict[str, Any]]] = []
+    unreadable: list[RowError] = []
+    # The next batch is read and parsed while Postgres writes the previous one.
+    pending: tuple[asyncio.Task[tuple[int, list[RowError]]], list[RowError]] | None = None
 
     def note(new: Sequence[RowError]) -> None:
         nonlocal failed
         failed += len(new)
         errors.extend(new[: max(0, max_errors - len(errors))])
 
-    async def flush() -> None:
-        nonlocal written, batches
-        if not batch:
-            return
-        n, problems = await write(batch)
-        written += n
-        batches += 1
-        note(problems)
-        batch.clear()
+    async def settle() -> None:
+        nonlocal written, batches, pending
+        if pending is not None:
+            task, unread = pending
+            pending = None
+            n, problems = await task
+            written += n
+            batches += 1
+            note(sorted([*unread, *problems], key=lambda e: e.line))
 
-    async for record in records:
-        if csv_header and columns is None:
+    async def flush() -> None:
+        nonlocal pending
+        await settle()
+        if batch or unreadable:
+            pending = (asyncio.ensure_future(write(list(batch))), list(unreadable))
+            batch.clear()
+            unreadable.clear()
+            await asyncio.sleep(0)  # hand the write to the driver before reading on
+
+    try:
+        async for record in records:
+            if csv_header and cells is None:
+                if record.values is None:
+                    raise InvalidValue(
+                        f"the CSV header (line {record.line}) cannot be read: {record.problem}"
+                    )
+                columns = list(record.values["columns"])
+                check_columns(d, columns)
+                cells = cell_reader(d, columns)
+                continue
+            read += 1
             if record.values is None:
-                raise InvalidValue(
-                    f"the CSV header (line {record.line}) cannot be read: {record.problem}"
-                )
-            columns = list(record.values["columns"])
-            check_columns(d, columns)
-            continue
-        read += 1
-        if record.values is None:
-            note([RowError(record.line, record.problem or "unreadable")])
-            continue
-        try:
-            values = (
-                cells_to_values(d, columns, record.values) if columns is not None else record.values
-            )
-        except DataError as exc:
-            note([_error(record.line, exc)])
-            continue
-        batch.append((record.line, values))
-        if len(batch) >= batch_size:
-            await flush()
-    await flush()
-    if csv_header and columns is None and read:
-        raise InvalidValue("the CSV has no readable header line naming the fields")
+                unreadable.append(RowError(record.line, record.problem or "unreadable"))
+                continue
+            try:
+                raw = cells(record.values) if cells is not None else record.values
+            except DataError as exc:
+                unreadable.append(_error(record.line, exc))
+                continue
+            values = coerce_row(d, record.line, raw)
+            if isinstance(values, RowError):
+                unreadable.append(values)
+                continue
+            batch.append((record.line, values))
+            if len(batch) >= batch_size:
+                await flush()
+            elif pending is not None and len(batch) % 64 == 0:
+                await asyncio.sleep(0)  # let the write in flight take its next round trip
+        await flush()
+        await settle()
+    finally:
+        if pending is not None:  # reading failed: let the write in flight finish first
+            with contextlib.suppress(BaseException):
+                await pending[0]
     return ImportReport(read, written, failed, tuple(errors), batches)

@@ -523,6 +523,11 @@ class Register:
             batch: list[tuple[int, dict[str, Any]]],
         ) -> tuple[int, list[Any]]:
             async with self._writing() as (conn, current):
+                if current.version != d.version:  # rows were coerced for the old fields
+                    raise SchemaConflict(
+                        f"register {d.name!r} changed during the import; the batches before "
+                        "this one are written: import the rest again"
+                    )
                 return await _bulk.write_batch(conn, current, batch)
 
         return await _bulk.run_import(

@@ -188,7 +188,8 @@ async def jsonl_records(source: ImportSource, *, max_record_chars: int) -> Async
 _JSON_CELLS = frozenset({FieldType.JSON, FieldType.MULTI_SELECT})
 
 
-def _json_cell(f: Field) -> bool:
+def json_cell(f: Field) -> bool:
+    """Whether a CSV cell of ``f`` may hold JSON text."""
     return f.kind in _JSON_CELLS or (f.kind is FieldType.REFERENCE and f.many)
 
 
@@ -198,7 +199,7 @@ def from_cell(f: Field, cell: str) -> Any:
     JSON text."""
     if cell == "":
         return None
-    if f.kind is FieldType.JSON or (_json_cell(f) and cell.lstrip().startswith("[")):
+    if f.kind is FieldType.JSON or (json_cell(f) and cell.lstrip().startswith("[")):
         try:
             return json.loads(cell)
         except (json.JSONDecodeError, RecursionError):
@@ -219,7 +220,7 @@ def to_cell(f: Field, value: Any) -> str:
     if f.kind is FieldType.BOOLEAN:
         return "true" if value else "false"
     stored = to_json(f, value)
-    if _json_cell(f):
+    if json_cell(f):
         return dumps(stored)
     return stored if isinstance(stored, str) else dumps(stored)
 
