@@ -22,6 +22,7 @@ from ._plan import (
     Filter,
     Not,
     QueryPlan,
+    Related,
     SortKey,
     bounded,
     is_system,
@@ -104,6 +105,7 @@ class Sql:
     def __init__(self) -> None:
         self.params: dict[str, Any] = {}
         self.text = ""
+        self.tenant: uuid.UUID | None = None  # set by where_sql: linked rows are the tenant's
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -138,10 +140,33 @@ def filter_sql(sql: Sql, node: Filter) -> str:
         return condition_sql(sql, node)
     if isinstance(node, Not):
         return f"NOT COALESCE(({filter_sql(sql, node.inner)}), FALSE)"
+    if isinstance(node, Related):
+        return _related_sql(sql, node)
     if not node.items:
         return "FALSE" if isinstance(node, AnyOf) else "TRUE"
     joiner = " OR " if isinstance(node, AnyOf) else " AND "
     return "(" + joiner.join(f"({filter_sql(sql, item)})" for item in node.items) + ")"
+
+
+def _related_sql(sql: Sql, node: Related) -> str:
+    """The reference points to a row of the target register that ``node.inner`` selects.
+    The subquery names its rows ``r`` too (shadowing the outer ``r``), so the inner filter
+    compiles exactly as it does on the target register itself."""
+    target = node.target.register_id
+    if target is None or sql.tenant is None:  # pragma: no cover - planned by a Register
+        raise AssertionError("a linked filter needs a stored target register and a tenant")
+    chosen = (
+        "SELECT r.id FROM forktex_data.rows r WHERE "
+        f"r.register_id = {register_literal(target)} AND r.tenant_id = {sql.bind(sql.tenant)} "
+        f"AND ({filter_sql(sql, node.inner)})"
+    )
+    via = value_expr(node.via)
+    if not node.via.many:
+        return f"{via} IN ({chosen})"
+    return (
+        f"EXISTS (SELECT 1 FROM jsonb_array_elements_text({via}) AS linked(v) "
+        f"WHERE CAST(linked.v AS uuid) IN ({chosen}))"
+    )
 
 
 def condition_sql(sql: Sql, cond: Condition) -> str:
@@ -234,6 +259,7 @@ def _string_condition(sql: Sql, f: Field, op: str, value: Any) -> str:
 
 def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
     """The WHERE clause (without the keyword) for a plan on one register of one tenant."""
+    sql.tenant = tenant_id
     parts = [
         f"r.register_id = {register_literal(register_id)}",
         f"r.tenant_id = {sql.bind(tenant_id)}",

@@ -38,7 +38,9 @@ class Definition:
 
     @functools.cached_property
     def info(self) -> RegisterInfo:
-        return RegisterInfo(self.name, self.fields, self.date_field, self.search_config)
+        return RegisterInfo(
+            self.name, self.fields, self.date_field, self.search_config, register_id=self.id
+        )
 
     @functools.cached_property
     def encoders(self) -> tuple[tuple[str, str, Any], ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +62,8 @@ class RegisterInfo:
     date_field: str | None = None
     search_config: SearchConfig = PLAIN
     """How its text is split into searchable words."""
+    register_id: uuid.UUID | None = None
+    """The stored register's id (``None`` for sources that are not stored registers)."""
 
     @functools.cached_property
     def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
@@ -133,7 +136,25 @@ class Not:
     inner: Filter
 
 
-Filter = Condition | AllOf | AnyOf | Not
+@dataclass(frozen=True)
+class Related:
+    """The rows whose reference field ``via`` points to a row of ``target`` (for a many
+    reference: to at least one) that ``inner`` selects; a row without a reference does not
+    match. ``matched`` is filled by sources that evaluate in Python: the ids of the
+    selected target rows.
+
+    Example::
+
+        Related(customer, customers_info, Condition(country, "eq", "DE"))
+    """
+
+    via: Field
+    target: RegisterInfo
+    inner: Filter
+    matched: frozenset[uuid.UUID] | None = None
+
+
+Filter = Condition | AllOf | AnyOf | Not | Related
 """One node of a plan's filter tree."""
 
 
@@ -145,6 +166,8 @@ def leaves(filters: tuple[Filter, ...] | Filter) -> list[Condition]:
         node = stack.pop(0)
         if isinstance(node, Condition):
             found.append(node)
+        elif isinstance(node, Related):
+            continue  # its conditions are on another register's fields
         elif isinstance(node, Not):
             stack.insert(0, node.inner)
         else:
@@ -196,6 +219,8 @@ def _encode_filter(node: Filter) -> Any:
         return [node.field.name, node.op, _encode_value(node.field, node.op, node.value)]
     if isinstance(node, Not):
         return ["not", _encode_filter(node.inner)]
+    if isinstance(node, Related):
+        return ["via", node.via.name, _encode_filter(node.inner)]
     kind = "any" if isinstance(node, AnyOf) else "all"
     return [kind, [_encode_filter(item) for item in node.items]]
 

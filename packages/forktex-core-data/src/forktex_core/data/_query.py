@@ -47,6 +47,7 @@ from ._plan import (
     Not,
     QueryPlan,
     RegisterInfo,
+    Related,
     SortKey,
     is_system,
 )
@@ -361,13 +362,16 @@ class RowQuery:
         if planned is not None and planned[0] is info:  # same query, same definition
             return planned[1]
         self._today = None
-        plan = self._plan(info)
-        if self._today is None:  # a plan with relative dates is valid only today
+        linked: list[bool] = []
+        plan = await self._plan(info, linked)
+        # a plan with relative dates is valid only today; one with linked filters only
+        # while the linked register's fields stay as they are
+        if self._today is None and not linked:
             self._planned = (info, plan)
         return plan
 
-    def _plan(self, info: RegisterInfo) -> QueryPlan:
-        conditions = [self._node(info, item) for item in self._filters]
+    async def _plan(self, info: RegisterInfo, linked: list[bool]) -> QueryPlan:
+        conditions = [await self._node(info, item, linked) for item in self._filters]
         conditions += [self._range_condition(info, rng) for rng in self._ranges]
         sort: list[SortKey] = []
         for spec in self._sort:
@@ -398,18 +402,45 @@ class RowQuery:
             info, tuple(conditions), tuple(sort), self._search, self._archived, tuple(includes)
         )
 
-    def _node(self, info: RegisterInfo, item: Term | Q) -> Filter:
+    async def _node(self, info: RegisterInfo, item: Term | Q, linked: list[bool]) -> Filter:
         if isinstance(item, Term):
+            path = _link_path(info, item)
+            if path is not None:
+                return await self._related(info, item, *path, linked)
             cond = self._condition(info, item)
             if cond.op == "during":
                 return self._period(cond)
             return cond
-        nodes = tuple(self._node(info, part) for part in item.parts)
+        nodes = tuple([await self._node(info, part, linked) for part in item.parts])
         if item.kind == "not":
             return Not(nodes[0])
         if len(nodes) == 1:
             return nodes[0]
         return AnyOf(nodes) if item.kind == "or" else AllOf(nodes)
+
+    async def _related(
+        self, info: RegisterInfo, item: Term, via: Field, rest: str, linked: list[bool]
+    ) -> Filter:
+        """``customer.country`` (or ``customer__country``): a condition on the fields of the
+        rows a reference field points to."""
+        describe = getattr(self._source, "describe_target", None)
+        if describe is None:
+            raise InvalidQuery(
+                f"{show(item.name)} filters on the rows {via.name!r} links to, but "
+                f"{self._source!r} cannot describe them (it has no describe_target())"
+            )
+        target: RegisterInfo = await describe(via)
+        inner = Term(rest, item.op, item.value)
+        if _link_path(target, inner) is not None:
+            raise InvalidQuery(
+                f"{show(item.name)} goes through two references; filter through one "
+                f"(fields of {target.name!r}: "
+                f"{', '.join(repr(f.name) for f in target.fields)})"
+            )
+        linked.append(True)
+        cond = self._condition(target, inner)
+        node = self._period(cond) if cond.op == "during" else cond
+        return Related(via, target, node)
 
     def _period(self, cond: Condition) -> Filter:
         """``during`` as a half-open range of the field's values: whole days in the
@@ -709,6 +740,28 @@ class RowQuery:
         if self._sort:
             parts.append(f".order_by{self._sort!r}")
         return "".join(parts)
+
+
+def _link_path(info: RegisterInfo, item: Term) -> tuple[Field, str] | None:
+    """``(reference field, rest)`` when a filter names a field of linked rows —
+    ``customer.country``, ``customer.country__icontains`` or ``customer__country`` — and
+    not a field (or ``field__operator``) of the register itself."""
+    name = item.name
+    names = {f.name for f in info.fields}
+    if name in names or name in SYSTEM:
+        return None
+    if item.op is None and "__" in name:
+        head, op = name.rsplit("__", 1)
+        if op in OPERATORS and (head in names or head in SYSTEM):
+            return None
+    for sep in (".", "__"):
+        head, found, rest = name.partition(sep)
+        if not found or not rest:
+            continue
+        f = next((x for x in info.fields if x.name == head), None)
+        if f is not None and f.kind is FieldType.REFERENCE:
+            return f, rest
+    return None
 
 
 def _date_field(info: RegisterInfo, name: str | None, op: str) -> Field:

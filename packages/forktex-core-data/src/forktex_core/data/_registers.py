@@ -872,23 +872,40 @@ class Register:
         except DBAPIError as exc:
             raise await self._reference_error(exc, ids) from None
 
-    async def fetch_targets(
-        self, field: Field, ids: Sequence[uuid.UUID]
-    ) -> Mapping[uuid.UUID, RowResult]:
+    async def _target(self, field: Field) -> Register | None:
+        """The register a reference field points to (``None``: gone)."""
         d = await self._definition()
         target_id = d.targets.get(field.key)
-        if target_id is None or not ids:
-            return {}
+        if target_id is None:
+            return None
         target = self._target_cache.get(target_id)
         if target is None or target._def is None:
             bind = await self._bind()
             async with bind.connect() as conn:
                 found = await load_definition(conn, self._tenant_id, register_id=target_id)
             if found is None:
-                return {}
+                return None
             target = Register(found.name, tenant_id=self._tenant_id, engine=self._engine,
                               _definition=found)  # fmt: skip
             self._target_cache[target_id] = target
+        return target
+
+    async def describe_target(self, field: Field) -> RegisterInfo:
+        """The register a reference field points to (for filters on its fields)."""
+        target = await self._target(field)
+        if target is None:
+            raise NotFound(f"the target register {field.target!r} of {field.name!r} is gone")
+        await target.refresh()  # the filter compiles to its fields' current storage keys
+        return await target.describe()
+
+    async def fetch_targets(
+        self, field: Field, ids: Sequence[uuid.UUID]
+    ) -> Mapping[uuid.UUID, RowResult]:
+        if not ids:
+            return {}
+        target = await self._target(field)
+        if target is None:
+            return {}
         td = await target._definition()
         bind = await self._bind()
         async with bind.connect() as conn:

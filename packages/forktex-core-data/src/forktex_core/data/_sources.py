@@ -27,12 +27,14 @@ from ._errors import (
 from ._fields import Field, FieldType, as_row_id, check_name, fold
 from ._plan import (
     ID,
+    AllOf,
     AnyOf,
     Condition,
     Filter,
     Not,
     QueryPlan,
     RegisterInfo,
+    Related,
     SortKey,
     field_value,
     sort_value,
@@ -54,7 +56,9 @@ class RegisterSource(Protocol):
     the largest value; ``after`` (keyset) holds the sort values of the last row seen and
     selects the rows strictly after it in ``plan.sort`` order (a single_select's sort key
     is the rank of its choice). An optional eighth method, ``aggregate_rows(plan, groups,
-    aggregates, limit)``, computes ``RowQuery.aggregate`` at the source; without it the
+    aggregates, limit)``, computes ``RowQuery.aggregate`` at the source; another,
+    ``describe_target(field)``, returns the ``RegisterInfo`` a reference field points to and
+    enables filters on linked rows' fields (``Related`` nodes); without it the
     query aggregates the rows ``fetch_rows`` returns. Another optional method,
     ``update_rows(plan, values)``, makes ``RowQuery.update`` work on the source (changing
     the given fields of every matching row, all or nothing, returning how many).
@@ -157,6 +161,13 @@ def holds(node: Filter, row: RowResult) -> bool:
         return _check(node.field, node.op, node.value, field_value(row, node.field))
     if isinstance(node, Not):
         return not holds(node.inner, row)
+    if isinstance(node, Related):
+        if node.matched is None:  # pragma: no cover - resolved by the source first
+            raise DataError("a linked filter must be resolved before it is evaluated")
+        value = row.values.get(node.via.name)
+        if node.via.many:
+            return any(v in node.matched for v in value or ())
+        return value is not None and value in node.matched
     if isinstance(node, AnyOf):
         return any(holds(item, row) for item in node.items)
     return all(holds(item, row) for item in node.items)
@@ -260,6 +271,39 @@ def facet(plan: QueryPlan, rows: Iterable[RowResult], f: Field, limit: int) -> l
 
     ordered = sorted(counts.items(), key=functools.cmp_to_key(cmp))
     return [FacetCount(value, count) for value, count in ordered[:limit]]
+
+
+async def resolve_related(plan: QueryPlan, targets: Callable[[Field], RegisterSource]) -> QueryPlan:
+    """``plan`` with each :class:`Related` filter holding the ids of the target rows its
+    inner filter selects (asked of the target source, archived rows included, as Postgres
+    does), so :func:`holds` can evaluate it row by row."""
+
+    async def walk(node: Filter) -> Filter:
+        if isinstance(node, Related):
+            target = targets(node.via)
+            info = await target.describe()
+            inner = QueryPlan(info, (node.inner,), (SortKey(ID, False),), None, "all", ())
+            rows = await target.fetch_rows(inner)
+            return replace(node, matched=frozenset(row.id for row in rows))
+        if isinstance(node, Not):
+            return Not(await walk(node.inner))
+        if isinstance(node, (AnyOf, AllOf)):
+            return type(node)(tuple([await walk(item) for item in node.items]))
+        return node
+
+    if not any(_has_related(c) for c in plan.conditions):
+        return plan
+    return replace(plan, conditions=tuple([await walk(c) for c in plan.conditions]))
+
+
+def _has_related(node: Filter) -> bool:
+    if isinstance(node, Related):
+        return True
+    if isinstance(node, Not):
+        return _has_related(node.inner)
+    if isinstance(node, (AnyOf, AllOf)):
+        return any(_has_related(item) for item in node.items)
+    return False
 
 
 # -- the in-memory / computed source -----------------------------------------------------
@@ -421,16 +465,33 @@ class MemoryRegister:
         offset: int = 0,
         after: tuple[Any, ...] | None = None,
     ) -> list[RowResult]:
+        plan = await resolve_related(plan, self._target)
         return evaluate(plan, await self._all_rows(), limit=limit, offset=offset, after=after)
 
     async def count_rows(self, plan: QueryPlan) -> int:
+        plan = await resolve_related(plan, self._target)
         return sum(1 for row in await self._all_rows() if matches(plan, row))
 
     async def facet_counts(self, plan: QueryPlan, field: Field, limit: int) -> list[FacetCount]:
+        plan = await resolve_related(plan, self._target)
         return facet(plan, await self._all_rows(), field, limit)
+
+    async def describe_target(self, field: Field) -> RegisterInfo:
+        """The register a reference field points to (for filters on its fields)."""
+        return await self._target(field).describe()
+
+    def _target(self, field: Field) -> RegisterSource:
+        target = self._targets.get(field.target or "")
+        if target is None:
+            raise DataError(
+                f"field {field.name!r} needs the target register {field.target!r}: pass "
+                f"targets={{{field.target!r}: <source>}} to MemoryRegister"
+            )
+        return target
 
     async def archive_rows(self, plan: QueryPlan, archived: bool) -> int:
         self._writable()
+        plan = await resolve_related(plan, self._target)
         now = datetime.now(UTC) if archived else None
         hits = [row for row in self._rows.values() if matches(plan, row)]
         for row in hits:
@@ -440,6 +501,7 @@ class MemoryRegister:
     async def update_rows(self, plan: QueryPlan, values: Mapping[str, Any]) -> int:
         """Change the given fields of every matching row; all or nothing."""
         self._writable()
+        plan = await resolve_related(plan, self._target)
         changed = self._info.coercer.build(values, register=self.name, partial=True)
         now = datetime.now(UTC)
         hits = {
@@ -464,6 +526,7 @@ class MemoryRegister:
 
     async def delete_rows(self, plan: QueryPlan) -> int:
         self._writable()
+        plan = await resolve_related(plan, self._target)
         hits = [row.id for row in self._rows.values() if matches(plan, row)]
         for rid in hits:
             del self._rows[rid]
