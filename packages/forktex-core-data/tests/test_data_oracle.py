@@ -437,7 +437,7 @@ async def test_postgres_and_memory_agree_with_sqlite(engine: AsyncEngine) -> Non
                 ("p3", "DE"),
                 ("P4", "fr"),
             ]
-        ]  # fmt: skip
+        ]
     )
     await people_reg.archive(persons[4].id)  # a linked row's archive state does not matter
     people = [r.id for r in persons]
