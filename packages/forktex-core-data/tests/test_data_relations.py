@@ -107,7 +107,7 @@ async def test_the_linked_register_changing_is_seen(engine: AsyncEngine, tenant:
     assert await query.count() == 1
     admin = Register.load("customers", tenant_id=tenant)
     await admin.change_field_type("vip", "text")  # the field moves to a new storage key
-    with pytest.raises(InvalidValue, match="'vip' .text. cannot take True"):
+    with pytest.raises(InvalidValue, match=r"'vip' \(text\) cannot take True"):
         await query.count()  # the condition is validated against the new type
     assert await RowQuery(orders).where(customer__vip="true").count() == 1
 
