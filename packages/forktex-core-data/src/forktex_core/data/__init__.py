@@ -43,7 +43,16 @@ from ._export import export_csv, export_jsonl
 from ._fields import OPERATORS, Field, FieldType
 from ._logic import Q
 from ._periods import Period
-from ._plan import AllOf, AnyOf, Condition, Not, QueryPlan, RegisterInfo, SortKey
+from ._plan import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Not,
+    QueryPlan,
+    RegisterInfo,
+    Related,
+    SortKey,
+)
 from ._query import RowQuery
 from ._registers import Register
 from ._results import (
@@ -94,6 +103,7 @@ __all__ = [
     "RegisterInfo",
     "RegisterNotLoaded",
     "RegisterSource",
+    "Related",
     "RowError",
     "RowQuery",
     "RowResult",
