@@ -145,3 +145,50 @@ async def test_two_references_deep_is_refused(engine: AsyncEngine, tenant: uuid.
     )
     with pytest.raises(InvalidQuery, match="two references"):
         await RowQuery(lines).where(**{"order.customer.country": "DE"}).count()
+
+
+async def _customers_of(source: RegisterSource, tenant: uuid.UUID) -> RegisterSource:
+    stored = Register.load("customers", tenant_id=tenant)
+    if isinstance(source, Register):
+        return stored
+    rows = await RowQuery(stored).all()  # the same customers, held in memory
+    return MemoryRegister("customers", CUSTOMERS, rows=[{"id": r.id, **r.values} for r in rows])
+
+
+@pytest.mark.parametrize(
+    ("orders_where", "via", "expected"),
+    [
+        ({}, "customer", ["Acme", "Bistro", "Café"]),
+        ({"n__gte": 2}, "customer", ["Bistro", "Café"]),
+        ({"n": 1}, "cc", ["Bistro"]),
+        ({"n__gte": 1}, "cc", ["Acme", "Bistro", "Café"]),
+        ({"n": 4}, "customer", []),  # the order without a customer links to nobody
+    ],
+)
+async def test_linked_from_is_the_reverse_of_a_link(
+    engine: AsyncEngine, tenant: uuid.UUID, orders_where: Any, via: str, expected: list[str]
+) -> None:
+    for source in await _sources(tenant):
+        customers = await _customers_of(source, tenant)
+        orders = RowQuery(source).where(orders_where)
+        query = RowQuery(customers).linked_from(orders, via).order_by("name")
+        assert [r["name"] for r in await query.all()] == expected, source
+        assert await query.count() == len(expected)
+    # mixed sources: in-memory orders selecting stored customers
+    _, orders_mem = await _sources(other := uuid.uuid4())
+    customers_pg = Register.load("customers", tenant_id=other)
+    mixed = RowQuery(customers_pg).linked_from(RowQuery(orders_mem).where(n=1), "customer")
+    assert [r["name"] for r in await mixed.all()] == ["Acme"]
+
+
+async def test_linked_from_bad_input(engine: AsyncEngine, tenant: uuid.UUID) -> None:
+    orders, _ = await _sources(tenant)
+    customers = Register.load("customers", tenant_id=tenant)
+    with pytest.raises(InvalidQuery, match=r"'n' is not one; such fields: 'customer', 'cc'"):
+        await RowQuery(customers).linked_from(RowQuery(orders), "n").count()
+    with pytest.raises(InvalidQuery, match="no field 'nope'"):
+        await RowQuery(customers).linked_from(RowQuery(orders), "nope").count()
+    with pytest.raises(InvalidQuery, match="pointing to 'orders'"):
+        await RowQuery(orders).linked_from(RowQuery(orders), "customer").count()
+    with pytest.raises(InvalidQuery, match="takes a RowQuery"):
+        RowQuery(customers).linked_from(orders, "customer")  # type: ignore[arg-type]

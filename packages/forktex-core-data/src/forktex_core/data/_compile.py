@@ -22,6 +22,7 @@ from ._plan import (
     Filter,
     Not,
     QueryPlan,
+    Referenced,
     Related,
     SortKey,
     bounded,
@@ -142,6 +143,8 @@ def filter_sql(sql: Sql, node: Filter) -> str:
         return f"NOT COALESCE(({filter_sql(sql, node.inner)}), FALSE)"
     if isinstance(node, Related):
         return _related_sql(sql, node)
+    if isinstance(node, Referenced):
+        return _referenced_sql(sql, node)
     if not node.items:
         return "FALSE" if isinstance(node, AnyOf) else "TRUE"
     joiner = " OR " if isinstance(node, AnyOf) else " AND "
@@ -167,6 +170,25 @@ def _related_sql(sql: Sql, node: Related) -> str:
         f"EXISTS (SELECT 1 FROM jsonb_array_elements_text({via}) AS linked(v) "
         f"WHERE CAST(linked.v AS uuid) IN ({chosen}))"
     )
+
+
+def _referenced_sql(sql: Sql, node: Referenced) -> str:
+    """The row is pointed to by a row the other plan selects (the subquery's rows are
+    named ``r`` as well, so that plan compiles as it does on its own register)."""
+    register = node.by.info.register_id
+    tenant = sql.tenant
+    if register is None or tenant is None:  # pragma: no cover - planned by a Register
+        raise AssertionError("a reverse link needs a stored register and a tenant")
+    where = where_sql(sql, node.by, register, tenant)
+    via = value_expr(node.via)
+    if not node.via.many:
+        chosen = f"SELECT {via} FROM forktex_data.rows r WHERE {where} AND {via} IS NOT NULL"
+    else:
+        chosen = (
+            "SELECT CAST(linked.v AS uuid) FROM forktex_data.rows r CROSS JOIN LATERAL "
+            f"jsonb_array_elements_text({via}) AS linked(v) WHERE {where}"
+        )
+    return f"r.id IN ({chosen})"
 
 
 def condition_sql(sql: Sql, cond: Condition) -> str:

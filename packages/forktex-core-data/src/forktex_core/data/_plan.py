@@ -154,7 +154,22 @@ class Related:
     matched: frozenset[uuid.UUID] | None = None
 
 
-Filter = Condition | AllOf | AnyOf | Not | Related
+@dataclass(frozen=True)
+class Referenced:
+    """The rows that rows selected by ``by`` (of another stored register) point to through
+    their reference field ``via``: the reverse of a link. Planned only when both registers
+    are stored ones (other sources get the selected ids as an ``id in`` condition).
+
+    Example::
+
+        Referenced(customer_field_of_invoices, plan_of_paid_invoices)
+    """
+
+    via: Field
+    by: QueryPlan
+
+
+Filter = Condition | AllOf | AnyOf | Not | Related | Referenced
 """One node of a plan's filter tree."""
 
 
@@ -166,7 +181,7 @@ def leaves(filters: tuple[Filter, ...] | Filter) -> list[Condition]:
         node = stack.pop(0)
         if isinstance(node, Condition):
             found.append(node)
-        elif isinstance(node, Related):
+        elif isinstance(node, (Related, Referenced)):
             continue  # its conditions are on another register's fields
         elif isinstance(node, Not):
             stack.insert(0, node.inner)
@@ -221,6 +236,8 @@ def _encode_filter(node: Filter) -> Any:
         return ["not", _encode_filter(node.inner)]
     if isinstance(node, Related):
         return ["via", node.via.name, _encode_filter(node.inner)]
+    if isinstance(node, Referenced):
+        return ["by", node.by.info.name, node.via.name, node.by.fingerprint()]
     kind = "any" if isinstance(node, AnyOf) else "all"
     return [kind, [_encode_filter(item) for item in node.items]]
 

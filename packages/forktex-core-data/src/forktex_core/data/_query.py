@@ -46,6 +46,7 @@ from ._plan import (
     Filter,
     Not,
     QueryPlan,
+    Referenced,
     RegisterInfo,
     Related,
     SortKey,
@@ -132,8 +133,8 @@ class RowQuery:
     """
 
     __slots__ = (
-        "_archived", "_clock", "_filters", "_groups", "_includes", "_planned", "_ranges",
-        "_search", "_sort", "_source", "_timezone", "_today",
+        "_archived", "_clock", "_filters", "_groups", "_includes", "_linked_from", "_planned",
+        "_ranges", "_search", "_sort", "_source", "_timezone", "_today",
     )  # fmt: skip
 
     def __init__(
@@ -168,6 +169,7 @@ class RowQuery:
         self._search: str | None = None
         self._archived: ArchivedMode = "active"
         self._includes: tuple[str, ...] = ()
+        self._linked_from: tuple[tuple[RowQuery, str], ...] = ()
         # The last plan and the definition it was validated against (RowQuery is
         # immutable: the plan changes only when the source's definition does).
         self._planned: tuple[RegisterInfo, QueryPlan] | None = None
@@ -337,6 +339,22 @@ class RowQuery:
                 raise InvalidQuery(f"include() takes reference field names, got {show(name, 80)}")
         return self._copy(includes=tuple(dict.fromkeys(self._includes + fields)))
 
+    def linked_from(self, query: RowQuery, field: str) -> RowQuery:
+        """Only rows that rows of ``query`` (another register's query, with its own
+        filters) point to through their reference field ``field``: the reverse of a link,
+        e.g. the customers that have a paid invoice. ANDed with the other conditions.
+
+        Example::
+
+            paid = RowQuery(invoices).where(status="paid")
+            buyers = RowQuery(customers).linked_from(paid, "customer")
+        """
+        if not isinstance(query, RowQuery):
+            raise InvalidQuery(f"linked_from() takes a RowQuery, got {show(query, 80)}")
+        if not isinstance(field, str):
+            raise InvalidQuery(f"linked_from() takes a field name, got {show(field, 80)}")
+        return self._copy(linked_from=(*self._linked_from, (query, field)))
+
     def group_by(self, *fields: str) -> RowQuery:
         """Group the matching rows by these fields for :meth:`aggregate` (replacing any
         earlier ``group_by``). Any field ``facets`` can count is groupable; a multi_select
@@ -372,6 +390,9 @@ class RowQuery:
 
     async def _plan(self, info: RegisterInfo, linked: list[bool]) -> QueryPlan:
         conditions = [await self._node(info, item, linked) for item in self._filters]
+        for query, name in self._linked_from:
+            linked.append(True)
+            conditions.append(await _reverse(info, query, name))
         conditions += [self._range_condition(info, rng) for rng in self._ranges]
         sort: list[SortKey] = []
         for spec in self._sort:
@@ -740,6 +761,33 @@ class RowQuery:
         if self._sort:
             parts.append(f".order_by{self._sort!r}")
         return "".join(parts)
+
+
+async def _reverse(info: RegisterInfo, query: RowQuery, name: str) -> Filter:
+    """The filter of ``linked_from(query, name)``: a :class:`Referenced` node when both
+    registers are stored ones (Postgres runs it as a subquery), else the ids the other
+    query's rows point to."""
+    other = await query.plan()
+    f = other.info.field(name)
+    if f.kind is not FieldType.REFERENCE or f.target != info.name or is_system(f):
+        refs = [
+            x.name
+            for x in other.info.fields
+            if x.kind is FieldType.REFERENCE and x.target == info.name
+        ]
+        raise InvalidQuery(
+            f"linked_from() needs a reference field of {other.info.name!r} pointing to "
+            f"{info.name!r}; {name!r} is not one; such fields: "
+            f"{', '.join(map(repr, refs)) or '(none)'}"
+        )
+    if info.register_id is not None and other.info.register_id is not None:
+        return Referenced(f, other)
+    ids: dict[uuid.UUID, None] = {}
+    for row in await query.source.fetch_rows(other):
+        value = row.values.get(f.name)
+        for target in (value or ()) if f.many else ((value,) if value is not None else ()):
+            ids[target] = None
+    return Condition(ID, "in", tuple(ids))
 
 
 def _link_path(info: RegisterInfo, item: Term) -> tuple[Field, str] | None:

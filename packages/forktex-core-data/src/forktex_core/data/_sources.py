@@ -33,6 +33,7 @@ from ._plan import (
     Filter,
     Not,
     QueryPlan,
+    Referenced,
     RegisterInfo,
     Related,
     SortKey,
@@ -168,6 +169,8 @@ def holds(node: Filter, row: RowResult) -> bool:
         if node.via.many:
             return any(v in node.matched for v in value or ())
         return value is not None and value in node.matched
+    if isinstance(node, Referenced):  # pragma: no cover - only planned for stored registers
+        raise DataError("a reverse link between stored registers is evaluated by Postgres")
     if isinstance(node, AnyOf):
         return any(holds(item, row) for item in node.items)
     return all(holds(item, row) for item in node.items)
