@@ -320,6 +320,8 @@ class Gen:
 SORTABLE = {
     "title": "title", "qty": "qty", "price": "price", "ok": "ok", "due": "due", "at": "at",
     "mail": "mail", "site": "site", "status": "status_rank", "owner": "owner", "id": "id",
+    "owner.name": "(SELECT p.name FROM people p WHERE p.id = t.owner)",
+    "owner.country": "(SELECT p.country FROM people p WHERE p.id = t.owner)",
 }  # fmt: skip
 
 

@@ -192,3 +192,47 @@ async def test_linked_from_bad_input(engine: AsyncEngine, tenant: uuid.UUID) -> 
         await RowQuery(orders).linked_from(RowQuery(orders), "customer").count()
     with pytest.raises(InvalidQuery, match="takes a RowQuery"):
         RowQuery(customers).linked_from(orders, "customer")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (("customer.name", "n"), [1, 2, 3, 4]),  # Acme, Bistro, Café, no customer (NULL last)
+        (("-customer.name",), [4, 3, 2, 1]),
+        (("customer.country", "-n"), [1, 2, 4, 3]),  # DE, FR, then NULLs by -n
+        (("-customer.vip", "n"), [3, 4, 1, 2]),  # NULL first descending, True > False
+    ],
+)
+async def test_sort_by_a_linked_rows_field(
+    engine: AsyncEngine, tenant: uuid.UUID, order: tuple[str, ...], expected: list[int]
+) -> None:
+    for source in await _sources(tenant):
+        query = RowQuery(source).order_by(*order)
+        assert [r["n"] for r in await query.all()] == expected, source
+        page = await query.scroll(page_size=1)
+        seen = [r["n"] for r in page.items]
+        while page.next_cursor:
+            page = await query.scroll(page_size=1, cursor=page.next_cursor)
+            seen += [r["n"] for r in page.items]
+        assert seen == expected
+        first = (await query.scroll(page_size=1)).items[0]
+        if first["customer"] is not None:  # the linked row comes along
+            assert first.included["customer"].id == first["customer"]
+
+
+async def test_bad_linked_sorts(engine: AsyncEngine, tenant: uuid.UUID) -> None:
+    for source in await _sources(tenant):
+        with pytest.raises(InvalidQuery, match="links to many rows"):
+            await RowQuery(source).order_by("cc.name").all()
+        with pytest.raises(InvalidQuery, match="no field 'colour'"):
+            await RowQuery(source).order_by("customer.colour").all()
+        with pytest.raises(InvalidQuery, match=r"names 'customer\.name' twice"):
+            await RowQuery(source).order_by("customer.name", "-customer.name").all()
+        with pytest.raises(InvalidQuery, match=r"no field 'n\.x'"):
+            await RowQuery(source).order_by("n.x").all()  # n is no reference
+    orders, _ = await _sources(uuid.uuid4())
+    page = await RowQuery(orders).order_by("customer.name").scroll(page_size=1)
+    assert page.next_cursor is not None
+    other = RowQuery(orders).order_by("customer.country")
+    with pytest.raises(InvalidQuery, match="another query"):
+        await other.scroll(page_size=1, cursor=page.next_cursor)

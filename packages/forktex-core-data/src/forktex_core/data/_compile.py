@@ -89,6 +89,21 @@ def order_expr(sql: Sql, f: Field, alias: str = "r.") -> str:
     return sort_expr(f, alias)
 
 
+def key_expr(sql: Sql, key: SortKey) -> str:
+    """:func:`order_expr` of a sort key; for a linked key, of the linked row (a scalar
+    subquery, NULL when the row has no link)."""
+    if key.via is None:
+        return order_expr(sql, key.field)
+    target = key.target.register_id if key.target is not None else None
+    if target is None or sql.tenant is None:  # pragma: no cover - planned by a Register
+        raise AssertionError("a linked sort needs a stored target register and a tenant")
+    return (
+        f"(SELECT {order_expr(sql, key.field, 't.')} FROM forktex_data.rows t "
+        f"WHERE t.id = {value_expr(key.via)} AND t.register_id = {register_literal(target)} "
+        f"AND t.tenant_id = {sql.bind(sql.tenant)})"
+    )
+
+
 def _mark(sql: Sql, f: Field, value: Any) -> str:
     """A keyset bound (a sort key, see :func:`~._plan.sort_value`) compared with
     :func:`order_expr`."""
@@ -301,7 +316,7 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
 
 
 def order_sql(sql: Sql, sort: Sequence[SortKey]) -> str:
-    return ", ".join(f"{order_expr(sql, k.field)}{' DESC' if k.descending else ''}" for k in sort)
+    return ", ".join(f"{key_expr(sql, k)}{' DESC' if k.descending else ''}" for k in sort)
 
 
 def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
@@ -310,8 +325,8 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     With one direction and no NULL in the cursor this is a row comparison the planner runs
     as an index range scan: ``(a, id) < (:a, :id)``, plus ``OR a IS NULL`` tails ascending.
     """
-    exprs = [order_expr(sql, k.field) for k in sort]
-    may_be_null = [nullable(k.field) for k in sort]
+    exprs = [key_expr(sql, k) for k in sort]
+    may_be_null = [k.via is not None or nullable(k.field) for k in sort]
     directions = {k.descending for k in sort}
     if len(directions) == 1 and all(v is not None for v in after):
         marks = [_mark(sql, k.field, v) for k, v in zip(sort, after, strict=True)]

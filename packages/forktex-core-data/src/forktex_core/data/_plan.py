@@ -198,6 +198,16 @@ class SortKey:
 
     field: Field
     descending: bool
+    via: Field | None = None
+    """For a sort on a linked row's field (``customer.name``): the reference field, and
+    ``field`` is the linked register's; a row without a link sorts as NULL."""
+    target: RegisterInfo | None = None
+    """The linked register (with ``via``)."""
+
+    @property
+    def label(self) -> str:
+        """``name`` or ``reference.name``."""
+        return self.field.name if self.via is None else f"{self.via.name}.{self.field.name}"
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,7 @@ class QueryPlan:
         parts = [
             self.info.name,
             [_encode_filter(c) for c in self.conditions],
-            [[k.field.name, k.descending] for k in self.sort],
+            [[k.label, k.descending] for k in self.sort],
             self.search,
             self.archived,
         ]
@@ -277,6 +287,17 @@ def sort_value(row: RowResult, f: Field) -> Any:
     single_select value as its :func:`rank`."""
     value = field_value(row, f)
     return rank(f, value) if ranked(f) else bounded(f, value)
+
+
+def key_value(row: RowResult, key: SortKey) -> Any:
+    """The sort key of ``key`` on a row (:func:`sort_value`); for a linked key, of the
+    linked row the query included (``row.included[via]``), NULL without one."""
+    if key.via is None:
+        return sort_value(row, key.field)
+    linked = row.included.get(key.via.name)
+    if linked is None:
+        return None
+    return sort_value(linked, key.field)
 
 
 def ranked(f: Field) -> bool:

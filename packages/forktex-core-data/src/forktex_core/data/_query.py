@@ -397,19 +397,30 @@ class RowQuery:
         sort: list[SortKey] = []
         for spec in self._sort:
             descending = spec.startswith("-")
-            f = info.field(spec[1:] if descending else spec)
+            name = spec[1:] if descending else spec
+            if not any(x.name == name for x in info.fields) and "." in name:
+                head, _, rest = name.partition(".")
+                via = next((x for x in info.fields if x.name == head), None)
+                if via is not None and via.kind is FieldType.REFERENCE:
+                    linked.append(True)
+                    sort.append(await self._linked_sort(via, rest, descending, sort))
+                    continue
+            f = info.field(name)
             if not f.sortable or f.many:
                 raise InvalidQuery(
                     f"cannot sort by {f.name!r} ({f.kind.value}); sortable fields: "
                     + ", ".join(repr(x.name) for x in info.fields if x.sortable)
                     + f" and {', '.join(SYSTEM)}"
                 )
-            if any(k.field.name == f.name for k in sort):
+            if any(k.label == f.name for k in sort):
                 raise InvalidQuery(f"order_by() names {f.name!r} twice")
             sort.append(SortKey(f, descending))
         if not any(k.field is ID for k in sort):
             sort.append(SortKey(ID, sort[-1].descending if sort else False))
         includes: list[Field] = []
+        for key in sort:  # a linked sort key is read from the included linked row
+            if key.via is not None and key.via not in includes:
+                includes.append(key.via)
         for name in self._includes:
             f = info.field(name)
             if f.kind is not FieldType.REFERENCE or is_system(f):
@@ -418,7 +429,8 @@ class RowQuery:
                     f"include() takes reference fields; {name!r} is {f.kind.value}; "
                     f"reference fields: {', '.join(map(repr, refs)) or '(none)'}"
                 )
-            includes.append(f)
+            if f not in includes:
+                includes.append(f)
         return QueryPlan(
             info, tuple(conditions), tuple(sort), self._search, self._archived, tuple(includes)
         )
@@ -438,6 +450,31 @@ class RowQuery:
         if len(nodes) == 1:
             return nodes[0]
         return AnyOf(nodes) if item.kind == "or" else AllOf(nodes)
+
+    async def _linked_sort(
+        self, via: Field, name: str, descending: bool, sort: list[SortKey]
+    ) -> SortKey:
+        """``order_by("customer.name")``: the linked row's field as a sort key."""
+        if via.many:
+            raise InvalidQuery(f"cannot sort by {via.name}.{name}: {via.name!r} links to many rows")
+        describe = getattr(self._source, "describe_target", None)
+        if describe is None:
+            raise InvalidQuery(
+                f"cannot sort by {via.name}.{name}: {self._source!r} cannot describe the "
+                "rows it links to (it has no describe_target())"
+            )
+        target: RegisterInfo = await describe(via)
+        f = target.field(name)
+        if not f.sortable or f.many or is_system(f):
+            raise InvalidQuery(
+                f"cannot sort by {via.name}.{name} ({f.kind.value}); sortable fields of "
+                f"{target.name!r}: "
+                + ", ".join(repr(x.name) for x in target.fields if x.sortable and not x.many)
+            )
+        key = SortKey(f, descending, via, target)
+        if any(k.label == key.label for k in sort):
+            raise InvalidQuery(f"order_by() names {key.label!r} twice")
+        return key
 
     async def _related(
         self, info: RegisterInfo, item: Term, via: Field, rest: str, linked: list[bool]
@@ -560,8 +597,8 @@ class RowQuery:
         rows = await self._source.fetch_rows(plan, limit=size + 1, after=after)
         more = len(rows) > size
         rows = rows[:size]
-        next_cursor = _cursor.encode(plan, rows[-1]) if more and rows else None
         items = await self._with_includes(plan, rows)
+        next_cursor = _cursor.encode(plan, items[-1]) if more and items else None
         return Page(items=tuple(items), size=size, next_cursor=next_cursor)
 
     async def paginate(self, page: int = 1, size: int = 50) -> Page:

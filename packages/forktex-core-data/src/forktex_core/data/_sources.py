@@ -38,7 +38,7 @@ from ._plan import (
     Related,
     SortKey,
     field_value,
-    sort_value,
+    key_value,
 )
 from ._results import FacetCount, RowResult
 from ._search import SearchConfig
@@ -225,7 +225,7 @@ def order_key(sort: Sequence[SortKey]) -> Callable[[RowResult], Any]:
 
     def cmp(x: RowResult, y: RowResult) -> int:
         for key in sort:
-            result = _compare(sort_value(x, key.field), sort_value(y, key.field))
+            result = _compare(key_value(x, key), key_value(y, key))
             if result:
                 return -result if key.descending else result
         return 0
@@ -236,7 +236,7 @@ def order_key(sort: Sequence[SortKey]) -> Callable[[RowResult], Any]:
 def after_cursor(sort: Sequence[SortKey], row: RowResult, after: Sequence[Any]) -> bool:
     """Whether ``row`` comes strictly after the keyset ``after`` in ``sort`` order."""
     for key, mark in zip(sort, after, strict=True):
-        result = _compare(sort_value(row, key.field), mark)
+        result = _compare(key_value(row, key), mark)
         if result:
             return (-result if key.descending else result) > 0
     return False
@@ -469,7 +469,18 @@ class MemoryRegister:
         after: tuple[Any, ...] | None = None,
     ) -> list[RowResult]:
         plan = await resolve_related(plan, self._target)
-        return evaluate(plan, await self._all_rows(), limit=limit, offset=offset, after=after)
+        rows = await self._all_rows()
+        vias = list(dict.fromkeys(k.via for k in plan.sort if k.via is not None))
+        if vias:  # a linked sort key is read from the linked row: attach it
+            rows = [row for row in rows if matches(plan, row)]
+            for via in vias:
+                ids = list({row.values[via.name] for row in rows} - {None})
+                targets = await self.fetch_targets(via, ids)
+                rows = [
+                    replace(row, included={**row.included, via.name: targets.get(row[via.name])})
+                    for row in rows
+                ]
+        return evaluate(plan, rows, limit=limit, offset=offset, after=after)
 
     async def count_rows(self, plan: QueryPlan) -> int:
         plan = await resolve_related(plan, self._target)
