@@ -23,6 +23,7 @@ from forktex_core.data import (
     Register,
     RegisterSource,
     RowQuery,
+    Sum,
 )
 
 CUSTOMERS = [Field("name", "text"), Field("country", "text"), Field("vip", "boolean")]
@@ -236,3 +237,59 @@ async def test_bad_linked_sorts(engine: AsyncEngine, tenant: uuid.UUID) -> None:
     other = RowQuery(orders).order_by("customer.country")
     with pytest.raises(InvalidQuery, match="another query"):
         await other.scroll(page_size=1, cursor=page.next_cursor)
+
+
+async def test_lookups_and_rollups(engine: AsyncEngine, tenant: uuid.UUID) -> None:
+    for source in await _sources(tenant):
+        query = (
+            RowQuery(source)
+            .lookup("country", "customer.country")
+            .lookup("copied", "cc.name")
+            .order_by("n")
+        )
+        rows = await query.all()
+        assert [(r.included["country"], r.included["copied"]) for r in rows] == [
+            ("DE", ("Bistro",)),
+            ("FR", ("Acme", "Café")),
+            (None, ()),  # Café has no country
+            (None, ()),  # no customer
+        ]
+        page = await query.scroll(page_size=2)
+        assert [r.included["country"] for r in page.items] == ["DE", "FR"]
+        customers = await _customers_of(source, tenant)
+        from_two = RowQuery(source).where(n__gte=2)
+        rolled = (
+            RowQuery(customers)
+            .rollup("orders", Count(), query=RowQuery(source), via="customer")
+            .rollup("late_sum", Sum("n"), query=from_two, via="customer")
+            .order_by("name")
+        )
+        got = [
+            (r["name"], r.included["orders"], r.included["late_sum"]) for r in await rolled.all()
+        ]
+        assert got == [("Acme", 1, None), ("Bistro", 1, 2), ("Café", 1, 3)]
+
+
+async def test_bad_lookups_and_rollups(engine: AsyncEngine, tenant: uuid.UUID) -> None:
+    orders, _ = await _sources(tenant)
+    customers = Register.load("customers", tenant_id=tenant)
+    with pytest.raises(InvalidQuery, match=r"path 'reference\.field'"):
+        RowQuery(orders).lookup("x", "country")
+    with pytest.raises(InvalidQuery, match=r"must start with a reference field.*'customer'"):
+        await RowQuery(orders).lookup("x", "n.country").all()
+    with pytest.raises(InvalidQuery, match="no field 'colour'"):
+        await RowQuery(orders).lookup("x", "customer.colour").all()
+    with pytest.raises(InvalidQuery, match="already used"):
+        RowQuery(orders).lookup("x", "customer.name").lookup("x", "customer.country")
+    with pytest.raises(InvalidQuery, match="takes an aggregate"):
+        RowQuery(customers).rollup("s", "sum", query=RowQuery(orders), via="customer")  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuery, match="takes a RowQuery"):
+        RowQuery(customers).rollup("s", Count(), query=orders, via="customer")  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuery, match=r"'cc' is not one; such fields: 'customer'"):
+        await RowQuery(customers).rollup("s", Count(), query=RowQuery(orders), via="cc").all()
+    with pytest.raises(InvalidQuery, match=r"Sum\(.customer.\) does not apply"):
+        await (
+            RowQuery(customers)
+            .rollup("s", Sum("customer"), query=RowQuery(orders), via="customer")
+            .all()
+        )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from . import _cursor
 from ._aggregates import Aggregate, check_aggregates, check_groups
 from ._aggregates import evaluate as evaluate_aggregates
+from ._computed import lookup_values, rollup_values
 from ._errors import InvalidQuery, InvalidValue, show
 from ._fields import (
     OPERATORS,
@@ -133,8 +134,8 @@ class RowQuery:
     """
 
     __slots__ = (
-        "_archived", "_clock", "_filters", "_groups", "_includes", "_linked_from", "_planned",
-        "_ranges", "_search", "_sort", "_source", "_timezone", "_today",
+        "_archived", "_clock", "_computed", "_filters", "_groups", "_includes", "_linked_from",
+        "_planned", "_ranges", "_search", "_sort", "_source", "_timezone", "_today",
     )  # fmt: skip
 
     def __init__(
@@ -170,6 +171,7 @@ class RowQuery:
         self._archived: ArchivedMode = "active"
         self._includes: tuple[str, ...] = ()
         self._linked_from: tuple[tuple[RowQuery, str], ...] = ()
+        self._computed: tuple[tuple[str, str, Any, Any], ...] = ()  # (kind, name, spec, query)
         # The last plan and the definition it was validated against (RowQuery is
         # immutable: the plan changes only when the source's definition does).
         self._planned: tuple[RegisterInfo, QueryPlan] | None = None
@@ -354,6 +356,52 @@ class RowQuery:
         if not isinstance(field, str):
             raise InvalidQuery(f"linked_from() takes a field name, got {show(field, 80)}")
         return self._copy(linked_from=(*self._linked_from, (query, field)))
+
+    def lookup(self, name: str, path: str) -> RowQuery:
+        """Add ``row.included[name]``: the value of a field of the linked row, ``path``
+        being ``reference.field`` (a tuple of values through a many reference; ``None``
+        without a link). Computed with each page, read-only.
+
+        Example::
+
+            rows = await RowQuery(invoices).lookup("country", "customer.country").all()
+            rows[0].included["country"]  # 'DE'
+        """
+        self._check_computed_name(name, "lookup")
+        if not isinstance(path, str) or "." not in path:
+            raise InvalidQuery(f"lookup() takes a path 'reference.field', got {show(path, 80)}")
+        return self._copy(computed=(*self._computed, ("lookup", name, path, None)))
+
+    def rollup(self, name: str, aggregate: Aggregate, *, query: RowQuery, via: str) -> RowQuery:
+        """Add ``row.included[name]``: ``aggregate`` (``Sum("total")``, ``Count()``, ...) of
+        the rows of ``query`` (another register's query, with its filters) whose reference
+        field ``via`` points to the row. Computed with each page by one aggregate query,
+        read-only; a row nothing points to gets the aggregate of no rows (``Count()``: 0,
+        ``Sum``: ``None``).
+
+        Example::
+
+            paid = RowQuery(invoices).where(status="paid")
+            rows = await RowQuery(customers).rollup("paid", Sum("total"), query=paid,
+                                                    via="customer").all()
+        """
+        self._check_computed_name(name, "rollup")
+        if not isinstance(aggregate, Aggregate):
+            raise InvalidQuery(
+                f"rollup() takes an aggregate such as Sum('total') or Count(), got "
+                f"{show(aggregate, 80)}"
+            )
+        if not isinstance(query, RowQuery):
+            raise InvalidQuery(f"rollup(query=...) takes a RowQuery, got {show(query, 80)}")
+        if not isinstance(via, str):
+            raise InvalidQuery(f"rollup(via=...) takes a field name, got {show(via, 80)}")
+        return self._copy(computed=(*self._computed, ("rollup", name, (aggregate, via), query)))
+
+    def _check_computed_name(self, name: Any, what: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidQuery(f"{what}() takes a non-empty name, got {show(name, 80)}")
+        if any(c[1] == name for c in self._computed) or name in self._includes:
+            raise InvalidQuery(f"{what}() name {name!r} is already used by this query")
 
     def group_by(self, *fields: str) -> RowQuery:
         """Group the matching rows by these fields for :meth:`aggregate` (replacing any
@@ -771,6 +819,21 @@ class RowQuery:
         return await self._source.delete_rows(await self.plan())
 
     async def _with_includes(self, plan: QueryPlan, rows: list[RowResult]) -> list[RowResult]:
+        rows = await self._with_linked(plan, rows)
+        if not self._computed or not rows:
+            return rows
+        extra: dict[uuid.UUID, dict[str, Any]] = {row.id: {} for row in rows}
+        for kind, name, spec, query in self._computed:
+            if kind == "lookup":
+                values = await lookup_values(self._source, plan.info, spec, rows)
+            else:
+                aggregate, via = spec
+                values = await rollup_values(plan.info, aggregate, query, via, rows)
+            for row in rows:
+                extra[row.id][name] = values[row.id]
+        return [replace(row, included={**row.included, **extra[row.id]}) for row in rows]
+
+    async def _with_linked(self, plan: QueryPlan, rows: list[RowResult]) -> list[RowResult]:
         if not plan.includes or not rows:
             return rows
         extra: dict[uuid.UUID, dict[str, Any]] = {row.id: {} for row in rows}
