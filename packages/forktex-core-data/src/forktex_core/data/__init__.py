@@ -41,6 +41,7 @@ from ._errors import (
 )
 from ._export import export_csv, export_jsonl
 from ._fields import OPERATORS, Field, FieldType
+from ._formula import Formula
 from ._logic import Q
 from ._periods import Period
 from ._plan import (
@@ -84,6 +85,7 @@ __all__ = [
     "FacetCount",
     "Field",
     "FieldType",
+    "Formula",
     "ImportReport",
     "IndexBuildFailed",
     "InvalidCursor",

@@ -26,6 +26,7 @@ from ._fields import (
     coerce,
     text_problem,
 )
+from ._formula import compile_formula
 from ._limits import (
     INT_MAX,
     MAX_CONDITIONS,
@@ -397,6 +398,23 @@ class RowQuery:
             raise InvalidQuery(f"rollup(via=...) takes a field name, got {show(via, 80)}")
         return self._copy(computed=(*self._computed, ("rollup", name, (aggregate, via), query)))
 
+    def formula(self, name: str, source: str) -> RowQuery:
+        """Add ``row.included[name]``: a formula over the row's fields, computed with each
+        page (read-only). The language is parsed by the library (never ``eval``) and
+        type-checked when the query is planned: ``{field}`` references, numbers, ``"text"``,
+        ``+ - * /`` (exact decimals; ``/`` by zero gives ``None``), comparisons, ``and`` /
+        ``or`` / ``not``, ``concat``, ``if``, ``coalesce``, ``lower``, ``upper``, ``len``,
+        ``round``. A missing operand gives ``None``.
+
+        Example::
+
+            q = RowQuery(invoices).formula("gross", "round({total} * 1.19, 2)")
+        """
+        self._check_computed_name(name, "formula")
+        if not isinstance(source, str):
+            raise InvalidQuery(f"formula() takes the formula as text, got {show(source, 80)}")
+        return self._copy(computed=(*self._computed, ("formula", name, source, None)))
+
     def _check_computed_name(self, name: Any, what: str) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidQuery(f"{what}() takes a non-empty name, got {show(name, 80)}")
@@ -438,6 +456,9 @@ class RowQuery:
 
     async def _plan(self, info: RegisterInfo, linked: list[bool]) -> QueryPlan:
         conditions = [await self._node(info, item, linked) for item in self._filters]
+        for kind, _name, spec, _query in self._computed:
+            if kind == "formula":
+                compile_formula(spec, info)  # a mistake fails before any row is read
         for query, name in self._linked_from:
             linked.append(True)
             conditions.append(await _reverse(info, query, name))
@@ -824,7 +845,10 @@ class RowQuery:
             return rows
         extra: dict[uuid.UUID, dict[str, Any]] = {row.id: {} for row in rows}
         for kind, name, spec, query in self._computed:
-            if kind == "lookup":
+            if kind == "formula":
+                formula = compile_formula(spec, plan.info)
+                values = {row.id: formula.evaluate(row.values) for row in rows}
+            elif kind == "lookup":
                 values = await lookup_values(self._source, plan.info, spec, rows)
             else:
                 aggregate, via = spec
