@@ -41,7 +41,7 @@ FIELDS = [
             {"name": "A", "qty": 3, "paid": True},
             "text",
             "A x3 true",
-        ),  # fmt: skip
+        ),
         ("not {paid} or {qty} >= 2", {"paid": True, "qty": 1}, "boolean", False),
         ("not {paid}", {}, "boolean", None),
         ("{name} = 'it\\'s'", {"name": "it's"}, "boolean", True),
