@@ -398,3 +398,36 @@ async def test_schema_change_during_an_import_stops_it_cleanly(
     with pytest.raises(SchemaConflict, match="changed during the import"):
         await invoices.import_csv(upload(), batch_size=2)
     assert [r["number"] for r in await RowQuery(admin).order_by("number").all()] == ["S-1", "S-2"]
+
+
+async def test_upsert_on_memory_register_matches_postgres(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    fields = [
+        Field("code", "text", unique=True, required=True),
+        Field("rate", "decimal"),
+        Field("note", "text", unique=True),
+    ]
+    stored = await Register.create("rates", tenant_id=tenant, fields=fields)
+    memory = MemoryRegister("rates", fields)
+    for source in (stored, memory):
+        await source.upsert([{"code": "EUR", "rate": "1", "note": "base"}], on="code")
+        rows = await source.upsert(
+            [{"code": "USD", "rate": "1.08"}, {"code": "EUR", "rate": "1.00"}], on="code"
+        )
+        assert [(r["code"], r["rate"], r["note"]) for r in rows] == [
+            ("USD", Decimal("1.08"), None),
+            ("EUR", Decimal("1"), "base"),
+        ]
+        with pytest.raises(UniqueViolation):  # all or nothing: USD's change is undone too
+            await source.upsert(
+                [{"code": "USD", "rate": "2"}, {"code": "GBP", "note": "base"}], on="code"
+            )
+        with pytest.raises(InvalidValue, match="unique field.*'code', 'note'"):
+            await source.upsert([{"code": "X"}], on="rate")
+        with pytest.raises(InvalidValue, match="has no value for 'code'"):
+            await source.upsert([{"rate": 1}], on="code")
+        with pytest.raises(InvalidValue, match="rows 0 and 1 both have 'code'"):
+            await source.upsert([{"code": "A"}, {"code": "A"}], on="code")
+        got = sorted((r["code"], r["rate"]) for r in await RowQuery(source).all())
+        assert got == [("EUR", Decimal("1")), ("USD", Decimal("1.08"))]

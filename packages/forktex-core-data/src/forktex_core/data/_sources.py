@@ -441,6 +441,63 @@ class MemoryRegister:
         self._rows[row.id] = row
         return row
 
+    async def upsert(self, rows: Sequence[Mapping[str, Any]], *, on: str) -> list[RowResult]:
+        """Insert rows, or update the row whose unique field ``on`` holds the row's value
+        (only the given fields change); all or nothing, like ``Register.upsert``.
+
+        Example::
+
+            await rates.upsert([{"code": "USD", "rate": "1.09"}], on="code")
+        """
+        self._writable()
+        if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
+            raise InvalidValue(f"upsert() takes a list of mappings, got {show(rows, 80)}")
+        f = next((x for x in self._info.fields if x.name == on), None)
+        if f is None or not f.unique:
+            unique = [x.name for x in self._info.fields if x.unique]
+            raise InvalidValue(
+                f"upsert(on=...) takes the name of a unique field of register "
+                f"{self.name!r}, got {show(on, 80)}; unique fields: "
+                f"{', '.join(map(repr, unique)) or '(none)'}",
+                value=on,
+            )
+        changes = [self._info.coercer.build(r, register=self.name, partial=True) for r in rows]
+        seen: dict[Any, int] = {}
+        for i, c in enumerate(changes):
+            value = c.get(f.name)
+            if value is None:
+                raise InvalidValue(
+                    f"upsert row {i} has no value for {f.name!r}, the field rows are matched by",
+                    field=f.name,
+                )
+            if value in seen:
+                raise InvalidValue(
+                    f"upsert rows {seen[value]} and {i} both have {f.name!r} = "
+                    f"{show(value, 80)}; merge them first",
+                    field=f.name,
+                    value=value,
+                )
+            seen[value] = i
+        holders = {r.values.get(f.name): r for r in self._rows.values()}
+        before = dict(self._rows)
+        result: list[RowResult] = []
+        try:
+            for raw, c in zip(rows, changes, strict=True):
+                current = holders.get(c[f.name])
+                if current is None:
+                    result.append(self._add(raw))
+                else:
+                    row = replace(
+                        current, values={**current.values, **c}, updated_at=datetime.now(UTC)
+                    )
+                    self._check_unique(row)
+                    self._rows[row.id] = row
+                    result.append(row)
+        except DataError:
+            self._rows = before  # all or nothing
+            raise
+        return result
+
     async def get(self, row_id: Any) -> RowResult:
         """The row with this id (archived or not); NotFound otherwise."""
         rid = as_row_id(row_id)
