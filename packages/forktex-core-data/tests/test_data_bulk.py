@@ -423,7 +423,7 @@ async def test_upsert_on_memory_register_matches_postgres(
             await source.upsert(
                 [{"code": "USD", "rate": "2"}, {"code": "GBP", "note": "base"}], on="code"
             )
-        with pytest.raises(InvalidValue, match="unique field.*'code', 'note'"):
+        with pytest.raises(InvalidValue, match=r"unique field.*'code', 'note'"):
             await source.upsert([{"code": "X"}], on="rate")
         with pytest.raises(InvalidValue, match="has no value for 'code'"):
             await source.upsert([{"rate": 1}], on="code")
