@@ -431,3 +431,27 @@ async def test_upsert_on_memory_register_matches_postgres(
             await source.upsert([{"code": "A"}, {"code": "A"}], on="code")
         got = sorted((r["code"], r["rate"]) for r in await RowQuery(source).all())
         assert got == [("EUR", Decimal("1")), ("USD", Decimal("1.08"))]
+
+
+async def test_writes_record_their_actor(engine: AsyncEngine, tenant: uuid.UUID) -> None:
+    ada, bob = uuid.uuid4(), "bob@example.com"
+    fields = [Field("code", "text", unique=True), Field("n", "integer")]
+    stored = await Register.create("items", tenant_id=tenant, fields=fields)
+    memory = MemoryRegister("items", fields)
+    for source in (stored, memory):
+        row = await source.insert({"code": "a", "n": 1}, actor=ada)
+        assert (row.created_by, row.updated_by) == (str(ada), str(ada))
+        row = await source.update(row.id, {"n": 2}, actor=bob)
+        assert (row.created_by, row.updated_by) == (str(ada), bob)
+        await source.upsert([{"code": "a", "n": 3}, {"code": "b"}], on="code", actor="carol")
+        assert await RowQuery(source).update({"n": 4}, actor=None) == 2
+        rows = {r["code"]: r for r in await RowQuery(source).all()}
+        assert (rows["a"].created_by, rows["a"].updated_by) == (str(ada), None)
+        assert (rows["b"].created_by, rows["b"].updated_by) == ("carol", None)
+        for bad in ("", "x" * 201, 42, "a\x00b"):
+            with pytest.raises(InvalidValue, match="actor must be None, a UUID or text"):
+                await source.insert({"code": "z"}, actor=bad)
+    imported = await stored.import_csv(["code,n\nc,1\n"], actor="importer")
+    assert imported.written == 1
+    by_code = {r["code"]: r for r in await RowQuery(stored).all()}  # read back from Postgres
+    assert by_code["c"].created_by == "importer" and by_code["a"].created_by == str(ada)

@@ -43,6 +43,7 @@ async def rewrite_rows(
     d: Definition,
     current: Sequence[RowResult],
     changes: Sequence[Mapping[str, Any]],
+    actor: str | None = None,
 ) -> list[RowResult]:
     """Apply coerced partial ``changes`` to rows the caller locked ``FOR UPDATE``, with
     their search words, links and unique claims, one statement per chunk."""
@@ -57,12 +58,13 @@ async def rewrite_rows(
             await conn.execute(
                 text(
                     "UPDATE forktex_data.rows AS r SET data = CAST(u.doc AS jsonb), "
-                    "search = CAST(u.vector AS tsvector), updated_at = now() FROM "
+                    "search = CAST(u.vector AS tsvector), updated_at = now(), "
+                    "updated_by = CAST(:actor AS text) FROM "
                     "unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
                     "CAST(:vectors AS text[])) AS u(id, doc, vector) WHERE r.id = u.id "
                     f"AND r.register_id = {register_literal(d.id)} RETURNING {ROW_COLUMNS}"
                 ),
-                {"ids": ids, "docs": list(docs), "vectors": list(vectors)},
+                {"ids": ids, "docs": list(docs), "vectors": list(vectors), "actor": actor},
             )
         ).all()
         by_id = {record.id: decode_row(d, record) for record in records}
@@ -159,6 +161,7 @@ async def upsert_rows(
     d: Definition,
     f: Field,
     rows: Sequence[Mapping[str, Any]],
+    actor: str | None = None,
 ) -> list[RowResult]:
     """Update the rows whose unique field ``f`` holds a given value (only the given fields
     change), insert the others; results in the order of ``rows``. A value inserted
@@ -175,7 +178,7 @@ async def upsert_rows(
             by_id = {row.id: row for row in current}
             pairs = [(i, by_id[existing[keys[i]]]) for i in updates if existing[keys[i]] in by_id]
             written = await rewrite_rows(
-                conn, d, [row for _, row in pairs], [changes[i] for i, _ in pairs]
+                conn, d, [row for _, row in pairs], [changes[i] for i, _ in pairs], actor
             )
             result |= {i: row for (i, _), row in zip(pairs, written, strict=True)}
         inserts = [i for i in todo if i not in result and keys[i] not in existing]
@@ -186,7 +189,7 @@ async def upsert_rows(
         full = [d.info.coercer.build(rows[i], register=d.name) for i in inserts]
         try:
             async with conn.begin_nested():
-                written = await insert_prepared(conn, d, prepare_rows(d, full))
+                written = await insert_prepared(conn, d, prepare_rows(d, full), actor)
         except UniqueViolation as exc:
             if exc.field != f.name:
                 raise
@@ -329,7 +332,7 @@ def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, An
 
 
 async def _insert_chunks(
-    conn: AsyncConnection, d: Definition, values: Sequence[dict[str, Any]]
+    conn: AsyncConnection, d: Definition, values: Sequence[dict[str, Any]], actor: str | None
 ) -> None:
     """Insert coerced rows in chunks, encoding the next chunk while Postgres writes the
     previous one (one transaction)."""
@@ -340,7 +343,7 @@ async def _insert_chunks(
             prepared = prepare_rows(d, values[start : start + size])
             if pending is not None:
                 await pending
-            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared))
+            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared, actor))
             await asyncio.sleep(0)
         if pending is not None:
             await pending
@@ -352,7 +355,10 @@ async def _insert_chunks(
 
 
 async def write_batch(
-    conn: AsyncConnection, d: Definition, batch: Sequence[tuple[int, dict[str, Any]]]
+    conn: AsyncConnection,
+    d: Definition,
+    batch: Sequence[tuple[int, dict[str, Any]]],
+    actor: str | None = None,
 ) -> tuple[int, list[RowError]]:
     """Write one import batch of coerced rows: the good ones, the bad ones reported (never
     written). Returns how many were written and the errors."""
@@ -366,7 +372,7 @@ async def write_batch(
             break
         try:
             async with conn.begin_nested():
-                await _insert_chunks(conn, d, [values[i] for i in keep])
+                await _insert_chunks(conn, d, [values[i] for i in keep], actor)
         except (UniqueViolation, ReferenceViolation):
             continue  # a concurrent writer took a value or removed a target: check again
         errors += bad.values()

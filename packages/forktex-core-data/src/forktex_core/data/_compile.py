@@ -363,7 +363,7 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     return "(" + (" OR ".join(branches) or "FALSE") + ")"
 
 
-ROW_COLUMNS = "r.id, r.data, r.created_at, r.updated_at, r.archived_at"
+ROW_COLUMNS = "r.id, r.data, r.created_at, r.updated_at, r.archived_at, r.created_by, r.updated_by"
 
 
 def select_sql(

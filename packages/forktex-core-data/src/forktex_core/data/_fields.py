@@ -101,6 +101,26 @@ def fold(text: str) -> str:
     return "".join(_SIMPLE_LOWER.get(c) or c.lower() for c in text)
 
 
+def check_actor(actor: Any) -> str | None:
+    """The ``actor=`` of a write as stored in ``created_by`` / ``updated_by``: ``None``, a
+    UUID (as text) or text of 1-200 characters; InvalidValue otherwise.
+
+    Example::
+
+        check_actor(user_id)  # '3f2c...'
+    """
+    if actor is None:
+        return None
+    if isinstance(actor, uuid.UUID):
+        return str(actor)
+    if isinstance(actor, str) and 0 < len(actor) <= 200 and text_problem(actor) is None:
+        return actor
+    raise InvalidValue(
+        f"actor must be None, a UUID or text of 1-200 characters (a user id or name), got "
+        f"{show(actor, 80)}"
+    )
+
+
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as Postgres text (NUL, lone surrogates), or None.
 

@@ -786,14 +786,15 @@ class RowQuery:
         result: list[AggregateRow] = await runner(plan, groups, specs, limit)
         return result
 
-    async def update(self, values: Mapping[str, Any]) -> int:
+    async def update(self, values: Mapping[str, Any], *, actor: Any = None) -> int:
         """Change the given fields of every matching row (values coerced and validated
         like an insert's, unique fields enforced), all or nothing; returns how many rows
         changed. Needs a source with ``update_rows`` (``Register``, ``MemoryRegister``).
 
         Example::
 
-            n = await RowQuery(invoices).where(status="draft").update({"status": "void"})
+            n = await RowQuery(invoices).where(status="draft").update({"status": "void"},
+                                                                      actor=user_id)
         """
         if not isinstance(values, Mapping) or not values:
             raise InvalidValue(
@@ -805,7 +806,7 @@ class RowQuery:
             raise InvalidQuery(
                 f"{self._source!r} cannot update rows: the source has no update_rows()"
             )
-        changed: int = await runner(plan, values)
+        changed: int = await runner(plan, values, actor=actor)
         return changed
 
     async def archive(self) -> int:

@@ -44,6 +44,7 @@ from ._fields import (
     Field,
     FieldType,
     as_row_id,
+    check_actor,
     check_name,
     coerce,
     dumps,
@@ -415,18 +416,22 @@ class Register:
             f"register {self.name!r} keeps changing; retry the write"
         )
 
-    async def insert(self, values: Mapping[str, Any]) -> RowResult:
+    async def insert(self, values: Mapping[str, Any], *, actor: Any = None) -> RowResult:
         """Insert one row (field name -> value; values are coerced per field type, defaults
         filled, required fields checked); returns it.
 
         Example::
 
-            row = await invoices.insert({"number": "A-1", "amount": "120.00"})
+            row = await invoices.insert({"number": "A-1", "amount": "120.00"}, actor=user_id)
         """
-        return (await self.insert_many([values]))[0]
+        return (await self.insert_many([values], actor=actor))[0]
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> list[RowResult]:
+    async def insert_many(
+        self, rows: Sequence[Mapping[str, Any]], *, actor: Any = None
+    ) -> list[RowResult]:
         """Insert rows in one transaction (all or nothing); returns them in order.
+        ``actor`` (a user id or name) is recorded as the rows' ``created_by`` and
+        ``updated_by``.
 
         Example::
 
@@ -434,12 +439,15 @@ class Register:
         """
         if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
             raise InvalidValue(f"insert_many() takes a list of mappings, got {show(rows, 80)}")
+        who = check_actor(actor)
         if not rows:
             return []
         async with self._writing() as (conn, current):
-            return await _insert_pipelined(conn, current, rows)
+            return await _insert_pipelined(conn, current, rows, who)
 
-    async def upsert(self, rows: Sequence[Mapping[str, Any]], *, on: str) -> list[RowResult]:
+    async def upsert(
+        self, rows: Sequence[Mapping[str, Any]], *, on: str, actor: Any = None
+    ) -> list[RowResult]:
         """Insert rows, or update the row whose unique field ``on`` already holds the
         row's value (only the given fields change); one transaction, results in order.
         Concurrent upserts of the same value make one row: the later one updates it.
@@ -450,12 +458,14 @@ class Register:
         """
         if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
             raise InvalidValue(f"upsert() takes a list of mappings, got {show(rows, 80)}")
+        who = check_actor(actor)
         d = await self._definition()
         _bulk.check_upsert_key(d, on)
         if not rows:
             return []
         async with self._writing() as (conn, current):
-            return await _bulk.upsert_rows(conn, current, _bulk.check_upsert_key(current, on), rows)
+            key = _bulk.check_upsert_key(current, on)
+            return await _bulk.upsert_rows(conn, current, key, rows, who)
 
     async def import_csv(
         self,
@@ -464,6 +474,7 @@ class Register:
         batch_size: int = 1000,
         max_errors: int = 1000,
         max_record_chars: int = 1_000_000,
+        actor: Any = None,
     ) -> ImportReport:
         """Stream a CSV file (header line of field names, UTF-8) into the register,
         ``batch_size`` rows per transaction. Bad rows are not written and are reported with
@@ -477,7 +488,7 @@ class Register:
                 print(error.line, error.reason)
         """
         return await self._import(
-            csv_records, source, True, batch_size, max_errors, max_record_chars
+            csv_records, source, True, batch_size, max_errors, max_record_chars, actor
         )
 
     async def import_jsonl(
@@ -487,6 +498,7 @@ class Register:
         batch_size: int = 1000,
         max_errors: int = 1000,
         max_record_chars: int = 1_000_000,
+        actor: Any = None,
     ) -> ImportReport:
         """Stream JSON Lines (one JSON object of field name -> value per line) into the
         register, like :meth:`import_csv`.
@@ -496,7 +508,7 @@ class Register:
             report = await invoices.import_jsonl(chunks_from_upload)
         """
         return await self._import(
-            jsonl_records, source, False, batch_size, max_errors, max_record_chars
+            jsonl_records, source, False, batch_size, max_errors, max_record_chars, actor
         )
 
     async def _import(
@@ -507,7 +519,9 @@ class Register:
         batch_size: int,
         max_errors: int,
         max_record_chars: int,
+        actor: Any,
     ) -> ImportReport:
+        who = check_actor(actor)
         for name, value, low, high in (
             ("batch_size", batch_size, 1, 10_000),
             ("max_errors", max_errors, 0, 1_000_000),
@@ -528,7 +542,7 @@ class Register:
                         f"register {d.name!r} changed during the import; the batches before "
                         "this one are written: import the rest again"
                     )
-                return await _bulk.write_batch(conn, current, batch)
+                return await _bulk.write_batch(conn, current, batch, who)
 
         return await _bulk.run_import(
             reader(source, max_record_chars=max_record_chars),
@@ -555,14 +569,17 @@ class Register:
             raise NotFound(f"register {d.name!r} has no row {rid}")
         return row
 
-    async def update(self, row_id: uuid.UUID | str, values: Mapping[str, Any]) -> RowResult:
+    async def update(
+        self, row_id: uuid.UUID | str, values: Mapping[str, Any], *, actor: Any = None
+    ) -> RowResult:
         """Change some fields of a row (others keep their values; ``None`` clears a field);
         returns the updated row.
 
         Example::
 
-            await invoices.update(row.id, {"status": "paid"})
+            await invoices.update(row.id, {"status": "paid"}, actor=user_id)
         """
+        who = check_actor(actor)
         rid = _row_id(row_id)
         d = await self._definition()
         d.info.coercer.build(values, register=d.name, partial=True)  # fail before I/O
@@ -571,7 +588,7 @@ class Register:
             row = await select_row(conn, current, rid, for_update=True)
             if row is None:
                 raise NotFound(f"register {current.name!r} has no row {rid}")
-            return await update_row(conn, current, row, changed)
+            return await update_row(conn, current, row, changed, who)
 
     async def archive(self, row_id: uuid.UUID | str) -> RowResult:
         """Soft-archive a row (queries skip it unless ``.archived()``); idempotent.
@@ -838,9 +855,12 @@ class Register:
             )
             return int(result.rowcount)
 
-    async def update_rows(self, plan: QueryPlan, values: Mapping[str, Any]) -> int:
+    async def update_rows(
+        self, plan: QueryPlan, values: Mapping[str, Any], *, actor: Any = None
+    ) -> int:
         """Change the given fields of every matching row (coerced and validated like
         :meth:`update`), in one transaction; returns how many rows changed."""
+        who = check_actor(actor)
         d = await self._definition()
         changed = d.info.coercer.build(values, register=d.name, partial=True)
         sql = Sql()
@@ -853,7 +873,7 @@ class Register:
             ids = await _lock_rows(conn, d, where, sql.params)
             for start in range(0, len(ids), _bulk.REWRITE_CHUNK):
                 rows = await _bulk.locked_rows(conn, d, ids[start : start + _bulk.REWRITE_CHUNK])
-                await _bulk.rewrite_rows(conn, d, rows, [changed] * len(rows))
+                await _bulk.rewrite_rows(conn, d, rows, [changed] * len(rows), who)
             return len(ids)
 
     async def delete_rows(self, plan: QueryPlan) -> int:
@@ -936,7 +956,7 @@ async def _lock_rows(
 
 
 async def _insert_pipelined(
-    conn: AsyncConnection, d: Definition, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection, d: Definition, rows: Sequence[Mapping[str, Any]], actor: str | None
 ) -> list[RowResult]:
     """Insert in chunks (:func:`chunk_size`), coercing and encoding the next chunk in
     Python while Postgres writes the previous one (same transaction: all or nothing)."""
@@ -949,7 +969,7 @@ async def _insert_pipelined(
             prepared = prepare_rows(d, chunk)
             if pending is not None:
                 done += await pending
-            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared))
+            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared, actor))
             await asyncio.sleep(0)  # hand the statement to the driver before the next chunk
         if pending is not None:
             done += await pending

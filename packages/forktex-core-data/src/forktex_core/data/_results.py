@@ -36,6 +36,10 @@ class RowResult:
     updated_at: datetime | None = None
     archived_at: datetime | None = None
     included: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    created_by: str | None = None
+    """Who created the row, as the writer named them (``actor=``)."""
+    updated_by: str | None = None
+    """Who last changed it (``None`` when the last write named nobody)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.values, MappingProxyType):

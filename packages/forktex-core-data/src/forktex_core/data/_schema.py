@@ -193,6 +193,10 @@ MIGRATIONS: list[Migration] = [
     """
     ALTER TABLE registers ADD COLUMN search jsonb NOT NULL DEFAULT '{}';
     """,
+    # 4: who created / last changed a row, as the caller names them (metadata only).
+    """
+    ALTER TABLE rows ADD COLUMN created_by text, ADD COLUMN updated_by text;
+    """,
 ]
 """Append-only: never edit an entry once released (``ensure_schema`` checks checksums)."""
 

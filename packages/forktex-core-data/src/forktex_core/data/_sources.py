@@ -24,7 +24,7 @@ from ._errors import (
     UniqueViolation,
     show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name, fold
+from ._fields import Field, FieldType, as_row_id, check_actor, check_name, fold
 from ._plan import (
     ID,
     AllOf,
@@ -395,8 +395,10 @@ class MemoryRegister:
             archived_at=stamps["archived_at"],
         )
 
-    def _add(self, data: Mapping[str, Any]) -> RowResult:
+    def _add(self, data: Mapping[str, Any], actor: str | None = None) -> RowResult:
         row = self._make(data)
+        if actor is not None:
+            row = replace(row, created_by=actor, updated_by=actor)
         if row.id in self._rows:
             raise UniqueViolation(f"row id {row.id} already exists", field="id", value=row.id)
         self._check_unique(row)
@@ -421,7 +423,7 @@ class MemoryRegister:
         if self._compute is not None:
             raise DataError(f"register {self._info.name!r} is computed and read-only")
 
-    async def insert(self, values: Mapping[str, Any]) -> RowResult:
+    async def insert(self, values: Mapping[str, Any], *, actor: Any = None) -> RowResult:
         """Add a row (coerced like a Postgres register's); returns it.
 
         Example::
@@ -429,19 +431,29 @@ class MemoryRegister:
             row = await rates.insert({"code": "USD", "rate": "1.08"})
         """
         self._writable()
-        return self._add(values)
+        return self._add(values, check_actor(actor))
 
-    async def update(self, row_id: Any, values: Mapping[str, Any]) -> RowResult:
+    async def update(
+        self, row_id: Any, values: Mapping[str, Any], *, actor: Any = None
+    ) -> RowResult:
         """Change some fields of a row; returns the new row."""
         self._writable()
+        who = check_actor(actor)
         current = await self.get(row_id)
         changed = self._info.coercer.build(values, register=self.name, partial=True)
-        row = replace(current, values={**current.values, **changed}, updated_at=datetime.now(UTC))
+        row = replace(
+            current,
+            values={**current.values, **changed},
+            updated_at=datetime.now(UTC),
+            updated_by=who,
+        )
         self._check_unique(row)
         self._rows[row.id] = row
         return row
 
-    async def upsert(self, rows: Sequence[Mapping[str, Any]], *, on: str) -> list[RowResult]:
+    async def upsert(
+        self, rows: Sequence[Mapping[str, Any]], *, on: str, actor: Any = None
+    ) -> list[RowResult]:
         """Insert rows, or update the row whose unique field ``on`` holds the row's value
         (only the given fields change); all or nothing, like ``Register.upsert``.
 
@@ -450,6 +462,7 @@ class MemoryRegister:
             await rates.upsert([{"code": "USD", "rate": "1.09"}], on="code")
         """
         self._writable()
+        who = check_actor(actor)
         if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
             raise InvalidValue(f"upsert() takes a list of mappings, got {show(rows, 80)}")
         f = next((x for x in self._info.fields if x.name == on), None)
@@ -485,10 +498,13 @@ class MemoryRegister:
             for raw, c in zip(rows, changes, strict=True):
                 current = holders.get(c[f.name])
                 if current is None:
-                    result.append(self._add(raw))
+                    result.append(self._add(raw, who))
                 else:
                     row = replace(
-                        current, values={**current.values, **c}, updated_at=datetime.now(UTC)
+                        current,
+                        values={**current.values, **c},
+                        updated_at=datetime.now(UTC),
+                        updated_by=who,
                     )
                     self._check_unique(row)
                     self._rows[row.id] = row
@@ -569,14 +585,17 @@ class MemoryRegister:
             self._rows[row.id] = replace(row, archived_at=now)
         return len(hits)
 
-    async def update_rows(self, plan: QueryPlan, values: Mapping[str, Any]) -> int:
+    async def update_rows(
+        self, plan: QueryPlan, values: Mapping[str, Any], *, actor: Any = None
+    ) -> int:
         """Change the given fields of every matching row; all or nothing."""
         self._writable()
+        who = check_actor(actor)
         plan = await resolve_related(plan, self._target)
         changed = self._info.coercer.build(values, register=self.name, partial=True)
         now = datetime.now(UTC)
         hits = {
-            row.id: replace(row, values={**row.values, **changed}, updated_at=now)
+            row.id: replace(row, values={**row.values, **changed}, updated_at=now, updated_by=who)
             for row in self._rows.values()
             if matches(plan, row)
         }
