@@ -25,6 +25,7 @@ from ._rows import (
     decode_row,
     document,
     insert_prepared,
+    number_rows,
     prepare_rows,
     unique_text,
     write_links,
@@ -189,6 +190,7 @@ async def upsert_rows(
         full = [d.info.coercer.build(rows[i], register=d.name) for i in inserts]
         try:
             async with conn.begin_nested():
+                await number_rows(conn, d, full)  # in the savepoint: a retry reuses them
                 written = await insert_prepared(conn, d, prepare_rows(d, full), actor)
         except UniqueViolation as exc:
             if exc.field != f.name:
@@ -337,6 +339,7 @@ async def _insert_chunks(
     """Insert coerced rows in chunks, encoding the next chunk while Postgres writes the
     previous one (one transaction)."""
     pending: asyncio.Task[list[RowResult]] | None = None
+    await number_rows(conn, d, values)
     try:
         size = chunk_size(len(values))
         for start in range(0, len(values), size):

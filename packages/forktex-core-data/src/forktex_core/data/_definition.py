@@ -132,6 +132,7 @@ async def load_definition(
             target=row.target_name,
             many=bare.many,
             label=options.get("label"),
+            autonumber=bool(options.get("autonumber")),
         ).with_key(row.key)
         fields.append(f)
         field_ids[f.key] = row.id

@@ -59,6 +59,7 @@ from ._rows import (
     delete_locked,
     insert_prepared,
     lock_version,
+    number_rows,
     prepare_rows,
     referencing,
     select_row,
@@ -962,10 +963,18 @@ async def _insert_pipelined(
     Python while Postgres writes the previous one (same transaction: all or nothing)."""
     done: list[RowResult] = []
     pending: asyncio.Task[list[RowResult]] | None = None
+    numbered: list[dict[str, Any]] | None = None
+    if any(f.autonumber for f in d.fields):  # numbers are taken before the first chunk
+        numbered = [d.info.coercer.build(r, register=d.name) for r in rows]
+        await number_rows(conn, d, numbered)
     try:
         size = chunk_size(len(rows))
         for start in range(0, len(rows), size):
-            chunk = [d.info.coercer.build(r, register=d.name) for r in rows[start : start + size]]
+            chunk = (
+                numbered[start : start + size]
+                if numbered is not None
+                else [d.info.coercer.build(r, register=d.name) for r in rows[start : start + size]]
+            )
             prepared = prepare_rows(d, chunk)
             if pending is not None:
                 done += await pending

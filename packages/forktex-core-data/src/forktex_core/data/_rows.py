@@ -84,6 +84,30 @@ async def lock_version(conn: AsyncConnection, d: Definition) -> int | None:
 _FK_DETAIL = re.compile(r"^Key \(target_id\)=\((?P<id>[0-9a-f-]+)\) is not present")
 
 
+async def number_rows(
+    conn: AsyncConnection, d: Definition, values: Sequence[dict[str, Any]]
+) -> None:
+    """Fill the register's autonumber fields of coerced rows about to be inserted with the
+    next numbers of their counters (locked until the transaction ends: numbers have no
+    gaps and follow commit order of the writers)."""
+    for f in d.fields:
+        if not f.autonumber or not values:
+            continue
+        last = (
+            await conn.execute(
+                text(
+                    "INSERT INTO forktex_data.autonumbers (field_id, last) VALUES (:f, :n) "
+                    "ON CONFLICT (field_id) DO UPDATE SET last = forktex_data.autonumbers.last "
+                    "+ :n RETURNING last"
+                ),
+                {"f": d.field_ids[f.key], "n": len(values)},
+            )
+        ).scalar_one()
+        first = int(last) - len(values) + 1
+        for i, v in enumerate(values):
+            v[f.name] = first + i
+
+
 def chunk_size(total: int) -> int:
     """Rows per INSERT statement of an ``insert_many`` of ``total`` rows: about an eighth
     (the next chunk is prepared in Python while Postgres writes the previous one, so more

@@ -360,6 +360,7 @@ class MemoryRegister:
         self._compute = compute
         self._targets = dict(targets or {})
         self._rows: dict[uuid.UUID, RowResult] = {}
+        self._numbers = {f.name: 0 for f in fields if f.autonumber}
         for row in rows:
             self._add(row)
 
@@ -397,12 +398,17 @@ class MemoryRegister:
 
     def _add(self, data: Mapping[str, Any], actor: str | None = None) -> RowResult:
         row = self._make(data)
+        if self._numbers:
+            numbers = {name: self._numbers[name] + 1 for name in self._numbers}
+            row = replace(row, values={**row.values, **numbers})
         if actor is not None:
             row = replace(row, created_by=actor, updated_by=actor)
         if row.id in self._rows:
             raise UniqueViolation(f"row id {row.id} already exists", field="id", value=row.id)
         self._check_unique(row)
         self._rows[row.id] = row
+        for name in self._numbers:  # taken only once the row is in
+            self._numbers[name] += 1
         return row
 
     def _check_unique(self, row: RowResult) -> None:
@@ -492,7 +498,7 @@ class MemoryRegister:
                 )
             seen[value] = i
         holders = {r.values.get(f.name): r for r in self._rows.values()}
-        before = dict(self._rows)
+        before, numbers = dict(self._rows), dict(self._numbers)
         result: list[RowResult] = []
         try:
             for raw, c in zip(rows, changes, strict=True):
@@ -510,7 +516,7 @@ class MemoryRegister:
                     self._rows[row.id] = row
                     result.append(row)
         except DataError:
-            self._rows = before  # all or nothing
+            self._rows, self._numbers = before, numbers  # all or nothing
             raise
         return result
 
