@@ -41,6 +41,7 @@ Example::
     # elsewhere: await flow.run_worker(concurrency=16)  or  forktex-flow worker app:flow
 """
 
+from ._client import FlowClient
 from ._context import FlowContext
 from ._errors import (
     ConditionError,
@@ -61,6 +62,7 @@ from ._errors import (
     SignalTimeout,
     StepFailed,
     TransitionError,
+    UnknownQueue,
     UnknownWorkflow,
     VersionGateError,
     WorkflowTimeout,
@@ -68,6 +70,7 @@ from ._errors import (
 from ._flow import Flow
 from ._graph import Graph
 from ._hooks import FlowHooks, RunEvent, StartRequest, StepEvent
+from ._queues import Queue, QueueInfo
 from ._records import RunInfo, RunStatus, StepInfo
 from ._serde import JsonSerializer, Serializer
 from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
@@ -75,6 +78,7 @@ from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
 __all__ = [
     "ConditionError",
     "Flow",
+    "FlowClient",
     "FlowClosed",
     "FlowContext",
     "FlowError",
@@ -86,6 +90,8 @@ __all__ = [
     "JsonSerializer",
     "NonDeterminismError",
     "NotSerialisable",
+    "Queue",
+    "QueueInfo",
     "ResultTimeout",
     "RunCancelled",
     "RunCounts",
@@ -106,6 +112,7 @@ __all__ = [
     "StepFailed",
     "StepInfo",
     "TransitionError",
+    "UnknownQueue",
     "UnknownWorkflow",
     "VersionGateError",
     "WorkerInfo",

@@ -74,6 +74,8 @@ class Worker:
         self._more = True
         self._timers: list[float] = []  # wake-up times on the database's clock
         self._keys = registry.keys()
+        self._queued = False  # queues exist: claim through admission (claim_queued)
+        self._queue_active: dict[str, int] = {}  # this worker's running runs per queue
         self._keeper: LeaseKeeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = asyncio.Event()
@@ -101,6 +103,8 @@ class Worker:
                 if entry is not None:
                     entry[1].stop()
             return
+        if payload == "queues":
+            self._queued = True
         self._more = True
         self._wake.set()
 
@@ -149,7 +153,9 @@ class Worker:
             self.worker_id, socket.gethostname(), os.getpid(), self._keys
         )
         self.clock.observe(db_now, sent, time.monotonic())
+        await self.store.declare_queues(self.registry.queues())
         await listener.start()
+        self._queued = await self.store.has_queues()
 
     async def _start(self, listener: Listener) -> None:
         """:meth:`_connect`, riding out connections lost meanwhile (for a while)."""
@@ -224,9 +230,19 @@ class Worker:
                 self._more = False
                 try:
                     sent = time.monotonic()
-                    runs = await self.store.claim(
-                        free, self.worker_id, self._keys, lease, list(self._active)
-                    )
+                    if self._queued:
+                        runs = await self.store.claim_queued(
+                            free,
+                            self.worker_id,
+                            self._keys,
+                            lease,
+                            list(self._active),
+                            self._queue_active,
+                        )
+                    else:
+                        runs = await self.store.claim(
+                            free, self.worker_id, self._keys, lease, list(self._active)
+                        )
                     if runs:
                         self.clock.observe(runs[0].db_now, sent, time.monotonic())
                     delay = 0.05
@@ -266,6 +282,9 @@ class Worker:
             log.error("flow: claimed run %s of unregistered %s", run.id, run.workflow)
             return
         keeper.hold(run.id, run.execution)
+        queue = run.queue
+        if queue is not None:
+            self._queue_active[queue] = self._queue_active.get(queue, 0) + 1
         driver = RunDriver(self, run, wf)
         task = asyncio.get_running_loop().create_task(driver.drive())
         self._active[run.id] = (task, driver)
@@ -274,6 +293,10 @@ class Worker:
             # Only now: the lease of an execution is renewed until it has settled its run.
             keeper.release(run.id, run.execution)
             self._active.pop(run.id, None)
+            if queue is not None:
+                # its slot (and this worker's) may be free: admit the next run
+                self._queue_active[queue] -= 1
+                self._more = True
             self._wake.set()
 
         task.add_done_callback(done)
