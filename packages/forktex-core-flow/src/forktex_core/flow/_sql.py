@@ -32,7 +32,7 @@ WITH ins AS (
         (id, workflow, version, status, input, idempotency_key, wake_at, timeout, metadata,
          queue, priority, partition_key, queue_seq, dedup_key)
     VALUES ($1, $2, $3, 'pending', $4::json, $5,
-            coalesce($13::timestamptz, now() + make_interval(secs => coalesce($12, 0))),
+            coalesce($13::timestamptz, now() + make_interval(secs => coalesce($12::float8, 0))),
             $6, $7::jsonb, $8, $9, $10,
             CASE WHEN $8::text IS NULL THEN NULL ELSE nextval('{SCHEMA}.queue_order') END, $11)
     ON CONFLICT DO NOTHING
