@@ -26,6 +26,7 @@ from forktex_core.flow import (
     FlowContext,
     InvalidArgument,
     Queue,
+    RunFailed,
     RunNotFound,
     RunStatus,
     UnknownQueue,
@@ -319,6 +320,28 @@ async def test_client_starts_by_name_and_waits_for_a_worker(
         await client.close()
     with pytest.raises(InvalidArgument):
         FlowClient(database_url="mysql://nope")
+
+
+async def test_a_client_started_run_gets_the_workers_timeout(
+    make_flow: Any, pg: Any, h: Any
+) -> None:
+    client = FlowClient(database_url=pg.url)
+    worker = make_flow()
+
+    @worker.workflow(name="slow.job", timeout=0.5)
+    async def slow(ctx: FlowContext) -> None:
+        await ctx.sleep(30)
+
+    try:
+        rid = await client.start("slow.job")
+        assert (await client.get_run(rid)).deadline is None
+        async with h.running(worker):
+            with pytest.raises(RunFailed) as err:
+                await client.result(rid, timeout=20)
+        assert err.value.error["type"] == "WorkflowTimeout"
+        assert (await client.get_run(rid)).deadline is not None
+    finally:
+        await client.close()
 
 
 async def test_a_flow_with_workflows_still_refuses_unknown_names(make_flow: Any) -> None:

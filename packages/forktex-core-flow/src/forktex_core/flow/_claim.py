@@ -82,15 +82,17 @@ async def claim(
     keys: list[str],
     lease: float,
     exclude: list[uuid.UUID],
+    timeouts: list[float | None] | None = None,
 ) -> list[ClaimedRun]:
-    """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``.
+    """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``;
+    ``timeouts`` are the keys' workflow timeouts (for runs started without one).
 
     Example::
 
         runs = await claim(pool, 16, "host-a:4242:9f3c1e", ["cloud.deploy:1"], 5.0, [])
     """
     return claimed_runs(
-        await conn.fetch(sql.CLAIM, *sql.claim_args(limit, worker, keys, lease, exclude))
+        await conn.fetch(sql.CLAIM, *sql.claim_args(limit, worker, keys, lease, exclude, timeouts))
     )
 
 
@@ -102,6 +104,7 @@ async def claim_queued(
     lease: float,
     exclude: list[uuid.UUID],
     active: dict[str, int],
+    timeouts: list[float | None] | None = None,
 ) -> list[ClaimedRun]:
     """:func:`claim` once queues exist: plain runs, then admissions to each queue under its
     row lock (exact global, partition and rate limits); ``active`` is this worker's running
@@ -114,5 +117,5 @@ async def claim_queued(
     """
     names = list(active)
     counts = [active[n] for n in names]
-    args = sql.claim_args(limit, worker, keys, lease, exclude)
+    args = sql.claim_args(limit, worker, keys, lease, exclude, timeouts)
     return claimed_runs(await conn.fetch(sql.CLAIM_QUEUED, *args, names, counts))

@@ -23,8 +23,9 @@ class FlowClient(RunCalls, ViewCalls):
     """Start, signal, wait for, list and control runs without the workflow code.
 
     A start by name without ``version`` uses the newest version a worker announces (else
-    the newest one started, else 1); the workflow's own default queue and timeout are only
-    known where it is registered (name the queue with ``start(queue=...)``).
+    the newest one started, else 1); the workflow's default queue is only known where it is
+    registered (name the queue with ``start(queue=...)``); its timeout is the one of the
+    worker that first picks the run up.
 
     Example::
 

@@ -175,7 +175,8 @@ MIGRATIONS: list[str] = [
     -- committed before (a single statement would count on the snapshot it started with).
     CREATE FUNCTION {SCHEMA}.claim_queued(
         p_limit integer, p_worker text, p_names text[], p_versions integer[],
-        p_lease double precision, p_exclude uuid[], p_queues text[], p_active integer[])
+        p_lease double precision, p_exclude uuid[], p_queues text[], p_active integer[],
+        p_timeouts double precision[])
     RETURNS TABLE (id uuid, execution uuid, workflow text, version integer, input text,
                    recovery_attempts integer, deadline double precision, metadata text,
                    db_now double precision, queue text, seqs integer[], names text[],
@@ -311,11 +312,15 @@ MIGRATIONS: list[str] = [
             SET status = 'running', worker = p_worker, execution = gen_random_uuid(),
                 lease_until = now() + make_interval(secs => p_lease),
                 started_at = coalesce(r.started_at, now()),
-                deadline = CASE WHEN r.deadline IS NULL AND r.timeout IS NOT NULL
-                                THEN now() + make_interval(secs => r.timeout)
+                timeout = coalesce(r.timeout, t.timeout),
+                deadline = CASE WHEN r.deadline IS NULL
+                                     AND coalesce(r.timeout, t.timeout) IS NOT NULL
+                                THEN now() + make_interval(secs => coalesce(r.timeout, t.timeout))
                                 ELSE r.deadline END,
                 updated_at = now()
+            FROM unnest(p_names, p_versions, p_timeouts) AS t(wf, ver, timeout)
             WHERE r.id = ANY (v_ids) AND r.status IN ('pending', 'waiting')
+              AND t.wf = r.workflow AND t.ver = r.version
             RETURNING r.id, r.execution, r.workflow, r.version, r.input::text AS input,
                       r.recovery_attempts, extract(epoch FROM r.deadline)::float8 AS deadline,
                       r.metadata::text AS metadata,

@@ -251,8 +251,9 @@ FORGET_WORKER = f"DELETE FROM {SCHEMA}.workers WHERE id = $1"
 # Claim up to $1 runs: one FOR UPDATE SKIP LOCKED probe of the (workflow, version, wake_at)
 # index per registered pair (so runs of versions this worker lacks are never scanned),
 # start one execution per run (a fresh id in runs.execution), set its lease and, on the
-# first pickup, its deadline; return each run with its whole checkpoint log, so replay
-# needs no further reads.
+# first pickup, its deadline (the run's timeout, else the worker's for that version ($7):
+# runs started by name from a client store none); return each run with its whole
+# checkpoint log, so replay needs no further reads.
 CLAIM = f"""
 WITH c AS (
     SELECT r.id FROM unnest($3::text[], $5::int[]) AS k(workflow, version)
@@ -272,10 +273,14 @@ WITH c AS (
     SET status = 'running', worker = $2, execution = gen_random_uuid(),
         lease_until = now() + make_interval(secs => $4),
         started_at = coalesce(r.started_at, now()),
-        deadline = CASE WHEN r.deadline IS NULL AND r.timeout IS NOT NULL
-                        THEN now() + make_interval(secs => r.timeout) ELSE r.deadline END,
+        timeout = coalesce(r.timeout, t.timeout),
+        deadline = CASE WHEN r.deadline IS NULL AND coalesce(r.timeout, t.timeout) IS NOT NULL
+                        THEN now() + make_interval(secs => coalesce(r.timeout, t.timeout))
+                        ELSE r.deadline END,
         updated_at = now()
+    FROM unnest($3::text[], $5::int[], $7::float8[]) AS t(workflow, version, timeout)
     WHERE r.id = ANY (ARRAY(SELECT id FROM c))
+      AND t.workflow = r.workflow AND t.version = r.version
     RETURNING r.id, r.execution, r.workflow, r.version, r.input::text AS input,
               r.recovery_attempts, extract(epoch FROM r.deadline)::float8 AS deadline,
               r.metadata::text AS metadata, extract(epoch FROM now())::float8 AS db_now,
@@ -295,22 +300,28 @@ FROM u LEFT JOIN LATERAL (
 
 
 # The claim of a worker once queues exist: runs outside queues as above, then admissions to
-# each queue under its row lock (the function ``claim_queued`` of migration 5). $7 and $8
+# each queue under its row lock (the function ``claim_queued`` of migration 5). $8 and $9
 # are this worker's running runs per queue (its worker_concurrency is enforced on them).
-CLAIM_QUEUED = f"SELECT * FROM {SCHEMA}.claim_queued($1, $2, $3, $5, $4, $6, $7, $8)"
+CLAIM_QUEUED = f"SELECT * FROM {SCHEMA}.claim_queued($1, $2, $3, $5, $4, $6, $8, $9, $7)"
 
 
 def claim_args(
-    limit: int, worker: str, keys: list[str], lease: float, exclude: list[uuid.UUID]
+    limit: int,
+    worker: str,
+    keys: list[str],
+    lease: float,
+    exclude: list[uuid.UUID],
+    timeouts: list[float | None] | None = None,
 ) -> tuple[object, ...]:
-    """The parameters of :data:`CLAIM` for the registered ``keys`` (``name:version``)."""
+    """The parameters of :data:`CLAIM` for the registered ``keys`` (``name:version``) and
+    their workflow ``timeouts`` (seconds or None, in the order of ``keys``)."""
     names: list[str] = []
     versions: list[int] = []
     for key in keys:
         name, _, version = key.rpartition(":")
         names.append(name)
         versions.append(int(version))
-    return (limit, worker, names, lease, versions, exclude)
+    return (limit, worker, names, lease, versions, exclude, timeouts or [None] * len(keys))
 
 
 # The worker's row (its versions ride along, so late registrations reach it) and the leases

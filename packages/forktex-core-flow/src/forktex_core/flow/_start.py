@@ -53,7 +53,8 @@ async def _placement(
 async def _by_name(store: Store, workflow: object, version: object) -> WorkflowDef:
     """The definition of a start by name in a process that runs no code of it (a client):
     the given version, else the newest one a worker announces or a run has, else 1.
-    No timeout and no default queue are known here (start(queue=...) names one)."""
+    No default queue is known here (start(queue=...) names one); the timeout is set by the
+    worker's claim from its own registration."""
 
     async def body() -> None:  # never run: workers run their own registered body
         return None

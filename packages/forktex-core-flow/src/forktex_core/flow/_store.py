@@ -346,10 +346,17 @@ class Store:
         await self._connections.close_workers()
 
     async def claim(
-        self, limit: int, worker: str, keys: list[str], lease: float, exclude: list[uuid.UUID]
+        self,
+        limit: int,
+        worker: str,
+        keys: list[str],
+        lease: float,
+        exclude: list[uuid.UUID],
+        timeouts: list[float | None] | None = None,
     ) -> list[ClaimedRun]:
-        """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``."""
-        return await claim(self._connections.workers, limit, worker, keys, lease, exclude)
+        """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``
+        (``timeouts``: the keys' workflow timeouts, for runs started without one)."""
+        return await claim(self._connections.workers, limit, worker, keys, lease, exclude, timeouts)
 
     async def claim_queued(
         self,
@@ -359,11 +366,12 @@ class Store:
         lease: float,
         exclude: list[uuid.UUID],
         active: dict[str, int],
+        timeouts: list[float | None] | None = None,
     ) -> list[ClaimedRun]:
         """:meth:`claim`, plus admissions to queues; ``active`` counts this worker's runs
         per queue (its ``worker_concurrency`` applies to them)."""
         return await claim_queued(
-            self._connections.workers, limit, worker, keys, lease, exclude, active
+            self._connections.workers, limit, worker, keys, lease, exclude, active, timeouts
         )
 
     async def heartbeat(

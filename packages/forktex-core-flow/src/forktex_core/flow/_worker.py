@@ -238,10 +238,16 @@ class Worker:
                             lease,
                             list(self._active),
                             self._queue_active,
+                            self._timeouts(),
                         )
                     else:
                         runs = await self.store.claim(
-                            free, self.worker_id, self._keys, lease, list(self._active)
+                            free,
+                            self.worker_id,
+                            self._keys,
+                            lease,
+                            list(self._active),
+                            self._timeouts(),
                         )
                     if runs:
                         self.clock.observe(runs[0].db_now, sent, time.monotonic())
@@ -265,6 +271,15 @@ class Worker:
             except TimeoutError:
                 self._more = True  # fallback poll
             self._wake.clear()
+
+    def _timeouts(self) -> list[float | None]:
+        """The workflow timeout of each served key (runs started by name lack theirs)."""
+        out: list[float | None] = []
+        for key in self._keys:
+            name, _, version = key.rpartition(":")
+            wdef = self.registry.workflow(name, int(version))
+            out.append(None if wdef is None else wdef.timeout)
+        return out
 
     def _due(self) -> bool:
         now = self.clock.now()
