@@ -300,9 +300,6 @@ MIGRATIONS: list[str] = [
                 INSERT INTO {SCHEMA}.queue_starts (queue, at)
                 SELECT v_name, now() FROM unnest(v_got);
             END IF;
-            -- admitted now: holding a slot from here on (also when claimed below fails)
-            UPDATE {SCHEMA}.runs x SET admitted_at = now()
-            WHERE x.id = ANY (v_got) AND x.status = 'pending' AND x.admitted_at IS NULL;
             v_ids := v_ids || v_got;
             v_left := v_left - cardinality(v_got);
         END LOOP;
@@ -312,6 +309,9 @@ MIGRATIONS: list[str] = [
             SET status = 'running', worker = p_worker, execution = gen_random_uuid(),
                 lease_until = now() + make_interval(secs => p_lease),
                 started_at = coalesce(r.started_at, now()),
+                -- admitted: the run holds a slot of its queue from here until it ends
+                admitted_at = CASE WHEN r.queue IS NULL THEN NULL
+                                   ELSE coalesce(r.admitted_at, now()) END,
                 timeout = coalesce(r.timeout, t.timeout),
                 deadline = CASE WHEN r.deadline IS NULL
                                      AND coalesce(r.timeout, t.timeout) IS NOT NULL
