@@ -206,6 +206,27 @@ async def _status(flow: Any, run_id: uuid.UUID, status: RunStatus) -> bool:
     return bool((await flow.get_run(run_id)).status is status)
 
 
+async def test_a_worker_without_queues_finds_them_after_a_missed_notification(
+    make_flow: Any, pg: Any, h: Any
+) -> None:
+    flow = make_flow()
+
+    @flow.workflow(name="m.job")
+    async def job(ctx: FlowContext) -> str:
+        return "ran"
+
+    async with h.running(flow):  # no queue exists yet: plain claims
+        conn = await asyncpg.connect(pg.dsn)
+        try:  # declared behind the workers' backs: no "queues" notification
+            await conn.execute(
+                "INSERT INTO forktex_flow.queues (name, concurrency) VALUES ('q', 1)"
+            )
+        finally:
+            await conn.close()
+        run_id = await flow.start("m.job", queue="q")
+        assert await flow.result(run_id, timeout=20) == "ran"  # the fallback poll looked again
+
+
 # -- dedup and delay -------------------------------------------------------------------------
 
 

@@ -259,6 +259,9 @@ MIGRATIONS: list[str] = [
                       AND s.at >= now() - make_interval(secs => v_q.rate_period))::integer);
             END IF;
             CONTINUE WHEN v_room <= 0;
+            -- admissions in priority, then start order: no SKIP LOCKED here (admissions are
+            -- serialised by the queue lock; a row locked for a moment by a signal or a cancel
+            -- is waited for, not passed over), the claim's update re-checks each run
             IF v_q.partition_concurrency IS NULL THEN
                 SELECT coalesce(array_agg(c.id), '{{}}') INTO v_got FROM (
                     SELECT x.id FROM {SCHEMA}.runs x
@@ -268,7 +271,6 @@ MIGRATIONS: list[str] = [
                       AND x.admitted_at IS NULL AND x.wake_at <= now()
                       AND x.id <> ALL (p_exclude)
                     ORDER BY x.priority DESC, x.queue_seq LIMIT v_room
-                    FOR UPDATE OF x SKIP LOCKED
                 ) c;
             ELSE
                 -- per key: the first (partition_concurrency - held) runs in queue order

@@ -75,6 +75,8 @@ class Worker:
         self._timers: list[float] = []  # wake-up times on the database's clock
         self._keys = registry.keys()
         self._queued = False  # queues exist: claim through admission (claim_queued)
+        self._recheck = False  # ask the database whether queues exist (before the next claim)
+        self._checked = 0.0  # when it was last asked (monotonic)
         self._queue_active: dict[str, int] = {}  # this worker's running runs per queue
         self._keeper: LeaseKeeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,6 +111,7 @@ class Worker:
         self._wake.set()
 
     def _on_reconnect(self) -> None:
+        self._recheck = True  # a "queues" notification may have been missed
         self._more = True
         self._wake.set()
 
@@ -223,12 +226,22 @@ class Worker:
     async def _claim_loop(self) -> None:
         delay = 0.05
         lease = self.settings.lease
+        poll = self.settings.poll_interval
+        self._checked = time.monotonic()
         while not self._stopping.is_set():
             free = self.concurrency - len(self._active)
             if free > 0 and (self._more or self._due()):
                 self._wake.clear()
                 self._more = False
                 try:
+                    if not self._queued and (
+                        self._recheck or time.monotonic() - self._checked > poll
+                    ):
+                        # a "queues" notification may have been missed: look, at most
+                        # once per poll interval
+                        self._queued = await self.store.has_queues()
+                        self._checked = time.monotonic()
+                    self._recheck = False
                     sent = time.monotonic()
                     if self._queued:
                         runs = await self.store.claim_queued(
@@ -270,6 +283,7 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 self._more = True  # fallback poll
+                self._recheck = True
             self._wake.clear()
 
     def _timeouts(self) -> list[float | None]:
