@@ -124,7 +124,7 @@ async def expect_line(word: str) -> None:
 
 
 async def child_ours(task: str, url: str, n: int) -> None:
-    flow, entered = build_ours(url, queues=task != "plain-worker")
+    flow, entered = build_ours(url, queues=task not in ("plain-worker", "latency-plain"))
     await flow.connect()
     try:
         if task in ("worker", "plain-worker"):
@@ -143,7 +143,7 @@ async def child_ours(task: str, url: str, n: int) -> None:
         for i in range(n + 5):  # the first five warm up
             await asyncio.sleep(0.01)  # idle: nothing in flight
             t0 = time.perf_counter()
-            run_id = await flow.start("bench.enter", queue="idle")
+            run_id = await flow.start("bench.enter", queue="idle" if task == "latency" else None)
             await flow.result(run_id, timeout=30)
             if i >= 5:
                 lat.append((entered[str(run_id)] - t0) * 1e3)
@@ -286,8 +286,8 @@ async def drain(side: Side, n: int, logdir: Path, client: Flow, task: str = "wor
     return elapsed
 
 
-async def latency(side: Side, n: int, logdir: Path) -> float:
-    child = await Child.start(logdir, side.name, "latency", side.url, n)
+async def latency(side: Side, n: int, logdir: Path, task: str = "latency") -> float:
+    child = await Child.start(logdir, side.name, task, side.url, n)
     values: list[float] = sorted(await child.expect("LATENCY"))
     await child.finish()
     side.p99.append(values[min(len(values) - 1, round(0.99 * (len(values) - 1)))])
@@ -297,7 +297,7 @@ async def latency(side: Side, n: int, logdir: Path) -> float:
 async def run(quick: bool) -> list[Row]:
     n = 150 if quick else 1000
     rounds = 1 if quick else 3
-    lat_n = 40 if quick else 200
+    lat_n = 40 if quick else 100
     rows: list[Row] = []
     with postgres_database() as db, tempfile.TemporaryDirectory(prefix="flow-queues-") as tmp:
         logdir = Path(tmp)
@@ -384,6 +384,25 @@ async def run(quick: bool) -> list[Row]:
                     statistics.median(dbos.p99),
                     runs,
                     note,
+                )
+            )
+            plain_side.p99 = []
+            ours.p99 = []
+            a, b = await interleave(
+                lambda: latency(ours, lat_n, logdir),
+                lambda: latency(plain_side, lat_n, logdir, "latency-plain"),
+                runs,
+            )
+            rows.append(
+                Row(
+                    "flow",
+                    "enqueue -> start, idle queue p50",
+                    a,
+                    "ms",
+                    "ours without a queue",
+                    b,
+                    runs,
+                    f"n={lat_n}; the same machine and moment",
                 )
             )
         finally:
