@@ -179,8 +179,10 @@ class Control:
         self.retry_at: dict[str, float] = {}
         self.cancels = self.retries = 0
 
-    async def act(self, now: float, events: list[str], t0: float) -> None:
-        if self.cancels < MAX_CANCELS and self.rng.random() < 0.25:
+    async def act(self, now: float, events: list[str], t0: float, *, cancel: bool) -> None:
+        """Maybe cancel a run (while ``cancel``); always retry the runs whose retry is due,
+        so that the loop waiting for ``retry_at`` to drain never waits in vain."""
+        if cancel and self.cancels < MAX_CANCELS and self.rng.random() < 0.25:
             rid = self.rng.choice(self.runs)
             try:
                 await self.client.cancel(rid)
@@ -284,10 +286,10 @@ async def test_chaos_kills_cuts_lost_replies_skewed_clocks_cancel_and_retry(
                 )
                 terminated = True
                 events.append(f"{now - t0:.1f}s terminated {cut[0][0]} backends ({done} done)")
-            if done < RUNS * 3 // 4:
-                await control.act(now, events, t0)
-            else:
+            late = done >= RUNS * 3 // 4
+            if late:
                 lost.enabled = False
+            await control.act(now, events, t0, cancel=not late)
             workers.check_alive()
             rows = await fetch(
                 pg.dsn,

@@ -32,6 +32,7 @@ from ._errors import (
     SchemaMigrationError,
     TenantViolation,
 )
+from ._faults import connect_fault_reason, driver_error, is_lost_connection
 from ._filters import OPERATORS
 from ._guard import ForktexSession, install_tenant_guard
 from ._ids import uuid7
@@ -75,14 +76,17 @@ __all__ = [
     "advisory_lock_key",
     "close_engine",
     "command_timeout",
+    "connect_fault_reason",
     "current_actor",
     "current_org",
+    "driver_error",
     "ensure_schema",
     "get_engine",
     "get_session",
     "get_sessionmaker",
     "init_engine",
     "install_tenant_guard",
+    "is_lost_connection",
     "mask_password",
     "tenant_scope",
     "unscoped",

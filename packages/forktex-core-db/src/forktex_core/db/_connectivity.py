@@ -27,13 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection
 
 from ._errors import DatabaseUnavailable, DBError, InvalidArgument
+from ._faults import driver_error
 from ._timeouts import driver_timeout, set_driver_timeout
 from ._unavailable import (
     Server,
     command_failure,
     connect_failure,
     describe_server,
-    driver_error,
     pool_failure,
 )
 

@@ -16,8 +16,6 @@ from its address, never its URL.
 
 from __future__ import annotations
 
-import socket
-import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -34,10 +32,6 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_COMMAND_TIMEOUT = 30.0
 DEFAULT_MAX_OUTAGE = 300.0
 DEFAULT_PORT = 5432
-
-# SQLSTATEs Postgres sends when it ends sessions: shutdown (57P01, 57P02), start-up or
-# recovery (57P03), database dropped (57P04), idle-session timeout (57P05).
-_SERVER_ENDED = ("57P01", "57P02", "57P03", "57P04", "57P05")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,50 +98,23 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def _sqlstate(exc: BaseException) -> str:
-    return str(getattr(exc, "sqlstate", "") or "")
-
-
-def driver_error(exc: BaseException) -> BaseException:
-    """The asyncpg or socket error behind ``exc``: SQLAlchemy's asyncpg adapter re-raises
-    driver errors as its own DB-API classes, with the original as ``__cause__``."""
-    cause = exc.__cause__
-    if cause is not None and type(exc).__module__.startswith("sqlalchemy.dialects"):
-        return cause
-    return exc
-
-
 def connect_failure(exc: BaseException, target: Target) -> FlowUnavailable | None:
     """``exc``, raised while opening a connection, as :class:`FlowUnavailable` (or None
     when it is something else: cancellation, a bug, one of flow's own errors)."""
-    cause = driver_error(exc)
-    if not isinstance(cause, Exception) or isinstance(cause, FlowError):
+    # db classifies driver errors for every module; imported here, on a failure, so that
+    # importing forktex_core.flow does not load SQLAlchemy
+    from forktex_core.db import connect_fault_reason, driver_error
+
+    if isinstance(driver_error(exc), FlowError):
         return None
-    if isinstance(cause, TimeoutError):
-        reason = (
-            f"no answer within {_seconds(target.connect_timeout)} (connect_timeout): the "
-            "server or the network is silent; check the host, the port and firewalls, or "
-            "raise Flow(connect_timeout=...)"
-        )
-    elif isinstance(cause, socket.gaierror):
-        reason = f"cannot resolve the host name ({cause.strerror or cause}); check the host"
-    elif isinstance(cause, ConnectionRefusedError):
-        reason = "connection refused: nothing listens on that port (is the server running?)"
-    elif isinstance(cause, OSError):
-        reason = f"{type(cause).__name__}: {cause.strerror or _first_line(cause)}"
-    elif isinstance(cause, asyncpg.InvalidAuthorizationSpecificationError):
-        reason = f"login refused: {_first_line(cause)}; check the user name and password"
-    elif isinstance(cause, asyncpg.InvalidCatalogNameError):
-        reason = f"database {target.database!r} does not exist"
-    elif isinstance(cause, asyncpg.TooManyConnectionsError):
-        reason = f"the server has no connection slot left ({_first_line(cause)})"
-    elif _sqlstate(cause) in _SERVER_ENDED:
-        reason = f"the server is starting up or shutting down ({_first_line(cause)})"
-    elif isinstance(cause, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError)):
-        if isinstance(cause, ValueError):  # a client-side argument error, not a fault
-            return None
-        reason = f"the connection was closed while logging in ({_first_line(cause)})"
-    else:
+    reason = connect_fault_reason(
+        exc,
+        address=target.address,
+        database=target.database,
+        connect_timeout=target.connect_timeout,
+        setting="Flow(connect_timeout=...)",
+    )
+    if reason is None:
         return None
     return FlowUnavailable(f"cannot connect to {target}: {reason}", connecting=True)
 
@@ -157,6 +124,8 @@ def command_failure(
 ) -> FlowUnavailable | None:
     """``exc``, raised while using an open connection, as :class:`FlowUnavailable` when it
     means the connection went silent (past ``waited`` s) or was lost; None otherwise."""
+    from forktex_core.db import driver_error, is_lost_connection
+
     cause = driver_error(exc)
     if not isinstance(cause, Exception) or isinstance(cause, FlowError):
         return None
@@ -166,18 +135,7 @@ def command_failure(
             "or the network went silent, or the statement is slow; raise "
             "Flow(command_timeout=...) for legitimately slow statements"
         )
-    lost = (
-        isinstance(
-            cause,
-            (ConnectionError, ssl.SSLError, asyncpg.PostgresConnectionError),
-        )
-        or _sqlstate(cause) in _SERVER_ENDED
-    )
-    if not lost and isinstance(cause, asyncpg.InterfaceError) and not isinstance(cause, ValueError):
-        lost = "closed" in str(
-            cause
-        )  # "connection is closed", "the underlying connection is closed"
-    if not lost:
+    if not is_lost_connection(cause):
         return None
     return FlowUnavailable(
         f"lost the connection to {target} ({type(cause).__name__}: {_first_line(cause)}); "
@@ -203,7 +161,7 @@ class ReportingConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg 
         translated = command_failure(exc, target, target.command_timeout)
         if translated is None:
             return
-        if isinstance(driver_error(exc), TimeoutError):
+        if isinstance(exc, TimeoutError):  # asyncpg's own error: nothing wraps it here
             # Silent mid-reply: the connection's state is unknown, so it is never reused;
             # closing it now also spares the caller asyncpg's wait (another timeout) for its
             # cancel request, which a silent server does not answer either.
