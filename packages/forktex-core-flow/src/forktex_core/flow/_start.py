@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import _telemetry as tm
 from ._defs import WorkflowDef, positive_int, storable_text
 from ._errors import InvalidArgument, UnknownQueue, UnknownWorkflow
 from ._hooks import StartRequest
@@ -125,6 +126,7 @@ async def start_run(
         )
         await hooks.start(request)
         metadata = request.metadata
+    metadata = tm.carried(metadata)  # the caller's trace continues into the run
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
     meta = encode(serializer, metadata or {}, "run metadata")
     return await store.insert_run(
