@@ -153,8 +153,10 @@ async def test_operate_runs_in_the_browser(
     page = await _signed_in(browser, served)
     await page.goto(served + "/")
     # live counts arrive from the page script
+    # a function, not an expression: Playwright evaluates an expression with eval(), which
+    # the console's Content-Security-Policy (script-src 'self') rightly refuses
     await page.wait_for_function(
-        "document.querySelector('[data-count=\"failed\"]').textContent === '2'",
+        "() => document.querySelector('[data-count=\"failed\"]')?.textContent === '2'",
         timeout=90_000,  # a hang bound: a loaded machine may be slow, never this slow
     )
     assert await page.locator("table.runs tbody tr").count() == 6

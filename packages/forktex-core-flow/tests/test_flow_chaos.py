@@ -43,7 +43,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from forktex_core.flow import Flow, RunFinished, RunNotRetryable
+from forktex_core.flow import Flow, FlowUnavailable, RunFinished, RunNotRetryable
 
 HERE = Path(__file__).parent
 APP = HERE / "flow_chaos_app.py"
@@ -184,11 +184,7 @@ class Control:
         so that the loop waiting for ``retry_at`` to drain never waits in vain."""
         if cancel and self.cancels < MAX_CANCELS and self.rng.random() < 0.25:
             rid = self.rng.choice(self.runs)
-            try:
-                await self.client.cancel(rid)
-            except RunFinished:
-                pass
-            else:
+            if await self._cancel(rid, events, now - t0):
                 self.cancels += 1
                 self.cancelled.add(rid)
                 self.expected[rid] = "cancelled"
@@ -202,8 +198,41 @@ class Control:
                 except RunNotRetryable:  # pragma: no cover - only cancelled runs are retried
                     events.append(f"{now - t0:.1f}s retry of {rid} refused")
                     continue
+                except FlowUnavailable:
+                    # the loop cut the client's connection: the retry may or may not have
+                    # been applied; the run says which, and an unapplied one is retried again
+                    events.append(f"{now - t0:.1f}s retry of {rid} cut")
+                    if await self._status(rid) == "cancelled":
+                        self.retry_at[rid] = now + 0.2
+                        continue
                 self.retries += 1
                 self.expected[rid] = "succeeded"
+
+    async def _status(self, rid: str) -> str:
+        """The run's status, asked until the client gets an answer."""
+        for _ in range(100):
+            try:
+                return (await self.client.get_run(rid)).status
+            except FlowUnavailable:
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"the client never reached the database to read run {rid}")
+
+    async def _cancel(self, rid: str, events: list[str], at: float) -> bool:
+        """Cancel ``rid``; whether it is cancelled by this call. A cut connection leaves the
+        outcome unknown, so the call is repeated: a run found cancelled then was cancelled by
+        the first attempt (nothing else here cancels)."""
+        cut = False
+        for _ in range(100):
+            try:
+                await self.client.cancel(rid)
+                return True
+            except RunFinished as exc:
+                return cut and exc.status == "cancelled"
+            except FlowUnavailable:
+                cut = True
+                events.append(f"{at:.1f}s cancel of {rid} cut")
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"the client never reached the database to cancel run {rid}")
 
 
 async def test_chaos_kills_cuts_lost_replies_skewed_clocks_cancel_and_retry(
