@@ -44,6 +44,7 @@ Example::
 from ._context import FlowContext
 from ._errors import (
     ConditionError,
+    EventNotSet,
     FlowClosed,
     FlowError,
     FlowUnavailable,
@@ -75,6 +76,7 @@ from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
 
 __all__ = [
     "ConditionError",
+    "EventNotSet",
     "Flow",
     "FlowClosed",
     "FlowContext",

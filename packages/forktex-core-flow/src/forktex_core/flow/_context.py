@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from . import _replay as replay
+from . import _run_events as run_events
 from ._defs import duration, run_id_value, storable_text
 from ._runtime import Runtime
 from ._serde import encode
@@ -153,6 +154,21 @@ class FlowContext:
         storable_text(name, "signal name")
         text = encode(self._runtime.serializer, payload, f"the payload of signal {name!r}")
         return replay.send_signal(self._runtime, target, name, text)
+
+    def set_event(self, key: str, value: Any) -> Coroutine[Any, Any, None]:
+        """Publish ``value`` under ``key`` for clients (``flow.get_event``): progress, status.
+
+        Recorded like a step: written once, exactly (replay does not write it again), and
+        clients waiting for the key wake at once. Setting a key again replaces its value
+        (the latest wins); every value stays in ``flow.history`` (kind ``event``).
+
+        Example::
+
+            await ctx.set_event("progress", {"done": 3, "of": 10})
+        """
+        text_key = run_events.event_key(key)
+        text = encode(self._runtime.serializer, value, f"the value of event {text_key!r}")
+        return run_events.set_event(self._runtime, text_key, text)
 
 
 def current_context() -> FlowContext | None:

@@ -566,3 +566,42 @@ SIGNALS_OF = f"""
 SELECT id, name, payload::text AS payload, created_at, consumed_at, consumed_seq
 FROM {SCHEMA}.signals WHERE run_id = $1 ORDER BY id LIMIT $2
 """
+
+# -- run events (ctx.set_event / flow.get_event) and forks ---------------------------------------
+
+# The run's status and the latest value of one event (the highest position wins); an event
+# checkpoint NOTIFYs DONE_CHANNEL with the run id (trigger of migration 5).
+EVENT_OF = f"""
+SELECT r.status, e.seq IS NOT NULL AS found, e.output::text AS value
+FROM {SCHEMA}.runs r
+LEFT JOIN LATERAL (
+    SELECT s.seq, s.output FROM {SCHEMA}.steps s
+    WHERE s.run_id = r.id AND s.kind = 'event' AND s.name = $2 AND s.status = 'completed'
+    ORDER BY s.seq DESC LIMIT 1
+) e ON true
+WHERE r.id = $1
+"""
+
+# The run a fork copies, locked against a concurrent retry, with its next position.
+FORK_SOURCE = f"""
+SELECT r.workflow, r.version, r.status, r.input::text AS input, r.metadata::text AS metadata,
+       r.timeout,
+       (SELECT coalesce(max(s.seq) + 1, 0) FROM {SCHEMA}.steps s WHERE s.run_id = r.id)
+           AS positions
+FROM {SCHEMA}.runs r WHERE r.id = $1 FOR SHARE
+"""
+
+FORK_RUN = f"""
+INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, wake_at, timeout, metadata)
+VALUES ($1, $2, $3, 'pending', $4::json, now(), $5, $6::jsonb)
+RETURNING pg_notify('{WORK_CHANNEL}', '')
+"""
+
+# The final checkpoints before position $3 (the rest runs again in the fork).
+FORK_STEPS = f"""
+INSERT INTO {SCHEMA}.steps
+    (run_id, seq, name, kind, status, attempt, output, error, started_at, finished_at)
+SELECT $1, seq, name, kind, status, attempt, output, error, started_at, finished_at
+FROM {SCHEMA}.steps
+WHERE run_id = $2 AND seq < $3 AND status IN ('completed', 'failed')
+"""

@@ -26,7 +26,14 @@ from . import _sql as sql
 from ._claim import ClaimedRun, claim
 from ._connections import Connections
 from ._db import TRANSIENT, retry_transient
-from ._errors import FlowError, ResultTimeout, RunFinished, RunNotFound, RunNotRetryable
+from ._errors import (
+    FlowError,
+    InvalidArgument,
+    ResultTimeout,
+    RunFinished,
+    RunNotFound,
+    RunNotRetryable,
+)
 from ._listener import Listener
 from ._records import FINISHED_VALUES
 from ._schema import LOCK_CLASS, LOCK_LEADER
@@ -564,3 +571,81 @@ class Store:
 
         exists, rows = await retry_transient(read, within=READ_RETRY, what="signals")
         return None if exists is None else rows
+
+    # -- run events and forks ---------------------------------------------------------------
+
+    async def wait_event(
+        self, run_id: uuid.UUID, name: str, limit: float | None
+    ) -> asyncpg.Record | None:
+        """Wait (woken by NOTIFY) until event ``name`` of the run is set or the run finished.
+
+        The row (status, found, value), or None after ``limit`` seconds; raises
+        :class:`RunNotFound`. Waiters share the LISTEN connection of :meth:`wait_finished`.
+        """
+        pool = await self._connections.client()
+        await self._connections.watch_finished()
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            fut = self._connections.expect_finished(run_id)
+            try:
+                row: asyncpg.Record | None = await retry_transient(
+                    lambda: pool.fetchrow(sql.EVENT_OF, run_id, name),
+                    within=READ_RETRY,
+                    what="event read",
+                )
+                if row is None:
+                    raise RunNotFound(run_id)
+                if row["found"] or row["status"] in FINISHED_VALUES:
+                    return row
+                wait = 5.0
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(fut, wait)
+            finally:
+                self._connections.forget_finished(run_id, fut)
+
+    async def fork(
+        self,
+        source: uuid.UUID,
+        new_id: uuid.UUID,
+        from_step: int,
+        version: tuple[int, float | None] | None,
+        lineage: dict[str, Any],
+    ) -> None:
+        """Create run ``new_id`` from the finished run ``source``: its input and metadata
+        (plus ``lineage``), its final checkpoints before ``from_step``, on ``version``
+        (number, timeout) or the source's; one transaction.
+
+        Raises :class:`RunNotFound`, and :class:`InvalidArgument` for a run not finished or a
+        ``from_step`` past its log.
+        """
+        pool = await self._connections.client()
+        async with pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(sql.FORK_SOURCE, source)
+            if row is None:
+                raise RunNotFound(source)
+            if row["status"] not in FINISHED_VALUES:
+                raise InvalidArgument(
+                    f"run {source} is {row['status']}; only finished runs (succeeded, failed, "
+                    "cancelled, dead) can be forked: cancel it first"
+                )
+            if from_step > row["positions"]:
+                raise InvalidArgument(
+                    f"from_step must be between 0 and {row['positions']} (the positions "
+                    f"recorded by run {source}), got {from_step}"
+                )
+            number, timeout = version if version is not None else (row["version"], row["timeout"])
+            metadata = {**json.loads(row["metadata"] or "{}"), **lineage}
+            await conn.fetchval(
+                sql.FORK_RUN,
+                new_id,
+                row["workflow"],
+                number,
+                row["input"],
+                timeout,
+                json.dumps(metadata),
+            )
+            await conn.execute(sql.FORK_STEPS, new_id, source, from_step)
