@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import asyncpg
 import pytest
 
 from forktex_core.flow import Flow
+from forktex_core.flow._cli import main
 
 APP = Path(__file__).with_name("flow_composition_app.py")
 
@@ -137,3 +139,39 @@ async def test_event_survives_sigkill_before_the_next_step(
     assert await _executions(pg, run_id) == sorted(
         [("prepare", a.pid), ("block", a.pid), ("block", b.pid)]
     )
+
+
+async def test_fork_survives_sigkill_and_runs_from_the_cli(
+    client: Flow, workers: Workers, pg: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = workers.spawn()
+    (workers.dir / "release").touch()
+    original = await client.start("comp.fork")
+    assert await client.result(original, timeout=60) == ["prepared", "released"]
+    (workers.dir / "release").unlink()
+    fork = await client.fork(original, from_step=1)
+    await until(lambda: str(fork) in workers.holding())
+    workers.kill(a)  # the fork's worker dies in its first executed step
+    b = workers.spawn()
+    await until(lambda: str(fork) in workers.holding())
+    (workers.dir / "release").touch()
+    assert await client.result(fork, timeout=60) == ["prepared", "released"]
+    # the copied position never ran in the fork; the step in flight ran again once
+    assert await _executions(pg, fork) == sorted([("block", a.pid), ("block", b.pid)])
+
+    url = ["--database-url", pg.url]
+    code = await asyncio.to_thread(main, ["runs", "fork", str(fork), "--from-step", "2", *url])
+    out = capsys.readouterr().out
+    assert code == 0 and f"forked from run {fork} at step 2" in out
+    again = uuid.UUID(out.split()[1])
+    assert await client.result(again, timeout=60) == ["prepared", "released"]
+    assert await _executions(pg, again) == []
+    for argv, fragment in (
+        (["--from-step", "3"], "from_step must be between 0 and 2"),
+        (["--from-step", "-1"], "from_step must be an integer >= 0"),
+        (["--from-step", "0", "--version", "2"], "unknown workflow 'comp.fork'"),
+    ):
+        code = await asyncio.to_thread(main, ["runs", "fork", str(fork), *argv, *url])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("forktex-flow: error: ") and fragment in err, err
+    assert len(await client.list_runs(workflow="comp.fork")) == 3
