@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from . import _race as race
 from . import _replay as replay
 from . import _run_events as run_events
 from ._defs import duration, run_id_value, storable_text
@@ -154,6 +155,27 @@ class FlowContext:
         storable_text(name, "signal name")
         text = encode(self._runtime.serializer, payload, f"the payload of signal {name!r}")
         return replay.send_signal(self._runtime, target, name, text)
+
+    def wait_first(
+        self, *awaitables: Coroutine[Any, Any, Any]
+    ) -> Coroutine[Any, Any, tuple[int, Any]]:
+        """Wait for the first of several durable awaitables; ``(index, value)`` of the winner.
+
+        The durable ``asyncio.wait(FIRST_COMPLETED)`` over step calls, ``ctx.sleep(...)`` and
+        ``ctx.wait_for_signal(...)`` (``asyncio.wait`` would race differently on replay). The
+        winner is recorded, so a replay after a crash takes the same one; the others are
+        cancelled (a losing sleep never suspends the run). If the winner raised, so does
+        ``wait_first``. When several finish together the first in argument order wins; a
+        loser that had finished too keeps its recorded outcome (a signal it consumed is not
+        delivered again).
+
+        Example::
+
+            index, value = await ctx.wait_first(ctx.wait_for_signal("approve"), ctx.sleep(3600))
+            if index == 1:
+                return "timed out"
+        """
+        return race.wait_first(self._runtime, awaitables)
 
     def set_event(self, key: str, value: Any) -> Coroutine[Any, Any, None]:
         """Publish ``value`` under ``key`` for clients (``flow.get_event``): progress, status.
