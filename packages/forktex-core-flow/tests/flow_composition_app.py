@@ -78,3 +78,10 @@ async def forked(ctx: FlowContext, _: object) -> list[str]:
     first = await prepare(ctx)
     second = await block(ctx)  # where the fork's worker is killed
     return [first, second]
+
+
+@flow.workflow(name="comp.first", version=1)
+async def first(ctx: FlowContext, _: object) -> list[object]:
+    index, value = await ctx.wait_first(ctx.wait_for_signal("a"), ctx.wait_for_signal("b"))
+    held = await block(ctx)  # the worker is killed here, after the winner was recorded
+    return [index, value, held]

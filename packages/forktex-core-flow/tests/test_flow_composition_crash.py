@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Run events and forks under SIGKILL of real worker processes."""
+"""Run events, forks and wait_first under SIGKILL of real worker processes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from forktex_core.flow import Flow
+from forktex_core.flow import Flow, RunStatus
 from forktex_core.flow._cli import main
 
 APP = Path(__file__).with_name("flow_composition_app.py")
@@ -97,9 +97,18 @@ async def client(pg: Any, tmp_path: Path) -> AsyncIterator[Flow]:
 
 async def until(cond: Callable[[], Any], timeout: float = 30.0) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
-    while not cond():
+    while True:
+        value = cond()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def _waiting(flow: Flow, run_id: Any) -> bool:
+    return (await flow.get_run(run_id)).status is RunStatus.WAITING
 
 
 async def _executions(pg: Any, run_id: Any) -> list[tuple[str, int]]:
@@ -175,3 +184,20 @@ async def test_fork_survives_sigkill_and_runs_from_the_cli(
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("forktex-flow: error: ") and fragment in err, err
     assert len(await client.list_runs(workflow="comp.fork")) == 3
+
+
+async def test_wait_first_winner_survives_sigkill(client: Flow, workers: Workers) -> None:
+    a = workers.spawn()
+    run_id = await client.start("comp.first")
+    await until(lambda: _waiting(client, run_id))
+    await client.send_signal(run_id, "b", "B")
+    await until(lambda: str(run_id) in workers.holding())
+    workers.kill(a)
+    # "a" comes first in the argument order and is ready now: re-racing would pick it
+    await client.send_signal(run_id, "a", "A")
+    workers.spawn()
+    await until(lambda: str(run_id) in workers.holding())
+    (workers.dir / "release").touch()
+    assert await client.result(run_id, timeout=60) == [1, "B", "released"]
+    signals = {s.name: s.consumed_at is not None for s in await client.signals(run_id)}
+    assert signals == {"a": False, "b": True}
