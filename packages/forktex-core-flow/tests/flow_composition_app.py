@@ -85,3 +85,12 @@ async def first(ctx: FlowContext, _: object) -> list[object]:
     index, value = await ctx.wait_first(ctx.wait_for_signal("a"), ctx.wait_for_signal("b"))
     held = await block(ctx)  # the worker is killed here, after the winner was recorded
     return [index, value, held]
+
+
+@flow.workflow(name="comp.entity", version=1)
+async def entity(ctx: FlowContext, state: dict[str, int]) -> int:
+    tick = await ctx.wait_for_signal("tick")
+    if state["n"] == 0:
+        await block(ctx)  # the worker is killed here, just before continue-as-new
+        ctx.continue_as_new({"n": 1})
+    return int(tick)

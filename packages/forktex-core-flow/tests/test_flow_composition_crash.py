@@ -201,3 +201,25 @@ async def test_wait_first_winner_survives_sigkill(client: Flow, workers: Workers
     assert await client.result(run_id, timeout=60) == [1, "B", "released"]
     signals = {s.name: s.consumed_at is not None for s in await client.signals(run_id)}
     assert signals == {"a": False, "b": True}
+
+
+async def test_continue_as_new_after_sigkill_archives_one_generation(
+    client: Flow, workers: Workers, pg: Any
+) -> None:
+    a = workers.spawn()
+    run_id = await client.start("comp.entity", {"n": 0})
+    await client.send_signal(run_id, "tick", 1)
+    await client.send_signal(run_id, "tick", 2)
+    await until(lambda: str(run_id) in workers.holding())
+    workers.kill(a)
+    b = workers.spawn()
+    await until(lambda: str(run_id) in workers.holding())
+    (workers.dir / "release").touch()
+    assert await client.result(run_id, timeout=60) == 2
+    archives = await client.list_runs(metadata={"continued_into": str(run_id)})
+    assert len(archives) == 1  # continued once, though generation 0 ran twice
+    assert [s.kind for s in await client.history(archives[0].id)] == ["signal", "step"]
+    assert [s.kind for s in await client.history(run_id)] == ["signal"]
+    assert [s.payload for s in await client.signals(run_id)] == [2]
+    assert await _executions(pg, run_id) == sorted([("block", a.pid), ("block", b.pid)])
+    assert (await client.get_run(run_id)).metadata["generation"] == 1

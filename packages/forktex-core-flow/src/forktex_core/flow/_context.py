@@ -8,14 +8,16 @@ import uuid
 from collections.abc import Coroutine
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from . import _race as race
 from . import _replay as replay
 from . import _run_events as run_events
+from ._continuation import ContinueAsNew
 from ._defs import duration, run_id_value, storable_text
-from ._runtime import Runtime
+from ._errors import InvalidArgument
+from ._runtime import IN_STEP, Runtime
 from ._serde import encode
 
 CURRENT: ContextVar[FlowContext | None] = ContextVar("forktex_flow_context", default=None)
@@ -176,6 +178,25 @@ class FlowContext:
                 return "timed out"
         """
         return race.wait_first(self._runtime, awaitables)
+
+    def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End this generation of the run and start it afresh with ``input`` (never returns).
+
+        For long-lived entity workflows: the run keeps its id and its unconsumed signals,
+        its log so far moves to a finished run of its own (the archived generation), so a
+        wake-up replays only the current generation however long the entity has lived. The
+        run's metadata gets ``generation`` and ``continued_from``; the archive's
+        ``continued_into``. Call it from the workflow body, not from a step.
+
+        Example::
+
+            if handled >= 500:
+                ctx.continue_as_new({"balance": balance})
+        """
+        if IN_STEP.get():
+            raise InvalidArgument("continue_as_new is called from the workflow body, not a step")
+        text = encode(self._runtime.serializer, input, "the input of continue_as_new")
+        raise ContinueAsNew(text)
 
     def set_event(self, key: str, value: Any) -> Coroutine[Any, Any, None]:
         """Publish ``value`` under ``key`` for clients (``flow.get_event``): progress, status.

@@ -605,3 +605,33 @@ SELECT $1, seq, name, kind, status, attempt, output, error, started_at, finished
 FROM {SCHEMA}.steps
 WHERE run_id = $2 AND seq < $3 AND status IN ('completed', 'failed')
 """
+
+# -- continue-as-new: the run keeps its id and unconsumed signals; its log so far becomes a
+# finished run of its own (the archived generation), pruned by retention like any other --------
+
+CONTINUE_LOCK = f"""
+SELECT workflow, version, input::text AS input, metadata::text AS metadata, created_at,
+       started_at
+FROM {SCHEMA}.runs WHERE id = $1 AND execution = $2 AND status = 'running' FOR UPDATE
+"""
+
+CONTINUE_ARCHIVE = f"""
+INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, output, metadata,
+                           created_at, started_at, finished_at)
+VALUES ($1, $2, $3, 'succeeded', $4::json, $5::json, $6::jsonb, $7, $8, now())
+"""
+
+CONTINUE_STEPS = f"UPDATE {SCHEMA}.steps SET run_id = $1 WHERE run_id = $2"
+
+CONTINUE_SIGNALS = f"""
+UPDATE {SCHEMA}.signals SET run_id = $1 WHERE run_id = $2 AND consumed_at IS NOT NULL
+"""
+
+CONTINUE_RUN = f"""
+UPDATE {SCHEMA}.runs
+SET input = $2::json, status = 'pending', wake_at = now(), worker = NULL, execution = NULL,
+    lease_until = NULL, deadline = NULL, recovery_attempts = 0, metadata = $3::jsonb,
+    updated_at = now()
+WHERE id = $1
+RETURNING pg_notify('{WORK_CHANNEL}', '')
+"""

@@ -649,3 +649,37 @@ class Store:
                 json.dumps(metadata),
             )
             await conn.execute(sql.FORK_STEPS, new_id, source, from_step)
+
+    async def continue_as_new(
+        self,
+        run_id: uuid.UUID,
+        execution: uuid.UUID,
+        archive_id: uuid.UUID,
+        input: str,
+        lineage: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
+    ) -> bool:
+        """Start the run afresh with ``input``, moving its log and consumed signals to the
+        finished run ``archive_id``; one transaction, fenced. False if not held.
+
+        ``lineage(metadata)`` gives the (archive's, run's) metadata.
+        """
+        async with self._connections.workers.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(sql.CONTINUE_LOCK, run_id, execution)
+            if row is None:
+                return False
+            archived, live = lineage(json.loads(row["metadata"] or "{}"))
+            await conn.execute(
+                sql.CONTINUE_ARCHIVE,
+                archive_id,
+                row["workflow"],
+                row["version"],
+                row["input"],
+                input,
+                json.dumps(archived),
+                row["created_at"],
+                row["started_at"],
+            )
+            await conn.execute(sql.CONTINUE_STEPS, archive_id, run_id)
+            await conn.execute(sql.CONTINUE_SIGNALS, archive_id, run_id)
+            await conn.fetchval(sql.CONTINUE_RUN, run_id, input, json.dumps(live))
+        return True
