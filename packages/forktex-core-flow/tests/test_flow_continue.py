@@ -73,3 +73,30 @@ async def test_continue_as_new_bad_calls(make_flow: Callable[..., Flow], h: Any)
         run_id = await flow.start("entity.bad")
         assert await flow.result(run_id, timeout=30) == ["InvalidArgument", "NotSerialisable"]
     assert await flow.list_runs(metadata={"continued_into": str(run_id)}) == []
+
+
+async def test_a_signal_sent_while_the_entity_suspends_wakes_it_without_a_poll(
+    make_flow: Callable[..., Flow], h: Any
+) -> None:
+    """Its wake-up NOTIFY arrives while the worker still has the run in flight (so the claim
+    skips it); the worker must claim again when that execution ends, not at the next poll
+    or housekeeping round (both an hour away here)."""
+    flow = make_flow(poll_interval=3600, reaper_interval=3600)
+
+    @flow.workflow(name="entity.echo", version=1)
+    async def echo(ctx: FlowContext, state: dict[str, int]) -> int:
+        count = state["count"]
+        for _ in range(5):
+            await ctx.wait_for_signal("ping")
+            count += 1
+            await ctx.set_event(f"seen-{count}", count)
+        if count < 15:
+            ctx.continue_as_new({"count": count})
+        return count
+
+    run_id = await flow.start("entity.echo", {"count": 0})  # claimed by the first claim
+    async with h.running(flow):
+        for n in range(1, 16):
+            await flow.send_signal(run_id, "ping")  # right after the previous event
+            assert await flow.get_event(run_id, f"seen-{n}", timeout=30) == n
+        assert await flow.result(run_id, timeout=30) == 15
