@@ -26,8 +26,8 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 # from forktex.json
-PACKAGES := forktex-core-testing forktex-core-db forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data forktex-core-console forktex-core
-PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data packages/forktex-core-console packages/forktex-core
+PACKAGES := forktex-core-testing forktex-core-db forktex-core-telemetry forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data forktex-core-console forktex-core
+PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-telemetry packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data packages/forktex-core-console packages/forktex-core
 
 .PHONY: help uv deps format format-check lint typecheck layering api-snapshot license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
 

@@ -135,6 +135,25 @@ except VaultDecryptError:
 else:
     raise AssertionError("a wrong key opened the token")
 """,
+    "telemetry": """
+from opentelemetry.trace import SpanKind
+from forktex_core.telemetry import InvalidArgument, Tracing, capture, carrier_of, error_type
+
+tracing = Tracing("smoke.telemetry", "forktex-core-telemetry")
+with tracing.operation("smoke.op", SpanKind.CLIENT, {"smoke": 1}) as span:
+    assert not span.is_recording()  # the API alone: a no-op
+assert capture() == {} and carrier_of("junk") is None
+try:
+    raise RuntimeError("wrapped") from ConnectionRefusedError("secret")
+except RuntimeError as exc:
+    assert error_type(exc) == "ConnectionRefusedError", error_type(exc)
+try:
+    Tracing("", "forktex-core-telemetry")
+except InvalidArgument as exc:
+    assert "scope" in str(exc), exc
+else:
+    raise AssertionError("an empty scope was accepted")
+""",
     "storage": """
 import asyncio, tempfile
 from forktex_core.storage import StorageClient, build_key, sniff_content_type

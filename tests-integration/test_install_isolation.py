@@ -118,6 +118,10 @@ MUST_NOT_COME_ALONG: dict[str, set[str]] = {
     | {"opentelemetry-sdk"},
     "forktex-core-db": {"redis", "hiredis", "arq", "cryptography", "miniopy-async", "aiohttp"}
     | TEST_STACK,
+    # the shared span helpers: opentelemetry-api and nothing else
+    "forktex-core-telemetry": {"sqlalchemy", "greenlet", "asyncpg", "redis", "hiredis", "arq"}
+    | {"cryptography", "miniopy-async", "aiohttp", "starlette", "uvicorn"}
+    | TEST_STACK,
     "forktex-core-cache": {"sqlalchemy", "greenlet", "asyncpg", "arq", "cryptography"}
     | {"miniopy-async", "aiohttp"}
     | TEST_STACK,
@@ -312,7 +316,8 @@ def test_two_distributions_side_by_side_share_one_namespace(
     install(python, wheelhouse, str(wheel_of(cache, wheelhouse)), str(wheel_of(vault, wheelhouse)))
     seen = probe(python)
     imports: dict[str, bool] = seen["imports"]  # type: ignore[assignment]
-    assert {m for m, ok in imports.items() if ok} == {"cache", "redis", "vault"}
+    # both trace through the shared span helpers (forktex-core-telemetry)
+    assert {m for m, ok in imports.items() if ok} == {"cache", "redis", "telemetry", "vault"}
     assert seen["namespace"] and seen["init_files"] == []
     files: dict[str, str] = seen["files"]  # type: ignore[assignment]
     (namespace_dir,) = seen["namespace_path"]  # type: ignore[misc]

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from forktex_core.testing import (
     PostgresService,
@@ -124,6 +125,21 @@ async def redis_url() -> AsyncIterator[str]:
             yield f"redis://{auth}{host}:{port}/{db}"
         finally:
             stop()
+
+
+def install_memory_sdk() -> Any:
+    """Install the OpenTelemetry SDK with an in-memory span exporter as this interpreter's
+    global provider (it cannot be removed: run it in a worker interpreter); the exporter."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
 
 
 def machine_line() -> str:

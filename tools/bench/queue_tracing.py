@@ -38,7 +38,7 @@ from opentelemetry import trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, interleave, main, redis_url
+from _harness import Row, install_memory_sdk, interleave, main, redis_url
 
 from forktex_core.queue import Queue, _telemetry
 
@@ -72,6 +72,8 @@ def tracing_stubbed() -> Iterator[None]:
 
 class _AtOnce:
     """A stand-in engine whose enqueue answers at once: only our code runs."""
+
+    where = "127.0.0.1:6379/0"  # what the span attributes name (never connected to)
 
     async def enqueue(self, job_id: str, payload: bytes, score_ms: int, expires_ms: int) -> bool:
         return True
@@ -141,16 +143,7 @@ async def _end_to_end(url: str, name: str, n: int) -> tuple[float, float]:
 
 async def _worker(mode: str, url: str, name: str, n: int) -> None:
     """One measured end-to-end run in this interpreter: ``sdk`` installs the SDK first."""
-    exporter: Any = None
-    if mode == "sdk":
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-        exporter = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        trace.set_tracer_provider(provider)
+    exporter: Any = install_memory_sdk() if mode == "sdk" else None
     await _end_to_end(url, name + ":warm", 200)
     figures = await _end_to_end(url, name, n)
     if exporter is not None:

@@ -6,11 +6,7 @@ degraded calls, nothing secret recorded, and nothing at all without an SDK."""
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +28,7 @@ from forktex_core.cache import (
     RateLimitUnavailable,
     cached,
 )
-from forktex_core.testing import FaultProxy, RedisService, Telemetry
+from forktex_core.testing import FaultProxy, RedisService, Telemetry, run_python
 
 test_tracer = trace.get_tracer("forktex_core.cache.tests")
 
@@ -452,16 +448,6 @@ async def test_no_key_value_argument_or_password_is_ever_recorded(
     assert secret.encode().hex() not in dump
 
 
-def _run(cwd: Path, *parts: str) -> dict[str, Any]:
-    """Run the code ``parts`` in a fresh interpreter; the last line it prints is JSON."""
-    code = "\n".join(textwrap.dedent(part) for part in parts)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 #: Every kind of traced call, in a fresh interpreter (URL and PREFIX defined before).
 _OPERATIONS = """
 import asyncio
@@ -493,8 +479,7 @@ asyncio.run(main())
 def test_without_an_sdk_every_span_is_a_no_op(
     forktex_redis: RedisService, prefix: str, tmp_path: Path
 ) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         from opentelemetry.sdk.trace import TracerProvider
@@ -517,6 +502,7 @@ def test_without_an_sdk_every_span_is_a_no_op(
             "exported": len(exporter.get_finished_spans()),
         }))
         """,
+        cwd=tmp_path,
     )
     assert result == {
         "provider": "ProxyTracerProvider",
@@ -529,20 +515,10 @@ def test_without_an_sdk_every_span_is_a_no_op(
 def test_works_without_the_sdk_installed(
     forktex_redis: RedisService, prefix: str, tmp_path: Path
 ) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         import sys
-        from importlib.abc import MetaPathFinder
-
-        class HideSdk(MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "opentelemetry.sdk" or name.startswith("opentelemetry.sdk."):
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-                return None
-
-        sys.meta_path.insert(0, HideSdk())
         URL, PREFIX = {forktex_redis.url!r}, {prefix!r}
         """,
         _OPERATIONS,
@@ -558,5 +534,7 @@ def test_works_without_the_sdk_installed(
             "inside": len(inside),
         }))
         """,
+        cwd=tmp_path,
+        hide_sdk=True,
     )
     assert result == {"hidden": True, "sdk_loaded": [], "inside": 1}

@@ -59,7 +59,7 @@ async def _schema_intact(engine: AsyncEngine) -> tuple[int, int]:
 async def test_hostile_names_and_values_are_inert(engine: AsyncEngine, tenant: uuid.UUID) -> None:
     await init_schema(engine)
     tables_before, registers_before = await _schema_intact(engine)
-    assert tables_before == 6  # registers, fields, rows, links, uniques, version table
+    assert tables_before == 7  # registers, fields, rows, links, uniques, autonumbers, versions
     fields = [Field(name, "text", indexed=i < 3) for i, name in enumerate(HOSTILE)]
     fields.append(Field("tag'); --", "single_select", choices=tuple(HOSTILE)))
     reg = await Register.create(HOSTILE[0], tenant_id=tenant, fields=fields)

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Oracle: a seeded register covering every field type, queried a few hundred times with
-random filters (OR / AND / NOT groups, every operator, relative dates), orders, scrolls and
+random filters (OR / AND / NOT groups, every operator, relative dates, conditions on the
+fields of linked rows), orders, scrolls and
 aggregations — on Postgres and on MemoryRegister — and each answer compared with the same
 question asked independently of the library, in SQLite (stdlib ``sqlite3``)."""
 
@@ -49,6 +50,7 @@ FIELDS = [
     Field("owner", "reference", target="people", indexed=True),
     Field("watchers", "reference", target="people", many=True),
 ]
+PEOPLE = [Field("name", "text"), Field("country", "text")]
 WORDS = ["Apfel", "apfel", "Äpfel", "Birne", "birne", "Café", "cafe", "Zoë", "x_y", "50%", "a b"]
 TODAY = date(2026, 3, 25)
 NOW = datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # already April 1st in Berlin
@@ -116,9 +118,15 @@ def _sqlite_value(name: str, value: Any) -> Any:
     return value
 
 
-def _sqlite(rows: list[Any]) -> sqlite3.Connection:
+def _sqlite(rows: list[Any], people: list[Any]) -> sqlite3.Connection:
     db = sqlite3.connect(":memory:")
     db.create_function("ulower", 1, lambda s: None if s is None else s.lower(), deterministic=True)
+    db.execute("CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT, country TEXT)")
+    for person in people:
+        db.execute(
+            "INSERT INTO people VALUES (?, ?, ?)",
+            [str(person.id), person["name"], person["country"]],
+        )
     names = [f.name for f in FIELDS]
     db.execute(f"CREATE TABLE t (id TEXT PRIMARY KEY, {', '.join(names)}, status_rank INTEGER)")
     for row in rows:
@@ -167,6 +175,7 @@ class Gen:
 
     def __init__(self, rng: random.Random, rows: list[Any], people: list[uuid.UUID]) -> None:
         self.rng, self.rows, self.people = rng, rows, people
+        self.links = 0  # linked conditions generated
 
     def sample(self, name: str) -> Any:
         if name == "owner" and self.rng.random() < 0.2:
@@ -174,8 +183,44 @@ class Gen:
         values = [r.values.get(name) for r in self.rows if r.values.get(name) is not None]
         return self.rng.choice(values)
 
+    def linked(self) -> tuple[Q, str, list[Any]]:
+        """A condition on the fields of the person a row's owner / watchers link to."""
+        rng = self.rng
+        self.links += 1
+        via = rng.choice(["owner", "watchers"])
+        field, op = rng.choice(
+            [("country", "eq"), ("country", "ne"), ("country", "is_null"), ("country", "in"),
+             ("name", "icontains"), ("name", "starts_with")]
+        )  # fmt: skip
+        value: Any
+        if op == "is_null":
+            value = rng.random() < 0.5
+            inner, args = f"{field} IS {'' if value else 'NOT '}NULL", []
+        elif op == "in":
+            value = rng.sample(["DE", "FR", "fr"], rng.randint(1, 2))
+            inner, args = f"{field} IN ({', '.join('?' * len(value))})", list(value)
+        elif op == "icontains":
+            value = rng.choice(["P", "ë", "zo"])
+            inner, args = f"instr(ulower({field}), ulower(?)) > 0", [value]
+        elif op == "starts_with":
+            value = rng.choice(["p", "Z"])
+            inner, args = f"substr({field}, 1, length(?)) = ?", [value, value]
+        else:
+            value = rng.choice(["DE", "FR", "fr"])
+            inner = f"{field} {'=' if op == 'eq' else 'IS NOT'} ?"
+            args = [value]
+        chosen = f"SELECT id FROM people WHERE {inner}"
+        if via == "owner":
+            sql = f"owner IN ({chosen})"
+        else:
+            sql = f"EXISTS (SELECT 1 FROM json_each(t.watchers) w WHERE w.value IN ({chosen}))"
+        key = f"{via}.{field}" if rng.random() < 0.5 else f"{via}__{field}"
+        return Q({f"{key}__{op}": value}), sql, args
+
     def condition(self) -> tuple[Q, str, list[Any]]:
         rng = self.rng
+        if rng.random() < 0.12:
+            return self.linked()
         name = rng.choice(list(OPS))
         op = rng.choice(OPS[name])
         col = name
@@ -275,6 +320,8 @@ class Gen:
 SORTABLE = {
     "title": "title", "qty": "qty", "price": "price", "ok": "ok", "due": "due", "at": "at",
     "mail": "mail", "site": "site", "status": "status_rank", "owner": "owner", "id": "id",
+    "owner.name": "(SELECT p.name FROM people p WHERE p.id = t.owner)",
+    "owner.country": "(SELECT p.country FROM people p WHERE p.id = t.owner)",
 }  # fmt: skip
 
 
@@ -381,8 +428,21 @@ def _oracle_aggregate(
 async def test_postgres_and_memory_agree_with_sqlite(engine: AsyncEngine) -> None:
     rng = random.Random(22)
     tenant = uuid.uuid4()
-    people_reg = await Register.create("people", tenant_id=tenant, fields=[Field("name", "text")])
-    people = [r.id for r in await people_reg.insert_many([{"name": f"p{i}"} for i in range(5)])]
+    people_reg = await Register.create("people", tenant_id=tenant, fields=PEOPLE)
+    persons = await people_reg.insert_many(
+        [
+            {"name": name, "country": country}
+            for name, country in [
+                ("p0", "DE"),
+                ("p1", "FR"),
+                ("Zoë", None),
+                ("p3", "DE"),
+                ("P4", "fr"),
+            ]
+        ]
+    )
+    await people_reg.archive(persons[4].id)  # a linked row's archive state does not matter
+    people = [r.id for r in persons]
     pg = await Register.create("oracle", tenant_id=tenant, fields=FIELDS)
     inserted = await pg.insert_many(_dataset(rng, people))
     await RowQuery(pg).where(qty=0).archive()  # archived rows stay out of default queries
@@ -393,8 +453,18 @@ async def test_postgres_and_memory_agree_with_sqlite(engine: AsyncEngine) -> Non
         "oracle",
         FIELDS,
         rows=[{"id": r.id, "created_at": r.created_at, **r.values} for r in active],
+        targets={
+            "people": MemoryRegister(
+                "people",
+                PEOPLE,
+                rows=[
+                    {"id": p.id, **p.values, "archived_at": NOW if i == 4 else None}
+                    for i, p in enumerate(persons)
+                ],
+            )
+        },
     )
-    db = _sqlite(active)
+    db = _sqlite(active, persons)
     gen = Gen(rng, active, people)
     clock = {"clock": lambda: NOW, "timezone": BERLIN}
     hits = 0
@@ -418,6 +488,7 @@ async def test_postgres_and_memory_agree_with_sqlite(engine: AsyncEngine) -> Non
             if i % 4 == 0:
                 assert await _scroll(query, rng.randint(1, 40)) == expected, (i, source, q)
     assert hits > QUERIES * 20  # the queries select rows, not only nothing
+    assert gen.links > 50  # filters on linked rows' fields are among them
     for i in range(AGGREGATIONS):
         q, where, args = gen.tree(1)
         if rng.random() < 0.3:

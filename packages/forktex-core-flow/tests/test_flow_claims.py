@@ -52,7 +52,9 @@ async def test_claim_probes_only_its_own_versions(
         await conn.execute("ANALYZE forktex_flow.runs")
         await conn.execute(f"SET plan_cache_mode = {mode}")
         args = _sql.claim_args(16, "w", ["ver.flow:2"], 5.0, [])
-        params = ", ".join(_literal(a) for a in args[:-1]) + ", ARRAY[]::uuid[]"
+        params = (
+            ", ".join(_literal(a) for a in args[:5]) + ", ARRAY[]::uuid[], ARRAY[NULL]::float8[]"
+        )
         await conn.execute(f"PREPARE claim AS {_sql.CLAIM}")
         tx = conn.transaction()
         await tx.start()

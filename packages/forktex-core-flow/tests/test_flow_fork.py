@@ -144,5 +144,35 @@ async def test_fork_bad_input(make_flow: Callable[..., Flow], h: Any) -> None:
     assert len(await flow.list_runs(workflow="fork.invoice")) == 1  # refused forks left nothing
 
 
+async def test_fork_goes_through_its_sources_queue(make_flow: Callable[..., Flow], h: Any) -> None:
+    flow = make_flow()
+    calls: list[str] = []
+    _app(flow, calls)
+    accounts = flow.queue("fork.accounts", partition_concurrency=1, priorities=True)
+
+    @flow.workflow(name="fork.hold", version=1)
+    async def hold(ctx: FlowContext) -> None:
+        await ctx.wait_for_signal("go")
+
+    async with h.running(flow):
+        failed = await flow.start(
+            "fork.invoice", {"id": 9}, version=1, queue=accounts, priority=5, partition_key="a1"
+        )
+        with pytest.raises(RunFailed):
+            await flow.result(failed, timeout=30)
+        holder = await flow.start("fork.hold", queue=accounts, partition_key="a1")
+        await h.wait_until(lambda: _status_is(flow, holder, RunStatus.WAITING))
+        fork = await flow.fork(failed, from_step=2, version=2)
+        info = await flow.get_run(fork)
+        assert (info.queue, info.priority, info.partition_key) == ("fork.accounts", 5, "a1")
+        # the holder has partition a1's only slot: the fork waits in the queue for it
+        (queued,) = await flow.queues("fork.accounts")
+        assert (queued.depth, queued.partitions) == (1, {"a1": 1})
+        assert (await flow.get_run(fork)).status is RunStatus.PENDING
+        await flow.send_signal(holder, "go")
+        assert await flow.result(fork, timeout=30) == {"id": 9, "amount": 42}
+    assert calls == ["fetch", "parse", "parse_amount"]
+
+
 async def _status_is(flow: Flow, run_id: Any, status: RunStatus) -> bool:
     return (await flow.get_run(run_id)).status is status

@@ -7,10 +7,9 @@ errors by type only, nothing secret recorded, and nothing at all without an SDK.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from queue_helpers import background_worker, drain, wait_for
 
 from forktex_core.queue import JobFailed, JobStatus, Queue, Retry, current_job
-from forktex_core.testing import RedisService, Telemetry
+from forktex_core.testing import RedisService, Telemetry, run_python
+
+#: This directory, importable by the fresh interpreters (they import ``Traced`` from here).
+_TESTS = Path(__file__).resolve().parent
 
 test_tracer = trace.get_tracer("forktex_core.queue.tests")
 
@@ -321,21 +323,6 @@ async def test_bad_input_starts_no_span(traced: Traced, forktex_otel: Telemetry)
     assert forktex_otel.spans() == []
 
 
-def _run(cwd: Path, code: str, timeout: float = 120) -> dict[str, Any]:
-    """Run ``code`` in a fresh interpreter (tests/ importable); its last line is JSON."""
-    tests = str(Path(__file__).resolve().parent)
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env={**__import__("os").environ, "PYTHONPATH": tests},
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 async def test_a_worker_in_another_process_continues_the_trace(
     traced: Traced, forktex_otel: Telemetry, forktex_redis: RedisService, tmp_path: Path
 ) -> None:
@@ -343,8 +330,7 @@ async def test_a_worker_in_another_process_continues_the_trace(
         job = await traced.traced.enqueue("abc")
     enqueue = forktex_otel.span("queue.enqueue traced")
     result = await asyncio.to_thread(
-        _run,
-        tmp_path,
+        functools.partial(run_python, cwd=tmp_path, path=[_TESTS], timeout=120),
         f"""
         import asyncio, json
         from opentelemetry import trace
@@ -409,8 +395,7 @@ stored = json.loads(asyncio.run(main()))
 def test_without_an_sdk_nothing_is_recorded_or_stored(
     forktex_redis: RedisService, queue_name: str, tmp_path: Path
 ) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         from opentelemetry.sdk.trace import TracerProvider
@@ -432,6 +417,8 @@ def test_without_an_sdk_nothing_is_recorded_or_stored(
             "exported": len(exporter.get_finished_spans()),
         }}))
         """,
+        cwd=tmp_path,
+        path=[_TESTS],
     )
     assert result == {
         "provider": "ProxyTracerProvider",
@@ -445,20 +432,10 @@ def test_without_an_sdk_nothing_is_recorded_or_stored(
 def test_works_without_the_sdk_installed(
     forktex_redis: RedisService, queue_name: str, tmp_path: Path
 ) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         import sys
-        from importlib.abc import MetaPathFinder
-
-        class HideSdk(MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "opentelemetry.sdk" or name.startswith("opentelemetry.sdk."):
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-                return None
-
-        sys.meta_path.insert(0, HideSdk())
         URL, NAME = {forktex_redis.url!r}, {queue_name + "-hidden"!r}
         {textwrap.indent(_OPERATIONS, " " * 8).strip()}
         print(json.dumps({{
@@ -466,5 +443,8 @@ def test_works_without_the_sdk_installed(
             "inside": len(inside),
         }}))
         """,
+        cwd=tmp_path,
+        path=[_TESTS],
+        hide_sdk=True,
     )
     assert result == {"sdk_loaded": [], "inside": 1}

@@ -6,11 +6,8 @@ an SDK."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,7 @@ from forktex_core.storage import (
     StorageClient,
     StorageUnavailable,
 )
-from forktex_core.testing import FaultProxy, S3Service, Telemetry
+from forktex_core.testing import FaultProxy, S3Service, Telemetry, run_python
 
 test_tracer = trace.get_tracer("forktex_core.storage.tests")
 
@@ -189,19 +186,6 @@ async def test_bad_input_starts_no_span(storage: StorageClient, forktex_otel: Te
     assert forktex_otel.spans() == []
 
 
-def _run(cwd: Path, code: str) -> dict[str, Any]:
-    """Run ``code`` in a fresh interpreter; the last line it prints is JSON."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 _OPERATIONS = """
 import asyncio
 from forktex_core.storage import StorageClient
@@ -219,8 +203,7 @@ asyncio.run(main())
 
 
 def test_without_an_sdk_nothing_is_recorded(tmp_path: Path) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         from opentelemetry import trace
@@ -240,30 +223,23 @@ def test_without_an_sdk_nothing_is_recorded(tmp_path: Path) -> None:
             "exported": len(exporter.get_finished_spans()),
         }}))
         """,
+        cwd=tmp_path,
     )
     assert result == {"provider": "ProxyTracerProvider", "recording": False, "exported": 0}
 
 
 def test_works_without_the_sdk_installed(tmp_path: Path) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         import sys
-        from importlib.abc import MetaPathFinder
-
-        class HideSdk(MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "opentelemetry.sdk" or name.startswith("opentelemetry.sdk."):
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-                return None
-
-        sys.meta_path.insert(0, HideSdk())
         ROOT = {str(tmp_path / "store")!r}
         {textwrap.indent(_OPERATIONS, " " * 8).strip()}
         print(json.dumps({{
             "sdk_loaded": sorted(m for m in sys.modules if m.startswith("opentelemetry.sdk"))
         }}))
         """,
+        cwd=tmp_path,
+        hide_sdk=True,
     )
     assert result == {"sdk_loaded": []}

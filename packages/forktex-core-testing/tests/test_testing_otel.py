@@ -75,18 +75,9 @@ def test_without_the_sdk_the_fixture_skips_and_says_how_to_install_it(
 ) -> None:
     pytester.makeconftest(
         """
-        import sys
-        from importlib.abc import MetaPathFinder
+        from forktex_core.testing import hide_otel_sdk
 
-        class HideSdk(MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "opentelemetry.sdk" or name.startswith("opentelemetry.sdk."):
-                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-                return None
-
-        for name in [m for m in sys.modules if m.startswith("opentelemetry.sdk")]:
-            del sys.modules[name]
-        sys.meta_path.insert(0, HideSdk())
+        hide_otel_sdk()
         """
     )
     pytester.makepyfile(

@@ -5,11 +5,7 @@ them, interrupted rotations, nothing secret recorded, and nothing at all without
 
 from __future__ import annotations
 
-import json
 import secrets
-import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from forktex_core.testing import PostgresService, Telemetry
+from forktex_core.testing import PostgresService, Telemetry, run_python
 from forktex_core.vault import (
     EncryptedJSON,
     RotationError,
@@ -298,21 +294,10 @@ asyncio.run(main())
 """
 
 
-def _run(cwd: Path, *parts: str) -> dict[str, Any]:
-    """Run the code ``parts`` in a fresh interpreter; the last line it prints is JSON."""
-    code = "\n".join(textwrap.dedent(part) for part in parts)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def test_without_an_sdk_a_rotation_records_nothing(
     forktex_postgres: PostgresService, tmp_path: Path
 ) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         from opentelemetry.sdk.trace import TracerProvider
@@ -335,6 +320,7 @@ def test_without_an_sdk_a_rotation_records_nothing(
             "exported": len(exporter.get_finished_spans()),
         }))
         """,
+        cwd=tmp_path,
     )
     assert result == {
         "provider": "ProxyTracerProvider",
@@ -345,20 +331,10 @@ def test_without_an_sdk_a_rotation_records_nothing(
 
 
 def test_works_without_the_sdk_installed(forktex_postgres: PostgresService, tmp_path: Path) -> None:
-    result = _run(
-        tmp_path,
+    result = run_python(
         f"""
         import json
         import sys
-        from importlib.abc import MetaPathFinder
-
-        class HideSdk(MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "opentelemetry.sdk" or name.startswith("opentelemetry.sdk."):
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-                return None
-
-        sys.meta_path.insert(0, HideSdk())
         URL = {forktex_postgres.url!r}
         """,
         _OPERATIONS,
@@ -374,5 +350,7 @@ def test_works_without_the_sdk_installed(forktex_postgres: PostgresService, tmp_
             "batches": len(seen),
         }))
         """,
+        cwd=tmp_path,
+        hide_sdk=True,
     )
     assert result == {"hidden": True, "sdk_loaded": [], "batches": 1}

@@ -52,6 +52,8 @@ def test_declares_runtime_modules_and_opt_in_ones_only_as_extras() -> None:
     # The test stack and the web stack never come with a plain install.
     assert "forktex-core-testing" not in _runtime()
     assert "forktex-core-console" not in _runtime()
+    # The span helpers every traced module shares are runtime, never behind an extra.
+    assert "forktex-core-telemetry" in _runtime()
     assert _extras()["testing"] == {"forktex-core-testing"}
     assert _extras()["console"] == {"forktex-core-console"}
     extras = project["optional-dependencies"]

@@ -12,36 +12,22 @@ Keys, values and exception messages are never recorded: a key contributes its na
 
 from __future__ import annotations
 
-import importlib.metadata
-from collections.abc import Mapping
-from types import TracebackType
 from typing import Final
 
-from opentelemetry import context, metrics, trace
-from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry import metrics
+from opentelemetry.trace import Span, get_current_span
 from opentelemetry.util.types import AttributeValue
+
+from forktex_core.telemetry import ERROR_TYPE, SCHEMA_URL, Tracing, mark_failed, version_of
 
 from ._faults import classify
 from ._glob import literal_head
 from ._namespace import is_namespace
 
-Attributes = Mapping[str, AttributeValue]
-
 SCOPE: Final = "forktex_core.cache"
-#: The semantic-conventions version the attribute names follow.
-SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.44.0"
-
-
-def _version() -> str | None:
-    try:
-        return importlib.metadata.version("forktex-core-cache")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree
-        return None
-
-
-_VERSION: Final = _version()
-tracer: Final = trace.get_tracer(SCOPE, _VERSION, schema_url=SCHEMA_URL)
-meter: Final = metrics.get_meter(SCOPE, _VERSION or "", schema_url=SCHEMA_URL)
+meter: Final = metrics.get_meter(
+    SCOPE, version_of("forktex-core-cache") or "", schema_url=SCHEMA_URL
+)
 
 #: ``@cached`` calls by result (``hit`` / ``miss`` / ``bypass``) and namespace.
 lookups: Final = meter.create_counter(
@@ -65,7 +51,6 @@ DB_OPERATION: Final = "db.operation.name"
 DB_STATUS: Final = "db.response.status_code"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
-ERROR_TYPE: Final = "error.type"
 FUNCTION: Final = "code.function.name"
 NAMESPACE: Final = "forktex.cache.namespace"
 RESULT: Final = "forktex.cache.result"
@@ -109,90 +94,30 @@ def pattern_namespace(pattern: str) -> str | None:
     return name if sep and is_namespace(name) else None
 
 
-def operation(name: str, kind: SpanKind, attributes: Attributes) -> _Idle | _Recording:
-    """A span around one operation: ``with operation(name, kind, attributes) as span: ...``.
-
-    The span is current (the parent of spans started inside) only while it records. When it
-    does not - no SDK, or not sampled - the block gets the API's invalid span and a shared
-    no-op context manager: the whole cost is one ``start_span`` of the no-op tracer. An
-    exception leaving a recording block sets status ERROR and ``error.type`` (never the
-    message: it may quote keys or values).
-    """
-    span = tracer.start_span(name, None, kind, attributes)
-    if span.is_recording():
-        return _Recording(span)
-    return _IDLE
-
-
-class _Idle:
-    """The context manager of a span that does not record: nothing to attach or end."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> Span:
-        return trace.INVALID_SPAN
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-_IDLE: Final = _Idle()
-
-
-class _Recording:
-    """The context manager of a recording span: current inside, ended on exit."""
-
-    __slots__ = ("_token", "span")
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-        self._token: object = None
-
-    def __enter__(self) -> Span:
-        self._token = context.attach(trace.set_span_in_context(self.span))
-        return self.span
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        context.detach(self._token)  # type: ignore[arg-type]
-        if exc is not None:
-            failed(self.span, exc)
-        self.span.end()
-
-
 def failed(span: Span, exc: BaseException) -> None:
     """Mark ``span`` as failed by ``exc``: status ERROR, ``error.type`` and, for an error
     reply, ``db.response.status_code``."""
     error_type, code = classify(exc)
-    span.set_attribute(ERROR_TYPE, error_type)
     if code is not None:
         span.set_attribute(DB_STATUS, code)
-    span.set_status(StatusCode.ERROR)
+    mark_failed(span, error_type)
+
+
+tracing: Final = Tracing(SCOPE, "forktex-core-cache", failed)
+tracer: Final = tracing.tracer
+#: ``with operation(name, kind, attributes) as span: ...``: a span around one operation,
+#: current inside only while it records; a failure is marked by :func:`failed` (the
+#: error's class or Redis reply code, never the message: it may quote keys or values).
+operation: Final = tracing.operation
 
 
 def degraded(exc: BaseException) -> None:
     """Record, on the current span, a Redis failure the caller went on without (fail-open):
     an event, not an error status - the operation itself succeeded."""
-    span = trace.get_current_span()
+    span = get_current_span()
     if span.is_recording():
         error_type, code = classify(exc)
         attributes: dict[str, AttributeValue] = {ERROR_TYPE: error_type}
         if code is not None:
             attributes[DB_STATUS] = code
         span.add_event(DEGRADED_EVENT, attributes)
-
-
-def annotate(name: str, value: AttributeValue) -> None:
-    """Set one attribute on the current span, if it records."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.set_attribute(name, value)

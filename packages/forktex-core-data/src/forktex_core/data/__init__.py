@@ -39,13 +39,33 @@ from ._errors import (
     SchemaConflict,
     UniqueViolation,
 )
+from ._export import export_csv, export_jsonl
 from ._fields import OPERATORS, Field, FieldType
+from ._formula import Formula
 from ._logic import Q
 from ._periods import Period
-from ._plan import AllOf, AnyOf, Condition, Not, QueryPlan, RegisterInfo, SortKey
+from ._plan import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Not,
+    QueryPlan,
+    Referenced,
+    RegisterInfo,
+    Related,
+    SortKey,
+)
 from ._query import RowQuery
 from ._registers import Register
-from ._results import AggregateRow, FacetCount, Page, RowResult, TypeChange
+from ._results import (
+    AggregateRow,
+    FacetCount,
+    ImportReport,
+    Page,
+    RowError,
+    RowResult,
+    TypeChange,
+)
 from ._schema import SCHEMA, init_schema
 from ._search import SearchConfig
 from ._sources import MemoryRegister, RegisterSource
@@ -65,6 +85,8 @@ __all__ = [
     "FacetCount",
     "Field",
     "FieldType",
+    "Formula",
+    "ImportReport",
     "IndexBuildFailed",
     "InvalidCursor",
     "InvalidDefinition",
@@ -80,10 +102,13 @@ __all__ = [
     "Q",
     "QueryPlan",
     "ReferenceViolation",
+    "Referenced",
     "Register",
     "RegisterInfo",
     "RegisterNotLoaded",
     "RegisterSource",
+    "Related",
+    "RowError",
     "RowQuery",
     "RowResult",
     "SchemaConflict",
@@ -92,5 +117,7 @@ __all__ = [
     "Sum",
     "TypeChange",
     "UniqueViolation",
+    "export_csv",
+    "export_jsonl",
     "init_schema",
 ]

@@ -22,6 +22,8 @@ from ._plan import (
     Filter,
     Not,
     QueryPlan,
+    Referenced,
+    Related,
     SortKey,
     bounded,
     is_system,
@@ -87,6 +89,21 @@ def order_expr(sql: Sql, f: Field, alias: str = "r.") -> str:
     return sort_expr(f, alias)
 
 
+def key_expr(sql: Sql, key: SortKey) -> str:
+    """:func:`order_expr` of a sort key; for a linked key, of the linked row (a scalar
+    subquery, NULL when the row has no link)."""
+    if key.via is None:
+        return order_expr(sql, key.field)
+    target = key.target.register_id if key.target is not None else None
+    if target is None or sql.tenant is None:  # pragma: no cover - planned by a Register
+        raise AssertionError("a linked sort needs a stored target register and a tenant")
+    return (
+        f"(SELECT {order_expr(sql, key.field, 't.')} FROM forktex_data.rows t "
+        f"WHERE t.id = {value_expr(key.via)} AND t.register_id = {register_literal(target)} "
+        f"AND t.tenant_id = {sql.bind(sql.tenant)})"
+    )
+
+
 def _mark(sql: Sql, f: Field, value: Any) -> str:
     """A keyset bound (a sort key, see :func:`~._plan.sort_value`) compared with
     :func:`order_expr`."""
@@ -104,6 +121,7 @@ class Sql:
     def __init__(self) -> None:
         self.params: dict[str, Any] = {}
         self.text = ""
+        self.tenant: uuid.UUID | None = None  # set by where_sql: linked rows are the tenant's
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -138,10 +156,54 @@ def filter_sql(sql: Sql, node: Filter) -> str:
         return condition_sql(sql, node)
     if isinstance(node, Not):
         return f"NOT COALESCE(({filter_sql(sql, node.inner)}), FALSE)"
+    if isinstance(node, Related):
+        return _related_sql(sql, node)
+    if isinstance(node, Referenced):
+        return _referenced_sql(sql, node)
     if not node.items:
         return "FALSE" if isinstance(node, AnyOf) else "TRUE"
     joiner = " OR " if isinstance(node, AnyOf) else " AND "
     return "(" + joiner.join(f"({filter_sql(sql, item)})" for item in node.items) + ")"
+
+
+def _related_sql(sql: Sql, node: Related) -> str:
+    """The reference points to a row of the target register that ``node.inner`` selects.
+    The subquery names its rows ``r`` too (shadowing the outer ``r``), so the inner filter
+    compiles exactly as it does on the target register itself."""
+    target = node.target.register_id
+    if target is None or sql.tenant is None:  # pragma: no cover - planned by a Register
+        raise AssertionError("a linked filter needs a stored target register and a tenant")
+    chosen = (
+        "SELECT r.id FROM forktex_data.rows r WHERE "
+        f"r.register_id = {register_literal(target)} AND r.tenant_id = {sql.bind(sql.tenant)} "
+        f"AND ({filter_sql(sql, node.inner)})"
+    )
+    via = value_expr(node.via)
+    if not node.via.many:
+        return f"{via} IN ({chosen})"
+    return (
+        f"EXISTS (SELECT 1 FROM jsonb_array_elements_text({via}) AS linked(v) "
+        f"WHERE CAST(linked.v AS uuid) IN ({chosen}))"
+    )
+
+
+def _referenced_sql(sql: Sql, node: Referenced) -> str:
+    """The row is pointed to by a row the other plan selects (the subquery's rows are
+    named ``r`` as well, so that plan compiles as it does on its own register)."""
+    register = node.by.info.register_id
+    tenant = sql.tenant
+    if register is None or tenant is None:  # pragma: no cover - planned by a Register
+        raise AssertionError("a reverse link needs a stored register and a tenant")
+    where = where_sql(sql, node.by, register, tenant)
+    via = value_expr(node.via)
+    if not node.via.many:
+        chosen = f"SELECT {via} FROM forktex_data.rows r WHERE {where} AND {via} IS NOT NULL"
+    else:
+        chosen = (
+            "SELECT CAST(linked.v AS uuid) FROM forktex_data.rows r CROSS JOIN LATERAL "
+            f"jsonb_array_elements_text({via}) AS linked(v) WHERE {where}"
+        )
+    return f"r.id IN ({chosen})"
 
 
 def condition_sql(sql: Sql, cond: Condition) -> str:
@@ -234,6 +296,7 @@ def _string_condition(sql: Sql, f: Field, op: str, value: Any) -> str:
 
 def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
     """The WHERE clause (without the keyword) for a plan on one register of one tenant."""
+    sql.tenant = tenant_id
     parts = [
         f"r.register_id = {register_literal(register_id)}",
         f"r.tenant_id = {sql.bind(tenant_id)}",
@@ -253,7 +316,7 @@ def where_sql(sql: Sql, plan: QueryPlan, register_id: uuid.UUID, tenant_id: uuid
 
 
 def order_sql(sql: Sql, sort: Sequence[SortKey]) -> str:
-    return ", ".join(f"{order_expr(sql, k.field)}{' DESC' if k.descending else ''}" for k in sort)
+    return ", ".join(f"{key_expr(sql, k)}{' DESC' if k.descending else ''}" for k in sort)
 
 
 def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
@@ -262,8 +325,8 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     With one direction and no NULL in the cursor this is a row comparison the planner runs
     as an index range scan: ``(a, id) < (:a, :id)``, plus ``OR a IS NULL`` tails ascending.
     """
-    exprs = [order_expr(sql, k.field) for k in sort]
-    may_be_null = [nullable(k.field) for k in sort]
+    exprs = [key_expr(sql, k) for k in sort]
+    may_be_null = [k.via is not None or nullable(k.field) for k in sort]
     directions = {k.descending for k in sort}
     if len(directions) == 1 and all(v is not None for v in after):
         marks = [_mark(sql, k.field, v) for k, v in zip(sort, after, strict=True)]
@@ -300,7 +363,7 @@ def keyset_sql(sql: Sql, sort: Sequence[SortKey], after: Sequence[Any]) -> str:
     return "(" + (" OR ".join(branches) or "FALSE") + ")"
 
 
-ROW_COLUMNS = "r.id, r.data, r.created_at, r.updated_at, r.archived_at"
+ROW_COLUMNS = "r.id, r.data, r.created_at, r.updated_at, r.archived_at, r.created_by, r.updated_by"
 
 
 def select_sql(

@@ -18,7 +18,7 @@ from typing import Any
 from ._errors import InvalidCursor, InvalidValue, show
 from ._fields import STRINGS, FieldType, coerce, dumps, from_json, text_problem, to_json
 from ._limits import MAX_DECIMAL_EXPONENT, SORT_CHARS
-from ._plan import ID, QueryPlan, SortKey, ranked, sort_value
+from ._plan import ID, QueryPlan, SortKey, key_value, ranked
 from ._results import RowResult
 
 # Longest JSON (UTF-8 bytes) of one sort key's value, by type. A character of text takes
@@ -55,7 +55,7 @@ def max_length(plan: QueryPlan) -> int:
 
 def encode(plan: QueryPlan, row: RowResult) -> str:
     """The cursor that continues ``plan`` after ``row``."""
-    values = [to_json(k.field, sort_value(row, k.field)) for k in plan.sort]
+    values = [to_json(k.field, key_value(row, k)) for k in plan.sort]
     doc = {"f": plan.fingerprint(), "k": values}
     return base64.urlsafe_b64encode(dumps(doc).encode()).decode().rstrip("=")
 

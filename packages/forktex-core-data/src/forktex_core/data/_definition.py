@@ -38,7 +38,9 @@ class Definition:
 
     @functools.cached_property
     def info(self) -> RegisterInfo:
-        return RegisterInfo(self.name, self.fields, self.date_field, self.search_config)
+        return RegisterInfo(
+            self.name, self.fields, self.date_field, self.search_config, register_id=self.id
+        )
 
     @functools.cached_property
     def encoders(self) -> tuple[tuple[str, str, Any], ...]:
@@ -130,6 +132,7 @@ async def load_definition(
             target=row.target_name,
             many=bare.many,
             label=options.get("label"),
+            autonumber=bool(options.get("autonumber")),
         ).with_key(row.key)
         fields.append(f)
         field_ids[f.key] = row.id

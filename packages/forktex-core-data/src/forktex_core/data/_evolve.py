@@ -92,7 +92,10 @@ def _require(d: Definition, name: Any) -> Field:
 
 
 def _options(f: Field) -> str:
-    return dumps({"choices": list(f.choices), "many": f.many, "label": f.label})
+    options: dict[str, Any] = {"choices": list(f.choices), "many": f.many, "label": f.label}
+    if f.autonumber:
+        options["autonumber"] = True
+    return dumps(options)
 
 
 async def _next_key(conn: AsyncConnection) -> str:
@@ -208,6 +211,8 @@ async def add_field(register: Handle, field: Field) -> None:
                     f"has {count} row(s) that would have no value"
                 )
         keyed = await insert_field(conn, d.id, d.tenant_id, d.name, field)
+        if keyed.autonumber:
+            await number_existing(conn, d, keyed)
         if keyed.default is not None:
             await conn.execute(
                 text(
@@ -221,6 +226,27 @@ async def add_field(register: Handle, field: Field) -> None:
                 await _refresh_search(conn, d, (*d.fields, keyed))
     if field.indexed:
         await build_indexes(register, analyze_after=True)
+
+
+async def number_existing(conn: AsyncConnection, d: Definition, f: Field) -> None:
+    """Number the rows of a register that gains an autonumber field, oldest first, and
+    start its counter after them."""
+    key = check_key(f.key)
+    result = await conn.execute(
+        text(
+            "WITH numbered AS (SELECT id, row_number() OVER (ORDER BY created_at, id) AS n "
+            f"FROM forktex_data.rows WHERE register_id = {register_literal(d.id)}) "
+            f"UPDATE forktex_data.rows r SET data = r.data || jsonb_build_object('{key}', "
+            "numbered.n) FROM numbered WHERE r.id = numbered.id"
+        )
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO forktex_data.autonumbers (field_id, last) SELECT f.id, :n FROM "
+            "forktex_data.fields f WHERE f.register_id = :rid AND f.key = :key"
+        ),
+        {"n": int(result.rowcount), "rid": d.id, "key": f.key},
+    )
 
 
 async def rename_field(register: Handle, old: str, new: str) -> None:

@@ -101,6 +101,26 @@ def fold(text: str) -> str:
     return "".join(_SIMPLE_LOWER.get(c) or c.lower() for c in text)
 
 
+def check_actor(actor: Any) -> str | None:
+    """The ``actor=`` of a write as stored in ``created_by`` / ``updated_by``: ``None``, a
+    UUID (as text) or text of 1-200 characters; InvalidValue otherwise.
+
+    Example::
+
+        check_actor(user_id)  # '3f2c...'
+    """
+    if actor is None:
+        return None
+    if isinstance(actor, uuid.UUID):
+        return str(actor)
+    if isinstance(actor, str) and 0 < len(actor) <= 200 and text_problem(actor) is None:
+        return actor
+    raise InvalidValue(
+        f"actor must be None, a UUID or text of 1-200 characters (a user id or name), got "
+        f"{show(actor, 80)}"
+    )
+
+
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as Postgres text (NUL, lone surrogates), or None.
 
@@ -179,6 +199,9 @@ class Field:
     many: bool = False
     label: str | None = None
     key: str = field(default="", compare=False, repr=False)
+    autonumber: bool = False
+    """An integer field the register numbers itself: 1, 2, 3, ... in insert order, never
+    given by writes."""
 
     def __post_init__(self) -> None:
         check_name(self.name, "field")
@@ -195,7 +218,7 @@ class Field:
                 f"{', '.join(t.value for t in FieldType)}"
             ) from None
         object.__setattr__(self, "type", kind)
-        for flag in ("required", "unique", "indexed", "many"):
+        for flag in ("required", "unique", "indexed", "many", "autonumber"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidDefinition(
                     f"field {self.name!r}: {flag} must be True or False, "
@@ -210,6 +233,13 @@ class Field:
             )
         self._check_choices(kind)
         self._check_reference(kind)
+        if self.autonumber and (
+            kind is not FieldType.INTEGER or self.default is not None or self.required
+        ):
+            raise InvalidDefinition(
+                f"field {self.name!r}: autonumber=True needs an integer field without a "
+                "default and not required (the register fills it)"
+            )
         if self.unique and not self.uniqueable:
             raise InvalidDefinition(
                 f"field {self.name!r} ({kind.value}) cannot be unique; unique works for "
@@ -722,6 +752,17 @@ class RowCoercer:
             )
         out: dict[str, Any] = {}
         for f, name, coercer, bounded_unique, required in self._plan:
+            if f.autonumber:
+                if values.get(name) is not None:
+                    raise InvalidValue(
+                        f"field {name!r} of register {register!r} is numbered by the "
+                        "register (autonumber); leave it out",
+                        field=name,
+                        value=values[name],
+                    )
+                if not partial:
+                    out[name] = None  # filled when the row is written
+                continue
             if name in values:
                 raw = values[name]
                 value = None if raw is None else coercer(f, raw)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +62,8 @@ class RegisterInfo:
     date_field: str | None = None
     search_config: SearchConfig = PLAIN
     """How its text is split into searchable words."""
+    register_id: uuid.UUID | None = None
+    """The stored register's id (``None`` for sources that are not stored registers)."""
 
     @functools.cached_property
     def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
@@ -133,7 +136,40 @@ class Not:
     inner: Filter
 
 
-Filter = Condition | AllOf | AnyOf | Not
+@dataclass(frozen=True)
+class Related:
+    """The rows whose reference field ``via`` points to a row of ``target`` (for a many
+    reference: to at least one) that ``inner`` selects; a row without a reference does not
+    match. ``matched`` is filled by sources that evaluate in Python: the ids of the
+    selected target rows.
+
+    Example::
+
+        Related(customer, customers_info, Condition(country, "eq", "DE"))
+    """
+
+    via: Field
+    target: RegisterInfo
+    inner: Filter
+    matched: frozenset[uuid.UUID] | None = None
+
+
+@dataclass(frozen=True)
+class Referenced:
+    """The rows that rows selected by ``by`` (of another stored register) point to through
+    their reference field ``via``: the reverse of a link. Planned only when both registers
+    are stored ones (other sources get the selected ids as an ``id in`` condition).
+
+    Example::
+
+        Referenced(customer_field_of_invoices, plan_of_paid_invoices)
+    """
+
+    via: Field
+    by: QueryPlan
+
+
+Filter = Condition | AllOf | AnyOf | Not | Related | Referenced
 """One node of a plan's filter tree."""
 
 
@@ -145,6 +181,8 @@ def leaves(filters: tuple[Filter, ...] | Filter) -> list[Condition]:
         node = stack.pop(0)
         if isinstance(node, Condition):
             found.append(node)
+        elif isinstance(node, (Related, Referenced)):
+            continue  # its conditions are on another register's fields
         elif isinstance(node, Not):
             stack.insert(0, node.inner)
         else:
@@ -160,6 +198,16 @@ class SortKey:
 
     field: Field
     descending: bool
+    via: Field | None = None
+    """For a sort on a linked row's field (``customer.name``): the reference field, and
+    ``field`` is the linked register's; a row without a link sorts as NULL."""
+    target: RegisterInfo | None = None
+    """The linked register (with ``via``)."""
+
+    @property
+    def label(self) -> str:
+        """``name`` or ``reference.name``."""
+        return self.field.name if self.via is None else f"{self.via.name}.{self.field.name}"
 
 
 @dataclass(frozen=True)
@@ -180,7 +228,7 @@ class QueryPlan:
         parts = [
             self.info.name,
             [_encode_filter(c) for c in self.conditions],
-            [[k.field.name, k.descending] for k in self.sort],
+            [[k.label, k.descending] for k in self.sort],
             self.search,
             self.archived,
         ]
@@ -196,6 +244,10 @@ def _encode_filter(node: Filter) -> Any:
         return [node.field.name, node.op, _encode_value(node.field, node.op, node.value)]
     if isinstance(node, Not):
         return ["not", _encode_filter(node.inner)]
+    if isinstance(node, Related):
+        return ["via", node.via.name, _encode_filter(node.inner)]
+    if isinstance(node, Referenced):
+        return ["by", node.by.info.name, node.via.name, node.by.fingerprint()]
     kind = "any" if isinstance(node, AnyOf) else "all"
     return [kind, [_encode_filter(item) for item in node.items]]
 
@@ -235,6 +287,17 @@ def sort_value(row: RowResult, f: Field) -> Any:
     single_select value as its :func:`rank`."""
     value = field_value(row, f)
     return rank(f, value) if ranked(f) else bounded(f, value)
+
+
+def key_value(row: RowResult, key: SortKey) -> Any:
+    """The sort key of ``key`` on a row (:func:`sort_value`); for a linked key, of the
+    linked row the query included (``row.included[via]``), NULL without one."""
+    if key.via is None:
+        return sort_value(row, key.field)
+    linked = row.included.get(key.via.name)
+    if linked is None:
+        return None
+    return sort_value(linked, key.field)
 
 
 def ranked(f: Field) -> bool:

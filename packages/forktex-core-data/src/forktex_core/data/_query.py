@@ -14,6 +14,7 @@ from typing import Any, Literal
 from . import _cursor
 from ._aggregates import Aggregate, check_aggregates, check_groups
 from ._aggregates import evaluate as evaluate_aggregates
+from ._computed import lookup_values, rollup_values
 from ._errors import InvalidQuery, InvalidValue, show
 from ._fields import (
     OPERATORS,
@@ -25,6 +26,7 @@ from ._fields import (
     coerce,
     text_problem,
 )
+from ._formula import compile_formula
 from ._limits import (
     INT_MAX,
     MAX_CONDITIONS,
@@ -46,7 +48,9 @@ from ._plan import (
     Filter,
     Not,
     QueryPlan,
+    Referenced,
     RegisterInfo,
+    Related,
     SortKey,
     is_system,
 )
@@ -131,8 +135,8 @@ class RowQuery:
     """
 
     __slots__ = (
-        "_archived", "_clock", "_filters", "_groups", "_includes", "_planned", "_ranges",
-        "_search", "_sort", "_source", "_timezone", "_today",
+        "_archived", "_clock", "_computed", "_filters", "_groups", "_includes", "_linked_from",
+        "_planned", "_ranges", "_search", "_sort", "_source", "_timezone", "_today",
     )  # fmt: skip
 
     def __init__(
@@ -167,6 +171,8 @@ class RowQuery:
         self._search: str | None = None
         self._archived: ArchivedMode = "active"
         self._includes: tuple[str, ...] = ()
+        self._linked_from: tuple[tuple[RowQuery, str], ...] = ()
+        self._computed: tuple[tuple[str, str, Any, Any], ...] = ()  # (kind, name, spec, query)
         # The last plan and the definition it was validated against (RowQuery is
         # immutable: the plan changes only when the source's definition does).
         self._planned: tuple[RegisterInfo, QueryPlan] | None = None
@@ -336,6 +342,85 @@ class RowQuery:
                 raise InvalidQuery(f"include() takes reference field names, got {show(name, 80)}")
         return self._copy(includes=tuple(dict.fromkeys(self._includes + fields)))
 
+    def linked_from(self, query: RowQuery, field: str) -> RowQuery:
+        """Only rows that rows of ``query`` (another register's query, with its own
+        filters) point to through their reference field ``field``: the reverse of a link,
+        e.g. the customers that have a paid invoice. ANDed with the other conditions.
+
+        Example::
+
+            paid = RowQuery(invoices).where(status="paid")
+            buyers = RowQuery(customers).linked_from(paid, "customer")
+        """
+        if not isinstance(query, RowQuery):
+            raise InvalidQuery(f"linked_from() takes a RowQuery, got {show(query, 80)}")
+        if not isinstance(field, str):
+            raise InvalidQuery(f"linked_from() takes a field name, got {show(field, 80)}")
+        return self._copy(linked_from=(*self._linked_from, (query, field)))
+
+    def lookup(self, name: str, path: str) -> RowQuery:
+        """Add ``row.included[name]``: the value of a field of the linked row, ``path``
+        being ``reference.field`` (a tuple of values through a many reference; ``None``
+        without a link). Computed with each page, read-only.
+
+        Example::
+
+            rows = await RowQuery(invoices).lookup("country", "customer.country").all()
+            rows[0].included["country"]  # 'DE'
+        """
+        self._check_computed_name(name, "lookup")
+        if not isinstance(path, str) or "." not in path:
+            raise InvalidQuery(f"lookup() takes a path 'reference.field', got {show(path, 80)}")
+        return self._copy(computed=(*self._computed, ("lookup", name, path, None)))
+
+    def rollup(self, name: str, aggregate: Aggregate, *, query: RowQuery, via: str) -> RowQuery:
+        """Add ``row.included[name]``: ``aggregate`` (``Sum("total")``, ``Count()``, ...) of
+        the rows of ``query`` (another register's query, with its filters) whose reference
+        field ``via`` points to the row. Computed with each page by one aggregate query,
+        read-only; a row nothing points to gets the aggregate of no rows (``Count()``: 0,
+        ``Sum``: ``None``).
+
+        Example::
+
+            paid = RowQuery(invoices).where(status="paid")
+            rows = await RowQuery(customers).rollup("paid", Sum("total"), query=paid,
+                                                    via="customer").all()
+        """
+        self._check_computed_name(name, "rollup")
+        if not isinstance(aggregate, Aggregate):
+            raise InvalidQuery(
+                f"rollup() takes an aggregate such as Sum('total') or Count(), got "
+                f"{show(aggregate, 80)}"
+            )
+        if not isinstance(query, RowQuery):
+            raise InvalidQuery(f"rollup(query=...) takes a RowQuery, got {show(query, 80)}")
+        if not isinstance(via, str):
+            raise InvalidQuery(f"rollup(via=...) takes a field name, got {show(via, 80)}")
+        return self._copy(computed=(*self._computed, ("rollup", name, (aggregate, via), query)))
+
+    def formula(self, name: str, source: str) -> RowQuery:
+        """Add ``row.included[name]``: a formula over the row's fields, computed with each
+        page (read-only). The language is parsed by the library (never ``eval``) and
+        type-checked when the query is planned: ``{field}`` references, numbers, ``"text"``,
+        ``+ - * /`` (exact decimals; ``/`` by zero gives ``None``), comparisons, ``and`` /
+        ``or`` / ``not``, ``concat``, ``if``, ``coalesce``, ``lower``, ``upper``, ``len``,
+        ``round``. A missing operand gives ``None``.
+
+        Example::
+
+            q = RowQuery(invoices).formula("gross", "round({total} * 1.19, 2)")
+        """
+        self._check_computed_name(name, "formula")
+        if not isinstance(source, str):
+            raise InvalidQuery(f"formula() takes the formula as text, got {show(source, 80)}")
+        return self._copy(computed=(*self._computed, ("formula", name, source, None)))
+
+    def _check_computed_name(self, name: Any, what: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidQuery(f"{what}() takes a non-empty name, got {show(name, 80)}")
+        if any(c[1] == name for c in self._computed) or name in self._includes:
+            raise InvalidQuery(f"{what}() name {name!r} is already used by this query")
+
     def group_by(self, *fields: str) -> RowQuery:
         """Group the matching rows by these fields for :meth:`aggregate` (replacing any
         earlier ``group_by``). Any field ``facets`` can count is groupable; a multi_select
@@ -361,30 +446,50 @@ class RowQuery:
         if planned is not None and planned[0] is info:  # same query, same definition
             return planned[1]
         self._today = None
-        plan = self._plan(info)
-        if self._today is None:  # a plan with relative dates is valid only today
+        linked: list[bool] = []
+        plan = await self._plan(info, linked)
+        # a plan with relative dates is valid only today; one with linked filters only
+        # while the linked register's fields stay as they are
+        if self._today is None and not linked:
             self._planned = (info, plan)
         return plan
 
-    def _plan(self, info: RegisterInfo) -> QueryPlan:
-        conditions = [self._node(info, item) for item in self._filters]
+    async def _plan(self, info: RegisterInfo, linked: list[bool]) -> QueryPlan:
+        conditions = [await self._node(info, item, linked) for item in self._filters]
+        for kind, _name, spec, _query in self._computed:
+            if kind == "formula":
+                compile_formula(spec, info)  # a mistake fails before any row is read
+        for query, name in self._linked_from:
+            linked.append(True)
+            conditions.append(await _reverse(info, query, name))
         conditions += [self._range_condition(info, rng) for rng in self._ranges]
         sort: list[SortKey] = []
         for spec in self._sort:
             descending = spec.startswith("-")
-            f = info.field(spec[1:] if descending else spec)
+            name = spec[1:] if descending else spec
+            if not any(x.name == name for x in info.fields) and "." in name:
+                head, _, rest = name.partition(".")
+                via = next((x for x in info.fields if x.name == head), None)
+                if via is not None and via.kind is FieldType.REFERENCE:
+                    linked.append(True)
+                    sort.append(await self._linked_sort(via, rest, descending, sort))
+                    continue
+            f = info.field(name)
             if not f.sortable or f.many:
                 raise InvalidQuery(
                     f"cannot sort by {f.name!r} ({f.kind.value}); sortable fields: "
                     + ", ".join(repr(x.name) for x in info.fields if x.sortable)
                     + f" and {', '.join(SYSTEM)}"
                 )
-            if any(k.field.name == f.name for k in sort):
+            if any(k.label == f.name for k in sort):
                 raise InvalidQuery(f"order_by() names {f.name!r} twice")
             sort.append(SortKey(f, descending))
         if not any(k.field is ID for k in sort):
             sort.append(SortKey(ID, sort[-1].descending if sort else False))
         includes: list[Field] = []
+        for key in sort:  # a linked sort key is read from the included linked row
+            if key.via is not None and key.via not in includes:
+                includes.append(key.via)
         for name in self._includes:
             f = info.field(name)
             if f.kind is not FieldType.REFERENCE or is_system(f):
@@ -393,23 +498,76 @@ class RowQuery:
                     f"include() takes reference fields; {name!r} is {f.kind.value}; "
                     f"reference fields: {', '.join(map(repr, refs)) or '(none)'}"
                 )
-            includes.append(f)
+            if f not in includes:
+                includes.append(f)
         return QueryPlan(
             info, tuple(conditions), tuple(sort), self._search, self._archived, tuple(includes)
         )
 
-    def _node(self, info: RegisterInfo, item: Term | Q) -> Filter:
+    async def _node(self, info: RegisterInfo, item: Term | Q, linked: list[bool]) -> Filter:
         if isinstance(item, Term):
+            path = _link_path(info, item)
+            if path is not None:
+                return await self._related(info, item, *path, linked)
             cond = self._condition(info, item)
             if cond.op == "during":
                 return self._period(cond)
             return cond
-        nodes = tuple(self._node(info, part) for part in item.parts)
+        nodes = tuple([await self._node(info, part, linked) for part in item.parts])
         if item.kind == "not":
             return Not(nodes[0])
         if len(nodes) == 1:
             return nodes[0]
         return AnyOf(nodes) if item.kind == "or" else AllOf(nodes)
+
+    async def _linked_sort(
+        self, via: Field, name: str, descending: bool, sort: list[SortKey]
+    ) -> SortKey:
+        """``order_by("customer.name")``: the linked row's field as a sort key."""
+        if via.many:
+            raise InvalidQuery(f"cannot sort by {via.name}.{name}: {via.name!r} links to many rows")
+        describe = getattr(self._source, "describe_target", None)
+        if describe is None:
+            raise InvalidQuery(
+                f"cannot sort by {via.name}.{name}: {self._source!r} cannot describe the "
+                "rows it links to (it has no describe_target())"
+            )
+        target: RegisterInfo = await describe(via)
+        f = target.field(name)
+        if not f.sortable or f.many or is_system(f):
+            raise InvalidQuery(
+                f"cannot sort by {via.name}.{name} ({f.kind.value}); sortable fields of "
+                f"{target.name!r}: "
+                + ", ".join(repr(x.name) for x in target.fields if x.sortable and not x.many)
+            )
+        key = SortKey(f, descending, via, target)
+        if any(k.label == key.label for k in sort):
+            raise InvalidQuery(f"order_by() names {key.label!r} twice")
+        return key
+
+    async def _related(
+        self, info: RegisterInfo, item: Term, via: Field, rest: str, linked: list[bool]
+    ) -> Filter:
+        """``customer.country`` (or ``customer__country``): a condition on the fields of the
+        rows a reference field points to."""
+        describe = getattr(self._source, "describe_target", None)
+        if describe is None:
+            raise InvalidQuery(
+                f"{show(item.name)} filters on the rows {via.name!r} links to, but "
+                f"{self._source!r} cannot describe them (it has no describe_target())"
+            )
+        target: RegisterInfo = await describe(via)
+        inner = Term(rest, item.op, item.value)
+        if _link_path(target, inner) is not None:
+            raise InvalidQuery(
+                f"{show(item.name)} goes through two references; filter through one "
+                f"(fields of {target.name!r}: "
+                f"{', '.join(repr(f.name) for f in target.fields)})"
+            )
+        linked.append(True)
+        cond = self._condition(target, inner)
+        node = self._period(cond) if cond.op == "during" else cond
+        return Related(via, target, node)
 
     def _period(self, cond: Condition) -> Filter:
         """``during`` as a half-open range of the field's values: whole days in the
@@ -508,8 +666,8 @@ class RowQuery:
         rows = await self._source.fetch_rows(plan, limit=size + 1, after=after)
         more = len(rows) > size
         rows = rows[:size]
-        next_cursor = _cursor.encode(plan, rows[-1]) if more and rows else None
         items = await self._with_includes(plan, rows)
+        next_cursor = _cursor.encode(plan, items[-1]) if more and items else None
         return Page(items=tuple(items), size=size, next_cursor=next_cursor)
 
     async def paginate(self, page: int = 1, size: int = 50) -> Page:
@@ -628,6 +786,29 @@ class RowQuery:
         result: list[AggregateRow] = await runner(plan, groups, specs, limit)
         return result
 
+    async def update(self, values: Mapping[str, Any], *, actor: Any = None) -> int:
+        """Change the given fields of every matching row (values coerced and validated
+        like an insert's, unique fields enforced), all or nothing; returns how many rows
+        changed. Needs a source with ``update_rows`` (``Register``, ``MemoryRegister``).
+
+        Example::
+
+            n = await RowQuery(invoices).where(status="draft").update({"status": "void"},
+                                                                      actor=user_id)
+        """
+        if not isinstance(values, Mapping) or not values:
+            raise InvalidValue(
+                f"update() takes a non-empty mapping of field name to value, got {show(values, 80)}"
+            )
+        plan = await self.plan()
+        runner = getattr(self._source, "update_rows", None)
+        if runner is None:
+            raise InvalidQuery(
+                f"{self._source!r} cannot update rows: the source has no update_rows()"
+            )
+        changed: int = await runner(plan, values, actor=actor)
+        return changed
+
     async def archive(self) -> int:
         """Soft-archive the matching active rows; returns how many were archived.
 
@@ -660,6 +841,24 @@ class RowQuery:
         return await self._source.delete_rows(await self.plan())
 
     async def _with_includes(self, plan: QueryPlan, rows: list[RowResult]) -> list[RowResult]:
+        rows = await self._with_linked(plan, rows)
+        if not self._computed or not rows:
+            return rows
+        extra: dict[uuid.UUID, dict[str, Any]] = {row.id: {} for row in rows}
+        for kind, name, spec, query in self._computed:
+            if kind == "formula":
+                formula = compile_formula(spec, plan.info)
+                values = {row.id: formula.evaluate(row.values) for row in rows}
+            elif kind == "lookup":
+                values = await lookup_values(self._source, plan.info, spec, rows)
+            else:
+                aggregate, via = spec
+                values = await rollup_values(plan.info, aggregate, query, via, rows)
+            for row in rows:
+                extra[row.id][name] = values[row.id]
+        return [replace(row, included={**row.included, **extra[row.id]}) for row in rows]
+
+    async def _with_linked(self, plan: QueryPlan, rows: list[RowResult]) -> list[RowResult]:
         if not plan.includes or not rows:
             return rows
         extra: dict[uuid.UUID, dict[str, Any]] = {row.id: {} for row in rows}
@@ -687,6 +886,55 @@ class RowQuery:
         if self._sort:
             parts.append(f".order_by{self._sort!r}")
         return "".join(parts)
+
+
+async def _reverse(info: RegisterInfo, query: RowQuery, name: str) -> Filter:
+    """The filter of ``linked_from(query, name)``: a :class:`Referenced` node when both
+    registers are stored ones (Postgres runs it as a subquery), else the ids the other
+    query's rows point to."""
+    other = await query.plan()
+    f = other.info.field(name)
+    if f.kind is not FieldType.REFERENCE or f.target != info.name or is_system(f):
+        refs = [
+            x.name
+            for x in other.info.fields
+            if x.kind is FieldType.REFERENCE and x.target == info.name
+        ]
+        raise InvalidQuery(
+            f"linked_from() needs a reference field of {other.info.name!r} pointing to "
+            f"{info.name!r}; {name!r} is not one; such fields: "
+            f"{', '.join(map(repr, refs)) or '(none)'}"
+        )
+    if info.register_id is not None and other.info.register_id is not None:
+        return Referenced(f, other)
+    ids: dict[uuid.UUID, None] = {}
+    for row in await query.source.fetch_rows(other):
+        value = row.values.get(f.name)
+        for target in (value or ()) if f.many else ((value,) if value is not None else ()):
+            ids[target] = None
+    return Condition(ID, "in", tuple(ids))
+
+
+def _link_path(info: RegisterInfo, item: Term) -> tuple[Field, str] | None:
+    """``(reference field, rest)`` when a filter names a field of linked rows —
+    ``customer.country``, ``customer.country__icontains`` or ``customer__country`` — and
+    not a field (or ``field__operator``) of the register itself."""
+    name = item.name
+    names = {f.name for f in info.fields}
+    if name in names or name in SYSTEM:
+        return None
+    if item.op is None and "__" in name:
+        head, op = name.rsplit("__", 1)
+        if op in OPERATORS and (head in names or head in SYSTEM):
+            return None
+    for sep in (".", "__"):
+        head, found, rest = name.partition(sep)
+        if not found or not rest:
+            continue
+        f = next((x for x in info.fields if x.name == head), None)
+        if f is not None and f.kind is FieldType.REFERENCE:
+            return f, rest
+    return None
 
 
 def _date_field(info: RegisterInfo, name: str | None, op: str) -> Field:

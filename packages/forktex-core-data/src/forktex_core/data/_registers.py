@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forktex_core.db import get_engine, uuid7
 
-from . import _evolve
+from . import _bulk, _evolve
 from ._aggregates import AggregateSpec, finish
 from ._compile import (
     ROW_COLUMNS,
@@ -44,6 +44,7 @@ from ._fields import (
     Field,
     FieldType,
     as_row_id,
+    check_actor,
     check_name,
     coerce,
     dumps,
@@ -51,13 +52,14 @@ from ._fields import (
     text_problem,
 )
 from ._plan import QueryPlan, RegisterInfo
-from ._results import AggregateRow, FacetCount, RowResult, TypeChange
+from ._results import AggregateRow, FacetCount, ImportReport, RowResult, TypeChange
 from ._rows import (
     chunk_size,
     decode_row,
     delete_locked,
     insert_prepared,
     lock_version,
+    number_rows,
     prepare_rows,
     referencing,
     select_row,
@@ -65,6 +67,7 @@ from ._rows import (
 )
 from ._schema import init_schema
 from ._search import SearchConfig
+from ._tabular import ImportSource, csv_records, jsonl_records
 
 
 def _tenant(value: Any) -> uuid.UUID:
@@ -414,18 +417,22 @@ class Register:
             f"register {self.name!r} keeps changing; retry the write"
         )
 
-    async def insert(self, values: Mapping[str, Any]) -> RowResult:
+    async def insert(self, values: Mapping[str, Any], *, actor: Any = None) -> RowResult:
         """Insert one row (field name -> value; values are coerced per field type, defaults
         filled, required fields checked); returns it.
 
         Example::
 
-            row = await invoices.insert({"number": "A-1", "amount": "120.00"})
+            row = await invoices.insert({"number": "A-1", "amount": "120.00"}, actor=user_id)
         """
-        return (await self.insert_many([values]))[0]
+        return (await self.insert_many([values], actor=actor))[0]
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> list[RowResult]:
+    async def insert_many(
+        self, rows: Sequence[Mapping[str, Any]], *, actor: Any = None
+    ) -> list[RowResult]:
         """Insert rows in one transaction (all or nothing); returns them in order.
+        ``actor`` (a user id or name) is recorded as the rows' ``created_by`` and
+        ``updated_by``.
 
         Example::
 
@@ -433,10 +440,119 @@ class Register:
         """
         if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
             raise InvalidValue(f"insert_many() takes a list of mappings, got {show(rows, 80)}")
+        who = check_actor(actor)
         if not rows:
             return []
         async with self._writing() as (conn, current):
-            return await _insert_pipelined(conn, current, rows)
+            return await _insert_pipelined(conn, current, rows, who)
+
+    async def upsert(
+        self, rows: Sequence[Mapping[str, Any]], *, on: str, actor: Any = None
+    ) -> list[RowResult]:
+        """Insert rows, or update the row whose unique field ``on`` already holds the
+        row's value (only the given fields change); one transaction, results in order.
+        Concurrent upserts of the same value make one row: the later one updates it.
+
+        Example::
+
+            await invoices.upsert([{"number": "A-1", "status": "paid"}], on="number")
+        """
+        if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
+            raise InvalidValue(f"upsert() takes a list of mappings, got {show(rows, 80)}")
+        who = check_actor(actor)
+        d = await self._definition()
+        _bulk.check_upsert_key(d, on)
+        if not rows:
+            return []
+        async with self._writing() as (conn, current):
+            key = _bulk.check_upsert_key(current, on)
+            return await _bulk.upsert_rows(conn, current, key, rows, who)
+
+    async def import_csv(
+        self,
+        source: ImportSource,
+        *,
+        batch_size: int = 1000,
+        max_errors: int = 1000,
+        max_record_chars: int = 1_000_000,
+        actor: Any = None,
+    ) -> ImportReport:
+        """Stream a CSV file (header line of field names, UTF-8) into the register,
+        ``batch_size`` rows per transaction. Bad rows are not written and are reported with
+        their line number and reason; the good rows of their batch are written. See the
+        README's *Bulk data* for cell formats.
+
+        Example::
+
+            report = await invoices.import_csv("invoices.csv", batch_size=500)
+            for error in report.errors:
+                print(error.line, error.reason)
+        """
+        return await self._import(
+            csv_records, source, True, batch_size, max_errors, max_record_chars, actor
+        )
+
+    async def import_jsonl(
+        self,
+        source: ImportSource,
+        *,
+        batch_size: int = 1000,
+        max_errors: int = 1000,
+        max_record_chars: int = 1_000_000,
+        actor: Any = None,
+    ) -> ImportReport:
+        """Stream JSON Lines (one JSON object of field name -> value per line) into the
+        register, like :meth:`import_csv`.
+
+        Example::
+
+            report = await invoices.import_jsonl(chunks_from_upload)
+        """
+        return await self._import(
+            jsonl_records, source, False, batch_size, max_errors, max_record_chars, actor
+        )
+
+    async def _import(
+        self,
+        reader: Any,
+        source: ImportSource,
+        csv_header: bool,
+        batch_size: int,
+        max_errors: int,
+        max_record_chars: int,
+        actor: Any,
+    ) -> ImportReport:
+        who = check_actor(actor)
+        for name, value, low, high in (
+            ("batch_size", batch_size, 1, 10_000),
+            ("max_errors", max_errors, 0, 1_000_000),
+            ("max_record_chars", max_record_chars, 1, 64 * 1024 * 1024),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidValue(
+                    f"{name} must be an int from {low} to {high:,}, got {show(value)}"
+                )
+        d = await self._definition()
+
+        async def write(
+            batch: list[tuple[int, dict[str, Any]]],
+        ) -> tuple[int, list[Any]]:
+            async with self._writing() as (conn, current):
+                if current.version != d.version:  # rows were coerced for the old fields
+                    raise SchemaConflict(
+                        f"register {d.name!r} changed during the import; the batches before "
+                        "this one are written: import the rest again"
+                    )
+                return await _bulk.write_batch(conn, current, batch, who)
+
+        return await _bulk.run_import(
+            reader(source, max_record_chars=max_record_chars),
+            d=d,
+            csv_header=csv_header,
+            write=write,
+            batch_size=batch_size,
+            max_errors=max_errors,
+        )
 
     async def get(self, row_id: uuid.UUID | str) -> RowResult:
         """The row with this id (active or archived); :class:`NotFound` otherwise.
@@ -454,14 +570,17 @@ class Register:
             raise NotFound(f"register {d.name!r} has no row {rid}")
         return row
 
-    async def update(self, row_id: uuid.UUID | str, values: Mapping[str, Any]) -> RowResult:
+    async def update(
+        self, row_id: uuid.UUID | str, values: Mapping[str, Any], *, actor: Any = None
+    ) -> RowResult:
         """Change some fields of a row (others keep their values; ``None`` clears a field);
         returns the updated row.
 
         Example::
 
-            await invoices.update(row.id, {"status": "paid"})
+            await invoices.update(row.id, {"status": "paid"}, actor=user_id)
         """
+        who = check_actor(actor)
         rid = _row_id(row_id)
         d = await self._definition()
         d.info.coercer.build(values, register=d.name, partial=True)  # fail before I/O
@@ -470,7 +589,7 @@ class Register:
             row = await select_row(conn, current, rid, for_update=True)
             if row is None:
                 raise NotFound(f"register {current.name!r} has no row {rid}")
-            return await update_row(conn, current, row, changed)
+            return await update_row(conn, current, row, changed, who)
 
     async def archive(self, row_id: uuid.UUID | str) -> RowResult:
         """Soft-archive a row (queries skip it unless ``.archived()``); idempotent.
@@ -737,6 +856,27 @@ class Register:
             )
             return int(result.rowcount)
 
+    async def update_rows(
+        self, plan: QueryPlan, values: Mapping[str, Any], *, actor: Any = None
+    ) -> int:
+        """Change the given fields of every matching row (coerced and validated like
+        :meth:`update`), in one transaction; returns how many rows changed."""
+        who = check_actor(actor)
+        d = await self._definition()
+        changed = d.info.coercer.build(values, register=d.name, partial=True)
+        sql = Sql()
+        where = where_sql(sql, plan, d.id, d.tenant_id)
+        async with self._writing() as (conn, current):
+            if current is not d:  # the plan was validated against the old definition
+                raise SchemaConflict(
+                    f"register {d.name!r} changed while updating; run the query again"
+                )
+            ids = await _lock_rows(conn, d, where, sql.params)
+            for start in range(0, len(ids), _bulk.REWRITE_CHUNK):
+                rows = await _bulk.locked_rows(conn, d, ids[start : start + _bulk.REWRITE_CHUNK])
+                await _bulk.rewrite_rows(conn, d, rows, [changed] * len(rows), who)
+            return len(ids)
+
     async def delete_rows(self, plan: QueryPlan) -> int:
         d = await self._definition()
         sql = Sql()
@@ -753,23 +893,40 @@ class Register:
         except DBAPIError as exc:
             raise await self._reference_error(exc, ids) from None
 
-    async def fetch_targets(
-        self, field: Field, ids: Sequence[uuid.UUID]
-    ) -> Mapping[uuid.UUID, RowResult]:
+    async def _target(self, field: Field) -> Register | None:
+        """The register a reference field points to (``None``: gone)."""
         d = await self._definition()
         target_id = d.targets.get(field.key)
-        if target_id is None or not ids:
-            return {}
+        if target_id is None:
+            return None
         target = self._target_cache.get(target_id)
         if target is None or target._def is None:
             bind = await self._bind()
             async with bind.connect() as conn:
                 found = await load_definition(conn, self._tenant_id, register_id=target_id)
             if found is None:
-                return {}
+                return None
             target = Register(found.name, tenant_id=self._tenant_id, engine=self._engine,
                               _definition=found)  # fmt: skip
             self._target_cache[target_id] = target
+        return target
+
+    async def describe_target(self, field: Field) -> RegisterInfo:
+        """The register a reference field points to (for filters on its fields)."""
+        target = await self._target(field)
+        if target is None:
+            raise NotFound(f"the target register {field.target!r} of {field.name!r} is gone")
+        await target.refresh()  # the filter compiles to its fields' current storage keys
+        return await target.describe()
+
+    async def fetch_targets(
+        self, field: Field, ids: Sequence[uuid.UUID]
+    ) -> Mapping[uuid.UUID, RowResult]:
+        if not ids:
+            return {}
+        target = await self._target(field)
+        if target is None:
+            return {}
         td = await target._definition()
         bind = await self._bind()
         async with bind.connect() as conn:
@@ -800,20 +957,28 @@ async def _lock_rows(
 
 
 async def _insert_pipelined(
-    conn: AsyncConnection, d: Definition, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection, d: Definition, rows: Sequence[Mapping[str, Any]], actor: str | None
 ) -> list[RowResult]:
     """Insert in chunks (:func:`chunk_size`), coercing and encoding the next chunk in
     Python while Postgres writes the previous one (same transaction: all or nothing)."""
     done: list[RowResult] = []
     pending: asyncio.Task[list[RowResult]] | None = None
+    numbered: list[dict[str, Any]] | None = None
+    if any(f.autonumber for f in d.fields):  # numbers are taken before the first chunk
+        numbered = [d.info.coercer.build(r, register=d.name) for r in rows]
+        await number_rows(conn, d, numbered)
     try:
         size = chunk_size(len(rows))
         for start in range(0, len(rows), size):
-            chunk = [d.info.coercer.build(r, register=d.name) for r in rows[start : start + size]]
+            chunk = (
+                numbered[start : start + size]
+                if numbered is not None
+                else [d.info.coercer.build(r, register=d.name) for r in rows[start : start + size]]
+            )
             prepared = prepare_rows(d, chunk)
             if pending is not None:
                 done += await pending
-            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared))
+            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared, actor))
             await asyncio.sleep(0)  # hand the statement to the driver before the next chunk
         if pending is not None:
             done += await pending

@@ -36,6 +36,10 @@ class RowResult:
     updated_at: datetime | None = None
     archived_at: datetime | None = None
     included: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    created_by: str | None = None
+    """Who created the row, as the writer named them (``actor=``)."""
+    updated_by: str | None = None
+    """Who last changed it (``None`` when the last write named nobody)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.values, MappingProxyType):
@@ -188,3 +192,37 @@ class AggregateRow:
     def as_dict(self) -> dict[str, Any]:
         """The group fields then the aggregates, in one dict."""
         return {**self.group, **self.values}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row an import did not write: its line in the file (1-based; a CSV row's first
+    line), why, and the field at fault when there is one.
+
+    Example::
+
+        RowError(line=7, reason="field 'total' takes a decimal, got 'abc'", field="total")
+    """
+
+    line: int
+    reason: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What ``Register.import_csv`` / ``import_jsonl`` did: ``read`` records, ``written``
+    rows, ``failed`` rows not written, the first ``errors`` of them (at most the import's
+    ``max_errors``) with line numbers and reasons, and how many ``batches`` committed.
+
+    Example::
+
+        report = await invoices.import_csv("invoices.csv")
+        print(report.written, report.failed, report.errors[:3])
+    """
+
+    read: int
+    written: int
+    failed: int
+    errors: tuple[RowError, ...]
+    batches: int

@@ -48,7 +48,7 @@ def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
 
 def decode_row(d: Definition, record: Any) -> RowResult:
     """A ``RowResult`` from a ``SELECT {ROW_COLUMNS}`` record."""
-    row_id, data, created_at, updated_at, archived_at = record  # ROW_COLUMNS order
+    row_id, data, created_at, updated_at, archived_at, created_by, updated_by = record
     if isinstance(data, str):
         data = json.loads(data)
     values = {}
@@ -62,6 +62,8 @@ def decode_row(d: Definition, record: Any) -> RowResult:
         created_at=created_at,
         updated_at=updated_at,
         archived_at=archived_at,
+        created_by=created_by,
+        updated_by=updated_by,
     )
 
 
@@ -80,6 +82,30 @@ async def lock_version(conn: AsyncConnection, d: Definition) -> int | None:
 
 
 _FK_DETAIL = re.compile(r"^Key \(target_id\)=\((?P<id>[0-9a-f-]+)\) is not present")
+
+
+async def number_rows(
+    conn: AsyncConnection, d: Definition, values: Sequence[dict[str, Any]]
+) -> None:
+    """Fill the register's autonumber fields of coerced rows about to be inserted with the
+    next numbers of their counters (locked until the transaction ends: numbers have no
+    gaps and follow commit order of the writers)."""
+    for f in d.fields:
+        if not f.autonumber or not values:
+            continue
+        last = (
+            await conn.execute(
+                text(
+                    "INSERT INTO forktex_data.autonumbers (field_id, last) VALUES (:f, :n) "
+                    "ON CONFLICT (field_id) DO UPDATE SET last = forktex_data.autonumbers.last "
+                    "+ :n RETURNING last"
+                ),
+                {"f": d.field_ids[f.key], "n": len(values)},
+            )
+        ).scalar_one()
+        first = int(last) - len(values) + 1
+        for i, v in enumerate(values):
+            v[f.name] = first + i
 
 
 def chunk_size(total: int) -> int:
@@ -145,9 +171,10 @@ def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques:
     """One statement writing rows, their links (only to rows of each target register of
     the tenant: others do not join and are counted as missing) and unique claims."""
     parts = [
-        "WITH ins AS (INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search) "
-        f"SELECT t.id, :tenant, {register_literal(register)}, CAST(t.doc AS jsonb), "
-        "CAST(t.vector AS tsvector) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
+        "WITH ins AS (INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search, "
+        f"created_by, updated_by) SELECT t.id, :tenant, {register_literal(register)}, "
+        "CAST(t.doc AS jsonb), CAST(t.vector AS tsvector), CAST(:actor AS text), "
+        "CAST(:actor AS text) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
         "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING 1)"
     ]
     counts = []
@@ -167,12 +194,13 @@ def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques:
 
 
 async def insert_prepared(
-    conn: AsyncConnection, d: Definition, rows: PreparedRows
+    conn: AsyncConnection, d: Definition, rows: PreparedRows, actor: str | None = None
 ) -> list[RowResult]:
     """Insert prepared rows, their links and unique claims in one statement."""
     references, uniques = _references(d), _uniques(d)
     params: dict[str, Any] = {
         "tenant": d.tenant_id, "ids": rows.ids, "docs": rows.docs, "vectors": rows.vectors,
+        "actor": actor,
     }  # fmt: skip
     for i, (f, (sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
         params |= {f"lf{i}": d.field_ids[f.key], f"ls{i}": sources, f"lt{i}": targets}
@@ -204,6 +232,8 @@ async def insert_prepared(
             values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
             created_at=at,
             updated_at=at,
+            created_by=actor,
+            updated_by=actor,
         )
         for rid, v in zip(rows.ids, rows.values, strict=True)
     ]
@@ -232,7 +262,11 @@ async def select_row(
 
 
 async def update_row(
-    conn: AsyncConnection, d: Definition, current: RowResult, changed: Mapping[str, Any]
+    conn: AsyncConnection,
+    d: Definition,
+    current: RowResult,
+    changed: Mapping[str, Any],
+    actor: str | None = None,
 ) -> RowResult:
     merged = {**current.values, **changed}
     doc, vector = document(d, merged)
@@ -240,10 +274,10 @@ async def update_row(
         await conn.execute(
             text(
                 "UPDATE forktex_data.rows AS r SET data = CAST(:doc AS jsonb), "
-                "updated_at = now(), search = CAST(:vector AS tsvector) WHERE r.id = :id "
-                f"RETURNING {ROW_COLUMNS}"
+                "updated_at = now(), search = CAST(:vector AS tsvector), "
+                f"updated_by = CAST(:actor AS text) WHERE r.id = :id RETURNING {ROW_COLUMNS}"
             ),
-            {"doc": doc, "vector": vector, "id": current.id},
+            {"doc": doc, "vector": vector, "id": current.id, "actor": actor},
         )
     ).one()
     touched = [f for f in d.fields if f.name in changed]

@@ -193,6 +193,17 @@ MIGRATIONS: list[Migration] = [
     """
     ALTER TABLE registers ADD COLUMN search jsonb NOT NULL DEFAULT '{}';
     """,
+    # 4: who created / last changed a row, as the caller names them (metadata only).
+    """
+    ALTER TABLE rows ADD COLUMN created_by text, ADD COLUMN updated_by text;
+    """,
+    # 5: the counters of autonumber fields (a row lock per field numbers rows gaplessly).
+    """
+    CREATE TABLE autonumbers (
+        field_id uuid PRIMARY KEY REFERENCES fields (id) ON DELETE CASCADE,
+        last bigint NOT NULL
+    );
+    """,
 ]
 """Append-only: never edit an entry once released (``ensure_schema`` checks checksums)."""
 

@@ -24,18 +24,21 @@ from ._errors import (
     UniqueViolation,
     show,
 )
-from ._fields import Field, FieldType, as_row_id, check_name, fold
+from ._fields import Field, FieldType, as_row_id, check_actor, check_name, fold
 from ._plan import (
     ID,
+    AllOf,
     AnyOf,
     Condition,
     Filter,
     Not,
     QueryPlan,
+    Referenced,
     RegisterInfo,
+    Related,
     SortKey,
     field_value,
-    sort_value,
+    key_value,
 )
 from ._results import FacetCount, RowResult
 from ._search import SearchConfig
@@ -54,8 +57,12 @@ class RegisterSource(Protocol):
     the largest value; ``after`` (keyset) holds the sort values of the last row seen and
     selects the rows strictly after it in ``plan.sort`` order (a single_select's sort key
     is the rank of its choice). An optional eighth method, ``aggregate_rows(plan, groups,
-    aggregates, limit)``, computes ``RowQuery.aggregate`` at the source; without it the
-    query aggregates the rows ``fetch_rows`` returns.
+    aggregates, limit)``, computes ``RowQuery.aggregate`` at the source; another,
+    ``describe_target(field)``, returns the ``RegisterInfo`` a reference field points to and
+    enables filters on linked rows' fields (``Related`` nodes); without it the
+    query aggregates the rows ``fetch_rows`` returns. Another optional method,
+    ``update_rows(plan, values)``, makes ``RowQuery.update`` work on the source (changing
+    the given fields of every matching row, all or nothing, returning how many).
 
     Example::
 
@@ -155,6 +162,15 @@ def holds(node: Filter, row: RowResult) -> bool:
         return _check(node.field, node.op, node.value, field_value(row, node.field))
     if isinstance(node, Not):
         return not holds(node.inner, row)
+    if isinstance(node, Related):
+        if node.matched is None:  # pragma: no cover - resolved by the source first
+            raise DataError("a linked filter must be resolved before it is evaluated")
+        value = row.values.get(node.via.name)
+        if node.via.many:
+            return any(v in node.matched for v in value or ())
+        return value is not None and value in node.matched
+    if isinstance(node, Referenced):  # pragma: no cover - only planned for stored registers
+        raise DataError("a reverse link between stored registers is evaluated by Postgres")
     if isinstance(node, AnyOf):
         return any(holds(item, row) for item in node.items)
     return all(holds(item, row) for item in node.items)
@@ -209,7 +225,7 @@ def order_key(sort: Sequence[SortKey]) -> Callable[[RowResult], Any]:
 
     def cmp(x: RowResult, y: RowResult) -> int:
         for key in sort:
-            result = _compare(sort_value(x, key.field), sort_value(y, key.field))
+            result = _compare(key_value(x, key), key_value(y, key))
             if result:
                 return -result if key.descending else result
         return 0
@@ -220,7 +236,7 @@ def order_key(sort: Sequence[SortKey]) -> Callable[[RowResult], Any]:
 def after_cursor(sort: Sequence[SortKey], row: RowResult, after: Sequence[Any]) -> bool:
     """Whether ``row`` comes strictly after the keyset ``after`` in ``sort`` order."""
     for key, mark in zip(sort, after, strict=True):
-        result = _compare(sort_value(row, key.field), mark)
+        result = _compare(key_value(row, key), mark)
         if result:
             return (-result if key.descending else result) > 0
     return False
@@ -258,6 +274,39 @@ def facet(plan: QueryPlan, rows: Iterable[RowResult], f: Field, limit: int) -> l
 
     ordered = sorted(counts.items(), key=functools.cmp_to_key(cmp))
     return [FacetCount(value, count) for value, count in ordered[:limit]]
+
+
+async def resolve_related(plan: QueryPlan, targets: Callable[[Field], RegisterSource]) -> QueryPlan:
+    """``plan`` with each :class:`Related` filter holding the ids of the target rows its
+    inner filter selects (asked of the target source, archived rows included, as Postgres
+    does), so :func:`holds` can evaluate it row by row."""
+
+    async def walk(node: Filter) -> Filter:
+        if isinstance(node, Related):
+            target = targets(node.via)
+            info = await target.describe()
+            inner = QueryPlan(info, (node.inner,), (SortKey(ID, False),), None, "all", ())
+            rows = await target.fetch_rows(inner)
+            return replace(node, matched=frozenset(row.id for row in rows))
+        if isinstance(node, Not):
+            return Not(await walk(node.inner))
+        if isinstance(node, (AnyOf, AllOf)):
+            return type(node)(tuple([await walk(item) for item in node.items]))
+        return node
+
+    if not any(_has_related(c) for c in plan.conditions):
+        return plan
+    return replace(plan, conditions=tuple([await walk(c) for c in plan.conditions]))
+
+
+def _has_related(node: Filter) -> bool:
+    if isinstance(node, Related):
+        return True
+    if isinstance(node, Not):
+        return _has_related(node.inner)
+    if isinstance(node, (AnyOf, AllOf)):
+        return any(_has_related(item) for item in node.items)
+    return False
 
 
 # -- the in-memory / computed source -----------------------------------------------------
@@ -311,6 +360,7 @@ class MemoryRegister:
         self._compute = compute
         self._targets = dict(targets or {})
         self._rows: dict[uuid.UUID, RowResult] = {}
+        self._numbers = {f.name: 0 for f in fields if f.autonumber}
         for row in rows:
             self._add(row)
 
@@ -346,12 +396,19 @@ class MemoryRegister:
             archived_at=stamps["archived_at"],
         )
 
-    def _add(self, data: Mapping[str, Any]) -> RowResult:
+    def _add(self, data: Mapping[str, Any], actor: str | None = None) -> RowResult:
         row = self._make(data)
+        if self._numbers:
+            numbers = {name: self._numbers[name] + 1 for name in self._numbers}
+            row = replace(row, values={**row.values, **numbers})
+        if actor is not None:
+            row = replace(row, created_by=actor, updated_by=actor)
         if row.id in self._rows:
             raise UniqueViolation(f"row id {row.id} already exists", field="id", value=row.id)
         self._check_unique(row)
         self._rows[row.id] = row
+        for name in self._numbers:  # taken only once the row is in
+            self._numbers[name] += 1
         return row
 
     def _check_unique(self, row: RowResult) -> None:
@@ -372,7 +429,7 @@ class MemoryRegister:
         if self._compute is not None:
             raise DataError(f"register {self._info.name!r} is computed and read-only")
 
-    async def insert(self, values: Mapping[str, Any]) -> RowResult:
+    async def insert(self, values: Mapping[str, Any], *, actor: Any = None) -> RowResult:
         """Add a row (coerced like a Postgres register's); returns it.
 
         Example::
@@ -380,17 +437,88 @@ class MemoryRegister:
             row = await rates.insert({"code": "USD", "rate": "1.08"})
         """
         self._writable()
-        return self._add(values)
+        return self._add(values, check_actor(actor))
 
-    async def update(self, row_id: Any, values: Mapping[str, Any]) -> RowResult:
+    async def update(
+        self, row_id: Any, values: Mapping[str, Any], *, actor: Any = None
+    ) -> RowResult:
         """Change some fields of a row; returns the new row."""
         self._writable()
+        who = check_actor(actor)
         current = await self.get(row_id)
         changed = self._info.coercer.build(values, register=self.name, partial=True)
-        row = replace(current, values={**current.values, **changed}, updated_at=datetime.now(UTC))
+        row = replace(
+            current,
+            values={**current.values, **changed},
+            updated_at=datetime.now(UTC),
+            updated_by=who,
+        )
         self._check_unique(row)
         self._rows[row.id] = row
         return row
+
+    async def upsert(
+        self, rows: Sequence[Mapping[str, Any]], *, on: str, actor: Any = None
+    ) -> list[RowResult]:
+        """Insert rows, or update the row whose unique field ``on`` holds the row's value
+        (only the given fields change); all or nothing, like ``Register.upsert``.
+
+        Example::
+
+            await rates.upsert([{"code": "USD", "rate": "1.09"}], on="code")
+        """
+        self._writable()
+        who = check_actor(actor)
+        if isinstance(rows, Mapping) or not isinstance(rows, (list, tuple)):
+            raise InvalidValue(f"upsert() takes a list of mappings, got {show(rows, 80)}")
+        f = next((x for x in self._info.fields if x.name == on), None)
+        if f is None or not f.unique:
+            unique = [x.name for x in self._info.fields if x.unique]
+            raise InvalidValue(
+                f"upsert(on=...) takes the name of a unique field of register "
+                f"{self.name!r}, got {show(on, 80)}; unique fields: "
+                f"{', '.join(map(repr, unique)) or '(none)'}",
+                value=on,
+            )
+        changes = [self._info.coercer.build(r, register=self.name, partial=True) for r in rows]
+        seen: dict[Any, int] = {}
+        for i, c in enumerate(changes):
+            value = c.get(f.name)
+            if value is None:
+                raise InvalidValue(
+                    f"upsert row {i} has no value for {f.name!r}, the field rows are matched by",
+                    field=f.name,
+                )
+            if value in seen:
+                raise InvalidValue(
+                    f"upsert rows {seen[value]} and {i} both have {f.name!r} = "
+                    f"{show(value, 80)}; merge them first",
+                    field=f.name,
+                    value=value,
+                )
+            seen[value] = i
+        holders = {r.values.get(f.name): r for r in self._rows.values()}
+        before, numbers = dict(self._rows), dict(self._numbers)
+        result: list[RowResult] = []
+        try:
+            for raw, c in zip(rows, changes, strict=True):
+                current = holders.get(c[f.name])
+                if current is None:
+                    result.append(self._add(raw, who))
+                else:
+                    row = replace(
+                        current,
+                        values={**current.values, **c},
+                        updated_at=datetime.now(UTC),
+                        updated_by=who,
+                    )
+                    self._check_unique(row)
+                    self._rows[row.id] = row
+                    result.append(row)
+        except DataError:
+            self._rows, self._numbers = before, numbers  # all or nothing
+            raise
+        return result
 
     async def get(self, row_id: Any) -> RowResult:
         """The row with this id (archived or not); NotFound otherwise."""
@@ -419,24 +547,82 @@ class MemoryRegister:
         offset: int = 0,
         after: tuple[Any, ...] | None = None,
     ) -> list[RowResult]:
-        return evaluate(plan, await self._all_rows(), limit=limit, offset=offset, after=after)
+        plan = await resolve_related(plan, self._target)
+        rows = await self._all_rows()
+        vias = list(dict.fromkeys(k.via for k in plan.sort if k.via is not None))
+        if vias:  # a linked sort key is read from the linked row: attach it
+            rows = [row for row in rows if matches(plan, row)]
+            for via in vias:
+                ids = list({row.values[via.name] for row in rows} - {None})
+                targets = await self.fetch_targets(via, ids)
+                rows = [
+                    replace(row, included={**row.included, via.name: targets.get(row[via.name])})
+                    for row in rows
+                ]
+        return evaluate(plan, rows, limit=limit, offset=offset, after=after)
 
     async def count_rows(self, plan: QueryPlan) -> int:
+        plan = await resolve_related(plan, self._target)
         return sum(1 for row in await self._all_rows() if matches(plan, row))
 
     async def facet_counts(self, plan: QueryPlan, field: Field, limit: int) -> list[FacetCount]:
+        plan = await resolve_related(plan, self._target)
         return facet(plan, await self._all_rows(), field, limit)
+
+    async def describe_target(self, field: Field) -> RegisterInfo:
+        """The register a reference field points to (for filters on its fields)."""
+        return await self._target(field).describe()
+
+    def _target(self, field: Field) -> RegisterSource:
+        target = self._targets.get(field.target or "")
+        if target is None:
+            raise DataError(
+                f"field {field.name!r} needs the target register {field.target!r}: pass "
+                f"targets={{{field.target!r}: <source>}} to MemoryRegister"
+            )
+        return target
 
     async def archive_rows(self, plan: QueryPlan, archived: bool) -> int:
         self._writable()
+        plan = await resolve_related(plan, self._target)
         now = datetime.now(UTC) if archived else None
         hits = [row for row in self._rows.values() if matches(plan, row)]
         for row in hits:
             self._rows[row.id] = replace(row, archived_at=now)
         return len(hits)
 
+    async def update_rows(
+        self, plan: QueryPlan, values: Mapping[str, Any], *, actor: Any = None
+    ) -> int:
+        """Change the given fields of every matching row; all or nothing."""
+        self._writable()
+        who = check_actor(actor)
+        plan = await resolve_related(plan, self._target)
+        changed = self._info.coercer.build(values, register=self.name, partial=True)
+        now = datetime.now(UTC)
+        hits = {
+            row.id: replace(row, values={**row.values, **changed}, updated_at=now, updated_by=who)
+            for row in self._rows.values()
+            if matches(plan, row)
+        }
+        after = {**self._rows, **hits}
+        for f in self._info.fields:
+            if not f.unique or f.name not in changed or changed[f.name] is None:
+                continue
+            holders = [r.id for r in after.values() if r.values.get(f.name) == changed[f.name]]
+            if len(holders) > 1:
+                raise UniqueViolation(
+                    f"field {f.name!r} of register {self._info.name!r} is unique and "
+                    f"{show(changed[f.name], 80)} would be held by {len(holders)} rows",
+                    field=f.name,
+                    value=changed[f.name],
+                )
+        self._rows = after
+        return len(hits)
+
     async def delete_rows(self, plan: QueryPlan) -> int:
         self._writable()
+        plan = await resolve_related(plan, self._target)
         hits = [row.id for row in self._rows.values() if matches(plan, row)]
         for rid in hits:
             del self._rows[rid]

@@ -41,6 +41,7 @@ Example::
     # elsewhere: await flow.run_worker(concurrency=16)  or  forktex-flow worker app:flow
 """
 
+from ._client import FlowClient
 from ._context import FlowContext
 from ._errors import (
     ConditionError,
@@ -63,6 +64,7 @@ from ._errors import (
     SignalTimeout,
     StepFailed,
     TransitionError,
+    UnknownQueue,
     UnknownWorkflow,
     VersionGateError,
     WorkflowTimeout,
@@ -70,6 +72,7 @@ from ._errors import (
 from ._flow import Flow
 from ._graph import Graph
 from ._hooks import FlowHooks, RunEvent, StartRequest, StepEvent
+from ._queues import Queue, QueueInfo
 from ._records import RunInfo, RunStatus, StepInfo
 from ._serde import JsonSerializer, Serializer
 from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
@@ -78,6 +81,7 @@ __all__ = [
     "ConditionError",
     "EventNotSet",
     "Flow",
+    "FlowClient",
     "FlowClosed",
     "FlowContext",
     "FlowError",
@@ -90,6 +94,8 @@ __all__ = [
     "JsonSerializer",
     "NonDeterminismError",
     "NotSerialisable",
+    "Queue",
+    "QueueInfo",
     "ResultTimeout",
     "RunCancelled",
     "RunCounts",
@@ -110,6 +116,7 @@ __all__ = [
     "StepFailed",
     "StepInfo",
     "TransitionError",
+    "UnknownQueue",
     "UnknownWorkflow",
     "VersionGateError",
     "WorkerInfo",

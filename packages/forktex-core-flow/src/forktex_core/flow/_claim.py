@@ -41,6 +41,7 @@ class ClaimedRun:
     log: dict[int, LogEntry]
     metadata: str | None = None
     db_now: float = 0.0
+    queue: str | None = None
 
 
 def claimed_runs(rows: Iterable[asyncpg.Record]) -> list[ClaimedRun]:
@@ -68,6 +69,7 @@ def claimed_runs(rows: Iterable[asyncpg.Record]) -> list[ClaimedRun]:
                 log,
                 row["metadata"],
                 row["db_now"],
+                row["queue"],
             )
         )
     return claimed
@@ -80,13 +82,40 @@ async def claim(
     keys: list[str],
     lease: float,
     exclude: list[uuid.UUID],
+    timeouts: list[float | None] | None = None,
 ) -> list[ClaimedRun]:
-    """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``.
+    """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``;
+    ``timeouts`` are the keys' workflow timeouts (for runs started without one).
 
     Example::
 
         runs = await claim(pool, 16, "host-a:4242:9f3c1e", ["cloud.deploy:1"], 5.0, [])
     """
     return claimed_runs(
-        await conn.fetch(sql.CLAIM, *sql.claim_args(limit, worker, keys, lease, exclude))
+        await conn.fetch(sql.CLAIM, *sql.claim_args(limit, worker, keys, lease, exclude, timeouts))
     )
+
+
+async def claim_queued(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    limit: int,
+    worker: str,
+    keys: list[str],
+    lease: float,
+    exclude: list[uuid.UUID],
+    active: dict[str, int],
+    timeouts: list[float | None] | None = None,
+) -> list[ClaimedRun]:
+    """:func:`claim` once queues exist: plain runs, then admissions to each queue under its
+    row lock (exact global, partition and rate limits); ``active`` is this worker's running
+    runs per queue, held to each queue's ``worker_concurrency``.
+
+    Example::
+
+        runs = await claim_queued(pool, 16, "host-a:4242:9f3c1e", ["send.email:1"], 5.0, [],
+                                  {"emails": 2})
+    """
+    names = list(active)
+    counts = [active[n] for n in names]
+    args = sql.claim_args(limit, worker, keys, lease, exclude, timeouts)
+    return claimed_runs(await conn.fetch(sql.CLAIM_QUEUED, *args, names, counts))

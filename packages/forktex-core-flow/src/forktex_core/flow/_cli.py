@@ -7,6 +7,7 @@ Commands::
     forktex-flow worker ENTRYPOINT [--concurrency N]        run a worker (SIGTERM stops it)
     forktex-flow audit ENTRYPOINT [--manifest PATH] [--update]   the versioning gate (CI)
     forktex-flow runs list|show|cancel|retry|fork ...       inspect and control runs
+    forktex-flow queues [--app EP | --database-url URL]     queues: depth, slots, rate window
     forktex-flow graph export NAME --format mermaid|dot     draw a graph (or a run of it)
     forktex-flow console [ENTRYPOINT] [--database-url URL] [--auth F | --no-auth]
                                                             the operator console in a browser
@@ -38,6 +39,7 @@ from ._audit import DEFAULT_MANIFEST, FAILING, audit
 from ._errors import FlowError
 from ._flow import Flow, with_database
 from ._pictures import FORMATS
+from ._queues import QueueInfo
 from ._records import RunInfo
 
 APP_ENV = "FORKTEX_FLOW_APP"
@@ -214,6 +216,7 @@ async def _runs(args: argparse.Namespace) -> int:
                 status=args.status,
                 metadata=_metadata_filter(args.metadata),
                 limit=args.limit,
+                queue=args.queue,
             )
             rows = [
                 (
@@ -285,6 +288,63 @@ async def _runs(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     return asyncio.run(_runs(args))
+
+
+def _limits(info: QueueInfo) -> str:
+    q = info.queue
+    parts = [
+        f"{label}={value}"
+        for label, value in (
+            ("concurrency", q.concurrency),
+            ("worker", q.worker_concurrency),
+            ("partition", q.partition_concurrency),
+        )
+        if value is not None
+    ]
+    if q.limit is not None:
+        parts.append(f"rate={q.limit}/{q.period:g}s")
+    if q.priorities:
+        parts.append("priorities")
+    return " ".join(parts) or "unlimited"
+
+
+async def _queues(args: argparse.Namespace) -> int:
+    flow = _open(args)
+    try:
+        await _connect(flow)
+        infos = await flow.queues(args.name)
+        rows = [
+            (
+                i.name,
+                _limits(i),
+                i.depth,
+                i.delayed,
+                i.active,
+                i.running,
+                "" if i.window_starts is None else f"{i.window_starts}/{i.queue.limit}",
+                _short(i.partitions, 40) if i.partitions else "",
+            )
+            for i in infos
+        ]
+        headers = (
+            "QUEUE",
+            "LIMITS",
+            "DEPTH",
+            "DELAYED",
+            "ACTIVE",
+            "RUNNING",
+            "WINDOW",
+            "PARTITIONS",
+        )
+        print(table(headers, rows))
+        print(f"\n{len(infos)} queue(s)")
+        return 0
+    finally:
+        await flow.close()
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    return asyncio.run(_queues(args))
 
 
 async def _graph(args: argparse.Namespace) -> int:
@@ -405,6 +465,7 @@ def parser() -> argparse.ArgumentParser:
         "--metadata", action="append", metavar="KEY=VALUE", help="metadata filter (repeatable)"
     )
     rl.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    rl.add_argument("--queue", help="only runs of this queue")
     for action, text in (
         ("show", "show a run, its history and graph states"),
         ("cancel", "cancel a run"),
@@ -421,6 +482,11 @@ def parser() -> argparse.ArgumentParser:
     rf.add_argument("--version", type=int, help="on this registered version (needs --app)")
     _db_options(rf)
     r.set_defaults(func=cmd_runs)
+
+    q = sub.add_parser("queues", help="list queues: limits, depth, active runs, rate window")
+    q.add_argument("name", nargs="?", metavar="NAME", help="only this queue")
+    _db_options(q)
+    q.set_defaults(func=cmd_queues)
 
     g = sub.add_parser("graph", help="export graph pictures")
     gs = g.add_subparsers(dest="graph_command", required=True, metavar="ACTION")

@@ -46,6 +46,7 @@ class WorkflowDef:
     fn: StepFn
     timeout: float | None
     takes_input: bool
+    queue: str | None = None  # the queue its runs go through unless start() names one
 
     @property
     def key(self) -> str:

@@ -22,6 +22,7 @@ import contextvars
 import uuid
 from typing import Any, Protocol
 
+from . import _telemetry as tm
 from ._checkpoint import Checkpoints
 from ._claim import ClaimedRun
 from ._clock import DbClock
@@ -291,7 +292,18 @@ class RunDriver:
     # -- the run itself ---------------------------------------------------------------------
 
     async def drive(self) -> None:
-        """Execute the run; never raises except ``CancelledError`` (after handing it back)."""
+        """Execute the run; never raises except ``CancelledError`` (after handing it back).
+        One ``flow.run`` span covers the execution (the caller of ``flow.start`` its parent)."""
+        run = self.run
+        span = tm.run_span(run.workflow, run.version, str(run.id), run.metadata)
+        with tm.tracing.current(span):
+            try:
+                await self._settled()
+            finally:
+                outcome = self.settle.outcome or (tm.CANCELLED if self._cancelled else None)
+                tm.run_ended(span, outcome, self.settle.failure)
+
+    async def _settled(self) -> None:
         settle = self.settle
         try:
             await self._drive()

@@ -362,3 +362,22 @@ class EventNotSet(FlowError, LookupError):
         self.run_id = run_id
         self.key = key
         self.finished = finished
+
+
+class UnknownQueue(FlowError, LookupError):
+    """A start named a queue that no process has declared (``flow.queue(...)``).
+
+    Example::
+
+        try:
+            await flow.start("send.email", queue="emails")
+        except UnknownQueue as exc:
+            print(exc)  # names the queue and how to declare it
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"queue {name!r} is not declared: declare it with flow.queue({name!r}, ...) in "
+            "this process or in a worker that has started"
+        )
+        self.name = name

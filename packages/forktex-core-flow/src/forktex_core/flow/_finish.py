@@ -39,7 +39,15 @@ class Settlement:
         await settle.complete(result, '{"ok": true}')
     """
 
-    __slots__ = ("hooks", "max_recovery_attempts", "settled", "settling", "writes")
+    __slots__ = (
+        "failure",
+        "hooks",
+        "max_recovery_attempts",
+        "outcome",
+        "settled",
+        "settling",
+        "writes",
+    )
 
     def __init__(self, writes: Checkpoints, hooks: HookSet, *, max_recovery_attempts: int) -> None:
         self.writes = writes
@@ -47,6 +55,8 @@ class Settlement:
         self.max_recovery_attempts = max_recovery_attempts
         self.settling = False  # completing, failing or suspending the run
         self.settled = False  # the run is no longer this execution's to hand back
+        self.outcome: str | None = None  # how this execution left the run (for its span)
+        self.failure: BaseException | None = None  # what failed it, if it did
 
     async def complete(self, result: Any, output: str) -> None:
         """Mark the run succeeded with ``output`` (``result`` decoded, for observers)."""
@@ -62,6 +72,7 @@ class Settlement:
         self.settled = True
         if not held:
             raise LeaseLost()
+        self.outcome = "completed"
         if self.hooks.observes:
             event = run_event(run, writes.serializer, "succeeded", result, None)
             await self.hooks.observe("on_run_completed", event)
@@ -79,6 +90,8 @@ class Settlement:
             "run failure", lambda: writes.store.fail(run.id, run.execution, doc)
         )
         self.settled = True
+        if held:
+            self.outcome, self.failure = "failed", exc
         if held and self.hooks.observes:
             event = run_event(run, writes.serializer, "failed", None, doc)
             await self.hooks.observe("on_run_failed", event)
@@ -102,6 +115,7 @@ class Settlement:
             return
         self.settled = True
         self.settling = True
+        self.outcome = "requeued"
         run = self.writes.run
         try:
             status = await asyncio.wait_for(
@@ -142,6 +156,7 @@ class Settlement:
         self.settled = True
         if not held:
             raise LeaseLost()
+        self.outcome = "suspended"
         return wake
 
     async def continue_as_new(self, text: str) -> None:
@@ -159,3 +174,4 @@ class Settlement:
         self.settled = True
         if not held:
             raise LeaseLost()
+        self.outcome = "continued"

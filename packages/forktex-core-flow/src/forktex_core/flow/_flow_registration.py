@@ -24,6 +24,7 @@ from ._errors import InvalidArgument
 from ._graph import Graph
 from ._hashing import Fingerprint, fingerprint
 from ._hooks import FlowHooks
+from ._queues import Queue
 from ._registry import Registry
 from ._states import Handler
 from ._steps import make_step_wrapper
@@ -177,6 +178,7 @@ class Registration:
         name: str | None = None,
         version: int = 1,
         timeout: float | None = None,
+        queue: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def workflow(
@@ -187,13 +189,15 @@ class Registration:
         name: str | None = None,
         version: int = 1,
         timeout: float | None = None,
+        queue: str | None = None,
     ) -> F | Callable[[F], F]:
         """Register an ``async def (ctx, input)`` as a durable workflow.
 
         ``name`` and ``version`` identify it (runs remember the version they started with;
         bump it when the sequence of steps changes). ``timeout`` (seconds) fails a run that
         takes longer, counted from when a worker first picks the run up (time spent queued
-        does not count; ``retry`` starts a fresh window). Returns the function unchanged.
+        does not count; ``retry`` starts a fresh window). ``queue`` names the queue its runs
+        go through unless ``start(queue=...)`` says otherwise. Returns the function unchanged.
         Workflows may be registered at any time, also while a worker runs.
 
         Example::
@@ -207,6 +211,8 @@ class Registration:
             raise InvalidArgument(f"workflow name must not contain ':', got {name!r}")
         ver = positive_int(version, "version")
         limit = seconds(timeout, "timeout", allow_none=True)
+        if queue is not None:
+            storable_text(queue, "queue")
 
         def decorate(func: F) -> F:
             check_async(func, "@flow.workflow")
@@ -217,7 +223,7 @@ class Registration:
                     "argument: async def wf(ctx, input)"
                 )
             wname = name or f"{func.__module__}.{func.__qualname__}"
-            wdef = WorkflowDef(wname, ver, func, limit, count >= 2)
+            wdef = WorkflowDef(wname, ver, func, limit, count >= 2, queue)
             self._registry.add_workflow(wdef, fingerprint(func))
             func.__forktex_workflow__ = wdef  # type: ignore[attr-defined]
             return func
@@ -225,6 +231,45 @@ class Registration:
         if fn is not None:
             return decorate(fn)
         return decorate
+
+    def queue(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        worker_concurrency: int | None = None,
+        limit: int | None = None,
+        period: float | None = None,
+        priorities: bool = False,
+        partition_concurrency: int | None = None,
+    ) -> Queue:
+        """Declare a flow-control queue (stored in Postgres on first use; every worker and
+        client then agrees on it; declaring it again with other limits replaces it, with a
+        warning: the latest declaration wins).
+
+        ``concurrency``: runs at once across all workers; ``worker_concurrency``: per
+        worker; ``limit`` starts per ``period`` seconds over any sliding window;
+        ``priorities``: ``start(priority=...)``, higher first; ``partition_concurrency``:
+        runs at once per ``start(partition_key=...)``, 1 = one at a time per key, in start
+        order. A run holds its slot from its start until it finishes.
+
+        Example::
+
+            emails = flow.queue("emails", concurrency=10, worker_concurrency=2,
+                                limit=100, period=60)
+            per_tenant = flow.queue("billing", partition_concurrency=1)
+        """
+        definition = Queue(
+            name,
+            concurrency,
+            worker_concurrency,
+            limit,
+            period,
+            priorities,
+            partition_concurrency,
+        )
+        self._registry.add_queue(definition)
+        return definition
 
     def action(self, name: str) -> Callable[[F], F]:
         """Register an ``async def (ctx, payload)`` as a named graph action.

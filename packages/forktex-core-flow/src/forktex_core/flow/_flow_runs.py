@@ -8,21 +8,26 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from ._context import current_context
 from ._db import log
 from ._defs import positive_int, run_id_value, seconds, storable_text
 from ._errors import InvalidArgument, RunCancelled, RunFailed, RunNotFound
+from ._outbox import outbox_connection
 from ._pictures import FORMATS
+from ._queues import Queue, QueueInfo
 from ._records import RunInfo, RunStatus, StepInfo, run_info, status_values, step_info
 from ._registry import Registry
 from ._runtime import IN_STEP
 from ._serde import encode
 from ._settings import Settings
-from ._start import start_run
+from ._start import StartOptions, start_run
 from ._store import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 class RunCalls:
@@ -40,19 +45,37 @@ class RunCalls:
         idempotency_key: str | None = None,
         version: int | None = None,
         metadata: dict[str, Any] | None = None,
+        queue: Queue | str | None = None,
+        priority: int = 0,
+        partition_key: str | None = None,
+        dedup_key: str | None = None,
+        delay: float | timedelta | None = None,
+        not_before: datetime | None = None,
+        session: AsyncSession | AsyncConnection | None = None,
     ) -> uuid.UUID:
         """Persist a new run and return its id at once (a worker picks it up).
 
         The same ``idempotency_key`` for the same workflow returns the existing run instead
-        of creating another. ``version`` defaults to the highest registered one.
-        ``metadata`` is a free JSON object kept with the run (for hooks and filtering);
-        :class:`FlowHooks` may add to it and may refuse the start.
+        of creating another (forever); a ``dedup_key`` held by a *live* run of the workflow
+        (pending, running or waiting) returns that run's id. ``version`` defaults to the
+        highest registered one. ``metadata`` is a free JSON object kept with the run (for
+        hooks and filtering); :class:`FlowHooks` may add to it and may refuse the start.
+
+        ``queue`` (a declared queue's name, default: the workflow's ``queue``) puts the run
+        under that queue's flow control, with ``priority`` (higher first, queues with
+        ``priorities=True``) and ``partition_key`` (queues with ``partition_concurrency``).
+        ``delay`` (seconds) or ``not_before`` (an aware datetime) start it later, durably.
+        ``session`` (a SQLAlchemy ``AsyncSession`` or ``AsyncConnection`` on the same
+        database) inserts the run in the caller's transaction: it exists if and only if the
+        caller commits, and the workers are woken at commit.
 
         Example::
 
             run_id = await flow.start("cloud.deploy", input={"name": "web"},
                                       idempotency_key="deploy-web-42")
+            await flow.start("send.email", input=msg, queue="emails", partition_key="org-7")
         """
+        conn = None if session is None else await outbox_connection(self._store, session)
         return await start_run(
             self._store,
             self._registry,
@@ -62,7 +85,23 @@ class RunCalls:
             idempotency_key=idempotency_key,
             version=version,
             metadata=metadata,
+            options=StartOptions(queue, priority, partition_key, dedup_key, delay, not_before),
+            conn=conn,
         )
+
+    async def queues(self, name: str | None = None) -> list[QueueInfo]:
+        """Every declared queue (or only ``name``): depth, active and running runs, runs
+        per partition key, admissions in the current rate window.
+
+        Example::
+
+            for q in await flow.queues():
+                print(q.name, q.depth, q.active, q.partitions, q.window_starts)
+        """
+        if name is not None:
+            storable_text(name, "queue name")
+        await self._store.declare_queues(self._registry.queues())
+        return await self._store.queues(name)
 
     async def result(self, run_id: uuid.UUID | str, timeout: float | None = None) -> Any:  # noqa: ASYNC109
         """Wait for a run to finish and return its output.
@@ -135,8 +174,10 @@ class RunCalls:
         limit: int = 100,
         offset: int = 0,
         metadata: dict[str, Any] | None = None,
+        queue: str | None = None,
     ) -> list[RunInfo]:
-        """Runs, newest first, filtered by workflow, status(es), creation time and metadata.
+        """Runs, newest first, filtered by workflow, status(es), creation time, queue and
+        metadata.
 
         ``metadata`` keeps runs whose metadata contains it (JSON containment, indexed):
         ``{"org_id": "o1"}`` lists one organisation's runs.
@@ -153,6 +194,8 @@ class RunCalls:
         meta = None if not metadata else encode(serializer, metadata, "metadata filter")
         if workflow is not None and (not isinstance(workflow, str) or not workflow):
             raise InvalidArgument(f"workflow must be a non-empty string, got {workflow!r}")
+        if queue is not None:
+            storable_text(queue, "queue")
         statuses = status_values(status)
         for value, label in ((created_after, "created_after"), (created_before, "created_before")):
             if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
@@ -162,7 +205,7 @@ class RunCalls:
             raise InvalidArgument(f"limit must be at most 10000, got {limit!r}")
         off = positive_int(offset, "offset", 0)
         rows = await self._store.runs(
-            workflow, statuses, created_after, created_before, lim, off, meta
+            workflow, statuses, created_after, created_before, lim, off, meta, queue
         )
         return [run_info(r, serializer.loads) for r in rows]
 

@@ -5,14 +5,16 @@
 The fork is a new run of the same workflow and input that starts with the original's final
 checkpoints before position ``from_step`` (replayed, not executed again) and executes from
 there, on the original's version or on a newer registered one. Its metadata is the
-original's plus ``forked_from`` (the original's id) and ``forked_from_step``.
-Only finished runs can be forked (a live run could still change the positions copied).
+original's plus ``forked_from`` (the original's id) and ``forked_from_step``; its trace is
+the forking caller's (the original's stored trace context is not copied). Only finished
+runs can be forked (a live run could still change the positions copied).
 """
 
 from __future__ import annotations
 
 import uuid
 
+from . import _telemetry as tm
 from ._defs import positive_int
 from ._registry import Registry
 from ._store import Store
@@ -44,6 +46,7 @@ async def fork_run(
             wdef = registry.lookup(str(row["workflow"]), version)
             override = (wdef.version, wdef.timeout)
     new_id = uuid.uuid4()
-    lineage = {FORKED_FROM: str(run_id), FORKED_FROM_STEP: position}
-    await store.fork(run_id, new_id, position, override, lineage)
+    lineage: dict[str, object] = {FORKED_FROM: str(run_id), FORKED_FROM_STEP: position}
+    # the fork continues the trace of whoever forks it, like a start
+    await store.fork(run_id, new_id, position, override, tm.carried(lineage) or lineage)
     return new_id

@@ -83,6 +83,11 @@ class RunInfo:
     """True when the run is runnable but no live worker has its (workflow, version)
     registered: it waits for a worker with that version (e.g. v1 runs after a v2-only
     deploy)."""
+    queue: str | None = None
+    """The queue the run goes through (None: started without one)."""
+    priority: int = 0
+    partition_key: str | None = None
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,10 @@ def run_info(row: Mapping[str, Any], loads: Callable[[str], Any]) -> RunInfo:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         waiting_for_worker=bool(row["waiting_for_worker"]),
+        queue=row["queue"],
+        priority=row["priority"],
+        partition_key=row["partition_key"],
+        dedup_key=row["dedup_key"],
     )
 
 

@@ -18,6 +18,7 @@ from ._errors import GraphValidationError, InvalidArgument, UnknownWorkflow
 from ._graph import Graph
 from ._hashing import Fingerprint
 from ._hooks import FlowHooks, HookSet
+from ._queues import Queue
 from ._states import Handler
 from ._walk import build_body
 
@@ -39,6 +40,7 @@ class Registry:
         self._actions: dict[str, Handler] = {}
         self._fingerprints: dict[tuple[str, int], Fingerprint] = {}
         self._subscribers: list[Callable[[], None]] = []
+        self._queues: dict[str, Queue] = {}
         self._lock = threading.Lock()
 
     # -- registration -----------------------------------------------------------------------
@@ -85,6 +87,16 @@ class Registry:
             self._graphs.setdefault(graph.name, {})[graph.version] = graph
         self.add_workflow(wdef, graph.fingerprint(states))
         return graph
+
+    def add_queue(self, queue: Queue) -> None:
+        """Declare ``queue`` (declaring a name again replaces its definition)."""
+        with self._lock:
+            self._queues[queue.name] = queue
+
+    def queues(self) -> list[Queue]:
+        """The queues declared in this process, by name."""
+        with self._lock:
+            return [self._queues[name] for name in sorted(self._queues)]
 
     def add_hooks(self, hooks: FlowHooks) -> None:
         """Register an extension; several compose in order."""

@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from . import _telemetry as tm
 from ._defs import StepDef
 from ._errors import NotSerialisable, SignalTimeout, StepFailed
 from ._race import park
@@ -35,7 +36,8 @@ def step(
     seq, entry = rt.take_position(sdef.name, "transaction" if sdef.transactional else "step")
     if entry is not None and entry.status in (COMPLETED, FAILED):
         return _replayed(rt, sdef, seq, entry)
-    return execute_step(rt, sdef, seq, entry, args, kwargs)
+    attempt = entry.attempt + 1 if entry is not None else 1
+    return tm.step(sdef.name, attempt, execute_step(rt, sdef, seq, entry, args, kwargs))
 
 
 def recorded_now(rt: Runtime) -> datetime:
@@ -147,6 +149,7 @@ async def execute_step(
                         error_text(exc, attempt),
                         duration,
                     )
+                    tm.retried(exc, attempt)
                     await asyncio.sleep(sdef.delay(attempt, random.random()))
                     attempt += 1
                     continue

@@ -131,7 +131,225 @@ MIGRATIONS: list[str] = [
     f"""
     CREATE INDEX runs_status_created ON {SCHEMA}.runs (status, created_at, id);
     """,
-    # 5: run events (ctx.set_event): an event checkpoint wakes flow.get_event's waiters on the
+    # 5: flow-control queues (global, per-worker and per-partition concurrency, a sliding
+    # rate limit, priorities), deduplication while live, delayed starts
+    f"""
+    CREATE TABLE {SCHEMA}.queues (
+        name                  text PRIMARY KEY,
+        concurrency           integer CHECK (concurrency > 0),
+        worker_concurrency    integer CHECK (worker_concurrency > 0),
+        rate_limit            integer CHECK (rate_limit > 0),
+        rate_period           double precision CHECK (rate_period > 0),
+        priorities            boolean NOT NULL DEFAULT false,
+        partition_concurrency integer CHECK (partition_concurrency > 0),
+        updated_at            timestamptz NOT NULL DEFAULT now()
+    );
+    -- the admission instants of rate-limited queues (the sliding window counts them)
+    CREATE TABLE {SCHEMA}.queue_starts (
+        queue text NOT NULL,
+        at    timestamptz NOT NULL
+    );
+    CREATE INDEX queue_starts_at ON {SCHEMA}.queue_starts (queue, at);
+    CREATE SEQUENCE {SCHEMA}.queue_order;
+    ALTER TABLE {SCHEMA}.runs
+        ADD COLUMN queue text,
+        ADD COLUMN priority integer NOT NULL DEFAULT 0,
+        ADD COLUMN partition_key text,
+        ADD COLUMN queue_seq bigint,
+        ADD COLUMN admitted_at timestamptz,
+        ADD COLUMN dedup_key text;
+    -- plain claims never scan queued runs
+    DROP INDEX {SCHEMA}.runs_claim_version;
+    CREATE INDEX runs_claim_version ON {SCHEMA}.runs (workflow, version, wake_at)
+        WHERE status IN ('pending', 'waiting') AND wake_at IS NOT NULL AND queue IS NULL;
+    -- queued runs not admitted yet, in admission order
+    CREATE INDEX runs_queue_waiting ON {SCHEMA}.runs (queue, priority DESC, queue_seq)
+        WHERE status = 'pending' AND admitted_at IS NULL AND queue IS NOT NULL;
+    -- runs holding a slot of their queue (admitted, not finished), by partition
+    CREATE INDEX runs_queue_held ON {SCHEMA}.runs (queue, partition_key, wake_at)
+        WHERE admitted_at IS NOT NULL AND status IN ('pending', 'running', 'waiting');
+    CREATE INDEX runs_queue_created ON {SCHEMA}.runs (queue, created_at)
+        WHERE queue IS NOT NULL;
+    -- one live run per (workflow, dedup key)
+    CREATE UNIQUE INDEX runs_dedup ON {SCHEMA}.runs (workflow, dedup_key)
+        WHERE dedup_key IS NOT NULL AND status IN ('pending', 'running', 'waiting');
+
+    -- The claim of a worker that serves queues, in one round trip. A function because
+    -- admission must be exact: each statement of a VOLATILE plpgsql function takes a fresh
+    -- snapshot, so after the queue row's lock is granted the counts see every admission
+    -- committed before (a single statement would count on the snapshot it started with).
+    CREATE FUNCTION {SCHEMA}.claim_queued(
+        p_limit integer, p_worker text, p_names text[], p_versions integer[],
+        p_lease double precision, p_exclude uuid[], p_queues text[], p_active integer[],
+        p_timeouts double precision[])
+    RETURNS TABLE (id uuid, execution uuid, workflow text, version integer, input text,
+                   recovery_attempts integer, deadline double precision, metadata text,
+                   db_now double precision, queue text, seqs integer[], names text[],
+                   kinds text[], statuses text[], attempts integer[], outputs text[],
+                   errors text[])
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    #variable_conflict use_column
+    DECLARE
+        v_ids uuid[];
+        v_got uuid[];
+        v_left integer;
+        v_room integer;
+        v_name text;
+        v_q {SCHEMA}.queues%ROWTYPE;
+    BEGIN
+        -- runs outside queues: the plain claim
+        SELECT coalesce(array_agg(c.id), '{{}}') INTO v_ids FROM (
+            SELECT r.id FROM unnest(p_names, p_versions) AS k(wf, ver)
+            CROSS JOIN LATERAL (
+                SELECT x.id, x.wake_at FROM {SCHEMA}.runs x
+                WHERE x.workflow = k.wf AND x.version = k.ver AND x.queue IS NULL
+                  AND x.status IN ('pending', 'waiting') AND x.wake_at <= now()
+                  AND x.id <> ALL (p_exclude)
+                ORDER BY x.wake_at LIMIT p_limit
+                FOR UPDATE SKIP LOCKED
+            ) r
+            ORDER BY r.wake_at LIMIT p_limit
+        ) c;
+        v_left := p_limit - cardinality(v_ids);
+        -- queues with runnable runs this worker serves, in name order (no deadlocks)
+        FOR v_name IN
+            SELECT q.name FROM {SCHEMA}.queues q
+            WHERE v_left > 0 AND (
+                EXISTS (SELECT 1 FROM {SCHEMA}.runs x
+                        JOIN unnest(p_names, p_versions) AS k(wf, ver)
+                          ON x.workflow = k.wf AND x.version = k.ver
+                        WHERE x.queue = q.name AND x.status = 'pending'
+                          AND x.admitted_at IS NULL AND x.wake_at <= now())
+                OR EXISTS (SELECT 1 FROM {SCHEMA}.runs x
+                        JOIN unnest(p_names, p_versions) AS k(wf, ver)
+                          ON x.workflow = k.wf AND x.version = k.ver
+                        WHERE x.queue = q.name AND x.admitted_at IS NOT NULL
+                          AND x.status IN ('pending', 'waiting') AND x.wake_at <= now()))
+            ORDER BY q.name
+        LOOP
+            EXIT WHEN v_left <= 0;
+            -- every admission to this queue waits here: what follows counts exactly
+            SELECT * INTO v_q FROM {SCHEMA}.queues WHERE name = v_name FOR UPDATE;
+            v_room := v_left;
+            IF v_q.worker_concurrency IS NOT NULL THEN
+                v_room := least(v_room, v_q.worker_concurrency
+                    - coalesce(p_active[array_position(p_queues, v_name)], 0));
+            END IF;
+            CONTINUE WHEN v_room <= 0;
+            -- runs holding a slot already (woken from a wait, or lost by their worker)
+            SELECT coalesce(array_agg(c.id), '{{}}') INTO v_got FROM (
+                SELECT x.id FROM {SCHEMA}.runs x
+                JOIN unnest(p_names, p_versions) AS k(wf, ver)
+                  ON x.workflow = k.wf AND x.version = k.ver
+                WHERE x.queue = v_name AND x.admitted_at IS NOT NULL
+                  AND x.status IN ('pending', 'waiting') AND x.wake_at <= now()
+                  AND x.id <> ALL (p_exclude)
+                ORDER BY x.wake_at LIMIT v_room
+                FOR UPDATE OF x SKIP LOCKED
+            ) c;
+            v_ids := v_ids || v_got;
+            v_left := v_left - cardinality(v_got);
+            v_room := v_room - cardinality(v_got);
+            CONTINUE WHEN v_room <= 0;
+            IF v_q.concurrency IS NOT NULL THEN
+                v_room := least(v_room, v_q.concurrency - (
+                    SELECT count(*) FROM {SCHEMA}.runs x
+                    WHERE x.queue = v_name AND x.admitted_at IS NOT NULL
+                      AND x.status IN ('pending', 'running', 'waiting'))::integer);
+            END IF;
+            IF v_q.rate_limit IS NOT NULL THEN
+                v_room := least(v_room, v_q.rate_limit - (
+                    SELECT count(*) FROM {SCHEMA}.queue_starts s
+                    WHERE s.queue = v_name
+                      AND s.at >= now() - make_interval(secs => v_q.rate_period))::integer);
+            END IF;
+            CONTINUE WHEN v_room <= 0;
+            -- admissions in priority, then start order: no SKIP LOCKED here (admissions are
+            -- serialised by the queue lock; a row locked for a moment by a signal or a cancel
+            -- is waited for, not passed over), the claim's update re-checks each run
+            IF v_q.partition_concurrency IS NULL THEN
+                SELECT coalesce(array_agg(c.id), '{{}}') INTO v_got FROM (
+                    SELECT x.id FROM {SCHEMA}.runs x
+                    JOIN unnest(p_names, p_versions) AS k(wf, ver)
+                      ON x.workflow = k.wf AND x.version = k.ver
+                    WHERE x.queue = v_name AND x.status = 'pending'
+                      AND x.admitted_at IS NULL AND x.wake_at <= now()
+                      AND x.id <> ALL (p_exclude)
+                    ORDER BY x.priority DESC, x.queue_seq LIMIT v_room
+                ) c;
+            ELSE
+                -- per key: the first (partition_concurrency - held) runs in queue order
+                SELECT coalesce(array_agg(c.id), '{{}}') INTO v_got FROM (
+                    SELECT w.id FROM (
+                        SELECT x.id, x.workflow, x.version, x.priority, x.queue_seq,
+                               row_number() OVER (PARTITION BY x.partition_key
+                                                  ORDER BY x.priority DESC, x.queue_seq)
+                                   AS place,
+                               coalesce(h.n, 0) AS held
+                        FROM {SCHEMA}.runs x
+                        LEFT JOIN (
+                            SELECT y.partition_key, count(*) AS n FROM {SCHEMA}.runs y
+                            WHERE y.queue = v_name AND y.admitted_at IS NOT NULL
+                              AND y.status IN ('pending', 'running', 'waiting')
+                            GROUP BY y.partition_key
+                        ) h ON h.partition_key = x.partition_key
+                        WHERE x.queue = v_name AND x.status = 'pending'
+                          AND x.admitted_at IS NULL AND x.wake_at <= now()
+                    ) w
+                    JOIN unnest(p_names, p_versions) AS k(wf, ver)
+                      ON w.workflow = k.wf AND w.version = k.ver
+                    WHERE w.place <= v_q.partition_concurrency - w.held
+                      AND w.id <> ALL (p_exclude)
+                    ORDER BY w.priority DESC, w.queue_seq LIMIT v_room
+                ) c;
+            END IF;
+            IF v_q.rate_limit IS NOT NULL AND cardinality(v_got) > 0 THEN
+                INSERT INTO {SCHEMA}.queue_starts (queue, at)
+                SELECT v_name, now() FROM unnest(v_got);
+            END IF;
+            v_ids := v_ids || v_got;
+            v_left := v_left - cardinality(v_got);
+        END LOOP;
+        RETURN QUERY
+        WITH u AS (
+            UPDATE {SCHEMA}.runs r
+            SET status = 'running', worker = p_worker, execution = gen_random_uuid(),
+                lease_until = now() + make_interval(secs => p_lease),
+                started_at = coalesce(r.started_at, now()),
+                -- admitted: the run holds a slot of its queue from here until it ends
+                admitted_at = CASE WHEN r.queue IS NULL THEN NULL
+                                   ELSE coalesce(r.admitted_at, now()) END,
+                timeout = coalesce(r.timeout, t.timeout),
+                deadline = CASE WHEN r.deadline IS NULL
+                                     AND coalesce(r.timeout, t.timeout) IS NOT NULL
+                                THEN now() + make_interval(secs => coalesce(r.timeout, t.timeout))
+                                ELSE r.deadline END,
+                updated_at = now()
+            FROM unnest(p_names, p_versions, p_timeouts) AS t(wf, ver, timeout)
+            WHERE r.id = ANY (v_ids) AND r.status IN ('pending', 'waiting')
+              AND t.wf = r.workflow AND t.ver = r.version
+            RETURNING r.id, r.execution, r.workflow, r.version, r.input::text AS input,
+                      r.recovery_attempts, extract(epoch FROM r.deadline)::float8 AS deadline,
+                      r.metadata::text AS metadata,
+                      extract(epoch FROM now())::float8 AS db_now, r.queue
+        )
+        SELECT u.id, u.execution, u.workflow, u.version, u.input, u.recovery_attempts,
+               u.deadline, u.metadata, u.db_now, u.queue,
+               l.seqs, l.names, l.kinds, l.statuses, l.attempts, l.outputs, l.errors
+        FROM u LEFT JOIN LATERAL (
+            SELECT array_agg(s.seq ORDER BY s.seq) AS seqs,
+                   array_agg(s.name ORDER BY s.seq) AS names,
+                   array_agg(s.kind ORDER BY s.seq) AS kinds,
+                   array_agg(s.status ORDER BY s.seq) AS statuses,
+                   array_agg(s.attempt ORDER BY s.seq) AS attempts,
+                   array_agg(s.output::text ORDER BY s.seq) AS outputs,
+                   array_agg(s.error::text ORDER BY s.seq) AS errors
+            FROM {SCHEMA}.steps s WHERE s.run_id = u.id
+        ) l ON true;
+    END
+    $fn$;
+    """,
+    # 6: run events (ctx.set_event): an event checkpoint wakes flow.get_event's waiters on the
     # channel of finished runs, in the transaction that records it (also when fork copies it)
     f"""
     CREATE FUNCTION {SCHEMA}.notify_event() RETURNS trigger LANGUAGE plpgsql AS $$

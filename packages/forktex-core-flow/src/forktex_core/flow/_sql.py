@@ -23,21 +23,103 @@ DONE_CHANNEL = "forktex_flow_done"  # the id of a run that has finished
 
 # -- clients -----------------------------------------------------------------------------------
 
+# Without a conflict target, so a reused idempotency key and a live dedup key both end in
+# DO NOTHING (the caller then looks up the run that holds the key). $8 queue, $9 priority,
+# $10 partition key, $11 dedup key, $12 delay in seconds, $13 an absolute start time.
 START = f"""
 WITH ins AS (
     INSERT INTO {SCHEMA}.runs
-        (id, workflow, version, status, input, idempotency_key, wake_at, timeout, metadata)
-    VALUES ($1, $2, $3, 'pending', $4::json, $5, now(), $6, $7::jsonb)
-    ON CONFLICT (workflow, idempotency_key) DO NOTHING
-    RETURNING id
+        (id, workflow, version, status, input, idempotency_key, wake_at, timeout, metadata,
+         queue, priority, partition_key, queue_seq, dedup_key)
+    VALUES ($1, $2, $3, 'pending', $4::json, $5,
+            coalesce($13::timestamptz, now() + make_interval(secs => coalesce($12::float8, 0))),
+            $6, $7::jsonb, $8, $9, $10,
+            CASE WHEN $8::text IS NULL THEN NULL ELSE nextval('{SCHEMA}.queue_order') END, $11)
+    ON CONFLICT DO NOTHING
+    RETURNING id, wake_at <= now() AS due
 )
-SELECT id, pg_notify('{WORK_CHANNEL}', '') FROM ins
+SELECT id, CASE WHEN due THEN pg_notify('{WORK_CHANNEL}', '') END FROM ins
 """
 
 IDEMPOTENT_RUN = f"SELECT id FROM {SCHEMA}.runs WHERE workflow = $1 AND idempotency_key = $2"
 
+# The version a start by name uses when this process has not registered the workflow: the
+# newest one any worker (live or recently seen) announces, else the newest one started.
+LATEST_VERSION = f"""
+SELECT coalesce(
+    (SELECT max(split_part(v, ':', 2)::int) FROM {SCHEMA}.workers w,
+            jsonb_array_elements_text(w.versions) AS v
+     WHERE split_part(v, ':', 1) = $1),
+    (SELECT max(version) FROM {SCHEMA}.runs WHERE workflow = $1))
+"""
+
+DEDUP_RUN = f"""
+SELECT id FROM {SCHEMA}.runs
+WHERE workflow = $1 AND dedup_key = $2 AND status IN ('pending', 'running', 'waiting')
+"""
+
+# Declare (or redefine: the latest declaration wins) a queue; returns the definition it
+# replaced when that differed, so the caller can warn. Workers are told (a new queue may
+# need a claim of the queued kind).
+_QUEUE_FIELDS = (
+    "concurrency, worker_concurrency, rate_limit, rate_period, priorities, partition_concurrency"
+)
+DECLARE_QUEUE = f"""
+WITH old AS (
+    SELECT {_QUEUE_FIELDS} FROM {SCHEMA}.queues WHERE name = $1 FOR UPDATE
+), up AS (
+    INSERT INTO {SCHEMA}.queues (name, {_QUEUE_FIELDS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (name) DO UPDATE
+    SET concurrency = EXCLUDED.concurrency, worker_concurrency = EXCLUDED.worker_concurrency,
+        rate_limit = EXCLUDED.rate_limit, rate_period = EXCLUDED.rate_period,
+        priorities = EXCLUDED.priorities,
+        partition_concurrency = EXCLUDED.partition_concurrency, updated_at = now()
+    WHERE ({SCHEMA}.queues.concurrency, {SCHEMA}.queues.worker_concurrency,
+           {SCHEMA}.queues.rate_limit, {SCHEMA}.queues.rate_period, {SCHEMA}.queues.priorities,
+           {SCHEMA}.queues.partition_concurrency)
+          IS DISTINCT FROM ($2, $3, $4, $5::float8, $6, $7)
+    RETURNING 1
+)
+SELECT old.*, (SELECT count(*) FROM up) AS changed,
+       CASE WHEN EXISTS (SELECT 1 FROM up) THEN pg_notify('{WORK_CHANNEL}', 'queues') END
+FROM (SELECT 1) one LEFT JOIN old ON true
+"""
+
+QUEUE = f"SELECT name, {_QUEUE_FIELDS} FROM {SCHEMA}.queues WHERE name = $1"
+
+HAS_QUEUES = f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.queues)"
+
+# flow.queues(): each queue's definition, depth (runs not admitted yet, and how many of
+# them are due), runs holding a slot (and of those, running now), starts in the current
+# rate window, and the slots held per partition key.
+QUEUES = f"""
+SELECT q.name, q.concurrency, q.worker_concurrency, q.rate_limit, q.rate_period, q.priorities,
+       q.partition_concurrency,
+       (SELECT count(*) FROM {SCHEMA}.runs x WHERE x.queue = q.name AND x.status = 'pending'
+          AND x.admitted_at IS NULL) AS depth,
+       (SELECT count(*) FROM {SCHEMA}.runs x WHERE x.queue = q.name AND x.status = 'pending'
+          AND x.admitted_at IS NULL AND x.wake_at > now()) AS delayed,
+       (SELECT count(*) FROM {SCHEMA}.runs x WHERE x.queue = q.name
+          AND x.admitted_at IS NOT NULL AND x.status IN ('pending', 'running', 'waiting'))
+          AS active,
+       (SELECT count(*) FROM {SCHEMA}.runs x WHERE x.queue = q.name
+          AND x.admitted_at IS NOT NULL AND x.status = 'running') AS running,
+       CASE WHEN q.rate_limit IS NULL THEN NULL ELSE
+           (SELECT count(*) FROM {SCHEMA}.queue_starts s WHERE s.queue = q.name
+              AND s.at >= now() - make_interval(secs => q.rate_period)) END AS window_starts,
+       (SELECT coalesce(jsonb_object_agg(p.partition_key, p.n), '{{}}'::jsonb)::text FROM (
+            SELECT x.partition_key, count(*) AS n FROM {SCHEMA}.runs x
+            WHERE x.queue = q.name AND x.partition_key IS NOT NULL
+              AND x.admitted_at IS NOT NULL AND x.status IN ('pending', 'running', 'waiting')
+            GROUP BY x.partition_key) p) AS partitions
+FROM {SCHEMA}.queues q
+WHERE ($1::text IS NULL OR q.name = $1)
+ORDER BY q.name
+"""
+
 _RUN_COLUMNS = (
     "id, workflow, version, status, input::text AS input, output::text AS output, "
+    "queue, priority, partition_key, dedup_key, "
     "error::text AS error, idempotency_key, worker, lease_until, recovery_attempts, wake_at, "
     "deadline, metadata::text AS metadata, created_at, updated_at, started_at, finished_at, "
     # runnable, but no live worker has this (workflow, version) registered
@@ -55,18 +137,20 @@ def get_run(stale: float) -> str:
 
 
 def list_runs(stale: float, *, by_metadata: bool) -> str:
-    """Runs filtered by workflow, statuses, creation time and (``$7``) metadata, newest first.
+    """Runs filtered by workflow, statuses, creation time, queue (``$7``) and (``$8``)
+    metadata, newest first.
 
     The metadata clause is there only with a filter, so the planner can use the GIN index
     (no ``$7 IS NULL OR``).
     """
     columns = _RUN_COLUMNS.replace("{stale}", repr(float(stale)))
-    meta_clause = "AND metadata @> $7::jsonb" if by_metadata else ""
+    meta_clause = "AND metadata @> $8::jsonb" if by_metadata else ""
     return f"""SELECT {columns} FROM {SCHEMA}.runs
             WHERE ($1::text IS NULL OR workflow = $1)
               AND ($2::text[] IS NULL OR status = ANY($2::text[]))
               AND ($3::timestamptz IS NULL OR created_at >= $3)
               AND ($4::timestamptz IS NULL OR created_at < $4)
+              AND ($7::text IS NULL OR queue = $7)
               {meta_clause}
             ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"""
 
@@ -86,6 +170,8 @@ RUN_STATUS = f"SELECT status FROM {SCHEMA}.runs WHERE id = $1"
 # unconsumed signals in a later statement of the same transaction. (The lock is FOR NO KEY
 # UPDATE: it conflicts with the suspension's update but not with the key-share locks that
 # checkpoint inserts take on their own run, so two runs signalling each other never deadlock.)
+# A pending run is notified too: a claim that ran while SEND held the row passed over it
+# (SKIP LOCKED), e.g. right after continue-as-new put it back, and nothing else wakes a worker.
 SEND = f"""
 WITH r AS (
     SELECT id, status FROM {SCHEMA}.runs WHERE id = $1 FOR NO KEY UPDATE
@@ -100,7 +186,8 @@ WITH r AS (
     RETURNING 1
 )
 SELECT r.status, (SELECT id FROM ins) AS signal_id,
-       CASE WHEN r.status = 'waiting' THEN pg_notify('{WORK_CHANNEL}', '') END AS notified
+       CASE WHEN r.status IN ('pending', 'waiting') THEN pg_notify('{WORK_CHANNEL}', '') END
+           AS notified
 FROM r
 """
 
@@ -141,7 +228,7 @@ RETRY = f"""
 UPDATE {SCHEMA}.runs
 SET status = 'pending', error = NULL, output = NULL, finished_at = NULL, worker = NULL,
     execution = NULL, lease_until = NULL, recovery_attempts = 0, wake_at = now(),
-    updated_at = now(), deadline = NULL
+    updated_at = now(), deadline = NULL, admitted_at = NULL
 WHERE id = $1
 RETURNING pg_notify('{WORK_CHANNEL}', '')
 """
@@ -167,14 +254,15 @@ FORGET_WORKER = f"DELETE FROM {SCHEMA}.workers WHERE id = $1"
 # Claim up to $1 runs: one FOR UPDATE SKIP LOCKED probe of the (workflow, version, wake_at)
 # index per registered pair (so runs of versions this worker lacks are never scanned),
 # start one execution per run (a fresh id in runs.execution), set its lease and, on the
-# first pickup, its deadline; return each run with its whole checkpoint log, so replay
-# needs no further reads.
+# first pickup, its deadline (the run's timeout, else the worker's for that version ($7):
+# runs started by name from a client store none); return each run with its whole
+# checkpoint log, so replay needs no further reads.
 CLAIM = f"""
 WITH c AS (
     SELECT r.id FROM unnest($3::text[], $5::int[]) AS k(workflow, version)
     CROSS JOIN LATERAL (
         SELECT id, wake_at FROM {SCHEMA}.runs
-        WHERE workflow = k.workflow AND version = k.version
+        WHERE workflow = k.workflow AND version = k.version AND queue IS NULL
           AND status IN ('pending', 'waiting') AND wake_at <= now()
           AND id <> ALL ($6::uuid[])
         ORDER BY wake_at
@@ -188,13 +276,18 @@ WITH c AS (
     SET status = 'running', worker = $2, execution = gen_random_uuid(),
         lease_until = now() + make_interval(secs => $4),
         started_at = coalesce(r.started_at, now()),
-        deadline = CASE WHEN r.deadline IS NULL AND r.timeout IS NOT NULL
-                        THEN now() + make_interval(secs => r.timeout) ELSE r.deadline END,
+        timeout = coalesce(r.timeout, t.timeout),
+        deadline = CASE WHEN r.deadline IS NULL AND coalesce(r.timeout, t.timeout) IS NOT NULL
+                        THEN now() + make_interval(secs => coalesce(r.timeout, t.timeout))
+                        ELSE r.deadline END,
         updated_at = now()
+    FROM unnest($3::text[], $5::int[], $7::float8[]) AS t(workflow, version, timeout)
     WHERE r.id = ANY (ARRAY(SELECT id FROM c))
+      AND t.workflow = r.workflow AND t.version = r.version
     RETURNING r.id, r.execution, r.workflow, r.version, r.input::text AS input,
               r.recovery_attempts, extract(epoch FROM r.deadline)::float8 AS deadline,
-              r.metadata::text AS metadata, extract(epoch FROM now())::float8 AS db_now
+              r.metadata::text AS metadata, extract(epoch FROM now())::float8 AS db_now,
+              r.queue
 )
 SELECT u.*, l.seqs, l.names, l.kinds, l.statuses, l.attempts, l.outputs, l.errors
 FROM u LEFT JOIN LATERAL (
@@ -209,17 +302,29 @@ FROM u LEFT JOIN LATERAL (
 """
 
 
+# The claim of a worker once queues exist: runs outside queues as above, then admissions to
+# each queue under its row lock (the function ``claim_queued`` of migration 5). $8 and $9
+# are this worker's running runs per queue (its worker_concurrency is enforced on them).
+CLAIM_QUEUED = f"SELECT * FROM {SCHEMA}.claim_queued($1, $2, $3, $5, $4, $6, $8, $9, $7)"
+
+
 def claim_args(
-    limit: int, worker: str, keys: list[str], lease: float, exclude: list[uuid.UUID]
+    limit: int,
+    worker: str,
+    keys: list[str],
+    lease: float,
+    exclude: list[uuid.UUID],
+    timeouts: list[float | None] | None = None,
 ) -> tuple[object, ...]:
-    """The parameters of :data:`CLAIM` for the registered ``keys`` (``name:version``)."""
+    """The parameters of :data:`CLAIM` for the registered ``keys`` (``name:version``) and
+    their workflow ``timeouts`` (seconds or None, in the order of ``keys``)."""
     names: list[str] = []
     versions: list[int] = []
     for key in keys:
         name, _, version = key.rpartition(":")
         names.append(name)
         versions.append(int(version))
-    return (limit, worker, names, lease, versions, exclude)
+    return (limit, worker, names, lease, versions, exclude, timeouts or [None] * len(keys))
 
 
 # The worker's row (its versions ride along, so late registrations reach it) and the leases
@@ -479,6 +584,13 @@ DELETE FROM {SCHEMA}.runs WHERE id IN (
 )
 """
 
+# Admission instants older than their queue's window count for nothing any more.
+PRUNE_STARTS = f"""
+DELETE FROM {SCHEMA}.queue_starts s
+WHERE s.at < now() - make_interval(secs => coalesce(
+    (SELECT q.rate_period FROM {SCHEMA}.queues q WHERE q.name = s.queue), 0))
+"""
+
 FORGET_WORKERS = f"""
 DELETE FROM {SCHEMA}.workers WHERE heartbeat < now() - make_interval(secs => $1)
 """
@@ -570,7 +682,7 @@ FROM {SCHEMA}.signals WHERE run_id = $1 ORDER BY id LIMIT $2
 # -- run events (ctx.set_event / flow.get_event) and forks ---------------------------------------
 
 # The run's status and the latest value of one event (the highest position wins); an event
-# checkpoint NOTIFYs DONE_CHANNEL with the run id (trigger of migration 5).
+# checkpoint NOTIFYs DONE_CHANNEL with the run id (trigger of migration 6).
 EVENT_OF = f"""
 SELECT r.status, e.seq IS NOT NULL AS found, e.output::text AS value
 FROM {SCHEMA}.runs r
@@ -585,15 +697,19 @@ WHERE r.id = $1
 # The run a fork copies, locked against a concurrent retry, with its next position.
 FORK_SOURCE = f"""
 SELECT r.workflow, r.version, r.status, r.input::text AS input, r.metadata::text AS metadata,
-       r.timeout,
+       r.timeout, r.queue, r.priority, r.partition_key,
        (SELECT coalesce(max(s.seq) + 1, 0) FROM {SCHEMA}.steps s WHERE s.run_id = r.id)
            AS positions
 FROM {SCHEMA}.runs r WHERE r.id = $1 FOR SHARE
 """
 
+# A fork goes through its source's queue (in start order from now: a new queue position),
+# so the queue's limits hold for it too; not under the source's dedup key.
 FORK_RUN = f"""
-INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, wake_at, timeout, metadata)
-VALUES ($1, $2, $3, 'pending', $4::json, now(), $5, $6::jsonb)
+INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, wake_at, timeout, metadata,
+                           queue, priority, partition_key, queue_seq)
+VALUES ($1, $2, $3, 'pending', $4::json, now(), $5, $6::jsonb, $7, $8, $9,
+        CASE WHEN $7::text IS NULL THEN NULL ELSE nextval('{SCHEMA}.queue_order') END)
 RETURNING pg_notify('{WORK_CHANNEL}', '')
 """
 

@@ -3,20 +3,72 @@
 """Starting a run: check the request, let the hooks see it, store it as ``pending``.
 
 The insert also NOTIFYs the workers, so an idle one claims the run at once. An
-``idempotency_key`` already used for the workflow returns the existing run instead.
+``idempotency_key`` already used for the workflow returns the existing run instead, and so
+does a ``dedup_key`` held by a live run of the workflow. A run may go through a queue
+(checked against the queue's stored definition) and start after a delay.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from ._defs import storable_text
-from ._errors import InvalidArgument
+from . import _telemetry as tm
+from ._defs import WorkflowDef, positive_int, storable_text
+from ._errors import InvalidArgument, UnknownQueue, UnknownWorkflow
 from ._hooks import StartRequest
+from ._queues import Placement, Queue, delay_seconds, placement
 from ._registry import Registry
 from ._serde import Serializer, encode
 from ._store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class StartOptions:
+    """Flow control of a start: queue, priority, partition key, dedup key, start time."""
+
+    queue: Queue | str | None = None
+    priority: int = 0
+    partition_key: str | None = None
+    dedup_key: str | None = None
+    delay: float | timedelta | None = None
+    not_before: datetime | None = None
+
+
+async def _placement(
+    store: Store, registry: Registry, name: str | None, options: StartOptions
+) -> Placement:
+    """The checked queue placement of a start (declared queues are stored first)."""
+    if name is None:
+        return placement(None, None, options.priority, options.partition_key)
+    storable_text(name, "queue")
+    await store.declare_queues(registry.queues())
+    definition = await store.queue(name)
+    if definition is None:
+        raise UnknownQueue(name)
+    return placement(definition, name, options.priority, options.partition_key)
+
+
+async def _by_name(store: Store, workflow: object, version: object) -> WorkflowDef:
+    """The definition of a start by name in a process that runs no code of it (a client):
+    the given version, else the newest one a worker announces or a run has, else 1.
+    No default queue is known here (start(queue=...) names one); the timeout is set by the
+    worker's claim from its own registration."""
+
+    async def body() -> None:  # never run: workers run their own registered body
+        return None
+
+    if not isinstance(workflow, str) or not workflow:
+        raise InvalidArgument(f"workflow must be a workflow name, got {workflow!r}")
+    if ":" in storable_text(workflow, "workflow name"):
+        raise InvalidArgument(f"workflow name must not contain ':', got {workflow!r}")
+    if version is not None:
+        ver = positive_int(version, "version")
+    else:
+        ver = await store.latest_version(workflow) or 1
+    return WorkflowDef(workflow, ver, body, None, True)
 
 
 async def start_run(
@@ -29,6 +81,9 @@ async def start_run(
     idempotency_key: str | None,
     version: int | None,
     metadata: dict[str, Any] | None,
+    options: StartOptions = StartOptions(),
+    conn: Any = None,
+    by_name: bool = False,
 ) -> uuid.UUID:
     """Persist a new run of ``workflow`` (a name or a decorated function); its id.
 
@@ -37,9 +92,31 @@ async def start_run(
         run_id = await start_run(store, registry, serializer, "cloud.deploy", {"name": "web"},
                                  idempotency_key=None, version=None, metadata=None)
     """
-    wdef = registry.lookup(workflow, version)
+    try:
+        wdef = registry.lookup(workflow, version)
+    except UnknownWorkflow:
+        # a client (no workflow registered here) starts by name: the run waits for a worker
+        if not (by_name or not registry.keys()):
+            raise
+        wdef = await _by_name(store, workflow, version)
     if idempotency_key is not None:
         storable_text(idempotency_key, "idempotency_key", max_length=1000)
+    if options.dedup_key is not None:
+        storable_text(options.dedup_key, "dedup_key", max_length=1000)
+    queue = options.queue
+    if isinstance(queue, Queue):
+        registry.add_queue(queue)
+        queue = queue.name
+    place = await _placement(store, registry, queue if queue is not None else wdef.queue, options)
+    delay = delay_seconds(options.delay)
+    not_before = options.not_before
+    if not_before is not None:
+        if not isinstance(not_before, datetime) or not_before.tzinfo is None:
+            raise InvalidArgument(
+                f"not_before must be a timezone-aware datetime, got {not_before!r}"
+            )
+        if delay is not None:
+            raise InvalidArgument("give delay= or not_before=, not both")
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidArgument(f"metadata must be a dict or None, got {metadata!r}")
     hooks = registry.hooks
@@ -49,8 +126,20 @@ async def start_run(
         )
         await hooks.start(request)
         metadata = request.metadata
+    metadata = tm.carried(metadata)  # the caller's trace continues into the run
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
     meta = encode(serializer, metadata or {}, "run metadata")
     return await store.insert_run(
-        uuid.uuid4(), wdef.name, wdef.version, text, idempotency_key, wdef.timeout, meta
+        uuid.uuid4(),
+        wdef.name,
+        wdef.version,
+        text,
+        idempotency_key,
+        wdef.timeout,
+        meta,
+        place,
+        options.dedup_key,
+        delay,
+        not_before,
+        conn,
     )

@@ -23,9 +23,9 @@ import asyncpg
 
 from . import _signals as signals
 from . import _sql as sql
-from ._claim import ClaimedRun, claim
+from ._claim import ClaimedRun, claim, claim_queued
 from ._connections import Connections
-from ._db import TRANSIENT, retry_transient
+from ._db import TRANSIENT, log, retry_transient
 from ._errors import (
     FlowError,
     InvalidArgument,
@@ -35,9 +35,11 @@ from ._errors import (
     RunNotRetryable,
 )
 from ._listener import Listener
+from ._queues import Placement, Queue, QueueInfo, queue_info
 from ._records import FINISHED_VALUES
 from ._schema import LOCK_CLASS, LOCK_LEADER
 from ._settings import Settings
+from ._telemetry import TRACE_KEY
 from ._unavailable import Target
 
 if TYPE_CHECKING:
@@ -79,6 +81,8 @@ class Store:
         self._list_runs_by_metadata = sql.list_runs(stale, by_metadata=True)
         self._stale = stale
         self._pages: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._queue_defs: dict[str, Queue] = {}
+        self._declared: set[Queue] = set()
 
     def __repr__(self) -> str:
         return f"Store({self._connections.masked_url!r})"
@@ -135,18 +139,96 @@ class Store:
         idempotency_key: str | None,
         timeout: float | None,  # noqa: ASYNC109 - the run's workflow timeout, stored
         metadata: str,
+        place: Placement = Placement(),  # noqa: B008 - frozen, shared safely
+        dedup_key: str | None = None,
+        delay: float | None = None,
+        not_before: datetime | None = None,
+        conn: asyncpg.Connection | None = None,
     ) -> uuid.UUID:
-        """Insert a pending run and wake the workers; the existing run for a reused key."""
-        pool = await self._connections.client()
-        row = await pool.fetchrow(
-            sql.START, run_id, workflow, version, input, idempotency_key, timeout, metadata
+        """Insert a pending run and wake the workers; the existing run for a reused
+        idempotency key or a live dedup key. ``conn`` runs it in the caller's transaction."""
+        args = (
+            run_id,
+            workflow,
+            version,
+            input,
+            idempotency_key,
+            timeout,
+            metadata,
+            place.queue,
+            place.priority,
+            place.partition_key,
+            dedup_key,
+            delay,
+            not_before,
         )
-        if row is not None:
-            return uuid.UUID(str(row[0]))
-        existing = await pool.fetchval(sql.IDEMPOTENT_RUN, workflow, idempotency_key)
-        if existing is None:  # pragma: no cover - pruned between the two statements
-            raise FlowError("idempotent start raced with retention pruning; retry the call")
-        return uuid.UUID(str(existing))
+        db: Any = conn if conn is not None else await self._connections.client()
+        for _ in range(10):
+            row = await db.fetchrow(sql.START, *args)
+            if row is not None:
+                return uuid.UUID(str(row[0]))
+            if idempotency_key is not None:
+                existing = await db.fetchval(sql.IDEMPOTENT_RUN, workflow, idempotency_key)
+                if existing is not None:
+                    return uuid.UUID(str(existing))
+            if dedup_key is not None:
+                existing = await db.fetchval(sql.DEDUP_RUN, workflow, dedup_key)
+                if existing is not None:
+                    return uuid.UUID(str(existing))
+            # the run holding the key finished (or was pruned) in between: insert again
+        raise FlowError("start kept racing with the run holding its key; retry the call")
+
+    async def latest_version(self, workflow: str) -> int | None:
+        """The newest version of ``workflow`` a worker announces (or a run has), if any."""
+        pool = await self._connections.client()
+        value = await pool.fetchval(sql.LATEST_VERSION, workflow)
+        return None if value is None else int(value)
+
+    # -- queues -----------------------------------------------------------------------------
+
+    async def declare_queues(self, queues: list[Queue]) -> None:
+        """Store the definitions of ``queues`` (the latest declaration wins; a changed
+        definition is logged as a warning). Each definition is stored once per store."""
+        pending = [q for q in queues if q not in self._declared]
+        if not pending:
+            return
+        pool = await self._connections.client()
+        for queue in pending:
+            row = await pool.fetchrow(sql.DECLARE_QUEUE, queue.name, *queue.args())
+            if row["changed"] and row["priorities"] is not None:
+                old = Queue.from_row({**dict(row), "name": queue.name})
+                log.warning(
+                    "flow: queue %r redefined: %r replaces %r (the latest declaration wins)",
+                    queue.name,
+                    queue,
+                    old,
+                )
+            self._declared.add(queue)
+            self._queue_defs[queue.name] = queue
+
+    async def queue(self, name: str) -> Queue | None:
+        """The stored definition of queue ``name`` (read once, then cached), or None."""
+        known = self._queue_defs.get(name)
+        if known is not None:
+            return known
+        pool = await self._connections.client()
+        row = await pool.fetchrow(sql.QUEUE, name)
+        if row is None:
+            return None
+        self._queue_defs[name] = Queue.from_row(row)
+        return self._queue_defs[name]
+
+    async def queues(self, name: str | None) -> list[QueueInfo]:
+        """Every queue (or the one called ``name``) with its depth, slots and rate window."""
+        pool = await self._connections.client()
+        rows = await retry_transient(
+            lambda: pool.fetch(sql.QUEUES, name), within=READ_RETRY, what="queues"
+        )
+        return [queue_info(r) for r in rows]
+
+    async def has_queues(self) -> bool:
+        """Whether any queue is declared (workers then claim through ``claim_queued``)."""
+        return bool(await self._connections.workers.fetchval(sql.HAS_QUEUES))
 
     async def run(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         """The row of one run (JSON columns as text), or None."""
@@ -164,12 +246,13 @@ class Store:
         limit: int,
         offset: int,
         metadata: str | None,
+        queue: str | None = None,
     ) -> list[asyncpg.Record]:
         """Rows of runs, newest first; ``metadata`` (JSON text) filters by containment."""
         statement = self._list_runs if metadata is None else self._list_runs_by_metadata
         extra = () if metadata is None else (metadata,)
         pool = await self._connections.client()
-        args = (workflow, statuses, created_after, created_before, limit, offset, *extra)
+        args = (workflow, statuses, created_after, created_before, limit, offset, queue, *extra)
         rows: list[asyncpg.Record] = await retry_transient(
             lambda: pool.fetch(statement, *args), within=READ_RETRY, what="list_runs"
         )
@@ -279,10 +362,33 @@ class Store:
         await self._connections.close_workers()
 
     async def claim(
-        self, limit: int, worker: str, keys: list[str], lease: float, exclude: list[uuid.UUID]
+        self,
+        limit: int,
+        worker: str,
+        keys: list[str],
+        lease: float,
+        exclude: list[uuid.UUID],
+        timeouts: list[float | None] | None = None,
     ) -> list[ClaimedRun]:
-        """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``."""
-        return await claim(self._connections.workers, limit, worker, keys, lease, exclude)
+        """Claim up to ``limit`` runnable runs of ``keys``, except the runs in ``exclude``
+        (``timeouts``: the keys' workflow timeouts, for runs started without one)."""
+        return await claim(self._connections.workers, limit, worker, keys, lease, exclude, timeouts)
+
+    async def claim_queued(
+        self,
+        limit: int,
+        worker: str,
+        keys: list[str],
+        lease: float,
+        exclude: list[uuid.UUID],
+        active: dict[str, int],
+        timeouts: list[float | None] | None = None,
+    ) -> list[ClaimedRun]:
+        """:meth:`claim`, plus admissions to queues; ``active`` counts this worker's runs
+        per queue (its ``worker_concurrency`` applies to them)."""
+        return await claim_queued(
+            self._connections.workers, limit, worker, keys, lease, exclude, active, timeouts
+        )
 
     async def heartbeat(
         self,
@@ -470,6 +576,7 @@ class Store:
 
     async def prune(self, conn: asyncpg.Connection, retention: float, batch: int) -> int:
         """Delete up to ``batch`` runs finished more than ``retention`` s ago; how many."""
+        await conn.execute(sql.PRUNE_STARTS)
         result = await conn.execute(sql.PRUNE, retention, batch)
         return int(result.split()[-1])
 
@@ -616,8 +723,9 @@ class Store:
         lineage: dict[str, Any],
     ) -> None:
         """Create run ``new_id`` from the finished run ``source``: its input and metadata
-        (plus ``lineage``), its final checkpoints before ``from_step``, on ``version``
-        (number, timeout) or the source's; one transaction.
+        (plus ``lineage``), its queue, priority and partition key, its final checkpoints
+        before ``from_step``, on ``version`` (number, timeout) or the source's; one
+        transaction.
 
         Raises :class:`RunNotFound`, and :class:`InvalidArgument` for a run not finished or a
         ``from_step`` past its log.
@@ -638,7 +746,10 @@ class Store:
                     f"recorded by run {source}), got {from_step}"
                 )
             number, timeout = version if version is not None else (row["version"], row["timeout"])
-            metadata = {**json.loads(row["metadata"] or "{}"), **lineage}
+            # the original's trace context stays with it (lineage brings the forker's)
+            original = json.loads(row["metadata"] or "{}")
+            original.pop(TRACE_KEY, None)
+            metadata = {**original, **lineage}
             await conn.fetchval(
                 sql.FORK_RUN,
                 new_id,
@@ -647,6 +758,9 @@ class Store:
                 row["input"],
                 timeout,
                 json.dumps(metadata),
+                row["queue"],
+                row["priority"],
+                row["partition_key"],
             )
             await conn.execute(sql.FORK_STEPS, new_id, source, from_step)
 

@@ -78,6 +78,10 @@ class Worker:
         self._notes = 0
         self._timers: list[float] = []  # wake-up times on the database's clock
         self._keys = registry.keys()
+        self._queued = False  # queues exist: claim through admission (claim_queued)
+        self._recheck = False  # ask the database whether queues exist (before the next claim)
+        self._checked = 0.0  # when it was last asked (monotonic)
+        self._queue_active: dict[str, int] = {}  # this worker's running runs per queue
         self._keeper: LeaseKeeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = asyncio.Event()
@@ -105,11 +109,14 @@ class Worker:
                 if entry is not None:
                     entry[1].stop()
             return
+        if payload == "queues":
+            self._queued = True
         self._notes += 1
         self._more = True
         self._wake.set()
 
     def _on_reconnect(self) -> None:
+        self._recheck = True  # a "queues" notification may have been missed
         self._more = True
         self._wake.set()
 
@@ -154,7 +161,9 @@ class Worker:
             self.worker_id, socket.gethostname(), os.getpid(), self._keys
         )
         self.clock.observe(db_now, sent, time.monotonic())
+        await self.store.declare_queues(self.registry.queues())
         await listener.start()
+        self._queued = await self.store.has_queues()
 
     async def _start(self, listener: Listener) -> None:
         """:meth:`_connect`, riding out connections lost meanwhile (up to ``max_outage``);
@@ -238,6 +247,8 @@ class Worker:
     async def _claim_loop(self) -> None:
         delay = 0.05
         lease = self.settings.lease
+        poll = self.settings.poll_interval
+        self._checked = time.monotonic()
         while not self._stopping.is_set():
             self._check_outage()
             free = self.concurrency - len(self._active)
@@ -245,10 +256,34 @@ class Worker:
                 self._wake.clear()
                 self._more = False
                 try:
+                    if not self._queued and (
+                        self._recheck or time.monotonic() - self._checked > poll
+                    ):
+                        # a "queues" notification may have been missed: look, at most
+                        # once per poll interval
+                        self._queued = await self.store.has_queues()
+                        self._checked = time.monotonic()
+                    self._recheck = False
                     sent = time.monotonic()
-                    runs = await self.store.claim(
-                        free, self.worker_id, self._keys, lease, list(self._active)
-                    )
+                    if self._queued:
+                        runs = await self.store.claim_queued(
+                            free,
+                            self.worker_id,
+                            self._keys,
+                            lease,
+                            list(self._active),
+                            self._queue_active,
+                            self._timeouts(),
+                        )
+                    else:
+                        runs = await self.store.claim(
+                            free,
+                            self.worker_id,
+                            self._keys,
+                            lease,
+                            list(self._active),
+                            self._timeouts(),
+                        )
                     if runs:
                         self.clock.observe(runs[0].db_now, sent, time.monotonic())
                     delay = 0.05
@@ -270,7 +305,17 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 self._more = True  # fallback poll
+                self._recheck = True
             self._wake.clear()
+
+    def _timeouts(self) -> list[float | None]:
+        """The workflow timeout of each served key (runs started by name lack theirs)."""
+        out: list[float | None] = []
+        for key in self._keys:
+            name, _, version = key.rpartition(":")
+            wdef = self.registry.workflow(name, int(version))
+            out.append(None if wdef is None else wdef.timeout)
+        return out
 
     def _due(self) -> bool:
         now = self.clock.now()
@@ -288,6 +333,9 @@ class Worker:
             log.error("flow: claimed run %s of unregistered %s", run.id, run.workflow)
             return
         keeper.hold(run.id, run.execution)
+        queue = run.queue
+        if queue is not None:
+            self._queue_active[queue] = self._queue_active.get(queue, 0) + 1
         driver = RunDriver(self, run, wf)
         task = asyncio.get_running_loop().create_task(driver.drive())
         self._active[run.id] = (task, driver)
@@ -297,6 +345,10 @@ class Worker:
             # Only now: the lease of an execution is renewed until it has settled its run.
             keeper.release(run.id, run.execution)
             self._active.pop(run.id, None)
+            if queue is not None:
+                # its slot (and this worker's) may be free: admit the next run
+                self._queue_active[queue] -= 1
+                self._more = True
             if self._notes != notes:  # claims meanwhile skipped this run: look again
                 self._more = True
             self._wake.set()

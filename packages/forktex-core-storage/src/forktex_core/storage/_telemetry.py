@@ -11,36 +11,20 @@ recorded: keys may be user data (``invoices/<customer>/...``), URLs carry signat
 
 from __future__ import annotations
 
-import importlib.metadata
-from collections.abc import Mapping
-from types import TracebackType
 from typing import Final
 
-from opentelemetry import context, trace
-from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
+
+from forktex_core.telemetry import Tracing, mark_failed, qualified_name, root_cause
 
 from ._errors import StorageError, StorageServiceError, StorageUnavailable
 
 SCOPE: Final = "forktex_core.storage"
-#: The semantic-conventions version the attribute names follow.
-SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.44.0"
-
-
-def _version() -> str | None:
-    try:
-        return importlib.metadata.version("forktex-core-storage")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree
-        return None
-
-
-tracer: Final = trace.get_tracer(SCOPE, _version(), schema_url=SCHEMA_URL)
-
 # Attribute names (semantic conventions where one exists, forktex.storage.* otherwise).
 BUCKET: Final = "aws.s3.bucket"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
-ERROR_TYPE: Final = "error.type"
 BACKEND: Final = "forktex.storage.backend"
 SIZE: Final = "forktex.storage.object.size"
 KEYS: Final = "forktex.storage.keys"
@@ -61,90 +45,6 @@ def client_attributes(backend: str, bucket: str, address: str | None) -> dict[st
     return attributes
 
 
-def operation(
-    name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue]
-) -> _Idle | _Recording:
-    """A span around one call: ``with operation(name, kind, attributes) as span: ...``.
-
-    Current (the parent of spans started inside, e.g. aiohttp's) only while it records; when
-    it does not - no SDK - the block gets the API's invalid span and nothing is attached or
-    ended. An exception leaving a recording block sets status ERROR and ``error.type``.
-    """
-    span = tracer.start_span(name, None, kind, attributes)
-    if span.is_recording():
-        return _Recording(span)
-    return _IDLE
-
-
-def detached(name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue]) -> Span:
-    """A span never made current, for an async generator (``list``, ``stream``): attaching
-    it there would leak into the caller's context between two items. End it with
-    :func:`finish`."""
-    return tracer.start_span(name, None, kind, attributes)
-
-
-def finish(span: Span, exc: BaseException | None) -> None:
-    """End a :func:`detached` span, failed by ``exc`` if given."""
-    if span.is_recording():
-        if exc is not None:
-            failed(span, exc)
-        span.end()
-
-
-class _Idle:
-    """The context manager of a span that does not record: nothing to attach or end."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> Span:
-        return trace.INVALID_SPAN
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-_IDLE: Final = _Idle()
-
-
-class _Recording:
-    """The context manager of a recording span: current inside, ended on exit."""
-
-    __slots__ = ("_token", "span")
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-        self._token: object = None
-
-    def __enter__(self) -> Span:
-        self._token = context.attach(trace.set_span_in_context(self.span))
-        return self.span
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        context.detach(self._token)  # type: ignore[arg-type]
-        if exc is not None:
-            failed(self.span, exc)
-        self.span.end()
-
-
-def qualified_name(cls: type) -> str:
-    """``aiohttp.client_exceptions.ClientConnectorError``, ``forktex_core.storage.ObjectNotFound``,
-    ``ConnectionRefusedError``: the class's public dotted name (private modules left out)."""
-    module = ".".join(p for p in cls.__module__.split(".") if not p.startswith("_"))
-    if module in ("", "builtins"):
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
-
-
 def error_type(exc: BaseException) -> str:
     """``error.type`` of ``exc``: the service's error code (``EntityTooLarge``) for a
     refusal without a type of its own; for an unusable service ``timeout`` or the original
@@ -153,9 +53,7 @@ def error_type(exc: BaseException) -> str:
     if isinstance(exc, StorageServiceError) and exc.code:
         return exc.code
     if isinstance(exc, StorageUnavailable) or not isinstance(exc, StorageError):
-        root = exc
-        while root.__cause__ is not None:
-            root = root.__cause__
+        root = root_cause(exc)
         if isinstance(root, TimeoutError):
             return "timeout"
         return qualified_name(type(root))
@@ -164,5 +62,17 @@ def error_type(exc: BaseException) -> str:
 
 def failed(span: Span, exc: BaseException) -> None:
     """Mark ``span`` as failed by ``exc``: status ERROR and ``error.type``, nothing else."""
-    span.set_attribute(ERROR_TYPE, error_type(exc))
-    span.set_status(StatusCode.ERROR)
+    mark_failed(span, error_type(exc))
+
+
+tracing: Final = Tracing(SCOPE, "forktex-core-storage", failed)
+tracer: Final = tracing.tracer
+#: ``with operation(name, kind, attributes) as span: ...``: a span around one call, current
+#: inside only while it records (the parent of e.g. aiohttp's spans); failures as
+#: :func:`failed` marks them.
+operation: Final = tracing.operation
+#: A span never made current, for an async generator (``list``, ``stream``): attaching it
+#: there would leak into the caller's context between two items. End it with ``finish``.
+detached: Final = tracing.start
+#: ``finish(span, exc)``: end a ``detached`` span, failed by ``exc`` if given.
+finish: Final = tracing.finish

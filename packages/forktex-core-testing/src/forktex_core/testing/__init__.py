@@ -11,7 +11,8 @@ Installing the package registers the pytest plugin; tests just ask for the fixtu
 Fixtures: ``forktex_postgres`` / ``forktex_postgres_url`` / ``forktex_new_database`` /
 ``forktex_async_engine``, ``forktex_redis`` / ``forktex_redis_url`` / ``forktex_redis_cluster``,
 ``forktex_s3``; ``forktex_otel`` (the OpenTelemetry SDK recording in memory, a
-:class:`Telemetry`; extra ``[otel]``); for fault tests ``forktex_fault_proxy`` (a
+:class:`Telemetry`; extra ``[otel]``; :func:`hide_otel_sdk` for tests without the
+SDK); for fault tests ``forktex_fault_proxy`` (a
 :class:`FaultProxy` in front of any of them), ``forktex_restartable_postgres`` and
 ``forktex_restartable_redis`` (private servers a test may restart). The helpers below
 start the same services outside pytest (demos, benchmarks, fault tests of your own).
@@ -19,8 +20,9 @@ start the same services outside pytest (demos, benchmarks, fault tests of your o
 
 from ._docker import docker_available
 from ._embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedS3, LocalRedisCluster
+from ._fresh import run_python
 from ._isolate import create_database, drop_database
-from ._otel import Telemetry
+from ._otel import Telemetry, hide_otel_sdk
 from ._proxy import FaultProxy
 from ._requests import WireProtocol
 from ._resolve import (
@@ -58,6 +60,7 @@ __all__ = [
     "create_database",
     "docker_available",
     "drop_database",
+    "hide_otel_sdk",
     "mask_url",
     "parse_postgres_url",
     "parse_redis_url",
@@ -65,4 +68,5 @@ __all__ = [
     "resolve_postgres",
     "resolve_redis",
     "resolve_s3",
+    "run_python",
 ]

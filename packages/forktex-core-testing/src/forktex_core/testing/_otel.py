@@ -9,6 +9,11 @@ modules under test depend on ``opentelemetry-api`` alone.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +28,42 @@ OTEL_MISSING = (
     "the OpenTelemetry SDK is not installed: pip install 'forktex-core-testing[otel]' "
     "(or opentelemetry-sdk)"
 )
+
+
+class _HiddenSdk(MetaPathFinder):
+    """Refuses to find ``opentelemetry.sdk`` and its submodules, as if not installed."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        if fullname == "opentelemetry.sdk" or fullname.startswith("opentelemetry.sdk."):
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
+def hide_otel_sdk() -> MetaPathFinder:
+    """Make the OpenTelemetry SDK unimportable in this process, as if it were not installed:
+    for a test (in a subprocess) proving that code traced through the API imports and works
+    without it. SDK modules already imported are dropped; remove the returned finder from
+    ``sys.meta_path`` to undo the rest.
+
+    Example::
+
+        from forktex_core.testing import hide_otel_sdk
+
+        hide_otel_sdk()
+        import forktex_core.cache  # works: it needs opentelemetry-api only
+    """
+    for name in [
+        m for m in sys.modules if m == "opentelemetry.sdk" or m.startswith("opentelemetry.sdk.")
+    ]:
+        del sys.modules[name]
+    finder = _HiddenSdk()
+    sys.meta_path.insert(0, finder)
+    return finder
 
 
 def _install() -> tuple[InMemorySpanExporter, InMemoryMetricReader | None]:

@@ -85,7 +85,7 @@ async def rotate_blobs(
     cursor = resume_after
     name = f"{target.fullname}.{blob.name}"
     attributes = _span_attributes(session, target, blob, old, new, batch_size, resume_after)
-    with tm.operation(f"vault.rotate_blobs {name}", attributes) as span:
+    with tm.operation(f"vault.rotate_blobs {name}", attributes=attributes) as span:
         try:
             while True:
                 query = sa.select(*pk_cols, raw).where(where_base)
@@ -94,7 +94,9 @@ async def rotate_blobs(
                 query = query.order_by(*pk_cols).limit(batch_size).with_for_update(of=target)
                 rotated = skipped = 0
                 new_failures: list[RotationFailure] = []
-                with tm.operation(f"vault.rotate_blobs.batch {name}", attributes) as batch_span:
+                with tm.operation(
+                    f"vault.rotate_blobs.batch {name}", attributes=attributes
+                ) as batch_span:
                     try:
                         rows = (await session.execute(query)).all()
                         if not rows:

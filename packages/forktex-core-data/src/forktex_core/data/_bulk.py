@@ -1,0 +1,467 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Bulk writes of the Postgres source, inside the caller's transaction: rewriting many
+rows at once (update-where, upsert), upserting by a unique field, and writing one import
+batch whose bad rows are reported and left out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ._compile import ROW_COLUMNS, register_literal
+from ._definition import Definition
+from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation, show
+from ._fields import Field, FieldType
+from ._results import ImportReport, RowError, RowResult
+from ._rows import (
+    chunk_size,
+    decode_row,
+    document,
+    insert_prepared,
+    number_rows,
+    prepare_rows,
+    unique_text,
+    write_links,
+    write_uniques,
+)
+from ._tabular import Record, from_cell, json_cell
+
+#: Rows per UPDATE statement when many rows are rewritten.
+REWRITE_CHUNK = 500
+#: How often a batch is retried when a concurrent writer takes a value it checked as free.
+_RETRIES = 5
+
+
+async def rewrite_rows(
+    conn: AsyncConnection,
+    d: Definition,
+    current: Sequence[RowResult],
+    changes: Sequence[Mapping[str, Any]],
+    actor: str | None = None,
+) -> list[RowResult]:
+    """Apply coerced partial ``changes`` to rows the caller locked ``FOR UPDATE``, with
+    their search words, links and unique claims, one statement per chunk."""
+    done: list[RowResult] = []
+    for start in range(0, len(current), REWRITE_CHUNK):
+        rows = current[start : start + REWRITE_CHUNK]
+        changed = changes[start : start + REWRITE_CHUNK]
+        merged = [{**row.values, **c} for row, c in zip(rows, changed, strict=True)]
+        docs, vectors = zip(*(document(d, m) for m in merged), strict=True)
+        ids = [row.id for row in rows]
+        records = (
+            await conn.execute(
+                text(
+                    "UPDATE forktex_data.rows AS r SET data = CAST(u.doc AS jsonb), "
+                    "search = CAST(u.vector AS tsvector), updated_at = now(), "
+                    "updated_by = CAST(:actor AS text) FROM "
+                    "unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
+                    "CAST(:vectors AS text[])) AS u(id, doc, vector) WHERE r.id = u.id "
+                    f"AND r.register_id = {register_literal(d.id)} RETURNING {ROW_COLUMNS}"
+                ),
+                {"ids": ids, "docs": list(docs), "vectors": list(vectors), "actor": actor},
+            )
+        ).all()
+        by_id = {record.id: decode_row(d, record) for record in records}
+        touched = {name for c in changed for name in c}
+        fields = [f for f in d.fields if f.name in touched]
+        await write_links(
+            conn,
+            d,
+            ids,
+            merged,
+            replace=True,
+            only=[f for f in fields if f.kind is FieldType.REFERENCE],
+        )
+        await write_uniques(
+            conn, d, ids, merged, [f for f in fields if f.unique], replace=[r.values for r in rows]
+        )
+        done += [by_id[rid] for rid in ids]
+    return done
+
+
+async def locked_rows(
+    conn: AsyncConnection, d: Definition, ids: Sequence[uuid.UUID]
+) -> list[RowResult]:
+    """The register's rows with these ids, locked ``FOR UPDATE``, in the order of ``ids``."""
+    records = await conn.execute(
+        text(
+            f"SELECT {ROW_COLUMNS} FROM forktex_data.rows r WHERE r.id = ANY(:ids) "
+            f"AND r.register_id = {register_literal(d.id)} AND r.tenant_id = :t "
+            "ORDER BY r.id FOR UPDATE"
+        ),
+        {"ids": list(ids), "t": d.tenant_id},
+    )
+    by_id = {record.id: decode_row(d, record) for record in records}
+    return [by_id[rid] for rid in ids if rid in by_id]
+
+
+async def _claimed(
+    conn: AsyncConnection, d: Definition, f: Field, values: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """Which of ``values`` of unique field ``f`` rows already hold: value -> row id."""
+    if not values:
+        return {}
+    rows = await conn.execute(
+        text(
+            "SELECT value, row_id FROM forktex_data.uniques WHERE field_id = :f "
+            "AND value = ANY(:vals)"
+        ),
+        {"f": d.field_ids[f.key], "vals": list(values)},
+    )
+    return {row.value: row.row_id for row in rows}
+
+
+def check_upsert_key(d: Definition, on: Any) -> Field:
+    """The unique field an upsert matches rows by; InvalidValue otherwise."""
+    f = d.field(on) if isinstance(on, str) else None
+    if f is None or not f.unique:
+        unique = [x.name for x in d.fields if x.unique]
+        raise InvalidValue(
+            f"upsert(on=...) takes the name of a unique field of register {d.name!r}, got "
+            f"{show(on, 80)}; unique fields: {', '.join(map(repr, unique)) or '(none)'}",
+            field=on if isinstance(on, str) else None,
+            value=on,
+        )
+    return f
+
+
+def upsert_keys(d: Definition, f: Field, changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The claimed text of each row's ``on`` value; InvalidValue when one lacks it or two
+    rows share it (which of them should win is not for the library to guess)."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(changes):
+        value = c.get(f.name)
+        if value is None:
+            raise InvalidValue(
+                f"upsert row {i} has no value for {f.name!r}, the field rows are matched by",
+                field=f.name,
+            )
+        key = unique_text(f, value)
+        if key in seen:
+            raise InvalidValue(
+                f"upsert rows {seen[key]} and {i} both have {f.name!r} = {show(value, 80)}; "
+                "merge them first",
+                field=f.name,
+                value=value,
+            )
+        seen[key] = i
+        keys.append(key)
+    return keys
+
+
+async def upsert_rows(
+    conn: AsyncConnection,
+    d: Definition,
+    f: Field,
+    rows: Sequence[Mapping[str, Any]],
+    actor: str | None = None,
+) -> list[RowResult]:
+    """Update the rows whose unique field ``f`` holds a given value (only the given fields
+    change), insert the others; results in the order of ``rows``. A value inserted
+    concurrently by another transaction makes that row an update on the next round."""
+    changes = [d.info.coercer.build(r, register=d.name, partial=True) for r in rows]
+    keys = upsert_keys(d, f, changes)
+    result: dict[int, RowResult] = {}
+    for _ in range(_RETRIES):
+        todo = [i for i in range(len(rows)) if i not in result]
+        existing = await _claimed(conn, d, f, [keys[i] for i in todo])
+        updates = [i for i in todo if keys[i] in existing]
+        if updates:
+            current = await locked_rows(conn, d, [existing[keys[i]] for i in updates])
+            by_id = {row.id: row for row in current}
+            pairs = [(i, by_id[existing[keys[i]]]) for i in updates if existing[keys[i]] in by_id]
+            written = await rewrite_rows(
+                conn, d, [row for _, row in pairs], [changes[i] for i, _ in pairs], actor
+            )
+            result |= {i: row for (i, _), row in zip(pairs, written, strict=True)}
+        inserts = [i for i in todo if i not in result and keys[i] not in existing]
+        if not inserts:
+            if len(result) == len(rows):
+                return [result[i] for i in range(len(rows))]
+            continue  # a matched row was deleted meanwhile: insert it next round
+        full = [d.info.coercer.build(rows[i], register=d.name) for i in inserts]
+        try:
+            async with conn.begin_nested():
+                await number_rows(conn, d, full)  # in the savepoint: a retry reuses them
+                written = await insert_prepared(conn, d, prepare_rows(d, full), actor)
+        except UniqueViolation as exc:
+            if exc.field != f.name:
+                raise
+            continue  # another transaction committed one of these values: match it now
+        result |= dict(zip(inserts, written, strict=True))
+        return [result[i] for i in range(len(rows))]
+    raise UniqueViolation(  # pragma: no cover - needs five concurrent races in a row
+        f"upsert on {f.name!r} of register {d.name!r} kept racing other writers; retry",
+        field=f.name,
+    )
+
+
+def cell_reader(
+    d: Definition, columns: Sequence[str]
+) -> Callable[[Mapping[str, str]], dict[str, Any]]:
+    """A function giving the raw values of a CSV row of these (checked) columns, empty
+    cells left out so defaults apply."""
+    fields = [(name, d.field(name)) for name in columns]
+    plain = {name for name, f in fields if f is not None and not json_cell(f)}
+
+    def read(record: Mapping[str, str]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, f in fields:
+            cell = record[name]
+            if cell == "":
+                continue
+            values[name] = cell if name in plain else from_cell(f, cell)  # type: ignore[arg-type]
+        return values
+
+    return read
+
+
+def check_columns(d: Definition, columns: Sequence[str]) -> None:
+    """InvalidValue naming the first header cell that is no field (or repeats one)."""
+    names = [f.name for f in d.fields]
+    for i, name in enumerate(columns):
+        if name not in names:
+            raise InvalidValue(
+                f"CSV column {show(name, 80)} is not a field of register {d.name!r}; fields: "
+                f"{', '.join(map(repr, names)) or '(none)'}",
+                field=name,
+            )
+        if name in columns[:i]:
+            raise InvalidValue(f"CSV header names column {show(name, 80)} twice", field=name)
+
+
+def _error(line: int, exc: DataError) -> RowError:
+    return RowError(line, str(exc), getattr(exc, "field", None))
+
+
+async def _unavailable(
+    conn: AsyncConnection, d: Definition, lines: Sequence[int], values: Sequence[dict[str, Any]]
+) -> dict[int, RowError]:
+    """Rows of a batch that cannot be written: a unique value taken by an existing row or an
+    earlier row of the batch, a reference to a row that does not exist."""
+    bad: dict[int, RowError] = {}
+    for f in d.fields:
+        if not f.unique:
+            continue
+        first: dict[str, int] = {}
+        for i, v in enumerate(values):
+            value = v.get(f.name)
+            if value is None:
+                continue
+            key = unique_text(f, value)
+            if key in first:
+                bad.setdefault(
+                    i,
+                    RowError(
+                        lines[i],
+                        f"field {f.name!r} is unique and line {lines[first[key]]} has the "
+                        f"same value {show(value, 80)}",
+                        f.name,
+                    ),
+                )
+            else:
+                first[key] = i
+        taken = await _claimed(conn, d, f, list(first))
+        for key, i in first.items():
+            if key in taken:
+                bad.setdefault(
+                    i,
+                    RowError(
+                        lines[i],
+                        f"field {f.name!r} is unique and {show(values[i][f.name], 80)} is "
+                        "already taken by another row",
+                        f.name,
+                    ),
+                )
+    for f in d.fields:
+        if f.kind is not FieldType.REFERENCE:
+            continue
+        wanted = {
+            t
+            for v in values
+            for t in ((v.get(f.name) or ()) if f.many else (v.get(f.name),))
+            if t is not None
+        }
+        if not wanted:
+            continue
+        found = set(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT id FROM forktex_data.rows WHERE id = ANY(:ids) AND "
+                        f"tenant_id = :t AND register_id = {register_literal(d.targets[f.key])}"
+                    ),
+                    {"ids": list(wanted), "t": d.tenant_id},
+                )
+            ).scalars()
+        )
+        for i, v in enumerate(values):
+            value = v.get(f.name)
+            missing = [t for t in ((value or ()) if f.many else (value,)) if t and t not in found]
+            if missing:
+                bad.setdefault(
+                    i,
+                    RowError(
+                        lines[i],
+                        f"field {f.name!r} references row {missing[0]}, which does not exist "
+                        f"in register {f.target!r}",
+                        f.name,
+                    ),
+                )
+    return bad
+
+
+def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, Any] | RowError:
+    """An import row's coerced values, or why it cannot be written."""
+    for key in raw:
+        if d.field(key) is None:
+            names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
+            return RowError(
+                line, f"register {d.name!r} has no field {show(key, 80)}; fields: {names}", key
+            )
+    try:
+        return d.info.coercer.build(raw, register=d.name)
+    except DataError as exc:
+        return _error(line, exc)
+
+
+async def _insert_chunks(
+    conn: AsyncConnection, d: Definition, values: Sequence[dict[str, Any]], actor: str | None
+) -> None:
+    """Insert coerced rows in chunks, encoding the next chunk while Postgres writes the
+    previous one (one transaction)."""
+    pending: asyncio.Task[list[RowResult]] | None = None
+    await number_rows(conn, d, values)
+    try:
+        size = chunk_size(len(values))
+        for start in range(0, len(values), size):
+            prepared = prepare_rows(d, values[start : start + size])
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared, actor))
+            await asyncio.sleep(0)
+        if pending is not None:
+            await pending
+            pending = None
+    finally:
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await pending
+
+
+async def write_batch(
+    conn: AsyncConnection,
+    d: Definition,
+    batch: Sequence[tuple[int, dict[str, Any]]],
+    actor: str | None = None,
+) -> tuple[int, list[RowError]]:
+    """Write one import batch of coerced rows: the good ones, the bad ones reported (never
+    written). Returns how many were written and the errors."""
+    errors: list[RowError] = []
+    lines = [line for line, _ in batch]
+    values = [v for _, v in batch]
+    for _ in range(_RETRIES):
+        bad = await _unavailable(conn, d, lines, values)
+        keep = [i for i in range(len(values)) if i not in bad]
+        if not keep:
+            break
+        try:
+            async with conn.begin_nested():
+                await _insert_chunks(conn, d, [values[i] for i in keep], actor)
+        except (UniqueViolation, ReferenceViolation):
+            continue  # a concurrent writer took a value or removed a target: check again
+        errors += bad.values()
+        return len(keep), sorted(errors, key=lambda e: e.line)
+    else:  # pragma: no cover - needs five concurrent races in a row
+        raise DataError(f"an import batch into register {d.name!r} kept racing other writers")
+    errors += bad.values()
+    return 0, sorted(errors, key=lambda e: e.line)
+
+
+async def run_import(
+    records: AsyncIterator[Record],
+    *,
+    d: Definition,
+    csv_header: bool,
+    write: Callable[[list[tuple[int, dict[str, Any]]]], Awaitable[tuple[int, list[RowError]]]],
+    batch_size: int,
+    max_errors: int,
+) -> ImportReport:
+    """Read records, write them ``batch_size`` at a time through ``write`` (one transaction
+    each), keep the first ``max_errors`` errors."""
+    read = written = failed = batches = 0
+    errors: list[RowError] = []
+    cells: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
+    batch: list[tuple[int, dict[str, Any]]] = []
+    unreadable: list[RowError] = []
+    # The next batch is read and parsed while Postgres writes the previous one.
+    pending: tuple[asyncio.Task[tuple[int, list[RowError]]], list[RowError]] | None = None
+
+    def note(new: Sequence[RowError]) -> None:
+        nonlocal failed
+        failed += len(new)
+        errors.extend(new[: max(0, max_errors - len(errors))])
+
+    async def settle() -> None:
+        nonlocal written, batches, pending
+        if pending is not None:
+            task, unread = pending
+            pending = None
+            n, problems = await task
+            written += n
+            batches += 1
+            note(sorted([*unread, *problems], key=lambda e: e.line))
+
+    async def flush() -> None:
+        nonlocal pending
+        await settle()
+        if batch or unreadable:
+            pending = (asyncio.ensure_future(write(list(batch))), list(unreadable))
+            batch.clear()
+            unreadable.clear()
+            await asyncio.sleep(0)  # hand the write to the driver before reading on
+
+    try:
+        async for record in records:
+            if csv_header and cells is None:
+                if record.values is None:
+                    raise InvalidValue(
+                        f"the CSV header (line {record.line}) cannot be read: {record.problem}"
+                    )
+                columns = list(record.values["columns"])
+                check_columns(d, columns)
+                cells = cell_reader(d, columns)
+                continue
+            read += 1
+            if record.values is None:
+                unreadable.append(RowError(record.line, record.problem or "unreadable"))
+                continue
+            try:
+                raw = cells(record.values) if cells is not None else record.values
+            except DataError as exc:
+                unreadable.append(_error(record.line, exc))
+                continue
+            values = coerce_row(d, record.line, raw)
+            if isinstance(values, RowError):
+                unreadable.append(values)
+                continue
+            batch.append((record.line, values))
+            if len(batch) >= batch_size:
+                await flush()
+            elif pending is not None and len(batch) % 64 == 0:
+                await asyncio.sleep(0)  # let the write in flight take its next round trip
+        await flush()
+        await settle()
+    finally:
+        if pending is not None:  # reading failed: let the write in flight finish first
+            with contextlib.suppress(BaseException):
+                await pending[0]
+    return ImportReport(read, written, failed, tuple(errors), batches)
