@@ -157,6 +157,42 @@ async def test_a_malformed_stored_context_gives_a_root_span(
     assert _attrs(run)["forktex.flow.outcome"] == "completed"
 
 
+async def test_a_fork_continues_the_forkers_trace_and_continue_as_new_is_an_outcome(
+    make_flow: Callable[..., Flow], h: Any, forktex_otel: Telemetry
+) -> None:
+    flow = make_flow()
+
+    @flow.workflow(name="otel.counter", version=1)
+    async def counter(ctx: FlowContext, n: int) -> int:
+        if n < 1:
+            ctx.continue_as_new(n + 1)
+        return n
+
+    async with h.running(flow):
+        with test_tracer.start_as_current_span("request") as request:
+            original = await flow.start("otel.counter", input=0)
+        assert await flow.result(original, timeout=20) == 1
+        await h.wait_until(lambda: len(forktex_otel.spans("flow.run")) == 2)
+        with test_tracer.start_as_current_span("operator") as operator:
+            fork = await flow.fork(original, from_step=0)
+        assert await flow.result(fork, timeout=20) == 1
+        await h.wait_until(lambda: len(forktex_otel.spans("flow.run")) == 3)
+    first, second, forked = forktex_otel.spans("flow.run")
+    # the first generation's execution ended by continuing as new; the next one completed
+    assert _attrs(first)["forktex.flow.outcome"] == "continued"
+    assert first.status.status_code is StatusCode.UNSET
+    assert _attrs(second)["forktex.flow.outcome"] == "completed"
+    for run in (first, second):
+        assert run.parent is not None
+        assert run.parent.span_id == request.get_span_context().span_id
+    # the fork's span is the operator's child, in the operator's trace, not the original's
+    assert _attrs(forked)["forktex.flow.run.id"] == str(fork)
+    assert forked.parent is not None
+    assert forked.parent.span_id == operator.get_span_context().span_id
+    assert forked.context.trace_id == operator.get_span_context().trace_id
+    assert forked.context.trace_id != request.get_span_context().trace_id
+
+
 def _load_app() -> Any:
     """``flow_otel_app`` as a module, without the worker set-up (no env read here)."""
     spec = importlib.util.spec_from_file_location("flow_otel_app", APP)

@@ -45,6 +45,7 @@ from ._client import FlowClient
 from ._context import FlowContext
 from ._errors import (
     ConditionError,
+    EventNotSet,
     FlowClosed,
     FlowError,
     FlowUnavailable,
@@ -78,6 +79,7 @@ from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
 
 __all__ = [
     "ConditionError",
+    "EventNotSet",
     "Flow",
     "FlowClient",
     "FlowClosed",

@@ -6,7 +6,7 @@ Commands::
 
     forktex-flow worker ENTRYPOINT [--concurrency N]        run a worker (SIGTERM stops it)
     forktex-flow audit ENTRYPOINT [--manifest PATH] [--update]   the versioning gate (CI)
-    forktex-flow runs list|show|cancel|retry ...            inspect and control runs
+    forktex-flow runs list|show|cancel|retry|fork ...       inspect and control runs
     forktex-flow queues [--app EP | --database-url URL]     queues: depth, slots, rate window
     forktex-flow graph export NAME --format mermaid|dot     draw a graph (or a run of it)
     forktex-flow console [ENTRYPOINT] [--database-url URL] [--auth F | --no-auth]
@@ -243,6 +243,10 @@ async def _runs(args: argparse.Namespace) -> int:
             await flow.retry(rid)
             print(f"run {rid} queued for retry")
             return 0
+        if args.runs_command == "fork":
+            new_id = await flow.fork(rid, from_step=args.from_step, version=args.version)
+            print(f"run {new_id} forked from run {rid} at step {args.from_step}")
+            return 0
         run = await flow.get_run(rid)
         fields = [
             ("id", run.id),
@@ -470,6 +474,13 @@ def parser() -> argparse.ArgumentParser:
         rp = rs.add_parser(action, help=text)
         rp.add_argument("run_id", metavar="RUN_ID")
         _db_options(rp)
+    rf = rs.add_parser("fork", help="a new run from a finished run's results before a step")
+    rf.add_argument("run_id", metavar="RUN_ID")
+    rf.add_argument(
+        "--from-step", type=int, required=True, metavar="N", help="execute from position N"
+    )
+    rf.add_argument("--version", type=int, help="on this registered version (needs --app)")
+    _db_options(rf)
     r.set_defaults(func=cmd_runs)
 
     q = sub.add_parser("queues", help="list queues: limits, depth, active runs, rate window")

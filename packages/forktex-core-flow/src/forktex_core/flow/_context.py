@@ -8,12 +8,16 @@ import uuid
 from collections.abc import Coroutine
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
+from . import _race as race
 from . import _replay as replay
+from . import _run_events as run_events
+from ._continuation import ContinueAsNew
 from ._defs import duration, run_id_value, storable_text
-from ._runtime import Runtime
+from ._errors import InvalidArgument
+from ._runtime import IN_STEP, Runtime
 from ._serde import encode
 
 CURRENT: ContextVar[FlowContext | None] = ContextVar("forktex_flow_context", default=None)
@@ -153,6 +157,61 @@ class FlowContext:
         storable_text(name, "signal name")
         text = encode(self._runtime.serializer, payload, f"the payload of signal {name!r}")
         return replay.send_signal(self._runtime, target, name, text)
+
+    def wait_first(
+        self, *awaitables: Coroutine[Any, Any, Any]
+    ) -> Coroutine[Any, Any, tuple[int, Any]]:
+        """Wait for the first of several durable awaitables; ``(index, value)`` of the winner.
+
+        The durable ``asyncio.wait(FIRST_COMPLETED)`` over step calls, ``ctx.sleep(...)`` and
+        ``ctx.wait_for_signal(...)`` (``asyncio.wait`` would race differently on replay). The
+        winner is recorded, so a replay after a crash takes the same one; the others are
+        cancelled (a losing sleep never suspends the run). If the winner raised, so does
+        ``wait_first``. When several finish together the first in argument order wins; a
+        loser that had finished too keeps its recorded outcome (a signal it consumed is not
+        delivered again).
+
+        Example::
+
+            index, value = await ctx.wait_first(ctx.wait_for_signal("approve"), ctx.sleep(3600))
+            if index == 1:
+                return "timed out"
+        """
+        return race.wait_first(self._runtime, awaitables)
+
+    def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End this generation of the run and start it afresh with ``input`` (never returns).
+
+        For long-lived entity workflows: the run keeps its id and its unconsumed signals,
+        its log so far moves to a finished run of its own (the archived generation), so a
+        wake-up replays only the current generation however long the entity has lived. The
+        run's metadata gets ``generation`` and ``continued_from``; the archive's
+        ``continued_into``. Call it from the workflow body, not from a step.
+
+        Example::
+
+            if handled >= 500:
+                ctx.continue_as_new({"balance": balance})
+        """
+        if IN_STEP.get():
+            raise InvalidArgument("continue_as_new is called from the workflow body, not a step")
+        text = encode(self._runtime.serializer, input, "the input of continue_as_new")
+        raise ContinueAsNew(text)
+
+    def set_event(self, key: str, value: Any) -> Coroutine[Any, Any, None]:
+        """Publish ``value`` under ``key`` for clients (``flow.get_event``): progress, status.
+
+        Recorded like a step: written once, exactly (replay does not write it again), and
+        clients waiting for the key wake at once. Setting a key again replaces its value
+        (the latest wins); every value stays in ``flow.history`` (kind ``event``).
+
+        Example::
+
+            await ctx.set_event("progress", {"done": 3, "of": 10})
+        """
+        text_key = run_events.event_key(key)
+        text = encode(self._runtime.serializer, value, f"the value of event {text_key!r}")
+        return run_events.set_event(self._runtime, text_key, text)
 
 
 def current_context() -> FlowContext | None:

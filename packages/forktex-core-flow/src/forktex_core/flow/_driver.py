@@ -27,6 +27,7 @@ from ._checkpoint import Checkpoints
 from ._claim import ClaimedRun
 from ._clock import DbClock
 from ._context import CURRENT, FlowContext
+from ._continuation import ContinueAsNew
 from ._db import log
 from ._defs import StepDef, WorkflowDef
 from ._errors import NonDeterminismError, NotSerialisable, WorkflowTimeout
@@ -446,6 +447,9 @@ class RunDriver:
         if self.writes.lost or self._cancelled:
             raise LeaseLost()
         failure = self.writes.fatal or self.diverged or exc
+        if isinstance(failure, ContinueAsNew):
+            await settle.continue_as_new(failure.text)
+            return
         if failure is not None:
             await settle.fail(failure)
             return

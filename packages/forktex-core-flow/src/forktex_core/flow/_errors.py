@@ -347,6 +347,23 @@ class HookDenied(FlowError, PermissionError):
     """
 
 
+class EventNotSet(FlowError, LookupError):
+    """``flow.get_event`` found no value: the run finished without setting the event, or
+    ``timeout`` passed first. ``run_id``, ``key`` and ``finished`` (True in the first case)
+    say which.
+
+    Example::
+
+        await flow.get_event(run_id, "progress", timeout=0.1)  # EventNotSet
+    """
+
+    def __init__(self, run_id: object, key: str, finished: bool, detail: str) -> None:
+        super().__init__(f"event {key!r} of run {run_id} is not set: {detail}")
+        self.run_id = run_id
+        self.key = key
+        self.finished = finished
+
+
 class UnknownQueue(FlowError, LookupError):
     """A start named a queue that no process has declared (``flow.queue(...)``).
 

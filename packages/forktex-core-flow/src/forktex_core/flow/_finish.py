@@ -12,11 +12,13 @@ run that was taken from it (cancelled, reaped) is left alone.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
 
 from ._checkpoint import Checkpoints
+from ._continuation import lineage
 from ._db import TRANSIENT, log
 from ._errors import NonDeterminismError
 from ._events import run_event
@@ -156,3 +158,20 @@ class Settlement:
             raise LeaseLost()
         self.outcome = "suspended"
         return wake
+
+    async def continue_as_new(self, text: str) -> None:
+        """Start the run afresh with input ``text``; its log so far becomes a finished run."""
+        self.settling = True
+        writes = self.writes
+        run = writes.run
+        archive = uuid.uuid4()
+        held = await writes.call(
+            "continue-as-new",
+            lambda: writes.store.continue_as_new(
+                run.id, run.execution, archive, text, lineage(run.id, archive)
+            ),
+        )
+        self.settled = True
+        if not held:
+            raise LeaseLost()
+        self.outcome = "continued"

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from ._defs import positive_int, storable_text
 from ._errors import FlowError, InvalidArgument, ResultTimeout
+from ._flow_composition import CompositionCalls
 from ._flow_registration import Registration
 from ._flow_runs import RunCalls
 from ._flow_views import ViewCalls
@@ -29,7 +30,7 @@ from ._unavailable import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFA
 from ._worker import Worker
 
 
-class Flow(Registration, RunCalls, ViewCalls):
+class Flow(Registration, RunCalls, ViewCalls, CompositionCalls):
     """Durable workflows on one Postgres database.
 
     Create one per process (at import time is fine: nothing connects until first use),

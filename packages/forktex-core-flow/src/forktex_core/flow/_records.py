@@ -95,7 +95,8 @@ class StepInfo:
     """One entry of a run's checkpoint log.
 
     ``kind`` is ``step``, ``transaction``, ``sleep``, ``signal`` (a wait), ``send`` (a
-    ``ctx.send_signal``), ``now``, ``uuid``, ``state`` (a graph state) or ``patch``;
+    ``ctx.send_signal``), ``now``, ``uuid``, ``state`` (a graph state), ``patch``,
+    ``event`` (a ``ctx.set_event``) or ``wait_first`` (its winner's index);
     ``status`` is ``completed``, ``failed``, ``retrying`` (an attempt failed, more to come)
     or ``waiting`` (a signal wait not yet satisfied).
 

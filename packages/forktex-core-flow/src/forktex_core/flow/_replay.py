@@ -22,6 +22,7 @@ from typing import Any
 from . import _telemetry as tm
 from ._defs import StepDef
 from ._errors import NotSerialisable, SignalTimeout, StepFailed
+from ._race import park
 from ._runtime import COMPLETED, FAILED, IN_STEP, RETRYING, WAITING, LogEntry, Runtime
 from ._serde import encode, error_text, sent_error
 
@@ -209,7 +210,7 @@ async def durable_sleep(rt: Runtime, seq: int, entry: LogEntry | None, seconds: 
         finally:
             rt.end()
         return
-    await rt.suspend(wake, None)
+    await park(rt, wake, None)
 
 
 async def wait_signal(
@@ -261,7 +262,7 @@ async def wait_signal(
             )
     finally:
         rt.end()
-    return await rt.suspend(deadline, name)
+    return await park(rt, deadline, name)
 
 
 async def durable_send(

@@ -349,6 +349,18 @@ MIGRATIONS: list[str] = [
     END
     $fn$;
     """,
+    # 6: run events (ctx.set_event): an event checkpoint wakes flow.get_event's waiters on the
+    # channel of finished runs, in the transaction that records it (also when fork copies it)
+    f"""
+    CREATE FUNCTION {SCHEMA}.notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('forktex_flow_done', NEW.run_id::text);
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER steps_event_notify AFTER INSERT ON {SCHEMA}.steps
+        FOR EACH ROW WHEN (NEW.kind = 'event') EXECUTE FUNCTION {SCHEMA}.notify_event();
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

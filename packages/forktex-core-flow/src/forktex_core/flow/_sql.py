@@ -170,6 +170,8 @@ RUN_STATUS = f"SELECT status FROM {SCHEMA}.runs WHERE id = $1"
 # unconsumed signals in a later statement of the same transaction. (The lock is FOR NO KEY
 # UPDATE: it conflicts with the suspension's update but not with the key-share locks that
 # checkpoint inserts take on their own run, so two runs signalling each other never deadlock.)
+# A pending run is notified too: a claim that ran while SEND held the row passed over it
+# (SKIP LOCKED), e.g. right after continue-as-new put it back, and nothing else wakes a worker.
 SEND = f"""
 WITH r AS (
     SELECT id, status FROM {SCHEMA}.runs WHERE id = $1 FOR NO KEY UPDATE
@@ -184,7 +186,8 @@ WITH r AS (
     RETURNING 1
 )
 SELECT r.status, (SELECT id FROM ins) AS signal_id,
-       CASE WHEN r.status = 'waiting' THEN pg_notify('{WORK_CHANNEL}', '') END AS notified
+       CASE WHEN r.status IN ('pending', 'waiting') THEN pg_notify('{WORK_CHANNEL}', '') END
+           AS notified
 FROM r
 """
 
@@ -674,4 +677,77 @@ FROM {SCHEMA}.workers ORDER BY id
 SIGNALS_OF = f"""
 SELECT id, name, payload::text AS payload, created_at, consumed_at, consumed_seq
 FROM {SCHEMA}.signals WHERE run_id = $1 ORDER BY id LIMIT $2
+"""
+
+# -- run events (ctx.set_event / flow.get_event) and forks ---------------------------------------
+
+# The run's status and the latest value of one event (the highest position wins); an event
+# checkpoint NOTIFYs DONE_CHANNEL with the run id (trigger of migration 6).
+EVENT_OF = f"""
+SELECT r.status, e.seq IS NOT NULL AS found, e.output::text AS value
+FROM {SCHEMA}.runs r
+LEFT JOIN LATERAL (
+    SELECT s.seq, s.output FROM {SCHEMA}.steps s
+    WHERE s.run_id = r.id AND s.kind = 'event' AND s.name = $2 AND s.status = 'completed'
+    ORDER BY s.seq DESC LIMIT 1
+) e ON true
+WHERE r.id = $1
+"""
+
+# The run a fork copies, locked against a concurrent retry, with its next position.
+FORK_SOURCE = f"""
+SELECT r.workflow, r.version, r.status, r.input::text AS input, r.metadata::text AS metadata,
+       r.timeout, r.queue, r.priority, r.partition_key,
+       (SELECT coalesce(max(s.seq) + 1, 0) FROM {SCHEMA}.steps s WHERE s.run_id = r.id)
+           AS positions
+FROM {SCHEMA}.runs r WHERE r.id = $1 FOR SHARE
+"""
+
+# A fork goes through its source's queue (in start order from now: a new queue position),
+# so the queue's limits hold for it too; not under the source's dedup key.
+FORK_RUN = f"""
+INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, wake_at, timeout, metadata,
+                           queue, priority, partition_key, queue_seq)
+VALUES ($1, $2, $3, 'pending', $4::json, now(), $5, $6::jsonb, $7, $8, $9,
+        CASE WHEN $7::text IS NULL THEN NULL ELSE nextval('{SCHEMA}.queue_order') END)
+RETURNING pg_notify('{WORK_CHANNEL}', '')
+"""
+
+# The final checkpoints before position $3 (the rest runs again in the fork).
+FORK_STEPS = f"""
+INSERT INTO {SCHEMA}.steps
+    (run_id, seq, name, kind, status, attempt, output, error, started_at, finished_at)
+SELECT $1, seq, name, kind, status, attempt, output, error, started_at, finished_at
+FROM {SCHEMA}.steps
+WHERE run_id = $2 AND seq < $3 AND status IN ('completed', 'failed')
+"""
+
+# -- continue-as-new: the run keeps its id and unconsumed signals; its log so far becomes a
+# finished run of its own (the archived generation), pruned by retention like any other --------
+
+CONTINUE_LOCK = f"""
+SELECT workflow, version, input::text AS input, metadata::text AS metadata, created_at,
+       started_at
+FROM {SCHEMA}.runs WHERE id = $1 AND execution = $2 AND status = 'running' FOR UPDATE
+"""
+
+CONTINUE_ARCHIVE = f"""
+INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, output, metadata,
+                           created_at, started_at, finished_at)
+VALUES ($1, $2, $3, 'succeeded', $4::json, $5::json, $6::jsonb, $7, $8, now())
+"""
+
+CONTINUE_STEPS = f"UPDATE {SCHEMA}.steps SET run_id = $1 WHERE run_id = $2"
+
+CONTINUE_SIGNALS = f"""
+UPDATE {SCHEMA}.signals SET run_id = $1 WHERE run_id = $2 AND consumed_at IS NOT NULL
+"""
+
+CONTINUE_RUN = f"""
+UPDATE {SCHEMA}.runs
+SET input = $2::json, status = 'pending', wake_at = now(), worker = NULL, execution = NULL,
+    lease_until = NULL, deadline = NULL, recovery_attempts = 0, metadata = $3::jsonb,
+    updated_at = now()
+WHERE id = $1
+RETURNING pg_notify('{WORK_CHANNEL}', '')
 """

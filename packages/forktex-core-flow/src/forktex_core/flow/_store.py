@@ -26,12 +26,20 @@ from . import _sql as sql
 from ._claim import ClaimedRun, claim, claim_queued
 from ._connections import Connections
 from ._db import TRANSIENT, log, retry_transient
-from ._errors import FlowError, ResultTimeout, RunFinished, RunNotFound, RunNotRetryable
+from ._errors import (
+    FlowError,
+    InvalidArgument,
+    ResultTimeout,
+    RunFinished,
+    RunNotFound,
+    RunNotRetryable,
+)
 from ._listener import Listener
 from ._queues import Placement, Queue, QueueInfo, queue_info
 from ._records import FINISHED_VALUES
 from ._schema import LOCK_CLASS, LOCK_LEADER
 from ._settings import Settings
+from ._telemetry import TRACE_KEY
 from ._unavailable import Target
 
 if TYPE_CHECKING:
@@ -670,3 +678,122 @@ class Store:
 
         exists, rows = await retry_transient(read, within=READ_RETRY, what="signals")
         return None if exists is None else rows
+
+    # -- run events and forks ---------------------------------------------------------------
+
+    async def wait_event(
+        self, run_id: uuid.UUID, name: str, limit: float | None
+    ) -> asyncpg.Record | None:
+        """Wait (woken by NOTIFY) until event ``name`` of the run is set or the run finished.
+
+        The row (status, found, value), or None after ``limit`` seconds; raises
+        :class:`RunNotFound`. Waiters share the LISTEN connection of :meth:`wait_finished`.
+        """
+        pool = await self._connections.client()
+        await self._connections.watch_finished()
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            fut = self._connections.expect_finished(run_id)
+            try:
+                row: asyncpg.Record | None = await retry_transient(
+                    lambda: pool.fetchrow(sql.EVENT_OF, run_id, name),
+                    within=READ_RETRY,
+                    what="event read",
+                )
+                if row is None:
+                    raise RunNotFound(run_id)
+                if row["found"] or row["status"] in FINISHED_VALUES:
+                    return row
+                wait = 5.0
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(fut, wait)
+            finally:
+                self._connections.forget_finished(run_id, fut)
+
+    async def fork(
+        self,
+        source: uuid.UUID,
+        new_id: uuid.UUID,
+        from_step: int,
+        version: tuple[int, float | None] | None,
+        lineage: dict[str, Any],
+    ) -> None:
+        """Create run ``new_id`` from the finished run ``source``: its input and metadata
+        (plus ``lineage``), its queue, priority and partition key, its final checkpoints
+        before ``from_step``, on ``version`` (number, timeout) or the source's; one
+        transaction.
+
+        Raises :class:`RunNotFound`, and :class:`InvalidArgument` for a run not finished or a
+        ``from_step`` past its log.
+        """
+        pool = await self._connections.client()
+        async with pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(sql.FORK_SOURCE, source)
+            if row is None:
+                raise RunNotFound(source)
+            if row["status"] not in FINISHED_VALUES:
+                raise InvalidArgument(
+                    f"run {source} is {row['status']}; only finished runs (succeeded, failed, "
+                    "cancelled, dead) can be forked: cancel it first"
+                )
+            if from_step > row["positions"]:
+                raise InvalidArgument(
+                    f"from_step must be between 0 and {row['positions']} (the positions "
+                    f"recorded by run {source}), got {from_step}"
+                )
+            number, timeout = version if version is not None else (row["version"], row["timeout"])
+            # the original's trace context stays with it (lineage brings the forker's)
+            original = json.loads(row["metadata"] or "{}")
+            original.pop(TRACE_KEY, None)
+            metadata = {**original, **lineage}
+            await conn.fetchval(
+                sql.FORK_RUN,
+                new_id,
+                row["workflow"],
+                number,
+                row["input"],
+                timeout,
+                json.dumps(metadata),
+                row["queue"],
+                row["priority"],
+                row["partition_key"],
+            )
+            await conn.execute(sql.FORK_STEPS, new_id, source, from_step)
+
+    async def continue_as_new(
+        self,
+        run_id: uuid.UUID,
+        execution: uuid.UUID,
+        archive_id: uuid.UUID,
+        input: str,
+        lineage: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
+    ) -> bool:
+        """Start the run afresh with ``input``, moving its log and consumed signals to the
+        finished run ``archive_id``; one transaction, fenced. False if not held.
+
+        ``lineage(metadata)`` gives the (archive's, run's) metadata.
+        """
+        async with self._connections.workers.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(sql.CONTINUE_LOCK, run_id, execution)
+            if row is None:
+                return False
+            archived, live = lineage(json.loads(row["metadata"] or "{}"))
+            await conn.execute(
+                sql.CONTINUE_ARCHIVE,
+                archive_id,
+                row["workflow"],
+                row["version"],
+                row["input"],
+                input,
+                json.dumps(archived),
+                row["created_at"],
+                row["started_at"],
+            )
+            await conn.execute(sql.CONTINUE_STEPS, archive_id, run_id)
+            await conn.execute(sql.CONTINUE_SIGNALS, archive_id, run_id)
+            await conn.fetchval(sql.CONTINUE_RUN, run_id, input, json.dumps(live))
+        return True

@@ -47,12 +47,14 @@ OUTCOME: Final = "forktex.flow.outcome"
 RETRY_EVENT: Final = "forktex.flow.step.retried"
 
 #: ``forktex.flow.outcome``: the run or step ended / failed for good / the run was put aside
-#: to wait / it was cancelled / its execution gave it back for another one.
+#: to wait / it was cancelled / its execution gave it back for another one / it continued as
+#: new (the next generation of the run follows).
 COMPLETED: Final = "completed"
 FAILED: Final = "failed"
 SUSPENDED: Final = "suspended"
 CANCELLED: Final = "cancelled"
 REQUEUED: Final = "requeued"
+CONTINUED: Final = "continued"
 
 
 def error_type(exc: BaseException) -> str:

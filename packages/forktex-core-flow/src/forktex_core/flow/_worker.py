@@ -73,6 +73,9 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._more = True
+        # work notifications so far: one that arrives while a run is in flight may be that
+        # run's own wake-up (a signal right after it suspended), which the claim skipped
+        self._notes = 0
         self._timers: list[float] = []  # wake-up times on the database's clock
         self._keys = registry.keys()
         self._queued = False  # queues exist: claim through admission (claim_queued)
@@ -108,6 +111,7 @@ class Worker:
             return
         if payload == "queues":
             self._queued = True
+        self._notes += 1
         self._more = True
         self._wake.set()
 
@@ -335,6 +339,7 @@ class Worker:
         driver = RunDriver(self, run, wf)
         task = asyncio.get_running_loop().create_task(driver.drive())
         self._active[run.id] = (task, driver)
+        notes = self._notes
 
         def done(_t: asyncio.Task[None]) -> None:
             # Only now: the lease of an execution is renewed until it has settled its run.
@@ -343,6 +348,8 @@ class Worker:
             if queue is not None:
                 # its slot (and this worker's) may be free: admit the next run
                 self._queue_active[queue] -= 1
+                self._more = True
+            if self._notes != notes:  # claims meanwhile skipped this run: look again
                 self._more = True
             self._wake.set()
 

@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""The composition half of the :class:`Flow` facade: reading run events and forking runs
+(each a short call into :mod:`._run_events` and :mod:`._fork`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ._defs import run_id_value
+from ._fork import fork_run
+from ._registry import Registry
+from ._run_events import get_event
+from ._settings import Settings
+from ._store import Store
+
+
+class CompositionCalls:
+    """Events published by runs, and forks of runs."""
+
+    _registry: Registry
+    _settings: Settings
+    _store: Store
+
+    async def get_event(
+        self,
+        run_id: uuid.UUID | str,
+        key: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        """The latest value a run published with ``ctx.set_event(key, value)``.
+
+        Waits until the key is set (woken by NOTIFY, no polling), for at most ``timeout``
+        seconds (``0``: look once; ``None``: until set or the run finishes). Raises
+        :class:`EventNotSet` after the timeout or when the run finished without setting
+        it, :class:`RunNotFound` for an unknown run.
+
+        Example::
+
+            progress = await flow.get_event(run_id, "progress", timeout=30)
+        """
+        rid = run_id_value(run_id)
+        return await get_event(self._store, self._settings.serializer, rid, key, timeout)
+
+    async def fork(
+        self,
+        run_id: uuid.UUID | str,
+        from_step: int,
+        version: int | None = None,
+    ) -> uuid.UUID:
+        """A new run that replays the finished run's recorded results before position
+        ``from_step`` and executes from there; its id.
+
+        ``version`` runs the fork on another registered version of the workflow (the bug
+        fix); by default the original's. The fork's metadata is the original's plus
+        ``forked_from`` and ``forked_from_step``. Raises :class:`RunNotFound`, and
+        :class:`InvalidArgument` for a run not finished yet or a ``from_step`` outside
+        ``0 .. positions recorded``.
+
+        Example::
+
+            new_run = await flow.fork(failed_run, from_step=3, version=2)
+        """
+        rid = run_id_value(run_id)
+        return await fork_run(self._store, self._registry, rid, from_step, version)

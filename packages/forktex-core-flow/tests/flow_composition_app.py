@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Workflows of the composition crash tests (run events, forks), run by worker subprocesses.
+
+Started as ``python -m forktex_core.flow._cli worker tests/flow_composition_app.py:flow``;
+the test passes the database URL and a coordination directory in the environment (test
+code, not library code, reads them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import asyncpg
+
+from forktex_core.flow import Flow, FlowContext
+
+URL = os.environ["FLOW_TEST_URL"]
+DIR = Path(os.environ["FLOW_TEST_DIR"])
+DSN = URL.replace("postgresql+asyncpg://", "postgresql://")
+
+flow = Flow(
+    database_url=URL,
+    lease=1.5,
+    heartbeat=0.3,
+    reaper_interval=0.2,
+    poll_interval=0.5,
+    shutdown_grace=0.5,
+)
+
+
+async def _hold(tag: str) -> None:
+    """Block until the test creates ``release``, announcing ``holding-<tag>-<pid>``."""
+    (DIR / f"holding-{tag}-{os.getpid()}").touch()
+    while not (DIR / "release").exists():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
+async def _log(ctx: FlowContext, name: str) -> None:
+    conn = await asyncpg.connect(DSN)
+    try:
+        await conn.execute(
+            "INSERT INTO exec_log (run_id, name, pid) VALUES ($1, $2, $3)",
+            ctx.run_id,
+            name,
+            os.getpid(),
+        )
+    finally:
+        await conn.close()
+
+
+@flow.step
+async def prepare(ctx: FlowContext) -> str:
+    await _log(ctx, "prepare")
+    return "prepared"
+
+
+@flow.step
+async def block(ctx: FlowContext) -> str:
+    await _log(ctx, "block")
+    await _hold(str(ctx.run_id))
+    return "released"
+
+
+@flow.workflow(name="comp.events", version=1)
+async def events(ctx: FlowContext, _: object) -> list[str]:
+    first = await prepare(ctx)
+    await ctx.set_event("progress", 1)
+    second = await block(ctx)  # the worker is killed here, after the event's checkpoint
+    await ctx.set_event("progress", 2)
+    return [first, second]
+
+
+@flow.workflow(name="comp.fork", version=1)
+async def forked(ctx: FlowContext, _: object) -> list[str]:
+    first = await prepare(ctx)
+    second = await block(ctx)  # where the fork's worker is killed
+    return [first, second]
+
+
+@flow.workflow(name="comp.first", version=1)
+async def first(ctx: FlowContext, _: object) -> list[object]:
+    index, value = await ctx.wait_first(ctx.wait_for_signal("a"), ctx.wait_for_signal("b"))
+    held = await block(ctx)  # the worker is killed here, after the winner was recorded
+    return [index, value, held]
+
+
+@flow.workflow(name="comp.entity", version=1)
+async def entity(ctx: FlowContext, state: dict[str, int]) -> int:
+    tick = await ctx.wait_for_signal("tick")
+    if state["n"] == 0:
+        await block(ctx)  # the worker is killed here, just before continue-as-new
+        ctx.continue_as_new({"n": 1})
+    return int(tick)

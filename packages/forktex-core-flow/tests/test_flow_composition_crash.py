@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
+# SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
+"""Run events, forks and wait_first under SIGKILL of real worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from forktex_core.flow import Flow, RunStatus
+from forktex_core.flow._cli import main
+
+APP = Path(__file__).with_name("flow_composition_app.py")
+
+pytestmark = pytest.mark.slow
+
+
+class Workers:
+    """Worker subprocesses serving ``flow_composition_app.py``."""
+
+    def __init__(self, url: str, workdir: Path) -> None:
+        self.dir = workdir
+        self.env = {**os.environ, "FLOW_TEST_URL": url, "FLOW_TEST_DIR": str(workdir)}
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        log = open(self.dir / f"worker-{len(self.procs)}.log", "wb")
+        cmd = [sys.executable, "-m", "forktex_core.flow._cli", "worker", f"{APP}:flow"]
+        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def holding(self) -> dict[str, int]:
+        """run id -> pid of the worker holding it in ``block``."""
+        out = {}
+        for f in self.dir.glob("holding-*"):
+            rid, pid = f.name.removeprefix("holding-").rsplit("-", 1)
+            out[rid] = int(pid)
+        return out
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        for f in self.dir.glob("holding-*"):
+            f.unlink()
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for p in self.procs:
+            p.wait(10)
+
+
+@pytest.fixture
+def workers(pg: Any, tmp_path: Path) -> Iterator[Workers]:
+    made = Workers(pg.url, tmp_path)
+    yield made
+    made.stop()
+
+
+@pytest.fixture
+async def client(pg: Any, tmp_path: Path) -> AsyncIterator[Flow]:
+    """A Flow that starts, reads and forks runs (the workflows come from the app)."""
+    spec = importlib.util.spec_from_file_location(f"flow_composition_app_{id(pg)}", APP)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    old = dict(os.environ)
+    os.environ["FLOW_TEST_URL"] = pg.url
+    os.environ["FLOW_TEST_DIR"] = str(tmp_path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    flow: Flow = module.flow
+    await flow.connect()
+    conn = await asyncpg.connect(pg.dsn)
+    await conn.execute("CREATE TABLE exec_log (run_id uuid, name text, pid int)")
+    await conn.close()
+    yield flow
+    await flow.close()
+
+
+async def until(cond: Callable[[], Any], timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def _waiting(flow: Flow, run_id: Any) -> bool:
+    return (await flow.get_run(run_id)).status is RunStatus.WAITING
+
+
+async def _executions(pg: Any, run_id: Any) -> list[tuple[str, int]]:
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        rows = await conn.fetch("SELECT name, pid FROM exec_log WHERE run_id = $1", run_id)
+    finally:
+        await conn.close()
+    return sorted((r["name"], r["pid"]) for r in rows)
+
+
+async def test_event_survives_sigkill_before_the_next_step(
+    client: Flow, workers: Workers, pg: Any
+) -> None:
+    a = workers.spawn()
+    run_id = await client.start("comp.events")
+    assert await client.get_event(run_id, "progress", timeout=60) == 1
+    await until(lambda: str(run_id) in workers.holding())
+    recorded = [s for s in await client.history(run_id) if s.kind == "event"]
+    workers.kill(a)  # between set_event's checkpoint and the next step's
+    # still readable while nobody runs the workflow
+    assert await client.get_event(run_id, "progress", timeout=0) == 1
+    b = workers.spawn()
+    await until(lambda: str(run_id) in workers.holding())
+    (workers.dir / "release").touch()
+    assert await client.result(run_id, timeout=60) == ["prepared", "released"]
+    assert await client.get_event(run_id, "progress", timeout=0) == 2
+    history = await client.history(run_id)
+    events = [(s.seq, s.name, s.output) for s in history if s.kind == "event"]
+    assert events == [(1, "event:progress", 1), (3, "event:progress", 2)]
+    # the replay by worker b did not write the first event again
+    again = next(s for s in history if s.seq == 1)
+    assert (again.started_at, again.finished_at) == (
+        recorded[0].started_at,
+        recorded[0].finished_at,
+    )
+    assert await _executions(pg, run_id) == sorted(
+        [("prepare", a.pid), ("block", a.pid), ("block", b.pid)]
+    )
+
+
+async def test_fork_survives_sigkill_and_runs_from_the_cli(
+    client: Flow, workers: Workers, pg: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = workers.spawn()
+    (workers.dir / "release").touch()
+    original = await client.start("comp.fork")
+    assert await client.result(original, timeout=60) == ["prepared", "released"]
+    (workers.dir / "release").unlink()
+    fork = await client.fork(original, from_step=1)
+    await until(lambda: str(fork) in workers.holding())
+    workers.kill(a)  # the fork's worker dies in its first executed step
+    b = workers.spawn()
+    await until(lambda: str(fork) in workers.holding())
+    (workers.dir / "release").touch()
+    assert await client.result(fork, timeout=60) == ["prepared", "released"]
+    # the copied position never ran in the fork; the step in flight ran again once
+    assert await _executions(pg, fork) == sorted([("block", a.pid), ("block", b.pid)])
+
+    url = ["--database-url", pg.url]
+    code = await asyncio.to_thread(main, ["runs", "fork", str(fork), "--from-step", "2", *url])
+    out = capsys.readouterr().out
+    assert code == 0 and f"forked from run {fork} at step 2" in out
+    again = uuid.UUID(out.split()[1])
+    assert await client.result(again, timeout=60) == ["prepared", "released"]
+    assert await _executions(pg, again) == []
+    for argv, fragment in (
+        (["--from-step", "3"], "from_step must be between 0 and 2"),
+        (["--from-step", "-1"], "from_step must be an integer >= 0"),
+        (["--from-step", "0", "--version", "2"], "unknown workflow 'comp.fork'"),
+    ):
+        code = await asyncio.to_thread(main, ["runs", "fork", str(fork), *argv, *url])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("forktex-flow: error: ") and fragment in err, err
+    assert len(await client.list_runs(workflow="comp.fork")) == 3
+
+
+async def test_wait_first_winner_survives_sigkill(client: Flow, workers: Workers) -> None:
+    a = workers.spawn()
+    run_id = await client.start("comp.first")
+    await until(lambda: _waiting(client, run_id))
+    await client.send_signal(run_id, "b", "B")
+    await until(lambda: str(run_id) in workers.holding())
+    workers.kill(a)
+    # "a" comes first in the argument order and is ready now: re-racing would pick it
+    await client.send_signal(run_id, "a", "A")
+    workers.spawn()
+    await until(lambda: str(run_id) in workers.holding())
+    (workers.dir / "release").touch()
+    assert await client.result(run_id, timeout=60) == [1, "B", "released"]
+    signals = {s.name: s.consumed_at is not None for s in await client.signals(run_id)}
+    assert signals == {"a": False, "b": True}
+
+
+async def test_continue_as_new_after_sigkill_archives_one_generation(
+    client: Flow, workers: Workers, pg: Any
+) -> None:
+    a = workers.spawn()
+    run_id = await client.start("comp.entity", {"n": 0})
+    await client.send_signal(run_id, "tick", 1)
+    await client.send_signal(run_id, "tick", 2)
+    await until(lambda: str(run_id) in workers.holding())
+    workers.kill(a)
+    b = workers.spawn()
+    await until(lambda: str(run_id) in workers.holding())
+    (workers.dir / "release").touch()
+    assert await client.result(run_id, timeout=60) == 2
+    archives = await client.list_runs(metadata={"continued_into": str(run_id)})
+    assert len(archives) == 1  # continued once, though generation 0 ran twice
+    assert [s.kind for s in await client.history(archives[0].id)] == ["signal", "step"]
+    assert [s.kind for s in await client.history(run_id)] == ["signal"]
+    assert [s.payload for s in await client.signals(run_id)] == [2]
+    assert await _executions(pg, run_id) == sorted([("block", a.pid), ("block", b.pid)])
+    assert (await client.get_run(run_id)).metadata["generation"] == 1
