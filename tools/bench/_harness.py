@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -140,6 +142,85 @@ def install_memory_sdk() -> Any:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return exporter
+
+
+# -- child processes: a benchmark file re-run with --child, talking "@@TAG json" lines ------
+
+
+def emit(tag: str, value: Any = None) -> None:
+    """In a child: report ``value`` under ``tag`` to the parent (one stdout line)."""
+    sys.stdout.write(f"@@{tag} {json.dumps(value)}\n")
+    sys.stdout.flush()
+
+
+async def expect_line(word: str) -> None:
+    """In a child: wait for the parent to send ``word`` on stdin."""
+    line = await asyncio.to_thread(sys.stdin.readline)
+    if line.strip() != word:
+        raise SystemExit(f"expected {word!r} on stdin, got {line!r}")
+
+
+class Child:
+    """One child process of a benchmark ``script``, talking ``@@TAG json`` lines over stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log: Path, timeout: float) -> None:
+        self.proc = proc
+        self.log = log
+        self.timeout = timeout
+
+    @classmethod
+    async def start(
+        cls,
+        script: Path,
+        logdir: Path,
+        side: str,
+        task: str,
+        url: str,
+        n: int = 0,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109 - the default bound of expect()
+    ) -> Child:
+        log = logdir / f"{side}-{task}-{time.monotonic_ns()}.log"
+        with log.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(script),
+                "--child",
+                side,
+                task,
+                url,
+                str(n),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+            )
+        return cls(proc, log, timeout)
+
+    async def expect(self, tag: str) -> Any:
+        """The value the child reports under ``tag`` (its log tail if it exits first)."""
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(self.timeout):
+            while True:
+                line = (await self.proc.stdout.readline()).decode()
+                if not line:
+                    await self.proc.wait()
+                    tail = self.log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(
+                        f"child exited ({self.proc.returncode}) before @@{tag}:\n{tail}"
+                    )
+                if line.startswith(f"@@{tag} "):
+                    return json.loads(line.split(" ", 1)[1])
+
+    def send(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{word}\n".encode())
+
+    async def finish(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), 30)
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
 
 
 def machine_line() -> str:

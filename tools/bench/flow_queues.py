@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import statistics
 import sys
 import tempfile
@@ -40,7 +38,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, interleave, postgres_database, print_rows
+from _harness import Child, Row, emit, expect_line, interleave, postgres_database, print_rows
 
 from forktex_core.flow import Flow, FlowContext
 from forktex_core.testing import create_database, drop_database
@@ -110,17 +108,6 @@ def build_dbos(url: str, executor: str) -> dict[str, Any]:
 
 
 # -- child processes ----------------------------------------------------------------------
-
-
-def emit(tag: str, value: Any = None) -> None:
-    sys.stdout.write(f"@@{tag} {json.dumps(value)}\n")
-    sys.stdout.flush()
-
-
-async def expect_line(word: str) -> None:
-    line = await asyncio.to_thread(sys.stdin.readline)
-    if line.strip() != word:
-        raise SystemExit(f"expected {word!r} on stdin, got {line!r}")
 
 
 async def child_ours(task: str, url: str, n: int) -> None:
@@ -195,57 +182,6 @@ async def child_dbos(task: str, url: str, n: int, executor: str) -> None:
 # -- the parent ---------------------------------------------------------------------------
 
 
-class Child:
-    """One child process of this file, talking ``@@TAG json`` lines over stdout."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    @classmethod
-    async def start(cls, logdir: Path, side: str, task: str, url: str, n: int = 0) -> Child:
-        log = logdir / f"{side}-{task}-{time.monotonic_ns()}.log"
-        with log.open("wb") as err:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(SELF),
-                "--child",
-                side,
-                task,
-                url,
-                str(n),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=err,
-            )
-        return cls(proc, log)
-
-    async def expect(self, tag: str, timeout: float = 900.0) -> Any:  # noqa: ASYNC109
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                line = (await self.proc.stdout.readline()).decode()
-                if not line:
-                    await self.proc.wait()
-                    tail = self.log.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(
-                        f"child exited ({self.proc.returncode}) before @@{tag}:\n{tail}"
-                    )
-                if line.startswith(f"@@{tag} "):
-                    return json.loads(line.split(" ", 1)[1])
-
-    def send(self, word: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{word}\n".encode())
-
-    async def finish(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), 30)
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-
 class Side:
     def __init__(self, name: str, url: str, dsn: str, done_sql: str, reset_sql: str) -> None:
         self.name = name
@@ -268,10 +204,10 @@ async def drain(side: Side, n: int, logdir: Path, client: Flow, task: str = "wor
         for _ in range(n):
             await client.start("bench.ten", queue=queue)
     else:
-        filler = await Child.start(logdir, "dbos", "enqueue", side.url, n)
+        filler = await Child.start(SELF, logdir, "dbos", "enqueue", side.url, n, timeout=900.0)
         await filler.expect("DONE")
         await filler.finish()
-    child = await Child.start(logdir, side.name, task, side.url)
+    child = await Child.start(SELF, logdir, side.name, task, side.url, timeout=900.0)
     await child.expect("READY")
     monitor = await asyncpg.connect(side.dsn)
     t0 = time.perf_counter()
@@ -287,7 +223,7 @@ async def drain(side: Side, n: int, logdir: Path, client: Flow, task: str = "wor
 
 
 async def latency(side: Side, n: int, logdir: Path, task: str = "latency") -> float:
-    child = await Child.start(logdir, side.name, task, side.url, n)
+    child = await Child.start(SELF, logdir, side.name, task, side.url, n, timeout=900.0)
     values: list[float] = sorted(await child.expect("LATENCY"))
     await child.finish()
     side.p99.append(values[min(len(values) - 1, round(0.99 * (len(values) - 1)))])

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import statistics
 import sys
 import tempfile
@@ -41,7 +39,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, interleave, postgres_database, print_rows
+from _harness import Child, Row, emit, expect_line, interleave, postgres_database, print_rows
 
 from forktex_core.flow import Flow, FlowContext
 from forktex_core.testing import create_database, drop_database
@@ -130,17 +128,6 @@ def build_dbos(url: str, executor: str) -> dict[str, Any]:
 
 
 # -- child processes ----------------------------------------------------------------------
-
-
-def emit(tag: str, value: Any = None) -> None:
-    sys.stdout.write(f"@@{tag} {json.dumps(value)}\n")
-    sys.stdout.flush()
-
-
-async def expect_line(word: str) -> None:
-    line = await asyncio.to_thread(sys.stdin.readline)
-    if line.strip() != word:
-        raise SystemExit(f"expected {word!r} on stdin, got {line!r}")
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -242,57 +229,6 @@ async def child_dbos(task: str, url: str, n: int, executor: str) -> None:
 # -- the parent: orchestration ------------------------------------------------------------
 
 
-class Child:
-    """One child process of this file, talking ``@@TAG json`` lines over stdout."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    @classmethod
-    async def start(cls, logdir: Path, side: str, task: str, url: str, n: int = 0) -> Child:
-        log = logdir / f"{side}-{task}-{time.monotonic_ns()}.log"
-        with log.open("wb") as err:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(SELF),
-                "--child",
-                side,
-                task,
-                url,
-                str(n),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=err,
-            )
-        return cls(proc, log)
-
-    async def expect(self, tag: str, timeout: float = 600.0) -> Any:  # noqa: ASYNC109
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                line = (await self.proc.stdout.readline()).decode()
-                if not line:
-                    await self.proc.wait()
-                    tail = self.log.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(
-                        f"child exited ({self.proc.returncode}) before @@{tag}:\n{tail}"
-                    )
-                if line.startswith(f"@@{tag} "):
-                    return json.loads(line.split(" ", 1)[1])
-
-    def send(self, word: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{word}\n".encode())
-
-    async def finish(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), 30)
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-
 async def xact_commit(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -328,7 +264,7 @@ async def enqueue(side: Side, n: int, logdir: Path, client: Flow) -> None:
         for _ in range(n):
             await client.start("bench.ten")
         return
-    child = await Child.start(logdir, "dbos", "enqueue", side.url, n)
+    child = await Child.start(SELF, logdir, "dbos", "enqueue", side.url, n)
     await child.expect("DONE")
     await child.finish()
 
@@ -336,7 +272,9 @@ async def enqueue(side: Side, n: int, logdir: Path, client: Flow) -> None:
 async def throughput(side: Side, n: int, workers: int, logdir: Path, client: Flow) -> float:
     """One measured drain of ``n`` enqueued workflows by ``workers`` processes: wf/s."""
     await enqueue(side, n, logdir, client)
-    children = [await Child.start(logdir, side.name, "worker", side.url) for _ in range(workers)]
+    children = [
+        await Child.start(SELF, logdir, side.name, "worker", side.url) for _ in range(workers)
+    ]
     for child in children:
         await child.expect("READY")
     monitor = await asyncpg.connect(side.dsn)
@@ -367,7 +305,7 @@ async def throughput(side: Side, n: int, workers: int, logdir: Path, client: Flo
 
 
 async def latency(side: Side, task: str, n: int, logdir: Path) -> float:
-    child = await Child.start(logdir, side.name, task, side.url, n)
+    child = await Child.start(SELF, logdir, side.name, task, side.url, n)
     values: list[float] = await child.expect("LATENCY")
     await child.finish()
     p50, p99 = percentiles(values)
