@@ -48,5 +48,5 @@ async def fork_run(
     new_id = uuid.uuid4()
     lineage: dict[str, object] = {FORKED_FROM: str(run_id), FORKED_FROM_STEP: position}
     # the fork continues the trace of whoever forks it, like a start
-    await store.fork(run_id, new_id, position, override, tm.carried(lineage) or lineage)
+    await store.lineage.fork(run_id, new_id, position, override, tm.carried(lineage) or lineage)
     return new_id
