@@ -22,8 +22,8 @@ from forktex_core.flow import (
     RunNotFound,
     RunPage,
     RunStatus,
+    _sql,
 )
-from forktex_core.flow import _sql
 
 
 async def _populate(flow: Flow, h: Any) -> list[uuid.UUID]:
