@@ -86,6 +86,9 @@ def define(flow: Flow) -> None:
         return await ctx.wait_for_signal("go")
 
 
+MAIL_QUEUE = "orders.mail"
+
+
 if "CONSOLE_TEST_URL" in os.environ:
     flow = Flow(
         database_url=os.environ["CONSOLE_TEST_URL"],
@@ -97,6 +100,7 @@ if "CONSOLE_TEST_URL" in os.environ:
         hooks=[OpsRules()],
     )
     define(flow)
+    flow.queue(MAIL_QUEUE, concurrency=1)  # the browser tests' flow-control queue
 
 
 def allow_ada(request: Any) -> str | None:
