@@ -35,6 +35,26 @@ def _attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
 
 
+def _producer(telemetry: Telemetry, name: str, caller: trace.Span) -> ReadableSpan:
+    """The recorded ``PRODUCER`` span ``name``, checked to be ``caller``'s child."""
+    span = telemetry.span(name)
+    assert span.kind is SpanKind.PRODUCER
+    assert span.parent is not None
+    assert span.parent.span_id == caller.get_span_context().span_id
+    return span
+
+
+def _sent(operation: str, run_id: object) -> dict[str, Any]:
+    """The messaging attributes of a start or fork that created (or returned) ``run_id``."""
+    return {
+        "messaging.system": "forktex_flow",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": operation,
+        "messaging.message.id": str(run_id),
+        "forktex.flow.run.id": str(run_id),
+    }
+
+
 async def test_a_run_and_its_steps_continue_the_callers_trace(
     make_flow: Callable[..., Flow], h: Any, forktex_otel: Telemetry
 ) -> None:
@@ -60,18 +80,11 @@ async def test_a_run_and_its_steps_continue_the_callers_trace(
         await h.wait_until(lambda: forktex_otel.spans("flow.run"))
 
     # caller -> flow.start (producer) -> flow.run (consumer) -> steps, in one trace
-    start = forktex_otel.span("flow.start otel.order")
-    assert start.kind is SpanKind.PRODUCER
-    assert start.parent is not None
-    assert start.parent.span_id == request.get_span_context().span_id
+    start = _producer(forktex_otel, "flow.start otel.order", request)
     assert _attrs(start) == {
-        "messaging.system": "forktex_flow",
-        "messaging.operation.type": "send",
-        "messaging.operation.name": "start",
-        "messaging.message.id": str(run_id),
+        **_sent("start", run_id),
         "forktex.flow.workflow.name": "otel.order",
         "forktex.flow.workflow.version": 3,
-        "forktex.flow.run.id": str(run_id),
     }
     run = forktex_otel.span("flow.run otel.order")
     assert run.kind is SpanKind.CONSUMER
@@ -247,24 +260,13 @@ async def test_a_fork_continues_the_forkers_trace_and_continue_as_new_is_an_outc
     assert _attrs(first)["forktex.flow.outcome"] == "continued"
     assert first.status.status_code is StatusCode.UNSET
     assert _attrs(second)["forktex.flow.outcome"] == "completed"
-    start = forktex_otel.span("flow.start otel.counter")
+    start = _producer(forktex_otel, "flow.start otel.counter", request)
     for run in (first, second):  # both generations continue the one start
         assert Telemetry.is_child(run, start)
-    assert start.parent is not None
-    assert start.parent.span_id == request.get_span_context().span_id
     # the fork has a producer span of its own, the operator's child, and the forked run
     # is in the operator's trace, not the original's
-    producer = forktex_otel.span("flow.fork")
-    assert producer.kind is SpanKind.PRODUCER
-    assert producer.parent is not None
-    assert producer.parent.span_id == operator.get_span_context().span_id
-    assert _attrs(producer) == {
-        "messaging.system": "forktex_flow",
-        "messaging.operation.type": "send",
-        "messaging.operation.name": "fork",
-        "messaging.message.id": str(fork),
-        "forktex.flow.run.id": str(fork),
-    }
+    producer = _producer(forktex_otel, "flow.fork", operator)
+    assert _attrs(producer) == _sent("fork", fork)
     assert _attrs(forked)["forktex.flow.run.id"] == str(fork)
     assert Telemetry.is_child(forked, producer)
     assert forked.context.trace_id == operator.get_span_context().trace_id
