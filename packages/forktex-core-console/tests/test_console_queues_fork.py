@@ -200,6 +200,7 @@ async def test_fork_is_csrf_protected_and_bad_input_is_4xx(
             (original, {**ok, "from_step": "99"}, 400, "between 0 and 2"),
             (original, {**ok, "from_step": "0", "version": "v2"}, 400, "version must be"),
             (original, {**ok, "from_step": "0", "version": "9"}, 400, "version 9"),
+            (original, {**ok, "from_step": "0", "version": "0"}, 400, "version"),
             (live, {**ok, "from_step": "0"}, 400, "only finished runs"),
             (uuid.uuid4(), {**ok, "from_step": "0"}, 404, "There is no run"),
         ]

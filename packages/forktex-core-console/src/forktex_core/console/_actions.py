@@ -88,7 +88,7 @@ async def _fork(flow: Flow, run_id: uuid.UUID, form: dict[str, str]) -> uuid.UUI
     position = _whole(form, "from_step", "a step position (0, 1, 2, ...)", required=True)
     version = _whole(form, "version", "a version number or blank", required=False)
     assert position is not None
-    return await flow.fork(run_id, from_step=position, version=version or None)
+    return await flow.fork(run_id, from_step=position, version=version)
 
 
 #: An action: ``None``, or the id of the run it created (the console then shows that run).

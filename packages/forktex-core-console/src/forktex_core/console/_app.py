@@ -62,7 +62,7 @@ def flow_console(
     no default: without it the console refuses to be built, unless ``allow_anonymous=True``
     says explicitly that anyone who can reach it may use it (local use only).
 
-    Actions (signal, cancel, retry) call the same ``Flow`` methods as the host's code, so
+    Actions (signal, cancel, retry, fork) call the same ``Flow`` methods as the host's code, so
     its ``FlowHooks`` authorisers decide; they can read :func:`current_principal`. POSTs
     need the console's own form (CSRF token and Origin); behind a proxy that changes the
     host name, list the public origin in ``trusted_origins``.
