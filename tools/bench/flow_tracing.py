@@ -92,10 +92,10 @@ def _tracing_calls_us(n: int) -> float:
 
     start = time.process_time()
     for _ in range(n):
-        start = _telemetry.start_span("bench.traced", 1, None)
-        with _telemetry.tracing.current(start):
+        producer = _telemetry.start_span("bench.traced", 1, None)
+        with _telemetry.tracing.current(producer):
             _telemetry.carried(None)
-            _telemetry.started(start, RUN_ID)
+            _telemetry.started(producer, RUN_ID)
         span = _telemetry.run_span("bench.traced", 1, RUN_ID, "{}")
         with _telemetry.tracing.current(span):
             for _ in range(STEPS):
