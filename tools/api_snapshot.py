@@ -3,7 +3,8 @@
 """Keep a reviewed snapshot of every distribution's public names (``__all__``), stdlib only.
 
 ``tools/api_snapshot/<distribution>.txt`` lists, one per line and sorted, the fully
-qualified public names of every package the distribution ships -- each ``__init__.py``'s
+qualified public names of every public package the distribution ships (none below a private
+name such as ``flow._sql``) -- each ``__init__.py``'s
 ``__all__``, read with :mod:`ast` (nothing is imported)::
 
     forktex_core.cache.CacheError
@@ -165,7 +166,9 @@ def snapshots(root: Path) -> dict[str, str]:
     reader = _AllReader(modules)
     lines: dict[str, list[str]] = {}
     for name, module in sorted(modules.items()):
-        if module.is_package:
+        # a package below a private name (``flow._sql``) is internal: not public API
+        private = any(part.startswith("_") for part in name.split("."))
+        if module.is_package and not private:
             qualified = (f"{name}.{public}" for public in reader.names(name))
             lines.setdefault(module.distribution, []).extend(qualified)
     return {

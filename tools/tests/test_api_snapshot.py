@@ -81,6 +81,8 @@ def test_update_then_check_and_a_changed_all_fails_with_a_diff(workspace: Worksp
             "m/__init__.py": "from ._a import A, B\n\n__all__ = ['B', 'A']\n",
             "m/_a.py": "A = B = C = 1\n",
             "m/sub/__init__.py": "__all__ = ('S',)\nS = 1\n",
+            # a package below a private name is internal, whatever its __all__ says
+            "m/_internal/__init__.py": "__all__ = ['HIDDEN']\nHIDDEN = 1\n",
         },
     )
     assert api_snapshot.update(root) == ["tools/api_snapshot/forktex-core-m.txt"]

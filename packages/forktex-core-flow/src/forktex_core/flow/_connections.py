@@ -121,9 +121,12 @@ class Connections:
     async def open_workers(self, max_size: int) -> None:
         """Open the worker's pool (kept until :meth:`close_workers`)."""
         if self._workers is None:
-            self._workers = await self._create_pool(max_size)
+            # A busy pool: no idle timer re-armed at every release (asyncpg's default closes
+            # connections idle for 300 s; the worker's are never idle that long, and a dead
+            # one is replaced on its next use anyway).
+            self._workers = await self._create_pool(max_size, idle_lifetime=0.0)
 
-    async def _create_pool(self, max_size: int) -> asyncpg.Pool:
+    async def _create_pool(self, max_size: int, idle_lifetime: float = 300.0) -> asyncpg.Pool:
         reporter = self._reporter
         pool: asyncpg.Pool = await asyncpg.create_pool(
             reporter.dsn,
@@ -132,6 +135,7 @@ class Connections:
             reset=keep_session,
             connect=reporter.connect,
             connection_class=reporter.connection_class,
+            max_inactive_connection_lifetime=idle_lifetime,
             **reporter.timeouts,
         )
         return pool

@@ -19,6 +19,8 @@ log = logging.getLogger("forktex_core.flow")
 
 T = TypeVar("T")
 
+READ_RETRY = 5.0  # client reads retry on a dropped connection for this long
+
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,

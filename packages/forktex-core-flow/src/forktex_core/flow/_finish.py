@@ -167,7 +167,7 @@ class Settlement:
         archive = uuid.uuid4()
         held = await writes.call(
             "continue-as-new",
-            lambda: writes.store.continue_as_new(
+            lambda: writes.store.lineage.continue_as_new(
                 run.id, run.execution, archive, text, lineage(run.id, archive)
             ),
         )

@@ -100,8 +100,8 @@ class RunCalls:
         """
         if name is not None:
             storable_text(name, "queue name")
-        await self._store.declare_queues(self._registry.queues())
-        return await self._store.queues(name)
+        await self._store.queues.declare(self._registry.queues())
+        return await self._store.queues.info(name)
 
     async def result(self, run_id: uuid.UUID | str, timeout: float | None = None) -> Any:  # noqa: ASYNC109
         """Wait for a run to finish and return its output.

@@ -94,7 +94,7 @@ class ViewCalls:
             statuses = sorted(set(statuses))
             if not statuses:
                 return RunPage([], None)
-        rows = await self._store.page_runs(lim + 1, cursor, filters, statuses)
+        rows = await self._store.views.page_runs(lim + 1, cursor, filters, statuses)
         loads = self._settings.serializer.loads
         runs: list[RunInfo] = [run_info(r, loads) for r in rows[:lim]]
         more = len(rows) > lim
@@ -115,7 +115,7 @@ class ViewCalls:
             print(counts.by_status[RunStatus.RUNNING], counts.total)
         """
         threshold = positive_int(exact_below, "exact_below", 0)
-        counts, exact = await self._store.count_runs(threshold, LIVE_STATUSES)
+        counts, exact = await self._store.views.count_runs(threshold, LIVE_STATUSES)
         by_status = {s: int(counts.get(s.value, 0)) for s in RunStatus}
         return RunCounts(by_status, exact)
 
@@ -128,7 +128,7 @@ class ViewCalls:
             for w in await flow.workers():
                 print(w.id, "leader" if w.leader else "", w.versions)
         """
-        rows, leader = await self._store.workers()
+        rows, leader = await self._store.views.workers()
         return [worker_info(r, leader, _versions(r["versions"])) for r in rows]
 
     async def signals(self, run_id: uuid.UUID | str, *, limit: int = 1000) -> list[SignalInfo]:
@@ -141,7 +141,7 @@ class ViewCalls:
         """
         rid = run_id_value(run_id)
         lim = positive_int(limit, "limit")
-        rows = await self._store.signals_of(rid, lim)
+        rows = await self._store.views.signals_of(rid, lim)
         if rows is None:
             raise RunNotFound(rid)
         loads = self._settings.serializer.loads

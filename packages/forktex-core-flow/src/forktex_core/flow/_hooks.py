@@ -150,12 +150,16 @@ METHODS = (
     "on_run_failed",
 )
 
+# the methods that make a hook set "observe" (checkpoints then build events for them)
+_OBSERVERS = frozenset(("on_step_completed", "on_step_failed", "on_run_completed", "on_run_failed"))
+
 
 class HookSet:
     """The hooks registered on one Flow, indexed by the methods they really implement."""
 
     def __init__(self, hooks: Iterable[object] = ()) -> None:
         self._by_method: dict[str, list[Any]] = {m: [] for m in METHODS}
+        self._observes = False
         for h in hooks:
             self.add(h)
 
@@ -167,6 +171,7 @@ class HookSet:
                 continue
             self._by_method[method].append(getattr(hooks, method))
             found = True
+            self._observes = self._observes or method in _OBSERVERS
         if not found:
             raise InvalidArgument(
                 f"{hooks!r} implements none of the FlowHooks methods ({', '.join(METHODS)})"
@@ -177,10 +182,9 @@ class HookSet:
 
     @property
     def observes(self) -> bool:
-        return any(
-            self._by_method[m]
-            for m in ("on_step_completed", "on_step_failed", "on_run_completed", "on_run_failed")
-        )
+        """Whether any hook observes steps or runs (asked at every checkpoint: kept, not
+        computed)."""
+        return self._observes
 
     async def start(self, request: StartRequest) -> None:
         for fn in self._by_method["attach_metadata"]:

@@ -67,7 +67,7 @@ class Leader:
             self._conn = await self._store.dedicated()
         conn = self._conn
         if not self.is_leader:
-            if not await self._store.try_lead(conn, self._worker_id):
+            if not await self._store.leadership.try_lead(conn, self._worker_id):
                 return
             self.is_leader = True
             log.info("flow: worker %s is now the leader", self._worker_id)
@@ -76,7 +76,7 @@ class Leader:
     async def housekeep(self, conn: asyncpg.Connection) -> None:
         """Reap expired leases, wake workers for due timers, prune old finished runs."""
         s, store = self._settings, self._store
-        reaped = await store.reap(conn, s.max_recovery_attempts)
+        reaped = await store.leadership.reap(conn, s.max_recovery_attempts)
         if reaped:
             dead = reaped.count("dead")
             log.warning(
@@ -84,13 +84,13 @@ class Leader:
                 len(reaped) - dead,
                 dead,
             )
-        await store.wake_if_due(conn)
+        await store.leadership.wake_if_due(conn)
         now = time.monotonic()
         if now - self._last_prune >= max(10 * s.reaper_interval, 1.0):
             self._last_prune = now
-            if await store.prune(conn, s.retention, s.prune_batch) == s.prune_batch:
+            if await store.leadership.prune(conn, s.retention, s.prune_batch) == s.prune_batch:
                 self._last_prune = 0.0  # more to prune: continue next tick
-            await store.forget_workers(conn, max(60.0, 20 * s.lease))
+            await store.leadership.forget_workers(conn, max(60.0, 20 * s.lease))
 
     async def close(self) -> None:
         """Give up leadership (closing the session releases the lock)."""

@@ -44,8 +44,8 @@ async def _placement(
     if name is None:
         return placement(None, None, options.priority, options.partition_key)
     storable_text(name, "queue")
-    await store.declare_queues(registry.queues())
-    definition = await store.queue(name)
+    await store.queues.declare(registry.queues())
+    definition = await store.queues.get(name)
     if definition is None:
         raise UnknownQueue(name)
     return placement(definition, name, options.priority, options.partition_key)

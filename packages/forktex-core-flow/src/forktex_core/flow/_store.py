@@ -25,27 +25,28 @@ from . import _signals as signals
 from . import _sql as sql
 from ._claim import ClaimedRun, claim, claim_queued
 from ._connections import Connections
-from ._db import TRANSIENT, log, retry_transient
+from ._db import READ_RETRY, TRANSIENT, retry_transient
 from ._errors import (
     FlowError,
-    InvalidArgument,
     ResultTimeout,
     RunFinished,
     RunNotFound,
     RunNotRetryable,
 )
 from ._listener import Listener
-from ._queues import Placement, Queue, QueueInfo, queue_info
+from ._queues import Placement
 from ._records import FINISHED_VALUES
 from ._schema import LOCK_CLASS, LOCK_LEADER
 from ._settings import Settings
-from ._telemetry import TRACE_KEY
+from ._store_leader import LeaderStore
+from ._store_lineage import LineageStore
+from ._store_queues import QueueStore
+from ._store_views import ViewStore
 from ._unavailable import Target
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-READ_RETRY = 5.0  # client reads retry on a dropped connection for this long
 FORGET_WITHIN = 2.0  # a stopping worker deletes its row within this, or leaves it to expire
 
 Marks = Sequence[tuple[int, str, str]]  # (seq, name, kind) of markers riding along
@@ -80,9 +81,10 @@ class Store:
         self._list_runs = sql.list_runs(stale, by_metadata=False)
         self._list_runs_by_metadata = sql.list_runs(stale, by_metadata=True)
         self._stale = stale
-        self._pages: dict[tuple[tuple[str, ...], bool], str] = {}
-        self._queue_defs: dict[str, Queue] = {}
-        self._declared: set[Queue] = set()
+        self.queues = QueueStore(self._connections)
+        self.views = ViewStore(self._connections, stale)
+        self.leadership = LeaderStore()
+        self.lineage = LineageStore(self._connections)
 
     def __repr__(self) -> str:
         return f"Store({self._connections.masked_url!r})"
@@ -183,52 +185,6 @@ class Store:
         pool = await self._connections.client()
         value = await pool.fetchval(sql.LATEST_VERSION, workflow)
         return None if value is None else int(value)
-
-    # -- queues -----------------------------------------------------------------------------
-
-    async def declare_queues(self, queues: list[Queue]) -> None:
-        """Store the definitions of ``queues`` (the latest declaration wins; a changed
-        definition is logged as a warning). Each definition is stored once per store."""
-        pending = [q for q in queues if q not in self._declared]
-        if not pending:
-            return
-        pool = await self._connections.client()
-        for queue in pending:
-            row = await pool.fetchrow(sql.DECLARE_QUEUE, queue.name, *queue.args())
-            if row["changed"] and row["priorities"] is not None:
-                old = Queue.from_row({**dict(row), "name": queue.name})
-                log.warning(
-                    "flow: queue %r redefined: %r replaces %r (the latest declaration wins)",
-                    queue.name,
-                    queue,
-                    old,
-                )
-            self._declared.add(queue)
-            self._queue_defs[queue.name] = queue
-
-    async def queue(self, name: str) -> Queue | None:
-        """The stored definition of queue ``name`` (read once, then cached), or None."""
-        known = self._queue_defs.get(name)
-        if known is not None:
-            return known
-        pool = await self._connections.client()
-        row = await pool.fetchrow(sql.QUEUE, name)
-        if row is None:
-            return None
-        self._queue_defs[name] = Queue.from_row(row)
-        return self._queue_defs[name]
-
-    async def queues(self, name: str | None) -> list[QueueInfo]:
-        """Every queue (or the one called ``name``) with its depth, slots and rate window."""
-        pool = await self._connections.client()
-        rows = await retry_transient(
-            lambda: pool.fetch(sql.QUEUES, name), within=READ_RETRY, what="queues"
-        )
-        return [queue_info(r) for r in rows]
-
-    async def has_queues(self) -> bool:
-        """Whether any queue is declared (workers then claim through ``claim_queued``)."""
-        return bool(await self._connections.workers.fetchval(sql.HAS_QUEUES))
 
     async def run(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         """The row of one run (JSON columns as text), or None."""
@@ -556,34 +512,6 @@ class Store:
         )
         return bool(res.rowcount == 1)
 
-    # -- the leader (on its own connection, which holds the lock) ---------------------------
-
-    async def try_lead(self, conn: asyncpg.Connection, worker_id: str) -> bool:
-        """Take the leader lock on ``conn`` if free, and name ``worker_id`` as its holder."""
-        if not await conn.fetchval(sql.TRY_LEAD, LOCK_CLASS, LOCK_LEADER):
-            return False
-        await conn.execute(sql.MARK_LEADER, worker_id)
-        return True
-
-    async def reap(self, conn: asyncpg.Connection, max_attempts: int) -> list[str]:
-        """Take runs from lapsed leases; the new status of each (``pending`` or ``dead``)."""
-        return [str(r["status"]) for r in await conn.fetch(sql.REAP, max_attempts)]
-
-    async def wake_if_due(self, conn: asyncpg.Connection) -> None:
-        """Wake the workers when a timer is due or a run is pending."""
-        if await conn.fetchval(sql.DUE):
-            await conn.execute(sql.WAKE_WORKERS)
-
-    async def prune(self, conn: asyncpg.Connection, retention: float, batch: int) -> int:
-        """Delete up to ``batch`` runs finished more than ``retention`` s ago; how many."""
-        await conn.execute(sql.PRUNE_STARTS)
-        result = await conn.execute(sql.PRUNE, retention, batch)
-        return int(result.split()[-1])
-
-    async def forget_workers(self, conn: asyncpg.Connection, silent_for: float) -> None:
-        """Delete the rows of workers silent for ``silent_for`` seconds."""
-        await conn.execute(sql.FORGET_WORKERS, silent_for)
-
     async def _flush_marks_on(
         self,
         conn: asyncpg.Connection | asyncpg.Pool,
@@ -593,91 +521,6 @@ class Store:
     ) -> None:
         seqs, names, kinds = [m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks]
         await conn.execute(sql.FLUSH_MARKS, run_id, execution, seqs, names, kinds)
-
-    # -- operators' views (the console) -----------------------------------------------------
-
-    async def page_runs(
-        self,
-        limit: int,
-        cursor: tuple[datetime, uuid.UUID] | None,
-        filters: dict[str, Any],
-        statuses: list[str] | None,
-    ) -> list[asyncpg.Record]:
-        """A keyset page of run rows, newest first, after ``cursor`` (created at, id).
-
-        ``filters`` maps names of :data:`._sql.PAGE_FILTERS` to values (absent: no filter).
-        """
-        names = tuple(n for n in sql.PAGE_FILTERS if filters.get(n) is not None)
-        key = (names, statuses is not None)
-        statement = self._pages.get(key)
-        if statement is None:
-            statement = sql.page_runs(self._stale, names, statuses is not None)
-            self._pages[key] = statement
-        at, rid = cursor if cursor is not None else (None, None)
-        args: tuple[Any, ...] = (limit, at, rid, *(filters[n] for n in names))
-        if statuses is not None:
-            args = (*args, statuses)
-        pool = await self._connections.client()
-        rows: list[asyncpg.Record] = await retry_transient(
-            lambda: pool.fetch(statement, *args), within=READ_RETRY, what="page_runs"
-        )
-        return rows
-
-    async def count_runs(self, exact_below: int, live: list[str]) -> tuple[dict[str, int], bool]:
-        """Runs by status and whether every number is exact.
-
-        Tables the planner estimates below ``exact_below`` rows (or never analysed) are
-        counted; larger ones count the ``live`` statuses exactly (index-only scans of
-        ``runs_status_created``) and take the others from the planner's statistics.
-        """
-        pool = await self._connections.client()
-
-        async def read() -> tuple[dict[str, int], bool]:
-            async with pool.acquire() as conn:
-                stats = await conn.fetchrow(sql.RUN_STATISTICS)
-                rows = float(stats["reltuples"])
-                if rows < 0 or rows < exact_below or stats["statuses"] is None:
-                    counted = await conn.fetch(sql.COUNT_BY_STATUS)
-                    return {r["status"]: int(r["n"]) for r in counted}, True
-                counts = {
-                    status: round(rows * freq)
-                    for status, freq in zip(stats["statuses"], stats["freqs"], strict=True)
-                }
-                for r in await conn.fetch(sql.COUNT_STATUSES, live):
-                    counts[r["status"]] = int(r["n"])
-                return counts, False
-
-        result: tuple[dict[str, int], bool] = await retry_transient(
-            read, within=READ_RETRY, what="count_runs"
-        )
-        return result
-
-    async def workers(self) -> tuple[list[asyncpg.Record], str | None]:
-        """Rows of the registered workers (``alive``: heartbeat recent) and the leader's id."""
-        pool = await self._connections.client()
-
-        async def read() -> tuple[list[asyncpg.Record], str | None]:
-            async with pool.acquire() as conn:
-                rows = await conn.fetch(sql.WORKERS, self._stale)
-                leader = await conn.fetchval(sql.LEADER_OF, LOCK_CLASS, LOCK_LEADER)
-                return rows, None if leader is None else str(leader)
-
-        result: tuple[list[asyncpg.Record], str | None] = await retry_transient(
-            read, within=READ_RETRY, what="workers"
-        )
-        return result
-
-    async def signals_of(self, run_id: uuid.UUID, limit: int) -> list[asyncpg.Record] | None:
-        """The signals sent to a run, oldest first, or None when there is no such run."""
-        pool = await self._connections.client()
-
-        async def read() -> tuple[Any, list[asyncpg.Record]]:
-            async with pool.acquire() as conn:
-                exists = await conn.fetchval(sql.RUN_EXISTS, run_id)
-                return exists, await conn.fetch(sql.SIGNALS_OF, run_id, limit)
-
-        exists, rows = await retry_transient(read, within=READ_RETRY, what="signals")
-        return None if exists is None else rows
 
     # -- run events and forks ---------------------------------------------------------------
 
@@ -713,87 +556,3 @@ class Store:
                     await asyncio.wait_for(fut, wait)
             finally:
                 self._connections.forget_finished(run_id, fut)
-
-    async def fork(
-        self,
-        source: uuid.UUID,
-        new_id: uuid.UUID,
-        from_step: int,
-        version: tuple[int, float | None] | None,
-        lineage: dict[str, Any],
-    ) -> None:
-        """Create run ``new_id`` from the finished run ``source``: its input and metadata
-        (plus ``lineage``), its queue, priority and partition key, its final checkpoints
-        before ``from_step``, on ``version`` (number, timeout) or the source's; one
-        transaction.
-
-        Raises :class:`RunNotFound`, and :class:`InvalidArgument` for a run not finished or a
-        ``from_step`` past its log.
-        """
-        pool = await self._connections.client()
-        async with pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(sql.FORK_SOURCE, source)
-            if row is None:
-                raise RunNotFound(source)
-            if row["status"] not in FINISHED_VALUES:
-                raise InvalidArgument(
-                    f"run {source} is {row['status']}; only finished runs (succeeded, failed, "
-                    "cancelled, dead) can be forked: cancel it first"
-                )
-            if from_step > row["positions"]:
-                raise InvalidArgument(
-                    f"from_step must be between 0 and {row['positions']} (the positions "
-                    f"recorded by run {source}), got {from_step}"
-                )
-            number, timeout = version if version is not None else (row["version"], row["timeout"])
-            # the original's trace context stays with it (lineage brings the forker's)
-            original = json.loads(row["metadata"] or "{}")
-            original.pop(TRACE_KEY, None)
-            metadata = {**original, **lineage}
-            await conn.fetchval(
-                sql.FORK_RUN,
-                new_id,
-                row["workflow"],
-                number,
-                row["input"],
-                timeout,
-                json.dumps(metadata),
-                row["queue"],
-                row["priority"],
-                row["partition_key"],
-            )
-            await conn.execute(sql.FORK_STEPS, new_id, source, from_step)
-
-    async def continue_as_new(
-        self,
-        run_id: uuid.UUID,
-        execution: uuid.UUID,
-        archive_id: uuid.UUID,
-        input: str,
-        lineage: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
-    ) -> bool:
-        """Start the run afresh with ``input``, moving its log and consumed signals to the
-        finished run ``archive_id``; one transaction, fenced. False if not held.
-
-        ``lineage(metadata)`` gives the (archive's, run's) metadata.
-        """
-        async with self._connections.workers.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(sql.CONTINUE_LOCK, run_id, execution)
-            if row is None:
-                return False
-            archived, live = lineage(json.loads(row["metadata"] or "{}"))
-            await conn.execute(
-                sql.CONTINUE_ARCHIVE,
-                archive_id,
-                row["workflow"],
-                row["version"],
-                row["input"],
-                input,
-                json.dumps(archived),
-                row["created_at"],
-                row["started_at"],
-            )
-            await conn.execute(sql.CONTINUE_STEPS, archive_id, run_id)
-            await conn.execute(sql.CONTINUE_SIGNALS, archive_id, run_id)
-            await conn.fetchval(sql.CONTINUE_RUN, run_id, input, json.dumps(live))
-        return True

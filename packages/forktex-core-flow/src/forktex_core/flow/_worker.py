@@ -161,9 +161,9 @@ class Worker:
             self.worker_id, socket.gethostname(), os.getpid(), self._keys
         )
         self.clock.observe(db_now, sent, time.monotonic())
-        await self.store.declare_queues(self.registry.queues())
+        await self.store.queues.declare(self.registry.queues())
         await listener.start()
-        self._queued = await self.store.has_queues()
+        self._queued = await self.store.queues.exist()
 
     async def _start(self, listener: Listener) -> None:
         """:meth:`_connect`, riding out connections lost meanwhile (up to ``max_outage``);
@@ -261,7 +261,7 @@ class Worker:
                     ):
                         # a "queues" notification may have been missed: look, at most
                         # once per poll interval
-                        self._queued = await self.store.has_queues()
+                        self._queued = await self.store.queues.exist()
                         self._checked = time.monotonic()
                     self._recheck = False
                     sent = time.monotonic()
