@@ -82,7 +82,8 @@ class FlowHooks(Protocol):
     * ``attach_metadata(request)`` — return a dict merged into the new run's metadata
       (stored in ``runs.metadata``, filterable with ``flow.list_runs(metadata={...})``);
     * ``authorize_start(request)`` / ``authorize_signal(run, name, payload)`` /
-      ``authorize_cancel(run)`` / ``authorize_retry(run)`` — raise (e.g. :class:`HookDenied`)
+      ``authorize_cancel(run)`` / ``authorize_retry(run)`` /
+      ``authorize_fork(run, from_step, version)`` — raise (e.g. :class:`HookDenied`)
       to refuse; the exception reaches the caller unchanged and nothing is written;
     * ``on_step_completed`` / ``on_step_failed`` (:class:`StepEvent`) and
       ``on_run_completed`` / ``on_run_failed`` (:class:`RunEvent`) — observers, called in
@@ -120,6 +121,9 @@ class FlowHooks(Protocol):
     async def authorize_retry(self, run: RunInfo) -> None:
         """Raise to refuse ``flow.retry``."""
 
+    async def authorize_fork(self, run: RunInfo, from_step: int, version: int | None) -> None:
+        """Raise to refuse ``flow.fork`` of ``run`` (the original) from ``from_step``."""
+
     async def on_step_completed(self, event: StepEvent) -> None:
         """Observe a completed step."""
 
@@ -139,6 +143,7 @@ METHODS = (
     "authorize_signal",
     "authorize_cancel",
     "authorize_retry",
+    "authorize_fork",
     "on_step_completed",
     "on_step_failed",
     "on_run_completed",

@@ -126,20 +126,25 @@ async def start_run(
         )
         await hooks.start(request)
         metadata = request.metadata
-    metadata = tm.carried(metadata)  # the caller's trace continues into the run
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
-    meta = encode(serializer, metadata or {}, "run metadata")
-    return await store.insert_run(
-        uuid.uuid4(),
-        wdef.name,
-        wdef.version,
-        text,
-        idempotency_key,
-        wdef.timeout,
-        meta,
-        place,
-        options.dedup_key,
-        delay,
-        not_before,
-        conn,
-    )
+    span = tm.start_span(wdef.name, wdef.version, place.queue)
+    with tm.tracing.current(span):
+        # the trace continues into the run: through this span when it records, else
+        # straight from the caller's
+        meta = encode(serializer, tm.carried(metadata) or {}, "run metadata")
+        run_id = await store.insert_run(
+            uuid.uuid4(),
+            wdef.name,
+            wdef.version,
+            text,
+            idempotency_key,
+            wdef.timeout,
+            meta,
+            place,
+            options.dedup_key,
+            delay,
+            not_before,
+            conn,
+        )
+        tm.started(span, str(run_id))
+    return run_id
