@@ -119,7 +119,7 @@ async def test_runtime_schedules_pause_resume_trigger_backfill_delete(
     assert not resumed.paused and resumed.next_tick > datetime.now(UTC)
     await flow.delete_schedule("tenant-7.report")
     assert [s.name for s in await flow.schedules()] == []
-    with pytest.raises(ScheduleNotFound, match="tenant-7.report"):
+    with pytest.raises(ScheduleNotFound, match=r"tenant-7\.report"):
         await flow.get_schedule("tenant-7.report")
     # the runs stay
     assert len(await _keys(pg, "tenant-7.report")) == 5
@@ -255,7 +255,7 @@ def test_declaring_schedules_refuses_bad_input(make_flow: Callable[..., Flow]) -
     flow = make_flow()
     with pytest.raises(InvalidSchedule, match="hour field '25'"):
         flow.schedule("0 25 * * *")
-    with pytest.raises(InvalidSchedule, match="stacked above @flow.workflow"):
+    with pytest.raises(InvalidSchedule, match=r"stacked above @flow\.workflow"):
 
         @flow.schedule("@daily")
         async def plain(ctx: FlowContext) -> None:

@@ -62,17 +62,19 @@ def _bad(expression: str, field: str | None, text: str, problem: str) -> Invalid
     return InvalidSchedule(f"invalid cron expression {expression!r}:{where} {problem}")
 
 
-def _value(expression: str, field: tuple[str, int, int, tuple[str, ...]], text: str) -> int:
+def _value(
+    expression: str, field: tuple[str, int, int, tuple[str, ...]], whole: str, text: str
+) -> int:
     name, lo, hi, names = field
     low = text.lower()
     if names and low in names:
         return names.index(low) + lo
     if not text.isdigit():
         allowed = f"{lo}-{hi}" + (f" or a name ({', '.join(names)})" if names else "")
-        raise _bad(expression, name, text, f"{text!r} is not a number {allowed}")
+        raise _bad(expression, name, whole, f"{text!r} is not a number {allowed}")
     value = int(text)
     if not lo <= value <= hi:
-        raise _bad(expression, name, text, f"{value} is outside {lo}-{hi}")
+        raise _bad(expression, name, whole, f"{value} is outside {lo}-{hi}")
     return value
 
 
@@ -93,11 +95,11 @@ def _field(expression: str, field: tuple[str, int, int, tuple[str, ...]], text: 
             first, last = lo, hi
         elif "-" in body:
             a, _, b = body.partition("-")
-            first, last = _value(expression, field, a), _value(expression, field, b)
+            first, last = _value(expression, field, text, a), _value(expression, field, text, b)
             if first > last:
                 raise _bad(expression, name, text, f"range {body!r} runs backwards")
         else:
-            first = _value(expression, field, body)
+            first = _value(expression, field, text, body)
             last = hi if slash else first
         values.update(range(first, last + 1, step))
     return values
