@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,37 +53,27 @@ def workers(pg: Any, tmp_path: Path) -> Iterator[Callable[[int], subprocess.Pope
         p.wait(10)
 
 
-async def until(cond: Callable[[], Any], timeout: float = 60.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 def key(tick: datetime) -> str:
     return f"schedule:{NAME}:{tick.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-async def test_twenty_ticks_twenty_runs_across_a_leader_sigkill(pg: Any, workers: Any) -> None:
+async def test_twenty_ticks_twenty_runs_across_a_leader_sigkill(
+    pg: Any, workers: Any, h: Any
+) -> None:
     conn = await asyncpg.connect(pg.dsn)
     client = Flow(database_url=pg.url)
     await client.connect()
     try:
         procs = {n: workers(n) for n in (1, 2)}
-        await until(lambda: conn.fetchval("SELECT count(*) = 2 FROM forktex_flow.workers"))
-        await until(lambda: client.leader())
+        await h.wait_until(lambda: conn.fetchval("SELECT count(*) = 2 FROM forktex_flow.workers"))
+        await h.wait_until(lambda: client.leader())
         # the window: 20 ticks starting two seconds from now (both workers are up)
         now = await conn.fetchval("SELECT now()")
         first = now.replace(microsecond=0).astimezone(UTC) + timedelta(seconds=2)
         ticks = [first + timedelta(seconds=i) for i in range(20)]
         # SIGKILL the leader's process in the middle of the window
         db_now = await conn.fetchval("SELECT now()")
-        await asyncio.sleep(max(0.0, (ticks[8] - db_now).total_seconds() + 0.5))
+        await asyncio.sleep(max(0.0, (ticks[8] - db_now).total_seconds() + 0.005))  # as it fires
         leader = await client.leader()
         pid = await conn.fetchval("SELECT pid FROM forktex_flow.workers WHERE id = $1", leader)
         victim = next(n for n, p in procs.items() if p.pid == pid)
@@ -95,9 +84,9 @@ async def test_twenty_ticks_twenty_runs_across_a_leader_sigkill(pg: Any, workers
         async def took_over() -> bool:
             return await client.leader() not in (None, leader)
 
-        await until(took_over, timeout=20)
+        await h.wait_until(took_over, timeout=20)
         procs[3] = workers(3)
-        await until(
+        await h.wait_until(
             lambda: conn.fetchval(
                 "SELECT count(*) = 20 FROM forktex_flow.runs WHERE idempotency_key = ANY($1) "
                 "AND status = 'succeeded'",

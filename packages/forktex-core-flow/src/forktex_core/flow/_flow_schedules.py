@@ -31,6 +31,25 @@ def _workflow_of(workflow: object) -> tuple[object, str | None]:
     return workflow, None
 
 
+def _options(
+    tz: object,
+    version: object,
+    queue: object,
+    catch_up: object,
+    max_catch_up: object,
+    grace: object,
+) -> dict[str, Any]:
+    """The options of a definition, by the names :meth:`Schedule.check` takes."""
+    return {
+        "tz": tz,
+        "version": version,
+        "queue": queue,
+        "catch_up": catch_up,
+        "max_catch_up": max_catch_up,
+        "grace": grace,
+    }
+
+
 def _moment(value: object, name: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidSchedule(f"{name} must be a timezone-aware datetime, got {value!r}")
@@ -80,23 +99,10 @@ class ScheduleCalls:
             flow.schedule("0 3 * * *", workflow="backups.nightly")
         """
 
+        options = _options(tz, version, queue, catch_up, max_catch_up, grace)
+
         def declare(target: object) -> None:
-            wname, default_queue = _workflow_of(target)
-            sname = wname if name is None else name
-            self._registry.add_schedule(
-                Schedule.check(
-                    sname,
-                    wname,
-                    cron,
-                    tz=tz,
-                    input=encode(self._settings.serializer, input, f"the input of {sname!r}"),
-                    version=version,
-                    queue=queue if queue is not None else default_queue,
-                    catch_up=catch_up,
-                    max_catch_up=max_catch_up,
-                    grace=grace,
-                )
-            )
+            self._registry.add_schedule(self._definition(name, target, cron, input, options))
 
         if workflow is not None:
             declare(workflow)
@@ -145,21 +151,22 @@ class ScheduleCalls:
             )
         """
         self._store.check_open()
-        wname, default_queue = _workflow_of(workflow)
-        checked = Schedule.check(
-            name,
-            wname,
-            cron,
-            tz=tz,
-            input=encode(self._settings.serializer, input, f"the input of schedule {name!r}"),
-            version=version,
-            queue=queue if queue is not None else default_queue,
-            catch_up=catch_up,
-            max_catch_up=max_catch_up,
-            grace=grace,
-        )
+        options = _options(tz, version, queue, catch_up, max_catch_up, grace)
+        checked = self._definition(name, workflow, cron, input, options)
         await self._store.schedules.create(checked)
         return await self.get_schedule(checked.name)
+
+    def _definition(
+        self, name: object, workflow: object, cron: object, input: Any, options: dict[str, Any]
+    ) -> Schedule:
+        """The checked definition (``name`` None: the workflow's name; the queue defaults to
+        the workflow's own)."""
+        wname, default_queue = _workflow_of(workflow)
+        sname = wname if name is None else name
+        if options["queue"] is None:
+            options = {**options, "queue": default_queue}
+        text = encode(self._settings.serializer, input, f"the input of schedule {sname!r}")
+        return Schedule.check(sname, wname, cron, input=text, **options)
 
     async def _declared(self) -> None:
         self._store.check_open()
