@@ -269,3 +269,29 @@ def test_declaring_schedules_refuses_bad_input(make_flow: Callable[..., Flow]) -
     with pytest.raises(InvalidSchedule, match="give each schedule of a workflow its own name"):
         flow.schedule("@hourly", workflow=twice)
     flow.schedule("@hourly", workflow=twice, name="sched.twice.hourly")
+
+
+async def test_a_schedule_this_host_cannot_read_does_not_stop_the_others(
+    make_flow: Callable[..., Flow], h: Any, pg: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    flow = make_flow()
+
+    @flow.workflow(name="sched.ok")
+    async def ok(ctx: FlowContext) -> None:
+        return None
+
+    await flow.create_schedule("healthy", ok, "* * * * * *")
+    await flow.create_schedule("unreadable", ok, "* * * * * *")
+    conn = await asyncpg.connect(pg.dsn)
+    try:  # a zone this host's tz database lacks (stored by another host)
+        await conn.execute(
+            "UPDATE forktex_flow.schedules SET tz = 'Mars/Olympus' WHERE name = 'unreadable'"
+        )
+    finally:
+        await conn.close()
+    async with h.running(flow):
+        await h.wait_until(lambda: _count_more(pg, "healthy", 2), timeout=10)
+        assert flow.is_leader
+    assert await _keys(pg, "unreadable") == []
+    assert "schedule 'unreadable' cannot fire" in caplog.text
+    assert "Mars/Olympus" in caplog.text

@@ -14,7 +14,7 @@ import asyncpg
 from . import _sql as sql
 from ._connections import Connections
 from ._db import READ_RETRY, log, retry_transient
-from ._errors import InvalidSchedule, ScheduleNotFound
+from ._errors import FlowError, InvalidSchedule, ScheduleNotFound
 from ._schedules import Schedule, plan, tick_key, tick_text
 
 DUE_BATCH = 100  # schedules handled per statement of a round
@@ -126,12 +126,20 @@ class ScheduleStore:
     async def fire_due(self, conn: asyncpg.Connection) -> float | None:
         """Fire every due tick (under each schedule's catch-up policy) on the leader's
         ``conn``; seconds until the next tick of any schedule (None: no schedule runs)."""
+        failed = False
         while True:
             async with conn.transaction():
                 rows = await conn.fetch(sql.DUE_SCHEDULES, DUE_BATCH)
                 for row in rows:
-                    schedule = Schedule.from_row(row)
-                    todo = plan(schedule, row["next_at"], row["now"])
+                    try:
+                        schedule = Schedule.from_row(row)
+                        todo = plan(schedule, row["next_at"], row["now"])
+                    except FlowError as exc:
+                        # e.g. a zone this host's tz database lacks: the others still fire,
+                        # this one waits (and is reported) until the host can read it
+                        log.error("flow: schedule %r cannot fire: %s", row["name"], exc)
+                        failed = True
+                        continue
                     if todo.skipped:
                         log.info(
                             "flow: schedule %r: %d missed tick(s) left out (catch_up=%s)",
@@ -142,8 +150,10 @@ class ScheduleStore:
                     if todo.fire:
                         await _start(conn, schedule.name, todo.fire, None)
                     await conn.execute(sql.ADVANCE_SCHEDULE, schedule.name, todo.next_at, todo.last)
-            if len(rows) < DUE_BATCH:
+            if len(rows) < DUE_BATCH or failed:
                 break
+        if failed:
+            return None  # the stuck schedule is due already: no quicker round than usual
         due: float | None = await conn.fetchval(sql.NEXT_TICK_IN)
         return due
 
