@@ -16,6 +16,7 @@ import pytest
 
 from forktex_core.flow import (
     Flow,
+    FlowClient,
     FlowContext,
     InvalidSchedule,
     NotSerialisable,
@@ -295,3 +296,32 @@ async def test_a_schedule_this_host_cannot_read_does_not_stop_the_others(
     assert await _keys(pg, "unreadable") == []
     assert "schedule 'unreadable' cannot fire" in caplog.text
     assert "Mars/Olympus" in caplog.text
+
+
+async def test_a_client_without_workflow_code_creates_and_controls_schedules(
+    make_flow: Callable[..., Flow], h: Any, pg: Any
+) -> None:
+    client = FlowClient(database_url=pg.url)
+    try:
+        info = await client.create_schedule(
+            "client.made", "sched.served", "* * * * * *", input={"by": "api"}, catch_up="all"
+        )
+        assert (info.workflow, info.catch_up, info.max_catch_up) == ("sched.served", "all", 10)
+        flow = make_flow()
+        got: list[dict[str, str]] = []
+
+        @flow.workflow(name="sched.served")
+        async def served(ctx: FlowContext, payload: dict[str, str]) -> None:
+            got.append(payload)
+
+        async with h.running(flow):
+            await h.wait_until(lambda: len(got) >= 2, timeout=10)
+            await client.pause_schedule("client.made")
+            assert [s.paused for s in await client.schedules()] == [True]
+            run_id = await client.trigger_schedule("client.made")
+            assert (await client.result(run_id, timeout=20)) is None
+        assert got[0] == {"by": "api"}
+        await client.delete_schedule("client.made")
+        assert await client.schedules() == []
+    finally:
+        await client.close()

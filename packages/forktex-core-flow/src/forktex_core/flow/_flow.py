@@ -21,7 +21,7 @@ from ._errors import FlowError, InvalidArgument, ResultTimeout
 from ._flow_composition import CompositionCalls
 from ._flow_registration import Registration
 from ._flow_runs import RunCalls
-from ._flow_schedules import ScheduleCalls
+from ._flow_schedules import ScheduleDeclarations
 from ._flow_views import ViewCalls
 from ._hooks import FlowHooks
 from ._registry import Registry
@@ -32,7 +32,7 @@ from ._unavailable import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFA
 from ._worker import Worker
 
 
-class Flow(Registration, RunCalls, ViewCalls, CompositionCalls, ScheduleCalls):
+class Flow(Registration, RunCalls, ViewCalls, CompositionCalls, ScheduleDeclarations):
     """Durable workflows on one Postgres database.
 
     Create one per process (at import time is fine: nothing connects until first use),

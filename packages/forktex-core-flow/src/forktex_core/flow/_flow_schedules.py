@@ -57,72 +57,12 @@ def _moment(value: object, name: str) -> datetime:
 
 
 class ScheduleCalls:
-    """Cron schedules: declared in code or created at runtime, fired by the leader."""
+    """Cron schedules created at runtime, listed and controlled (also on a
+    :class:`FlowClient`); the leader fires them."""
 
     _registry: Registry
     _settings: Settings
     _store: Store
-
-    def schedule(
-        self,
-        cron: str,
-        *,
-        workflow: object = None,
-        name: str | None = None,
-        tz: str = "UTC",
-        input: Any = None,
-        version: int | None = None,
-        queue: str | None = None,
-        catch_up: str = "latest",
-        max_catch_up: int = 10,
-        grace: float | timedelta = 60.0,
-    ) -> Callable[[F], F]:
-        """Run a workflow at every tick of ``cron`` (stored in Postgres when a worker starts).
-
-        Stack it above ``@flow.workflow``, or give ``workflow=`` (a name) and call it as a
-        statement. ``cron`` has 5 fields (minute hour day-of-month month day-of-week) or 6
-        (a leading second); ``tz`` is an IANA zone (ticks follow its wall clock across DST:
-        a time skipped by spring-forward fires at the end of the gap, a time that occurs
-        twice fires once). Each tick starts one run with ``input``, keyed
-        ``schedule:NAME:TICK`` (exactly once across workers and leader failovers). A tick
-        overdue by more than ``grace`` seconds is *missed* (every worker was down);
-        ``catch_up`` decides which missed ticks still run: ``"skip"`` none, ``"latest"`` the
-        most recent one, ``"all"`` each, at most ``max_catch_up``. ``name`` defaults to the
-        workflow's name; ``version`` None runs the newest version.
-
-        Example::
-
-            @flow.schedule("*/5 * * * *", tz="Europe/Vienna", catch_up="skip")
-            @flow.workflow(name="reports.refresh")
-            async def refresh(ctx: FlowContext) -> None: ...
-
-            flow.schedule("0 3 * * *", workflow="backups.nightly")
-        """
-
-        options = _options(tz, version, queue, catch_up, max_catch_up, grace)
-
-        def declare(target: object) -> None:
-            self._registry.add_schedule(self._definition(name, target, cron, input, options))
-
-        if workflow is not None:
-            declare(workflow)
-
-            def unchanged(func: F) -> F:
-                return func
-
-            return unchanged
-
-        def decorate(func: F) -> F:
-            if getattr(func, "__forktex_workflow__", None) is None:
-                raise InvalidSchedule(
-                    f"@flow.schedule({cron!r}) must be stacked above @flow.workflow "
-                    f"(got {getattr(func, '__qualname__', func)!r}), or give workflow="
-                )
-            declare(func)
-            return func
-
-        Cron.parse(cron), zone(tz)  # a bad expression fails at its line, not at first use
-        return decorate
 
     async def create_schedule(
         self,
@@ -279,3 +219,68 @@ class ScheduleCalls:
         """
         await self._declared()
         await self._store.schedules.delete(storable_text(name, "schedule name"))
+
+
+class ScheduleDeclarations(ScheduleCalls):
+    """Schedules declared in code (:meth:`schedule`), on top of the runtime calls."""
+
+    def schedule(
+        self,
+        cron: str,
+        *,
+        workflow: object = None,
+        name: str | None = None,
+        tz: str = "UTC",
+        input: Any = None,
+        version: int | None = None,
+        queue: str | None = None,
+        catch_up: str = "latest",
+        max_catch_up: int = 10,
+        grace: float | timedelta = 60.0,
+    ) -> Callable[[F], F]:
+        """Run a workflow at every tick of ``cron`` (stored in Postgres when a worker starts).
+
+        Stack it above ``@flow.workflow``, or give ``workflow=`` (a name) and call it as a
+        statement. ``cron`` has 5 fields (minute hour day-of-month month day-of-week) or 6
+        (a leading second); ``tz`` is an IANA zone (ticks follow its wall clock across DST:
+        a time skipped by spring-forward fires at the end of the gap, a time that occurs
+        twice fires once). Each tick starts one run with ``input``, keyed
+        ``schedule:NAME:TICK`` (exactly once across workers and leader failovers). A tick
+        overdue by more than ``grace`` seconds is *missed* (every worker was down);
+        ``catch_up`` decides which missed ticks still run: ``"skip"`` none, ``"latest"`` the
+        most recent one, ``"all"`` each, at most ``max_catch_up``. ``name`` defaults to the
+        workflow's name; ``version`` None runs the newest version.
+
+        Example::
+
+            @flow.schedule("*/5 * * * *", tz="Europe/Vienna", catch_up="skip")
+            @flow.workflow(name="reports.refresh")
+            async def refresh(ctx: FlowContext) -> None: ...
+
+            flow.schedule("0 3 * * *", workflow="backups.nightly")
+        """
+
+        options = _options(tz, version, queue, catch_up, max_catch_up, grace)
+
+        def declare(target: object) -> None:
+            self._registry.add_schedule(self._definition(name, target, cron, input, options))
+
+        if workflow is not None:
+            declare(workflow)
+
+            def unchanged(func: F) -> F:
+                return func
+
+            return unchanged
+
+        def decorate(func: F) -> F:
+            if getattr(func, "__forktex_workflow__", None) is None:
+                raise InvalidSchedule(
+                    f"@flow.schedule({cron!r}) must be stacked above @flow.workflow "
+                    f"(got {getattr(func, '__qualname__', func)!r}), or give workflow="
+                )
+            declare(func)
+            return func
+
+        Cron.parse(cron), zone(tz)  # a bad expression fails at its line, not at first use
+        return decorate
