@@ -381,3 +381,28 @@ class UnknownQueue(FlowError, LookupError):
             "this process or in a worker that has started"
         )
         self.name = name
+
+
+class InvalidSchedule(InvalidArgument):
+    """A schedule definition cannot be used: a bad cron expression (the message names the
+    expression and the field), time zone, catch-up policy or time range.
+
+    Example::
+
+        flow.schedule("*/0 * * * *")
+        # InvalidSchedule: invalid cron expression '*/0 * * * *': minute field '*/0':
+        #   step must be at least 1
+    """
+
+
+class ScheduleNotFound(FlowError, LookupError):
+    """No schedule of that name is stored.
+
+    Example::
+
+        await flow.pause_schedule("nope")  # ScheduleNotFound: no schedule named 'nope'
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}; list them with flow.schedules()")
+        self.name = name

@@ -464,6 +464,30 @@ MIGRATIONS: list[str] = [
     """,
     # 7: partitioned queues admit by walking the queue (see _WALKED_PARTITIONS)
     _walking_partitions(_QUEUES),
+    # 8: schedules (cron, declared in code or created at runtime). next_at is the first tick
+    # not handled yet; the leader fires due ones (each tick a run keyed by the tick) and moves
+    # next_at on in the same transaction
+    f"""
+    CREATE TABLE {SCHEMA}.schedules (
+        name         text PRIMARY KEY,
+        workflow     text NOT NULL,
+        version      integer,
+        cron         text NOT NULL,
+        tz           text NOT NULL,
+        input        json NOT NULL,
+        queue        text,
+        catch_up     text NOT NULL CHECK (catch_up IN ('skip', 'latest', 'all')),
+        max_catch_up integer NOT NULL CHECK (max_catch_up > 0),
+        grace        double precision NOT NULL CHECK (grace >= 0),
+        paused       boolean NOT NULL DEFAULT false,
+        next_at      timestamptz NOT NULL,
+        last_tick    timestamptz,
+        declared     boolean NOT NULL DEFAULT false,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        updated_at   timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX schedules_due ON {SCHEMA}.schedules (next_at) WHERE NOT paused;
+    """,
 ]
 
 

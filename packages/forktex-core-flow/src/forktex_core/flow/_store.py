@@ -41,6 +41,7 @@ from ._settings import Settings
 from ._store_leader import LeaderStore
 from ._store_lineage import LineageStore
 from ._store_queues import QueueStore
+from ._store_schedules import ScheduleStore
 from ._store_views import ViewStore
 from ._unavailable import Target
 
@@ -85,6 +86,7 @@ class Store:
         self.views = ViewStore(self._connections, stale)
         self.leadership = LeaderStore()
         self.lineage = LineageStore(self._connections)
+        self.schedules = ScheduleStore(self._connections)
 
     def __repr__(self) -> str:
         return f"Store({self._connections.masked_url!r})"

@@ -162,6 +162,7 @@ class Worker:
         )
         self.clock.observe(db_now, sent, time.monotonic())
         await self.store.queues.declare(self.registry.queues())
+        await self.store.schedules.declare(self.registry.schedules())
         await listener.start()
         self._queued = await self.store.queues.exist()
 
