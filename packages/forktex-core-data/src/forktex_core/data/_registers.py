@@ -836,7 +836,8 @@ class Register:
                 raw = row[len(groups) + 2 * j]
                 if spec.field is not None and spec.function in ("min", "max"):
                     raw = _facet_value(spec.field, raw)
-                values[spec.name] = finish(spec, raw, int(row[len(groups) + 2 * j + 1]))
+                count = row[len(groups) + 2 * j + 1]
+                values[spec.name] = finish(spec, raw, None if count is None else int(count))
             result.append(AggregateRow(group=group, values=values))
         return result
 
