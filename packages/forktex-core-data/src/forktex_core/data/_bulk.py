@@ -249,12 +249,12 @@ def _error(line: int, exc: DataError) -> RowError:
 
 def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, Any] | RowError:
     """An import row's coerced values, or why it cannot be written."""
-    for key in raw:
-        if d.field(key) is None:
-            names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
-            return RowError(
-                line, f"register {d.name!r} has no field {show(key, 80)}; fields: {names}", key
-            )
+    if raw.keys() - d.names:
+        key = next(k for k in raw if k not in d.names)  # the first, in the row's order
+        names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
+        return RowError(
+            line, f"register {d.name!r} has no field {show(key, 80)}; fields: {names}", key
+        )
     try:
         return d.info.coercer.build(raw, register=d.name)
     except DataError as exc:
@@ -548,8 +548,10 @@ async def run_import(
             batch.append(row)
             if len(batch) >= batch_size:
                 await flush()
-            elif pending is not None and len(batch) % 64 == 0:
-                await asyncio.sleep(0)  # let the write in flight take its next round trip
+            elif pending is not None and len(batch) % 16 == 0:
+                # Let the write in flight take its next round trip (each one waits for
+                # the reader to yield: often enough that the write is never held up long).
+                await asyncio.sleep(0)
         await flush()
         await settle()
     finally:

@@ -61,6 +61,11 @@ class Definition:
     def _by_name(self) -> Mapping[str, Field]:
         return {f.name: f for f in self.fields}
 
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """The names of the register's fields."""
+        return frozenset(self._by_name)
+
     def field(self, name: str) -> Field | None:
         return self._by_name.get(name) if isinstance(name, str) else None
 
