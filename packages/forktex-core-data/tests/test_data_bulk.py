@@ -521,3 +521,34 @@ async def test_import_refuses_references_to_other_tenants_and_registers(
     assert str(theirs.id) in report.errors[0].reason and "does not exist" in report.errors[0].reason
     linked = await RowQuery(invoices).where(customer=mine.id).all()
     assert [r["number"] for r in linked] == ["I-1"]
+
+
+async def test_import_many_references_checks_every_target(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    people = await Register.create("people", tenant_id=tenant, fields=[Field("name", "text")])
+    ada, bob = [r.id for r in await people.insert_many([{"name": "Ada"}, {"name": "Bob"}])]
+    ghost = uuid.uuid4()
+    tasks = await Register.create(
+        "tasks",
+        tenant_id=tenant,
+        fields=[
+            Field("title", "text", unique=True),
+            Field("owners", "reference", target="people", many=True),
+        ],
+    )
+    jsonl = (
+        json.dumps({"title": "both", "owners": [str(ada), str(bob)]})
+        + "\n"
+        + json.dumps({"title": "ghost", "owners": [str(bob), str(ghost), str(uuid.uuid4())]})
+        + "\n"
+    )
+    report = await tasks.import_jsonl([jsonl])
+    assert (report.written, report.failed) == (1, 1)
+    assert report.errors[0].line == 2 and report.errors[0].field == "owners"
+    assert f"references row {ghost}," in report.errors[0].reason  # the first missing one
+    [row] = await RowQuery(tasks).all()
+    assert row["title"] == "both" and set(row["owners"]) == {ada, bob}
+    assert await RowQuery(tasks).where(owners__contains=bob).count() == 1
+    with pytest.raises(ReferenceViolation):  # both links were written
+        await people.delete(ada)
