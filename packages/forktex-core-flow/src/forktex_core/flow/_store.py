@@ -85,6 +85,7 @@ class Store:
         self.views = ViewStore(self._connections, stale)
         self.leadership = LeaderStore()
         self.lineage = LineageStore(self._connections)
+        self._identity: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Store({self._connections.masked_url!r})"
@@ -179,6 +180,17 @@ class Store:
                     return uuid.UUID(str(existing))
             # the run holding the key finished (or was pruned) in between: insert again
         raise FlowError("start kept racing with the run holding its key; retry the call")
+
+    async def database_identity(self, *, fresh: bool = False) -> tuple[Any, ...]:
+        """Which database flow's connections are on (name, OID, server start time; see
+        ``sql.DATABASE_IDENTITY``), read once and kept, or read again with ``fresh``."""
+        if fresh or self._identity is None:
+            pool = await self._connections.client()
+            row = await retry_read(
+                lambda: pool.fetchrow(sql.DATABASE_IDENTITY), what="database identity"
+            )
+            self._identity = tuple(row)
+        return self._identity
 
     async def latest_version(self, workflow: str) -> int | None:
         """The newest version of ``workflow`` a worker announces (or a run has), if any."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from .clients import (
     CANCEL,
+    DATABASE_IDENTITY,
     DECLARE_QUEUE,
     DEDUP_RUN,
     FORGET_ENDING_FAILURE,
@@ -121,6 +122,7 @@ __all__ = [
     "CONTINUE_STEPS",
     "COUNT_BY_STATUS",
     "COUNT_STATUSES",
+    "DATABASE_IDENTITY",
     "DECLARE_QUEUE",
     "DEDUP_RUN",
     "DONE_CHANNEL",
