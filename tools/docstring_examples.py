@@ -67,20 +67,6 @@ class DocstringError(Exception):
 
 
 @dataclass(frozen=True)
-class Missing:
-    """A public class or function whose docstring shows no example."""
-
-    public: str  # forktex_core.storage.S3Backend
-    relpath: str  # where it is defined
-    line: int
-    kind: str  # "class" or "function"
-    reason: str  # "has no docstring" / "has no example in its docstring"
-
-    def __str__(self) -> str:
-        return f"{self.relpath}:{self.line}: {self.public} ({self.kind}) {self.reason}"
-
-
-@dataclass(frozen=True)
 class _Found:
     node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
     module: SourceModule
@@ -242,6 +228,23 @@ class Definition:
     exception: str | None  # an exception class's own name: a one-line example is enough
 
 
+@dataclass(frozen=True)
+class Missing:
+    """A public class or function whose docstring shows no example."""
+
+    definition: Definition
+    reason: str  # "has no docstring" / "has no example in its docstring"
+
+    @property
+    def public(self) -> str:
+        """The public name: ``forktex_core.storage.S3Backend``."""
+        return self.definition.public
+
+    def __str__(self) -> str:
+        d = self.definition
+        return f"{d.relpath}:{d.line}: {d.public} ({d.kind}) {self.reason}"
+
+
 def definitions(root: Path) -> list[Definition]:
     """Every public name of the workspace that is a class or function, where it is defined.
 
@@ -300,7 +303,7 @@ def missing(root: Path) -> list[Missing]:
             reason = "has no example in its docstring"
         else:
             continue
-        found_missing.append(Missing(d.public, d.relpath, d.line, d.kind, reason))
+        found_missing.append(Missing(d, reason))
     return found_missing
 
 
