@@ -13,7 +13,7 @@ import asyncpg
 
 from . import _sql as sql
 from ._connections import Connections
-from ._db import READ_RETRY, log, retry_transient
+from ._db import log, retry_read
 from ._errors import FlowError, InvalidSchedule, ScheduleNotFound
 from ._schedules import Schedule, plan, tick_key, tick_text
 
@@ -72,9 +72,7 @@ class ScheduleStore:
     async def get(self, name: str) -> asyncpg.Record:
         """The stored row of schedule ``name``; :class:`ScheduleNotFound` if none."""
         pool = await self._connections.client()
-        row = await retry_transient(
-            lambda: pool.fetchrow(sql.SCHEDULE, name), within=READ_RETRY, what="schedule"
-        )
+        row = await retry_read(lambda: pool.fetchrow(sql.SCHEDULE, name), what="schedule")
         if row is None:
             raise ScheduleNotFound(name)
         return row
@@ -82,8 +80,8 @@ class ScheduleStore:
     async def all(self) -> list[asyncpg.Record]:
         """Every stored schedule's row, by name."""
         pool = await self._connections.client()
-        rows: list[asyncpg.Record] = await retry_transient(
-            lambda: pool.fetch(sql.SCHEDULES), within=READ_RETRY, what="schedules"
+        rows: list[asyncpg.Record] = await retry_read(
+            lambda: pool.fetch(sql.SCHEDULES), what="schedules"
         )
         return rows
 

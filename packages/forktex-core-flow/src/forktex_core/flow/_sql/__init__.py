@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .clients import (
     CANCEL,
+    DATABASE_IDENTITY,
     DECLARE_QUEUE,
     DEDUP_RUN,
     FORGET_ENDING_FAILURE,
@@ -139,6 +140,7 @@ __all__ = [
     "COUNT_BY_STATUS",
     "COUNT_STATUSES",
     "CREATE_SCHEDULE",
+    "DATABASE_IDENTITY",
     "DECLARE_QUEUE",
     "DECLARE_SCHEDULE",
     "DEDUP_RUN",
