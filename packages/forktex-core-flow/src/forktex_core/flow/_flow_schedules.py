@@ -139,7 +139,7 @@ class ScheduleCalls:
         hooks = self._registry.hooks
         if not hooks.has("authorize_schedule"):
             return None
-        row = await self._store.schedules.get(name)
+        row: Mapping[str, Any] = await self._store.schedules.get(name)
         await hooks.authorize("authorize_schedule", self._info(row), action)
         return row
 
