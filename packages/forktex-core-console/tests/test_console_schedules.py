@@ -19,23 +19,12 @@ from forktex_core.console import current_principal, flow_console
 from forktex_core.console._schedules import catch_up
 from forktex_core.flow import Flow, FlowHooks, HookDenied, ScheduleInfo
 
-Client = Callable[..., httpx.AsyncClient]
+Client = Callable[..., httpx.AsyncClient]  # the client fixture; h: the conftest's helpers
 ORIGIN = "http://console.test"  # the clients' base URL (conftest)
 USER = {"x-user": "ada"}
 POST = {**USER, "origin": ORIGIN}
 ODD = "tenant <7>/digest & co"  # a schedule name is free text: escaped, never in a path
 TOTAL = {"n": 3, "amount": "5 EUR"}  # orders.total version 2 returns 5
-
-
-def staff(request: Any) -> str | None:
-    """The tests' login: the ``X-User`` header names the principal."""
-    return request.headers.get("x-user")
-
-
-def token_in(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
 
 
 def row_of(page: str, name: str) -> str:
@@ -61,9 +50,9 @@ async def _two_schedules(flow: Flow) -> tuple[ScheduleInfo, ScheduleInfo]:
 
 
 async def test_schedules_page_shows_each_schedule_and_links_its_runs(
-    flow: Flow, client: Client
+    flow: Flow, client: Client, h: Any
 ) -> None:
-    app = flow_console(flow, staff)
+    app = flow_console(flow, h.staff)
     async with client(app) as http:
         empty = await http.get("/schedules", headers=USER)
         assert empty.status_code == 200
@@ -121,9 +110,9 @@ def test_catch_up_policies_read_as_words() -> None:
 
 async def test_pause_resume_and_trigger_from_the_page(flow: Flow, client: Client, h: Any) -> None:
     await _two_schedules(flow)
-    app = flow_console(flow, staff)
+    app = flow_console(flow, h.staff)
     async with h.running(flow), client(app) as http:
-        token = token_in((await http.get("/schedules", headers=USER)).text)
+        token = h.token_in((await http.get("/schedules", headers=USER)).text)
         paused = await http.post(
             "/schedules/pause", headers=POST, data={"csrf": token, "schedule": "reports.daily"}
         )
@@ -180,14 +169,14 @@ class OpsSchedules(FlowHooks):
 
 
 async def test_a_denied_schedule_action_changes_nothing_and_says_why(
-    flow: Flow, client: Client
+    flow: Flow, client: Client, h: Any
 ) -> None:
     hooks = OpsSchedules()
     flow.add_hooks(hooks)
     await _two_schedules(flow)
-    app = flow_console(flow, staff)
+    app = flow_console(flow, h.staff)
     async with client(app) as http:
-        token = token_in((await http.get("/schedules", headers=USER)).text)
+        token = h.token_in((await http.get("/schedules", headers=USER)).text)
         for action in ("pause", "resume", "trigger"):
             response = await http.post(
                 f"/schedules/{action}",
@@ -218,12 +207,12 @@ async def test_a_denied_schedule_action_changes_nothing_and_says_why(
 
 
 async def test_schedule_actions_refuse_cross_site_posts_and_bad_input(
-    flow: Flow, client: Client
+    flow: Flow, client: Client, h: Any
 ) -> None:
     await _two_schedules(flow)
-    app = flow_console(flow, staff, trusted_origins=["https://ops.example.com"])
+    app = flow_console(flow, h.staff, trusted_origins=["https://ops.example.com"])
     async with client(app) as http:
-        token = token_in((await http.get("/schedules", headers=USER)).text)
+        token = h.token_in((await http.get("/schedules", headers=USER)).text)
         form = {"csrf": token, "schedule": "reports.daily"}
         forged: list[tuple[dict[str, str], dict[str, str], str]] = [
             (USER, form, "names no Origin"),
@@ -257,11 +246,13 @@ async def test_schedule_actions_refuse_cross_site_posts_and_bad_input(
     assert await flow.list_runs() == []
 
 
-async def test_schedule_routes_refuse_without_the_hosts_login(flow: Flow, client: Client) -> None:
+async def test_schedule_routes_refuse_without_the_hosts_login(
+    flow: Flow, client: Client, h: Any
+) -> None:
     await _two_schedules(flow)
-    app = flow_console(flow, staff)
+    app = flow_console(flow, h.staff)
     async with client(app) as http:
-        token = token_in((await http.get("/schedules", headers=USER)).text)
+        token = h.token_in((await http.get("/schedules", headers=USER)).text)
         form = {"csrf": token, "schedule": "reports.daily"}
         for method, path in (
             ("GET", "/schedules"),
