@@ -6,6 +6,7 @@ by the tick; pause, resume, trigger, backfill, delete; bad input is refused by n
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,8 +19,12 @@ from forktex_core.flow import (
     Flow,
     FlowClient,
     FlowContext,
+    FlowHooks,
+    HookDenied,
+    InvalidArgument,
     InvalidSchedule,
     NotSerialisable,
+    ScheduleInfo,
     ScheduleNotFound,
 )
 
@@ -325,3 +330,77 @@ async def test_a_client_without_workflow_code_creates_and_controls_schedules(
         assert await client.schedules() == []
     finally:
         await client.close()
+
+
+tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="")
+
+
+class TenantSchedules(FlowHooks):
+    """A tenant controls only the schedules named after it; every question is recorded."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str, bool]] = []
+
+    async def authorize_schedule(self, schedule: ScheduleInfo, action: str) -> None:
+        self.asked.append((schedule.name, action, schedule.paused))
+        if not schedule.name.startswith(f"{tenant.get()}."):
+            raise HookDenied(f"{schedule.name} belongs to another tenant; {action} refused")
+
+
+async def test_authorize_schedule_refuses_each_control_and_nothing_changes(
+    make_flow: Callable[..., Flow], pg: Any
+) -> None:
+    hooks = TenantSchedules()
+    flow = make_flow(hooks=[hooks])
+    for name in ("t1.report", "t2.report"):
+        await flow.create_schedule(name, "sched.report", "0 6 * * *", input={"for": name})
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    end = start + timedelta(days=2)
+
+    tenant.set("t2")
+    await flow.pause_schedule("t2.report")  # its own: allowed
+    tenant.set("t1")
+    denied = (
+        (flow.pause_schedule, ()),
+        (flow.resume_schedule, ()),
+        (flow.trigger_schedule, ()),
+        (flow.backfill_schedule, (start, end)),
+        (flow.delete_schedule, ()),
+    )
+    hooks.asked.clear()
+    for call, extra in denied:
+        with pytest.raises(HookDenied, match=r"t2\.report belongs to another tenant"):
+            await call("t2.report", *extra)  # type: ignore[operator]
+    assert [a for _, a, _ in hooks.asked] == ["pause", "resume", "trigger", "backfill", "delete"]
+    assert all(name == "t2.report" and paused for name, _, paused in hooks.asked)
+    other = await flow.get_schedule("t2.report")
+    assert other.paused and other.last_tick is None
+    assert await _keys(pg, "t2.report") == []  # no trigger, no backfill
+
+    hooks.asked.clear()
+    await flow.pause_schedule("t1.report")
+    assert (await flow.get_schedule("t1.report")).paused
+    await flow.resume_schedule("t1.report")
+    assert not (await flow.get_schedule("t1.report")).paused
+    run_id = await flow.trigger_schedule("t1.report")
+    assert len(await flow.backfill_schedule("t1.report", start, end)) == 2
+    await flow.delete_schedule("t1.report")
+    assert hooks.asked == [
+        ("t1.report", "pause", False),
+        ("t1.report", "resume", True),
+        ("t1.report", "trigger", False),
+        ("t1.report", "backfill", False),
+        ("t1.report", "delete", False),
+    ]
+    assert (await flow.get_run(run_id)).metadata["schedule"] == "t1.report"
+    assert len(await _keys(pg, "t1.report")) == 3
+    assert [s.name for s in await flow.schedules()] == ["t2.report"]
+
+    # an unknown name is not found before any hook is asked; a bad name is refused by name
+    hooks.asked.clear()
+    for call, extra in denied:
+        with pytest.raises(ScheduleNotFound, match="'ghost'"):
+            await call("ghost", *extra)  # type: ignore[operator]
+        with pytest.raises(InvalidArgument, match="schedule name"):
+            await call(7, *extra)  # type: ignore[operator]
+    assert hooks.asked == []

@@ -58,7 +58,8 @@ def _moment(value: object, name: str) -> datetime:
 
 class ScheduleCalls:
     """Cron schedules created at runtime, listed and controlled (also on a
-    :class:`FlowClient`); the leader fires them."""
+    :class:`FlowClient`); the leader fires them. Pause, resume, trigger, backfill and delete
+    first ask the ``FlowHooks.authorize_schedule`` hooks (a refusal writes nothing)."""
 
     _registry: Registry
     _settings: Settings
@@ -131,6 +132,17 @@ class ScheduleCalls:
             row["created_at"],
         )
 
+    async def _allowed(self, name: str, action: str) -> Mapping[str, Any] | None:
+        """Let the ``authorize_schedule`` hooks refuse ``action`` on schedule ``name``
+        before anything is written; the schedule's row when it was read for them (an
+        unknown name raises :class:`ScheduleNotFound` then)."""
+        hooks = self._registry.hooks
+        if not hooks.has("authorize_schedule"):
+            return None
+        row: Mapping[str, Any] = await self._store.schedules.get(name)
+        await hooks.authorize("authorize_schedule", self._info(row), action)
+        return row
+
     async def schedules(self) -> list[ScheduleInfo]:
         """Every stored schedule, by name: definition, next and last tick, paused.
 
@@ -160,7 +172,9 @@ class ScheduleCalls:
             await flow.pause_schedule("reports.refresh")
         """
         await self._declared()
-        await self._store.schedules.pause(storable_text(name, "schedule name"))
+        sname = storable_text(name, "schedule name")
+        await self._allowed(sname, "pause")
+        await self._store.schedules.pause(sname)
 
     async def resume_schedule(self, name: str) -> None:
         """Fire ``name``'s ticks again, from the next one on (ticks that passed while it was
@@ -171,7 +185,9 @@ class ScheduleCalls:
             await flow.resume_schedule("reports.refresh")
         """
         await self._declared()
-        await self._store.schedules.resume(storable_text(name, "schedule name"))
+        sname = storable_text(name, "schedule name")
+        await self._allowed(sname, "resume")
+        await self._store.schedules.resume(sname)
 
     async def trigger_schedule(self, name: str) -> uuid.UUID:
         """Start a run of ``name`` now, outside its ticks (also while paused); its id.
@@ -182,7 +198,8 @@ class ScheduleCalls:
         """
         await self._declared()
         sname = storable_text(name, "schedule name")
-        await self._store.schedules.get(sname)  # ScheduleNotFound
+        if await self._allowed(sname, "trigger") is None:
+            await self._store.schedules.get(sname)  # ScheduleNotFound
         now = await self._store.schedules.now()
         key = f"{KEY_PREFIX}{sname}:trigger:{tick_text(now)}:{uuid.uuid4().hex[:8]}"
         ids = await self._store.schedules.start(sname, [now], trigger=key)
@@ -203,7 +220,8 @@ class ScheduleCalls:
         first, last = _moment(start, "start"), _moment(end, "end")
         if first >= last:
             raise InvalidSchedule(f"start must be before end, got {start!r} .. {end!r}")
-        row = await self._store.schedules.get(storable_text(name, "schedule name"))
+        sname = storable_text(name, "schedule name")
+        row = await self._allowed(sname, "backfill") or await self._store.schedules.get(sname)
         ticks = Schedule.from_row(row).ticks(first, last)
         if not ticks:
             return []
@@ -218,7 +236,9 @@ class ScheduleCalls:
             await flow.delete_schedule(f"tenant-{tid}.digest")
         """
         await self._declared()
-        await self._store.schedules.delete(storable_text(name, "schedule name"))
+        sname = storable_text(name, "schedule name")
+        await self._allowed(sname, "delete")
+        await self._store.schedules.delete(sname)
 
 
 class ScheduleDeclarations(ScheduleCalls):
