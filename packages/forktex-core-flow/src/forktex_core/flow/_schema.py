@@ -247,32 +247,11 @@ _QUEUES = f"""
 # a key's runs take their places in queue order whether or not this worker serves their
 # version (so a key's first run, waiting for a worker that has its version, still blocks
 # the key's next one).
-_RANKED_PARTITIONS = f"""            ELSE
-                -- per key: the first (partition_concurrency - held) runs in queue order
-                SELECT coalesce(array_agg(c.id), '{{}}') INTO v_got FROM (
-                    SELECT w.id FROM (
-                        SELECT x.id, x.workflow, x.version, x.priority, x.queue_seq,
-                               row_number() OVER (PARTITION BY x.partition_key
-                                                  ORDER BY x.priority DESC, x.queue_seq)
-                                   AS place,
-                               coalesce(h.n, 0) AS held
-                        FROM {SCHEMA}.runs x
-                        LEFT JOIN (
-                            SELECT y.partition_key, count(*) AS n FROM {SCHEMA}.runs y
-                            WHERE y.queue = v_name AND y.admitted_at IS NOT NULL
-                              AND y.status IN ('pending', 'running', 'waiting')
-                            GROUP BY y.partition_key
-                        ) h ON h.partition_key = x.partition_key
-                        WHERE x.queue = v_name AND x.status = 'pending'
-                          AND x.admitted_at IS NULL AND x.wake_at <= now()
-                    ) w
-                    JOIN unnest(p_names, p_versions) AS k(wf, ver)
-                      ON w.workflow = k.wf AND w.version = k.ver
-                    WHERE w.place <= v_q.partition_concurrency - w.held
-                      AND w.id <> ALL (p_exclude)
-                    ORDER BY w.priority DESC, w.queue_seq LIMIT v_room
-                ) c;
-"""
+# Where migration 5's ranking of partitioned queues starts and ends in its function.
+_RANKED_FROM = (
+    "            ELSE\n                -- per key: the first (partition_concurrency - held)"
+)
+_RANKED_TO = "            END IF;\n            IF v_q.rate_limit IS NOT NULL AND cardinality(v_got)"
 _WALKED_PARTITIONS = f"""            ELSE
                 -- per key: the first (partition_concurrency - held) runs in queue order
                 -- (runs without a key, started before the queue was partitioned, count as
@@ -322,16 +301,13 @@ def _walking_partitions(queues: str) -> str:
     """Migration 7: ``claim_queued`` of migration 5 (``queues``), replaced with the one
     that walks partitioned queues (:data:`_WALKED_PARTITIONS`)."""
     function = queues[queues.index(f"CREATE FUNCTION {SCHEMA}.claim_queued(") :]
-    for part in (_RANKED_PARTITIONS, _DECLARED):
-        if function.count(part) != 1:
-            raise RuntimeError("migration 5's claim_queued is not what migration 7 replaces")
+    if any(function.count(part) != 1 for part in (_RANKED_FROM, _RANKED_TO, _DECLARED)):
+        raise RuntimeError("migration 5's claim_queued is not what migration 7 replaces")
+    ranked = function[function.index(_RANKED_FROM) : function.index(_RANKED_TO)]
     return (
         function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-        .replace(_RANKED_PARTITIONS, _WALKED_PARTITIONS)
-        .replace(
-            _DECLARED,
-            _DECLARED + _WALK_VARIABLES,
-        )
+        .replace(ranked, _WALKED_PARTITIONS)
+        .replace(_DECLARED, _DECLARED + _WALK_VARIABLES)
     )
 
 
