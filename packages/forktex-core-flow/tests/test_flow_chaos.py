@@ -27,17 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.util
 import json
 import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import asyncpg
@@ -45,7 +42,11 @@ import pytest
 
 from forktex_core.flow import Flow, FlowUnavailable, RunFinished, RunNotRetryable
 
+from .flow_lost_replies import LostReplies
+from .worker_procs import WorkerProcs, load_app
+
 HERE = Path(__file__).parent
+
 APP = HERE / "flow_chaos_app.py"
 SEED = int(os.environ.get("FLOW_CHAOS_SEED", "20260517"))
 RUNS = 240
@@ -69,46 +70,23 @@ TRANSIENT = (
 )
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class Workers:
     """``WORKERS`` slots, each holding the current worker subprocess for that slot."""
 
     def __init__(self, url: str, direct: str, workdir: Path) -> None:
-        self.env = {**os.environ, "FLOW_TEST_URL": url, "FLOW_TEST_DIRECT_DSN": direct}
-        self.dir = workdir
+        self.processes = WorkerProcs(APP, url, workdir, FLOW_TEST_DIRECT_DSN=direct)
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * WORKERS
-        self.all: list[subprocess.Popen[bytes]] = []
         self.killed: set[int] = set()
         self.unexpected: list[tuple[int, int | None]] = []
 
     def spawn(self, slot: int) -> None:
-        log = open(self.dir / f"worker-{len(self.all)}.log", "wb")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "forktex_core.flow._cli",
-                "worker",
-                f"{APP}:flow",
-                "--concurrency",
-                str(CONCURRENCY),
-                "--log-level",
-                "INFO",
-            ],
-            env={**self.env, "FLOW_TEST_CLOCK_SKEW": str(SKEWS[slot])},
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        self.procs[slot] = self.processes.start(
+            "--concurrency",
+            str(CONCURRENCY),
+            "--log-level",
+            "INFO",
+            FLOW_TEST_CLOCK_SKEW=str(SKEWS[slot]),
         )
-        log.close()
-        self.procs[slot] = proc
-        self.all.append(proc)
 
     def kill(self, slot: int) -> int:
         proc = self.procs[slot]
@@ -127,30 +105,10 @@ class Workers:
                 self.spawn(slot)
 
     def stop(self) -> None:
-        for proc in self.all:
-            if proc.poll() is None:
-                proc.kill()
-        for proc in self.all:
-            proc.wait(10)
+        self.processes.stop()
 
     def logs(self, tail: int = 4000) -> str:
-        out = []
-        for path in sorted(self.dir.glob("worker-*.log")):
-            out.append(f"--- {path.name}\n{path.read_bytes()[-tail:].decode(errors='replace')}")
-        return "\n".join(out)
-
-
-def load_app(url: str) -> ModuleType:
-    """The chaos app in this process (its Flow starts, cancels and retries runs)."""
-    old = os.environ.get("FLOW_TEST_URL")
-    os.environ["FLOW_TEST_URL"] = url
-    try:
-        return _load(APP, f"flow_chaos_app_{id(url)}")
-    finally:
-        if old is None:
-            del os.environ["FLOW_TEST_URL"]
-        else:
-            os.environ["FLOW_TEST_URL"] = old
+        return self.processes.logs(tail)
 
 
 async def fetch(dsn: str, conn: list[asyncpg.Connection | None], sql: str) -> list[Any]:
@@ -255,12 +213,12 @@ async def test_chaos_kills_cuts_lost_replies_skewed_clocks_cancel_and_retry(
     finally:
         await setup.close()
 
-    lost = _load(HERE / "flow_lost_replies.py", "flow_lost_replies").LostReplies(
+    lost = LostReplies(
         pg.host, pg.port, random.Random(SEED + 1), probability=0.01, limit=LOST_REPLIES
     )
     proxied = dataclasses.replace(pg, host="127.0.0.1", port=await lost.start()).url
 
-    app = load_app(pg.url)
+    app = load_app(APP, pg.url)
     client: Flow = app.flow
     runs: dict[str, int] = {}
     for k in range(RUNS):

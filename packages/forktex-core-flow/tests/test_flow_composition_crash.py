@@ -5,14 +5,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
-import signal
+import functools
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,47 +18,22 @@ import pytest
 from forktex_core.flow import Flow, RunStatus
 from forktex_core.flow._cli import main
 
+from .conftest import wait_until
+from .worker_procs import WorkerProcs, load_app
+
 APP = Path(__file__).with_name("flow_composition_app.py")
 
 pytestmark = pytest.mark.slow
 
 
-class Workers:
+class Workers(WorkerProcs):
     """Worker subprocesses serving ``flow_composition_app.py``."""
 
     def __init__(self, url: str, workdir: Path) -> None:
-        self.dir = workdir
-        self.env = {**os.environ, "FLOW_TEST_URL": url, "FLOW_TEST_DIR": str(workdir)}
-        self.procs: list[subprocess.Popen[bytes]] = []
+        super().__init__(APP, url, workdir)
 
     def spawn(self) -> subprocess.Popen[bytes]:
-        log = open(self.dir / f"worker-{len(self.procs)}.log", "wb")
-        cmd = [sys.executable, "-m", "forktex_core.flow._cli", "worker", f"{APP}:flow"]
-        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        self.procs.append(proc)
-        return proc
-
-    def holding(self) -> dict[str, int]:
-        """run id -> pid of the worker holding it in ``block``."""
-        out = {}
-        for f in self.dir.glob("holding-*"):
-            rid, pid = f.name.removeprefix("holding-").rsplit("-", 1)
-            out[rid] = int(pid)
-        return out
-
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        for f in self.dir.glob("holding-*"):
-            f.unlink()
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-        for p in self.procs:
-            p.wait(10)
+        return self.start()
 
 
 @pytest.fixture
@@ -75,17 +46,7 @@ def workers(pg: Any, tmp_path: Path) -> Iterator[Workers]:
 @pytest.fixture
 async def client(pg: Any, tmp_path: Path) -> AsyncIterator[Flow]:
     """A Flow that starts, reads and forks runs (the workflows come from the app)."""
-    spec = importlib.util.spec_from_file_location(f"flow_composition_app_{id(pg)}", APP)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    old = dict(os.environ)
-    os.environ["FLOW_TEST_URL"] = pg.url
-    os.environ["FLOW_TEST_DIR"] = str(tmp_path)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    module = load_app(APP, pg.url, tmp_path)
     flow: Flow = module.flow
     await flow.connect()
     conn = await asyncpg.connect(pg.dsn)
@@ -95,16 +56,7 @@ async def client(pg: Any, tmp_path: Path) -> AsyncIterator[Flow]:
     await flow.close()
 
 
-async def until(cond: Callable[[], Any], timeout: float = 30.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+until = functools.partial(wait_until, timeout=30.0)
 
 
 async def _waiting(flow: Flow, run_id: Any) -> bool:

@@ -5,10 +5,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -20,58 +19,22 @@ import pytest
 from forktex_core.flow import Flow, RunFailed, RunStatus
 from forktex_core.flow._db import TRANSIENT
 
+from .conftest import wait_until
+from .worker_procs import WorkerProcs, load_app
+
 APP = Path(__file__).with_name("flow_app.py")
 
 pytestmark = pytest.mark.slow
 
 
-class Cluster:
+class Cluster(WorkerProcs):
     """Worker subprocesses running ``flow_app.py`` against one database."""
 
     def __init__(self, url: str, workdir: Path, env: dict[str, str]) -> None:
-        self.url = url
-        self.dir = workdir
-        self.env = {**os.environ, "FLOW_TEST_URL": url, "FLOW_TEST_DIR": str(workdir), **env}
-        self.procs: list[subprocess.Popen[bytes]] = []
+        super().__init__(APP, url, workdir, **env)
 
     def spawn(self, concurrency: int = 16) -> subprocess.Popen[bytes]:
-        log = open(self.dir / f"worker-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "forktex_core.flow._cli",
-                "worker",
-                f"{APP}:flow",
-                "--concurrency",
-                str(concurrency),
-                "--log-level",
-                "INFO",
-            ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def holding(self) -> dict[str, int]:
-        """run id -> pid of the worker holding it at the hold point."""
-        out = {}
-        for f in self.dir.glob("holding-*"):
-            rid, pid = f.name.removeprefix("holding-").rsplit("-", 1)
-            out[rid] = int(pid)
-        return out
-
-    def release(self) -> None:
-        (self.dir / "release").touch()
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-        for p in self.procs:
-            p.wait(10)
+        return self.start("--concurrency", str(concurrency), "--log-level", "INFO")
 
 
 @pytest.fixture
@@ -91,19 +54,7 @@ def cluster_factory(pg: Any, tmp_path: Path) -> Iterator[Callable[..., Cluster]]
 @pytest.fixture
 async def client(pg: Any, tmp_path: Path) -> AsyncIterator[Flow]:
     """A Flow that only starts runs and reads state (the workflows come from flow_app)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"flow_app_{id(pg)}", APP)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    old = dict(os.environ)
-    os.environ["FLOW_TEST_URL"] = pg.url
-    os.environ["FLOW_TEST_DIR"] = str(tmp_path)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    module = load_app(APP, pg.url, tmp_path)
     flow: Flow = module.flow
     await flow.connect()
     conn = await asyncpg.connect(pg.dsn)
@@ -116,16 +67,7 @@ async def client(pg: Any, tmp_path: Path) -> AsyncIterator[Flow]:
     await flow.close()
 
 
-async def until(cond: Callable[[], Any], timeout: float = 30.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+until = functools.partial(wait_until, timeout=30.0)
 
 
 async def test_sigkill_mid_step_two_workers(client: Flow, cluster_factory: Any, pg: Any) -> None:

@@ -4,13 +4,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
-import os
+import functools
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,9 @@ import pytest
 
 from forktex_core.flow import Flow, RunStatus
 
+from .conftest import wait_until
+from .worker_procs import WorkerProcs, load_app
+
 APP = Path(__file__).with_name("flow_graph_app.py")
 
 pytestmark = pytest.mark.slow
@@ -26,56 +25,21 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def spawn(pg: Any, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    env = {**os.environ, "FLOW_TEST_URL": pg.url, "FLOW_TEST_DIR": str(tmp_path)}
-
-    def start() -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "forktex_core.flow._cli", "worker", f"{APP}:flow"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-    for p in procs:
-        p.wait(10)
+    procs = WorkerProcs(APP, pg.url, tmp_path)
+    yield procs.start
+    procs.stop()
 
 
 @pytest.fixture
 async def client(pg: Any, tmp_path: Path) -> AsyncIterator[Flow]:
-    old = dict(os.environ)
-    os.environ.update(FLOW_TEST_URL=pg.url, FLOW_TEST_DIR=str(tmp_path))
-    try:
-        spec = importlib.util.spec_from_file_location(f"flow_graph_app_{id(pg)}", APP)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    module = load_app(APP, pg.url, tmp_path)
     flow: Flow = module.flow
     await flow.connect()
     yield flow
     await flow.close()
 
 
-async def until(cond: Callable[[], Any], timeout: float = 40.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+until = functools.partial(wait_until, timeout=40.0)
 
 
 async def _eq(value: Any, expected: Any) -> bool:

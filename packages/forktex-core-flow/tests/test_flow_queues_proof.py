@@ -9,13 +9,10 @@ while saturated, and partitions (one at a time per key, in start order, keys in 
 
 from __future__ import annotations
 
-import asyncio
-import os
+import functools
 import random
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -27,55 +24,28 @@ import pytest
 
 from forktex_core.flow import FlowClient, RunStatus
 
+from .conftest import wait_until
+from .worker_procs import WorkerProcs
+
 APP = Path(__file__).with_name("flow_queue_app.py")
 
 pytestmark = pytest.mark.slow
 
 
-def spawn(url: str, workdir: Path, n: int) -> subprocess.Popen[bytes]:
-    log = open(workdir / f"worker-{n}.log", "wb")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "forktex_core.flow._cli",
-            "worker",
-            f"{APP}:flow",
-            "--concurrency",
-            "16",
-        ],
-        env={**os.environ, "FLOW_TEST_URL": url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
 @pytest.fixture
 def workers(pg: Any, tmp_path: Path) -> Iterator[Callable[[int], list[subprocess.Popen[bytes]]]]:
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = WorkerProcs(APP, pg.url, tmp_path)
 
     def start(n: int) -> list[subprocess.Popen[bytes]]:
-        procs.extend(spawn(pg.url, tmp_path, i) for i in range(n))
-        return procs
+        for _ in range(n):
+            procs.start("--concurrency", "16")
+        return procs.procs
 
     yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-    for p in procs:
-        p.wait(10)
+    procs.stop()
 
 
-async def until(cond: Callable[[], Any], timeout: float = 60.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+until = functools.partial(wait_until, timeout=60.0)
 
 
 def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:

@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,37 +19,19 @@ import pytest
 
 from forktex_core.flow import Flow
 
+from .worker_procs import WorkerProcs
+
 APP = Path(__file__).with_name("flow_schedule_app.py")
 NAME = "tick.every_second"
 
 pytestmark = pytest.mark.slow
 
 
-def spawn(url: str, workdir: Path, n: int) -> subprocess.Popen[bytes]:
-    log = open(workdir / f"worker-{n}.log", "wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "forktex_core.flow._cli", "worker", f"{APP}:flow"],
-        env={**os.environ, "FLOW_TEST_URL": url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
 @pytest.fixture
 def workers(pg: Any, tmp_path: Path) -> Iterator[Callable[[int], subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(n: int) -> subprocess.Popen[bytes]:
-        proc = spawn(pg.url, tmp_path, n)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-    for p in procs:
-        p.wait(10)
+    procs = WorkerProcs(APP, pg.url, tmp_path)
+    yield lambda n: procs.start()
+    procs.stop()
 
 
 def key(tick: datetime) -> str:
