@@ -381,3 +381,29 @@ class UnknownQueue(FlowError, LookupError):
             "this process or in a worker that has started"
         )
         self.name = name
+
+
+class ChildFailed(FlowError):
+    """A child workflow awaited by its parent ended failed, cancelled or dead.
+
+    ``run_id`` is the child's run id, ``workflow`` its workflow, ``status`` how it ended and
+    ``error`` its recorded error document (``type``, ``message``). Raised by
+    ``handle.result()`` / ``ctx.run_child`` in the parent, which may catch it.
+
+    Example::
+
+        try:
+            receipt = await ctx.run_child("billing.charge", order)
+        except ChildFailed as exc:
+            print(exc.run_id, exc.workflow, exc.status, exc.error)
+    """
+
+    def __init__(self, run_id: object, workflow: str, status: str, error: Any) -> None:
+        detail = ""
+        if isinstance(error, dict):
+            detail = f": {error.get('type', 'Error')}: {error.get('message', '')}"
+        super().__init__(f"child run {run_id} of workflow {workflow!r} ended {status}{detail}")
+        self.run_id = run_id
+        self.workflow = workflow
+        self.status = status
+        self.error = error

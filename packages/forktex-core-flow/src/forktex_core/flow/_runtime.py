@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ._children import ChildRequest
     from ._defs import StepDef
     from ._serde import Serializer
 
@@ -163,4 +164,15 @@ class Runtime(Protocol):
         self, seq: int, target: uuid.UUID, name: str, payload: str
     ) -> tuple[str, str]:
         """Send a signal and checkpoint it at ``seq`` in one transaction."""
+        ...
+
+    # -- child workflows ------------------------------------------------------------------
+
+    def child_id(self, seq: int) -> uuid.UUID:
+        """The id of the child started at position ``seq`` (the same on every execution)."""
+        ...
+
+    async def start_child(self, seq: int, request: ChildRequest) -> str:
+        """Start the child of position ``seq`` (once) and checkpoint it; the checkpoint's
+        JSON text (the child's ``id``, ``workflow`` and ``version``)."""
         ...

@@ -361,6 +361,43 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER steps_event_notify AFTER INSERT ON {SCHEMA}.steps
         FOR EACH ROW WHEN (NEW.kind = 'event') EXECUTE FUNCTION {SCHEMA}.notify_event();
     """,
+    # 7: child workflows. A child knows its parent; however a child ends (completed, failed,
+    # cancelled, reaped as dead) its outcome reaches the parent as the signal
+    # 'flow.child:<child id>' in the transaction that ends it, with the same wake-up as a
+    # signal sent to the run (lock the parent row first: no lost wake-up against a
+    # suspension; wake a waiting parent, NOTIFY the workers).
+    f"""
+    ALTER TABLE {SCHEMA}.runs ADD COLUMN parent_id uuid,
+        ADD COLUMN cancel_with_parent boolean NOT NULL DEFAULT false;
+    CREATE INDEX runs_parent ON {SCHEMA}.runs (parent_id) WHERE parent_id IS NOT NULL;
+    CREATE FUNCTION {SCHEMA}.child_finished() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        v_status text;
+    BEGIN
+        SELECT status INTO v_status FROM {SCHEMA}.runs WHERE id = NEW.parent_id
+            FOR NO KEY UPDATE;
+        IF v_status IS NULL OR v_status IN ('succeeded', 'failed', 'cancelled', 'dead') THEN
+            RETURN NULL;
+        END IF;
+        INSERT INTO {SCHEMA}.signals (run_id, name, payload)
+        VALUES (NEW.parent_id, 'flow.child:' || NEW.id::text,
+                json_build_object('status', NEW.status, 'output', NEW.output,
+                                  'error', NEW.error));
+        IF v_status = 'waiting' THEN
+            UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = NEW.parent_id;
+        END IF;
+        IF v_status IN ('pending', 'waiting') THEN
+            PERFORM pg_notify('forktex_flow_work', '');
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER runs_child_finished AFTER UPDATE OF status ON {SCHEMA}.runs
+        FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL
+                           AND NEW.status IN ('succeeded', 'failed', 'cancelled', 'dead')
+                           AND OLD.status NOT IN ('succeeded', 'failed', 'cancelled', 'dead'))
+        EXECUTE FUNCTION {SCHEMA}.child_finished();
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -23,6 +23,7 @@ from ._queues import Placement, Queue, delay_seconds, placement
 from ._registry import Registry
 from ._serde import Serializer, encode
 from ._store import Store
+from ._store_children import ChildLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,17 @@ async def _by_name(store: Store, workflow: object, version: object) -> WorkflowD
     return WorkflowDef(workflow, ver, body, None, True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A start checked and encoded, ready for its insert."""
+
+    wdef: WorkflowDef
+    place: Placement
+    input: str
+    metadata: str
+    delay: float | None
+
+
 async def start_run(
     store: Store,
     registry: Registry,
@@ -92,6 +104,97 @@ async def start_run(
         run_id = await start_run(store, registry, serializer, "cloud.deploy", {"name": "web"},
                                  idempotency_key=None, version=None, metadata=None)
     """
+    ready = await _prepare(
+        store,
+        registry,
+        serializer,
+        workflow,
+        input,
+        idempotency_key=idempotency_key,
+        version=version,
+        metadata=metadata,
+        options=options,
+        by_name=by_name,
+    )
+    return await store.insert_run(
+        uuid.uuid4(),
+        ready.wdef.name,
+        ready.wdef.version,
+        ready.input,
+        idempotency_key,
+        ready.wdef.timeout,
+        ready.metadata,
+        ready.place,
+        options.dedup_key,
+        ready.delay,
+        options.not_before,
+        conn,
+    )
+
+
+async def start_child_run(
+    store: Store,
+    registry: Registry,
+    serializer: Serializer,
+    link: ChildLink,
+    workflow: object,
+    input: Any,
+    *,
+    idempotency_key: str | None,
+    version: int | None,
+    metadata: dict[str, Any] | None,
+    options: StartOptions = StartOptions(),
+) -> tuple[uuid.UUID | None, WorkflowDef]:
+    """Persist child ``link.child_id`` of ``workflow`` for the parent's execution in ``link``
+    (the same checks and hooks as :func:`start_run`); the child's id (None when the parent
+    is no longer held by that execution) and the definition started.
+
+    Example::
+
+        child_id, wdef = await start_child_run(store, registry, serializer, link,
+                                               "billing.charge", {"cents": 5},
+                                               idempotency_key=None, version=None,
+                                               metadata=None)
+    """
+    ready = await _prepare(
+        store,
+        registry,
+        serializer,
+        workflow,
+        input,
+        idempotency_key=idempotency_key,
+        version=version,
+        metadata=metadata,
+        options=options,
+        by_name=False,
+    )
+    wdef = ready.wdef
+    child = await store.children.start(
+        link,
+        wdef.name,
+        wdef.version,
+        ready.input,
+        idempotency_key,
+        wdef.timeout,
+        ready.metadata,
+        ready.place,
+    )
+    return child, wdef
+
+
+async def _prepare(
+    store: Store,
+    registry: Registry,
+    serializer: Serializer,
+    workflow: object,
+    input: Any,
+    *,
+    idempotency_key: str | None,
+    version: int | None,
+    metadata: dict[str, Any] | None,
+    options: StartOptions,
+    by_name: bool,
+) -> _Prepared:
     try:
         wdef = registry.lookup(workflow, version)
     except UnknownWorkflow:
@@ -129,17 +232,4 @@ async def start_run(
     metadata = tm.carried(metadata)  # the caller's trace continues into the run
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
     meta = encode(serializer, metadata or {}, "run metadata")
-    return await store.insert_run(
-        uuid.uuid4(),
-        wdef.name,
-        wdef.version,
-        text,
-        idempotency_key,
-        wdef.timeout,
-        meta,
-        place,
-        options.dedup_key,
-        delay,
-        not_before,
-        conn,
-    )
+    return _Prepared(wdef, place, text, meta, delay)

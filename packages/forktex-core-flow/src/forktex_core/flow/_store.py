@@ -38,6 +38,7 @@ from ._queues import Placement
 from ._records import FINISHED_VALUES
 from ._schema import LOCK_CLASS, LOCK_LEADER
 from ._settings import Settings
+from ._store_children import ChildStore
 from ._store_leader import LeaderStore
 from ._store_lineage import LineageStore
 from ._store_queues import QueueStore
@@ -85,6 +86,7 @@ class Store:
         self.views = ViewStore(self._connections, stale)
         self.leadership = LeaderStore()
         self.lineage = LineageStore(self._connections)
+        self.children = ChildStore(self._connections)
 
     def __repr__(self) -> str:
         return f"Store({self._connections.masked_url!r})"
@@ -262,9 +264,11 @@ class Store:
         return await signals.send(await self._connections.client(), run_id, name, payload)
 
     async def cancel(self, run_id: uuid.UUID) -> None:
-        """Cancel a run; :class:`RunNotFound` / :class:`RunFinished` otherwise."""
+        """Cancel a run, then its live children that follow their parent (down the tree);
+        :class:`RunNotFound` / :class:`RunFinished` otherwise."""
         pool = await self._connections.client()
         if await pool.fetchrow(sql.CANCEL, run_id) is not None:
+            await self.children.cancel_tree(run_id)
             return
         status = await pool.fetchval(sql.RUN_STATUS, run_id)
         if status is None:

@@ -7,7 +7,7 @@ Only the :class:`~forktex_core.flow._store.Store` runs them, on its own connecti
 asks: :mod:`.clients` (start, read, signal, control), :mod:`.worker` (claim, heartbeat,
 lease checks), :mod:`.executions` (checkpoints, signals, completion, failure, suspension,
 hand-back), :mod:`.leader`, :mod:`.views` (the console's reads) and :mod:`.lineage` (events,
-forks, continue-as-new); :mod:`.common` holds the channels and run columns they share.
+forks, continue-as-new), :mod:`.children` (child workflows); :mod:`.common` holds the channels and run columns they share.
 Callers import this package (``from . import _sql as sql``) and use the names below.
 
 Fencing: every write of an execution names its execution id (``runs.execution``) and
@@ -17,6 +17,12 @@ execution (reaped, cancelled, claimed again) can never write again.
 
 from __future__ import annotations
 
+from .children import (
+    CANCEL_CHILDREN,
+    CHILD_FOUND,
+    CHILDREN_OF,
+    START_CHILD,
+)
 from .clients import (
     CANCEL,
     DECLARE_QUEUE,
@@ -107,6 +113,10 @@ from .worker import (
 )
 
 __all__ = [
+    "CANCEL_CHILDREN",
+    "CHILDREN_OF",
+    "CHILD_FOUND",
+    "START_CHILD",
     "CANCEL",
     "CLAIM",
     "CLAIM_QUEUED",
