@@ -19,9 +19,11 @@ from forktex_core.flow import (
     FlowContext,
     InvalidArgument,
     RunFailed,
+    RunNotFound,
     RunStatus,
     UnknownWorkflow,
 )
+from forktex_core.flow._cli import main
 
 
 async def _status_is(flow: Flow, run_id: Any, status: RunStatus) -> bool:
@@ -134,7 +136,10 @@ async def test_the_parent_waits_without_a_slot_until_the_child_ends(
         [child] = await flow.list_runs(workflow="child.gate")
         await h.wait_until(lambda: _status_is(flow, child.id, RunStatus.WAITING))
         await flow.send_signal(child.id, "open", {"by": "ana"})
-        assert await flow.result(run_id, timeout=30) == {"child": str(child.id), "got": {"by": "ana"}}
+        assert await flow.result(run_id, timeout=30) == {
+            "child": str(child.id),
+            "got": {"by": "ana"},
+        }
 
 
 async def test_a_failed_child_surfaces_as_child_failed_naming_it(
@@ -151,8 +156,13 @@ async def test_a_failed_child_surfaces_as_child_failed_naming_it(
         try:
             await ctx.run_child("child.fails")
         except ChildFailed as exc:
-            return {"id": str(exc.run_id), "wf": exc.workflow, "status": exc.status,
-                    "error": exc.error["type"], "msg": str(exc)}
+            return {
+                "id": str(exc.run_id),
+                "wf": exc.workflow,
+                "status": exc.status,
+                "error": exc.error["type"],
+                "msg": str(exc),
+            }
         return {}
 
     @flow.workflow(name="parent.lets_it_fail", version=1)
@@ -172,9 +182,7 @@ async def test_a_failed_child_surfaces_as_child_failed_naming_it(
     assert "child.fails" in info.value.error["message"]
 
 
-async def test_replay_never_starts_a_second_child(
-    make_flow: Callable[..., Flow], h: Any
-) -> None:
+async def test_replay_never_starts_a_second_child(make_flow: Callable[..., Flow], h: Any) -> None:
     flow = make_flow()
     _double(flow)
     bodies = 0
@@ -259,9 +267,7 @@ async def test_a_cancelled_child_surfaces_in_the_parent(
         assert await flow.result(run_id, timeout=30) == "cancelled"
 
 
-async def test_wait_first_over_a_child_and_a_sleep(
-    make_flow: Callable[..., Flow], h: Any
-) -> None:
+async def test_wait_first_over_a_child_and_a_sleep(make_flow: Callable[..., Flow], h: Any) -> None:
     flow = make_flow()
     _double(flow)
 
@@ -275,9 +281,7 @@ async def test_wait_first_over_a_child_and_a_sleep(
         fast = await ctx.start_child("child.double", 4)
         slow_one = await ctx.start_child("child.slow")
         won = await ctx.wait_first(slow_one.result(), fast.result())
-        timed = await ctx.wait_first(
-            (await ctx.start_child("child.slow")).result(), ctx.sleep(1.0)
-        )
+        timed = await ctx.wait_first((await ctx.start_child("child.slow")).result(), ctx.sleep(1.0))
         return [list(won), list(timed)]
 
     async with h.running(flow):
@@ -285,9 +289,7 @@ async def test_wait_first_over_a_child_and_a_sleep(
         assert await flow.result(run_id, timeout=30) == [[1, {"n": 8}], [1, None]]
 
 
-async def test_fan_out_of_1000_children_gathered(
-    make_flow: Callable[..., Flow], h: Any
-) -> None:
+async def test_fan_out_of_1000_children_gathered(make_flow: Callable[..., Flow], h: Any) -> None:
     flow = make_flow()
     _double(flow)
 
@@ -304,3 +306,33 @@ async def test_fan_out_of_1000_children_gathered(
         assert await flow.result(run_id, timeout=300) == 999 * 1000 + 3
     kids = await flow.list_runs(workflow="child.double", limit=2000)
     assert len(kids) == 1003 and all(k.status is RunStatus.SUCCEEDED for k in kids)
+
+
+async def test_children_of_a_run_in_the_api_and_the_cli(
+    make_flow: Callable[..., Flow], h: Any, pg: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = make_flow()
+    _double(flow)
+
+    @flow.workflow(name="parent.two", version=1)
+    async def parent(ctx: FlowContext) -> list[Any]:
+        return list(await asyncio.gather(*(ctx.run_child("child.double", i) for i in (1, 2))))
+
+    async with h.running(flow):
+        run_id = await flow.start("parent.two")
+        assert await flow.result(run_id, timeout=30) == [{"n": 2}, {"n": 4}]
+    kids = await flow.children(run_id)
+    assert [k.input for k in kids] == [1, 2] and {k.parent_id for k in kids} == {run_id}
+    assert await flow.children(kids[0].id) == []
+    with pytest.raises(RunNotFound):
+        await flow.children("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(InvalidArgument):
+        await flow.children("not-a-uuid")
+
+    url = ["--database-url", pg.url]
+    code = await asyncio.to_thread(main, ["runs", "show", str(run_id), *url])
+    out = capsys.readouterr().out
+    assert code == 0 and f"children  2: {kids[0].id} (succeeded)" in out
+    code = await asyncio.to_thread(main, ["runs", "show", str(kids[1].id), *url])
+    out = capsys.readouterr().out
+    assert code == 0 and f"parent    {run_id}" in out

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 
 from ._checkpoint import Checkpoints
-from ._children import KIND, ChildRequest, child_run_id
+from ._children import KIND, child_run_id
 from ._lease import LeaseLost
 from ._registry import Registry
-from ._runtime import COMPLETED
+from ._runtime import COMPLETED, ChildRequest
 from ._start import StartOptions, start_child_run
 from ._store_children import ChildLink
 

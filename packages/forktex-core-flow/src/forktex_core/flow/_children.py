@@ -22,33 +22,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ChildFailed, InvalidArgument
 from ._replay import wait_signal
-from ._runtime import COMPLETED, IN_STEP, LogEntry, Runtime
+from ._runtime import COMPLETED, IN_STEP, ChildRequest, LogEntry, Runtime
 
 KIND = "child"
 SIGNAL_PREFIX = "flow.child:"
 GENERATION = "generation"
 _NAMESPACE = uuid.UUID("6a1d3f0e-2c4b-5e8f-9a7d-0b1c2d3e4f50")
-
-
-@dataclass(frozen=True, slots=True)
-class ChildRequest:
-    """What ``ctx.start_child`` was asked: the workflow, its input and the start's options."""
-
-    workflow: object
-    name: str
-    input: Any = None
-    version: int | None = None
-    idempotency_key: str | None = None
-    metadata: dict[str, Any] | None = None
-    queue: str | None = None
-    priority: int = 0
-    partition_key: str | None = None
-    cancel_with_parent: bool = True
 
 
 class ChildHandle:

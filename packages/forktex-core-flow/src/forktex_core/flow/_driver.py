@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from . import _telemetry as tm
 from ._checkpoint import Checkpoints
 from ._child_launch import launch
-from ._children import ChildRequest, child_run_id
+from ._children import child_run_id
 from ._claim import ClaimedRun
 from ._clock import DbClock
 from ._context import CURRENT, FlowContext
@@ -38,7 +38,7 @@ from ._held import HeldChecks
 from ._hooks import HookSet
 from ._lease import DriverError, GaveUp, LeaseLost, StaleLog
 from ._registry import Registry
-from ._runtime import LogEntry, Suspend
+from ._runtime import ChildRequest, LogEntry, Suspend
 from ._serde import Serializer, encode
 from ._settings import Settings
 from ._store import Store

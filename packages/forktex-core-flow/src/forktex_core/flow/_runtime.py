@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ._children import ChildRequest
     from ._defs import StepDef
     from ._serde import Serializer
 
@@ -58,6 +58,22 @@ class Suspend:
     def __init__(self, wake_at: float | None, signal: str | None) -> None:
         self.wake_at = wake_at
         self.signal = signal
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRequest:
+    """What ``ctx.start_child`` was asked: the workflow, its input and the start's options."""
+
+    workflow: object
+    name: str
+    input: Any = None
+    version: int | None = None
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] | None = None
+    queue: str | None = None
+    priority: int = 0
+    partition_key: str | None = None
+    cancel_with_parent: bool = True
 
 
 class Runtime(Protocol):

@@ -86,7 +86,7 @@ class Store:
         self.views = ViewStore(self._connections, stale)
         self.leadership = LeaderStore()
         self.lineage = LineageStore(self._connections)
-        self.children = ChildStore(self._connections)
+        self.children = ChildStore(self._connections, stale)
 
     def __repr__(self) -> str:
         return f"Store({self._connections.masked_url!r})"

@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import asyncpg
+
 from . import _sql as sql
 from ._connections import Connections
 from ._db import READ_RETRY, retry_transient
@@ -32,11 +34,12 @@ class ChildStore:
     Example::
 
         child = await store.children.start(link, "billing.charge", 1, "{}", None, None, "{}")
-        ids = await store.children.of(parent_id)
+        rows = await store.children.of(parent_id)
     """
 
-    def __init__(self, connections: Connections) -> None:
+    def __init__(self, connections: Connections, stale: float) -> None:
         self._connections = connections
+        self._children_of = sql.children_of(stale)
 
     async def start(
         self,
@@ -96,13 +99,13 @@ class ChildStore:
             )
         return None
 
-    async def of(self, run_id: uuid.UUID) -> list[uuid.UUID]:
-        """The ids of the children ``run_id`` started, oldest first."""
+    async def of(self, run_id: uuid.UUID) -> list[asyncpg.Record]:
+        """The rows of the children ``run_id`` started (JSON columns as text), oldest first."""
         pool = await self._connections.client()
-        rows = await retry_transient(
-            lambda: pool.fetch(sql.CHILDREN_OF, run_id), within=READ_RETRY, what="children"
+        rows: list[asyncpg.Record] = await retry_transient(
+            lambda: pool.fetch(self._children_of, run_id), within=READ_RETRY, what="children"
         )
-        return [uuid.UUID(str(r["id"])) for r in rows]
+        return rows
 
     async def cancel_tree(self, run_id: uuid.UUID) -> int:
         """Cancel the live descendants of the cancelled run ``run_id`` that follow their

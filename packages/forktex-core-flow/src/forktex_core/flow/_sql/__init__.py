@@ -6,8 +6,9 @@ Only the :class:`~forktex_core.flow._store.Store` runs them, on its own connecti
 (:func:`._claim.claim` and :mod:`._signals` run on the pools it passes). One module per who
 asks: :mod:`.clients` (start, read, signal, control), :mod:`.worker` (claim, heartbeat,
 lease checks), :mod:`.executions` (checkpoints, signals, completion, failure, suspension,
-hand-back), :mod:`.leader`, :mod:`.views` (the console's reads) and :mod:`.lineage` (events,
-forks, continue-as-new), :mod:`.children` (child workflows); :mod:`.common` holds the channels and run columns they share.
+hand-back), :mod:`.leader`, :mod:`.views` (the console's reads), :mod:`.lineage` (events,
+forks, continue-as-new) and :mod:`.children` (child workflows); :mod:`.common` holds the
+channels and run columns they share.
 Callers import this package (``from . import _sql as sql``) and use the names below.
 
 Fencing: every write of an execution names its execution id (``runs.execution``) and
@@ -20,8 +21,8 @@ from __future__ import annotations
 from .children import (
     CANCEL_CHILDREN,
     CHILD_FOUND,
-    CHILDREN_OF,
     START_CHILD,
+    children_of,
 )
 from .clients import (
     CANCEL,
@@ -113,11 +114,9 @@ from .worker import (
 )
 
 __all__ = [
-    "CANCEL_CHILDREN",
-    "CHILDREN_OF",
-    "CHILD_FOUND",
-    "START_CHILD",
     "CANCEL",
+    "CANCEL_CHILDREN",
+    "CHILD_FOUND",
     "CLAIM",
     "CLAIM_QUEUED",
     "COMPLETE",
@@ -180,12 +179,14 @@ __all__ = [
     "SIGNALS_OF",
     "SIGNAL_PENDING",
     "START",
+    "START_CHILD",
     "SUSPEND",
     "TRY_LEAD",
     "WAKE_NOW",
     "WAKE_WORKERS",
     "WORKERS",
     "WORK_CHANNEL",
+    "children_of",
     "claim_args",
     "get_run",
     "list_runs",

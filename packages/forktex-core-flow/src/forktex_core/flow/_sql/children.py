@@ -10,7 +10,7 @@ A child's outcome reaches its parent by trigger (migration 7 of ``_schema``), as
 from __future__ import annotations
 
 from .._schema import SCHEMA
-from .common import DONE_CHANNEL, WORK_CHANNEL
+from .common import DONE_CHANNEL, RUN_COLUMNS, WORK_CHANNEL
 
 # START with the parent ($14), whether the child follows its cancellation ($15) and a fence
 # on the parent's execution ($16): a zombie execution of the parent starts no child. The id
@@ -60,6 +60,8 @@ RETURNING id, pg_notify('{WORK_CHANNEL}', 'cancel:' || id::text),
           pg_notify('{DONE_CHANNEL}', id::text)
 """
 
-CHILDREN_OF = f"""
-SELECT id FROM {SCHEMA}.runs WHERE parent_id = $1 ORDER BY created_at, id
-"""
+
+def children_of(stale: float) -> str:
+    """The children of run ``$1``, oldest first (columns as :func:`.clients.get_run`)."""
+    columns = RUN_COLUMNS.replace("{stale}", repr(float(stale)))
+    return f"SELECT {columns} FROM {SCHEMA}.runs WHERE parent_id = $1 ORDER BY created_at, id"
