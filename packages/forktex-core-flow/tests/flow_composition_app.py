@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from forktex_core.flow import Flow, FlowContext
+from forktex_core.flow import ChildFailed, Flow, FlowContext
 from forktex_core.flow._store_children import ChildStore
 
 URL = os.environ["FLOW_TEST_URL"]
@@ -32,6 +32,7 @@ flow = Flow(
     reaper_interval=0.2,
     poll_interval=0.5,
     shutdown_grace=0.5,
+    max_recovery_attempts=int(os.environ.get("FLOW_TEST_MAX_RECOVERY", "5")),
 )
 
 
@@ -127,3 +128,23 @@ async def child(ctx: FlowContext, n: int) -> dict[str, object]:
 async def parent(ctx: FlowContext, _: object) -> list[object]:
     handle = await ctx.start_child("comp.child", 7)  # a worker may die between its two writes
     return [str(handle.run_id), await handle.result()]
+
+
+@flow.step
+async def die(ctx: FlowContext) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # every execution kills its worker: the run ends dead
+
+
+@flow.workflow(name="comp.doomed", version=1)
+async def doomed(ctx: FlowContext, _: object) -> None:
+    await ctx.wait_for_signal("go")  # the parent is suspended on it by then
+    await die(ctx)
+
+
+@flow.workflow(name="comp.survivor", version=1)
+async def survivor(ctx: FlowContext, _: object) -> list[object]:
+    try:
+        await ctx.run_child("comp.doomed")
+    except ChildFailed as exc:
+        return [exc.status, exc.error["type"], str(exc.run_id)]
+    return []

@@ -263,3 +263,23 @@ async def test_sigkill_while_the_parent_is_suspended_on_its_child(
     assert result == [str(child.id), {"n": 7, "held": "released"}]
     assert len(await client.list_runs(workflow="comp.child")) == 1
     assert await _executions(pg, child.id) == sorted([("block", a.pid), ("block", b.pid)])
+
+
+async def test_a_child_that_ends_dead_surfaces_in_its_parent(
+    client: Flow, workers: Workers
+) -> None:
+    workers.env["FLOW_TEST_MAX_RECOVERY"] = "1"
+    proc = workers.spawn()
+    run_id = await client.start("comp.survivor")
+    await until(lambda: _waiting(client, run_id))
+    [child] = await client.list_runs(workflow="comp.doomed")
+    await until(lambda: _waiting(client, child.id))
+    await client.send_signal(child.id, "go")
+    kills = 0
+    while (await client.get_run(child.id)).status is not RunStatus.DEAD:
+        if proc.poll() is not None:  # the child's step killed it: the next worker goes on
+            kills += 1
+            proc = workers.spawn()
+        await asyncio.sleep(0.05)
+    assert await client.result(run_id, timeout=60) == ["dead", "PoisonRun", str(child.id)]
+    assert kills == 2
