@@ -24,12 +24,13 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+from . import _sql as sql
 from ._errors import ChildFailed, InvalidArgument
 from ._replay import wait_signal
 from ._runtime import COMPLETED, IN_STEP, ChildRequest, LogEntry, Runtime
 
 KIND = "child"
-SIGNAL_PREFIX = "flow.child:"
+SIGNAL_PREFIX = sql.CHILD_SIGNAL  # the trigger of migration 7 names them so
 GENERATION = "generation"
 _NAMESPACE = uuid.UUID("6a1d3f0e-2c4b-5e8f-9a7d-0b1c2d3e4f50")
 

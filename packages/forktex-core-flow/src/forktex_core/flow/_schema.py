@@ -363,32 +363,34 @@ MIGRATIONS: list[str] = [
     """,
     # 7: child workflows. A child knows its parent; however a child ends (completed, failed,
     # cancelled, reaped as dead) its outcome reaches the parent as the signal
-    # 'flow.child:<child id>' in the transaction that ends it, with the same wake-up as a
-    # signal sent to the run (lock the parent row first: no lost wake-up against a
-    # suspension; wake a waiting parent, NOTIFY the workers).
+    # 'flow.child:<child id>' in the transaction that ends it, and wakes a waiting parent.
+    # No lost wake-up against the parent's suspension: both take the parent's child lock
+    # (a transaction advisory lock, class 0x4368696C) before they look at the other's write.
+    # Not the parent's row lock: the child's row is locked already, and a heartbeat renewing
+    # the parent and that child in one statement would lock them the other way round.
     f"""
     ALTER TABLE {SCHEMA}.runs ADD COLUMN parent_id uuid,
         ADD COLUMN cancel_with_parent boolean NOT NULL DEFAULT false;
     CREATE INDEX runs_parent ON {SCHEMA}.runs (parent_id) WHERE parent_id IS NOT NULL;
     CREATE FUNCTION {SCHEMA}.child_finished() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        v_status text;
     BEGIN
-        SELECT status INTO v_status FROM {SCHEMA}.runs WHERE id = NEW.parent_id
-            FOR NO KEY UPDATE;
-        IF v_status IS NULL OR v_status IN ('succeeded', 'failed', 'cancelled', 'dead') THEN
+        IF NOT EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id
+                       AND status IN ('pending', 'running', 'waiting')) THEN
             RETURN NULL;
         END IF;
+        PERFORM pg_advisory_xact_lock(1130916204, hashtext(NEW.parent_id::text));
         INSERT INTO {SCHEMA}.signals (run_id, name, payload)
         VALUES (NEW.parent_id, 'flow.child:' || NEW.id::text,
                 json_build_object('status', NEW.status, 'output', NEW.output,
                                   'error', NEW.error));
-        IF v_status = 'waiting' THEN
-            UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = NEW.parent_id;
+        -- a plain read (no row lock): only a waiting parent is woken, and a suspension
+        -- still in progress sees the signal once it has the child lock
+        IF EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id
+                   AND status = 'waiting') THEN
+            UPDATE {SCHEMA}.runs SET wake_at = now()
+            WHERE id = NEW.parent_id AND status = 'waiting';
         END IF;
-        IF v_status IN ('pending', 'waiting') THEN
-            PERFORM pg_notify('forktex_flow_work', '');
-        END IF;
+        PERFORM pg_notify('forktex_flow_work', '');
         RETURN NULL;
     END
     $$;

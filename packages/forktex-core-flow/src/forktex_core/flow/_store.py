@@ -441,13 +441,16 @@ class Store:
     ) -> bool:
         """Put the run aside until ``wake`` (epoch s) or one of ``signals``; False if not held.
 
-        A signal that arrived meanwhile wakes it at once (same transaction, no lost wake-up).
+        A signal that arrived meanwhile wakes it at once (same transaction, no lost wake-up;
+        waiting for children, it takes the parent's child lock first, see ``_sql.children``).
         """
         async with self._connections.workers.acquire() as conn, conn.transaction():
             if marks:
                 await self._flush_marks_on(conn, run_id, execution, marks)
             if await conn.fetchval(sql.SUSPEND, run_id, wake, execution) is None:
                 return False
+            if any(name.startswith(sql.CHILD_SIGNAL) for name in signals):
+                await conn.execute(sql.CHILD_LOCK, run_id)
             if signals and await conn.fetchval(sql.SIGNAL_PENDING, run_id, signals):
                 await conn.fetchval(sql.WAKE_NOW, run_id)
         return True

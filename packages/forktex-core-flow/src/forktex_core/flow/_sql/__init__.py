@@ -21,6 +21,8 @@ from __future__ import annotations
 from .children import (
     CANCEL_CHILDREN,
     CHILD_FOUND,
+    CHILD_LOCK,
+    CHILD_SIGNAL,
     START_CHILD,
     children_of,
 )
@@ -117,6 +119,8 @@ __all__ = [
     "CANCEL",
     "CANCEL_CHILDREN",
     "CHILD_FOUND",
+    "CHILD_LOCK",
+    "CHILD_SIGNAL",
     "CLAIM",
     "CLAIM_QUEUED",
     "COMPLETE",

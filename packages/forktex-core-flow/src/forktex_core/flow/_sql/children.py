@@ -35,6 +35,12 @@ WITH ins AS (
 SELECT id, CASE WHEN due THEN pg_notify('{WORK_CHANNEL}', '') END FROM ins
 """
 
+# The parent's child lock (migration 7): a suspension waiting for children takes it after
+# updating the run and before looking for their signals, as a child's end does before
+# handing its outcome over, so one of the two always sees the other's write.
+CHILD_LOCK = "SELECT pg_advisory_xact_lock(1130916204, hashtext($1::uuid::text))"
+CHILD_SIGNAL = "flow.child:"
+
 # After DO NOTHING: the run already holding the id (a child started before the parent's
 # checkpoint), or the key; and whether the parent's execution still holds it.
 CHILD_FOUND = f"""
