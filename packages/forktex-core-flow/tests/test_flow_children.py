@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import pytest
 
 from forktex_core.flow import (
@@ -18,9 +19,12 @@ from forktex_core.flow import (
     Flow,
     FlowContext,
     InvalidArgument,
+    NotSerialisable,
     RunFailed,
     RunNotFound,
     RunStatus,
+    StepFailed,
+    UnknownQueue,
     UnknownWorkflow,
 )
 from forktex_core.flow._cli import main
@@ -69,10 +73,14 @@ async def test_bad_input_is_refused_with_a_clear_error(
 ) -> None:
     flow = make_flow()
     _double(flow)
-    seen: list[str] = []
+
+    @flow.step
+    async def starts_in_a_step(ctx: FlowContext) -> None:
+        await ctx.start_child("child.double", 1)
 
     @flow.workflow(name="parent.bad", version=1)
     async def parent(ctx: FlowContext) -> list[str]:
+        seen: list[str] = []  # per execution: the body runs again after the wait below
         for call in (
             lambda: ctx.start_child("no.such.workflow", 1),
             lambda: ctx.start_child(42, 1),
@@ -80,14 +88,27 @@ async def test_bad_input_is_refused_with_a_clear_error(
             lambda: ctx.start_child("child.double", 1, metadata=["x"]),
             lambda: ctx.start_child("child.double", 1, version=7),
             lambda: ctx.start_child("child.double", 1, priority="high"),
+            lambda: ctx.start_child("child.double", 1, queue="no-such-queue"),
+            lambda: ctx.start_child("child.double", 1, idempotency_key="taken"),
+            lambda: ctx.start_child("child.double", {1, 2}),
+            lambda: starts_in_a_step(ctx),
         ):
             try:
                 await call()
-            except (InvalidArgument, UnknownWorkflow) as exc:
+            except (InvalidArgument, UnknownWorkflow, UnknownQueue, NotSerialisable) as exc:
                 seen.append(type(exc).__name__)
+            except StepFailed as exc:
+                seen.append(exc.error_type)
+        handle = await ctx.start_child("child.double", 1, idempotency_key="mine")
+        await handle.result()
+        try:
+            handle.result()
+        except InvalidArgument:
+            seen.append("awaited twice")
         return seen
 
     async with h.running(flow):
+        other = await flow.start("child.double", 3, idempotency_key="taken")
         run_id = await flow.start("parent.bad")
         assert await flow.result(run_id, timeout=30) == [
             "UnknownWorkflow",
@@ -96,9 +117,15 @@ async def test_bad_input_is_refused_with_a_clear_error(
             "InvalidArgument",
             "UnknownWorkflow",
             "InvalidArgument",
+            "UnknownQueue",
+            "InvalidArgument",
+            "NotSerialisable",
+            "InvalidArgument",
+            "awaited twice",
         ]
-    # nothing was started
-    assert [r.workflow for r in await flow.list_runs()] == ["parent.bad"]
+    # nothing was started but the one good child (its key kept)
+    [child] = await flow.children(run_id)
+    assert child.idempotency_key == "mine" and child.id != other
 
 
 async def test_a_one_slot_worker_runs_a_parent_that_awaits_its_child(
@@ -289,7 +316,9 @@ async def test_wait_first_over_a_child_and_a_sleep(make_flow: Callable[..., Flow
         assert await flow.result(run_id, timeout=30) == [[1, {"n": 8}], [1, None]]
 
 
-async def test_fan_out_of_1000_children_gathered(make_flow: Callable[..., Flow], h: Any) -> None:
+async def test_fan_out_of_1000_children_gathered(
+    make_flow: Callable[..., Flow], h: Any, pg: Any
+) -> None:
     flow = make_flow()
     _double(flow)
 
@@ -306,6 +335,18 @@ async def test_fan_out_of_1000_children_gathered(make_flow: Callable[..., Flow],
         assert await flow.result(run_id, timeout=300) == 999 * 1000 + 3
     kids = await flow.list_runs(workflow="child.double", limit=2000)
     assert len(kids) == 1003 and all(k.status is RunStatus.SUCCEEDED for k in kids)
+    # children ending while their worker renews parent and children together never
+    # deadlock (a deadlock would fail a child; Postgres counts them per database)
+    await flow.close()
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        await asyncio.sleep(1.0)  # exited backends report their statistics
+        deadlocks = await conn.fetchval(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    assert deadlocks == 0
 
 
 async def test_children_of_a_run_in_the_api_and_the_cli(
