@@ -92,6 +92,8 @@ async def test_bad_input_is_refused_with_a_clear_error(
             lambda: ctx.start_child("child.double", 1, idempotency_key="taken"),
             lambda: ctx.start_child("child.double", {1, 2}),
             lambda: starts_in_a_step(ctx),
+            lambda: ctx.run_child("no.such.workflow"),
+            lambda: ctx.run_child("child.double", 1, cancel_with_parent=None),
         ):
             try:
                 await call()
@@ -120,6 +122,8 @@ async def test_bad_input_is_refused_with_a_clear_error(
             "UnknownQueue",
             "InvalidArgument",
             "NotSerialisable",
+            "InvalidArgument",
+            "UnknownWorkflow",
             "InvalidArgument",
             "awaited twice",
         ]
