@@ -5,7 +5,8 @@
 Every page is requested through the console's ASGI app (httpx, in-process: what a browser
 waits for, minus the network) on one database holding ``N`` runs with a realistic mix
 (20 workflows, 3 versions, 93 % succeeded, 4 % failed, a few dead / cancelled / waiting /
-pending / running, 500 organisations in metadata, 30 days of creation times), side by side
+pending / running, 500 organisations in metadata, 30 days of creation times, one run in ten
+on one of three flow-control queues), side by side
 with the same page on a database holding 10,000 such runs: a page whose cost grows with the
 table shows a ratio well above 1. Two rows compare with what a console would do instead:
 an OFFSET page 1,000 pages deep (``flow.list_runs(offset=...)``) against our keyset page at
@@ -31,14 +32,17 @@ SMALL = 10_000
 
 FILL = """
 INSERT INTO forktex_flow.runs (id, workflow, version, status, input, output, metadata,
-                               created_at, updated_at, started_at, finished_at, wake_at)
+                               created_at, updated_at, started_at, finished_at, wake_at,
+                               queue, admitted_at)
 SELECT gen_random_uuid(), 'wf.' || (i % 20), 1 + (i % 7) % 3, s.status,
        json_build_object('n', i), CASE WHEN s.status = 'succeeded' THEN '{"ok": true}'::json END,
        jsonb_build_object('org', 'o' || (i % 500)),
        c.at, c.at, c.at + interval '1 second',
        CASE WHEN s.status IN ('succeeded', 'failed', 'dead', 'cancelled')
             THEN c.at + interval '3 seconds' END,
-       CASE WHEN s.status IN ('pending', 'waiting') THEN c.at END
+       CASE WHEN s.status IN ('pending', 'waiting') THEN c.at END,
+       CASE WHEN i % 10 = 0 THEN 'q.' || (i % 3) END,
+       CASE WHEN i % 10 = 0 AND s.status IN ('running', 'waiting') THEN c.at END
 FROM generate_series(1, $1) AS i
 CROSS JOIN LATERAL (SELECT CASE
     WHEN i % 1000 < 930 THEN 'succeeded' WHEN i % 1000 < 970 THEN 'failed'
@@ -47,6 +51,12 @@ CROSS JOIN LATERAL (SELECT CASE
     ELSE 'running' END AS status) s
 CROSS JOIN LATERAL (SELECT now() - make_interval(secs => 30 * 86400.0 * (1 - i::float8 / $1))
                     AS at) c
+"""
+
+# the three flow-control queues one run in ten goes through (3.3 % of the runs each)
+QUEUES = """
+INSERT INTO forktex_flow.queues (name, concurrency, rate_limit, rate_period)
+VALUES ('q.0', 10, NULL, NULL), ('q.1', 50, 100, 60), ('q.2', NULL, NULL, NULL)
 """
 
 STEPS = """
@@ -61,6 +71,7 @@ async def fill(dsn: str, runs: int) -> str:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(FILL, runs)
+        await conn.execute(QUEUES)
         run_id = await conn.fetchval(
             "SELECT id FROM forktex_flow.runs WHERE workflow = 'wf.3' ORDER BY created_at DESC "
             "LIMIT 1"
@@ -111,6 +122,9 @@ async def run(quick: bool) -> list[Row]:
                 ("runs page, workflow + version", "/?workflow=wf.3&version=2"),
                 ("runs page, metadata org (0.2 %)", "/?metadata=org%3Do7"),
                 ("runs page, one day", f"/?from={day}T00:00&to={day}T23:59"),
+                ("runs page, queue q.1 (3.3 %)", "/?queue=q.1"),
+                ("runs page, queue + status=failed", "/?queue=q.1&status=failed"),
+                ("queues page, 3 queues", "/queues"),
                 ("run page, 20 steps", "/runs/{run}"),
                 ("workers page", "/workers"),
                 ("live counts (/api/counts)", "/api/counts"),

@@ -2,11 +2,11 @@
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """What tracing costs forktex_core.flow, per step.
 
-- The tracing calls of one run execution, per step (no SDK): the ``flow.run`` span (start,
-  current, outcome), the ``flow.step`` span of each step and the context capture at start,
-  as flow makes them, next to the process CPU one no-op step costs end to end (runs of
-  ``STEPS`` steps on Postgres, tracing stubbed out): the ratio is the share tracing adds to
-  a step (target <= 3%).
+- The tracing calls of one run, per step (no SDK): the ``flow.start`` span and the context
+  capture at start, the ``flow.run`` span (start, current, outcome) and the ``flow.step``
+  span of each step, as flow makes them, next to the process CPU one no-op step costs end
+  to end (runs of ``STEPS`` steps on Postgres, tracing stubbed out): the ratio is the share
+  tracing adds to a step (target <= 3%).
 - End to end on Postgres: runs of ``STEPS`` no-op steps through an in-process worker;
   process CPU per step, tracing API (no SDK) vs tracing calls replaced by no-ops,
   interleaved. Run-to-run noise on a shared machine is far above the microseconds above.
@@ -63,15 +63,19 @@ def _flow(url: str) -> Flow:
 def tracing_stubbed() -> Iterator[None]:
     """Flow's tracing calls replaced by no-ops: the code without tracing."""
     tm: Any = _telemetry
-    saved = (tm.step, tm.run_span, tm.run_ended, tm.carried)
+    names = ("step", "run_span", "run_ended", "carried", "start_span", "started")
+    saved = {name: getattr(tm, name) for name in names}
     tm.step = lambda name, attempt, body: body
     tm.run_span = lambda *args: trace.INVALID_SPAN
     tm.run_ended = lambda *args: None
     tm.carried = lambda metadata: metadata
+    tm.start_span = lambda *args: trace.INVALID_SPAN
+    tm.started = lambda *args: None
     try:
         yield
     finally:
-        tm.step, tm.run_span, tm.run_ended, tm.carried = saved
+        for name, value in saved.items():
+            setattr(tm, name, value)
 
 
 @contextmanager
@@ -88,7 +92,10 @@ def _tracing_calls_us(n: int) -> float:
 
     start = time.process_time()
     for _ in range(n):
-        _telemetry.carried(None)
+        producer = _telemetry.start_span("bench.traced", 1, None)
+        with _telemetry.tracing.current(producer):
+            _telemetry.carried(None)
+            _telemetry.started(producer, RUN_ID)
         span = _telemetry.run_span("bench.traced", 1, RUN_ID, "{}")
         with _telemetry.tracing.current(span):
             for _ in range(STEPS):
@@ -124,7 +131,7 @@ async def _worker(mode: str, url: str, runs: int) -> None:
         await worker
         await flow.close()
     if exporter is not None:
-        assert len(exporter.get_finished_spans()) >= (runs + 20) * (STEPS + 1)
+        assert len(exporter.get_finished_spans()) >= (runs + 20) * (STEPS + 2)
     print(json.dumps(cpu))
 
 

@@ -15,12 +15,17 @@ from typing import Any
 from forktex_core.flow import Flow, FlowContext, FlowHooks, Graph, HookDenied, RunInfo
 
 
-class NoCancelOfReviews(FlowHooks):
-    """The authoriser the browser tests meet: reviews are never cancelled."""
+class OpsRules(FlowHooks):
+    """The authorisers the browser tests meet: reviews are never cancelled, and totals are
+    forked onto the fixed version only."""
 
     async def authorize_cancel(self, run: RunInfo) -> None:
         if run.workflow == "orders.review":
             raise HookDenied("orders under review cannot be cancelled; reject them instead")
+
+    async def authorize_fork(self, run: RunInfo, from_step: int, version: int | None) -> None:
+        if run.workflow == "orders.total" and version != 2:
+            raise HookDenied("fork orders.total onto the fixed version 2")
 
 
 def define(flow: Flow) -> None:
@@ -54,6 +59,24 @@ def define(flow: Flow) -> None:
     review.transition("review", "rejected")
     flow.register_graph(review)
 
+    @flow.step
+    async def parse(ctx: FlowContext, amount: str) -> int:
+        return int(amount)  # the bug: "42 EUR" is not a number
+
+    @flow.step
+    async def parse_amount(ctx: FlowContext, amount: str) -> int:
+        return int(amount.split()[0])
+
+    @flow.workflow(name="orders.total", version=1)
+    async def total_v1(ctx: FlowContext, order: dict[str, Any]) -> int:
+        await check(ctx, order)
+        return await parse(ctx, order["amount"])
+
+    @flow.workflow(name="orders.total", version=2)
+    async def total_v2(ctx: FlowContext, order: dict[str, Any]) -> int:
+        await check(ctx, order)
+        return await parse_amount(ctx, order["amount"])
+
     @flow.workflow(name="jobs.fail", version=1)
     async def fail(ctx: FlowContext, n: int) -> None:
         raise ValueError(f"boom {n}")
@@ -61,6 +84,9 @@ def define(flow: Flow) -> None:
     @flow.workflow(name="jobs.wait", version=1)
     async def wait(ctx: FlowContext, n: int) -> Any:
         return await ctx.wait_for_signal("go")
+
+
+MAIL_QUEUE = "orders.mail"
 
 
 if "CONSOLE_TEST_URL" in os.environ:
@@ -71,9 +97,10 @@ if "CONSOLE_TEST_URL" in os.environ:
         reaper_interval=0.2,
         poll_interval=0.3,
         shutdown_grace=0.5,
-        hooks=[NoCancelOfReviews()],
+        hooks=[OpsRules()],
     )
     define(flow)
+    flow.queue(MAIL_QUEUE, concurrency=1)  # the browser tests' flow-control queue
 
 
 def allow_ada(request: Any) -> str | None:

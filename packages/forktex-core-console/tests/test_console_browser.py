@@ -163,16 +163,10 @@ async def test_operate_runs_in_the_browser(
     await page.screenshot(path=str(shots / "1-runs.png"), full_page=True)
 
     # filter by workflow, then by status
-    await page.fill("input[name=workflow]", "orders.review")
-    await page.click("form.filters button[type=submit]")
-    await page.wait_for_url("**/?workflow=orders.review*")
-    assert await page.locator("table.runs tbody tr").count() == 3
-    await page.fill("input[name=workflow]", "")
+    assert await _filter(page, "**/?workflow=orders.review*", workflow="orders.review") == 3
     await page.check("input[name=status][value=failed]")
-    await page.click("form.filters button[type=submit]")
-    await page.wait_for_url("**status=failed*")
+    assert await _filter(page, "**status=failed*", workflow="") == 2
     rows = page.locator("table.runs tbody tr")
-    assert await rows.count() == 2
     assert {await rows.nth(i).get_attribute("data-run") for i in range(2)} == set(map(str, failed))
     await page.screenshot(path=str(shots / "2-filtered.png"), full_page=True)
 
@@ -237,6 +231,15 @@ async def test_operate_runs_in_the_browser(
     assert len(await asyncio.to_thread(lambda: list(shots.glob("*.png")))) == 7
 
 
+async def _filter(page: Page, url: str, **fields: str) -> int:
+    """Fill the runs page's filter ``fields``, submit, wait for ``url``: the rows shown."""
+    for name, value in fields.items():
+        await page.fill(f"input[name={name}]", value)
+    await page.click("form.filters button[type=submit]")
+    await page.wait_for_url(url)
+    return await page.locator("table.runs tbody tr").count()
+
+
 async def _waiting(flow: Flow, run_id: uuid.UUID) -> bool:
     steps = await flow.history(run_id)
     return (await _status(flow, run_id)) == "waiting" and any(s.kind == "signal" for s in steps)
@@ -244,3 +247,71 @@ async def _waiting(flow: Flow, run_id: uuid.UUID) -> bool:
 
 async def _is(flow: Flow, run_id: uuid.UUID, status: str) -> bool:
     return await _status(flow, run_id) == status
+
+
+async def test_queues_and_forks_in_the_browser(
+    flow: Flow, served: str, browser: Browser, shots: Path, h: Any
+) -> None:
+    flow.queue("orders.mail", concurrency=1)  # as the served flow declares it
+    mail = [await flow.start("jobs.wait", n, queue="orders.mail") for n in range(3)]
+    other = await flow.start("jobs.wait", 9)
+    await h.wait_until(lambda: _held(flow, "orders.mail", 1))
+    failed = await flow.start("orders.total", {"n": 7, "amount": "42 EUR"}, version=1)
+    await h.wait_until(lambda: _is(flow, failed, "failed"))
+    page = await _signed_in(browser, served)
+
+    # the queues page: the queue with its depth and the slot its running run holds
+    await page.goto(served + "/")
+    await page.click("header nav a:text('Queues')")
+    await page.wait_for_url("**/queues")
+    row = page.locator('tr[data-queue="orders.mail"]')
+    assert await row.locator("td[data-depth]").inner_text() == "2"
+    assert await row.locator("td[data-active]").inner_text() == "1 of 1"
+    assert "1 at once" in await row.inner_text()
+    await page.screenshot(path=str(shots / "q1-queues.png"), full_page=True)
+
+    # its runs: the runs page filtered by queue
+    await row.locator("a").click()
+    await page.wait_for_url("**/?queue=orders.mail")
+    rows = page.locator("table.runs tbody tr")
+    assert await rows.count() == 3
+    got = {await rows.nth(i).get_attribute("data-run") for i in range(3)}
+    assert got == set(map(str, mail)) and str(other) not in got
+    assert await page.input_value("input[name=queue]") == "orders.mail"
+    assert await _filter(page, "**workflow=orders.total*", queue="", workflow="orders.total") == 1
+    assert await _filter(page, "**&queue=orders.mail&*", queue="orders.mail") == 1
+    await page.wait_for_selector("text=No runs match.")  # the one row says so
+    await page.screenshot(path=str(shots / "q2-runs-by-queue.png"), full_page=True)
+
+    # fork the failed run from its failed step: on its own version the authoriser refuses
+    await page.goto(f"{served}/runs/{failed}")
+    assert await page.input_value("form.fork input[name=from_step]") == "1"
+    await page.click("form.fork button")
+    await page.wait_for_selector(".notice.error")
+    assert "denied: fork orders.total onto the fixed version 2" in await page.inner_text(
+        ".notice.error"
+    )
+    assert len(await flow.list_runs(workflow="orders.total")) == 1
+    await page.screenshot(path=str(shots / "q3-fork-denied.png"), full_page=True)
+
+    # on the fixed version it is allowed: the new run's page follows it until it finishes
+    await page.goto(f"{served}/runs/{failed}")
+    await page.select_option("form.fork select[name=version]", "2")
+    await page.click("form.fork button")
+    await page.wait_for_selector("text=Fork started")
+    fork = uuid.UUID(page.url.rsplit("/", 1)[1].split("?")[0])
+    assert fork != failed
+    await page.wait_for_selector("dl.facts .badge.status-succeeded", timeout=30_000)
+    assert await flow.result(fork, timeout=10) == 42
+    link = page.locator(".forked-from a")
+    assert await link.get_attribute("href") == f"/runs/{failed}"
+    await page.screenshot(path=str(shots / "q4-forked.png"), full_page=True)
+    await link.click()
+    await page.wait_for_url(f"**/runs/{failed}")
+    assert await page.locator(f'ul.forks a[href="/runs/{fork}"]').count() == 1
+    assert len(await asyncio.to_thread(lambda: list(shots.glob("q*.png")))) == 4
+
+
+async def _held(flow: Flow, queue: str, active: int) -> bool:
+    (info,) = await flow.queues(queue)
+    return info.active == active

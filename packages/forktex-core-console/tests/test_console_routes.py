@@ -105,6 +105,7 @@ def _routes(run_id: uuid.UUID) -> list[tuple[str, str]]:
         ("GET", f"/runs/{run_id}"),
         ("GET", f"/runs/{run_id}/graph.svg"),
         ("GET", "/workers"),
+        ("GET", "/queues"),
         ("GET", "/jobs"),
         ("GET", "/api/counts"),
         ("GET", f"/api/runs/{run_id}/state"),
@@ -112,6 +113,7 @@ def _routes(run_id: uuid.UUID) -> list[tuple[str, str]]:
         ("POST", f"/runs/{run_id}/signal"),
         ("POST", f"/runs/{run_id}/cancel"),
         ("POST", f"/runs/{run_id}/retry"),
+        ("POST", f"/runs/{run_id}/fork"),
     ]
 
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -172,6 +173,48 @@ async def test_no_step_starts_after_cancel_returned(make_flow: Callable[..., Flo
         with pytest.raises(RunCancelled):
             await flow.result(run_id, timeout=5)
     assert ran == ["first"]
+
+
+async def test_a_step_right_after_a_checkpoint_needs_no_lease_read_but_one_after_a_yield_does(
+    make_flow: Callable[..., Flow], h: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The previous checkpoint proves the lease until the event loop polls again: back-to-back
+    steps read the run's row once (the first step), a step after any other await reads it."""
+    from forktex_core.flow import _held
+
+    reads: list[uuid.UUID] = []
+    real = _held.HeldChecks.held
+
+    async def counted(self: Any, run_id: uuid.UUID, execution: uuid.UUID) -> bool:
+        reads.append(run_id)
+        return await real(self, run_id, execution)
+
+    monkeypatch.setattr(_held.HeldChecks, "held", counted)
+    flow = make_flow()
+
+    @flow.step
+    async def tick(ctx: FlowContext, i: int) -> int:
+        return i
+
+    @flow.workflow(name="exec.back_to_back", version=1)
+    async def back_to_back(ctx: FlowContext) -> int:
+        return sum([await tick(ctx, i) for i in range(6)])
+
+    @flow.workflow(name="exec.yields", version=1)
+    async def yields(ctx: FlowContext) -> int:
+        total = 0
+        for i in range(4):
+            total += await tick(ctx, i)
+            await asyncio.sleep(0)  # the loop polls: the proof is gone
+        return total
+
+    async with h.running(flow):
+        a = await flow.start("exec.back_to_back")
+        assert await flow.result(a, timeout=20) == 15
+        b = await flow.start("exec.yields")
+        assert await flow.result(b, timeout=20) == 6
+    assert reads.count(a) == 1  # the first step only
+    assert reads.count(b) == 4  # every step
 
 
 async def test_failing_branch_stops_its_siblings_before_the_failure_is_recorded(

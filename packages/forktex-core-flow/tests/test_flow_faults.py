@@ -122,6 +122,27 @@ async def test_server_going_silent_mid_use_is_reported_within_the_command_timeou
         await flow.close()
 
 
+async def test_the_worker_pool_stops_a_statement_past_the_command_timeout(pg: Any) -> None:
+    """The worker's pool has no asyncpg timer per statement: its watchdog stops a statement
+    that runs past command_timeout (reported like a timeout), leaves shorter ones alone, and
+    the pool goes on with a fresh connection."""
+    from forktex_core.flow._connections import Connections
+
+    connections = Connections(_with_secret(pg.url), 5.0, 0.5)
+    try:
+        await connections.open_workers(2)
+        pool = connections.workers
+        assert await pool.fetchval("SELECT pg_sleep(0.2)::text") == ""  # below the timeout
+        error, took = await _fails(pool.fetchval("SELECT pg_sleep(5)"), bound=10.0)
+        _check_report(error, f"{pg.host}:{pg.port}", pg.database)
+        assert "command_timeout" in str(error) and "0.5" in str(error), str(error)
+        assert took >= 0.5, took  # never before the timeout; the sleep itself would end at 5 s
+        assert await pool.fetchval("SELECT 1") == 1
+    finally:
+        await connections.close_workers()
+        await connections.close()
+
+
 async def test_cancelling_a_call_to_a_silent_server_raises_cancellation(
     forktex_fault_proxy: Any, pg: Any
 ) -> None:

@@ -14,8 +14,11 @@ import pytest
 from forktex_core.flow import (
     Flow,
     FlowContext,
+    FlowHooks,
+    HookDenied,
     InvalidArgument,
     RunFailed,
+    RunInfo,
     RunNotFound,
     RunStatus,
     UnknownWorkflow,
@@ -176,3 +179,39 @@ async def test_fork_goes_through_its_sources_queue(make_flow: Callable[..., Flow
 
 async def _status_is(flow: Flow, run_id: Any, status: RunStatus) -> bool:
     return (await flow.get_run(run_id)).status is status
+
+
+class OnlyTheFix(FlowHooks):
+    """Forks only onto version 2 and only from the start of step 1 or later."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[uuid.UUID, int, int | None]] = []
+
+    async def authorize_fork(self, run: RunInfo, from_step: int, version: int | None) -> None:
+        self.seen.append((run.id, from_step, version))
+        if version != 2:
+            raise HookDenied(f"fork {run.workflow} onto the fixed version 2, not {version}")
+
+
+async def test_fork_is_authorised_by_the_hooks_and_a_denial_writes_nothing(
+    make_flow: Callable[..., Flow], h: Any
+) -> None:
+    hooks = OnlyTheFix()
+    flow = make_flow(hooks=[hooks])
+    calls: list[str] = []
+    _app(flow, calls)
+    async with h.running(flow):
+        failed = await flow.start("fork.invoice", {"id": 3}, version=1)
+        with pytest.raises(RunFailed):
+            await flow.result(failed, timeout=30)
+        with pytest.raises(HookDenied, match="onto the fixed version 2, not None"):
+            await flow.fork(failed, from_step=1)
+        assert len(await flow.list_runs(workflow="fork.invoice")) == 1
+        # bad input is refused before the authoriser sees it; unknown runs too
+        with pytest.raises(InvalidArgument, match="from_step"):
+            await flow.fork(failed, from_step=-1)
+        with pytest.raises(RunNotFound):
+            await flow.fork(NOBODY, from_step=0, version=2)
+        fixed = await flow.fork(failed, from_step=1, version=2)
+        assert await flow.result(fixed, timeout=30) == {"id": 3, "amount": 42}
+    assert hooks.seen == [(failed, 1, None), (failed, 1, 2)]

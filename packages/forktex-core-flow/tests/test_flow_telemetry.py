@@ -17,12 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from forktex_core.flow import Flow, FlowContext, RunFailed
+from forktex_core.flow import Flow, FlowContext, RunFailed, UnknownQueue
 from forktex_core.testing import Telemetry, run_python
 
 SECRET = "hunter2-planted-secret"
@@ -32,6 +33,26 @@ test_tracer = trace.get_tracer("forktex_core.flow.tests")
 
 def _attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
+
+
+def _producer(telemetry: Telemetry, name: str, caller: trace.Span) -> ReadableSpan:
+    """The recorded ``PRODUCER`` span ``name``, checked to be ``caller``'s child."""
+    span = telemetry.span(name)
+    assert span.kind is SpanKind.PRODUCER
+    assert span.parent is not None
+    assert span.parent.span_id == caller.get_span_context().span_id
+    return span
+
+
+def _sent(operation: str, run_id: object) -> dict[str, Any]:
+    """The messaging attributes of a start or fork that created (or returned) ``run_id``."""
+    return {
+        "messaging.system": "forktex_flow",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": operation,
+        "messaging.message.id": str(run_id),
+        "forktex.flow.run.id": str(run_id),
+    }
 
 
 async def test_a_run_and_its_steps_continue_the_callers_trace(
@@ -58,10 +79,17 @@ async def test_a_run_and_its_steps_continue_the_callers_trace(
         assert await flow.result(run_id, timeout=20) == 7
         await h.wait_until(lambda: forktex_otel.spans("flow.run"))
 
+    # caller -> flow.start (producer) -> flow.run (consumer) -> steps, in one trace
+    start = _producer(forktex_otel, "flow.start otel.order", request)
+    assert _attrs(start) == {
+        **_sent("start", run_id),
+        "forktex.flow.workflow.name": "otel.order",
+        "forktex.flow.workflow.version": 3,
+    }
     run = forktex_otel.span("flow.run otel.order")
-    assert run.kind is SpanKind.INTERNAL
-    assert run.parent is not None
-    assert run.parent.span_id == request.get_span_context().span_id
+    assert run.kind is SpanKind.CONSUMER
+    assert Telemetry.is_child(run, start)
+    assert [link.context.span_id for link in run.links] == [start.context.span_id]
     assert run.context.trace_id == request.get_span_context().trace_id
     assert _attrs(run) == {
         "forktex.flow.workflow.name": "otel.order",
@@ -79,9 +107,12 @@ async def test_a_run_and_its_steps_continue_the_callers_trace(
             "forktex.flow.step.attempt": 1,
             "forktex.flow.outcome": "completed",
         }
-    # The context is stored with the run, W3C fields only; inputs are never recorded.
+    # The start span's context is stored with the run, W3C fields only; inputs are never
+    # recorded.
     stored = (await flow.get_run(run_id)).metadata["forktex.trace"]
+    ids = start.context
     assert set(stored) == {"traceparent"}
+    assert stored["traceparent"].startswith(f"00-{ids.trace_id:032x}-{ids.span_id:016x}-")
     assert SECRET not in forktex_otel.dump()
 
 
@@ -130,16 +161,52 @@ async def test_retries_are_events_and_a_failure_is_an_error_by_class(
     assert _attrs(failed)["error.type"] == "ValueError"
     assert _attrs(failed)["forktex.flow.outcome"] == "failed"
     run = forktex_otel.span("flow.run otel.failing")
-    assert run.parent is None  # no caller's span at start: a root
+    # no caller's span at start: the start span is the root, the run its child
+    start = forktex_otel.span("flow.start otel.failing")
+    assert start.parent is None and Telemetry.is_child(run, start)
+    assert start.status.status_code is StatusCode.UNSET  # the start itself went fine
     assert run.status.status_code is StatusCode.ERROR
     assert _attrs(run)["error.type"] == "ValueError"
     assert _attrs(run)["forktex.flow.outcome"] == "failed"
-    assert "forktex.trace" not in (await flow.get_run(run_id)).metadata
+    stored = (await flow.get_run(run_id)).metadata["forktex.trace"]["traceparent"]
+    assert stored.startswith(f"00-{start.context.trace_id:032x}-{start.context.span_id:016x}-")
+    assert SECRET not in forktex_otel.dump()
+
+
+async def test_a_start_is_a_producer_span_even_without_a_callers_span(
+    make_flow: Callable[..., Flow], h: Any, forktex_otel: Telemetry
+) -> None:
+    flow = make_flow()
+    flow.queue("otel.mail", concurrency=2)
+
+    @flow.workflow(name="otel.mail", version=1)
+    async def mail(ctx: FlowContext, to: str) -> str:
+        return "sent"
+
+    async with h.running(flow):
+        first = await flow.start("otel.mail", SECRET, queue="otel.mail", idempotency_key="k1")
+        again = await flow.start("otel.mail", SECRET, queue="otel.mail", idempotency_key="k1")
+        assert again == first
+        assert await flow.result(first, timeout=20) == "sent"
+        await h.wait_until(lambda: forktex_otel.spans("flow.run"))
+    starts = forktex_otel.spans("flow.start")
+    assert [s.name for s in starts] == ["flow.start otel.mail"] * 2
+    for start in starts:  # roots (no caller's span), the queue as destination
+        assert start.parent is None and start.kind is SpanKind.PRODUCER
+        assert _attrs(start)["messaging.destination.name"] == "otel.mail"
+        assert _attrs(start)["messaging.message.id"] == str(first)
+    # the run continues the first start (the idempotent second one stored nothing)
+    (run,) = forktex_otel.spans("flow.run")
+    assert Telemetry.is_child(run, starts[0])
+    # refused starts record no span: bad input raises before it
+    with pytest.raises(UnknownQueue):
+        await flow.start("otel.mail", "x", queue="otel.nowhere")
+    assert len(forktex_otel.spans("flow.start")) == 2
     assert SECRET not in forktex_otel.dump()
 
 
 async def test_a_malformed_stored_context_gives_a_root_span(
-    make_flow: Callable[..., Flow], h: Any, forktex_otel: Telemetry
+    make_flow: Callable[..., Flow], h: Any, forktex_otel: Telemetry, pg: Any
 ) -> None:
     flow = make_flow()
 
@@ -147,9 +214,20 @@ async def test_a_malformed_stored_context_gives_a_root_span(
     async def forged(ctx: FlowContext) -> int:
         return 1
 
+    # a start stores its own context over whatever the metadata named; forge it afterwards
+    run_id = await flow.start("otel.forged", metadata={"forktex.trace": "from the caller"})
+    assert (await flow.get_run(run_id)).metadata["forktex.trace"] != "from the caller"
+    forged_meta = {"forktex.trace": {"traceparent": "00-junk", "baggage": SECRET}}
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        await conn.execute(
+            "UPDATE forktex_flow.runs SET metadata = $2::jsonb WHERE id = $1",
+            run_id,
+            json.dumps(forged_meta),
+        )
+    finally:
+        await conn.close()
     async with h.running(flow):
-        forged_meta = {"forktex.trace": {"traceparent": "00-junk", "baggage": SECRET}}
-        run_id = await flow.start("otel.forged", metadata=forged_meta)
         assert await flow.result(run_id, timeout=20) == 1
         await h.wait_until(lambda: forktex_otel.spans("flow.run"))
     run = forktex_otel.span("flow.run otel.forged")
@@ -182,13 +260,15 @@ async def test_a_fork_continues_the_forkers_trace_and_continue_as_new_is_an_outc
     assert _attrs(first)["forktex.flow.outcome"] == "continued"
     assert first.status.status_code is StatusCode.UNSET
     assert _attrs(second)["forktex.flow.outcome"] == "completed"
-    for run in (first, second):
-        assert run.parent is not None
-        assert run.parent.span_id == request.get_span_context().span_id
-    # the fork's span is the operator's child, in the operator's trace, not the original's
+    start = _producer(forktex_otel, "flow.start otel.counter", request)
+    for run in (first, second):  # both generations continue the one start
+        assert Telemetry.is_child(run, start)
+    # the fork has a producer span of its own, the operator's child, and the forked run
+    # is in the operator's trace, not the original's
+    producer = _producer(forktex_otel, "flow.fork", operator)
+    assert _attrs(producer) == _sent("fork", fork)
     assert _attrs(forked)["forktex.flow.run.id"] == str(fork)
-    assert forked.parent is not None
-    assert forked.parent.span_id == operator.get_span_context().span_id
+    assert Telemetry.is_child(forked, producer)
     assert forked.context.trace_id == operator.get_span_context().trace_id
     assert forked.context.trace_id != request.get_span_context().trace_id
 
@@ -244,8 +324,10 @@ async def test_trace_continues_across_a_worker_sigkill_without_duplicate_step_sp
     assert killed[0]["trace"] == ids.trace_id
     # The replay: a new run span, a child of the caller's span again; "first" came from the
     # log (no span), "second" ran again (a span).
+    start = forktex_otel.span("flow.start otel.crash")
+    assert start.parent is not None and start.parent.span_id == ids.span_id
     run = forktex_otel.span("flow.run otel.crash")
-    assert run.parent is not None and run.parent.span_id == ids.span_id
+    assert Telemetry.is_child(run, start)
     assert run.context.trace_id == ids.trace_id
     assert [s.name for s in forktex_otel.spans("flow.step")] == ["flow.step second"]
     assert Telemetry.is_child(forktex_otel.span("flow.step second"), run)

@@ -22,6 +22,7 @@ from forktex_core.flow import (
     RunNotFound,
     RunPage,
     RunStatus,
+    _sql,
 )
 
 
@@ -122,6 +123,50 @@ async def test_keyset_pages_match_every_filter_combination(make_flow: Any, h: An
     assert checked > 50
 
 
+async def test_pages_filter_by_queue_through_its_index(make_flow: Any, pg: Any) -> None:
+    flow = make_flow()
+    flow.queue("views.q1")
+    flow.queue("views.q2", concurrency=1)
+
+    @flow.workflow(name="views.queued", version=1)
+    async def queued(ctx: FlowContext) -> None:
+        return None
+
+    @flow.workflow(name="views.other", version=1)
+    async def other(ctx: FlowContext) -> None:
+        return None
+
+    placed: dict[str | None, list[uuid.UUID]] = {"views.q1": [], "views.q2": [], None: []}
+    for n in range(15):
+        queue = ["views.q1", "views.q2", None][n % 3]
+        workflow = "views.other" if n % 5 == 0 else "views.queued"
+        placed[queue].append(await flow.start(workflow, queue=queue))
+    everything = await flow.list_runs(limit=100)
+    for queue in ("views.q1", "views.q2"):
+        expected = [r.id for r in everything if r.queue == queue]
+        assert sorted(expected) == sorted(placed[queue])
+        for limit in (1, 2, 100):
+            assert [r.id for r in await _walk(flow, limit, queue=queue)] == expected
+        # with the other filters: each narrows within the queue
+        mine = [r.id for r in everything if r.queue == queue and r.workflow == "views.queued"]
+        got = await _walk(flow, 2, queue=queue, workflow="views.queued", status="pending")
+        assert [r.id for r in got] == mine and mine
+    assert (await flow.page_runs(queue="views.q1", status="failed")).runs == []
+    assert (await flow.page_runs(queue="views.none")).runs == []
+
+    # the statement of a queue page reads the queue's index, not the table
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        await conn.execute("SET enable_seqscan = off")
+        statement = _sql.page_runs(30.0, ("queue",), False)
+        plan = "\n".join(
+            r[0] for r in await conn.fetch("EXPLAIN " + statement, 51, None, None, "views.q1")
+        )
+    finally:
+        await conn.close()
+    assert "runs_queue_created" in plan, plan
+
+
 async def test_pages_do_not_shift_when_runs_start_meanwhile(make_flow: Any) -> None:
     flow = make_flow()
 
@@ -158,6 +203,10 @@ async def test_page_runs_refuses_bad_input(make_flow: Any) -> None:
         ({"after": 5}, "after must be a cursor"),
         ({"limit": 0}, "limit"),
         ({"limit": 1001}, "limit must be at most 1000"),
+        ({"queue": ""}, "queue must be a non-empty string"),
+        ({"queue": "a\x00b"}, "queue must be a non-empty string"),
+        ({"queue": 7}, "queue must be a non-empty string"),
+        ({"queue": "q" * 201}, "at most 200 characters"),
     ]
     for kwargs, message in bad:
         with pytest.raises(InvalidArgument, match=message):

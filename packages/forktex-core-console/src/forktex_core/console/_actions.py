@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""The console's actions on a run: send a signal, cancel, retry.
+"""The console's actions on a run: send a signal, cancel, retry, fork.
 
 Each goes through the same ``Flow`` call as the host's own code, so the same
 ``FlowHooks`` authorisers decide (they run in this request's task and can read
 :func:`~forktex_core.console.current_principal`); a denial writes nothing and the page says
-why. Every action is a POST that must pass the CSRF checks (:mod:`._csrf`) first. Forking a
-run (restarting it from a step) joins :data:`ACTIONS` once flow has it.
+why. Every action is a POST that must pass the CSRF checks (:mod:`._csrf`) first. A fork
+(a new run replaying the original's steps before a position) leads to the new run's page.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from forktex_core.flow import (
     RunNotFound,
     RunNotRetryable,
     SignalError,
+    UnknownWorkflow,
 )
 
 from . import _csrf as csrf
@@ -49,6 +50,16 @@ class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _whole(form: dict[str, str], name: str, what: str, *, required: bool) -> int | None:
+    """A whole-number field of the form (``None`` when optional and blank)."""
+    text = form.get(name, "").strip()
+    if not text and not required:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        raise Refused(400, f"{name} must be {what}, got {text[:30]!r}")
+    return int(text)
 
 
 async def _signal(flow: Flow, run_id: uuid.UUID, form: dict[str, str]) -> None:
@@ -73,13 +84,22 @@ async def _retry(flow: Flow, run_id: uuid.UUID, form: dict[str, str]) -> None:
     await flow.retry(run_id)
 
 
-Action = Callable[[Flow, uuid.UUID, dict[str, str]], Awaitable[None]]
+async def _fork(flow: Flow, run_id: uuid.UUID, form: dict[str, str]) -> uuid.UUID:
+    position = _whole(form, "from_step", "a step position (0, 1, 2, ...)", required=True)
+    version = _whole(form, "version", "a version number or blank", required=False)
+    assert position is not None
+    return await flow.fork(run_id, from_step=position, version=version)
+
+
+#: An action: ``None``, or the id of the run it created (the console then shows that run).
+Action = Callable[[Flow, uuid.UUID, dict[str, str]], Awaitable[uuid.UUID | None]]
 
 #: The actions by route name; each is ``POST /runs/{run_id}/<name>``.
 ACTIONS: dict[str, Action] = {
     "signal": _signal,
     "cancel": _cancel,
     "retry": _retry,
+    "fork": _fork,
 }
 
 
@@ -110,7 +130,7 @@ def _outcome(exc: BaseException) -> tuple[int, str] | None:
         return 404, str(exc)
     if isinstance(exc, RunFinished | RunNotRetryable):
         return 409, str(exc)
-    if isinstance(exc, InvalidArgument | NotSerialisable | SignalError):
+    if isinstance(exc, InvalidArgument | NotSerialisable | SignalError | UnknownWorkflow):
         return 400, str(exc)
     if isinstance(exc, FlowError):
         return 409, str(exc)
@@ -131,7 +151,7 @@ async def act(settings: Settings, request: Request, name: str) -> Response:
         problem = csrf.token_refusal(request, form.get(csrf.FIELD))
         if problem is not None:
             raise Refused(403, problem)
-        await ACTIONS[name](settings.flow, run_id, form)
+        created = await ACTIONS[name](settings.flow, run_id, form)
     except Refused as exc:
         return await run_page(settings, request, problem=str(exc), status=exc.status)
     except Exception as exc:
@@ -140,5 +160,6 @@ async def act(settings: Settings, request: Request, name: str) -> Response:
             log.exception("console: %s of run %s failed", name, run_id)
             known = (500, f"the {name} failed ({type(exc).__name__}); see the server log")
         return await run_page(settings, request, problem=known[1], status=known[0])
-    target = href(request, "run", run_id=str(run_id)) + f"?done={name}"
+    shown = run_id if created is None else created
+    target = href(request, "run", run_id=str(shown)) + f"?done={name}"
     return RedirectResponse(target, status_code=303)

@@ -22,6 +22,7 @@ from ._api import counts, run_state
 from ._auth import Authenticate, Guard
 from ._errors import ConsoleError
 from ._jobs import jobs_page
+from ._queues import queues_page
 from ._redact import Redactor, redact_secrets
 from ._runs import run_graph, run_page, runs_page
 from ._settings import CountsCache, QueueLike, Settings
@@ -61,7 +62,7 @@ def flow_console(
     no default: without it the console refuses to be built, unless ``allow_anonymous=True``
     says explicitly that anyone who can reach it may use it (local use only).
 
-    Actions (signal, cancel, retry) call the same ``Flow`` methods as the host's code, so
+    Actions (signal, cancel, retry, fork) call the same ``Flow`` methods as the host's code, so
     its ``FlowHooks`` authorisers decide; they can read :func:`current_principal`. POSTs
     need the console's own form (CSRF token and Origin); behind a proxy that changes the
     host name, list the public origin in ``trusted_origins``.
@@ -132,6 +133,7 @@ def flow_console(
         Route("/", _bind(settings, runs_page), name="runs"),
         Route("/runs/{run_id}", _bind(settings, run_page), name="run"),
         Route("/runs/{run_id}/graph.svg", _bind(settings, run_graph), name="run_graph"),
+        Route("/queues", _bind(settings, queues_page), name="queues"),
         Route("/workers", _bind(settings, workers_page), name="workers"),
         Route("/jobs", _bind(settings, jobs_page), name="jobs"),
         Route("/api/counts", _bind(settings, counts), name="counts"),

@@ -3,8 +3,8 @@
 """The filters of the runs page: one :class:`Filter` per query parameter, parsed and checked
 once, mapped onto ``Flow.page_runs`` keyword arguments.
 
-Adding a filter is one line in :data:`FILTERS` (and, when flow gains a new one such as a
-run's queue, the matching ``page_runs`` keyword): ``Filter("queue", "Queue", _text)``.
+Adding a filter is one line in :data:`FILTERS` (and, when flow gains a new one, the matching
+``page_runs`` keyword): ``Filter("queue", "Queue", _text)``.
 A bad value is reported with the parameter's name and what is allowed, as a 400.
 """
 
@@ -117,6 +117,7 @@ FILTERS: tuple[Filter, ...] = (
     Filter("metadata", "Metadata", _metadata),
     Filter("from", "Created from", _time, "created_after"),
     Filter("to", "Created before", _time, "created_before"),
+    Filter("queue", "Queue", _text),
 )
 
 

@@ -15,9 +15,10 @@ from ._html import Safe, el, page
 from ._settings import Settings
 
 # The pages of the header, in order: (route name, label, shown for this console?).
-# Schedules and flow's queues get a line here once flow has them.
+# Schedules get a line here once flow has them.
 NAV: tuple[tuple[str, str], ...] = (
     ("runs", "Runs"),
+    ("queues", "Queues"),
     ("workers", "Workers"),
     ("jobs", "Jobs"),
 )

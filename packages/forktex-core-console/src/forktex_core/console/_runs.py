@@ -35,7 +35,16 @@ NOTICES = {
     "signal": "Signal sent.",
     "cancel": "Run cancelled.",
     "retry": "Run queued for retry.",
+    "fork": "Fork started: this run replays the original's steps before its position.",
 }
+
+# The lineage flow keeps in run metadata (see Flow.fork and ctx.continue_as_new).
+FORKED_FROM = "forked_from"
+FORKED_FROM_STEP = "forked_from_step"
+CONTINUED_FROM = "continued_from"
+CONTINUED_INTO = "continued_into"
+GENERATION = "generation"
+FORKS_SHOWN = 20  # forks of a run linked from its page (newest first)
 
 
 def _query(request: Request) -> dict[str, list[str]]:
@@ -121,6 +130,12 @@ def _filter_form(request: Request, settings: Settings, query: dict[str, list[str
         el(
             "label",
             None,
+            "Queue",
+            el("input", {"name": "queue", "value": value("queue"), "size": 12}),
+        ),
+        el(
+            "label",
+            None,
             "Created from (UTC)",
             el(
                 "input",
@@ -183,7 +198,17 @@ def _runs_table(request: Request, settings: Settings, runs: list[RunInfo]) -> Sa
         None,
         [
             el("th", None, h)
-            for h in ("Run", "Workflow", "Version", "Status", "Created", "Took", "Metadata", "Note")
+            for h in (
+                "Run",
+                "Workflow",
+                "Version",
+                "Status",
+                "Queue",
+                "Created",
+                "Took",
+                "Metadata",
+                "Note",
+            )
         ],
     )
     rows = []
@@ -204,6 +229,7 @@ def _runs_table(request: Request, settings: Settings, runs: list[RunInfo]) -> Sa
                 el("td", None, run.workflow),
                 el("td", {"class": "num"}, run.version),
                 el("td", None, badge(run.status.value)),
+                el("td", None, run.queue or ""),
                 el("td", None, when(run.created_at)),
                 el("td", {"class": "num"}, seconds(took)),
                 el("td", {"class": "meta"}, "" if meta is None else short(meta, 60)),
@@ -211,7 +237,7 @@ def _runs_table(request: Request, settings: Settings, runs: list[RunInfo]) -> Sa
             )
         )
     if not rows:
-        rows.append(el("tr", None, el("td", {"colspan": 8, "class": "empty"}, "No runs match.")))
+        rows.append(el("tr", None, el("td", {"colspan": 9, "class": "empty"}, "No runs match.")))
     return el("table", {"class": "runs"}, el("thead", None, head), el("tbody", None, rows))
 
 
@@ -355,7 +381,46 @@ def _signals(settings: Settings, signals: list[SignalInfo]) -> Safe:
     return el("table", {"class": "signals"}, el("thead", None, head), el("tbody", None, rows))
 
 
-def _actions(request: Request, run: RunInfo) -> Safe:
+def _fork_form(request: Request, settings: Settings, run: RunInfo, steps: list[StepInfo]) -> Safe:
+    """Fork a finished run from a position: by default the first failed step's (else 0),
+    on the original's version unless another registered one is chosen."""
+    failed = [s.seq for s in steps if s.status == "failed"]
+    start = failed[0] if failed else 0
+    last = max((s.seq for s in steps), default=-1) + 1
+    versions = sorted(v for w, v in settings.flow.fingerprints() if w == run.workflow)
+    choices = [el("option", {"value": ""}, f"the original's ({run.version})")]
+    choices.extend(el("option", {"value": v}, str(v)) for v in versions if v != run.version)
+    return el(
+        "form",
+        {
+            "method": "post",
+            "action": href(request, "fork", run_id=str(run.id)),
+            "class": "action fork",
+        },
+        csrf_field(request),
+        el(
+            "label",
+            None,
+            "From step #",
+            el(
+                "input",
+                {
+                    "name": "from_step",
+                    "type": "number",
+                    "min": 0,
+                    "max": last,
+                    "value": start,
+                    "required": True,
+                    "size": 5,
+                },
+            ),
+        ),
+        el("label", None, "On version", el("select", {"name": "version"}, choices)),
+        el("button", {"type": "submit"}, "Fork run"),
+    )
+
+
+def _actions(request: Request, settings: Settings, run: RunInfo, steps: list[StepInfo]) -> Safe:
     rid = str(run.id)
     forms = []
     if not run.status.finished:
@@ -426,7 +491,8 @@ def _actions(request: Request, run: RunInfo) -> Safe:
                 el("button", {"type": "submit"}, "Retry run"),
             )
         )
-    # Fork (restart from a step) joins these once flow has it: see _actions.ACTIONS.
+    if run.status.finished:
+        forms.append(_fork_form(request, settings, run, steps))
     if not forms:
         return Safe("")
     return el("section", {"class": "actions"}, el("h2", None, "Actions"), forms)
@@ -495,14 +561,14 @@ async def run_page(
         ("Deadline", when(run.deadline)),
         ("Idempotency key", run.idempotency_key or ""),
     ]
-    facts.extend(_relations(request, run))
+    facts.extend(await _relations(request, settings, run))
     body = join(
         notice(NOTICES.get(done)),
         notice(problem, error=True),
         el(
             "dl", {"class": "facts"}, [join(el("dt", None, k), el("dd", None, v)) for k, v in facts]
         ),
-        _actions(request, run),
+        _actions(request, settings, run, steps),
         _picture(request, settings, run),
         _value_block(settings, "Input", run.input),
         _value_block(settings, "Output", run.output),
@@ -537,9 +603,43 @@ async def run_page(
     )
 
 
-def _relations(request: Request, run: RunInfo) -> list[tuple[str, Any]]:
-    """Links to related runs. Parent and children join here once flow records them."""
-    return []
+def _run_link(request: Request, value: Any) -> Safe | None:
+    """A link to the run whose id is ``value`` (metadata is data: anything else is None)."""
+    try:
+        rid = uuid.UUID(str(value))
+    except ValueError:
+        return None
+    return el("a", {"href": href(request, "run", run_id=str(rid)), "rel": "related"}, str(rid))
+
+
+async def _relations(request: Request, settings: Settings, run: RunInfo) -> list[tuple[str, Any]]:
+    """Links to related runs: the run it was forked from, its forks (newest first), the
+    generations before and after it (continue-as-new). Parent and children join here once
+    flow records them."""
+    meta = run.metadata or {}
+    out: list[tuple[str, Any]] = []
+    origin = _run_link(request, meta.get(FORKED_FROM))
+    if origin is not None:
+        step = meta.get(FORKED_FROM_STEP)
+        at = f" from step #{step}" if isinstance(step, int) and not isinstance(step, bool) else ""
+        out.append(("Forked from", el("span", {"class": "forked-from"}, origin, at)))
+    forks = await settings.flow.page_runs(metadata={FORKED_FROM: str(run.id)}, limit=FORKS_SHOWN)
+    if forks.runs:
+        links = [
+            el("li", None, _run_link(request, f.id), " ", badge(f.status.value)) for f in forks.runs
+        ]
+        if forks.next is not None:
+            more = href(request, "runs") + "?" + urlencode({"metadata": f"{FORKED_FROM}={run.id}"})
+            links.append(el("li", None, el("a", {"href": more}, "all forks")))
+        out.append(("Forks", el("ul", {"class": "forks"}, links)))
+    generation = meta.get(GENERATION)
+    if isinstance(generation, int) and not isinstance(generation, bool):
+        out.append(("Generation", generation))
+    for key, label in ((CONTINUED_FROM, "Continued from"), (CONTINUED_INTO, "Continued into")):
+        link = _run_link(request, meta.get(key))
+        if link is not None:
+            out.append((label, el("span", {"class": key.replace("_", "-")}, link)))
+    return out
 
 
 def _not_found(request: Request, settings: Settings, message: str, status: int) -> HTMLResponse:

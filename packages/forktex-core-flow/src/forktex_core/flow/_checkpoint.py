@@ -2,11 +2,13 @@
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
 """Checkpointing: the writes of one execution while its workflow runs.
 
-Exactly one write per completed step (an autocommit statement, fenced on the execution);
-no reads between steps except the one that confirms, before a step starts, that the run is
-still this execution's. What needs no write of its own waits here for the next one:
-markers (graph states, patches) ride along in the same statement, and recorded
-``ctx.now()`` / ``ctx.uuid()`` values are written just before the next durable action.
+Exactly one write per completed step (an autocommit statement, fenced on the execution); no
+reads between steps except the one that confirms, before a step starts, that the run is
+still this execution's - and none when the previous checkpoint just proved it (the workflow
+went from one step to the next without awaiting anything else). What needs no write of its
+own waits here for the next one: markers (graph states, patches) ride along in the same
+statement, and recorded ``ctx.now()`` / ``ctx.uuid()`` values are written just before the
+next durable action.
 
 A write that loses its connection is retried for up to one lease; after that the execution
 gives the run up (:class:`GaveUp`). A write the database refuses fails the run
@@ -17,6 +19,7 @@ run back for replay (:class:`StaleLog`).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -35,6 +38,8 @@ from ._store import Store
 
 T = TypeVar("T")
 
+_OBSERVED = frozenset(("step", "transaction"))  # checkpoint kinds the step hooks hear of
+
 
 class Checkpoints:
     """The fenced writes of one execution, and what waits for the next of them.
@@ -47,9 +52,11 @@ class Checkpoints:
     """
 
     __slots__ = (
+        "_armed",
         "_retried",
         "checks",
         "closed",
+        "confirmed",
         "fatal",
         "hooks",
         "lease",
@@ -83,37 +90,70 @@ class Checkpoints:
         self.lost = False  # a write found the run taken from this execution
         self.fatal: BaseException | None = None  # the database refused a write of the run
         self._retried = False
+        self.confirmed = False  # a fenced write succeeded and the loop has not polled since
+        self._armed = False
+
+    def _confirm(self) -> None:
+        """A fenced write just succeeded: the run was this execution's when it committed.
+
+        That proof holds until the event loop next polls for I/O (the first moment a cancel
+        notification, or anything else, could have arrived), so it is withdrawn by a callback
+        of the next loop iteration. A step that starts right after the previous checkpoint,
+        without the workflow awaiting anything else in between, needs no read of its own.
+        """
+        self.confirmed = True
+        if not self._armed:
+            self._armed = True
+            asyncio.get_running_loop().call_soon(self._withdraw)
+
+    def _withdraw(self) -> None:
+        self.confirmed = False
+        self._armed = False
 
     async def call(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
         """Run one write (or read) of the execution, riding out a dropped connection."""
-        first = True
-
-        async def attempt() -> T:
-            nonlocal first
-            if not first:
-                self._retried = True
-            first = False
-            return await op()
-
         try:
-            return await retry_transient(attempt, within=self.lease, what=what)
-        except TRANSIENT as exc:
+            return await op()
+        except BaseException as exc:
+            return await self.recover(what, op, exc)
+
+    async def recover(self, what: str, op: Callable[[], Awaitable[T]], exc: BaseException) -> T:
+        """After ``op`` raised ``exc`` on its first try: retry a dropped connection for up to
+        one lease, else give the run up; fail the run on a refused statement.
+
+        Kept out of :meth:`call` so that the common case (the first try succeeds) is one
+        await, with no retry loop and no closure around it.
+        """
+        try:
+            if not isinstance(exc, TRANSIENT) or isinstance(exc, ValueError):
+                raise exc
+            self._retried = True
+            return await retry_transient(op, within=self.lease, what=what)
+        except TRANSIENT as lost:
             # Give the run up: it is handed back (or its lease expires) for another execution.
-            log.warning("flow: run %s: %s failed for good (%s)", self.run.id, what, exc)
+            log.warning("flow: run %s: %s failed for good (%s)", self.run.id, what, lost)
             self.closed = True
-            raise GaveUp() from exc
-        except asyncpg.PostgresError as exc:
-            log.error("flow: run %s: %s refused by the database: %s", self.run.id, what, exc)
+            raise GaveUp() from lost
+        except asyncpg.PostgresError as refused:
+            log.error("flow: run %s: %s refused by the database: %s", self.run.id, what, refused)
             self.closed = True
-            self.fatal = exc
-            raise DriverError(exc) from exc
+            self.fatal = refused
+            raise DriverError(refused) from refused
 
     async def check_held(self) -> None:
-        """Raise :class:`LeaseLost` unless the run is still this execution's (one read)."""
+        """Raise :class:`LeaseLost` unless the run is still this execution's: one read, or
+        none when a checkpoint of this execution succeeded since the loop last polled."""
         if self.closed:
             raise LeaseLost()
+        if self.confirmed:
+            return
         checks, run = self.checks, self.run
-        held = await self.call("lease check", lambda: checks.held(run.id, run.execution))
+        try:
+            held = await checks.held(run.id, run.execution)
+        except BaseException as exc:
+            held = await self.recover(
+                "lease check", lambda: checks.held(run.id, run.execution), exc
+            )
         if not held:
             self.lost = True
             raise LeaseLost()
@@ -165,21 +205,18 @@ class Checkpoints:
         self._retried = False
         marks = self.take_marks()
         values = (seq, name, kind, status, attempt, output, error, duration)
-        run = self.run
-        written = await self.call(
-            f"checkpoint of step {name!r}",
-            lambda: self.store.record_step(run.id, run.execution, values, marks),
-        )
+        run, store = self.run, self.store
+        try:  # the common case inline: one await, no closure (see recover)
+            written = await store.record_step(run.id, run.execution, values, marks)
+        except BaseException as exc:
+            written = await self.recover(
+                f"checkpoint of step {name!r}",
+                lambda: store.record_step(run.id, run.execution, values, marks),
+                exc,
+            )
         if written:
-            if (
-                self.hooks.observes
-                and status in (COMPLETED, FAILED)
-                and kind
-                in (
-                    "step",
-                    "transaction",
-                )
-            ):
+            self._confirm()
+            if self.hooks.observes and status in (COMPLETED, FAILED) and kind in _OBSERVED:
                 event = step_event(run, self.serializer, *values)
                 method = "on_step_completed" if status == COMPLETED else "on_step_failed"
                 await self.hooks.observe(method, event)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from ._listener import Listener
 from ._schema import ensure_schema
 from ._sql import DONE_CHANNEL
 from ._unavailable import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, Reporter, Target
+from ._watchdog import StatementWatchdog
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -62,6 +64,7 @@ class Connections:
         self._engine: AsyncEngine | None = None
         self._engine_loop: asyncio.AbstractEventLoop | None = None
         self._workers: asyncpg.Pool | None = None
+        self._watchdog: StatementWatchdog | None = None
         self._done: Listener | None = None
         self._done_lock: asyncio.Lock | None = None
         self._done_loop: asyncio.AbstractEventLoop | None = None
@@ -121,17 +124,36 @@ class Connections:
     async def open_workers(self, max_size: int) -> None:
         """Open the worker's pool (kept until :meth:`close_workers`)."""
         if self._workers is None:
-            self._workers = await self._create_pool(max_size)
+            # A busy pool: no idle timer re-armed at every release (asyncpg's default closes
+            # connections idle for 300 s; the worker's are never idle that long, and a dead
+            # one is replaced on its next use anyway).
+            # Its statements (a checkpoint per step) share one watchdog for command_timeout
+            # instead of a loop timer each.
+            timeout = self._reporter.target.command_timeout
+            watchdog = None if timeout is None else StatementWatchdog(timeout)
+            self._workers = await self._create_pool(max_size, idle_lifetime=0.0, watchdog=watchdog)
+            self._watchdog = watchdog
+            if watchdog is not None:
+                watchdog.start()
 
-    async def _create_pool(self, max_size: int) -> asyncpg.Pool:
+    async def _create_pool(
+        self,
+        max_size: int,
+        idle_lifetime: float = 300.0,
+        watchdog: StatementWatchdog | None = None,
+    ) -> asyncpg.Pool:
         reporter = self._reporter
+        connect = reporter.connect
+        if watchdog is not None:
+            connect = functools.partial(reporter.connect, watchdog=watchdog)
         pool: asyncpg.Pool = await asyncpg.create_pool(
             reporter.dsn,
             min_size=1,
             max_size=max_size,
             reset=keep_session,
-            connect=reporter.connect,
+            connect=connect,
             connection_class=reporter.connection_class,
+            max_inactive_connection_lifetime=idle_lifetime,
             **reporter.timeouts,
         )
         return pool
@@ -150,6 +172,9 @@ class Connections:
 
     async def close_workers(self) -> None:
         """Close the worker's pool."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            await watchdog.stop()
         pool, self._workers = self._workers, None
         if pool is not None:
             with contextlib.suppress(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ._defs import run_id_value
+from ._defs import positive_int, run_id_value
 from ._errors import RunNotFound
 from ._fork import fork_run
 from ._records import RunInfo, run_info
@@ -59,13 +59,22 @@ class CompositionCalls:
         fix); by default the original's. The fork's metadata is the original's plus
         ``forked_from`` and ``forked_from_step``. Raises :class:`RunNotFound`, and
         :class:`InvalidArgument` for a run not finished yet or a ``from_step`` outside
-        ``0 .. positions recorded``.
+        ``0 .. positions recorded``. ``FlowHooks.authorize_fork(run, from_step, version)``
+        may refuse it (nothing is written).
 
         Example::
 
             new_run = await flow.fork(failed_run, from_step=3, version=2)
         """
         rid = run_id_value(run_id)
+        hooks = self._registry.hooks
+        if hooks.has("authorize_fork"):
+            position = positive_int(from_step, "from_step", 0)
+            row = await self._store.run(rid)
+            if row is None:
+                raise RunNotFound(rid)
+            original = run_info(row, self._settings.serializer.loads)
+            await hooks.authorize("authorize_fork", original, position, version)
         return await fork_run(self._store, self._registry, rid, from_step, version)
 
     async def children(self, run_id: uuid.UUID | str) -> list[RunInfo]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ._defs import positive_int, run_id_value
+from ._defs import positive_int, run_id_value, storable_text
 from ._errors import InvalidArgument, RunNotFound
 from ._records import RunInfo, RunStatus, run_info, status_values
 from ._serde import encode
@@ -45,6 +45,7 @@ class ViewCalls:
         metadata: dict[str, Any] | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        queue: str | None = None,
         after: str | None = None,
         limit: int = 50,
     ) -> RunPage:
@@ -53,8 +54,8 @@ class ViewCalls:
         Keyset pagination: each page costs the same however deep it is, and runs started
         meanwhile never shift a page. Filters: ``workflow`` (and ``version``, which needs
         it), ``status`` (one or several), ``metadata`` (JSON containment), creation time
-        (``created_after`` inclusive, ``created_before`` exclusive). Each is served by an
-        index.
+        (``created_after`` inclusive, ``created_before`` exclusive), ``queue`` (runs started
+        on that flow-control queue). Each is served by an index.
 
         Example::
 
@@ -73,6 +74,8 @@ class ViewCalls:
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
                 raise InvalidArgument(f"version must be an int >= 1, got {version!r}")
             filters["version"] = version
+        if queue is not None:
+            filters["queue"] = storable_text(queue, "queue")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidArgument(f"metadata must be a dict or None, got {metadata!r}")
         if metadata:

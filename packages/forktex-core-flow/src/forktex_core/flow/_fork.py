@@ -47,6 +47,7 @@ async def fork_run(
             override = (wdef.version, wdef.timeout)
     new_id = uuid.uuid4()
     lineage: dict[str, object] = {FORKED_FROM: str(run_id), FORKED_FROM_STEP: position}
-    # the fork continues the trace of whoever forks it, like a start
-    await store.lineage.fork(run_id, new_id, position, override, tm.carried(lineage) or lineage)
+    # the fork continues the trace of whoever forks it, like a start, through its own span
+    with tm.tracing.current(tm.fork_span(str(new_id))):
+        await store.lineage.fork(run_id, new_id, position, override, tm.carried(lineage) or lineage)
     return new_id

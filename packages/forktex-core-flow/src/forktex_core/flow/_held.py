@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-""" "Is this run still my execution's?" — asked before every step, answered in batches.
+""" "Is this run still my execution's?" — asked before a step starts, answered in batches.
 
-Every step start must be preceded by a read of the run's row (so that no step starts after
-``flow.cancel()`` returned, even if the cancel notification was lost). A worker driving many
-runs asks that question many times a second; :class:`HeldChecks` answers on a connection of
-its own, one indexed query at a time: the questions asked while a query is in flight are
-answered together by the next one (like a group commit). Each answer is still read after
-its question was asked, and the cost per step drops as the load grows.
+Every step start must be preceded by a proof that the run is still this execution's (so that
+no step starts after ``flow.cancel()`` returned, even if the cancel notification was lost):
+a fenced checkpoint that succeeded since the event loop last polled for I/O (see
+:meth:`._checkpoint.Checkpoints.check_held`), else a read of the run's row. A worker driving
+many runs asks that question many times a second; :class:`HeldChecks` answers on a
+connection of its own, one indexed query at a time: the questions asked while a query is in
+flight are answered together by the next one (like a group commit). Each answer is still
+read after its question was asked, and the cost per step drops as the load grows.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ class FlowHooks(Protocol):
     * ``attach_metadata(request)`` — return a dict merged into the new run's metadata
       (stored in ``runs.metadata``, filterable with ``flow.list_runs(metadata={...})``);
     * ``authorize_start(request)`` / ``authorize_signal(run, name, payload)`` /
-      ``authorize_cancel(run)`` / ``authorize_retry(run)`` — raise (e.g. :class:`HookDenied`)
+      ``authorize_cancel(run)`` / ``authorize_retry(run)`` /
+      ``authorize_fork(run, from_step, version)`` — raise (e.g. :class:`HookDenied`)
       to refuse; the exception reaches the caller unchanged and nothing is written;
     * ``on_step_completed`` / ``on_step_failed`` (:class:`StepEvent`) and
       ``on_run_completed`` / ``on_run_failed`` (:class:`RunEvent`) — observers, called in
@@ -120,6 +121,9 @@ class FlowHooks(Protocol):
     async def authorize_retry(self, run: RunInfo) -> None:
         """Raise to refuse ``flow.retry``."""
 
+    async def authorize_fork(self, run: RunInfo, from_step: int, version: int | None) -> None:
+        """Raise to refuse ``flow.fork`` of ``run`` (the original) from ``from_step``."""
+
     async def on_step_completed(self, event: StepEvent) -> None:
         """Observe a completed step."""
 
@@ -139,11 +143,15 @@ METHODS = (
     "authorize_signal",
     "authorize_cancel",
     "authorize_retry",
+    "authorize_fork",
     "on_step_completed",
     "on_step_failed",
     "on_run_completed",
     "on_run_failed",
 )
+
+# the methods that make a hook set "observe" (checkpoints then build events for them)
+_OBSERVERS = frozenset(("on_step_completed", "on_step_failed", "on_run_completed", "on_run_failed"))
 
 
 class HookSet:
@@ -151,6 +159,7 @@ class HookSet:
 
     def __init__(self, hooks: Iterable[object] = ()) -> None:
         self._by_method: dict[str, list[Any]] = {m: [] for m in METHODS}
+        self._observes = False
         for h in hooks:
             self.add(h)
 
@@ -162,6 +171,7 @@ class HookSet:
                 continue
             self._by_method[method].append(getattr(hooks, method))
             found = True
+            self._observes = self._observes or method in _OBSERVERS
         if not found:
             raise InvalidArgument(
                 f"{hooks!r} implements none of the FlowHooks methods ({', '.join(METHODS)})"
@@ -172,10 +182,9 @@ class HookSet:
 
     @property
     def observes(self) -> bool:
-        return any(
-            self._by_method[m]
-            for m in ("on_step_completed", "on_step_failed", "on_run_completed", "on_run_failed")
-        )
+        """Whether any hook observes steps or runs (asked at every checkpoint: kept, not
+        computed)."""
+        return self._observes
 
     async def start(self, request: StartRequest) -> None:
         for fn in self._by_method["attach_metadata"]:

@@ -366,8 +366,8 @@ MIGRATIONS: list[str] = [
     # 'flow.child:<child id>' in the transaction that ends it, and wakes a waiting parent.
     # No lost wake-up against the parent's suspension: both take the parent's child lock
     # (a transaction advisory lock, class 0x4368696C) before they look at the other's write.
-    # Not the parent's row lock: the child's row is locked already, and a heartbeat renewing
-    # the parent and that child in one statement would lock them the other way round.
+    # Never the parent's row lock while the child's is held: a heartbeat renewing parent and
+    # child in one statement locks them in any order.
     f"""
     ALTER TABLE {SCHEMA}.runs ADD COLUMN parent_id uuid,
         ADD COLUMN cancel_with_parent boolean NOT NULL DEFAULT false;
@@ -383,12 +383,15 @@ MIGRATIONS: list[str] = [
         VALUES (NEW.parent_id, 'flow.child:' || NEW.id::text,
                 json_build_object('status', NEW.status, 'output', NEW.output,
                                   'error', NEW.error));
-        -- a plain read (no row lock): only a waiting parent is woken, and a suspension
-        -- still in progress sees the signal once it has the child lock
-        IF EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id
-                   AND status = 'waiting') THEN
-            UPDATE {SCHEMA}.runs SET wake_at = now()
-            WHERE id = NEW.parent_id AND status = 'waiting';
+        -- Wake a waiting parent without ever waiting for its row (this transaction holds
+        -- the child's row: waiting here closes a cycle with a heartbeat or another child).
+        -- Whoever holds a waiting parent's row wakes it or takes it anyway: a claim, a
+        -- signal's SEND, another child's end, a suspension (which sees this signal once it
+        -- has the child lock), a cancel.
+        PERFORM 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id AND status = 'waiting'
+            FOR NO KEY UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = NEW.parent_id;
         END IF;
         PERFORM pg_notify('forktex_flow_work', '');
         RETURN NULL;

@@ -79,7 +79,7 @@ class _Prepared:
     wdef: WorkflowDef
     place: Placement
     input: str
-    metadata: str
+    metadata: dict[str, Any] | None
     delay: float | None
 
 
@@ -116,20 +116,28 @@ async def start_run(
         options=options,
         by_name=by_name,
     )
-    return await store.insert_run(
-        uuid.uuid4(),
-        ready.wdef.name,
-        ready.wdef.version,
-        ready.input,
-        idempotency_key,
-        ready.wdef.timeout,
-        ready.metadata,
-        ready.place,
-        options.dedup_key,
-        ready.delay,
-        options.not_before,
-        conn,
-    )
+    wdef = ready.wdef
+    span = tm.start_span(wdef.name, wdef.version, ready.place.queue)
+    with tm.tracing.current(span):
+        # the trace continues into the run: through this span when it records, else
+        # straight from the caller's
+        meta = encode(serializer, tm.carried(ready.metadata) or {}, "run metadata")
+        run_id = await store.insert_run(
+            uuid.uuid4(),
+            wdef.name,
+            wdef.version,
+            ready.input,
+            idempotency_key,
+            wdef.timeout,
+            meta,
+            ready.place,
+            options.dedup_key,
+            ready.delay,
+            options.not_before,
+            conn,
+        )
+        tm.started(span, str(run_id))
+    return run_id
 
 
 async def start_child_run(
@@ -169,16 +177,21 @@ async def start_child_run(
         by_name=False,
     )
     wdef = ready.wdef
-    child = await store.children.start(
-        link,
-        wdef.name,
-        wdef.version,
-        ready.input,
-        idempotency_key,
-        wdef.timeout,
-        ready.metadata,
-        ready.place,
-    )
+    span = tm.start_span(wdef.name, wdef.version, ready.place.queue)
+    with tm.tracing.current(span):
+        meta = encode(serializer, tm.carried(ready.metadata) or {}, "run metadata")
+        child = await store.children.start(
+            link,
+            wdef.name,
+            wdef.version,
+            ready.input,
+            idempotency_key,
+            wdef.timeout,
+            meta,
+            ready.place,
+        )
+        if child is not None:
+            tm.started(span, str(child))
     return child, wdef
 
 
@@ -229,7 +242,5 @@ async def _prepare(
         )
         await hooks.start(request)
         metadata = request.metadata
-    metadata = tm.carried(metadata)  # the caller's trace continues into the run
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
-    meta = encode(serializer, metadata or {}, "run metadata")
-    return _Prepared(wdef, place, text, meta, delay)
+    return _Prepared(wdef, place, text, metadata, delay)

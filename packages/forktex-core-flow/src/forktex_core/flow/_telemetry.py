@@ -3,14 +3,16 @@
 """Spans of runs and steps through the OpenTelemetry API: a no-op unless the host configures
 an SDK.
 
-The conventions are those of ``docs/observability.md``: one ``flow.run <workflow>`` span per
-execution of a run by a worker (workflow, version, run id, outcome) and one
-``flow.step <step>`` child per step that execution runs (name, attempt, outcome). Steps
-served from the log on replay get none, so a run resumed after a worker crash has no
-duplicate step spans. ``flow.start`` stores the caller's W3C trace context in the run's
-metadata (under :data:`TRACE_KEY`); the worker restores it, so the run's span is a child of
-the caller's span. Inputs, outputs, step results, signal payloads and exception messages
-are never recorded.
+The conventions are those of ``docs/observability.md``: a ``PRODUCER`` span
+``flow.start <workflow>`` per start (``flow.fork`` per fork) with the messaging attributes,
+one ``CONSUMER`` span ``flow.run <workflow>`` per execution of a run by a worker (workflow,
+version, run id, outcome) and one ``flow.step <step>`` child per step that execution runs
+(name, attempt, outcome). Steps served from the log on replay get none, so a run resumed
+after a worker crash has no duplicate step spans. The start stores the W3C trace context
+current inside its span (the start span's own when it records, else the caller's) in the
+run's metadata (under :data:`TRACE_KEY`); the worker restores it, so a trace reads caller →
+``flow.start`` → ``flow.run`` → steps. Inputs, outputs, step results, signal payloads and
+exception messages are never recorded.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ STEP: Final = "forktex.flow.step.name"
 ATTEMPT: Final = "forktex.flow.step.attempt"
 OUTCOME: Final = "forktex.flow.outcome"
 RETRY_EVENT: Final = "forktex.flow.step.retried"
+# The messaging semantic conventions of a start (a run is a message to the workers).
+SYSTEM: Final = "messaging.system"
+OPERATION_TYPE: Final = "messaging.operation.type"
+OPERATION_NAME: Final = "messaging.operation.name"
+DESTINATION: Final = "messaging.destination.name"
+MESSAGE_ID: Final = "messaging.message.id"
+#: ``messaging.system`` of flow's starts: runs are messages in flow's Postgres tables.
+MESSAGING_SYSTEM: Final = "forktex_flow"
 
 #: ``forktex.flow.outcome``: the run or step ended / failed for good / the run was put aside
 #: to wait / it was cancelled / its execution gave it back for another one / it continued as
@@ -87,6 +97,41 @@ def carried(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**(metadata or {}), TRACE_KEY: carrier}
 
 
+def start_span(workflow: str, version: int, queue: str | None) -> Span:
+    """The ``PRODUCER`` span of one start of ``workflow`` (not current yet): make it
+    current around capturing the context and inserting the run, then :func:`started`."""
+    attributes: dict[str, AttributeValue] = {
+        SYSTEM: MESSAGING_SYSTEM,
+        OPERATION_TYPE: "send",
+        OPERATION_NAME: "start",
+        WORKFLOW: workflow,
+        VERSION: version,
+    }
+    if queue is not None:
+        attributes[DESTINATION] = queue
+    return tracing.start(f"flow.start {workflow}", SpanKind.PRODUCER, attributes)
+
+
+def fork_span(run_id: str) -> Span:
+    """The ``PRODUCER`` span of a fork creating run ``run_id`` (not current yet)."""
+    attributes: dict[str, AttributeValue] = {
+        SYSTEM: MESSAGING_SYSTEM,
+        OPERATION_TYPE: "send",
+        OPERATION_NAME: "fork",
+        MESSAGE_ID: run_id,
+        RUN_ID: run_id,
+    }
+    return tracing.start("flow.fork", SpanKind.PRODUCER, attributes)
+
+
+def started(span: Span, run_id: str) -> None:
+    """Record the id of the run a start created (or the existing run an idempotency or
+    dedup key returned)."""
+    if span.is_recording():
+        span.set_attribute(MESSAGE_ID, run_id)
+        span.set_attribute(RUN_ID, run_id)
+
+
 def stored_carrier(metadata: str | None) -> dict[str, str] | None:
     """The checked carrier in a claimed run's metadata (JSON text), if any. The text is
     parsed only when it names the key: most runs carry none."""
@@ -100,14 +145,15 @@ def stored_carrier(metadata: str | None) -> dict[str, str] | None:
 
 
 def run_span(workflow: str, version: int, run_id: str, metadata: str | None) -> Span:
-    """The span of one execution of a run (not current yet), the caller's span its parent."""
+    """The ``CONSUMER`` span of one execution of a run (not current yet); the span current
+    at its start (stored in its metadata) is its parent and a link."""
     attributes: dict[str, AttributeValue] = {
         WORKFLOW: workflow,
         VERSION: version,
         RUN_ID: run_id,
     }
     return tracing.start(
-        f"flow.run {workflow}", SpanKind.INTERNAL, attributes, stored_carrier(metadata)
+        f"flow.run {workflow}", SpanKind.CONSUMER, attributes, stored_carrier(metadata)
     )
 
 

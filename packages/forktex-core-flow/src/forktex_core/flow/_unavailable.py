@@ -17,6 +17,7 @@ from its address, never its URL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -24,6 +25,7 @@ import asyncpg
 
 from ._db import asyncpg_dsn, mask_url
 from ._errors import FlowError, FlowUnavailable, InvalidArgument
+from ._watchdog import StatementWatchdog
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -153,11 +155,28 @@ class ReportingConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg 
     """
 
     _forktex_target: ClassVar[Target]
+    _forktex_busy: float | None = None  # when the statement in flight started
+    _forktex_overdue: float | None = None  # the timeout a watchdog stopped it for
+
+    @property
+    def busy_since(self) -> float | None:
+        """``time.monotonic()`` when the statement in flight started (None: idle)."""
+        return self._forktex_busy
+
+    def overdue(self, timeout: float) -> None:
+        """Stop the statement in flight, which ran past ``timeout`` s (a
+        :class:`~._watchdog.StatementWatchdog`): it then fails as a command timeout."""
+        self._forktex_overdue = timeout
+        self.terminate()
 
     def _report(self, exc: Exception) -> None:
         """Raise the :class:`FlowUnavailable` that ``exc`` means, if any (the caller
         re-raises ``exc`` itself otherwise)."""
         target = self._forktex_target
+        if self._forktex_overdue is not None:  # stopped by the watchdog: a command timeout
+            silent = command_failure(TimeoutError(), target, self._forktex_overdue)
+            if silent is not None:  # always, for a timeout
+                raise silent from exc
         translated = command_failure(exc, target, target.command_timeout)
         if translated is None:
             return
@@ -169,46 +188,64 @@ class ReportingConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg 
         raise translated from exc
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self._forktex_busy = monotonic()
         try:
             return await super().execute(*args, **kwargs)
         except Exception as exc:
             self._report(exc)
             raise
+        finally:
+            self._forktex_busy = None
 
     async def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        self._forktex_busy = monotonic()
         try:
             return await super().executemany(*args, **kwargs)
         except Exception as exc:
             self._report(exc)
             raise
+        finally:
+            self._forktex_busy = None
 
     async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        self._forktex_busy = monotonic()
         try:
             return await super().fetch(*args, **kwargs)
         except Exception as exc:
             self._report(exc)
             raise
+        finally:
+            self._forktex_busy = None
 
     async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
+        self._forktex_busy = monotonic()
         try:
             return await super().fetchrow(*args, **kwargs)
         except Exception as exc:
             self._report(exc)
             raise
+        finally:
+            self._forktex_busy = None
 
     async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
+        self._forktex_busy = monotonic()
         try:
             return await super().fetchval(*args, **kwargs)
         except Exception as exc:
             self._report(exc)
             raise
+        finally:
+            self._forktex_busy = None
 
     async def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
+        self._forktex_busy = monotonic()
         try:
             return await super().fetchmany(*args, **kwargs)
         except Exception as exc:
             self._report(exc)
             raise
+        finally:
+            self._forktex_busy = None
 
 
 class Reporter:
@@ -235,10 +272,17 @@ class Reporter:
             "command_timeout": self.target.command_timeout,
         }
 
-    async def connect(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
+    async def connect(
+        self, *args: Any, watchdog: StatementWatchdog | None = None, **kwargs: Any
+    ) -> asyncpg.Connection:
         """``asyncpg.connect`` with the timeouts and the reporting connection class (also
-        the ``connect=`` of flow's pools, which pass their own ``connection_class``)."""
+        the ``connect=`` of flow's pools, which pass their own ``connection_class``).
+
+        With a ``watchdog``, the connection has no timer per statement; the watchdog
+        enforces ``command_timeout`` on it instead."""
         kwargs = {**self.timeouts, "connection_class": self.connection_class, **kwargs}
+        if watchdog is not None:
+            kwargs["command_timeout"] = None
         try:
             conn: asyncpg.Connection = await asyncpg.connect(*(args or (self.dsn,)), **kwargs)
         except asyncpg.ClientConfigurationError as exc:
@@ -250,6 +294,8 @@ class Reporter:
             if translated is None:
                 raise
             raise translated from exc
+        if watchdog is not None:
+            watchdog.watch(conn)
         return conn
 
     async def connect_for_engine(self) -> asyncpg.Connection:

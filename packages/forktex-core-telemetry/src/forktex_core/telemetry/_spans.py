@@ -18,7 +18,14 @@ from types import TracebackType
 from typing import Final
 
 from opentelemetry import context, trace
-from opentelemetry.trace import Link, Span, SpanKind, StatusCode, Tracer
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    Link,
+    Span,
+    SpanKind,
+    StatusCode,
+    Tracer,
+)
 from opentelemetry.util.types import AttributeValue
 
 from ._context import restore
@@ -95,6 +102,16 @@ class _Idle:
 _IDLE: Final = _Idle()
 
 
+def _no_sdk() -> bool:
+    """True while no tracer provider is installed: every span would be a no-op, so none is
+    started (a step or a cache call then pays one attribute read).
+
+    The API has no public "is a provider set" that avoids its per-call environment lookup,
+    so its module global is read directly. A provider configured through the environment
+    is loaded by the API's own getter, which every :class:`Tracing` calls when it is made."""
+    return trace._TRACER_PROVIDER is None  # third-party private: opentelemetry (no accessor)
+
+
 class _Recording:
     """The context manager of a recording span: current inside, ended on exit, failed by
     an exception leaving the block."""
@@ -164,14 +181,16 @@ class Tracing:
         """A span around one operation: ``with tracing.operation(name, kind, attrs) as span``.
 
         Current inside only while it records; an exception leaving the block marks it
-        failed (:attr:`failed`) and propagates. Without an SDK the whole cost is one
-        ``start_span`` of the no-op tracer.
+        failed (:attr:`failed`) and propagates. Without an SDK (no tracer provider installed)
+        no span is started at all.
 
         Example::
 
             with tracing.operation("cache.get_json", SpanKind.CLIENT, attrs) as span:
                 value = await redis.get(key)
         """
+        if _no_sdk():
+            return _IDLE
         span = self.tracer.start_span(name, None, kind, attributes)
         if span.is_recording():
             return _Recording(span, self.failed)
@@ -195,6 +214,8 @@ class Tracing:
             with tracing.current(span):
                 await task()
         """
+        if _no_sdk():
+            return INVALID_SPAN
         if carrier is None:
             return self.tracer.start_span(name, None, kind, attributes)
         parent = restore(carrier)

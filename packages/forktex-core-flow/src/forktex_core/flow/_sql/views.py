@@ -17,6 +17,7 @@ PAGE_FILTERS: dict[str, str] = {
     "created_after": "created_at >= ${n}",
     "created_before": "created_at < ${n}",
     "metadata": "metadata @> ${n}::jsonb",
+    "queue": "queue = ${n}",
 }
 
 
