@@ -213,6 +213,13 @@ class RunNotRetryable(FlowError):
     """
 
 
+def _detail(error: Any) -> str:
+    """``": Type: message"`` of a recorded error document (empty for anything else)."""
+    if not isinstance(error, dict):
+        return ""
+    return f": {error.get('type', 'Error')}: {error.get('message', '')}"
+
+
 class RunFailed(FlowError):
     """``flow.result`` of a run that ended failed, dead or cancelled.
 
@@ -227,10 +234,7 @@ class RunFailed(FlowError):
     """
 
     def __init__(self, run_id: object, status: str, error: Any) -> None:
-        detail = ""
-        if isinstance(error, dict):
-            detail = f": {error.get('type', 'Error')}: {error.get('message', '')}"
-        super().__init__(f"run {run_id} ended {status}{detail}")
+        super().__init__(f"run {run_id} ended {status}{_detail(error)}")
         self.run_id = run_id
         self.status = status
         self.error = error
@@ -399,10 +403,9 @@ class ChildFailed(FlowError):
     """
 
     def __init__(self, run_id: object, workflow: str, status: str, error: Any) -> None:
-        detail = ""
-        if isinstance(error, dict):
-            detail = f": {error.get('type', 'Error')}: {error.get('message', '')}"
-        super().__init__(f"child run {run_id} of workflow {workflow!r} ended {status}{detail}")
+        super().__init__(
+            f"child run {run_id} of workflow {workflow!r} ended {status}{_detail(error)}"
+        )
         self.run_id = run_id
         self.workflow = workflow
         self.status = status

@@ -11,6 +11,7 @@ does a ``dedup_key`` held by a live run of the workflow. A run may go through a 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,12 +75,11 @@ async def _by_name(store: Store, workflow: object, version: object) -> WorkflowD
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """A start checked and encoded, ready for its insert."""
+    """A start checked and encoded, ready for its insert (with the encoded metadata)."""
 
     wdef: WorkflowDef
     place: Placement
     input: str
-    metadata: dict[str, Any] | None
     delay: float | None
 
 
@@ -104,7 +104,7 @@ async def start_run(
         run_id = await start_run(store, registry, serializer, "cloud.deploy", {"name": "web"},
                                  idempotency_key=None, version=None, metadata=None)
     """
-    ready = await _prepare(
+    run_id, _ = await _start(
         store,
         registry,
         serializer,
@@ -115,28 +115,22 @@ async def start_run(
         metadata=metadata,
         options=options,
         by_name=by_name,
-    )
-    wdef = ready.wdef
-    span = tm.start_span(wdef.name, wdef.version, ready.place.queue)
-    with tm.tracing.current(span):
-        # the trace continues into the run: through this span when it records, else
-        # straight from the caller's
-        meta = encode(serializer, tm.carried(ready.metadata) or {}, "run metadata")
-        run_id = await store.insert_run(
+        insert=lambda ready, meta: store.insert_run(
             uuid.uuid4(),
-            wdef.name,
-            wdef.version,
+            ready.wdef.name,
+            ready.wdef.version,
             ready.input,
             idempotency_key,
-            wdef.timeout,
+            ready.wdef.timeout,
             meta,
             ready.place,
             options.dedup_key,
             ready.delay,
             options.not_before,
             conn,
-        )
-        tm.started(span, str(run_id))
+        ),
+    )
+    assert run_id is not None  # insert_run always names a run
     return run_id
 
 
@@ -164,7 +158,7 @@ async def start_child_run(
                                                idempotency_key=None, version=None,
                                                metadata=None)
     """
-    ready = await _prepare(
+    return await _start(
         store,
         registry,
         serializer,
@@ -175,27 +169,20 @@ async def start_child_run(
         metadata=metadata,
         options=options,
         by_name=False,
-    )
-    wdef = ready.wdef
-    span = tm.start_span(wdef.name, wdef.version, ready.place.queue)
-    with tm.tracing.current(span):
-        meta = encode(serializer, tm.carried(ready.metadata) or {}, "run metadata")
-        child = await store.children.start(
+        insert=lambda ready, meta: store.children.start(
             link,
-            wdef.name,
-            wdef.version,
+            ready.wdef.name,
+            ready.wdef.version,
             ready.input,
             idempotency_key,
-            wdef.timeout,
+            ready.wdef.timeout,
             meta,
             ready.place,
-        )
-        if child is not None:
-            tm.started(span, str(child))
-    return child, wdef
+        ),
+    )
 
 
-async def _prepare(
+async def _start(
     store: Store,
     registry: Registry,
     serializer: Serializer,
@@ -207,7 +194,11 @@ async def _prepare(
     metadata: dict[str, Any] | None,
     options: StartOptions,
     by_name: bool,
-) -> _Prepared:
+    insert: Callable[[_Prepared, str], Awaitable[uuid.UUID | None]],
+) -> tuple[uuid.UUID | None, WorkflowDef]:
+    """Check a start, let the hooks see it, then ``insert`` it (given the encoded metadata)
+    inside the start's span; the run's id (None when ``insert`` started nothing) and the
+    definition started."""
     try:
         wdef = registry.lookup(workflow, version)
     except UnknownWorkflow:
@@ -243,4 +234,13 @@ async def _prepare(
         await hooks.start(request)
         metadata = request.metadata
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
-    return _Prepared(wdef, place, text, metadata, delay)
+    ready = _Prepared(wdef, place, text, delay)
+    span = tm.start_span(wdef.name, wdef.version, place.queue)
+    with tm.tracing.current(span):
+        # the trace continues into the run: through this span when it records, else
+        # straight from the caller's
+        meta = encode(serializer, tm.carried(metadata) or {}, "run metadata")
+        run_id = await insert(ready, meta)
+        if run_id is not None:
+            tm.started(span, str(run_id))
+    return run_id, wdef
