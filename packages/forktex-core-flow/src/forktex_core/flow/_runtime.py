@@ -5,8 +5,9 @@
 :class:`Runtime` is what a :class:`FlowContext` and replay (``_replay``) ask of the
 execution; the run driver implements it and owns the run's state: the position in the
 log, the log preloaded at claim time, the values waiting to be written (``ctx.now()`` /
-``ctx.uuid()`` values, markers) and the requests to suspend. New durable primitives (child
-workflows, say) extend this Protocol and its implementation, nothing else.
+``ctx.uuid()`` values, markers) and the requests to suspend. New durable primitives extend
+this Protocol and its implementation, nothing else (child workflows: ``child_id`` and
+``start_child``, with :class:`ChildRequest` the value that crosses it).
 """
 
 from __future__ import annotations
