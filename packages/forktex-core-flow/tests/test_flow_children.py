@@ -384,3 +384,38 @@ async def test_children_of_a_run_in_the_api_and_the_cli(
     code = await asyncio.to_thread(main, ["runs", "show", str(kids[1].id), *url])
     out = capsys.readouterr().out
     assert code == 0 and f"parent    {run_id}" in out
+
+
+async def test_a_parent_is_woken_even_if_its_row_was_locked_when_the_child_ended(
+    make_flow: Callable[..., Flow], h: Any, pg: Any
+) -> None:
+    flow = make_flow()
+
+    @flow.workflow(name="child.gated", version=1)
+    async def gated(ctx: FlowContext) -> Any:
+        return await ctx.wait_for_signal("open")
+
+    @flow.workflow(name="parent.locked", version=1)
+    async def parent(ctx: FlowContext) -> Any:
+        return await ctx.run_child("child.gated")
+
+    async with h.running(flow):
+        run_id = await flow.start("parent.locked")
+        await h.wait_until(lambda: _status_is(flow, run_id, RunStatus.WAITING))
+        [child] = await flow.children(run_id)
+        await h.wait_until(lambda: _status_is(flow, child.id, RunStatus.WAITING))
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            # another transaction holds the waiting parent's row while the child ends, then
+            # rolls back without waking it (as a refused flow.retry of the parent would)
+            tx = conn.transaction()
+            await tx.start()
+            await conn.execute(
+                "SELECT 1 FROM forktex_flow.runs WHERE id = $1 FOR NO KEY UPDATE", run_id
+            )
+            await flow.send_signal(child.id, "open", "through")
+            await h.wait_until(lambda: _status_is(flow, child.id, RunStatus.SUCCEEDED))
+            await tx.rollback()
+        finally:
+            await conn.close()
+        assert await flow.result(run_id, timeout=30) == "through"

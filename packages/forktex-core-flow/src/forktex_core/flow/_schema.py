@@ -385,13 +385,16 @@ MIGRATIONS: list[str] = [
                                   'error', NEW.error));
         -- Wake a waiting parent without ever waiting for its row (this transaction holds
         -- the child's row: waiting here closes a cycle with a heartbeat or another child).
-        -- Whoever holds a waiting parent's row wakes it or takes it anyway: a claim, a
-        -- signal's SEND, another child's end, a suspension (which sees this signal once it
-        -- has the child lock), a cancel.
+        -- Whoever holds a waiting parent's row mostly wakes it or takes it anyway (a claim,
+        -- a signal's SEND, another child's end, a cancel); in case it rolls back, the
+        -- workers are asked to wake the parent themselves ('wake:<id>', at commit).
         PERFORM 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id AND status = 'waiting'
             FOR NO KEY UPDATE SKIP LOCKED;
         IF FOUND THEN
             UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = NEW.parent_id;
+        ELSIF EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id
+                      AND status = 'waiting') THEN
+            PERFORM pg_notify('forktex_flow_work', 'wake:' || NEW.parent_id::text);
         END IF;
         PERFORM pg_notify('forktex_flow_work', '');
         RETURN NULL;

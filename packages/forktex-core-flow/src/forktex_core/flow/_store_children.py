@@ -107,6 +107,13 @@ class ChildStore:
         )
         return rows
 
+    async def wake(self, run_id: uuid.UUID) -> None:
+        """Wake the waiting parent ``run_id`` (a worker told ``wake:<id>``)."""
+        pool = await self._connections.client()
+        await retry_transient(
+            lambda: pool.fetchval(sql.WAKE_PARENT, run_id), within=READ_RETRY, what="wake"
+        )
+
     async def cancel_tree(self, run_id: uuid.UUID) -> int:
         """Cancel the live descendants of the cancelled run ``run_id`` that follow their
         parent's cancellation, level by level; how many were cancelled."""

@@ -24,6 +24,7 @@ from .children import (
     CHILD_LOCK,
     CHILD_SIGNAL,
     START_CHILD,
+    WAKE_PARENT,
     children_of,
 )
 from .clients import (
@@ -187,6 +188,7 @@ __all__ = [
     "SUSPEND",
     "TRY_LEAD",
     "WAKE_NOW",
+    "WAKE_PARENT",
     "WAKE_WORKERS",
     "WORKERS",
     "WORK_CHANNEL",

@@ -41,6 +41,13 @@ SELECT id, CASE WHEN due THEN pg_notify('{WORK_CHANNEL}', '') END FROM ins
 CHILD_LOCK = "SELECT pg_advisory_xact_lock(1130916204, hashtext($1::uuid::text))"
 CHILD_SIGNAL = "flow.child:"
 
+# A worker told 'wake:<id>' (a child ended while another transaction held its waiting
+# parent's row) wakes the parent, in a transaction of its own that may wait for the row.
+WAKE_PARENT = f"""
+UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = $1 AND status = 'waiting'
+RETURNING pg_notify('{WORK_CHANNEL}', '')
+"""
+
 # After DO NOTHING: the run already holding the id (a child started before the parent's
 # checkpoint), or the key; and whether the parent's execution still holds it.
 CHILD_FOUND = f"""
