@@ -29,38 +29,39 @@ BENCH_ARGS ?=
 PACKAGES := forktex-core-testing forktex-core-db forktex-core-telemetry forktex-core-cache forktex-core-flow forktex-core-vault forktex-core-storage forktex-core-queue forktex-core-data forktex-core-console forktex-core
 PACKAGE_DIRS := packages/forktex-core-testing packages/forktex-core-db packages/forktex-core-telemetry packages/forktex-core-cache packages/forktex-core-flow packages/forktex-core-vault packages/forktex-core-storage packages/forktex-core-queue packages/forktex-core-data packages/forktex-core-console packages/forktex-core
 
-.PHONY: help uv deps format format-check lint typecheck layering api-snapshot license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
+.PHONY: help uv deps format format-check lint typecheck layering api-snapshot docstring-examples license-check license-fix license-strip audit test test-integration build release-check bench demo clean ci makefile-sync fsd-check pins-check start stop logs
 
 # list every target with a one-line description
 help:
 	@echo 'forktex-core (workspace/python-monorepo, target L3) - make <target>:'
-	@echo '  help              list every target with a one-line description'
-	@echo '  uv                use the uv on PATH, else install a private one into .uv-bootstrap/ (this checkout only)'
-	@echo '  deps              every package and dev tool from uv.lock into .venv (after make uv)'
-	@echo '  format            format the code in place (ruff format)'
-	@echo '  format-check      fail when any file is not ruff-formatted'
-	@echo '  lint              lint the repository (ruff check)'
-	@echo '  typecheck         type-check packages/*/src with mypy (config in pyproject.toml)'
-	@echo '  layering          fail on import cycles or private cross-module access beyond tools/layering_baseline.txt, and on __all__ changes not in tools/api_snapshot/'
-	@echo '  api-snapshot      refresh tools/api_snapshot/ after an intended public API (__all__) change'
-	@echo '  license-check     fail naming every source file without the SPDX header'
-	@echo '  license-fix       add or refresh the SPDX header in every source file'
-	@echo '  license-strip     remove the SPDX header from every source file'
-	@echo '  audit             pip-audit --strict over uv.lock (exit 3 = service unreachable)'
-	@echo '  test              every package'"'"'s tests, tools/tests, README examples; fails on leftovers (none = ok)'
-	@echo '  test-integration  build, then run tests-integration (cross-package, install and bootstrap tests)'
-	@echo '  build             build a wheel and sdist of every distribution into dist/ and twine-check them'
-	@echo '  release-check     pins-check, then build + twine-check every wheel/sdist and install-test each wheel'
-	@echo '  bench             run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md'
-	@echo '  demo              run the demo (tools/demo.py) after make deps'
-	@echo '  clean             remove dist/, build output, caches and .forktex-test/'
-	@echo '  ci                fsd-check pins-check layering format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
-	@echo '  makefile-sync     regenerate this Makefile from forktex.json'
-	@echo '  fsd-check         fail when the Makefile, forktex.json and packages/ disagree'
-	@echo '  pins-check        fail when a distribution leaves, or is missing from, the meta-package'"'"'s version ranges'
-	@echo '  start             no-op: forktex-core is a library; nothing to run'
-	@echo '  stop              no-op: forktex-core is a library; nothing to run'
-	@echo '  logs              no-op: forktex-core is a library; nothing to run'
+	@echo '  help                list every target with a one-line description'
+	@echo '  uv                  use the uv on PATH, else install a private one into .uv-bootstrap/ (this checkout only)'
+	@echo '  deps                every package and dev tool from uv.lock into .venv (after make uv)'
+	@echo '  format              format the code in place (ruff format)'
+	@echo '  format-check        fail when any file is not ruff-formatted'
+	@echo '  lint                lint the repository (ruff check)'
+	@echo '  typecheck           type-check packages/*/src with mypy (config in pyproject.toml)'
+	@echo '  layering            fail on import cycles or private cross-module access beyond tools/layering_baseline.txt, and on __all__ changes not in tools/api_snapshot/'
+	@echo '  api-snapshot        refresh tools/api_snapshot/ after an intended public API (__all__) change'
+	@echo '  docstring-examples  fail naming every public class or function whose docstring shows no example'
+	@echo '  license-check       fail naming every source file without the SPDX header'
+	@echo '  license-fix         add or refresh the SPDX header in every source file'
+	@echo '  license-strip       remove the SPDX header from every source file'
+	@echo '  audit               pip-audit --strict over uv.lock (exit 3 = service unreachable)'
+	@echo '  test                every package'"'"'s tests, tools/tests, README examples; fails on leftovers (none = ok)'
+	@echo '  test-integration    build, then run tests-integration (cross-package, install and bootstrap tests)'
+	@echo '  build               build a wheel and sdist of every distribution into dist/ and twine-check them'
+	@echo '  release-check       pins-check, then build + twine-check every wheel/sdist and install-test each wheel'
+	@echo '  bench               run tools/bench/*.py side by side with their baselines; writes BENCHMARKS.md'
+	@echo '  demo                run the demo (tools/demo.py) after make deps'
+	@echo '  clean               remove dist/, build output, caches and .forktex-test/'
+	@echo '  ci                  fsd-check pins-check layering docstring-examples format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)'
+	@echo '  makefile-sync       regenerate this Makefile from forktex.json'
+	@echo '  fsd-check           fail when the Makefile, forktex.json and packages/ disagree'
+	@echo '  pins-check          fail when a distribution leaves, or is missing from, the meta-package'"'"'s version ranges'
+	@echo '  start               no-op: forktex-core is a library; nothing to run'
+	@echo '  stop                no-op: forktex-core is a library; nothing to run'
+	@echo '  logs                no-op: forktex-core is a library; nothing to run'
 	@echo 'variables: UV PYTHON WORKSPACE_PYTHON PYTEST_ARGS BENCH_ARGS'
 
 # use the uv on PATH, else install a private one into .uv-bootstrap/ (this checkout only)
@@ -95,6 +96,10 @@ layering:
 # refresh tools/api_snapshot/ after an intended public API (__all__) change
 api-snapshot:
 	$(PYTHON) tools/api_snapshot.py --update
+
+# fail naming every public class or function whose docstring shows no example
+docstring-examples:
+	$(PYTHON) tools/docstring_examples.py
 
 # fail naming every source file without the SPDX header
 license-check:
@@ -145,11 +150,12 @@ clean:
 	rm -rf $(DIST) build .pytest_cache .mypy_cache .ruff_cache .forktex-test BENCHMARKS.tmp.md
 	find . -path ./.venv -prune -o -path ./.git -prune -o -type d \( -name __pycache__ -o -name .pytest_cache -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 
-# fsd-check pins-check layering format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
+# fsd-check pins-check layering docstring-examples format-check lint typecheck license-check audit test build test-integration (audit unreachable = warning)
 ci: uv
 	$(MAKE) --no-print-directory fsd-check
 	$(MAKE) --no-print-directory pins-check
 	$(MAKE) --no-print-directory layering
+	$(MAKE) --no-print-directory docstring-examples
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck

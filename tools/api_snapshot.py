@@ -160,17 +160,35 @@ class _AllReader:
         )
 
 
+def public_packages(
+    root: Path, modules: dict[str, SourceModule] | None = None
+) -> dict[str, list[str]]:
+    """Every public package's ``__all__`` (in source order), keyed by package, sorted.
+
+    A package below a private name (``flow._sql``) is internal: not public API, not listed.
+    ``modules`` (from :func:`source_modules.workspace_modules`) saves reading the tree twice.
+
+    Example::
+
+        >>> "CacheError" in public_packages(ROOT)["forktex_core.cache"]
+        True
+    """
+    modules = workspace_modules(root) if modules is None else modules
+    reader = _AllReader(modules)
+    return {
+        name: reader.names(name)
+        for name, module in sorted(modules.items())
+        if module.is_package and not any(part.startswith("_") for part in name.split("."))
+    }
+
+
 def snapshots(root: Path) -> dict[str, str]:
     """The snapshot text of every distribution that ships a package, keyed by distribution."""
     modules = workspace_modules(root)
-    reader = _AllReader(modules)
     lines: dict[str, list[str]] = {}
-    for name, module in sorted(modules.items()):
-        # a package below a private name (``flow._sql``) is internal: not public API
-        private = any(part.startswith("_") for part in name.split("."))
-        if module.is_package and not private:
-            qualified = (f"{name}.{public}" for public in reader.names(name))
-            lines.setdefault(module.distribution, []).extend(qualified)
+    for name, names in public_packages(root, modules).items():
+        qualified = (f"{name}.{public}" for public in names)
+        lines.setdefault(modules[name].distribution, []).extend(qualified)
     return {
         dist: f"# {dist}: the __all__ of every package it ships (python3 tools/api_snapshot.py "
         "--update)\n" + "".join(f"{n}\n" for n in sorted(names))

@@ -236,6 +236,12 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
         ["$(PYTHON) tools/api_snapshot.py --update"],
     ),
     (
+        "docstring-examples",
+        "",
+        "fail naming every public class or function whose docstring shows no example",
+        ["$(PYTHON) tools/docstring_examples.py"],
+    ),
+    (
         "license-check",
         "",
         "fail naming every source file without the SPDX header",
@@ -321,12 +327,13 @@ TARGETS: list[tuple[str, str, str, list[str]]] = [
     (
         "ci",
         "uv",
-        "fsd-check pins-check layering format-check lint typecheck license-check audit test "
-        "build test-integration (audit unreachable = warning)",
+        "fsd-check pins-check layering docstring-examples format-check lint typecheck "
+        "license-check audit test build test-integration (audit unreachable = warning)",
         [
             "$(MAKE) --no-print-directory fsd-check",
             "$(MAKE) --no-print-directory pins-check",
             "$(MAKE) --no-print-directory layering",
+            "$(MAKE) --no-print-directory docstring-examples",
             "$(MAKE) --no-print-directory format-check",
             "$(MAKE) --no-print-directory lint",
             "$(MAKE) --no-print-directory typecheck",

@@ -15,7 +15,8 @@ import pytest
 TOOL = Path(__file__).resolve().parents[1] / "fsd.py"
 REPO = TOOL.parents[1]
 TARGETS = (
-    "help uv deps format format-check lint typecheck layering api-snapshot license-check "
+    "help uv deps format format-check lint typecheck layering api-snapshot docstring-examples "
+    "license-check "
     "license-fix license-strip "
     "audit test test-integration build release-check bench demo clean ci makefile-sync "
     "fsd-check pins-check start stop logs"
@@ -310,3 +311,11 @@ def test_ci_runs_the_layering_check_and_the_api_snapshot(repo: Path) -> None:
     assert steps[:3] == ["fsd-check", "pins-check", "layering"]
     assert "\nlayering:\n\t$(PYTHON) tools/layering.py\n\t$(PYTHON) tools/api_snapshot.py\n" in text
     assert "\napi-snapshot:\n\t$(PYTHON) tools/api_snapshot.py --update\n" in text
+
+
+def test_ci_runs_the_docstring_examples_check(repo: Path) -> None:
+    text = (repo / "Makefile").read_text()
+    ci = text.split("\nci: uv\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    steps = [line.rsplit(" ", 1)[1] for line in ci if "$(MAKE)" in line]
+    assert steps[:4] == ["fsd-check", "pins-check", "layering", "docstring-examples"]
+    assert "\ndocstring-examples:\n\t$(PYTHON) tools/docstring_examples.py\n" in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,25 @@ def client() -> Callable[..., httpx.AsyncClient]:
     return make
 
 
+def staff(request: Any) -> str | None:
+    """The tests' login: the ``X-User`` header names the principal."""
+    return request.headers.get("x-user")
+
+
+def token_in(page: str) -> str:
+    """The CSRF token of a page's forms."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
 class Helpers:
-    """``h.running(flow)``, ``h.wait_until(cond)``, ``h.ORIGIN`` for the test modules."""
+    """``h.running(flow)``, ``h.wait_until(cond)``, ``h.ORIGIN``, ``h.staff`` (a login),
+    ``h.token_in(page)`` for the test modules."""
 
     running = staticmethod(running)
+    staff = staticmethod(staff)
+    token_in = staticmethod(token_in)
     wait_until = staticmethod(wait_until)
     ORIGIN = ORIGIN
     define = staticmethod(define)

@@ -12,12 +12,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from forktex_core.flow import Flow, FlowContext, FlowHooks, Graph, HookDenied, RunInfo
+from forktex_core.flow import (
+    Flow,
+    FlowContext,
+    FlowHooks,
+    Graph,
+    HookDenied,
+    RunInfo,
+    ScheduleInfo,
+)
 
 
 class OpsRules(FlowHooks):
-    """The authorisers the browser tests meet: reviews are never cancelled, and totals are
-    forked onto the fixed version only."""
+    """The authorisers the browser tests meet: reviews are never cancelled, totals are
+    forked onto the fixed version only, audit schedules are never triggered by hand."""
 
     async def authorize_cancel(self, run: RunInfo) -> None:
         if run.workflow == "orders.review":
@@ -26,6 +34,10 @@ class OpsRules(FlowHooks):
     async def authorize_fork(self, run: RunInfo, from_step: int, version: int | None) -> None:
         if run.workflow == "orders.total" and version != 2:
             raise HookDenied("fork orders.total onto the fixed version 2")
+
+    async def authorize_schedule(self, schedule: ScheduleInfo, action: str) -> None:
+        if schedule.name.startswith("audit.") and action == "trigger":
+            raise HookDenied("audit schedules run on their ticks only")
 
 
 def define(flow: Flow) -> None:

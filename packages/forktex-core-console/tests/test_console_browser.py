@@ -315,3 +315,71 @@ async def test_queues_and_forks_in_the_browser(
 async def _held(flow: Flow, queue: str, active: int) -> bool:
     (info,) = await flow.queues(queue)
     return info.active == active
+
+
+async def test_schedules_in_the_browser(
+    flow: Flow, served: str, browser: Browser, shots: Path, h: Any
+) -> None:
+    # yearly: no tick fires while the test runs, only what the buttons start
+    total = {"n": 4, "amount": "5 EUR"}
+    await flow.create_schedule(
+        "orders.yearly", "orders.total", "@yearly", tz="Europe/Vienna", input=total, version=2
+    )
+    await flow.create_schedule("audit.yearly", "jobs.fail", "@yearly", input=1)
+    page = await _signed_in(browser, served)
+
+    # the schedules page, from the navigation
+    await page.goto(served + "/")
+    await page.click("header nav a:text('Schedules')")
+    await page.wait_for_url("**/schedules")
+    row = page.locator('tr[data-schedule="orders.yearly"]')
+    assert await row.get_attribute("data-paused") == "false"
+    text = await row.inner_text()
+    assert "@yearly" in text and "Europe/Vienna" in text and "latest, grace 1 min 0 s" in text
+    next_tick = (await flow.get_schedule("orders.yearly")).next_tick  # new year in Vienna, in UTC
+    shown = await row.locator("td[data-next-tick]").inner_text()
+    assert "active" in text and shown == next_tick.strftime("%Y-%m-%d %H:%M:%S")
+    assert shown.endswith("-12-31 23:00:00")
+    await page.screenshot(path=str(shots / "s1-schedules.png"), full_page=True)
+
+    # pause (after confirming), then resume: the page and flow agree each time
+    await row.locator("form.schedule-pause button").click()
+    await page.wait_for_url("**/schedules?done=pause")
+    await page.wait_for_selector("text=Schedule paused")
+    assert await row.get_attribute("data-paused") == "true"
+    assert "paused" in await row.locator("td.state").inner_text()
+    assert (await flow.get_schedule("orders.yearly")).paused
+    await page.screenshot(path=str(shots / "s2-paused.png"), full_page=True)
+    await row.locator("form.schedule-resume button").click()
+    await page.wait_for_url("**/schedules?done=resume")
+    assert await row.get_attribute("data-paused") == "false"
+    assert not (await flow.get_schedule("orders.yearly")).paused
+
+    # trigger now: the new run's page follows it until it finishes
+    await row.locator("form.schedule-trigger button").click()
+    await page.wait_for_selector("text=Schedule triggered")
+    run_id = uuid.UUID(page.url.rsplit("/", 1)[1].split("?")[0])
+    await page.wait_for_selector("dl.facts .badge.status-succeeded", timeout=30_000)
+    assert await flow.result(run_id, timeout=10) == 5
+    assert await page.inner_text("dl.facts a.schedule") == "orders.yearly"
+    await page.screenshot(path=str(shots / "s3-triggered.png"), full_page=True)
+
+    # its runs, from the schedules page: the triggered one only
+    await page.click("dl.facts a.schedule")
+    await page.wait_for_url("**/schedules")
+    await row.locator("a[rel=related]").click()
+    await page.wait_for_url("**/?metadata=*")
+    rows = page.locator("table.runs tbody tr")
+    assert await rows.count() == 1 and await rows.get_attribute("data-run") == str(run_id)
+
+    # a denied trigger changes nothing and says why
+    await page.goto(served + "/schedules")
+    audit = page.locator('tr[data-schedule="audit.yearly"]')
+    await audit.locator("form.schedule-trigger button").click()
+    await page.wait_for_selector(".notice.error")
+    assert "denied: audit schedules run on their ticks only" in await page.inner_text(
+        ".notice.error"
+    )
+    assert await flow.list_runs(metadata={"schedule": "audit.yearly"}) == []
+    await page.screenshot(path=str(shots / "s4-trigger-denied.png"), full_page=True)
+    assert len(await asyncio.to_thread(lambda: list(shots.glob("s*.png")))) == 4

@@ -23,17 +23,6 @@ USER = {"x-user": "ada"}
 POST = {**USER, "origin": ORIGIN}
 
 
-def staff(request: Any) -> str | None:
-    """The tests' login: the ``X-User`` header names the principal."""
-    return request.headers.get("x-user")
-
-
-def token_in(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
 def run_ids(page: str) -> list[str]:
     return re.findall(r'data-run="([^"]+)"', page)
 
@@ -50,7 +39,7 @@ def queue_row(page: str, name: str) -> str:
 async def test_queues_page_shows_each_queue_and_runs_filter_by_queue(
     flow: Flow, client: Client, h: Any
 ) -> None:
-    app = flow_console(flow, staff, page_size=2)
+    app = flow_console(flow, h.staff, page_size=2)
     async with client(app) as http:
         empty = await http.get("/queues", headers=USER)
         assert empty.status_code == 200
@@ -136,7 +125,7 @@ async def test_fork_from_the_run_page_with_lineage_both_ways(
     flow: Flow, client: Client, h: Any
 ) -> None:
     flow.add_hooks(FixedVersionOnly())
-    app = flow_console(flow, staff)
+    app = flow_console(flow, h.staff)
     async with h.running(flow), client(app) as http:
         original = await _failed_total(flow, h)
         page = (await http.get(f"/runs/{original}", headers=USER)).text
@@ -149,7 +138,7 @@ async def test_fork_from_the_run_page_with_lineage_both_ways(
         denied = await http.post(
             f"/runs/{original}/fork",
             headers=POST,
-            data={"csrf": token_in(page), "from_step": "1", "version": ""},
+            data={"csrf": h.token_in(page), "from_step": "1", "version": ""},
         )
         assert denied.status_code == 403
         assert "denied: orders.total is forked onto version 2 only, not None" in denied.text
@@ -158,7 +147,7 @@ async def test_fork_from_the_run_page_with_lineage_both_ways(
         response = await http.post(
             f"/runs/{original}/fork",
             headers=POST,
-            data={"csrf": token_in(page), "from_step": "1", "version": "2"},
+            data={"csrf": h.token_in(page), "from_step": "1", "version": "2"},
         )
         assert response.status_code == 303
         location = response.headers["location"]
@@ -179,11 +168,11 @@ async def test_fork_from_the_run_page_with_lineage_both_ways(
 async def test_fork_is_csrf_protected_and_bad_input_is_4xx(
     flow: Flow, client: Client, h: Any
 ) -> None:
-    app = flow_console(flow, staff)
+    app = flow_console(flow, h.staff)
     async with h.running(flow), client(app) as http:
         original = await _failed_total(flow, h)
         live = await flow.start("jobs.wait", 1)
-        token = token_in((await http.get(f"/runs/{original}", headers=USER)).text)
+        token = h.token_in((await http.get(f"/runs/{original}", headers=USER)).text)
         forged = await http.post(
             f"/runs/{original}/fork",
             headers={**USER, "origin": "https://evil.example"},
@@ -221,7 +210,7 @@ async def test_continue_as_new_generations_link_to_each_other(
             ctx.continue_as_new(n + 1)
         return n
 
-    app = flow_console(flow, staff)
+    app = flow_console(flow, h.staff)
     async with h.running(flow), client(app) as http:
         run_id = await flow.start("console.counter", 0)
         assert await flow.result(run_id, timeout=20) == 1

@@ -106,6 +106,7 @@ def _routes(run_id: uuid.UUID) -> list[tuple[str, str]]:
         ("GET", f"/runs/{run_id}/graph.svg"),
         ("GET", "/workers"),
         ("GET", "/queues"),
+        ("GET", "/schedules"),
         ("GET", "/jobs"),
         ("GET", "/api/counts"),
         ("GET", f"/api/runs/{run_id}/state"),
@@ -114,6 +115,8 @@ def _routes(run_id: uuid.UUID) -> list[tuple[str, str]]:
         ("POST", f"/runs/{run_id}/cancel"),
         ("POST", f"/runs/{run_id}/retry"),
         ("POST", f"/runs/{run_id}/fork"),
+        ("POST", "/schedules/pause"),
+        ("POST", "/schedules/trigger"),
     ]
 
 

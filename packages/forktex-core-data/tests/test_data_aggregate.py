@@ -6,6 +6,7 @@ results, typed values, and bad input."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from forktex_core.data import (
@@ -30,6 +32,8 @@ from forktex_core.data import (
     RowQuery,
     Sum,
 )
+from forktex_core.data._aggregates import check_aggregates
+from forktex_core.data._compile import aggregate_sql
 
 FIELDS = [
     Field("name", "text"),
@@ -53,12 +57,24 @@ ROWS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-@pytest.fixture(params=["postgres", "memory"])
+def _indexed(f: Field) -> Field:
+    return Field(
+        f.name,
+        f.kind.value,
+        choices=f.choices,
+        indexed=f.kind.value not in ("json", "multi_select"),
+    )
+
+
+@pytest.fixture(params=["postgres", "postgres-indexed", "memory"])
 async def source(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[Any]:
     if request.param == "memory":
         yield MemoryRegister("sales", FIELDS, rows=ROWS)
         return
-    reg = await Register.create("sales", tenant_id=uuid.uuid4(), fields=FIELDS)
+    # Indexed fields are grouped by their indexed expression, read from the documents
+    # directly; others through a subquery: both give the same groups.
+    fields = [_indexed(f) for f in FIELDS] if request.param == "postgres-indexed" else FIELDS
+    reg = await Register.create("sales", tenant_id=uuid.uuid4(), fields=fields)
     await reg.insert_many(ROWS)
     yield reg
     await reg.drop()
@@ -156,3 +172,72 @@ async def test_bad_input(source: RegisterSource) -> None:
         Sum(3)  # type: ignore[arg-type]
     with pytest.raises(InvalidQuery, match=r"group_by\(\) takes field names"):
         q.group_by(1)  # type: ignore[arg-type]
+
+
+async def test_long_choices_sharing_their_first_256_characters_stay_apart(
+    engine: AsyncEngine,
+) -> None:
+    # An indexed select is grouped by its index expression (the first 256 characters)
+    # only when no choice is longer: these two would fall into one group.
+    long_a, long_b = "x" * 256 + "a", "x" * 256 + "b"
+    reg = await Register.create(
+        "labels",
+        tenant_id=uuid.uuid4(),
+        fields=[
+            Field("label", "single_select", choices=(long_b, long_a, "short"), indexed=True),
+            Field("n", "integer", indexed=True),
+        ],
+    )
+    await reg.insert_many([{"label": long_a, "n": 1}, {"label": long_b, "n": 2}, {"n": 4}])
+    rows = await RowQuery(reg).group_by("label").aggregate(total=Sum("n"), k=Count())
+    assert [(r["label"], r["total"], r["k"]) for r in rows] == [
+        (long_b, 2, 1),
+        (long_a, 1, 1),
+        (None, 4, 1),
+    ]
+    by_number = await RowQuery(reg).group_by("n").aggregate(k=Count())
+    assert [(r["n"], r["k"]) for r in by_number] == [(1, 1), (2, 1), (4, 1)]
+
+
+async def test_grouping_by_an_indexed_field_hashes_values_not_rows(engine: AsyncEngine) -> None:
+    statuses = ("draft", "open", "paid", "void")
+    reg = await Register.create(
+        "orders",
+        tenant_id=uuid.uuid4(),
+        fields=[
+            Field("status", "single_select", choices=statuses, indexed=True),
+            Field("kind", "single_select", choices=statuses),
+            Field("amount", "integer"),
+            Field("note", "text"),
+        ],
+    )
+    await reg.insert_many(
+        [
+            {"status": statuses[i % 4], "kind": statuses[i % 3], "amount": i, "note": "n" * 200}
+            for i in range(4000)
+        ]
+    )
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("ANALYZE forktex_data.rows"))
+
+    async def explain(field: str) -> str:
+        plan = await RowQuery(reg).group_by(field).plan()
+        groups = (plan.info.field(field),)
+        checked = check_aggregates(plan.info, [("s", Sum("amount")), ("n", Count())], groups)
+        sql = aggregate_sql(plan, groups, checked, reg.id, reg.tenant_id, 1000)
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("EXPLAIN " + sql.text), sql.params)
+            return "\n".join(r[0] for r in rows)
+
+    # The statistics of the indexed field tell the planner there are four groups: it
+    # hashes them while reading the documents.
+    indexed = await explain("status")
+    assert re.search(r"HashAggregate\s+\(cost=[0-9.]+ rows=4 ", indexed), indexed
+    # Without statistics the values are read in a subquery first (the planner would
+    # guess a group per row otherwise and sort whole rows): it hashes them too.
+    plain = await explain("kind")
+    assert "HashAggregate" in plain and "Sort Key: ((r.data" not in plain, plain
+    rows = await RowQuery(reg).group_by("status").aggregate(s=Sum("amount"), n=Count())
+    assert [(r["status"], r["n"]) for r in rows] == [(s, 1000) for s in statuses]
+    assert sum(r["s"] for r in rows) == sum(range(4000))

@@ -455,3 +455,100 @@ async def test_writes_record_their_actor(engine: AsyncEngine, tenant: uuid.UUID)
     assert imported.written == 1
     by_code = {r["code"]: r for r in await RowQuery(stored).all()}  # read back from Postgres
     assert by_code["c"].created_by == "importer" and by_code["a"].created_by == str(ada)
+
+
+async def test_concurrent_imports_claim_each_unique_value_once(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    customers = await Register.create("customers", tenant_id=tenant, fields=[Field("name", "text")])
+    acme = await customers.insert({"name": "Acme"})
+    orders = await Register.create(
+        "orders",
+        tenant_id=tenant,
+        fields=[
+            Field("number", "text", required=True, unique=True),
+            Field("no", "integer", autonumber=True),
+            Field("customer", "reference", target="customers"),
+        ],
+    )
+
+    def upload(first: int, last: int) -> str:
+        return "number,customer\n" + "".join(f"N-{i:04},{acme.id}\n" for i in range(first, last))
+
+    # Batches of both imports take the same values at the same time: each value is
+    # written once; the import that loses reports the row; numbers have no gaps.
+    reports = await asyncio.gather(
+        orders.import_csv([upload(0, 600)], batch_size=50),
+        orders.import_csv([upload(300, 900)], batch_size=50),
+        orders.import_csv([upload(0, 900)], batch_size=70),
+    )
+    assert sum(r.written for r in reports) == 900
+    assert sum(r.failed for r in reports) == 1200
+    assert all(
+        "is already taken" in e.reason and e.field == "number" for r in reports for e in r.errors
+    )
+    rows = await RowQuery(orders).all()
+    assert sorted(r["number"] for r in rows) == [f"N-{i:04}" for i in range(900)]
+    assert sorted(r["no"] for r in rows) == list(range(1, 901))
+    with pytest.raises(UniqueViolation):  # the claims were written with the rows
+        await orders.insert({"number": "N-0123"})
+    with pytest.raises(ReferenceViolation):  # and the links
+        await customers.delete(acme.id)
+
+
+async def test_import_refuses_references_to_other_tenants_and_registers(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    customers, invoices = await _setup(tenant)
+    mine = await customers.insert({"name": "Mine"})
+    other_tenant, _ = await _setup(uuid.uuid4())
+    theirs = await other_tenant.insert({"name": "Theirs"})
+    an_invoice = await invoices.insert({"number": "I-0"})
+    csv_text = (
+        "number,customer\n"
+        f"I-1,{mine.id}\n"
+        f"I-2,{theirs.id}\n"  # a customer of another tenant
+        f"I-3,{an_invoice.id}\n"  # a row of this tenant, of another register
+        "I-0,\n"  # taken, and the first check reported
+    )
+    report = await invoices.import_csv([csv_text])
+    assert report.written == 1
+    assert [(e.line, e.field) for e in report.errors] == [
+        (3, "customer"),
+        (4, "customer"),
+        (5, "number"),
+    ]
+    assert str(theirs.id) in report.errors[0].reason and "does not exist" in report.errors[0].reason
+    linked = await RowQuery(invoices).where(customer=mine.id).all()
+    assert [r["number"] for r in linked] == ["I-1"]
+
+
+async def test_import_many_references_checks_every_target(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    people = await Register.create("people", tenant_id=tenant, fields=[Field("name", "text")])
+    ada, bob = [r.id for r in await people.insert_many([{"name": "Ada"}, {"name": "Bob"}])]
+    ghost = uuid.uuid4()
+    tasks = await Register.create(
+        "tasks",
+        tenant_id=tenant,
+        fields=[
+            Field("title", "text", unique=True),
+            Field("owners", "reference", target="people", many=True),
+        ],
+    )
+    jsonl = (
+        json.dumps({"title": "both", "owners": [str(ada), str(bob)]})
+        + "\n"
+        + json.dumps({"title": "ghost", "owners": [str(bob), str(ghost), str(uuid.uuid4())]})
+        + "\n"
+    )
+    report = await tasks.import_jsonl([jsonl])
+    assert (report.written, report.failed) == (1, 1)
+    assert report.errors[0].line == 2 and report.errors[0].field == "owners"
+    assert f"references row {ghost}," in report.errors[0].reason  # the first missing one
+    [row] = await RowQuery(tasks).all()
+    assert row["title"] == "both" and set(row["owners"]) == {ada, bob}
+    assert await RowQuery(tasks).where(owners__contains=bob).count() == 1
+    with pytest.raises(ReferenceViolation):  # both links were written
+        await people.delete(ada)

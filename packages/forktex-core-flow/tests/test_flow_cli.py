@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""The ``forktex-flow`` operator CLI: runs list/show/cancel/retry, graph export, errors."""
+"""The ``forktex-flow`` operator CLI: runs list/show/cancel/retry, schedules, graph export,
+errors."""
 
 from __future__ import annotations
 
@@ -165,6 +166,11 @@ async def test_runs_and_graph_commands(
         ["graph"],
         ["graph", "export"],
         ["graph", "list"],
+        ["schedules"],
+        ["schedules", "list"],
+        ["schedules", "pause"],
+        ["schedules", "resume"],
+        ["schedules", "trigger"],
     ],
 )
 def test_help_on_every_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,3 +214,64 @@ def test_clear_errors_for_bad_entrypoints_and_urls(
         err = capsys.readouterr().err
         assert err.startswith("forktex-flow: error: ") and fragment in err, (argv, err)
         assert "s3cret" not in err
+
+
+SCHEDULE_APP = """
+from forktex_core.flow import Flow, FlowContext
+
+flow = Flow(database_url={url!r})
+
+
+@flow.schedule("0 6 * * mon-fri", tz="Europe/Vienna", name="cli.morning", catch_up="skip")
+@flow.workflow(name="cli.report")
+async def report(ctx: FlowContext) -> str:
+    return "done"
+"""
+
+
+async def test_schedules_commands(
+    pg: Any,
+    tmp_path: Path,
+    make_flow: Any,
+    h: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FORKTEX_FLOW_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FORKTEX_FLOW_APP", raising=False)
+    path = tmp_path / "schedule_app.py"
+    path.write_text(SCHEDULE_APP.format(url=pg.url))
+    app = f"{path}:flow"
+    # --app: the schedules the app declares are stored and listed
+    code, out, _ = await cli(capsys, "schedules", "list", "--app", app)
+    assert code == 0, out
+    assert "cli.morning" in out and "0 6 * * mon-fri" in out and "Europe/Vienna" in out
+    assert "skip" in out and "active" in out and "code" in out and "1 schedule(s)" in out
+    code, out, _ = await cli(capsys, "schedules", "pause", "cli.morning", "--database-url", pg.url)
+    assert (code, out.strip()) == (0, "schedule cli.morning paused")
+    code, out, _ = await cli(capsys, "schedules", "list", "--database-url", pg.url)
+    assert "paused" in out
+    code, out, _ = await cli(capsys, "schedules", "resume", "cli.morning", "--database-url", pg.url)
+    assert code == 0 and out.startswith("schedule cli.morning resumed; next tick ")
+    code, out, _ = await cli(
+        capsys, "schedules", "trigger", "cli.morning", "--database-url", pg.url
+    )
+    assert code == 0 and out.strip().endswith("started by schedule cli.morning")
+    run_id = out.split()[1]
+    flow = make_flow()
+
+    @flow.workflow(name="cli.report")
+    async def report(ctx: Any) -> str:
+        return "done"
+
+    async with h.running(flow):
+        assert await flow.result(run_id, timeout=20) == "done"
+    # unknown schedules and missing names are clear errors
+    for action in ("pause", "resume", "trigger"):
+        code, _, err = await cli(capsys, "schedules", action, "ghost", "--database-url", pg.url)
+        assert code == 2 and "no schedule named 'ghost'" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["schedules", "pause"])
+    assert exc.value.code == 2
+    code, _, err = await cli(capsys, "schedules", "list")
+    assert code == 2 and "no database" in err

@@ -34,6 +34,7 @@ from forktex_core.flow import (
     FlowError,
     FlowUnavailable,
     InvalidArgument,
+    ResultTimeout,
     RunFailed,
 )
 
@@ -115,6 +116,44 @@ async def test_server_going_silent_mid_use_is_reported_within_the_command_timeou
         _check_report(error, f"127.0.0.1:{proxy.port}", pg.database)
         await asyncio.to_thread(proxy.heal)
         # the same Flow works again once the network is back
+        info = await asyncio.wait_for(flow.get_run(run_id), HANG)
+        assert info.status.value == "pending"
+    finally:
+        await asyncio.to_thread(proxy.heal)
+        await flow.close()
+
+
+@pytest.mark.parametrize("read", ["get_run", "history", "list_runs", "result"])
+async def test_a_read_on_a_silent_server_fails_after_one_command_timeout_without_retrying(
+    forktex_fault_proxy: Any, pg: Any, read: str
+) -> None:
+    """Reads retry a *lost* connection (tests below), but not one that went silent: retried,
+    a read would open a new connection to the same silent server and wait out its
+    connect_timeout too (and up to READ_RETRY, 5 s, in all). It fails with the command
+    timeout of its first try instead."""
+    proxy = forktex_fault_proxy(pg)
+    flow = Flow(_with_secret(proxy.url(pg.url)), command_timeout=1, **FAST)
+    _register(flow)
+    reads = {
+        "get_run": flow.get_run,
+        "history": flow.history,
+        "list_runs": lambda _: flow.list_runs(),
+        "result": lambda run_id: flow.result(run_id, timeout=HANG),
+    }
+    try:
+        run_id = await flow.start("faults.double", input=1)  # the client pool's connection
+        if read == "result":  # its LISTEN connection, open before the server goes silent
+            with pytest.raises(ResultTimeout):
+                await flow.result(run_id, timeout=0.1)
+        await asyncio.to_thread(proxy.black_hole)
+        error, took = await _fails(reads[read](run_id))
+        _check_report(error, f"127.0.0.1:{proxy.port}", pg.database)
+        # the first try's own error: not a reconnect's (connecting, connect_timeout)
+        assert error.silent and not error.connecting, str(error)
+        assert "did not answer within 1 s (command_timeout)" in str(error), str(error)
+        print(f"{read} on a silent server failed after {took:.2f} s (command_timeout 1 s)")
+        assert took < 3.0, took  # about one command timeout, not the 5 s retry window
+        await asyncio.to_thread(proxy.heal)
         info = await asyncio.wait_for(flow.get_run(run_id), HANG)
         assert info.status.value == "pending"
     finally:

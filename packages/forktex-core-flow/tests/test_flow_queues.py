@@ -181,6 +181,37 @@ async def test_partition_counts_in_queues(make_flow: Any, h: Any) -> None:
         assert [await flow.result(i, timeout=20) for i in ids] == [0, 1, 2, 3]
 
 
+async def test_a_partition_keeps_start_order_past_a_version_this_worker_lacks(
+    make_flow: Any, h: Any, pg: Any
+) -> None:
+    """The claim walks the queue in order: key a's first run (version 2, which no worker
+    serves) keeps key a's second run waiting, while key b proceeds; a backlog of one full key
+    ahead does not stop the other keys either."""
+    flow = make_flow()
+    flow.queue("tenants", partition_concurrency=1)
+
+    @flow.workflow(name="t.ordered", version=1, queue="tenants")
+    async def ordered(ctx: FlowContext, n: int) -> int:
+        return n
+
+    client = FlowClient(pg.url)
+    try:
+        await flow.queues()  # stores the queue's definition for the client
+        head = await client.start("t.ordered", 0, version=2, queue="tenants", partition_key="a")
+        behind = await flow.start("t.ordered", 1, partition_key="a")
+        backlog = [await flow.start("t.ordered", n, partition_key="c") for n in range(2, 40)]
+        other = await flow.start("t.ordered", 99, partition_key="b")
+        async with h.running(flow):
+            assert await flow.result(other, timeout=20) == 99
+            assert [await flow.result(r, timeout=20) for r in backlog] == list(range(2, 40))
+            assert (await flow.get_run(behind)).status.value == "pending"
+            assert (await flow.get_run(head)).status.value == "pending"
+            await flow.cancel(head)
+            assert await flow.result(behind, timeout=20) == 1
+    finally:
+        await client.close()
+
+
 async def test_a_slot_is_held_while_waiting_for_a_signal(make_flow: Any, h: Any) -> None:
     flow = make_flow()
     flow.queue("one", concurrency=1)

@@ -3,9 +3,10 @@
 """forktex_core.console — the operator console of forktex-core in the browser.
 
 An ASGI app (Starlette) a host service mounts under any path: runs with filters and keyset
-pages, a run's timeline, signals, graph picture and lineage, flow's flow-control queues,
-workers and the leader, a queue's jobs; actions (signal, cancel, retry, fork) authorised by
-the flow's ``FlowHooks`` and protected against cross-site requests. It has no users of its
+pages, a run's timeline, signals, graph picture and lineage, flow's flow-control queues and
+schedules, workers and the leader, a queue's jobs; actions (signal, cancel, retry, fork of a
+run; pause, resume, trigger of a schedule) authorised by the flow's ``FlowHooks`` and
+protected against cross-site requests. It has no users of its
 own: the host passes ``authenticate``.
 
 Example::

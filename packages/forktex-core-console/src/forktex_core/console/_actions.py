@@ -30,6 +30,7 @@ from forktex_core.flow import (
     RunFinished,
     RunNotFound,
     RunNotRetryable,
+    ScheduleNotFound,
     SignalError,
     UnknownWorkflow,
 )
@@ -103,7 +104,8 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
+    """The fields of an action's form body (at most :data:`MAX_FORM` bytes, UTF-8)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise Refused(415, "actions take a form (application/x-www-form-urlencoded)")
@@ -122,11 +124,24 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[-1] for k, v in fields.items()}
 
 
-def _outcome(exc: BaseException) -> tuple[int, str] | None:
+async def checked_form(settings: Settings, request: Request) -> dict[str, str]:
+    """The form of an action POST once it passed both CSRF checks (:class:`Refused` if not):
+    its origin first (before the body is read), then the token it carries."""
+    problem = csrf.origin_refusal(request, settings.trusted_origins)
+    if problem is not None:
+        raise Refused(403, problem)
+    form = await read_form(request)
+    problem = csrf.token_refusal(request, form.get(csrf.FIELD))
+    if problem is not None:
+        raise Refused(403, problem)
+    return form
+
+
+def outcome(exc: BaseException) -> tuple[int, str] | None:
     """(status, message) for a failure flow reports; None for an unexpected one."""
     if isinstance(exc, HookDenied | PermissionError):
         return 403, f"denied: {exc}"
-    if isinstance(exc, RunNotFound):
+    if isinstance(exc, RunNotFound | ScheduleNotFound):
         return 404, str(exc)
     if isinstance(exc, RunFinished | RunNotRetryable):
         return 409, str(exc)
@@ -144,18 +159,12 @@ async def act(settings: Settings, request: Request, name: str) -> Response:
     except ValueError:
         return Response("not a run id", status_code=400, media_type="text/plain")
     try:
-        problem = csrf.origin_refusal(request, settings.trusted_origins)
-        if problem is not None:
-            raise Refused(403, problem)
-        form = await _form(request)
-        problem = csrf.token_refusal(request, form.get(csrf.FIELD))
-        if problem is not None:
-            raise Refused(403, problem)
+        form = await checked_form(settings, request)
         created = await ACTIONS[name](settings.flow, run_id, form)
     except Refused as exc:
         return await run_page(settings, request, problem=str(exc), status=exc.status)
     except Exception as exc:
-        known = _outcome(exc)
+        known = outcome(exc)
         if known is None:
             log.exception("console: %s of run %s failed", name, run_id)
             known = (500, f"the {name} failed ({type(exc).__name__}); see the server log")

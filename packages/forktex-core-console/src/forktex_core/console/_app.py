@@ -25,6 +25,7 @@ from ._jobs import jobs_page
 from ._queues import queues_page
 from ._redact import Redactor, redact_secrets
 from ._runs import run_graph, run_page, runs_page
+from ._schedules import SCHEDULE_ACTIONS, act_on_schedule, schedules_page
 from ._settings import CountsCache, QueueLike, Settings
 from ._workers import workers_page
 
@@ -62,8 +63,9 @@ def flow_console(
     no default: without it the console refuses to be built, unless ``allow_anonymous=True``
     says explicitly that anyone who can reach it may use it (local use only).
 
-    Actions (signal, cancel, retry, fork) call the same ``Flow`` methods as the host's code, so
-    its ``FlowHooks`` authorisers decide; they can read :func:`current_principal`. POSTs
+    Actions (signal, cancel, retry, fork of a run; pause, resume, trigger of a schedule) call
+    the same ``Flow`` methods as the host's code, so its ``FlowHooks`` authorisers decide;
+    they can read :func:`current_principal`. POSTs
     need the console's own form (CSRF token and Origin); behind a proxy that changes the
     host name, list the public origin in ``trusted_origins``.
 
@@ -134,6 +136,7 @@ def flow_console(
         Route("/runs/{run_id}", _bind(settings, run_page), name="run"),
         Route("/runs/{run_id}/graph.svg", _bind(settings, run_graph), name="run_graph"),
         Route("/queues", _bind(settings, queues_page), name="queues"),
+        Route("/schedules", _bind(settings, schedules_page), name="schedules"),
         Route("/workers", _bind(settings, workers_page), name="workers"),
         Route("/jobs", _bind(settings, jobs_page), name="jobs"),
         Route("/api/counts", _bind(settings, counts), name="counts"),
@@ -144,6 +147,16 @@ def flow_console(
         action = functools.partial(act, name=name)
         routes.append(
             Route(f"/runs/{{run_id}}/{name}", _bind(settings, action), methods=["POST"], name=name)
+        )
+    for name in SCHEDULE_ACTIONS:
+        action = functools.partial(act_on_schedule, action=name)
+        routes.append(
+            Route(
+                f"/schedules/{name}",
+                _bind(settings, action),
+                methods=["POST"],
+                name=f"schedule_{name}",
+            )
         )
     app = Starlette(routes=routes)
     return Guard(app, authenticate, app.router)

@@ -14,11 +14,11 @@ from . import _csrf as csrf
 from ._html import Safe, el, page
 from ._settings import Settings
 
-# The pages of the header, in order: (route name, label, shown for this console?).
-# Schedules get a line here once flow has them.
+# The pages of the header, in order: (route name, label); jobs only with a queue.
 NAV: tuple[tuple[str, str], ...] = (
     ("runs", "Runs"),
     ("queues", "Queues"),
+    ("schedules", "Schedules"),
     ("workers", "Workers"),
     ("jobs", "Jobs"),
 )

@@ -36,6 +36,7 @@ NOTICES = {
     "cancel": "Run cancelled.",
     "retry": "Run queued for retry.",
     "fork": "Fork started: this run replays the original's steps before its position.",
+    "trigger": "Schedule triggered: this run started now, outside the schedule's ticks.",
 }
 
 # The lineage flow keeps in run metadata (see Flow.fork and ctx.continue_as_new).
@@ -44,6 +45,7 @@ FORKED_FROM_STEP = "forked_from_step"
 CONTINUED_FROM = "continued_from"
 CONTINUED_INTO = "continued_into"
 GENERATION = "generation"
+SCHEDULE = "schedule"  # the schedule that started the run (with its tick, "scheduled_at")
 FORKS_SHOWN = 20  # forks of a run linked from its page (newest first)
 
 
@@ -614,8 +616,8 @@ def _run_link(request: Request, value: Any) -> Safe | None:
 
 async def _relations(request: Request, settings: Settings, run: RunInfo) -> list[tuple[str, Any]]:
     """Links to related runs: the run it was forked from, its forks (newest first), the
-    generations before and after it (continue-as-new). Parent and children join here once
-    flow records them."""
+    generations before and after it (continue-as-new); the schedule that started it. Parent
+    and children join here once flow records them."""
     meta = run.metadata or {}
     out: list[tuple[str, Any]] = []
     origin = _run_link(request, meta.get(FORKED_FROM))
@@ -632,6 +634,10 @@ async def _relations(request: Request, settings: Settings, run: RunInfo) -> list
             more = href(request, "runs") + "?" + urlencode({"metadata": f"{FORKED_FROM}={run.id}"})
             links.append(el("li", None, el("a", {"href": more}, "all forks")))
         out.append(("Forks", el("ul", {"class": "forks"}, links)))
+    schedule = meta.get(SCHEDULE)
+    if isinstance(schedule, str):
+        by = el("a", {"href": href(request, "schedules"), "class": "schedule"}, schedule)
+        out.append(("Schedule", by))
     generation = meta.get(GENERATION)
     if isinstance(generation, int) and not isinstance(generation, bool):
         out.append(("Generation", generation))

@@ -172,12 +172,13 @@ def check_aggregates(
     return tuple(specs)
 
 
-def finish(spec: AggregateSpec, raw: Any, count: int) -> Any:
+def finish(spec: AggregateSpec, raw: Any, count: int | None) -> Any:
     """The result value of an aggregate from its raw value: ``count`` for counts; for
-    ``sum``/``avg`` the exact sum and ``count`` the number of values summed; for
+    ``sum``/``avg`` the exact sum (``None`` over no values) and for ``avg`` ``count`` the
+    number of values summed (a sum, a minimum and a maximum need no count: ``None``); for
     ``min``/``max`` the value itself (already typed)."""
     if spec.function == "count":
-        return count
+        return count or 0
     if spec.function in ("min", "max"):
         return raw
     if raw is None or count == 0:
@@ -187,6 +188,7 @@ def finish(spec: AggregateSpec, raw: Any, count: int) -> Any:
         if spec.field.kind is FieldType.INTEGER:
             return int(raw)
         return canonical_decimal(Decimal(raw))
+    assert count is not None  # an average's count is always read
     with localcontext(_AVG):
         return canonical_decimal(Decimal(raw) / count)
 

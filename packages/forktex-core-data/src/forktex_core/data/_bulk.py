@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._compile import ROW_COLUMNS, register_literal
-from ._definition import Definition
-from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation, show
+from ._definition import Definition, pg_error
+from ._errors import DataError, InvalidValue, UniqueViolation, show
 from ._fields import Field, FieldType
 from ._results import ImportReport, RowError, RowResult
 from ._rows import (
-    chunk_size,
+    ENCODED_ROWS,
     decode_row,
     document,
     insert_prepared,
+    new_id,
     number_rows,
     prepare_rows,
+    rows_insert,
     unique_text,
     write_links,
     write_uniques,
@@ -36,7 +41,7 @@ from ._tabular import Record, from_cell, json_cell
 #: Rows per UPDATE statement when many rows are rewritten.
 REWRITE_CHUNK = 500
 #: How often a batch is retried when a concurrent writer takes a value it checked as free.
-_RETRIES = 5
+RETRIES = 5
 
 
 async def rewrite_rows(
@@ -170,7 +175,7 @@ async def upsert_rows(
     changes = [d.info.coercer.build(r, register=d.name, partial=True) for r in rows]
     keys = upsert_keys(d, f, changes)
     result: dict[int, RowResult] = {}
-    for _ in range(_RETRIES):
+    for _ in range(RETRIES):
         todo = [i for i in range(len(rows)) if i not in result]
         existing = await _claimed(conn, d, f, [keys[i] for i in todo])
         updates = [i for i in todo if keys[i] in existing]
@@ -242,148 +247,226 @@ def _error(line: int, exc: DataError) -> RowError:
     return RowError(line, str(exc), getattr(exc, "field", None))
 
 
-async def _unavailable(
-    conn: AsyncConnection, d: Definition, lines: Sequence[int], values: Sequence[dict[str, Any]]
-) -> dict[int, RowError]:
-    """Rows of a batch that cannot be written: a unique value taken by an existing row or an
-    earlier row of the batch, a reference to a row that does not exist."""
-    bad: dict[int, RowError] = {}
-    for f in d.fields:
-        if not f.unique:
-            continue
-        first: dict[str, int] = {}
-        for i, v in enumerate(values):
-            value = v.get(f.name)
-            if value is None:
-                continue
-            key = unique_text(f, value)
-            if key in first:
-                bad.setdefault(
-                    i,
-                    RowError(
-                        lines[i],
-                        f"field {f.name!r} is unique and line {lines[first[key]]} has the "
-                        f"same value {show(value, 80)}",
-                        f.name,
-                    ),
-                )
-            else:
-                first[key] = i
-        taken = await _claimed(conn, d, f, list(first))
-        for key, i in first.items():
-            if key in taken:
-                bad.setdefault(
-                    i,
-                    RowError(
-                        lines[i],
-                        f"field {f.name!r} is unique and {show(values[i][f.name], 80)} is "
-                        "already taken by another row",
-                        f.name,
-                    ),
-                )
-    for f in d.fields:
-        if f.kind is not FieldType.REFERENCE:
-            continue
-        wanted = {
-            t
-            for v in values
-            for t in ((v.get(f.name) or ()) if f.many else (v.get(f.name),))
-            if t is not None
-        }
-        if not wanted:
-            continue
-        found = set(
-            (
-                await conn.execute(
-                    text(
-                        "SELECT id FROM forktex_data.rows WHERE id = ANY(:ids) AND "
-                        f"tenant_id = :t AND register_id = {register_literal(d.targets[f.key])}"
-                    ),
-                    {"ids": list(wanted), "t": d.tenant_id},
-                )
-            ).scalars()
-        )
-        for i, v in enumerate(values):
-            value = v.get(f.name)
-            missing = [t for t in ((value or ()) if f.many else (value,)) if t and t not in found]
-            if missing:
-                bad.setdefault(
-                    i,
-                    RowError(
-                        lines[i],
-                        f"field {f.name!r} references row {missing[0]}, which does not exist "
-                        f"in register {f.target!r}",
-                        f.name,
-                    ),
-                )
-    return bad
-
-
 def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, Any] | RowError:
     """An import row's coerced values, or why it cannot be written."""
-    for key in raw:
-        if d.field(key) is None:
-            names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
-            return RowError(
-                line, f"register {d.name!r} has no field {show(key, 80)}; fields: {names}", key
-            )
+    if raw.keys() - d.names:
+        key = next(k for k in raw if k not in d.names)  # the first, in the row's order
+        names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
+        return RowError(
+            line, f"register {d.name!r} has no field {show(key, 80)}; fields: {names}", key
+        )
     try:
         return d.info.coercer.build(raw, register=d.name)
     except DataError as exc:
         return _error(line, exc)
 
 
-async def _insert_chunks(
-    conn: AsyncConnection, d: Definition, values: Sequence[dict[str, Any]], actor: str | None
-) -> None:
-    """Insert coerced rows in chunks, encoding the next chunk while Postgres writes the
-    previous one (one transaction)."""
-    pending: asyncio.Task[list[RowResult]] | None = None
-    await number_rows(conn, d, values)
-    try:
-        size = chunk_size(len(values))
-        for start in range(0, len(values), size):
-            prepared = prepare_rows(d, values[start : start + size])
-            if pending is not None:
-                await pending
-            pending = asyncio.ensure_future(insert_prepared(conn, d, prepared, actor))
-            await asyncio.sleep(0)
-        if pending is not None:
-            await pending
-            pending = None
-    finally:
-        if pending is not None:
-            with contextlib.suppress(BaseException):
-                await pending
+@dataclass(eq=False)
+class ImportRow:
+    """A coerced import row: its line, its values and, once encoded, its stored document
+    and search vector (encoded while the previous batch is written, unless the register
+    numbers rows: their numbers are only known in the writing transaction)."""
+
+    line: int
+    values: dict[str, Any]
+    encoded: tuple[str, str] | None = None
+
+
+_RACED = "a concurrent write interfered with an import batch into register {!r}"
+
+
+class BatchRaced(DataError):
+    """A concurrent writer took a unique value or deleted a referenced row between this
+    batch's checks and its writes: its transaction is rolled back and the batch retried."""
+
+
+@functools.lru_cache(maxsize=256)
+def _checks_sql(references: tuple[uuid.UUID, ...], uniques: int) -> str:
+    """``SELECT o, c, what``: each row (ordinal ``o``) that cannot be written, ``c`` the
+    check it fails (the ``c``-th unique field: its value is taken; then the reference
+    fields: ``what`` is a target that is not a row of the target register of the tenant)."""
+    # LATERAL ... LIMIT 1 keeps each check an index lookup per value: the planner cannot
+    # tell how many claims one field has and would otherwise read all of them.
+    checks = [
+        f"SELECT u.o, {i} AS c, u.v AS what FROM unnest(CAST(:uv{i} AS text[]), "
+        f"CAST(:uo{i} AS bigint[])) AS u(v, o) CROSS JOIN LATERAL (SELECT 1 FROM "
+        f"forktex_data.uniques q WHERE q.field_id = :uf{i} AND q.value = u.v LIMIT 1) AS q"
+        for i in range(uniques)
+    ]
+    checks += [
+        f"SELECT u.o, {uniques + i}, CAST(u.t AS text) FROM unnest(CAST(:lt{i} AS uuid[]), "
+        f"CAST(:lo{i} AS bigint[])) AS u(t, o) LEFT JOIN LATERAL (SELECT 1 AS found FROM "
+        "forktex_data.rows r WHERE r.id = u.t AND r.tenant_id = :tenant AND "
+        f"r.register_id = {register_literal(target)} LIMIT 1) AS r ON true "
+        "WHERE r.found IS NULL"
+        for i, target in enumerate(references)
+    ]
+    return " UNION ALL ".join(checks) or "SELECT 0 AS o, 0 AS c, '' AS what WHERE false"
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques: int) -> TextClause:
+    """One statement writing an import batch: the rows that pass the checks of
+    :func:`_checks_sql` (all of them see the same snapshot), their links and unique
+    claims; returns the failed checks. A value claimed, or a target deleted, by a
+    concurrent transaction meanwhile makes the statement fail (a retry sees it)."""
+    parts = [
+        f"bad AS MATERIALIZED ({_checks_sql(references, uniques)})",
+        f"t AS MATERIALIZED (SELECT * FROM {ENCODED_ROWS} WITH ORDINALITY AS t(id, doc, "
+        "vector, o) WHERE t.o NOT IN (SELECT bad.o FROM bad))",
+        f"ins AS ({rows_insert(register, 't')})",
+    ]
+    parts += [
+        f"l{i} AS (INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
+        f"SELECT :lf{i}, t.id, u.t, :tenant FROM unnest(CAST(:lt{i} AS uuid[]), "
+        f"CAST(:lo{i} AS bigint[])) AS u(t, o) JOIN t ON t.o = u.o ON CONFLICT DO NOTHING)"
+        for i in range(len(references))
+    ]
+    parts += [
+        f"u{i} AS (INSERT INTO forktex_data.uniques (field_id, value, row_id) "
+        f"SELECT :uf{i}, u.v, t.id FROM unnest(CAST(:uv{i} AS text[]), "
+        f"CAST(:uo{i} AS bigint[])) AS u(v, o) JOIN t ON t.o = u.o)"
+        for i in range(uniques)
+    ]
+    return text("WITH " + ", ".join(parts) + " SELECT o, c, what FROM bad")
+
+
+def _batch_params(
+    d: Definition, rows: Sequence[ImportRow], references: Sequence[Field], uniques: Sequence[Field]
+) -> dict[str, Any]:
+    """The values checked and claimed per unique field and the targets per reference
+    field, each with its row's ordinal (1-based)."""
+    params: dict[str, Any] = {"tenant": d.tenant_id}
+    for i, f in enumerate(uniques):
+        claims = [
+            (unique_text(f, value), o)
+            for o, row in enumerate(rows, start=1)
+            if (value := row.values.get(f.name)) is not None
+        ]
+        params |= {
+            f"uf{i}": d.field_ids[f.key],
+            f"uv{i}": [c[0] for c in claims],
+            f"uo{i}": [c[1] for c in claims],
+        }
+    for i, f in enumerate(references):
+        targets: list[uuid.UUID] = []
+        ordinals: list[int] = []
+        for o, row in enumerate(rows, start=1):
+            value = row.values.get(f.name)
+            for target in (value or ()) if f.many else ((value,) if value else ()):
+                targets.append(target)
+                ordinals.append(o)
+        params |= {f"lf{i}": d.field_ids[f.key], f"lt{i}": targets, f"lo{i}": ordinals}
+    return params
+
+
+def _repeated(d: Definition, rows: Sequence[ImportRow]) -> dict[int, RowError]:
+    """Rows repeating a unique value of an earlier row of the batch (by index)."""
+    bad: dict[int, RowError] = {}
+    for f in d.fields:
+        if not f.unique:
+            continue
+        first: dict[str, int] = {}
+        for i, row in enumerate(rows):
+            value = row.values.get(f.name)
+            if value is None:
+                continue
+            key = unique_text(f, value)
+            if key not in first:
+                first[key] = i
+            elif i not in bad:
+                bad[i] = RowError(
+                    row.line,
+                    f"field {f.name!r} is unique and line {rows[first[key]].line} has the "
+                    f"same value {show(value, 80)}",
+                    f.name,
+                )
+    return bad
+
+
+def _failures(
+    rows: Sequence[ImportRow],
+    found: Sequence[Any],
+    references: Sequence[Field],
+    uniques: Sequence[Field],
+) -> dict[int, RowError]:
+    """RowErrors (by index) of the failed checks ``found`` (``o, c, what`` records); a row
+    failing several reports the first unique field, else the first missing target."""
+    failed: dict[int, dict[int, set[str]]] = {}
+    for o, c, what in found:
+        failed.setdefault(int(o) - 1, {}).setdefault(int(c), set()).add(what)
+    errors: dict[int, RowError] = {}
+    for i, checks in failed.items():
+        row = rows[i]
+        c = min(checks)
+        if c < len(uniques):
+            f = uniques[c]
+            errors[i] = RowError(
+                row.line,
+                f"field {f.name!r} is unique and {show(row.values[f.name], 80)} is already "
+                "taken by another row",
+                f.name,
+            )
+            continue
+        f = references[c - len(uniques)]
+        value = row.values.get(f.name)
+        missing = [t for t in ((value or ()) if f.many else (value,)) if str(t) in checks[c]]
+        errors[i] = RowError(
+            row.line,
+            f"field {f.name!r} references row {missing[0]}, which does not exist in register "
+            f"{f.target!r}",
+            f.name,
+        )
+    return errors
 
 
 async def write_batch(
     conn: AsyncConnection,
     d: Definition,
-    batch: Sequence[tuple[int, dict[str, Any]]],
+    batch: Sequence[ImportRow],
     actor: str | None = None,
 ) -> tuple[int, list[RowError]]:
-    """Write one import batch of coerced rows: the good ones, the bad ones reported (never
-    written). Returns how many were written and the errors."""
-    errors: list[RowError] = []
-    lines = [line for line, _ in batch]
-    values = [v for _, v in batch]
-    for _ in range(_RETRIES):
-        bad = await _unavailable(conn, d, lines, values)
-        keep = [i for i in range(len(values)) if i not in bad]
-        if not keep:
-            break
-        try:
-            async with conn.begin_nested():
-                await _insert_chunks(conn, d, [values[i] for i in keep], actor)
-        except (UniqueViolation, ReferenceViolation):
-            continue  # a concurrent writer took a value or removed a target: check again
-        errors += bad.values()
-        return len(keep), sorted(errors, key=lambda e: e.line)
-    else:  # pragma: no cover - needs five concurrent races in a row
-        raise DataError(f"an import batch into register {d.name!r} kept racing other writers")
-    errors += bad.values()
-    return 0, sorted(errors, key=lambda e: e.line)
+    """Write one import batch of coerced rows in the caller's transaction: the good ones,
+    the bad ones reported (never written) — in one statement. Returns how many were written
+    and the errors; raises :class:`BatchRaced` when a concurrent writer interfered (the
+    caller rolls the transaction back and retries)."""
+    bad = _repeated(d, batch)
+    positions = [i for i in range(len(batch)) if i not in bad]
+    rows = [batch[i] for i in positions]
+    references = [f for f in d.fields if f.kind is FieldType.REFERENCE]
+    uniques = [f for f in d.fields if f.unique]
+    key = (tuple(d.targets[f.key] for f in references), len(uniques))
+    numbered = any(f.autonumber for f in d.fields)
+    if numbered and rows:
+        # Numbers are given to the rows that will be written only (no gaps): check first.
+        found = (
+            await conn.execute(text(_checks_sql(*key)), _batch_params(d, rows, references, uniques))
+        ).all()
+        failed = _failures(rows, found, references, uniques)
+        bad |= {positions[i]: e for i, e in failed.items()}
+        rows = [row for i, row in enumerate(rows) if i not in failed]
+        await number_rows(conn, d, [row.values for row in rows])
+    if not rows:
+        return 0, sorted(bad.values(), key=lambda e: e.line)
+    encoded = [row.encoded or document(d, row.values) for row in rows]
+    params = _batch_params(d, rows, references, uniques) | {
+        "ids": [new_id() for _ in rows],
+        "docs": [e[0] for e in encoded],
+        "vectors": [e[1] for e in encoded],
+        "actor": actor,
+    }
+    try:
+        found = (await conn.execute(_batch_sql(d.id, *key), params)).all()
+    except DBAPIError as exc:
+        sqlstate, _constraint, _detail = pg_error(exc)
+        if sqlstate in ("23505", "23503"):  # a value taken / a target deleted meanwhile
+            raise BatchRaced(_RACED.format(d.name)) from None
+        raise
+    if found and numbered:  # checked free a moment ago: numbers were given to them
+        raise BatchRaced(_RACED.format(d.name))
+    failed = _failures(rows, found, references, uniques)
+    errors = [*bad.values(), *failed.values()]
+    return len(rows) - len(failed), sorted(errors, key=lambda e: e.line)
 
 
 async def run_import(
@@ -391,16 +474,18 @@ async def run_import(
     *,
     d: Definition,
     csv_header: bool,
-    write: Callable[[list[tuple[int, dict[str, Any]]]], Awaitable[tuple[int, list[RowError]]]],
+    write: Callable[[list[ImportRow]], Awaitable[tuple[int, list[RowError]]]],
     batch_size: int,
     max_errors: int,
 ) -> ImportReport:
     """Read records, write them ``batch_size`` at a time through ``write`` (one transaction
-    each), keep the first ``max_errors`` errors."""
+    each), keep the first ``max_errors`` errors. Rows are read, coerced and encoded while
+    the previous batch is written."""
     read = written = failed = batches = 0
     errors: list[RowError] = []
     cells: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
-    batch: list[tuple[int, dict[str, Any]]] = []
+    batch: list[ImportRow] = []
+    encode = not any(f.autonumber for f in d.fields)
     unreadable: list[RowError] = []
     # The next batch is read and parsed while Postgres writes the previous one.
     pending: tuple[asyncio.Task[tuple[int, list[RowError]]], list[RowError]] | None = None
@@ -453,11 +538,20 @@ async def run_import(
             if isinstance(values, RowError):
                 unreadable.append(values)
                 continue
-            batch.append((record.line, values))
+            row = ImportRow(record.line, values)
+            if encode:
+                try:
+                    row.encoded = document(d, values)
+                except DataError as exc:  # the row is too large to store
+                    unreadable.append(_error(record.line, exc))
+                    continue
+            batch.append(row)
             if len(batch) >= batch_size:
                 await flush()
-            elif pending is not None and len(batch) % 64 == 0:
-                await asyncio.sleep(0)  # let the write in flight take its next round trip
+            elif pending is not None and len(batch) % 16 == 0:
+                # Let the write in flight take its next round trip (each one waits for
+                # the reader to yield: often enough that the write is never held up long).
+                await asyncio.sleep(0)
         await flush()
         await settle()
     finally:

@@ -410,6 +410,21 @@ def facet_sql(
     return text, sql.params
 
 
+def _counted_group(f: Field) -> str | None:
+    """The expression to group ``f`` by so that the planner knows how many groups there
+    are: the sort expression of an indexed field, which has an expression statistics
+    object (see ``_index``), when it equals the whole value (not for texts, which it cuts
+    at ``SORT_CHARS``, unless the field is a select whose every choice is shorter).
+    ``None`` otherwise: Postgres would guess a group per row."""
+    if not f.indexed or f.multi or is_system(f):
+        return None
+    if f.kind in STRINGS and not (
+        f.kind is FieldType.SINGLE_SELECT and all(len(c) <= SORT_CHARS for c in f.choices)
+    ):
+        return None
+    return sort_expr(f)
+
+
 def aggregate_sql(
     plan: QueryPlan,
     groups: Sequence[Field],
@@ -420,12 +435,18 @@ def aggregate_sql(
 ) -> Sql:
     """``SELECT g0.., a0, c0, ...`` per group, in group order (NULL last). Per aggregate
     ``a<j>`` is its raw value (the sum for avg) and ``c<j>`` the count it is finished with
-    (:func:`~._aggregates.finish`).
+    (:func:`~._aggregates.finish`; NULL where it needs none: a sum, a minimum, a maximum).
 
-    The values are read from the documents once, in a subquery the planner keeps apart
-    (``OFFSET 0``): grouping then sorts or hashes those few values, not whole rows."""
+    When every group field has statistics telling how many groups there are (indexed
+    fields, see :func:`_counted_group`), the aggregates read the documents directly: the
+    planner then hashes the groups, in parallel workers on a large register. Otherwise the
+    values are read in a subquery the planner keeps apart (``OFFSET 0``): it would
+    otherwise guess a group per row and sort whole rows; this way it hashes those few
+    values. Each value is read from a document once per row either way."""
     sql = Sql()
     where = where_sql(sql, plan, register_id, tenant_id)
+    counted = [_counted_group(f) for f in groups]
+    flat = all(expr is not None for expr in counted)
     source = "forktex_data.rows r"
     inner: list[str] = []
     for i, f in enumerate(groups):
@@ -434,31 +455,46 @@ def aggregate_sql(
             source += (
                 f" LEFT JOIN LATERAL jsonb_array_elements_text(r.data->'{key}') AS e{i}(v) ON true"
             )
-            inner.append(f'e{i}.v COLLATE "C" AS g{i}')
+            inner.append(f'e{i}.v COLLATE "C"')
         else:
-            inner.append(f"{value_expr(f)} AS g{i}")
-    values: dict[str, str] = {}  # field key -> inner column
-    columns = [f"g{i}" for i in range(len(groups))]
+            inner.append(counted[i] or value_expr(f))
+    # What GROUP BY and ORDER BY name: the expressions themselves, or the subquery's columns.
+    keyed = list(inner) if flat else [f"s.g{i}" for i in range(len(groups))]
+    group_columns = [f"{expr} AS g{i}" if flat else f"g{i}" for i, expr in enumerate(inner)]
+    if not flat:
+        inner = [f"{expr} AS g{i}" for i, expr in enumerate(inner)]
+    values: dict[str, str] = {}  # field key -> what the aggregates read
+    columns = list(group_columns)
     for j, spec in enumerate(specs):
         if spec.field is None:
             columns += [f"NULL AS a{j}", f"count(*) AS c{j}"]
             continue
         column = values.get(spec.field.key)
         if column is None:
-            column = values[spec.field.key] = f"v{len(values)}"
-            inner.append(f"{value_expr(spec.field)} AS {column}")
+            if flat:
+                column = value_expr(spec.field)
+            else:
+                column = f"v{len(values)}"
+                inner.append(f"{value_expr(spec.field)} AS {column}")
+            values[spec.field.key] = column
         function = {"count": "NULL", "sum": f"sum({column})", "avg": f"sum({column})"}.get(
             spec.function, f"{spec.function}({column})"
         )
-        columns += [f"{function} AS a{j}", f"count({column}) AS c{j}"]
-    subquery = f"SELECT {', '.join(inner) or '1 AS one'} FROM {source} WHERE {where} OFFSET 0"
-    text = f"SELECT {', '.join(columns)} FROM ({subquery}) AS s"
+        # Only counts and averages need the number of values (reading it is a second
+        # look-up in every document when the aggregates read the documents directly).
+        count = f"count({column})" if spec.function in ("count", "avg") else "NULL"
+        columns += [f"{function} AS a{j}", f"{count} AS c{j}"]
+    if flat:
+        text = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}"
+    else:
+        subquery = f"SELECT {', '.join(inner) or '1 AS one'} FROM {source} WHERE {where} OFFSET 0"
+        text = f"SELECT {', '.join(columns)} FROM ({subquery}) AS s"
     if groups:
         keys = ", ".join(str(i + 1) for i in range(len(groups)))
         order = ", ".join(
-            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), s.g{i})"
+            f"array_position(CAST({sql.bind(list(f.choices))} AS text[]), {keyed[i]})"
             if ranked(f)
-            else f"s.g{i}"
+            else keyed[i]
             for i, f in enumerate(groups)
         )
         text += f" GROUP BY {keys} ORDER BY {order} LIMIT {sql.bind(limit)}"

@@ -57,11 +57,17 @@ class Definition:
         """``(name, key, decode or None)`` per field, for reading rows fast."""
         return tuple((f.name, f.key, decoder(f)) for f in self.fields)
 
+    @functools.cached_property
+    def _by_name(self) -> Mapping[str, Field]:
+        return {f.name: f for f in self.fields}
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """The names of the register's fields."""
+        return frozenset(self._by_name)
+
     def field(self, name: str) -> Field | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        return self._by_name.get(name) if isinstance(name, str) else None
 
     def by_key(self, key: str) -> Field | None:
         for f in self.fields:

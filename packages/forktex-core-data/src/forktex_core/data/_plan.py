@@ -55,7 +55,13 @@ def nullable(f: Field) -> bool:
 
 @dataclass(frozen=True)
 class RegisterInfo:
-    """What a source tells the query layer about its register: name, fields, date field."""
+    """What a source tells the query layer about its register: name, fields, date field.
+
+    Example::
+
+        async def describe(self) -> RegisterInfo:  # a RegisterSource's description
+            return RegisterInfo("products", (Field("name", "text"), Field("price", "decimal")))
+    """
 
     name: str
     fields: tuple[Field, ...]
@@ -92,7 +98,13 @@ class RegisterInfo:
 
 @dataclass(frozen=True)
 class Condition:
-    """One validated filter: ``field op value`` with ``value`` already coerced."""
+    """One validated filter: ``field op value`` with ``value`` already coerced.
+
+    Example::
+
+        plan = await RowQuery(orders).where(total__gte=100).plan()
+        (cond,) = plan.conditions  # Condition(field=<total>, op="gte", value=Decimal("100"))
+    """
 
     field: Field
     op: str
@@ -194,7 +206,13 @@ def leaves(filters: tuple[Filter, ...] | Filter) -> list[Condition]:
 class SortKey:
     """One ``ORDER BY`` key. NULL sorts as the largest value (last ascending, first
     descending), as Postgres does, so one index serves both directions. Text-like fields
-    sort by their first ``SORT_CHARS`` characters (see :func:`sort_value`)."""
+    sort by their first ``SORT_CHARS`` characters (see :func:`sort_value`).
+
+    Example::
+
+        plan = await RowQuery(orders).order_by("-placed_at").plan()
+        (key,) = plan.sort  # SortKey(field=<placed_at>, descending=True)
+    """
 
     field: Field
     descending: bool
@@ -212,7 +230,13 @@ class SortKey:
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """A validated query: what a :class:`RegisterSource` executes."""
+    """A validated query: what a :class:`RegisterSource` executes.
+
+    Example::
+
+        plan = await RowQuery(orders).where(status="paid").order_by("-total").plan()
+        rows = await source.fetch_rows(plan, limit=50)
+    """
 
     info: RegisterInfo
     conditions: tuple[Filter, ...]

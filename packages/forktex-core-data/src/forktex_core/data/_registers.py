@@ -32,6 +32,7 @@ from ._compile import (
 )
 from ._definition import Definition, load_definition, pg_error
 from ._errors import (
+    DataError,
     InvalidDefinition,
     InvalidValue,
     NotFound,
@@ -534,16 +535,21 @@ class Register:
                 )
         d = await self._definition()
 
-        async def write(
-            batch: list[tuple[int, dict[str, Any]]],
-        ) -> tuple[int, list[Any]]:
-            async with self._writing() as (conn, current):
-                if current.version != d.version:  # rows were coerced for the old fields
-                    raise SchemaConflict(
-                        f"register {d.name!r} changed during the import; the batches before "
-                        "this one are written: import the rest again"
-                    )
-                return await _bulk.write_batch(conn, current, batch, who)
+        async def write(batch: list[_bulk.ImportRow]) -> tuple[int, list[Any]]:
+            for _ in range(_bulk.RETRIES):
+                try:
+                    async with self._writing() as (conn, current):
+                        if current.version != d.version:  # rows were coerced for the old fields
+                            raise SchemaConflict(
+                                f"register {d.name!r} changed during the import; the batches "
+                                "before this one are written: import the rest again"
+                            )
+                        return await _bulk.write_batch(conn, current, batch, who)
+                except _bulk.BatchRaced:
+                    continue  # rolled back: check the batch again in a new transaction
+            raise DataError(  # pragma: no cover - needs five concurrent races in a row
+                f"an import batch into register {d.name!r} kept racing other writers"
+            )
 
         return await _bulk.run_import(
             reader(source, max_record_chars=max_record_chars),
@@ -836,7 +842,8 @@ class Register:
                 raw = row[len(groups) + 2 * j]
                 if spec.field is not None and spec.function in ("min", "max"):
                     raw = _facet_value(spec.field, raw)
-                values[spec.name] = finish(spec, raw, int(row[len(groups) + 2 * j + 1]))
+                count = row[len(groups) + 2 * j + 1]
+                values[spec.name] = finish(spec, raw, None if count is None else int(count))
             result.append(AggregateRow(group=group, values=values))
         return result
 

@@ -109,10 +109,12 @@ async def number_rows(
 
 
 def chunk_size(total: int) -> int:
-    """Rows per INSERT statement of an ``insert_many`` of ``total`` rows: about an eighth
-    (the next chunk is prepared in Python while Postgres writes the previous one, so more
-    chunks overlap more), at least 100 and at most 500 rows per statement."""
-    return min(500, max(100, -(-total // 8)))
+    """Rows per INSERT statement of an ``insert_many`` of ``total`` rows: half of them (the
+    second half is prepared in Python while Postgres writes the first), at least 500 and
+    at most 1,000 rows per statement. Every statement costs the client and the server
+    CPU of its own: 125-row statements cost a fifth more per row than 1,000-row ones,
+    which a busy machine pays for in throughput."""
+    return min(1000, max(500, -(-total // 2)))
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def _uniques(d: Definition) -> list[Field]:
 
 def prepare_rows(d: Definition, values: Sequence[dict[str, Any]]) -> PreparedRows:
     """Everything :func:`insert_prepared` sends, computed in Python."""
-    ids = [_new_id() for _ in values]
+    ids = [new_id() for _ in values]
     docs: list[str] = []
     vectors: list[str] = []
     for v in values:
@@ -166,16 +168,28 @@ def prepare_rows(d: Definition, values: Sequence[dict[str, Any]]) -> PreparedRow
     return PreparedRows(ids, list(values), docs, vectors, links, uniques)
 
 
+#: The ``:ids`` / ``:docs`` / ``:vectors`` parameters of an insert as a set of rows.
+ENCODED_ROWS = "unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), CAST(:vectors AS text[]))"
+
+
+def rows_insert(register: uuid.UUID, source: str) -> str:
+    """``INSERT INTO rows`` of the register's rows ``t(id, doc, vector)`` of ``source``
+    (a ``FROM`` item), tenant ``:tenant``, written by ``:actor``."""
+    return (
+        "INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search, "
+        f"created_by, updated_by) SELECT t.id, :tenant, {register_literal(register)}, "
+        "CAST(t.doc AS jsonb), CAST(t.vector AS tsvector), CAST(:actor AS text), "
+        f"CAST(:actor AS text) FROM {source}"
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def _insert_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques: int) -> TextClause:
     """One statement writing rows, their links (only to rows of each target register of
     the tenant: others do not join and are counted as missing) and unique claims."""
     parts = [
-        "WITH ins AS (INSERT INTO forktex_data.rows (id, tenant_id, register_id, data, search, "
-        f"created_by, updated_by) SELECT t.id, :tenant, {register_literal(register)}, "
-        "CAST(t.doc AS jsonb), CAST(t.vector AS tsvector), CAST(:actor AS text), "
-        "CAST(:actor AS text) FROM unnest(CAST(:ids AS uuid[]), CAST(:docs AS text[]), "
-        "CAST(:vectors AS text[])) AS t(id, doc, vector) RETURNING 1)"
+        f"WITH ins AS ({rows_insert(register, ENCODED_ROWS + ' AS t(id, doc, vector)')} "
+        "RETURNING 1)"
     ]
     counts = []
     for i, target in enumerate(references):
@@ -239,7 +253,8 @@ async def insert_prepared(
     ]
 
 
-def _new_id() -> uuid.UUID:
+def new_id() -> uuid.UUID:
+    """A new row id (UUIDv7: time-ordered, so ids of new rows append to the indexes)."""
     from forktex_core.db import uuid7
 
     return uuid7()

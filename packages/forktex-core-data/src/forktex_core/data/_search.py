@@ -93,6 +93,8 @@ def words(text: str, config: SearchConfig = PLAIN) -> list[str]:
         found = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
         if config.fold_accents:
             found = [w if w.isascii() else _strip_marks(w) for w in found]
+    if max(map(len, found), default=0) <= MAX_WORD_CHARS:  # the common case: no long word
+        return found
     return [w for w in found if len(w) <= MAX_WORD_CHARS]
 
 

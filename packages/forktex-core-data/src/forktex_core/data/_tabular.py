@@ -114,6 +114,24 @@ async def _lines(source: ImportSource, limit: int) -> AsyncIterator[tuple[str | 
         yield (None if oversized else "".join(pending)), number + 1
 
 
+class _Feed:
+    """An iterator handing ``csv.reader`` the record put into ``text``, once."""
+
+    __slots__ = ("text",)
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        text, self.text = self.text, None
+        if text is None:
+            raise StopIteration
+        return text
+
+
 async def csv_records(source: ImportSource, *, max_record_chars: int) -> AsyncIterator[Record]:
     """The header's column names (as the ``values`` of line 1), then one record per CSV row
     (RFC 4180: quoted cells may hold commas, quotes as ``""`` and line breaks). A record
@@ -125,6 +143,10 @@ async def csv_records(source: ImportSource, *, max_record_chars: int) -> AsyncIt
     quotes = 0
     skipping = False
     header: list[str] | None = None
+    # One reader parses every record (creating one per record costs more than parsing):
+    # it is handed each whole record, quoted line breaks included.
+    feed = _Feed()
+    reader = csv.reader(feed, strict=True)
     async for line, number in _lines(source, max_record_chars):
         if not record and not skipping:
             first = number
@@ -147,9 +169,11 @@ async def csv_records(source: ImportSource, *, max_record_chars: int) -> AsyncIt
             continue
         if not text.strip():
             continue  # blank lines separate nothing in CSV
+        feed.text = text
         try:
-            cells = next(csv.reader(io.StringIO(text), strict=True))
+            cells = next(reader)
         except csv.Error as exc:
+            reader = csv.reader(feed, strict=True)  # start afresh after the bad record
             yield Record(first, None, f"malformed CSV: {exc}")
             continue
         if header is None:

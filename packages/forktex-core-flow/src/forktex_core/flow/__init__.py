@@ -54,6 +54,7 @@ from ._errors import (
     GraphValidationError,
     HookDenied,
     InvalidArgument,
+    InvalidSchedule,
     NonDeterminismError,
     NotSerialisable,
     ResultTimeout,
@@ -62,6 +63,7 @@ from ._errors import (
     RunFinished,
     RunNotFound,
     RunNotRetryable,
+    ScheduleNotFound,
     SignalError,
     SignalTimeout,
     StepFailed,
@@ -76,6 +78,7 @@ from ._graph import Graph
 from ._hooks import FlowHooks, RunEvent, StartRequest, StepEvent
 from ._queues import Queue, QueueInfo
 from ._records import RunInfo, RunStatus, StepInfo
+from ._schedules import ScheduleInfo
 from ._serde import JsonSerializer, Serializer
 from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
 
@@ -95,6 +98,7 @@ __all__ = [
     "GraphValidationError",
     "HookDenied",
     "InvalidArgument",
+    "InvalidSchedule",
     "JsonSerializer",
     "NonDeterminismError",
     "NotSerialisable",
@@ -111,6 +115,8 @@ __all__ = [
     "RunNotRetryable",
     "RunPage",
     "RunStatus",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "Serializer",
     "SignalError",
     "SignalInfo",

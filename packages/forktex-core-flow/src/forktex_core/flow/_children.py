@@ -12,7 +12,7 @@ program order, as ``asyncio.gather`` needs.
 
 Awaiting a result is a durable signal wait (``_replay.wait_signal``) for the signal
 ``flow.child:<child id>``, which the database sends to the parent in the transaction that
-ends the child (a trigger; ``_schema`` migration 7): the parent is suspended without a worker
+ends the child (a trigger; ``_schema`` migration 9): the parent is suspended without a worker
 slot until then and woken at once, the outcome is recorded at the wait's position, and inside
 ``ctx.wait_first`` the wait only parks its branch.
 """
@@ -30,7 +30,7 @@ from ._replay import wait_signal
 from ._runtime import COMPLETED, IN_STEP, ChildRequest, LogEntry, Runtime
 
 KIND = "child"
-SIGNAL_PREFIX = sql.CHILD_SIGNAL  # the trigger of migration 7 names them so
+SIGNAL_PREFIX = sql.CHILD_SIGNAL  # the trigger of migration 9 names them so
 GENERATION = "generation"
 _NAMESPACE = uuid.UUID("6a1d3f0e-2c4b-5e8f-9a7d-0b1c2d3e4f50")
 

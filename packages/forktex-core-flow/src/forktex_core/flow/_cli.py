@@ -8,12 +8,14 @@ Commands::
     forktex-flow audit ENTRYPOINT [--manifest PATH] [--update]   the versioning gate (CI)
     forktex-flow runs list|show|cancel|retry|fork ...       inspect and control runs
     forktex-flow queues [--app EP | --database-url URL]     queues: depth, slots, rate window
+    forktex-flow schedules list|pause|resume|trigger ...    cron schedules: ticks, control
     forktex-flow graph export NAME --format mermaid|dot     draw a graph (or a run of it)
     forktex-flow console [ENTRYPOINT] [--database-url URL] [--auth F | --no-auth]
                                                             the operator console in a browser
 
 ``ENTRYPOINT`` names the :class:`Flow` object: ``package.module:flow`` or
-``path/to/file.py:flow``. ``runs`` and ``graph`` take it as ``--app``; ``runs`` may instead
+``path/to/file.py:flow``. ``runs``, ``schedules`` and ``graph`` take it as ``--app``
+(``schedules`` then also lists the schedules the app declares); ``runs`` may instead
 take ``--database-url``. As a convenience for operators (this program, not the library,
 reads them) ``FORKTEX_FLOW_APP`` and ``FORKTEX_FLOW_DATABASE_URL`` provide the defaults.
 Exit status: 0 success, 1 audit failure, 2 usage or configuration error.
@@ -34,6 +36,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ._audit import DEFAULT_MANIFEST, FAILING, audit
 from ._errors import FlowError
@@ -354,6 +357,59 @@ def cmd_queues(args: argparse.Namespace) -> int:
     return asyncio.run(_queues(args))
 
 
+async def _schedules(args: argparse.Namespace) -> int:
+    flow = _open(args)
+    try:
+        await _connect(flow)
+        if args.schedules_command == "list":
+            schedules = await flow.schedules()
+            rows = [
+                (
+                    s.name,
+                    s.workflow if s.version is None else f"{s.workflow}:{s.version}",
+                    s.cron,
+                    s.tz,
+                    s.catch_up if s.catch_up != "all" else f"all<={s.max_catch_up}",
+                    _when(s.next_tick.astimezone(ZoneInfo(s.tz))),
+                    "" if s.last_tick is None else _when(s.last_tick.astimezone(ZoneInfo(s.tz))),
+                    "paused" if s.paused else "active",
+                    "code" if s.declared else "runtime",
+                )
+                for s in schedules
+            ]
+            headers = (
+                "NAME",
+                "WORKFLOW",
+                "CRON",
+                "TZ",
+                "CATCH-UP",
+                "NEXT TICK",
+                "LAST TICK",
+                "STATE",
+                "FROM",
+            )
+            print(table(headers, rows))
+            print(f"\n{len(schedules)} schedule(s)")
+            return 0
+        if args.schedules_command == "pause":
+            await flow.pause_schedule(args.name)
+            print(f"schedule {args.name} paused")
+        elif args.schedules_command == "resume":
+            await flow.resume_schedule(args.name)
+            info = await flow.get_schedule(args.name)
+            print(f"schedule {args.name} resumed; next tick {info.next_tick.isoformat()}")
+        else:
+            run_id = await flow.trigger_schedule(args.name)
+            print(f"run {run_id} started by schedule {args.name}")
+        return 0
+    finally:
+        await flow.close()
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    return asyncio.run(_schedules(args))
+
+
 async def _graph(args: argparse.Namespace) -> int:
     flow = _open(args, need_app=True)
     try:
@@ -494,6 +550,20 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("name", nargs="?", metavar="NAME", help="only this queue")
     _db_options(q)
     q.set_defaults(func=cmd_queues)
+
+    sc = sub.add_parser("schedules", help="list, pause, resume or trigger cron schedules")
+    ss = sc.add_subparsers(dest="schedules_command", required=True, metavar="ACTION")
+    sl = ss.add_parser("list", help="list schedules: cron, time zone, next and last tick, state")
+    _db_options(sl)
+    for action, text in (
+        ("pause", "stop firing a schedule's ticks"),
+        ("resume", "fire a paused schedule's ticks again, from the next one"),
+        ("trigger", "start a run of a schedule now"),
+    ):
+        sp = ss.add_parser(action, help=text)
+        sp.add_argument("name", metavar="NAME", help="schedule name")
+        _db_options(sp)
+    sc.set_defaults(func=cmd_schedules)
 
     g = sub.add_parser("graph", help="export graph pictures")
     gs = g.add_subparsers(dest="graph_command", required=True, metavar="ACTION")

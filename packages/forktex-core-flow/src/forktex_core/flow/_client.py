@@ -1,17 +1,19 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-""":class:`FlowClient`: runs and queues for processes that never import workflow code.
+""":class:`FlowClient`: runs, queues and schedules for processes that never import workflow
+code.
 
 An API service starts runs by workflow name (and optionally version), sends signals, reads
-results, lists runs and queues; workers elsewhere run the code. It is :class:`Flow`'s run
-and view calls over a registry that stays empty, so a start by name never raises
-``UnknownWorkflow``: a run of a workflow no live worker serves shows
-``RunInfo.waiting_for_worker`` until one does.
+results, lists runs and queues, creates and controls schedules; workers elsewhere run the
+code. It is :class:`Flow`'s run, view and schedule calls over a registry that stays empty,
+so a start by name never raises ``UnknownWorkflow``: a run of a workflow no live worker
+serves shows ``RunInfo.waiting_for_worker`` until one does.
 """
 
 from __future__ import annotations
 
 from ._flow_runs import RunCalls
+from ._flow_schedules import ScheduleCalls
 from ._flow_views import ViewCalls
 from ._registry import Registry
 from ._serde import Serializer
@@ -19,8 +21,9 @@ from ._settings import Settings
 from ._store import Store
 
 
-class FlowClient(RunCalls, ViewCalls):
-    """Start, signal, wait for, list and control runs without the workflow code.
+class FlowClient(RunCalls, ViewCalls, ScheduleCalls):
+    """Start, signal, wait for, list and control runs (and schedules) without the workflow
+    code.
 
     A start by name without ``version`` uses the newest version a worker announces (else
     the newest one started, else 1); the workflow's default queue is only known where it is

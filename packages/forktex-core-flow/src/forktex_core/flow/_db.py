@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from ._errors import InvalidArgument
+from ._errors import FlowUnavailable, InvalidArgument
 
 log = logging.getLogger("forktex_core.flow")
 
@@ -88,8 +88,15 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+asyncpg://" + asyncpg_dsn(url).split("://", 1)[1]
 
 
-async def retry_transient(op: Callable[[], Awaitable[T]], *, within: float, what: str) -> T:
-    """Run ``op``; on a connection-level error retry with backoff for up to ``within`` s."""
+async def retry_transient(
+    op: Callable[[], Awaitable[T]], *, within: float, what: str, retry_silent: bool = True
+) -> T:
+    """Run ``op``; on a connection-level error retry with backoff for up to ``within`` s.
+
+    ``retry_silent=False`` gives up at once on a connection that went silent past
+    ``command_timeout`` (:attr:`FlowUnavailable.silent`): retried, it would wait a command
+    timeout again, and usually end up as silent.
+    """
     deadline = time.monotonic() + within
     delay = 0.05
     while True:
@@ -100,9 +107,22 @@ async def retry_transient(op: Callable[[], Awaitable[T]], *, within: float, what
             # too, but retrying cannot fix them.
             if isinstance(exc, ValueError) or time.monotonic() + delay > deadline:
                 raise
+            if not retry_silent and isinstance(exc, FlowUnavailable) and exc.silent:
+                raise
             log.warning("flow: %s failed (%s); retrying in %.2fs", what, type(exc).__name__, delay)
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
             delay = min(delay * 2, 1.0)
+
+
+async def retry_read(op: Callable[[], Awaitable[T]], *, what: str) -> T:
+    """A client read: retried on a lost connection for :data:`READ_RETRY` s, but not when
+    the server went silent, so the caller hears of it after one ``command_timeout``.
+
+    Example::
+
+        row = await retry_read(lambda: pool.fetchrow(statement, run_id), what="get_run")
+    """
+    return await retry_transient(op, within=READ_RETRY, what=what, retry_silent=False)
 
 
 def connection_lost(exc: BaseException) -> bool:

@@ -37,7 +37,8 @@ class FlowUnavailable(FlowError, ConnectionError):
     or an open one is lost or silent past ``command_timeout``; a worker raises it when the
     database stayed unreachable longer than ``max_outage``. The message names the server
     (``host:port``, database, user; never the password) and what failed. ``connecting`` is
-    True when no connection could be opened at all.
+    True when no connection could be opened at all; ``silent`` when an open connection gave
+    no answer within ``command_timeout`` (the statement may still be running on the server).
 
     Example::
 
@@ -47,9 +48,10 @@ class FlowUnavailable(FlowError, ConnectionError):
             print(exc)  # cannot connect to PostgreSQL at db:5432 (database 'app', ...): ...
     """
 
-    def __init__(self, message: str, *, connecting: bool = False) -> None:
+    def __init__(self, message: str, *, connecting: bool = False, silent: bool = False) -> None:
         super().__init__(message)
         self.connecting = connecting
+        self.silent = silent
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -384,6 +386,31 @@ class UnknownQueue(FlowError, LookupError):
             f"queue {name!r} is not declared: declare it with flow.queue({name!r}, ...) in "
             "this process or in a worker that has started"
         )
+        self.name = name
+
+
+class InvalidSchedule(InvalidArgument):
+    """A schedule definition cannot be used: a bad cron expression (the message names the
+    expression and the field), time zone, catch-up policy or time range.
+
+    Example::
+
+        flow.schedule("*/0 * * * *")
+        # InvalidSchedule: invalid cron expression '*/0 * * * *': minute field '*/0':
+        #   step must be at least 1
+    """
+
+
+class ScheduleNotFound(FlowError, LookupError):
+    """No schedule of that name is stored.
+
+    Example::
+
+        await flow.pause_schedule("nope")  # ScheduleNotFound: no schedule named 'nope'
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}; list them with flow.schedules()")
         self.name = name
 
 

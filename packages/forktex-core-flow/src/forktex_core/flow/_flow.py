@@ -5,7 +5,8 @@
 The parts: :class:`Settings` (checked once), :class:`Registry` (workflows, graphs, actions,
 fingerprints, hooks), :class:`Store` (all persistence) and, while one runs, the
 :class:`Worker` (handed the store, the registry and the settings). Registration methods
-are in :mod:`._flow_registration`, the calls about runs in :mod:`._flow_runs`.
+are in :mod:`._flow_registration`, the calls about runs in :mod:`._flow_runs`, schedules in
+:mod:`._flow_schedules`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._errors import FlowError, InvalidArgument, ResultTimeout
 from ._flow_composition import CompositionCalls
 from ._flow_registration import Registration
 from ._flow_runs import RunCalls
+from ._flow_schedules import ScheduleDeclarations
 from ._flow_views import ViewCalls
 from ._hooks import FlowHooks
 from ._registry import Registry
@@ -30,7 +32,7 @@ from ._unavailable import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFA
 from ._worker import Worker
 
 
-class Flow(Registration, RunCalls, ViewCalls, CompositionCalls):
+class Flow(Registration, RunCalls, ViewCalls, CompositionCalls, ScheduleDeclarations):
     """Durable workflows on one Postgres database.
 
     Create one per process (at import time is fine: nothing connects until first use),

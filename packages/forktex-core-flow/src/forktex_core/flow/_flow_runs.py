@@ -67,7 +67,8 @@ class RunCalls:
         ``delay`` (seconds) or ``not_before`` (an aware datetime) start it later, durably.
         ``session`` (a SQLAlchemy ``AsyncSession`` or ``AsyncConnection`` on the same
         database) inserts the run in the caller's transaction: it exists if and only if the
-        caller commits, and the workers are woken at commit.
+        caller commits, and the workers are woken at commit. A session on another database
+        is refused with :class:`InvalidArgument` naming both.
 
         Example::
 

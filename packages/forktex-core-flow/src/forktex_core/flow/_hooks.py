@@ -14,6 +14,7 @@ from ._errors import InvalidArgument
 
 if TYPE_CHECKING:
     from ._records import RunInfo
+    from ._schedules import ScheduleInfo
 
 
 @dataclass(slots=True)
@@ -83,7 +84,8 @@ class FlowHooks(Protocol):
       (stored in ``runs.metadata``, filterable with ``flow.list_runs(metadata={...})``);
     * ``authorize_start(request)`` / ``authorize_signal(run, name, payload)`` /
       ``authorize_cancel(run)`` / ``authorize_retry(run)`` /
-      ``authorize_fork(run, from_step, version)`` — raise (e.g. :class:`HookDenied`)
+      ``authorize_fork(run, from_step, version)`` /
+      ``authorize_schedule(schedule, action)`` — raise (e.g. :class:`HookDenied`)
       to refuse; the exception reaches the caller unchanged and nothing is written;
     * ``on_step_completed`` / ``on_step_failed`` (:class:`StepEvent`) and
       ``on_run_completed`` / ``on_run_failed`` (:class:`RunEvent`) — observers, called in
@@ -124,6 +126,18 @@ class FlowHooks(Protocol):
     async def authorize_fork(self, run: RunInfo, from_step: int, version: int | None) -> None:
         """Raise to refuse ``flow.fork`` of ``run`` (the original) from ``from_step``."""
 
+    async def authorize_schedule(self, schedule: ScheduleInfo, action: str) -> None:
+        """Raise to refuse a control of the stored ``schedule``: ``action`` is ``"pause"``,
+        ``"resume"``, ``"trigger"``, ``"backfill"`` or ``"delete"`` (``flow.pause_schedule``
+        and so on; the operator console's buttons call the same methods).
+
+        Example::
+
+            async def authorize_schedule(self, schedule, action):
+                if not schedule.name.startswith(f"tenant-{current_org.get()}."):
+                    raise HookDenied(f"{schedule.name} belongs to another organisation")
+        """
+
     async def on_step_completed(self, event: StepEvent) -> None:
         """Observe a completed step."""
 
@@ -144,6 +158,7 @@ METHODS = (
     "authorize_cancel",
     "authorize_retry",
     "authorize_fork",
+    "authorize_schedule",
     "on_step_completed",
     "on_step_failed",
     "on_run_completed",

@@ -8,6 +8,8 @@ connection), and another worker takes it at its next attempt. The leader reaps e
 leases (runs back to ``pending``, or ``dead`` past ``max_recovery_attempts``), wakes workers
 for due timers, and prunes finished runs older than the retention in small batches.
 Housekeeping runs on the lock's own connection, so only the real lock holder does it.
+The leader also fires due schedule ticks (``store.schedules.fire_due``) and sleeps no longer
+than until the next one, so a tick starts its run within milliseconds of its time.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from ._db import TRANSIENT, log
+
+MIN_PAUSE = 0.005  # the shortest sleep before a tick (the database's and our clocks differ)
 
 if TYPE_CHECKING:
     from ._settings import Settings
@@ -42,36 +46,49 @@ class Leader:
         self._conn: asyncpg.Connection | None = None
         self.is_leader = False
         self._last_prune = 0.0
+        self._last_housekeep = 0.0
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Campaign / housekeep every ``interval`` seconds until ``stopping`` is set."""
         while not stopping.is_set():
+            pause = self._settings.reaper_interval
             try:
-                await self._tick()
+                pause = await self._tick()
             except (*TRANSIENT, asyncpg.PostgresError) as exc:
                 if self.is_leader:
                     log.warning("flow: leader lost its connection (%s)", type(exc).__name__)
                 self.is_leader = False
                 self._drop()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), self._settings.reaper_interval)
+                await asyncio.wait_for(stopping.wait(), pause)
 
     def _drop(self) -> None:
         if self._conn is not None:
             self._conn.terminate()
         self._conn = None
 
-    async def _tick(self) -> None:
+    async def _tick(self) -> float:
+        """Campaign, housekeep when due, fire due schedule ticks; seconds to sleep."""
+        interval = self._settings.reaper_interval
         if self._conn is None or self._conn.is_closed():
             self.is_leader = False
             self._conn = await self._store.dedicated()
         conn = self._conn
         if not self.is_leader:
             if not await self._store.leadership.try_lead(conn, self._worker_id):
-                return
+                return interval
             self.is_leader = True
+            self._last_housekeep = 0.0
             log.info("flow: worker %s is now the leader", self._worker_id)
-        await self.housekeep(conn)
+        since = time.monotonic() - self._last_housekeep
+        if since >= interval:
+            await self.housekeep(conn)
+            self._last_housekeep, since = time.monotonic(), 0.0
+        next_tick = await self._store.schedules.fire_due(conn)
+        pause = interval - since
+        if next_tick is not None:
+            pause = min(pause, max(next_tick, MIN_PAUSE))
+        return pause
 
     async def housekeep(self, conn: asyncpg.Connection) -> None:
         """Reap expired leases, wake workers for due timers, prune old finished runs."""

@@ -14,11 +14,12 @@ import threading
 from collections.abc import Callable, Iterable
 
 from ._defs import WorkflowDef, positive_int
-from ._errors import GraphValidationError, InvalidArgument, UnknownWorkflow
+from ._errors import GraphValidationError, InvalidArgument, InvalidSchedule, UnknownWorkflow
 from ._graph import Graph
 from ._hashing import Fingerprint
 from ._hooks import FlowHooks, HookSet
 from ._queues import Queue
+from ._schedules import Schedule
 from ._states import Handler
 from ._walk import build_body
 
@@ -41,6 +42,7 @@ class Registry:
         self._fingerprints: dict[tuple[str, int], Fingerprint] = {}
         self._subscribers: list[Callable[[], None]] = []
         self._queues: dict[str, Queue] = {}
+        self._schedules: dict[str, Schedule] = {}
         self._lock = threading.Lock()
 
     # -- registration -----------------------------------------------------------------------
@@ -97,6 +99,23 @@ class Registry:
         """The queues declared in this process, by name."""
         with self._lock:
             return [self._queues[name] for name in sorted(self._queues)]
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        """Declare ``schedule``; another definition under the same name is an error."""
+        with self._lock:
+            existing = self._schedules.get(schedule.name)
+            if existing is not None and existing != schedule:
+                raise InvalidSchedule(
+                    f"a schedule named {schedule.name!r} is already declared "
+                    f"({existing.workflow!r} at {existing.cron.expression!r}); "
+                    "give each schedule of a workflow its own name="
+                )
+            self._schedules[schedule.name] = schedule
+
+    def schedules(self) -> list[Schedule]:
+        """The schedules declared in this process, by name."""
+        with self._lock:
+            return [self._schedules[name] for name in sorted(self._schedules)]
 
     def add_hooks(self, hooks: FlowHooks) -> None:
         """Register an extension; several compose in order."""

@@ -20,120 +20,8 @@ SCHEMA = "forktex_flow"
 LOCK_CLASS = 0x466C6F77
 LOCK_LEADER = 2
 
-# Append only: forktex_core.db.ensure_schema checksums applied migrations.
-MIGRATIONS: list[str] = [
-    # 1: initial schema
-    f"""
-    CREATE TABLE {SCHEMA}.runs (
-        id                uuid PRIMARY KEY,
-        workflow          text NOT NULL,
-        version           integer NOT NULL,
-        status            text NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending','running','waiting','succeeded','failed',
-                              'cancelled','dead')),
-        input             jsonb,
-        output            jsonb,
-        error             jsonb,
-        idempotency_key   text,
-        worker            text,
-        lease_until       timestamptz,
-        recovery_attempts integer NOT NULL DEFAULT 0,
-        wake_at           timestamptz,
-        deadline          timestamptz,
-        metadata          jsonb NOT NULL DEFAULT '{{}}'::jsonb,
-        created_at        timestamptz NOT NULL DEFAULT now(),
-        updated_at        timestamptz NOT NULL DEFAULT now(),
-        started_at        timestamptz,
-        finished_at       timestamptz,
-        CONSTRAINT runs_idempotency UNIQUE (workflow, idempotency_key)
-    );
-    -- claim: runnable runs in wake order
-    CREATE INDEX runs_claim ON {SCHEMA}.runs (wake_at)
-        WHERE status IN ('pending', 'waiting') AND wake_at IS NOT NULL;
-    -- heartbeat (by worker) and reaper (by lease)
-    CREATE INDEX runs_worker ON {SCHEMA}.runs (worker) WHERE status = 'running';
-    CREATE INDEX runs_lease ON {SCHEMA}.runs (lease_until) WHERE status = 'running';
-    -- retention and listings
-    CREATE INDEX runs_finished ON {SCHEMA}.runs (finished_at)
-        WHERE status IN ('succeeded', 'failed', 'cancelled', 'dead');
-    CREATE INDEX runs_created ON {SCHEMA}.runs (created_at, id);
-    CREATE INDEX runs_workflow_created ON {SCHEMA}.runs (workflow, created_at);
-
-    CREATE TABLE {SCHEMA}.steps (
-        run_id      uuid NOT NULL REFERENCES {SCHEMA}.runs (id) ON DELETE CASCADE,
-        seq         integer NOT NULL,
-        name        text NOT NULL,
-        kind        text NOT NULL DEFAULT 'step',
-        status      text NOT NULL
-            CHECK (status IN ('completed', 'failed', 'retrying', 'waiting')),
-        attempt     integer NOT NULL DEFAULT 1,
-        output      json,
-        error       json,
-        started_at  timestamptz NOT NULL DEFAULT now(),
-        finished_at timestamptz,
-        PRIMARY KEY (run_id, seq)
-    );
-
-    CREATE TABLE {SCHEMA}.signals (
-        id           bigserial PRIMARY KEY,
-        run_id       uuid NOT NULL REFERENCES {SCHEMA}.runs (id) ON DELETE CASCADE,
-        name         text NOT NULL,
-        payload      jsonb,
-        created_at   timestamptz NOT NULL DEFAULT now(),
-        consumed_at  timestamptz,
-        consumed_seq integer
-    );
-    CREATE INDEX signals_unconsumed ON {SCHEMA}.signals (run_id, name, id)
-        WHERE consumed_at IS NULL;
-    CREATE INDEX signals_run ON {SCHEMA}.signals (run_id);
-
-    CREATE TABLE {SCHEMA}.workers (
-        id          text PRIMARY KEY,
-        hostname    text NOT NULL,
-        pid         integer NOT NULL,
-        started_at  timestamptz NOT NULL DEFAULT now(),
-        heartbeat   timestamptz NOT NULL DEFAULT now(),
-        versions    jsonb NOT NULL DEFAULT '[]'::jsonb,
-        leader_pid  integer
-    );
-    """,
-    # 2: version-aware claims and metadata filtering (graphs, versioning gate, hooks)
-    f"""
-    -- claim: one index probe per (workflow, version) a worker has registered
-    CREATE INDEX runs_claim_version ON {SCHEMA}.runs (workflow, version, wake_at)
-        WHERE status IN ('pending', 'waiting') AND wake_at IS NOT NULL;
-    -- list_runs(metadata={{...}}): containment over the hooks' metadata (e.g. org_id)
-    CREATE INDEX runs_metadata ON {SCHEMA}.runs USING gin (metadata jsonb_path_ops);
-    """,
-    # 3: leases held by executions, values keep their key order, timeouts from first pickup
-    f"""
-    -- the execution (one claim of a run) holding its lease; checkpoints are fenced on it
-    ALTER TABLE {SCHEMA}.runs ADD COLUMN execution uuid;
-    -- the workflow timeout in seconds; the deadline is set when a worker first picks it up
-    ALTER TABLE {SCHEMA}.runs ADD COLUMN timeout double precision;
-    -- json keeps the text as written (jsonb reorders keys), like steps.output
-    ALTER TABLE {SCHEMA}.runs
-        ALTER COLUMN input TYPE json USING input::json,
-        ALTER COLUMN output TYPE json USING output::json;
-    ALTER TABLE {SCHEMA}.signals ALTER COLUMN payload TYPE json USING payload::json;
-    -- a claim must only ever use runs_claim_version: with a plain (wake_at) index the
-    -- planner scanned every runnable run of versions the worker lacks
-    DROP INDEX {SCHEMA}.runs_claim;
-    -- heartbeats renew leases by run id and execution now, not by worker
-    DROP INDEX {SCHEMA}.runs_worker;
-    -- the leader's "anything due?" checks
-    CREATE INDEX runs_pending ON {SCHEMA}.runs (wake_at) WHERE status = 'pending';
-    CREATE INDEX runs_timers ON {SCHEMA}.runs (wake_at)
-        WHERE status = 'waiting' AND wake_at IS NOT NULL;
-    """,
-    # 4: operators' views: keyset pages of runs by status, newest first, and exact counts of
-    # the statuses of live runs (index-only scans of their few entries)
-    f"""
-    CREATE INDEX runs_status_created ON {SCHEMA}.runs (status, created_at, id);
-    """,
-    # 5: flow-control queues (global, per-worker and per-partition concurrency, a sliding
-    # rate limit, priorities), deduplication while live, delayed starts
-    f"""
+# Migration 5's text (flow-control queues), named because migration 7 derives from it.
+_QUEUES = f"""
     CREATE TABLE {SCHEMA}.queues (
         name                  text PRIMARY KEY,
         concurrency           integer CHECK (concurrency > 0),
@@ -348,7 +236,196 @@ MIGRATIONS: list[str] = [
         ) l ON true;
     END
     $fn$;
+    """
+
+
+# 7: partitioned queues admit by walking the queue in admission order and stopping once the
+# claim has its runs, instead of ranking the whole backlog of the queue per partition key at
+# every claim: a claim costs what it admits (plus the runs of full keys ahead of them), not
+# the length of the queue. Same admissions as migration 5 (except that runs without a key,
+# left from before the queue was partitioned, now share one key's limit instead of none):
+# a key's runs take their places in queue order whether or not this worker serves their
+# version (so a key's first run, waiting for a worker that has its version, still blocks
+# the key's next one).
+# Where migration 5's ranking of partitioned queues starts and ends in its function.
+_RANKED_FROM = (
+    "            ELSE\n                -- per key: the first (partition_concurrency - held)"
+)
+_RANKED_TO = "            END IF;\n            IF v_q.rate_limit IS NOT NULL AND cardinality(v_got)"
+_WALKED_PARTITIONS = f"""            ELSE
+                -- per key: the first (partition_concurrency - held) runs in queue order
+                -- (runs without a key, started before the queue was partitioned, count as
+                -- one key of their own: v_none)
+                SELECT coalesce(jsonb_object_agg(h.partition_key, h.n)
+                                    FILTER (WHERE h.partition_key IS NOT NULL), '{{}}'),
+                       coalesce(sum(h.n) FILTER (WHERE h.partition_key IS NULL), 0)
+                INTO v_held, v_none
+                FROM (
+                    SELECT y.partition_key, count(*) AS n FROM {SCHEMA}.runs y
+                    WHERE y.queue = v_name AND y.admitted_at IS NOT NULL
+                      AND y.status IN ('pending', 'running', 'waiting')
+                    GROUP BY y.partition_key
+                ) h;
+                v_got := '{{}}';
+                FOR v_run IN
+                    SELECT x.id, x.partition_key,
+                           EXISTS (SELECT 1 FROM unnest(p_names, p_versions) AS k(wf, ver)
+                                   WHERE k.wf = x.workflow AND k.ver = x.version)
+                           AND x.id <> ALL (p_exclude) AS mine
+                    FROM {SCHEMA}.runs x
+                    WHERE x.queue = v_name AND x.status = 'pending'
+                      AND x.admitted_at IS NULL AND x.wake_at <= now()
+                    ORDER BY x.priority DESC, x.queue_seq
+                LOOP
+                    IF v_run.partition_key IS NULL THEN
+                        CONTINUE WHEN v_none >= v_q.partition_concurrency;
+                        v_none := v_none + 1;
+                    ELSE
+                        v_n := coalesce((v_held ->> v_run.partition_key)::integer, 0);
+                        CONTINUE WHEN v_n >= v_q.partition_concurrency;
+                        v_held := v_held || jsonb_build_object(v_run.partition_key, v_n + 1);
+                    END IF;
+                    IF v_run.mine THEN
+                        v_got := v_got || v_run.id;
+                        EXIT WHEN cardinality(v_got) >= v_room;
+                    END IF;
+                END LOOP;
+"""
+_DECLARED = f"        v_q {SCHEMA}.queues%ROWTYPE;\n"
+_WALK_VARIABLES = (
+    "        v_held jsonb;\n        v_none integer;\n        v_run record;\n        v_n integer;\n"
+)
+
+
+def _walking_partitions(queues: str) -> str:
+    """Migration 7: ``claim_queued`` of migration 5 (``queues``), replaced with the one
+    that walks partitioned queues (:data:`_WALKED_PARTITIONS`)."""
+    function = queues[queues.index(f"CREATE FUNCTION {SCHEMA}.claim_queued(") :]
+    if any(function.count(part) != 1 for part in (_RANKED_FROM, _RANKED_TO, _DECLARED)):
+        raise RuntimeError("migration 5's claim_queued is not what migration 7 replaces")
+    ranked = function[function.index(_RANKED_FROM) : function.index(_RANKED_TO)]
+    return (
+        function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        .replace(ranked, _WALKED_PARTITIONS)
+        .replace(_DECLARED, _DECLARED + _WALK_VARIABLES)
+    )
+
+
+# Append only: forktex_core.db.ensure_schema checksums applied migrations; an entry's number
+# is its position.
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    f"""
+    CREATE TABLE {SCHEMA}.runs (
+        id                uuid PRIMARY KEY,
+        workflow          text NOT NULL,
+        version           integer NOT NULL,
+        status            text NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending','running','waiting','succeeded','failed',
+                              'cancelled','dead')),
+        input             jsonb,
+        output            jsonb,
+        error             jsonb,
+        idempotency_key   text,
+        worker            text,
+        lease_until       timestamptz,
+        recovery_attempts integer NOT NULL DEFAULT 0,
+        wake_at           timestamptz,
+        deadline          timestamptz,
+        metadata          jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+        created_at        timestamptz NOT NULL DEFAULT now(),
+        updated_at        timestamptz NOT NULL DEFAULT now(),
+        started_at        timestamptz,
+        finished_at       timestamptz,
+        CONSTRAINT runs_idempotency UNIQUE (workflow, idempotency_key)
+    );
+    -- claim: runnable runs in wake order
+    CREATE INDEX runs_claim ON {SCHEMA}.runs (wake_at)
+        WHERE status IN ('pending', 'waiting') AND wake_at IS NOT NULL;
+    -- heartbeat (by worker) and reaper (by lease)
+    CREATE INDEX runs_worker ON {SCHEMA}.runs (worker) WHERE status = 'running';
+    CREATE INDEX runs_lease ON {SCHEMA}.runs (lease_until) WHERE status = 'running';
+    -- retention and listings
+    CREATE INDEX runs_finished ON {SCHEMA}.runs (finished_at)
+        WHERE status IN ('succeeded', 'failed', 'cancelled', 'dead');
+    CREATE INDEX runs_created ON {SCHEMA}.runs (created_at, id);
+    CREATE INDEX runs_workflow_created ON {SCHEMA}.runs (workflow, created_at);
+
+    CREATE TABLE {SCHEMA}.steps (
+        run_id      uuid NOT NULL REFERENCES {SCHEMA}.runs (id) ON DELETE CASCADE,
+        seq         integer NOT NULL,
+        name        text NOT NULL,
+        kind        text NOT NULL DEFAULT 'step',
+        status      text NOT NULL
+            CHECK (status IN ('completed', 'failed', 'retrying', 'waiting')),
+        attempt     integer NOT NULL DEFAULT 1,
+        output      json,
+        error       json,
+        started_at  timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        PRIMARY KEY (run_id, seq)
+    );
+
+    CREATE TABLE {SCHEMA}.signals (
+        id           bigserial PRIMARY KEY,
+        run_id       uuid NOT NULL REFERENCES {SCHEMA}.runs (id) ON DELETE CASCADE,
+        name         text NOT NULL,
+        payload      jsonb,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        consumed_at  timestamptz,
+        consumed_seq integer
+    );
+    CREATE INDEX signals_unconsumed ON {SCHEMA}.signals (run_id, name, id)
+        WHERE consumed_at IS NULL;
+    CREATE INDEX signals_run ON {SCHEMA}.signals (run_id);
+
+    CREATE TABLE {SCHEMA}.workers (
+        id          text PRIMARY KEY,
+        hostname    text NOT NULL,
+        pid         integer NOT NULL,
+        started_at  timestamptz NOT NULL DEFAULT now(),
+        heartbeat   timestamptz NOT NULL DEFAULT now(),
+        versions    jsonb NOT NULL DEFAULT '[]'::jsonb,
+        leader_pid  integer
+    );
     """,
+    # 2: version-aware claims and metadata filtering (graphs, versioning gate, hooks)
+    f"""
+    -- claim: one index probe per (workflow, version) a worker has registered
+    CREATE INDEX runs_claim_version ON {SCHEMA}.runs (workflow, version, wake_at)
+        WHERE status IN ('pending', 'waiting') AND wake_at IS NOT NULL;
+    -- list_runs(metadata={{...}}): containment over the hooks' metadata (e.g. org_id)
+    CREATE INDEX runs_metadata ON {SCHEMA}.runs USING gin (metadata jsonb_path_ops);
+    """,
+    # 3: leases held by executions, values keep their key order, timeouts from first pickup
+    f"""
+    -- the execution (one claim of a run) holding its lease; checkpoints are fenced on it
+    ALTER TABLE {SCHEMA}.runs ADD COLUMN execution uuid;
+    -- the workflow timeout in seconds; the deadline is set when a worker first picks it up
+    ALTER TABLE {SCHEMA}.runs ADD COLUMN timeout double precision;
+    -- json keeps the text as written (jsonb reorders keys), like steps.output
+    ALTER TABLE {SCHEMA}.runs
+        ALTER COLUMN input TYPE json USING input::json,
+        ALTER COLUMN output TYPE json USING output::json;
+    ALTER TABLE {SCHEMA}.signals ALTER COLUMN payload TYPE json USING payload::json;
+    -- a claim must only ever use runs_claim_version: with a plain (wake_at) index the
+    -- planner scanned every runnable run of versions the worker lacks
+    DROP INDEX {SCHEMA}.runs_claim;
+    -- heartbeats renew leases by run id and execution now, not by worker
+    DROP INDEX {SCHEMA}.runs_worker;
+    -- the leader's "anything due?" checks
+    CREATE INDEX runs_pending ON {SCHEMA}.runs (wake_at) WHERE status = 'pending';
+    CREATE INDEX runs_timers ON {SCHEMA}.runs (wake_at)
+        WHERE status = 'waiting' AND wake_at IS NOT NULL;
+    """,
+    # 4: operators' views: keyset pages of runs by status, newest first, and exact counts of
+    # the statuses of live runs (index-only scans of their few entries)
+    f"""
+    CREATE INDEX runs_status_created ON {SCHEMA}.runs (status, created_at, id);
+    """,
+    # 5: flow-control queues (global, per-worker and per-partition concurrency, a sliding
+    # rate limit, priorities), deduplication while live, delayed starts
+    _QUEUES,
     # 6: run events (ctx.set_event): an event checkpoint wakes flow.get_event's waiters on the
     # channel of finished runs, in the transaction that records it (also when fork copies it)
     f"""
@@ -361,7 +438,33 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER steps_event_notify AFTER INSERT ON {SCHEMA}.steps
         FOR EACH ROW WHEN (NEW.kind = 'event') EXECUTE FUNCTION {SCHEMA}.notify_event();
     """,
-    # 7: child workflows. A child knows its parent; however a child ends (completed, failed,
+    # 7: partitioned queues admit by walking the queue (see _WALKED_PARTITIONS)
+    _walking_partitions(_QUEUES),
+    # 8: schedules (cron, declared in code or created at runtime). next_at is the first tick
+    # not handled yet; the leader fires due ones (each tick a run keyed by the tick) and moves
+    # next_at on in the same transaction
+    f"""
+    CREATE TABLE {SCHEMA}.schedules (
+        name         text PRIMARY KEY,
+        workflow     text NOT NULL,
+        version      integer,
+        cron         text NOT NULL,
+        tz           text NOT NULL,
+        input        json NOT NULL,
+        queue        text,
+        catch_up     text NOT NULL CHECK (catch_up IN ('skip', 'latest', 'all')),
+        max_catch_up integer NOT NULL CHECK (max_catch_up > 0),
+        grace        double precision NOT NULL CHECK (grace >= 0),
+        paused       boolean NOT NULL DEFAULT false,
+        next_at      timestamptz NOT NULL,
+        last_tick    timestamptz,
+        declared     boolean NOT NULL DEFAULT false,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        updated_at   timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX schedules_due ON {SCHEMA}.schedules (next_at) WHERE NOT paused;
+    """,
+    # 9: child workflows. A child knows its parent; however a child ends (completed, failed,
     # cancelled, reaped as dead) its outcome reaches the parent as the signal
     # 'flow.child:<child id>' in the transaction that ends it, and wakes a waiting parent.
     # No lost wake-up against the parent's suspension: both take the parent's child lock
@@ -407,6 +510,7 @@ MIGRATIONS: list[str] = [
         EXECUTE FUNCTION {SCHEMA}.child_finished();
     """,
 ]
+
 
 LATEST = len(MIGRATIONS)
 

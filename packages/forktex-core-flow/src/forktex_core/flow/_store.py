@@ -25,7 +25,7 @@ from . import _signals as signals
 from . import _sql as sql
 from ._claim import ClaimedRun, claim, claim_queued
 from ._connections import Connections
-from ._db import READ_RETRY, TRANSIENT, retry_transient
+from ._db import TRANSIENT, retry_read
 from ._errors import (
     FlowError,
     ResultTimeout,
@@ -42,6 +42,7 @@ from ._store_children import ChildStore
 from ._store_leader import LeaderStore
 from ._store_lineage import LineageStore
 from ._store_queues import QueueStore
+from ._store_schedules import ScheduleStore
 from ._store_views import ViewStore
 from ._unavailable import Target
 
@@ -87,6 +88,8 @@ class Store:
         self.leadership = LeaderStore()
         self.lineage = LineageStore(self._connections)
         self.children = ChildStore(self._connections, stale)
+        self.schedules = ScheduleStore(self._connections)
+        self._identity: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Store({self._connections.masked_url!r})"
@@ -182,6 +185,17 @@ class Store:
             # the run holding the key finished (or was pruned) in between: insert again
         raise FlowError("start kept racing with the run holding its key; retry the call")
 
+    async def database_identity(self, *, fresh: bool = False) -> tuple[Any, ...]:
+        """Which database flow's connections are on (name, OID, server start time; see
+        ``sql.DATABASE_IDENTITY``), read once and kept, or read again with ``fresh``."""
+        if fresh or self._identity is None:
+            pool = await self._connections.client()
+            row = await retry_read(
+                lambda: pool.fetchrow(sql.DATABASE_IDENTITY), what="database identity"
+            )
+            self._identity = tuple(row)
+        return self._identity
+
     async def latest_version(self, workflow: str) -> int | None:
         """The newest version of ``workflow`` a worker announces (or a run has), if any."""
         pool = await self._connections.client()
@@ -191,9 +205,7 @@ class Store:
     async def run(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         """The row of one run (JSON columns as text), or None."""
         pool = await self._connections.client()
-        return await retry_transient(
-            lambda: pool.fetchrow(self._get_run, run_id), within=READ_RETRY, what="get_run"
-        )
+        return await retry_read(lambda: pool.fetchrow(self._get_run, run_id), what="get_run")
 
     async def runs(
         self,
@@ -211,8 +223,8 @@ class Store:
         extra = () if metadata is None else (metadata,)
         pool = await self._connections.client()
         args = (workflow, statuses, created_after, created_before, limit, offset, queue, *extra)
-        rows: list[asyncpg.Record] = await retry_transient(
-            lambda: pool.fetch(statement, *args), within=READ_RETRY, what="list_runs"
+        rows: list[asyncpg.Record] = await retry_read(
+            lambda: pool.fetch(statement, *args), what="list_runs"
         )
         return rows
 
@@ -226,7 +238,7 @@ class Store:
                 steps = await conn.fetch(sql.HISTORY, run_id)
                 return exists, steps
 
-        exists, rows = await retry_transient(read, within=READ_RETRY, what="history")
+        exists, rows = await retry_read(read, what="history")
         return None if exists is None else rows
 
     async def wait_finished(self, run_id: uuid.UUID, limit: float | None) -> asyncpg.Record:
@@ -240,9 +252,8 @@ class Store:
         while True:
             fut = self._connections.expect_finished(run_id)
             try:
-                row = await retry_transient(
+                row = await retry_read(
                     lambda: pool.fetchrow(sql.OUTCOME, run_id),
-                    within=READ_RETRY,
                     what="result read",
                 )
                 if row is None:
@@ -545,9 +556,8 @@ class Store:
         while True:
             fut = self._connections.expect_finished(run_id)
             try:
-                row: asyncpg.Record | None = await retry_transient(
+                row: asyncpg.Record | None = await retry_read(
                     lambda: pool.fetchrow(sql.EVENT_OF, run_id, name),
-                    within=READ_RETRY,
                     what="event read",
                 )
                 if row is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import _sql as sql
 from ._connections import Connections
-from ._db import READ_RETRY, log, retry_transient
+from ._db import log, retry_read
 from ._queues import Queue, QueueInfo, queue_info
 
 
@@ -59,9 +59,7 @@ class QueueStore:
     async def info(self, name: str | None) -> list[QueueInfo]:
         """Every queue (or the one called ``name``) with its depth, slots and rate window."""
         pool = await self._connections.client()
-        rows = await retry_transient(
-            lambda: pool.fetch(sql.QUEUES, name), within=READ_RETRY, what="queues"
-        )
+        rows = await retry_read(lambda: pool.fetch(sql.QUEUES, name), what="queues")
         return [queue_info(r) for r in rows]
 
     async def exist(self) -> bool:

@@ -12,7 +12,7 @@ import asyncpg
 
 from . import _sql as sql
 from ._connections import Connections
-from ._db import READ_RETRY, retry_transient
+from ._db import retry_read
 from ._schema import LOCK_CLASS, LOCK_LEADER
 
 
@@ -51,8 +51,8 @@ class ViewStore:
         if statuses is not None:
             args = (*args, statuses)
         pool = await self._connections.client()
-        rows: list[asyncpg.Record] = await retry_transient(
-            lambda: pool.fetch(statement, *args), within=READ_RETRY, what="page_runs"
+        rows: list[asyncpg.Record] = await retry_read(
+            lambda: pool.fetch(statement, *args), what="page_runs"
         )
         return rows
 
@@ -80,9 +80,7 @@ class ViewStore:
                     counts[r["status"]] = int(r["n"])
                 return counts, False
 
-        result: tuple[dict[str, int], bool] = await retry_transient(
-            read, within=READ_RETRY, what="count_runs"
-        )
+        result: tuple[dict[str, int], bool] = await retry_read(read, what="count_runs")
         return result
 
     async def workers(self) -> tuple[list[asyncpg.Record], str | None]:
@@ -95,9 +93,7 @@ class ViewStore:
                 leader = await conn.fetchval(sql.LEADER_OF, LOCK_CLASS, LOCK_LEADER)
                 return rows, None if leader is None else str(leader)
 
-        result: tuple[list[asyncpg.Record], str | None] = await retry_transient(
-            read, within=READ_RETRY, what="workers"
-        )
+        result: tuple[list[asyncpg.Record], str | None] = await retry_read(read, what="workers")
         return result
 
     async def signals_of(self, run_id: uuid.UUID, limit: int) -> list[asyncpg.Record] | None:
@@ -109,5 +105,5 @@ class ViewStore:
                 exists = await conn.fetchval(sql.RUN_EXISTS, run_id)
                 return exists, await conn.fetch(sql.SIGNALS_OF, run_id, limit)
 
-        exists, rows = await retry_transient(read, within=READ_RETRY, what="signals")
+        exists, rows = await retry_read(read, what="signals")
         return None if exists is None else rows

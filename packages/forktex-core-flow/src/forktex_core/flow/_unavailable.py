@@ -135,7 +135,8 @@ def command_failure(
         return FlowUnavailable(
             f"{target} did not answer within {_seconds(waited)} (command_timeout): the server "
             "or the network went silent, or the statement is slow; raise "
-            "Flow(command_timeout=...) for legitimately slow statements"
+            "Flow(command_timeout=...) for legitimately slow statements",
+            silent=True,
         )
     if not is_lost_connection(cause):
         return None

@@ -121,7 +121,7 @@ class Worker:
         self._wake.set()
 
     def _spawn_wake(self, run_id: uuid.UUID) -> None:
-        """Wake a waiting parent a child's end could not wake (see ``_schema`` migration 7)."""
+        """Wake a waiting parent a child's end could not wake (see ``_schema`` migration 9)."""
 
         async def wake() -> None:
             try:
@@ -180,6 +180,7 @@ class Worker:
         )
         self.clock.observe(db_now, sent, time.monotonic())
         await self.store.queues.declare(self.registry.queues())
+        await self.store.schedules.declare(self.registry.schedules())
         await listener.start()
         self._queued = await self.store.queues.exist()
 

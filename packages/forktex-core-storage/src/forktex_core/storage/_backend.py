@@ -20,6 +20,14 @@ class StorageBackend(Protocol):
 
     Implement this to add a backend (GCS, Azure Blob) and pass it as
     ``StorageClient(backend=...)``; consumer code does not change.
+
+    Example::
+
+        class AzureBackend:  # implements every method below
+            ...
+
+        storage = StorageClient(backend=AzureBackend(container="invoices"))
+        assert isinstance(storage.backend, StorageBackend)
     """
 
     @property

@@ -48,15 +48,32 @@ class InvalidArgument(StorageError, ValueError, TypeError):
     """A bad argument (wrong type, out-of-range TTL, malformed endpoint, ...).
 
     Also a ``ValueError`` and a ``TypeError``, so generic handlers keep working.
+
+    Example::
+
+        await storage.signed_url("a.pdf", ttl_seconds=0)  # raises InvalidArgument (1 s to 7 days)
     """
 
 
 class InvalidKey(InvalidArgument):
-    """An object key (or key part / prefix) that is not allowed; see :func:`validate_key`."""
+    """An object key (or key part / prefix) that is not allowed; see :func:`validate_key`.
+
+    Example::
+
+        await storage.get("../etc/passwd")  # raises InvalidKey (a '..' segment)
+    """
 
 
 class ObjectNotFound(StorageError, LookupError):
-    """The object does not exist in the bucket."""
+    """The object does not exist in the bucket; ``bucket`` and ``key`` name it.
+
+    Example::
+
+        try:
+            body = await storage.get("invoices/2026-04/INV-123.pdf")
+        except ObjectNotFound:
+            body = None
+    """
 
     def __init__(self, bucket: str, key: str) -> None:
         super().__init__(f"object {key!r} does not exist in bucket {bucket!r}")
@@ -65,7 +82,16 @@ class ObjectNotFound(StorageError, LookupError):
 
 
 class BucketNotFound(StorageError, LookupError):
-    """The bucket does not exist (call ``await storage.ensure_bucket()`` first)."""
+    """The bucket does not exist (call ``await storage.ensure_bucket()`` first).
+
+    Example::
+
+        try:
+            await storage.put("a.txt", b"hi")
+        except BucketNotFound:
+            await storage.ensure_bucket()
+            await storage.put("a.txt", b"hi")
+    """
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
@@ -76,7 +102,11 @@ class BucketNotFound(StorageError, LookupError):
 
 
 class AccessDenied(StorageError, PermissionError):
-    """The server refused the request (wrong credentials, policy, or a non-public key)."""
+    """The server refused the request (wrong credentials, policy, or a non-public key).
+
+    Also a ``PermissionError``. Raised by every operation, e.g.
+    ``except AccessDenied: log.error("check the storage credentials")``.
+    """
 
 
 class StorageUnavailable(StorageError, ConnectionError):
@@ -131,8 +161,24 @@ class StorageServiceError(StorageError):
 
 
 class SignatureInvalid(StorageError):
-    """A signed (callback) URL was tampered with, signed with another secret, or is malformed."""
+    """A signed (callback) URL was tampered with, signed with another secret, or is malformed.
+
+    Example::
+
+        try:
+            callback = storage.verify_callback(str(request.url))
+        except SignatureInvalid:  # SignatureExpired included
+            return Response(status_code=403)
+    """
 
 
 class SignatureExpired(SignatureInvalid):
-    """A signed (callback) URL was valid but its expiry time has passed."""
+    """A signed (callback) URL was valid but its expiry time has passed.
+
+    Example::
+
+        try:
+            callback = storage.verify_callback(str(request.url))
+        except SignatureExpired:
+            return Response(status_code=410)  # ask the sender for a fresh URL
+    """

@@ -79,7 +79,14 @@ class S3Backend:
     """:class:`StorageBackend` for S3-compatible servers (see :class:`StorageClient`).
 
     ``connect_timeout``, ``read_timeout`` and ``max_attempts`` are those of
-    :class:`StorageClient`; ``None`` takes the default.
+    :class:`StorageClient`; ``None`` takes the default. :class:`StorageClient` builds it for
+    an ``s3://``, ``https://`` or ``http://`` endpoint.
+
+    Example::
+
+        storage = StorageClient(endpoint="http://localhost:9000", bucket="dev",
+                                credentials=Credentials("minio", "minio-secret"))
+        assert isinstance(storage.backend, S3Backend)
     """
 
     def __init__(

@@ -61,7 +61,13 @@ class Credentials:
 
 
 class PublicAccess(enum.Enum):
-    """What a signed URL lets its holder do: ``read`` (GET) or ``write`` (PUT upload)."""
+    """What a signed URL lets its holder do: ``read`` (GET) or ``write`` (PUT upload).
+
+    Example::
+
+        url = await storage.signed_url("uploads/a.png", access=PublicAccess.write)
+        PublicAccess.write.method  # 'PUT'
+    """
 
     read = "read"
     write = "write"
@@ -102,6 +108,11 @@ class SignedPost:
     POST ``multipart/form-data`` to ``url`` with every entry of ``fields`` first and the file
     last, under the form field name ``file``. The policy pins key, content type, maximum size
     and expiry; the server rejects anything else.
+
+    Example::
+
+        post = await storage.signed_post("uploads/a.png", content_type="image/png")
+        form = {**post.fields, "file": png_bytes}  # POST to post.url, the file last
     """
 
     url: str

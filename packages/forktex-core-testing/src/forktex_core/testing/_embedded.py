@@ -409,6 +409,14 @@ class EmbeddedS3:
     """moto's threaded S3 server on a free port (it accepts any credentials).
 
     moto does not check signatures or expiry of presigned URLs: test those independently.
+
+    Example::
+
+        s3 = EmbeddedS3()
+        port = s3.start()
+        storage = StorageClient(endpoint=f"http://127.0.0.1:{port}", bucket="t",
+                                credentials=Credentials(s3.access_key, s3.secret_key))
+        s3.stop()
     """
 
     access_key = "forktex-test"

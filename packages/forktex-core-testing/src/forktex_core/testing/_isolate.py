@@ -71,7 +71,16 @@ def wait_for_postgres(server: PostgresService, timeout: float = 60) -> None:
 
 
 def create_database(server: PostgresService, name: str | None = None) -> PostgresService:
-    """Create a fresh database on ``server`` and return the service pointing at it."""
+    """Create a fresh database on ``server`` and return the service pointing at it.
+
+    Example::
+
+        other = create_database(forktex_postgres_server)  # a unique name; or name="reports"
+        try:
+            engine = create_async_engine(other.url)
+        finally:
+            drop_database(forktex_postgres_server, other.database)
+    """
     name = name or unique_name("")
 
     async def go() -> None:
@@ -86,7 +95,13 @@ def create_database(server: PostgresService, name: str | None = None) -> Postgre
 
 
 def drop_database(server: PostgresService, name: str) -> None:
-    """Drop database ``name`` on ``server``, disconnecting anyone still using it."""
+    """Drop database ``name`` on ``server``, disconnecting anyone still using it.
+
+    Example::
+
+        scratch = create_database(forktex_postgres_server)
+        drop_database(forktex_postgres_server, scratch.database)  # a second drop is fine too
+    """
 
     async def go() -> None:
         conn = await _pg_connect(server)

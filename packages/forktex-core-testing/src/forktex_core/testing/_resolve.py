@@ -20,7 +20,16 @@ def _nothing() -> None:
 
 
 class ServiceURLError(ValueError):
-    """A ``FORKTEX_TEST_*`` URL that cannot be used; the message says the expected form."""
+    """A ``FORKTEX_TEST_*`` URL that cannot be used; the message says the expected form.
+
+    Also a ``ValueError``.
+
+    Example::
+
+        parse_redis_url("http://127.0.0.1:6379")
+        # raises ServiceURLError: FORKTEX_TEST_REDIS_URL='http://127.0.0.1:6379' is not a
+        # Redis URL; expected redis://[:password@]host[:port][/db]
+    """
 
 
 def parse_postgres_url(url: str) -> PostgresService:
@@ -48,7 +57,13 @@ def parse_postgres_url(url: str) -> PostgresService:
 
 
 def parse_redis_url(url: str) -> tuple[str, int, int, str | None]:
-    """Parse ``redis://[:password@]host[:port][/db]`` into host, port, db and password."""
+    """Parse ``redis://[:password@]host[:port][/db]`` into host, port, db and password.
+
+    Example::
+
+        >>> parse_redis_url("redis://127.0.0.1:6379/2")
+        ('127.0.0.1', 6379, 2, None)
+    """
     parts = urlsplit(url)
     db_text = parts.path.lstrip("/") or "0"
     if parts.scheme != "redis" or not parts.hostname or not db_text.isdigit():
@@ -64,6 +79,11 @@ def parse_s3_url(url: str) -> tuple[str, int, bool, str, str, str]:
     """Parse ``http(s)://ACCESS_KEY:SECRET_KEY@host[:port][?region=...]``.
 
     Returns host, port, secure, access key, secret key and region.
+
+    Example::
+
+        >>> parse_s3_url("http://key:secret@127.0.0.1:9000?region=eu-central-1")
+        ('127.0.0.1', 9000, False, 'key', 'secret', 'eu-central-1')
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username:
@@ -89,6 +109,14 @@ def resolve_postgres(
     """A PostgreSQL server (its admin database) and how to stop it.
 
     ``docker=None`` pings the daemon; pass ``False`` to skip testcontainers.
+
+    Example::
+
+        server, stop = resolve_postgres(None, Path(".forktex-test"), docker=False)  # embedded
+        try:
+            print(server.dsn)
+        finally:
+            stop()
     """
     if env_url:
         server = parse_postgres_url(env_url)
@@ -111,7 +139,15 @@ def resolve_postgres(
 def resolve_redis(
     env_url: str | None, workdir: Path, *, docker: bool | None = None
 ) -> tuple[tuple[str, int, int, str | None, str], Stopper]:
-    """A Redis server as (host, port, db, password, source) and how to stop it."""
+    """A Redis server as (host, port, db, password, source) and how to stop it.
+
+    Example::
+
+        (host, port, db, password, source), stop = resolve_redis(
+            "redis://127.0.0.1:6379/0", Path(".forktex-test")
+        )
+        source  # 'env': the URL's server, and stop() does nothing
+    """
     if env_url:
         host, port, db, password = parse_redis_url(env_url)
         return (host, port, db, password, "env"), _nothing
@@ -126,7 +162,16 @@ def resolve_redis(
 def resolve_s3(
     env_url: str | None, *, docker: bool | None = None
 ) -> tuple[tuple[str, int, bool, str, str, str, str], Stopper]:
-    """An S3 endpoint as (host, port, secure, access, secret, region, source) and a stopper."""
+    """An S3 endpoint as (host, port, secure, access, secret, region, source) and a stopper.
+
+    Example::
+
+        (host, port, *_, source), stop = resolve_s3(None, docker=False)  # moto, embedded
+        try:
+            print(f"http://{host}:{port}")
+        finally:
+            stop()
+    """
     if env_url:
         return (*parse_s3_url(env_url), "env"), _nothing
     access, secret = _embedded.EmbeddedS3.access_key, _embedded.EmbeddedS3.secret_key

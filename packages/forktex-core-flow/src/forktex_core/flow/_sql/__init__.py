@@ -7,8 +7,8 @@ Only the :class:`~forktex_core.flow._store.Store` runs them, on its own connecti
 asks: :mod:`.clients` (start, read, signal, control), :mod:`.worker` (claim, heartbeat,
 lease checks), :mod:`.executions` (checkpoints, signals, completion, failure, suspension,
 hand-back), :mod:`.leader`, :mod:`.views` (the console's reads), :mod:`.lineage` (events,
-forks, continue-as-new) and :mod:`.children` (child workflows); :mod:`.common` holds the
-channels and run columns they share.
+forks, continue-as-new), :mod:`.schedules` and :mod:`.children` (child workflows);
+:mod:`.common` holds the channels and run columns they share.
 Callers import this package (``from . import _sql as sql``) and use the names below.
 
 Fencing: every write of an execution names its execution id (``runs.execution``) and
@@ -29,6 +29,7 @@ from .children import (
 )
 from .clients import (
     CANCEL,
+    DATABASE_IDENTITY,
     DECLARE_QUEUE,
     DEDUP_RUN,
     FORGET_ENDING_FAILURE,
@@ -97,6 +98,21 @@ from .lineage import (
     FORK_SOURCE,
     FORK_STEPS,
 )
+from .schedules import (
+    ADVANCE_SCHEDULE,
+    CREATE_SCHEDULE,
+    DECLARE_SCHEDULE,
+    DELETE_SCHEDULE,
+    DUE_SCHEDULES,
+    NEXT_TICK_IN,
+    NOW,
+    PAUSE_SCHEDULE,
+    RESUME_SCHEDULE,
+    SCHEDULE,
+    SCHEDULE_COLUMNS,
+    SCHEDULES,
+    START_TICKS,
+)
 from .views import (
     COUNT_BY_STATUS,
     COUNT_STATUSES,
@@ -117,6 +133,7 @@ from .worker import (
 )
 
 __all__ = [
+    "ADVANCE_SCHEDULE",
     "CANCEL",
     "CANCEL_CHILDREN",
     "CHILD_FOUND",
@@ -135,10 +152,15 @@ __all__ = [
     "CONTINUE_STEPS",
     "COUNT_BY_STATUS",
     "COUNT_STATUSES",
+    "CREATE_SCHEDULE",
+    "DATABASE_IDENTITY",
     "DECLARE_QUEUE",
+    "DECLARE_SCHEDULE",
     "DEDUP_RUN",
+    "DELETE_SCHEDULE",
     "DONE_CHANNEL",
     "DUE",
+    "DUE_SCHEDULES",
     "EVENT_OF",
     "FAIL",
     "FLUSH_MARKS",
@@ -160,8 +182,11 @@ __all__ = [
     "MARKS_CTE",
     "MARK_CTE",
     "MARK_LEADER",
+    "NEXT_TICK_IN",
+    "NOW",
     "OUTCOME",
     "PAGE_FILTERS",
+    "PAUSE_SCHEDULE",
     "PRUNE",
     "PRUNE_STARTS",
     "QUEUE",
@@ -174,17 +199,22 @@ __all__ = [
     "RECORD_STEP_MARKED",
     "RECORD_TRANSACTION",
     "REGISTER_WORKER",
+    "RESUME_SCHEDULE",
     "RETRY",
     "RUN_COLUMNS",
     "RUN_EXISTS",
     "RUN_STATISTICS",
     "RUN_STATUS",
+    "SCHEDULE",
+    "SCHEDULES",
+    "SCHEDULE_COLUMNS",
     "SEND",
     "SENT",
     "SIGNALS_OF",
     "SIGNAL_PENDING",
     "START",
     "START_CHILD",
+    "START_TICKS",
     "SUSPEND",
     "TRY_LEAD",
     "WAKE_NOW",

@@ -3,7 +3,7 @@
 """Statements of child workflows: a parent's execution starts a child, the children of a
 run, and the cancellation that follows a cancelled parent down its tree.
 
-A child's outcome reaches its parent by trigger (migration 7 of ``_schema``), as the signal
+A child's outcome reaches its parent by trigger (migration 9 of ``_schema``), as the signal
 ``flow.child:<child id>``, whatever ends the child.
 """
 
@@ -35,7 +35,7 @@ WITH ins AS (
 SELECT id, CASE WHEN due THEN pg_notify('{WORK_CHANNEL}', '') END FROM ins
 """
 
-# The parent's child lock (migration 7): a suspension waiting for children takes it after
+# The parent's child lock (migration 9): a suspension waiting for children takes it after
 # updating the run and before looking for their signals, as a child's end does before
 # handing its outcome over, so one of the two always sees the other's write.
 CHILD_LOCK = "SELECT pg_advisory_xact_lock(1130916204, hashtext($1::uuid::text))"

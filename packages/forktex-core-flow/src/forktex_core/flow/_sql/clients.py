@@ -27,6 +27,14 @@ SELECT id, CASE WHEN due THEN pg_notify('{WORK_CHANNEL}', '') END FROM ins
 
 IDEMPOTENT_RUN = f"SELECT id FROM {SCHEMA}.runs WHERE workflow = $1 AND idempotency_key = $2"
 
+# Which database a connection is on, however it reached the server (127.0.0.1, ::1, a proxy):
+# its name and OID, and when the server started -- two servers (or one, restarted) never
+# share a start time. A transactional start compares a caller's session with flow's own.
+DATABASE_IDENTITY = """
+SELECT current_database(), d.oid::int8, pg_postmaster_start_time()
+FROM pg_database d WHERE d.datname = current_database()
+"""
+
 # The version a start by name uses when this process has not registered the workflow: the
 # newest one any worker (live or recently seen) announces, else the newest one started.
 LATEST_VERSION = f"""
