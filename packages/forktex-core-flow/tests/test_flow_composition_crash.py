@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""Run events, forks and wait_first under SIGKILL of real worker processes."""
+"""Run events, forks, wait_first and child workflows under SIGKILL of real worker
+processes."""
 
 from __future__ import annotations
 
@@ -175,3 +176,62 @@ async def test_continue_as_new_after_sigkill_archives_one_generation(
     assert [s.payload for s in await client.signals(run_id)] == [2]
     assert await _executions(pg, run_id) == sorted([("block", a.pid), ("block", b.pid)])
     assert (await client.get_run(run_id)).metadata["generation"] == 1
+
+
+async def test_sigkill_between_child_insert_and_parent_checkpoint_starts_one_child(
+    client: Flow, workers: Workers, pg: Any
+) -> None:
+    (workers.dir / "kill-after-child").touch()
+    a = workers.spawn()
+    run_id = await client.start("comp.parent")
+    await until(lambda: a.poll() is not None)  # killed itself after the child's insert
+    [child] = await client.list_runs(workflow="comp.child")
+    assert child.parent_id == run_id
+    assert await client.history(run_id) == []  # the parent's checkpoint never landed
+    b = workers.spawn()
+    await until(lambda: str(child.id) in workers.holding())
+    (workers.dir / "release").touch()
+    result = await client.result(run_id, timeout=60)
+    assert result == [str(child.id), {"n": 7, "held": "released"}]
+    assert [r.id for r in await client.list_runs(workflow="comp.child")] == [child.id]
+    [start, _] = await client.history(run_id)
+    assert start.kind == "child" and start.output["id"] == str(child.id)
+    assert await _executions(pg, child.id) == [("block", b.pid)]
+
+
+async def test_sigkill_while_the_parent_is_suspended_on_its_child(
+    client: Flow, workers: Workers, pg: Any
+) -> None:
+    a = workers.spawn()
+    run_id = await client.start("comp.parent")
+    await until(lambda: _waiting(client, run_id))
+    [child] = await client.list_runs(workflow="comp.child")
+    await until(lambda: str(child.id) in workers.holding())
+    workers.kill(a)  # the parent waits (no worker), the child dies mid-step
+    b = workers.spawn()
+    await until(lambda: str(child.id) in workers.holding())
+    (workers.dir / "release").touch()
+    result = await client.result(run_id, timeout=60)
+    assert result == [str(child.id), {"n": 7, "held": "released"}]
+    assert len(await client.list_runs(workflow="comp.child")) == 1
+    assert await _executions(pg, child.id) == sorted([("block", a.pid), ("block", b.pid)])
+
+
+async def test_a_child_that_ends_dead_surfaces_in_its_parent(
+    client: Flow, workers: Workers
+) -> None:
+    workers.env["FLOW_TEST_MAX_RECOVERY"] = "1"
+    proc = workers.spawn()
+    run_id = await client.start("comp.survivor")
+    await until(lambda: _waiting(client, run_id))
+    [child] = await client.list_runs(workflow="comp.doomed")
+    await until(lambda: _waiting(client, child.id))
+    await client.send_signal(child.id, "go")
+    kills = 0
+    while (await client.get_run(child.id)).status is not RunStatus.DEAD:
+        if proc.poll() is not None:  # the child's step killed it: the next worker goes on
+            kills += 1
+            proc = workers.spawn()
+        await asyncio.sleep(0.05)
+    assert await client.result(run_id, timeout=60) == ["dead", "PoisonRun", str(child.id)]
+    assert kills == 2

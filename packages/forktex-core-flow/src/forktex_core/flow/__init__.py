@@ -41,9 +41,11 @@ Example::
     # elsewhere: await flow.run_worker(concurrency=16)  or  forktex-flow worker app:flow
 """
 
+from ._children import ChildHandle
 from ._client import FlowClient
 from ._context import FlowContext
 from ._errors import (
+    ChildFailed,
     ConditionError,
     EventNotSet,
     FlowClosed,
@@ -81,6 +83,8 @@ from ._serde import JsonSerializer, Serializer
 from ._views import RunCounts, RunPage, SignalInfo, WorkerInfo
 
 __all__ = [
+    "ChildFailed",
+    "ChildHandle",
     "ConditionError",
     "EventNotSet",
     "Flow",

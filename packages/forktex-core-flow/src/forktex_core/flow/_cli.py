@@ -266,6 +266,13 @@ async def _runs(args: argparse.Namespace) -> int:
         width = max(len(k) for k, _ in fields)
         for key, value in fields:
             print(f"{key.ljust(width)}  {value}")
+        if run.parent_id is not None:
+            print(f"{'parent'.ljust(width)}  {run.parent_id}")
+        kids = await flow.children(rid)
+        if kids:
+            shown = ", ".join(f"{k.id} ({k.status})" for k in kids[:5])
+            more = f" and {len(kids) - 5} more" if len(kids) > 5 else ""
+            print(f"{'children'.ljust(width)}  {len(kids)}: {shown}{more}")
         history = await flow.history(rid)
         states = [s.name for s in history if s.kind == "state"]
         if states:

@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
+from . import _children as children
 from . import _race as race
 from . import _replay as replay
 from . import _run_events as run_events
+from ._children import ChildHandle
 from ._continuation import ContinueAsNew
 from ._defs import duration, run_id_value, storable_text
 from ._errors import InvalidArgument
@@ -212,6 +214,82 @@ class FlowContext:
         text_key = run_events.event_key(key)
         text = encode(self._runtime.serializer, value, f"the value of event {text_key!r}")
         return run_events.set_event(self._runtime, text_key, text)
+
+    def start_child(
+        self,
+        workflow: Any,
+        input: Any = None,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        partition_key: str | None = None,
+        cancel_with_parent: bool = True,
+    ) -> Coroutine[Any, Any, ChildHandle]:
+        """Start a child workflow (a name or a decorated workflow) once; its :class:`ChildHandle`.
+
+        Recorded like a step: replay returns the same child, never a second one, even when
+        the worker died between the child's start and this checkpoint. The child is a run
+        like any other (same checks, hooks, queue options as ``flow.start``) whose
+        ``RunInfo.parent_id`` is this run; ``await handle.result()`` suspends this run
+        without a worker slot until the child ends. ``cancel_with_parent`` (default): a
+        ``flow.cancel`` of this run cancels the child too (and its own children).
+
+        Example::
+
+            handles = [await ctx.start_child("billing.charge", o) for o in orders]
+            receipts = await asyncio.gather(*(h.result() for h in handles))
+        """
+        req = children.request(
+            workflow,
+            input,
+            version=version,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            queue=queue,
+            priority=priority,
+            partition_key=partition_key,
+            cancel_with_parent=cancel_with_parent,
+        )
+        return children.start_child(self._runtime, req)
+
+    def run_child(
+        self,
+        workflow: Any,
+        input: Any = None,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        partition_key: str | None = None,
+        cancel_with_parent: bool = True,
+    ) -> Coroutine[Any, Any, Any]:
+        """Start a child workflow and return its output: ``start_child`` then ``result()``.
+
+        Raises :class:`ChildFailed` (naming the child) when the child failed, was cancelled
+        or is dead. Both positions are taken at the call, so ``asyncio.gather`` over several
+        ``run_child`` calls replays deterministically.
+
+        Example::
+
+            receipt = await ctx.run_child("billing.charge", {"cents": 500})
+        """
+        req = children.request(
+            workflow,
+            input,
+            version=version,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            queue=queue,
+            priority=priority,
+            partition_key=partition_key,
+            cancel_with_parent=cancel_with_parent,
+        )
+        return children.run_child(self._runtime, req)
 
 
 def current_context() -> FlowContext | None:

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 from . import _telemetry as tm
 from ._checkpoint import Checkpoints
+from ._child_launch import launch
+from ._children import child_run_id
 from ._claim import ClaimedRun
 from ._clock import DbClock
 from ._context import CURRENT, FlowContext
@@ -35,7 +37,8 @@ from ._finish import Settlement
 from ._held import HeldChecks
 from ._hooks import HookSet
 from ._lease import DriverError, GaveUp, LeaseLost, StaleLog
-from ._runtime import LogEntry, Suspend
+from ._registry import Registry
+from ._runtime import ChildRequest, LogEntry, Suspend
 from ._serde import Serializer, encode
 from ._settings import Settings
 from ._store import Store
@@ -50,6 +53,7 @@ class Host(Protocol):
     clock: DbClock
     hooks: HookSet
     settings: Settings
+    registry: Registry
 
     def schedule_wake(self, at: float) -> None: ...
 
@@ -288,6 +292,16 @@ class RunDriver:
     ) -> tuple[str, str]:
         """Send a signal and checkpoint it at ``seq`` in one transaction."""
         return await self.writes.send_recorded(seq, target, name, payload)
+
+    # -- the Runtime: child workflows ------------------------------------------------------
+
+    def child_id(self, seq: int) -> uuid.UUID:
+        """The id of the child started at position ``seq`` (the same on every execution)."""
+        return child_run_id(self.run.id, self.run.metadata, seq)
+
+    async def start_child(self, seq: int, request: ChildRequest) -> str:
+        """Start the child of position ``seq`` (once) and checkpoint it."""
+        return await launch(self.writes, self.host.registry, seq, request)
 
     # -- the run itself ---------------------------------------------------------------------
 

@@ -215,6 +215,13 @@ class RunNotRetryable(FlowError):
     """
 
 
+def _detail(error: Any) -> str:
+    """``": Type: message"`` of a recorded error document (empty for anything else)."""
+    if not isinstance(error, dict):
+        return ""
+    return f": {error.get('type', 'Error')}: {error.get('message', '')}"
+
+
 class RunFailed(FlowError):
     """``flow.result`` of a run that ended failed, dead or cancelled.
 
@@ -229,10 +236,7 @@ class RunFailed(FlowError):
     """
 
     def __init__(self, run_id: object, status: str, error: Any) -> None:
-        detail = ""
-        if isinstance(error, dict):
-            detail = f": {error.get('type', 'Error')}: {error.get('message', '')}"
-        super().__init__(f"run {run_id} ended {status}{detail}")
+        super().__init__(f"run {run_id} ended {status}{_detail(error)}")
         self.run_id = run_id
         self.status = status
         self.error = error
@@ -408,3 +412,28 @@ class ScheduleNotFound(FlowError, LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no schedule named {name!r}; list them with flow.schedules()")
         self.name = name
+
+
+class ChildFailed(FlowError):
+    """A child workflow awaited by its parent ended failed, cancelled or dead.
+
+    ``run_id`` is the child's run id, ``workflow`` its workflow, ``status`` how it ended and
+    ``error`` its recorded error document (``type``, ``message``). Raised by
+    ``handle.result()`` / ``ctx.run_child`` in the parent, which may catch it.
+
+    Example::
+
+        try:
+            receipt = await ctx.run_child("billing.charge", order)
+        except ChildFailed as exc:
+            print(exc.run_id, exc.workflow, exc.status, exc.error)
+    """
+
+    def __init__(self, run_id: object, workflow: str, status: str, error: Any) -> None:
+        super().__init__(
+            f"child run {run_id} of workflow {workflow!r} ended {status}{_detail(error)}"
+        )
+        self.run_id = run_id
+        self.workflow = workflow
+        self.status = status
+        self.error = error

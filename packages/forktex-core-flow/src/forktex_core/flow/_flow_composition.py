@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later OR LicenseRef-ForkTex-Commercial
 # SPDX-FileCopyrightText: 2026 ForkTex <info@forktex.com>
-"""The composition half of the :class:`Flow` facade: reading run events and forking runs
-(each a short call into :mod:`._run_events` and :mod:`._fork`)."""
+"""The composition half of the :class:`Flow` facade: reading run events, forking runs and
+listing a run's children (each a short call into :mod:`._run_events`, :mod:`._fork` and
+the store's children)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from ._defs import positive_int, run_id_value
 from ._errors import RunNotFound
 from ._fork import fork_run
-from ._records import run_info
+from ._records import RunInfo, run_info
 from ._registry import Registry
 from ._run_events import get_event
 from ._settings import Settings
@@ -19,7 +20,7 @@ from ._store import Store
 
 
 class CompositionCalls:
-    """Events published by runs, and forks of runs."""
+    """Events published by runs, forks of runs, and the children of runs."""
 
     _registry: Registry
     _settings: Settings
@@ -75,3 +76,21 @@ class CompositionCalls:
             original = run_info(row, self._settings.serializer.loads)
             await hooks.authorize("authorize_fork", original, position, version)
         return await fork_run(self._store, self._registry, rid, from_step, version)
+
+    async def children(self, run_id: uuid.UUID | str) -> list[RunInfo]:
+        """The child workflows run ``run_id`` started (``ctx.start_child``), oldest first.
+
+        Each child's ``parent_id`` is ``run_id``. Raises :class:`RunNotFound` for an
+        unknown run.
+
+        Example::
+
+            for child in await flow.children(order_run):
+                print(child.id, child.workflow, child.status)
+        """
+        rid = run_id_value(run_id)
+        rows = await self._store.children.of(rid)
+        if not rows and await self._store.run(rid) is None:
+            raise RunNotFound(rid)
+        loads = self._settings.serializer.loads
+        return [run_info(row, loads) for row in rows]

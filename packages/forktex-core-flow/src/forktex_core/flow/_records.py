@@ -88,6 +88,8 @@ class RunInfo:
     priority: int = 0
     partition_key: str | None = None
     dedup_key: str | None = None
+    parent_id: uuid.UUID | None = None
+    """The run that started this one as a child workflow (``ctx.start_child``), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,8 @@ class StepInfo:
 
     ``kind`` is ``step``, ``transaction``, ``sleep``, ``signal`` (a wait), ``send`` (a
     ``ctx.send_signal``), ``now``, ``uuid``, ``state`` (a graph state), ``patch``,
-    ``event`` (a ``ctx.set_event``) or ``wait_first`` (its winner's index);
+    ``event`` (a ``ctx.set_event``), ``wait_first`` (its winner's index) or ``child`` (a
+    ``ctx.start_child``: the child's id, workflow and version);
     ``status`` is ``completed``, ``failed``, ``retrying`` (an attempt failed, more to come)
     or ``waiting`` (a signal wait not yet satisfied).
 
@@ -155,6 +158,7 @@ def run_info(row: Mapping[str, Any], loads: Callable[[str], Any]) -> RunInfo:
         priority=row["priority"],
         partition_key=row["partition_key"],
         dedup_key=row["dedup_key"],
+        parent_id=row.get("parent_id"),
     )
 
 

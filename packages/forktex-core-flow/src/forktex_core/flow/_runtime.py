@@ -5,14 +5,16 @@
 :class:`Runtime` is what a :class:`FlowContext` and replay (``_replay``) ask of the
 execution; the run driver implements it and owns the run's state: the position in the
 log, the log preloaded at claim time, the values waiting to be written (``ctx.now()`` /
-``ctx.uuid()`` values, markers) and the requests to suspend. New durable primitives (child
-workflows, say) extend this Protocol and its implementation, nothing else.
+``ctx.uuid()`` values, markers) and the requests to suspend. New durable primitives extend
+this Protocol and its implementation, nothing else (child workflows: ``child_id`` and
+``start_child``, with :class:`ChildRequest` the value that crosses it).
 """
 
 from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -57,6 +59,22 @@ class Suspend:
     def __init__(self, wake_at: float | None, signal: str | None) -> None:
         self.wake_at = wake_at
         self.signal = signal
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRequest:
+    """What ``ctx.start_child`` was asked: the workflow, its input and the start's options."""
+
+    workflow: object
+    name: str
+    input: Any = None
+    version: int | None = None
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] | None = None
+    queue: str | None = None
+    priority: int = 0
+    partition_key: str | None = None
+    cancel_with_parent: bool = True
 
 
 class Runtime(Protocol):
@@ -163,4 +181,15 @@ class Runtime(Protocol):
         self, seq: int, target: uuid.UUID, name: str, payload: str
     ) -> tuple[str, str]:
         """Send a signal and checkpoint it at ``seq`` in one transaction."""
+        ...
+
+    # -- child workflows ------------------------------------------------------------------
+
+    def child_id(self, seq: int) -> uuid.UUID:
+        """The id of the child started at position ``seq`` (the same on every execution)."""
+        ...
+
+    async def start_child(self, seq: int, request: ChildRequest) -> str:
+        """Start the child of position ``seq`` (once) and checkpoint it; the checkpoint's
+        JSON text (the child's ``id``, ``workflow`` and ``version``)."""
         ...

@@ -464,6 +464,51 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX schedules_due ON {SCHEMA}.schedules (next_at) WHERE NOT paused;
     """,
+    # 9: child workflows. A child knows its parent; however a child ends (completed, failed,
+    # cancelled, reaped as dead) its outcome reaches the parent as the signal
+    # 'flow.child:<child id>' in the transaction that ends it, and wakes a waiting parent.
+    # No lost wake-up against the parent's suspension: both take the parent's child lock
+    # (a transaction advisory lock, class 0x4368696C) before they look at the other's write.
+    # Never the parent's row lock while the child's is held: a heartbeat renewing parent and
+    # child in one statement locks them in any order.
+    f"""
+    ALTER TABLE {SCHEMA}.runs ADD COLUMN parent_id uuid,
+        ADD COLUMN cancel_with_parent boolean NOT NULL DEFAULT false;
+    CREATE INDEX runs_parent ON {SCHEMA}.runs (parent_id) WHERE parent_id IS NOT NULL;
+    CREATE FUNCTION {SCHEMA}.child_finished() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id
+                       AND status IN ('pending', 'running', 'waiting')) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM pg_advisory_xact_lock(1130916204, hashtext(NEW.parent_id::text));
+        INSERT INTO {SCHEMA}.signals (run_id, name, payload)
+        VALUES (NEW.parent_id, 'flow.child:' || NEW.id::text,
+                json_build_object('status', NEW.status, 'output', NEW.output,
+                                  'error', NEW.error));
+        -- Wake a waiting parent without ever waiting for its row (this transaction holds
+        -- the child's row: waiting here closes a cycle with a heartbeat or another child).
+        -- Whoever holds a waiting parent's row mostly wakes it or takes it anyway (a claim,
+        -- a signal's SEND, another child's end, a cancel); in case it rolls back, the
+        -- workers are asked to wake the parent themselves ('wake:<id>', at commit).
+        PERFORM 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id AND status = 'waiting'
+            FOR NO KEY UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            UPDATE {SCHEMA}.runs SET wake_at = now() WHERE id = NEW.parent_id;
+        ELSIF EXISTS (SELECT 1 FROM {SCHEMA}.runs WHERE id = NEW.parent_id
+                      AND status = 'waiting') THEN
+            PERFORM pg_notify('forktex_flow_work', 'wake:' || NEW.parent_id::text);
+        END IF;
+        PERFORM pg_notify('forktex_flow_work', '');
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER runs_child_finished AFTER UPDATE OF status ON {SCHEMA}.runs
+        FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL
+                           AND NEW.status IN ('succeeded', 'failed', 'cancelled', 'dead')
+                           AND OLD.status NOT IN ('succeeded', 'failed', 'cancelled', 'dead'))
+        EXECUTE FUNCTION {SCHEMA}.child_finished();
+    """,
 ]
 
 

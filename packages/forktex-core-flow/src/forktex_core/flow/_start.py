@@ -11,6 +11,7 @@ does a ``dedup_key`` held by a live run of the workflow. A run may go through a 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from ._queues import Placement, Queue, delay_seconds, placement
 from ._registry import Registry
 from ._serde import Serializer, encode
 from ._store import Store
+from ._store_children import ChildLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,16 @@ async def _by_name(store: Store, workflow: object, version: object) -> WorkflowD
     return WorkflowDef(workflow, ver, body, None, True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A start checked and encoded, ready for its insert (with the encoded metadata)."""
+
+    wdef: WorkflowDef
+    place: Placement
+    input: str
+    delay: float | None
+
+
 async def start_run(
     store: Store,
     registry: Registry,
@@ -92,6 +104,101 @@ async def start_run(
         run_id = await start_run(store, registry, serializer, "cloud.deploy", {"name": "web"},
                                  idempotency_key=None, version=None, metadata=None)
     """
+    run_id, _ = await _start(
+        store,
+        registry,
+        serializer,
+        workflow,
+        input,
+        idempotency_key=idempotency_key,
+        version=version,
+        metadata=metadata,
+        options=options,
+        by_name=by_name,
+        insert=lambda ready, meta: store.insert_run(
+            uuid.uuid4(),
+            ready.wdef.name,
+            ready.wdef.version,
+            ready.input,
+            idempotency_key,
+            ready.wdef.timeout,
+            meta,
+            ready.place,
+            options.dedup_key,
+            ready.delay,
+            options.not_before,
+            conn,
+        ),
+    )
+    assert run_id is not None  # insert_run always names a run
+    return run_id
+
+
+async def start_child_run(
+    store: Store,
+    registry: Registry,
+    serializer: Serializer,
+    link: ChildLink,
+    workflow: object,
+    input: Any,
+    *,
+    idempotency_key: str | None,
+    version: int | None,
+    metadata: dict[str, Any] | None,
+    options: StartOptions = StartOptions(),
+) -> tuple[uuid.UUID | None, WorkflowDef]:
+    """Persist child ``link.child_id`` of ``workflow`` for the parent's execution in ``link``
+    (the same checks and hooks as :func:`start_run`); the child's id (None when the parent
+    is no longer held by that execution) and the definition started.
+
+    Example::
+
+        child_id, wdef = await start_child_run(store, registry, serializer, link,
+                                               "billing.charge", {"cents": 5},
+                                               idempotency_key=None, version=None,
+                                               metadata=None)
+    """
+    return await _start(
+        store,
+        registry,
+        serializer,
+        workflow,
+        input,
+        idempotency_key=idempotency_key,
+        version=version,
+        metadata=metadata,
+        options=options,
+        by_name=False,
+        insert=lambda ready, meta: store.children.start(
+            link,
+            ready.wdef.name,
+            ready.wdef.version,
+            ready.input,
+            idempotency_key,
+            ready.wdef.timeout,
+            meta,
+            ready.place,
+        ),
+    )
+
+
+async def _start(
+    store: Store,
+    registry: Registry,
+    serializer: Serializer,
+    workflow: object,
+    input: Any,
+    *,
+    idempotency_key: str | None,
+    version: int | None,
+    metadata: dict[str, Any] | None,
+    options: StartOptions,
+    by_name: bool,
+    insert: Callable[[_Prepared, str], Awaitable[uuid.UUID | None]],
+) -> tuple[uuid.UUID | None, WorkflowDef]:
+    """Check a start, let the hooks see it, then ``insert`` it (given the encoded metadata)
+    inside the start's span; the run's id (None when ``insert`` started nothing) and the
+    definition started."""
     try:
         wdef = registry.lookup(workflow, version)
     except UnknownWorkflow:
@@ -127,24 +234,13 @@ async def start_run(
         await hooks.start(request)
         metadata = request.metadata
     text = encode(serializer, input, f"the input of workflow {wdef.name!r}")
+    ready = _Prepared(wdef, place, text, delay)
     span = tm.start_span(wdef.name, wdef.version, place.queue)
     with tm.tracing.current(span):
         # the trace continues into the run: through this span when it records, else
         # straight from the caller's
         meta = encode(serializer, tm.carried(metadata) or {}, "run metadata")
-        run_id = await store.insert_run(
-            uuid.uuid4(),
-            wdef.name,
-            wdef.version,
-            text,
-            idempotency_key,
-            wdef.timeout,
-            meta,
-            place,
-            options.dedup_key,
-            delay,
-            not_before,
-            conn,
-        )
-        tm.started(span, str(run_id))
-    return run_id
+        run_id = await insert(ready, meta)
+        if run_id is not None:
+            tm.started(span, str(run_id))
+    return run_id, wdef

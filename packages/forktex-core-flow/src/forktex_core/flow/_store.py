@@ -38,6 +38,7 @@ from ._queues import Placement
 from ._records import FINISHED_VALUES
 from ._schema import LOCK_CLASS, LOCK_LEADER
 from ._settings import Settings
+from ._store_children import ChildStore
 from ._store_leader import LeaderStore
 from ._store_lineage import LineageStore
 from ._store_queues import QueueStore
@@ -86,6 +87,7 @@ class Store:
         self.views = ViewStore(self._connections, stale)
         self.leadership = LeaderStore()
         self.lineage = LineageStore(self._connections)
+        self.children = ChildStore(self._connections, stale)
         self.schedules = ScheduleStore(self._connections)
         self._identity: tuple[Any, ...] | None = None
 
@@ -273,9 +275,11 @@ class Store:
         return await signals.send(await self._connections.client(), run_id, name, payload)
 
     async def cancel(self, run_id: uuid.UUID) -> None:
-        """Cancel a run; :class:`RunNotFound` / :class:`RunFinished` otherwise."""
+        """Cancel a run, then its live children that follow their parent (down the tree);
+        :class:`RunNotFound` / :class:`RunFinished` otherwise."""
         pool = await self._connections.client()
         if await pool.fetchrow(sql.CANCEL, run_id) is not None:
+            await self.children.cancel_tree(run_id)
             return
         status = await pool.fetchval(sql.RUN_STATUS, run_id)
         if status is None:
@@ -448,13 +452,16 @@ class Store:
     ) -> bool:
         """Put the run aside until ``wake`` (epoch s) or one of ``signals``; False if not held.
 
-        A signal that arrived meanwhile wakes it at once (same transaction, no lost wake-up).
+        A signal that arrived meanwhile wakes it at once (same transaction, no lost wake-up;
+        waiting for children, it takes the parent's child lock first, see ``_sql.children``).
         """
         async with self._connections.workers.acquire() as conn, conn.transaction():
             if marks:
                 await self._flush_marks_on(conn, run_id, execution, marks)
             if await conn.fetchval(sql.SUSPEND, run_id, wake, execution) is None:
                 return False
+            if any(name.startswith(sql.CHILD_SIGNAL) for name in signals):
+                await conn.execute(sql.CHILD_LOCK, run_id)
             if signals and await conn.fetchval(sql.SIGNAL_PENDING, run_id, signals):
                 await conn.fetchval(sql.WAKE_NOW, run_id)
         return True

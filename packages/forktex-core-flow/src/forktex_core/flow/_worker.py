@@ -70,6 +70,7 @@ class Worker:
         self.checks = HeldChecks(store)
         self.leader = Leader(store, self.worker_id, settings)
         self._active: dict[uuid.UUID, tuple[asyncio.Task[None], RunDriver]] = {}
+        self._background: set[asyncio.Task[None]] = set()  # parents being woken
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._more = True
@@ -109,11 +110,28 @@ class Worker:
                 if entry is not None:
                     entry[1].stop()
             return
+        if payload.startswith("wake:"):
+            with contextlib.suppress(ValueError):
+                self._spawn_wake(uuid.UUID(payload[5:]))
+            return
         if payload == "queues":
             self._queued = True
         self._notes += 1
         self._more = True
         self._wake.set()
+
+    def _spawn_wake(self, run_id: uuid.UUID) -> None:
+        """Wake a waiting parent a child's end could not wake (see ``_schema`` migration 9)."""
+
+        async def wake() -> None:
+            try:
+                await self.store.children.wake(run_id)
+            except Exception as exc:  # the parent stays as it is; its own timers still run
+                log.warning("flow: waking parent run %s failed: %r", run_id, exc)
+
+        task = asyncio.get_running_loop().create_task(wake())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _on_reconnect(self) -> None:
         self._recheck = True  # a "queues" notification may have been missed
@@ -224,6 +242,7 @@ class Worker:
                     await asyncio.to_thread(self._keeper.stop)
                 except RuntimeError:  # the loop's executor is gone (interpreter exiting)
                     self._keeper.stop()
+            side.extend(self._background)  # parents still being woken: stopping drops them
             for task in side:
                 task.cancel()
             for task in side:

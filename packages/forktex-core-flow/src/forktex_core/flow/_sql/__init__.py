@@ -7,8 +7,8 @@ Only the :class:`~forktex_core.flow._store.Store` runs them, on its own connecti
 asks: :mod:`.clients` (start, read, signal, control), :mod:`.worker` (claim, heartbeat,
 lease checks), :mod:`.executions` (checkpoints, signals, completion, failure, suspension,
 hand-back), :mod:`.leader`, :mod:`.views` (the console's reads), :mod:`.lineage` (events,
-forks, continue-as-new) and :mod:`.schedules`; :mod:`.common` holds the channels and run
-columns they share.
+forks, continue-as-new), :mod:`.schedules` and :mod:`.children` (child workflows);
+:mod:`.common` holds the channels and run columns they share.
 Callers import this package (``from . import _sql as sql``) and use the names below.
 
 Fencing: every write of an execution names its execution id (``runs.execution``) and
@@ -18,6 +18,15 @@ execution (reaped, cancelled, claimed again) can never write again.
 
 from __future__ import annotations
 
+from .children import (
+    CANCEL_CHILDREN,
+    CHILD_FOUND,
+    CHILD_LOCK,
+    CHILD_SIGNAL,
+    START_CHILD,
+    WAKE_PARENT,
+    children_of,
+)
 from .clients import (
     CANCEL,
     DATABASE_IDENTITY,
@@ -126,6 +135,10 @@ from .worker import (
 __all__ = [
     "ADVANCE_SCHEDULE",
     "CANCEL",
+    "CANCEL_CHILDREN",
+    "CHILD_FOUND",
+    "CHILD_LOCK",
+    "CHILD_SIGNAL",
     "CLAIM",
     "CLAIM_QUEUED",
     "COMPLETE",
@@ -200,13 +213,16 @@ __all__ = [
     "SIGNALS_OF",
     "SIGNAL_PENDING",
     "START",
+    "START_CHILD",
     "START_TICKS",
     "SUSPEND",
     "TRY_LEAD",
     "WAKE_NOW",
+    "WAKE_PARENT",
     "WAKE_WORKERS",
     "WORKERS",
     "WORK_CHANNEL",
+    "children_of",
     "claim_args",
     "get_run",
     "list_runs",

@@ -11,7 +11,7 @@ DONE_CHANNEL = "forktex_flow_done"  # the id of a run that has finished
 
 RUN_COLUMNS = (
     "id, workflow, version, status, input::text AS input, output::text AS output, "
-    "queue, priority, partition_key, dedup_key, "
+    "queue, priority, partition_key, dedup_key, parent_id, "
     "error::text AS error, idempotency_key, worker, lease_until, recovery_attempts, wake_at, "
     "deadline, metadata::text AS metadata, created_at, updated_at, started_at, finished_at, "
     # runnable, but no live worker has this (workflow, version) registered
