@@ -225,3 +225,27 @@ async def test_continue_as_new_generations_link_to_each_other(
         forged = await flow.start("jobs.wait", 1, metadata={"forked_from": "<b>x</b>"})
         page = (await http.get(f"/runs/{forged}", headers=USER)).text
         assert "Forked from" not in page and "<b>x</b>" not in page
+
+
+async def test_parent_and_children_link_to_each_other(flow: Flow, client: Client, h: Any) -> None:
+    @flow.workflow(name="console.leaf", version=1)
+    async def leaf(ctx: FlowContext, n: int) -> int:
+        return n * 2
+
+    @flow.workflow(name="console.tree", version=1)
+    async def tree(ctx: FlowContext, n: int) -> int:
+        return sum([await ctx.run_child("console.leaf", i) for i in range(n)])
+
+    app = flow_console(flow, h.staff)
+    async with h.running(flow), client(app) as http:
+        parent = await flow.start("console.tree", 3)
+        assert await flow.result(parent, timeout=20) == 6
+        kids = [c.id for c in await flow.children(parent)]
+        assert len(kids) == 3
+        page = (await http.get(f"/runs/{parent}", headers=USER)).text
+        assert "<dt>Children (3)</dt>" in page
+        assert all(f'<a href="/runs/{kid}" rel="related">' in page for kid in kids)
+        assert "<dt>Parent</dt>" not in page
+        child = (await http.get(f"/runs/{kids[0]}", headers=USER)).text
+        assert f'<span class="parent"><a href="/runs/{parent}" rel="related">' in child
+        assert "Children (" not in child

@@ -46,6 +46,7 @@ CONTINUED_FROM = "continued_from"
 CONTINUED_INTO = "continued_into"
 GENERATION = "generation"
 SCHEDULE = "schedule"  # the schedule that started the run (with its tick, "scheduled_at")
+CHILDREN_SHOWN = 50  # a fan-out may have thousands; the first ones are listed
 FORKS_SHOWN = 20  # forks of a run linked from its page (newest first)
 
 
@@ -615,11 +616,23 @@ def _run_link(request: Request, value: Any) -> Safe | None:
 
 
 async def _relations(request: Request, settings: Settings, run: RunInfo) -> list[tuple[str, Any]]:
-    """Links to related runs: the run it was forked from, its forks (newest first), the
-    generations before and after it (continue-as-new); the schedule that started it. Parent
-    and children join here once flow records them."""
+    """Links to related runs: its parent and children (child workflows), the run it was
+    forked from, its forks (newest first), the generations before and after it
+    (continue-as-new); the schedule that started it."""
     meta = run.metadata or {}
     out: list[tuple[str, Any]] = []
+    if run.parent_id is not None:
+        parent = _run_link(request, run.parent_id)
+        out.append(("Parent", el("span", {"class": "parent"}, parent)))
+    children = await settings.flow.children(run.id)
+    if children:
+        items = [
+            el("li", None, _run_link(request, c.id), " ", c.workflow, " ", badge(c.status.value))
+            for c in children[:CHILDREN_SHOWN]
+        ]
+        if len(children) > CHILDREN_SHOWN:
+            items.append(el("li", None, f"and {len(children) - CHILDREN_SHOWN} more"))
+        out.append((f"Children ({len(children)})", el("ul", {"class": "children"}, items)))
     origin = _run_link(request, meta.get(FORKED_FROM))
     if origin is not None:
         step = meta.get(FORKED_FROM_STEP)

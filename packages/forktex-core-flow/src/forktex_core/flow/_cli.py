@@ -25,122 +25,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import json
 import logging
-import os
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ._audit import DEFAULT_MANIFEST, FAILING, audit
+from ._cli_common import (
+    APP_ENV,
+    URL_ENV,
+    CliError,
+    connect,
+    load_flow,
+    note,
+    open_flow,
+    short,
+    table,
+    when,
+)
+from ._cli_queues import cmd_queues, cmd_schedules
 from ._errors import FlowError
-from ._flow import Flow, with_database
+from ._flow import Flow
 from ._pictures import FORMATS
-from ._queues import QueueInfo
-from ._records import RunInfo
-
-APP_ENV = "FORKTEX_FLOW_APP"
-URL_ENV = "FORKTEX_FLOW_DATABASE_URL"
-
-
-class CliError(Exception):
-    """A usage or configuration problem, reported as ``forktex-flow: error: ...`` (exit 2)."""
-
-
-def load_flow(entrypoint: str) -> Flow:
-    """Import ``module:attr`` or ``file.py:attr`` and return the :class:`Flow` it names."""
-    target, sep, attr = entrypoint.rpartition(":")
-    if not sep or not target or not attr:
-        raise CliError(
-            f"ENTRYPOINT must look like 'package.module:flow' or 'path/file.py:flow', "
-            f"got {entrypoint!r}"
-        )
-    try:
-        if target.endswith(".py"):
-            path = Path(target).resolve()
-            if not path.is_file():
-                raise CliError(f"cannot import {target!r}: no such file")
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            if spec is None or spec.loader is None:
-                raise CliError(f"cannot import {target!r}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[path.stem] = module
-            spec.loader.exec_module(module)
-        else:
-            if os.getcwd() not in sys.path and "" not in sys.path:
-                sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(target)
-    except CliError:
-        raise
-    except Exception as exc:
-        raise CliError(f"cannot import {target!r}: {type(exc).__name__}: {exc}") from exc
-    obj = getattr(module, attr, None)
-    if obj is None:
-        raise CliError(f"module {target!r} has no attribute {attr!r}")
-    if not isinstance(obj, Flow):
-        raise CliError(f"{entrypoint!r} is not a forktex_core.flow.Flow (got {type(obj).__name__})")
-    return obj
-
-
-def _open(args: argparse.Namespace, *, need_app: bool = False) -> Flow:
-    app = getattr(args, "app", None) or os.environ.get(APP_ENV)
-    url = getattr(args, "database_url", None) or os.environ.get(URL_ENV)
-    flow = load_flow(app) if app else None
-    if flow is None and need_app:
-        raise CliError(f"this command needs the application: pass --app ENTRYPOINT (or {APP_ENV})")
-    if url:
-        try:
-            # the app's definitions (if any) on the given database
-            flow = Flow(database_url=url) if flow is None else with_database(flow, url)
-        except FlowError as exc:
-            raise CliError(str(exc)) from None
-    if flow is None:
-        raise CliError(
-            f"no database: pass --database-url URL or --app ENTRYPOINT (or set {URL_ENV})"
-        )
-    return flow
-
-
-async def _connect(flow: Flow) -> None:
-    # An unreachable database raises FlowUnavailable naming it (password masked), which
-    # main() prints as one line, exit status 2.
-    await flow.connect()
-
-
-# -- output ---------------------------------------------------------------------------------
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table with aligned columns."""
-    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _when(value: Any) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _note(run: RunInfo) -> str:
-    if run.waiting_for_worker:
-        return f"waiting for a worker with {run.workflow} version {run.version}"
-    if isinstance(run.error, dict):
-        return _short(f"{run.error.get('type', 'Error')}: {run.error.get('message', '')}")
-    return ""
-
 
 # -- commands -------------------------------------------------------------------------------
 
@@ -187,7 +96,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metadata_filter(pairs: list[str] | None) -> dict[str, Any] | None:
+def metadata_filter(pairs: list[str] | None) -> dict[str, Any] | None:
     if not pairs:
         return None
     out: dict[str, Any] = {}
@@ -202,7 +111,7 @@ def _metadata_filter(pairs: list[str] | None) -> dict[str, Any] | None:
     return out
 
 
-def _run_id(text: str) -> uuid.UUID:
+def run_id_arg(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError:
@@ -210,14 +119,14 @@ def _run_id(text: str) -> uuid.UUID:
 
 
 async def _runs(args: argparse.Namespace) -> int:
-    flow = _open(args)
+    flow = open_flow(args)
     try:
-        await _connect(flow)
+        await connect(flow)
         if args.runs_command == "list":
             runs = await flow.list_runs(
                 workflow=args.workflow,
                 status=args.status,
-                metadata=_metadata_filter(args.metadata),
+                metadata=metadata_filter(args.metadata),
                 limit=args.limit,
                 queue=args.queue,
             )
@@ -227,9 +136,9 @@ async def _runs(args: argparse.Namespace) -> int:
                     r.workflow,
                     r.version,
                     r.status.value,
-                    _when(r.created_at),
-                    _short(r.metadata, 40) if r.metadata else "",
-                    _note(r),
+                    when(r.created_at),
+                    short(r.metadata, 40) if r.metadata else "",
+                    note(r),
                 )
                 for r in runs
             ]
@@ -237,7 +146,7 @@ async def _runs(args: argparse.Namespace) -> int:
             print(table(headers, rows))
             print(f"\n{len(runs)} run(s)")
             return 0
-        rid = _run_id(args.run_id)
+        rid = run_id_arg(args.run_id)
         if args.runs_command == "cancel":
             await flow.cancel(rid)
             print(f"run {rid} cancelled")
@@ -254,14 +163,14 @@ async def _runs(args: argparse.Namespace) -> int:
         fields = [
             ("id", run.id),
             ("workflow", f"{run.workflow} version {run.version}"),
-            ("status", run.status.value + (f" ({_note(run)})" if _note(run) else "")),
-            ("input", _short(run.input, 100)),
-            ("output", _short(run.output, 100) if run.output is not None else ""),
-            ("error", _short(run.error, 100) if run.error is not None else ""),
-            ("metadata", _short(run.metadata, 100)),
+            ("status", run.status.value + (f" ({note(run)})" if note(run) else "")),
+            ("input", short(run.input, 100)),
+            ("output", short(run.output, 100) if run.output is not None else ""),
+            ("error", short(run.error, 100) if run.error is not None else ""),
+            ("metadata", short(run.metadata, 100)),
             ("worker", run.worker or ""),
-            ("created", _when(run.created_at)),
-            ("finished", _when(run.finished_at)),
+            ("created", when(run.created_at)),
+            ("finished", when(run.finished_at)),
         ]
         width = max(len(k) for k, _ in fields)
         for key, value in fields:
@@ -285,7 +194,7 @@ async def _runs(args: argparse.Namespace) -> int:
                 s.status,
                 s.attempt,
                 "" if s.duration is None else f"{s.duration * 1000:.1f} ms",
-                _short(s.error if s.error is not None else s.output, 50),
+                short(s.error if s.error is not None else s.output, 50),
             )
             for s in history
         ]
@@ -300,118 +209,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return asyncio.run(_runs(args))
 
 
-def _limits(info: QueueInfo) -> str:
-    q = info.queue
-    parts = [
-        f"{label}={value}"
-        for label, value in (
-            ("concurrency", q.concurrency),
-            ("worker", q.worker_concurrency),
-            ("partition", q.partition_concurrency),
-        )
-        if value is not None
-    ]
-    if q.limit is not None:
-        parts.append(f"rate={q.limit}/{q.period:g}s")
-    if q.priorities:
-        parts.append("priorities")
-    return " ".join(parts) or "unlimited"
-
-
-async def _queues(args: argparse.Namespace) -> int:
-    flow = _open(args)
-    try:
-        await _connect(flow)
-        infos = await flow.queues(args.name)
-        rows = [
-            (
-                i.name,
-                _limits(i),
-                i.depth,
-                i.delayed,
-                i.active,
-                i.running,
-                "" if i.window_starts is None else f"{i.window_starts}/{i.queue.limit}",
-                _short(i.partitions, 40) if i.partitions else "",
-            )
-            for i in infos
-        ]
-        headers = (
-            "QUEUE",
-            "LIMITS",
-            "DEPTH",
-            "DELAYED",
-            "ACTIVE",
-            "RUNNING",
-            "WINDOW",
-            "PARTITIONS",
-        )
-        print(table(headers, rows))
-        print(f"\n{len(infos)} queue(s)")
-        return 0
-    finally:
-        await flow.close()
-
-
-def cmd_queues(args: argparse.Namespace) -> int:
-    return asyncio.run(_queues(args))
-
-
-async def _schedules(args: argparse.Namespace) -> int:
-    flow = _open(args)
-    try:
-        await _connect(flow)
-        if args.schedules_command == "list":
-            schedules = await flow.schedules()
-            rows = [
-                (
-                    s.name,
-                    s.workflow if s.version is None else f"{s.workflow}:{s.version}",
-                    s.cron,
-                    s.tz,
-                    s.catch_up if s.catch_up != "all" else f"all<={s.max_catch_up}",
-                    _when(s.next_tick.astimezone(ZoneInfo(s.tz))),
-                    "" if s.last_tick is None else _when(s.last_tick.astimezone(ZoneInfo(s.tz))),
-                    "paused" if s.paused else "active",
-                    "code" if s.declared else "runtime",
-                )
-                for s in schedules
-            ]
-            headers = (
-                "NAME",
-                "WORKFLOW",
-                "CRON",
-                "TZ",
-                "CATCH-UP",
-                "NEXT TICK",
-                "LAST TICK",
-                "STATE",
-                "FROM",
-            )
-            print(table(headers, rows))
-            print(f"\n{len(schedules)} schedule(s)")
-            return 0
-        if args.schedules_command == "pause":
-            await flow.pause_schedule(args.name)
-            print(f"schedule {args.name} paused")
-        elif args.schedules_command == "resume":
-            await flow.resume_schedule(args.name)
-            info = await flow.get_schedule(args.name)
-            print(f"schedule {args.name} resumed; next tick {info.next_tick.isoformat()}")
-        else:
-            run_id = await flow.trigger_schedule(args.name)
-            print(f"run {run_id} started by schedule {args.name}")
-        return 0
-    finally:
-        await flow.close()
-
-
-def cmd_schedules(args: argparse.Namespace) -> int:
-    return asyncio.run(_schedules(args))
-
-
 async def _graph(args: argparse.Namespace) -> int:
-    flow = _open(args, need_app=True)
+    flow = open_flow(args, need_app=True)
     try:
         if args.graph_command == "list":
             rows = [(n, ", ".join(map(str, v))) for n, v in flow.graphs.items()]
@@ -421,8 +220,8 @@ async def _graph(args: argparse.Namespace) -> int:
         if args.run is None:
             text = graph.to_dot() if args.format == "dot" else graph.to_mermaid()
         else:
-            await _connect(flow)
-            text = await flow.picture(_run_id(args.run), format=args.format)
+            await connect(flow)
+            text = await flow.picture(run_id_arg(args.run), format=args.format)
         if args.output:
             await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
             print(f"wrote {args.output}")
@@ -452,7 +251,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise
     if args.entrypoint is not None:
         args.app = args.entrypoint
-    flow = _open(args)
+    flow = open_flow(args)
     try:
         serve_console(
             flow,
