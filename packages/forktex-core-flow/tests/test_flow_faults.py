@@ -499,8 +499,9 @@ async def test_worker_gives_up_after_max_outage_with_flow_unavailable(
     worker = asyncio.ensure_future(flow.run_worker(concurrency=2))
     try:
         await flow.wait_worker_started()
-        await asyncio.to_thread(pg.shutdown)
+        # the outage starts when the shutdown does (the worker may see it before it returns)
         started = time.monotonic()
+        await asyncio.to_thread(pg.shutdown)
         error, _ = await _fails(worker)
         took = time.monotonic() - started
         print(f"worker gave up {took:.2f} s into the outage (max_outage 3 s)")
