@@ -419,3 +419,48 @@ async def test_a_parent_is_woken_even_if_its_row_was_locked_when_the_child_ended
         finally:
             await conn.close()
         assert await flow.result(run_id, timeout=30) == "through"
+
+
+async def test_a_fork_after_a_child_start_gets_the_childs_outcome_or_is_refused(
+    make_flow: Callable[..., Flow], h: Any
+) -> None:
+    """A fork copies a child's start but the child reports to the original parent: a fork
+    that awaits a finished child gets its outcome; one that would await a live child forever
+    is refused, naming it."""
+    flow = make_flow()
+    _double(flow)
+
+    @flow.workflow(name="child.gate", version=1)
+    async def gate(ctx: FlowContext, n: int) -> int:
+        await ctx.wait_for_signal("open")
+        return n
+
+    @flow.workflow(name="parent.forked", version=1)
+    async def parent(ctx: FlowContext, n: int) -> Any:
+        handle = await ctx.start_child("child.double", n)
+        return await handle.result()
+
+    @flow.workflow(name="parent.leaves", version=1)
+    async def leaves(ctx: FlowContext, n: int) -> str:
+        handle = await ctx.start_child("child.gate", n, cancel_with_parent=False)
+        if ctx.run_id is not None and n > 0:
+            return str(handle.run_id)  # never awaited here
+        return str(await handle.result())
+
+    async with h.running(flow):
+        source = await flow.start("parent.forked", 4)
+        assert await flow.result(source, timeout=30) == {"n": 8}
+        fork = await flow.fork(source, from_step=1)  # after the start, before the result
+        assert await flow.result(fork, timeout=30) == {"n": 8}
+        assert len(await flow.children(source)) == 1  # the fork started no second child
+        assert await flow.children(fork) == []
+
+        left = await flow.start("parent.leaves", 1)
+        child = await flow.result(left, timeout=30)
+        with pytest.raises(InvalidArgument, match=f"child {child} at position 0.*still"):
+            await flow.fork(left, from_step=1)
+        assert await flow.fork(left, from_step=0)  # the fork starts a child of its own
+        await flow.send_signal(child, "open")
+        assert await flow.result(child, timeout=30) == 1
+        later = await flow.fork(left, from_step=1, version=None)
+        assert await flow.result(later, timeout=30) == child  # same path: not awaited

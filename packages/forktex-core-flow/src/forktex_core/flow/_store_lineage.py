@@ -76,6 +76,18 @@ class LineageStore:
                 row["partition_key"],
             )
             await conn.execute(sql.FORK_STEPS, new_id, source, from_step)
+            live = await conn.fetch(sql.FORK_LIVE_CHILDREN, new_id, sql.CHILD_SIGNAL)
+            if live:
+                first = live[0]
+                raise InvalidArgument(
+                    f"run {source} started child {first['id']} at position {first['seq']}, "
+                    f"which is still {first['status']} and whose result is not recorded "
+                    f"before from_step {from_step}: a fork would wait for it forever (its "
+                    f"outcome goes to run {source}); fork from position {first['seq']} or "
+                    "earlier, or once the child has ended"
+                )
+            # the outcome of each finished child the fork will await (as its original heard)
+            await conn.execute(sql.FORK_CHILD_OUTCOMES, new_id, sql.CHILD_SIGNAL)
 
     async def continue_as_new(
         self,

@@ -49,6 +49,29 @@ FROM {SCHEMA}.steps
 WHERE run_id = $2 AND seq < $3 AND status IN ('completed', 'failed')
 """
 
+# The children the fork's copied log started and has not awaited yet: their outcome goes to
+# the original parent (the trigger of migration 9), never to the fork. Those still live
+# (refused: the fork would wait forever), and those finished, whose outcome the fork gets
+# as the signal the trigger sent the original ($2: the signal's name prefix).
+_COPIED_CHILDREN = f"""
+FROM {SCHEMA}.steps s
+JOIN {SCHEMA}.runs c ON c.id = (s.output::jsonb ->> 'id')::uuid
+WHERE s.run_id = $1 AND s.kind = 'child' AND s.status = 'completed'
+  AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.steps r
+                  WHERE r.run_id = $1 AND r.name = 'signal:' || $2 || c.id::text)
+"""
+FORK_LIVE_CHILDREN = f"""
+SELECT s.seq, c.id, c.status {_COPIED_CHILDREN}
+  AND c.status NOT IN ('succeeded', 'failed', 'cancelled', 'dead')
+ORDER BY s.seq
+"""
+FORK_CHILD_OUTCOMES = f"""
+INSERT INTO {SCHEMA}.signals (run_id, name, payload)
+SELECT $1, $2 || c.id::text,
+       json_build_object('status', c.status, 'output', c.output, 'error', c.error)
+{_COPIED_CHILDREN}
+"""
+
 # -- continue-as-new: the run keeps its id and unconsumed signals; its log so far becomes a
 # finished run of its own (the archived generation), pruned by retention like any other --------
 
