@@ -55,6 +55,13 @@ async def running(flow: Flow, concurrency: int = 8) -> AsyncIterator[asyncio.Tas
         await asyncio.wait_for(task, 20)
 
 
+def user_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A run's metadata without the trace context flow stores under ``"forktex.trace"``
+    whenever a tracer provider is installed - process-wide, by any earlier test that used
+    the SDK - so an equality check does not depend on which tests ran before."""
+    return {k: v for k, v in metadata.items() if k != "forktex.trace"}
+
+
 async def wait_until(cond: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> None:  # noqa: ASYNC109
     """Poll an (async or sync) condition until true; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()

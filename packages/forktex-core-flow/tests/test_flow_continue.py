@@ -10,6 +10,8 @@ from typing import Any
 
 from forktex_core.flow import Flow, FlowContext, RunStatus
 
+from .conftest import user_metadata
+
 
 async def test_entity_continues_as_new_keeping_id_and_pending_signals(
     make_flow: Callable[..., Flow], h: Any
@@ -35,8 +37,16 @@ async def test_entity_continues_as_new_keeping_id_and_pending_signals(
     archives = await flow.list_runs(metadata={"continued_into": str(run_id)})
     assert len(archives) == 1
     archive = archives[0]
-    assert info.metadata == {"org": "o1", "generation": 1, "continued_from": str(archive.id)}
-    assert archive.metadata == {"org": "o1", "generation": 0, "continued_into": str(run_id)}
+    assert user_metadata(info.metadata) == {
+        "org": "o1",
+        "generation": 1,
+        "continued_from": str(archive.id),
+    }
+    assert user_metadata(archive.metadata) == {
+        "org": "o1",
+        "generation": 0,
+        "continued_into": str(run_id),
+    }
     assert (archive.status, archive.input, archive.output) == (
         RunStatus.SUCCEEDED,
         {"total": 0},

@@ -30,6 +30,8 @@ from forktex_core.flow import (
     StepFailed,
 )
 
+from .conftest import user_metadata
+
 
 async def _status(flow: Flow, run_id: Any, status: str) -> bool:
     return (await flow.get_run(run_id)).status == status
@@ -231,7 +233,7 @@ async def test_introspection_and_listing(make_flow: Any, h: Any) -> None:
             await flow.result(id_b, timeout=20)
     info = await flow.get_run(ids_a[0])
     assert info.status is RunStatus.SUCCEEDED and info.output == 0
-    assert info.metadata == {"tenant": "t1"} and info.started_at and info.finished_at
+    assert user_metadata(info.metadata) == {"tenant": "t1"} and info.started_at and info.finished_at
     assert info.worker is None and info.version == 1
     assert [r.id for r in await flow.list_runs(workflow="a")] == ids_a[::-1]
     page1 = await flow.list_runs(limit=4)

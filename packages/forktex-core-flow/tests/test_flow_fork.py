@@ -24,6 +24,8 @@ from forktex_core.flow import (
     UnknownWorkflow,
 )
 
+from .conftest import user_metadata
+
 NOBODY = uuid.UUID("00000000-0000-4000-8000-000000000003")
 
 
@@ -76,7 +78,11 @@ async def test_fork_of_a_failed_run_on_the_fixed_version_succeeds(
     assert calls == ["fetch", "parse", "parse_amount"]
     info = await flow.get_run(fork)
     assert (info.workflow, info.version, info.input) == ("fork.invoice", 2, {"id": 7})
-    assert info.metadata == {"org": "o1", "forked_from": str(failed), "forked_from_step": 2}
+    assert user_metadata(info.metadata) == {
+        "org": "o1",
+        "forked_from": str(failed),
+        "forked_from_step": 2,
+    }
     assert [r.id for r in await flow.list_runs(metadata={"forked_from": str(failed)})] == [fork]
     steps = [(s.seq, s.name.rsplit(".", 1)[-1], s.status) for s in await flow.history(fork)]
     assert steps == [
@@ -106,7 +112,7 @@ async def test_fork_from_zero_or_the_end_and_on_the_same_version(
         again = await flow.fork(whole, from_step=1)  # a fork of a fork
         assert await flow.result(again, timeout=30) == {"id": 1, "amount": 42}
     assert (await flow.get_run(whole)).version == 2
-    assert (await flow.get_run(again)).metadata == {
+    assert user_metadata((await flow.get_run(again)).metadata) == {
         "forked_from": str(whole),
         "forked_from_step": 1,
     }

@@ -26,6 +26,8 @@ from forktex_core.flow import (
 )
 from forktex_core.flow._records import RunInfo
 
+from .conftest import user_metadata
+
 current_org: contextvars.ContextVar[str | None] = contextvars.ContextVar("org", default=None)
 
 
@@ -100,7 +102,10 @@ async def test_org_metadata_authorisation_and_observers(
         a2 = await flow.start("hooks.wf", input="al")
         current_org.set("org-b")
         b1 = await flow.start("hooks.wf", input="bob")
-        assert (await flow.get_run(a1)).metadata == {"source": "api", "org_id": "org-a"}
+        assert user_metadata((await flow.get_run(a1)).metadata) == {
+            "source": "api",
+            "org_id": "org-a",
+        }
 
         mine = await flow.list_runs(metadata={"org_id": "org-a"})
         assert {r.id for r in mine} == {a1, a2}
