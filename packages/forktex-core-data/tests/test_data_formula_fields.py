@@ -60,7 +60,10 @@ BAD_FORMULAS = [
     ([Field("a", "text"), Field("g", "decimal", formula="{a} * 2")], "'\\*' takes numbers"),
     ([Field("a", "text"), Field("g", "decimal", formula="concat({a})")], "gives a text"),
     ([Field("a", "integer"), Field("g", "integer", formula="{a} > 1")], "gives a boolean"),
-    ([Field("a", "integer"), Field("g", "date", formula="{a} + 1")], "needs a formula giving a date"),
+    (
+        [Field("a", "integer"), Field("g", "date", formula="{a} + 1")],
+        "needs a formula giving a date",
+    ),
     ([Field("g", "decimal", formula="{g} + 1")], "depends on itself \\('g' -> 'g'\\)"),
     (
         [Field("a", "integer", formula="{b} + 1"), Field("b", "integer", formula="{a} + 1")],
@@ -275,7 +278,10 @@ async def test_set_formula_refuses_bad_changes_and_leaves_rows_alone(
 ) -> None:
     items = await Register.create("items", tenant_id=tenant, fields=FIELDS)
     await items.insert_many([{"code": "a", "net": "1.5", "qty": 1}])
-    with pytest.raises(InvalidDefinition, match="'net' of register 'items' has no formula; formula fields: 'gross', 'total'"):
+    with pytest.raises(
+        InvalidDefinition,
+        match="'net' of register 'items' has no formula; formula fields: 'gross', 'total'",
+    ):
         await items.set_formula("net", "1")
     with pytest.raises(InvalidDefinition, match="depends on itself"):
         await items.set_formula("gross", "{total} + 1")
@@ -295,9 +301,7 @@ async def test_set_formula_refuses_bad_changes_and_leaves_rows_alone(
     assert items2.field("b").formula == "round({a}, 0)"
 
 
-async def test_fields_a_formula_reads_are_protected(
-    engine: AsyncEngine, tenant: uuid.UUID
-) -> None:
+async def test_fields_a_formula_reads_are_protected(engine: AsyncEngine, tenant: uuid.UUID) -> None:
     items = await Register.create("items", tenant_id=tenant, fields=FIELDS)
     await items.insert({"code": "a", "net": "10", "qty": 2})
     reads = "the formula of field\\(s\\) 'gross' reads it"
