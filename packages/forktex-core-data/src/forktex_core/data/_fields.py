@@ -183,7 +183,8 @@ class Field:
     target register's name) for ``reference``, with ``many=True`` for many-to-many.
     ``default`` fills the field on insert when it is omitted (and back-fills existing rows
     when the field is added). ``unique`` is enforced by a Postgres unique index;
-    ``indexed`` builds an expression index the query layer uses.
+    ``indexed`` builds an expression index the query layer uses. ``formula`` makes a
+    stored formula field (see :class:`Formula` for the language).
 
     Example::
 
@@ -191,6 +192,7 @@ class Field:
               required=True, indexed=True)
         Field("customer", "reference", target="customers")
         Field("tags", "multi_select", choices=("vip", "late"))
+        Field("gross", "decimal", formula="round({net} * 1.19, 2)", indexed=True)
     """
 
     name: str

@@ -676,11 +676,14 @@ class Register:
 
     async def add_field(self, field: Field) -> Register:
         """Add a field. Existing rows get its ``default`` (a required field needs one when
-        the register has rows). Unique / indexed fields get their constraint / index.
+        the register has rows), their number (autonumber) or its formula's value (a row
+        whose value the field cannot hold fails the change, naming the row). Unique /
+        indexed fields get their constraint / index.
 
         Example::
 
             await invoices.add_field(Field("paid_on", "date"))
+            await invoices.add_field(Field("gross", "decimal", formula="{net} * 1.19"))
         """
         await _evolve.add_field(self._handle(), field)
         return self
