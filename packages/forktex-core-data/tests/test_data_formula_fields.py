@@ -264,7 +264,7 @@ async def test_a_recompute_failing_in_a_later_chunk_changes_nothing(
     fields = [Field("n", "integer"), Field("mail", "email", formula="concat('u', {n}, '@x.io')")]
     users = await Register.create("users", tenant_id=tenant, fields=fields)
     await users.insert_many([{"n": i} for i in range(2500)])  # three chunks of 1,000
-    with pytest.raises(InvalidDefinition, match="row .*: .*gives a value the field cannot hold"):
+    with pytest.raises(InvalidDefinition, match=r"row .*: .*gives a value the field cannot hold"):
         await users.set_formula("mail", "if({n} < 2400, concat('v', {n}, '@x.io'), 'no mail')")
     assert await RowQuery(users).where(mail__starts_with="v").count() == 0
     assert await RowQuery(users).where(mail="u0@x.io").count() == 1
