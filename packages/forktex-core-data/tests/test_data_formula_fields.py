@@ -331,6 +331,19 @@ async def test_fields_a_formula_reads_are_protected(engine: AsyncEngine, tenant:
     assert [f.name for f in items.fields] == ["no", "sku", "qty"]
 
 
+async def test_a_handle_loaded_before_a_formula_change_writes_the_new_formula(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    fields = [Field("n", "integer"), Field("f", "integer", formula="{n} * 2")]
+    admin = await Register.create("items", tenant_id=tenant, fields=fields)
+    writer = await Register.load("items", tenant_id=tenant)  # its definition is cached
+    await admin.set_formula("f", "{n} * 10")
+    assert writer.field("f").formula == "{n} * 2"  # stale, until its next write
+    assert (await writer.insert({"n": 3}))["f"] == 30
+    assert await RowQuery(writer).where(n=3).update({"n": 4}) == 1
+    assert [r["f"] for r in await RowQuery(writer).all()] == [40]
+
+
 async def test_tenants_keep_their_own_formulas(engine: AsyncEngine) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     ra = await Register.create(
