@@ -254,7 +254,7 @@ async def rename_field(register: Handle, old: str, new: str) -> None:
         if d.field(new) is not None:
             raise InvalidDefinition(f"register {d.name!r} already has a field {new!r}")
         if "{" in new or "}" in new:
-            check_unread(d, f, f"rename to {new!r} (a formula cannot name it) the")
+            check_unread(d, f, "rename", f" to {new!r} (a formula cannot write {{ or }})")
         await conn.execute(
             text("UPDATE forktex_data.fields SET name = :new WHERE id = :id"),
             {"new": new, "id": d.field_ids[f.key]},

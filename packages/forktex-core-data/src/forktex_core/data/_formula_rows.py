@@ -69,13 +69,13 @@ async def recompute_formulas(conn: AsyncConnection, d: Definition) -> int:
         last = ids[-1]
 
 
-def check_unread(d: Definition, f: Field, change: str) -> None:
+def check_unread(d: Definition, f: Field, change: str, why: str = "") -> None:
     """InvalidDefinition naming the formula fields that read ``f`` (``change`` would
     break their formulas); returns when none does."""
     readers = d.formulas.dependents(f.name)
     if readers:
         raise InvalidDefinition(
-            f"cannot {change} field {f.name!r} of register {d.name!r}: the formula of "
+            f"cannot {change} field {f.name!r} of register {d.name!r}{why}: the formula of "
             f"field(s) {', '.join(map(repr, readers))} reads it; change those formulas "
             "(set_formula) or remove those fields first"
         )
