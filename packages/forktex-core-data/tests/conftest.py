@@ -5,15 +5,19 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from forktex_core.data import Register, RowQuery
+from forktex_core.data._compile import select_sql
 from forktex_core.db import close_engine, init_engine
 
 # Hypothesis caches (its character tables, source constants) go to a directory of this test
@@ -48,3 +52,28 @@ async def engine(data_db: Any) -> AsyncIterator[AsyncEngine]:
 def tenant() -> uuid.UUID:
     """A tenant id of this test's own."""
     return uuid.uuid4()
+
+
+PlanNodes = Callable[[Register, RowQuery], Awaitable[list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def plan_nodes(engine: AsyncEngine) -> PlanNodes:
+    """``await plan_nodes(register, query)``: every node of the ``EXPLAIN ANALYZE`` tree of
+    one scroll page of ``query`` (``Node Type``, ``Index Name``, ``Plan Rows``, ...)."""
+
+    async def explain(reg: Register, query: RowQuery) -> list[dict[str, Any]]:
+        plan = await query.plan()
+        sql = select_sql(plan, reg.id, reg.tenant_id, limit=51, offset=0, after=None)
+        async with engine.connect() as conn:
+            raw = (
+                await conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.text), sql.params)
+            ).scalar_one()
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+        return _nodes(dict(doc[0]["Plan"]))
+
+    return explain
+
+
+def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", ()) for n in _nodes(child))]

@@ -8,7 +8,6 @@ register: see tools/bench/data_scale.py.)"""
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,25 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from forktex_core.data import Field, Register, RowQuery
-from forktex_core.data._compile import select_sql
 
 ROWS, CUSTOMERS = 12_000, 1_200  # ten orders per customer
-
-
-async def _explain(engine: AsyncEngine, reg: Register, query: RowQuery) -> dict[str, Any]:
-    """The ``EXPLAIN ANALYZE`` tree of one scroll page of ``query``."""
-    plan = await query.plan()
-    sql = select_sql(plan, reg.id, reg.tenant_id, limit=51, offset=0, after=None)
-    async with engine.connect() as conn:
-        raw = (
-            await conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.text), sql.params)
-        ).scalar_one()
-    doc = json.loads(raw) if isinstance(raw, str) else raw
-    return dict(doc[0]["Plan"])
-
-
-def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node, *(n for child in node.get("Plans", ()) for n in _nodes(child))]
 
 
 @pytest.fixture
@@ -75,7 +57,9 @@ async def orders(engine: AsyncEngine, tenant: uuid.UUID) -> Register:
 
 
 async def test_filters_are_estimated_and_planned_by_their_selectivity(
-    engine: AsyncEngine, orders: Register
+    engine: AsyncEngine,
+    orders: Register,
+    plan_nodes: Any,
 ) -> None:
     customer = (await RowQuery(orders).first())["customer"]  # type: ignore[index]
     sort_index = f"fdx_{orders.id.hex}_{orders.field('placed_at').key}"
@@ -86,8 +70,7 @@ async def test_filters_are_estimated_and_planned_by_their_selectivity(
             RowQuery(orders).where(amount__between=[100_000, 100_999]).order_by("-placed_at"),
         ),
     ]:
-        tree = await _explain(engine, orders, query)
-        nodes = _nodes(tree)
+        nodes = await plan_nodes(orders, query)
         own_index = f"fdx_{orders.id.hex}_{orders.field(field).key}"
         scans = [n for n in nodes if n.get("Index Name") == own_index]
         assert scans, f"{field}: the filter's index is not used: {nodes}"
@@ -97,10 +80,7 @@ async def test_filters_are_estimated_and_planned_by_their_selectivity(
         # Without statistics Postgres guesses 0.5% of the rows (60 here) whatever the value.
         assert actual / 3 <= estimated <= max(actual, 1) * 3, (field, estimated, actual)
     # an unselective filter walks the index of the sort field instead: no sort at all
-    tree = await _explain(
-        engine, orders, RowQuery(orders).where(status="paid").order_by("-placed_at")
-    )
-    nodes = _nodes(tree)
+    nodes = await plan_nodes(orders, RowQuery(orders).where(status="paid").order_by("-placed_at"))
     assert any(
         n.get("Index Name") == sort_index and n["Node Type"] == "Index Scan" for n in nodes
     ), nodes

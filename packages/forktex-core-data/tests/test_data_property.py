@@ -37,7 +37,11 @@ FIELDS = [
     Field("day", "date", indexed=True),
     Field("status", "single_select", choices=("draft", "sent", "paid")),
     Field("tags", "multi_select", choices=("x", "y", "z")),
+    # stored formula fields: filtered, sorted and faceted like the fields they are computed from
+    Field("total", "decimal", formula="{price} * {n}", indexed=True),
+    Field("shout", "text", formula="upper({name})"),
 ]
+FORMULAS = ("total", "shout")
 TEXTS = ["", "a", "ab", "b", "ba", "A", "a_b", "a%", "é", "É", "ab c"]
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     "name": st.sampled_from(TEXTS),
@@ -47,6 +51,8 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "day": st.dates(date(2026, 1, 1), date(2026, 1, 20)),
     "status": st.sampled_from(["draft", "sent", "paid"]),
     "tags": st.lists(st.sampled_from(["x", "y", "z"]), min_size=1, max_size=2),
+    "total": st.sampled_from([Decimal("0"), Decimal("3"), Decimal("-4.5"), Decimal("30")]),
+    "shout": st.sampled_from([t.upper() for t in TEXTS]),
 }
 
 
@@ -137,7 +143,9 @@ searches = (
 
 orders = st.lists(
     st.tuples(
-        st.sampled_from(["name", "n", "price", "ok", "day", "status", "id", "archived_at"]),
+        st.sampled_from(
+            ["name", "n", "price", "ok", "day", "status", "id", "archived_at", *FORMULAS]
+        ),
         st.booleans(),
     ),
     max_size=3,
@@ -171,9 +179,15 @@ def world(data_db: Any) -> Iterator[World]:
         w.mem = MemoryRegister(
             "prop",
             FIELDS,
-            rows=[{"id": r.id, "archived_at": r.archived_at, **r.values} for r in inserted],
+            rows=[
+                {"id": r.id, "archived_at": r.archived_at}
+                | {k: v for k, v in r.values.items() if k not in FORMULAS}  # computed there too
+                for r in inserted
+            ],
         )
         await w.mem.archive_rows(await RowQuery(w.mem).where(id=inserted[0].id).plan(), True)
+        computed = {r.id: dict(r.values) for r in await RowQuery(w.mem).with_archived().all()}
+        assert computed == {r.id: dict(r.values) for r in inserted}  # formulas agree
 
     w.run(setup())
     yield w
@@ -205,7 +219,7 @@ async def _walk(query: RowQuery, size: int) -> list[uuid.UUID]:
     order=orders,
     size=st.integers(1, 9),
     archived=st.sampled_from(["active", "archived", "all"]),
-    facet=st.sampled_from(["name", "n", "ok", "status", "tags", "day"]),
+    facet=st.sampled_from(["name", "n", "ok", "status", "tags", "day", *FORMULAS]),
     search=st.one_of(st.none(), searches),
 )
 @example(filters=[], order=[("id", False), ("name", False)], size=1, archived="active",

@@ -16,7 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._fields import Field, decoder, encoder, from_json
+from ._fields import Field, decoder, dumps, encoder, from_json
+from ._formulas import FormulaFields
 from ._plan import RegisterInfo
 from ._search import PLAIN, SearchConfig, search_columns
 
@@ -48,6 +49,11 @@ class Definition:
         return tuple((f.name, f.key, encoder(f)) for f in self.fields)
 
     @functools.cached_property
+    def formulas(self) -> FormulaFields:
+        """The register's formula fields, computed before each row is stored."""
+        return FormulaFields(self.fields, self.name)
+
+    @functools.cached_property
     def search_columns(self) -> tuple[tuple[str, str, bool], ...]:
         """The fields whose values are search text (see :func:`._search.search_columns`)."""
         return search_columns(self.fields)
@@ -74,6 +80,17 @@ class Definition:
             if f.key == key:
                 return f
         return None
+
+
+def stored_options(f: Field) -> str:
+    """The ``options`` JSON of a field as stored in ``forktex_data.fields`` (what
+    :func:`load_definition` reads back)."""
+    options: dict[str, Any] = {"choices": list(f.choices), "many": f.many, "label": f.label}
+    if f.autonumber:
+        options["autonumber"] = True
+    if f.formula is not None:
+        options["formula"] = f.formula
+    return dumps(options)
 
 
 def _load_json(raw: Any) -> Any:
@@ -139,6 +156,7 @@ async def load_definition(
             many=bare.many,
             label=options.get("label"),
             autonumber=bool(options.get("autonumber")),
+            formula=options.get("formula"),
         ).with_key(row.key)
         fields.append(f)
         field_ids[f.key] = row.id

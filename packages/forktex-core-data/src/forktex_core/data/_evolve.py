@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -22,7 +22,7 @@ from forktex_core.db import uuid7
 
 from ._compile import register_literal
 from ._convert import Conversion, convert
-from ._definition import Definition, load_definition, pg_error
+from ._definition import Definition, load_definition, pg_error, stored_options
 from ._errors import (
     ConversionFailed,
     InvalidDefinition,
@@ -39,6 +39,7 @@ from ._fields import (
     dumps,
     to_json,
 )
+from ._formula_rows import change_formula, check_unread, recompute_formulas, rename_readers
 from ._index import analyze, create_index, discard_index, drop_index, register_index_keys
 from ._limits import MAX_UNIQUE_BYTES
 from ._results import TypeChange
@@ -89,13 +90,6 @@ def _require(d: Definition, name: Any) -> Field:
             f"{', '.join(repr(x.name) for x in d.fields) or '(none)'}"
         )
     return f
-
-
-def _options(f: Field) -> str:
-    options: dict[str, Any] = {"choices": list(f.choices), "many": f.many, "label": f.label}
-    if f.autonumber:
-        options["autonumber"] = True
-    return dumps(options)
 
 
 async def _next_key(conn: AsyncConnection) -> str:
@@ -154,7 +148,7 @@ async def insert_field(
                 "uniq": keyed.unique,
                 "idx": keyed.indexed,
                 "dflt": None if keyed.default is None else dumps(to_json(keyed, keyed.default)),
-                "opts": _options(keyed),
+                "opts": stored_options(keyed),
                 "target": target,
             },
         )
@@ -210,9 +204,13 @@ async def add_field(register: Handle, field: Field) -> None:
                     f"required field {field.name!r} needs a default: register {d.name!r} "
                     f"has {count} row(s) that would have no value"
                 )
+        if field.formula is not None:  # checked against the fields before it is stored
+            _ = replace(d, fields=(*d.fields, field)).formulas
         keyed = await insert_field(conn, d.id, d.tenant_id, d.name, field)
         if keyed.autonumber:
             await number_existing(conn, d, keyed)
+        if keyed.formula is not None:
+            await recompute_formulas(conn, replace(d, fields=(*d.fields, keyed)))
         if keyed.default is not None:
             await conn.execute(
                 text(
@@ -255,10 +253,13 @@ async def rename_field(register: Handle, old: str, new: str) -> None:
         Field(new, "text")  # validates the new name (length, characters, reserved names)
         if d.field(new) is not None:
             raise InvalidDefinition(f"register {d.name!r} already has a field {new!r}")
+        if "{" in new or "}" in new:
+            check_unread(d, f, "rename", f" to {new!r} (a formula cannot write {{ or }})")
         await conn.execute(
             text("UPDATE forktex_data.fields SET name = :new WHERE id = :id"),
             {"new": new, "id": d.field_ids[f.key]},
         )
+        await rename_readers(conn, d, old, new)
         if d.date_field == old:
             await conn.execute(
                 text("UPDATE forktex_data.registers SET date_field = :new WHERE id = :id"),
@@ -269,6 +270,7 @@ async def rename_field(register: Handle, old: str, new: str) -> None:
 async def remove_field(register: Handle, name: str) -> None:
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
+        check_unread(d, f, "remove")
         await _delete_links(conn, d, d.field_ids[f.key])
         await conn.execute(
             text("DELETE FROM forktex_data.uniques WHERE field_id = :id"),
@@ -358,7 +360,7 @@ async def change_type(
             {
                 "type": new.kind.value,
                 "key": new_key,
-                "opts": _options(new),
+                "opts": stored_options(new),
                 "dflt": None if new.default is None else dumps(to_json(new, new.default)),
                 "ref": new.kind is FieldType.REFERENCE,
                 "id": field_id,
@@ -412,6 +414,12 @@ async def _convert_all(
 ) -> Conversion:
     """Convert every stored value of field ``name`` (nothing is written)."""
     old = _require(d, name)
+    check_unread(d, old, "change the type of")
+    if old.formula is not None:
+        raise InvalidDefinition(
+            f"field {name!r} of register {d.name!r} is computed by its formula; to change "
+            "its type, remove it and add a formula field of the new type"
+        )
     new = Field(
         old.name, new_type, required=old.required, unique=old.unique, indexed=old.indexed,
         choices=choices, target=target, many=many, label=old.label,
@@ -520,6 +528,8 @@ async def set_unique(register: Handle, name: str, unique: bool) -> None:
         raise InvalidDefinition(f"unique must be True or False, got {show(unique)}")
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
+        if f.formula is not None:
+            replace(f, unique=unique)  # InvalidDefinition: a formula field is never unique
         if unique and not f.uniqueable:
             raise InvalidDefinition(
                 f"field {name!r} ({f.kind.value}) cannot be unique; unique works for text, "
@@ -567,6 +577,8 @@ async def set_required(register: Handle, name: str, required: bool) -> None:
         raise InvalidDefinition(f"required must be True or False, got {show(required)}")
     async with _evolving(register) as (conn, d):
         f = _require(d, name)
+        if f.formula is not None:
+            replace(f, required=required)  # InvalidDefinition: never required
         if required:
             missing = (
                 await conn.execute(
@@ -586,6 +598,11 @@ async def set_required(register: Handle, name: str, required: bool) -> None:
             text("UPDATE forktex_data.fields SET required = :v WHERE id = :id"),
             {"v": required, "id": d.field_ids[f.key]},
         )
+
+
+async def set_formula(register: Handle, name: str, source: str) -> int:
+    async with _evolving(register) as (conn, d):
+        return await change_formula(conn, d, _require(d, name), source)
 
 
 async def set_search(register: Handle, config: SearchConfig) -> None:

@@ -62,6 +62,11 @@ STRINGS = TEXTLIKE | {FieldType.SINGLE_SELECT}
 NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
 TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
 SELECTS = frozenset({FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT})
+FORMULA_TYPES = (
+    FieldType.INTEGER, FieldType.DECIMAL, FieldType.TEXT, FieldType.EMAIL, FieldType.URL,
+    FieldType.BOOLEAN, FieldType.DATE, FieldType.DATETIME,
+)  # fmt: skip
+"""The types a stored formula field can have (what a formula's result converts to)."""
 
 _ORDERED = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in", "between", "is_null"})
 TEXT_OPS = frozenset({"contains", "icontains", "not_contains", "not_icontains", "starts_with"})
@@ -178,7 +183,8 @@ class Field:
     target register's name) for ``reference``, with ``many=True`` for many-to-many.
     ``default`` fills the field on insert when it is omitted (and back-fills existing rows
     when the field is added). ``unique`` is enforced by a Postgres unique index;
-    ``indexed`` builds an expression index the query layer uses.
+    ``indexed`` builds an expression index the query layer uses. ``formula`` makes a
+    stored formula field (see :class:`Formula` for the language).
 
     Example::
 
@@ -186,6 +192,7 @@ class Field:
               required=True, indexed=True)
         Field("customer", "reference", target="customers")
         Field("tags", "multi_select", choices=("vip", "late"))
+        Field("gross", "decimal", formula="round({net} * 1.19, 2)", indexed=True)
     """
 
     name: str
@@ -202,6 +209,9 @@ class Field:
     autonumber: bool = False
     """An integer field the register numbers itself: 1, 2, 3, ... in insert order, never
     given by writes."""
+    formula: str | None = None
+    """A stored formula field: its value is computed from the row's other fields on every
+    write (never given by writes), so it filters, sorts and indexes like any field."""
 
     def __post_init__(self) -> None:
         check_name(self.name, "field")
@@ -240,6 +250,7 @@ class Field:
                 f"field {self.name!r}: autonumber=True needs an integer field without a "
                 "default and not required (the register fills it)"
             )
+        self._check_formula(kind)
         if self.unique and not self.uniqueable:
             raise InvalidDefinition(
                 f"field {self.name!r} ({kind.value}) cannot be unique; unique works for "
@@ -261,6 +272,34 @@ class Field:
             if kind is FieldType.REFERENCE:
                 raise InvalidDefinition(f"reference field {self.name!r} cannot have a default")
             object.__setattr__(self, "default", coerce(self, self.default))
+
+    def _check_formula(self, kind: FieldType) -> None:
+        """The combinations a formula field allows (its formula is checked against the
+        register's other fields when the register is defined)."""
+        if self.formula is None:
+            return
+        if not isinstance(self.formula, str) or not self.formula.strip():
+            raise InvalidDefinition(
+                f"field {self.name!r}: formula must be non-empty text like "
+                f"'round({{net}} * 1.19, 2)', got {show(self.formula, 80)}"
+            )
+        if kind not in FORMULA_TYPES:
+            raise InvalidDefinition(
+                f"field {self.name!r} ({kind.value}) cannot have a formula; formula fields "
+                f"are {', '.join(t.value for t in FORMULA_TYPES)}"
+            )
+        for flag, why in (
+            ("required", "its value comes from the formula"),
+            ("unique", "make the fields it reads unique instead"),
+            ("autonumber", "a field is numbered or computed, not both"),
+        ):
+            if getattr(self, flag):
+                raise InvalidDefinition(f"formula field {self.name!r} cannot be {flag}: {why}")
+        if self.default is not None:
+            raise InvalidDefinition(
+                f"formula field {self.name!r} cannot have a default: its formula gives "
+                "every row its value"
+            )
 
     def _check_choices(self, kind: FieldType) -> None:
         if kind in SELECTS:
@@ -752,6 +791,17 @@ class RowCoercer:
             )
         out: dict[str, Any] = {}
         for f, name, coercer, bounded_unique, required in self._plan:
+            if f.formula is not None:
+                if values.get(name) is not None:
+                    raise InvalidValue(
+                        f"field {name!r} of register {register!r} is computed by its formula "
+                        f"{show(f.formula, 80)}; leave it out",
+                        field=name,
+                        value=values[name],
+                    )
+                if not partial:
+                    out[name] = None  # computed when the row is stored
+                continue
             if f.autonumber:
                 if values.get(name) is not None:
                     raise InvalidValue(

@@ -383,6 +383,33 @@ class Formula:
         return self._node.run(values)
 
 
+def formula_fields(source: str) -> tuple[str, ...]:
+    """The names of the fields ``source`` reads (``{name}``), in order, once each.
+
+    Example::
+
+        formula_fields("{net} * (1 + {rate}) - {net}")  # ('net', 'rate')
+    """
+    names = [text[1:-1] for kind, text, _pos in _tokens(source) if kind == "field"]
+    return tuple(dict.fromkeys(names))
+
+
+def rename_in_formula(source: str, old: str, new: str) -> str:
+    """``source`` with every ``{old}`` read as ``{new}`` (text inside quotes is kept).
+
+    Example::
+
+        rename_in_formula("{net} * 2", "net", "amount")  # '{amount} * 2'
+    """
+    out: list[str] = []
+    last = 0
+    for kind, text, pos in _tokens(source):
+        if kind == "field" and text[1:-1] == old:
+            out += [source[last:pos], "{" + new + "}"]
+            last = pos + len(text)
+    return "".join(out) + source[last:]
+
+
 def compile_formula(source: Any, info: RegisterInfo) -> Formula:
     """Parse and type-check ``source`` against ``info``'s fields; InvalidQuery otherwise."""
     if not isinstance(source, str) or not source.strip():

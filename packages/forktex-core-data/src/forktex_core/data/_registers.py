@@ -52,6 +52,7 @@ from ._fields import (
     from_json,
     text_problem,
 )
+from ._formulas import FormulaFields
 from ._plan import QueryPlan, RegisterInfo
 from ._results import AggregateRow, FacetCount, ImportReport, RowResult, TypeChange
 from ._rows import (
@@ -203,6 +204,7 @@ class Register:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise InvalidDefinition(f"register {name!r} names field(s) twice: {duplicates}")
+        FormulaFields(fields, name)  # formulas are checked before anything is stored
         if date_field is not None:
             dated = next((f for f in fields if f.name == date_field), None)
             if dated is None or dated.kind not in (FieldType.DATE, FieldType.DATETIME):
@@ -674,11 +676,14 @@ class Register:
 
     async def add_field(self, field: Field) -> Register:
         """Add a field. Existing rows get its ``default`` (a required field needs one when
-        the register has rows). Unique / indexed fields get their constraint / index.
+        the register has rows), their number (autonumber) or its formula's value (a row
+        whose value the field cannot hold fails the change, naming the row). Unique /
+        indexed fields get their constraint / index.
 
         Example::
 
             await invoices.add_field(Field("paid_on", "date"))
+            await invoices.add_field(Field("gross", "decimal", formula="{net} * 1.19"))
         """
         await _evolve.add_field(self._handle(), field)
         return self
@@ -770,6 +775,18 @@ class Register:
         """
         await _evolve.set_required(self._handle(), name, required)
         return self
+
+    async def set_formula(self, name: str, formula: str) -> int:
+        """Change the formula of formula field ``name`` and recompute it for every row, in
+        one transaction (checked like a new formula first; a row whose result the field
+        cannot hold fails the change, naming the row). Returns how many rows were
+        recomputed.
+
+        Example::
+
+            await invoices.set_formula("gross", "round({net} * 1.21, 2)")
+        """
+        return await _evolve.set_formula(self._handle(), name, formula)
 
     async def set_search(self, config: SearchConfig) -> Register:
         """Change how the register's text is searched (e.g. fold accents) and rebuild every

@@ -28,9 +28,12 @@ from ._results import RowResult
 from ._search import PLAIN, SearchConfig, search_columns, vector_of
 
 
-def document(d: Definition, values: Mapping[str, Any]) -> tuple[str, str]:
+def document(d: Definition, values: dict[str, Any]) -> tuple[str, str]:
     """The stored JSONB text of coerced values (unset fields are left out) and the
-    ``tsvector`` text of its searchable values."""
+    ``tsvector`` text of its searchable values. The register's formula fields are computed
+    into ``values`` first (every write stores rows through here)."""
+    if d.formulas:
+        d.formulas.fill(values, d.name)
     data: dict[str, Any] = {}
     for name, key, encode in d.encoders:
         value = values.get(name)

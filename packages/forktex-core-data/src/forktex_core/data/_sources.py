@@ -25,6 +25,7 @@ from ._errors import (
     show,
 )
 from ._fields import Field, FieldType, as_row_id, check_actor, check_name, fold
+from ._formulas import FormulaFields
 from ._plan import (
     ID,
     AllOf,
@@ -355,6 +356,7 @@ class MemoryRegister:
         if compute is not None and not callable(compute):
             raise InvalidDefinition(f"compute must be an async callable, got {show(compute, 80)}")
         self._info = RegisterInfo(name, tuple(fields), date_field, search or SearchConfig())
+        self._formulas = FormulaFields(fields, name)
         if date_field is not None:
             self._info.field(date_field)
         self._compute = compute
@@ -390,7 +392,7 @@ class MemoryRegister:
         return RowResult(
             id=row_id,
             register=self._info.name,
-            values=self._info.coercer.build(values, register=self._info.name),
+            values=self._computed(self._info.coercer.build(values, register=self._info.name)),
             created_at=stamps["created_at"] or now,
             updated_at=stamps["updated_at"] or now,
             archived_at=stamps["archived_at"],
@@ -400,7 +402,7 @@ class MemoryRegister:
         row = self._make(data)
         if self._numbers:
             numbers = {name: self._numbers[name] + 1 for name in self._numbers}
-            row = replace(row, values={**row.values, **numbers})
+            row = replace(row, values=self._computed({**row.values, **numbers}))
         if actor is not None:
             row = replace(row, created_by=actor, updated_by=actor)
         if row.id in self._rows:
@@ -410,6 +412,12 @@ class MemoryRegister:
         for name in self._numbers:  # taken only once the row is in
             self._numbers[name] += 1
         return row
+
+    def _computed(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` with the formula fields computed (what every write stores)."""
+        if self._formulas:
+            self._formulas.fill(values, self._info.name)
+        return values
 
     def _check_unique(self, row: RowResult) -> None:
         for f in self._info.fields:
@@ -449,7 +457,7 @@ class MemoryRegister:
         changed = self._info.coercer.build(values, register=self.name, partial=True)
         row = replace(
             current,
-            values={**current.values, **changed},
+            values=self._computed({**current.values, **changed}),
             updated_at=datetime.now(UTC),
             updated_by=who,
         )
@@ -508,7 +516,7 @@ class MemoryRegister:
                 else:
                     row = replace(
                         current,
-                        values={**current.values, **c},
+                        values=self._computed({**current.values, **c}),
                         updated_at=datetime.now(UTC),
                         updated_by=who,
                     )
@@ -601,7 +609,12 @@ class MemoryRegister:
         changed = self._info.coercer.build(values, register=self.name, partial=True)
         now = datetime.now(UTC)
         hits = {
-            row.id: replace(row, values={**row.values, **changed}, updated_at=now, updated_by=who)
+            row.id: replace(
+                row,
+                values=self._computed({**row.values, **changed}),
+                updated_at=now,
+                updated_by=who,
+            )
             for row in self._rows.values()
             if matches(plan, row)
         }
