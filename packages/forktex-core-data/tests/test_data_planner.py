@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from forktex_core.data import Field, Register, RowQuery
-from forktex_core.data._compile import Sql, select_sql, where_sql
+from forktex_core.data._compile import Sql, facet_sql, select_sql, where_sql
 
 ROWS, CUSTOMERS = 12_000, 1_200  # ten orders per customer
 
@@ -158,3 +158,20 @@ async def test_a_whole_register_is_counted_from_the_live_rows_index(
     assert scans and scans[0]["Node Type"] == "Index Only Scan", nodes
     # a page VACUUM could not mark all-visible yet (the archived row's) is read, not more
     assert scans[0]["Heap Fetches"] < ROWS // 100, scans
+
+
+async def test_facets_of_an_indexed_field_know_how_many_values_there_are(
+    engine: AsyncEngine, orders: Register
+) -> None:
+    """facets() groups an indexed field by its index expression, whose statistics give the
+    real number of values (3), so Postgres hashes them (in parallel on a large register)
+    instead of guessing a value per row."""
+    plan = await RowQuery(orders).plan()
+    statement, params = facet_sql(plan, orders.field("status"), orders.id, orders.tenant_id, 20)
+    async with engine.connect() as conn:
+        raw = (await conn.execute(text("EXPLAIN (FORMAT JSON) " + statement), params)).scalar_one()
+    nodes = _nodes(dict((json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]))
+    grouped = [n for n in nodes if n["Node Type"] == "Aggregate" and "Group Key" in n]
+    assert grouped and all(n["Plan Rows"] <= 10 for n in grouped), grouped
+    counts = await RowQuery(orders).facets("status")
+    assert sum(c.count for c in counts["status"]) == ROWS
