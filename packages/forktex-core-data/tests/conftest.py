@@ -55,22 +55,44 @@ def tenant() -> uuid.UUID:
 
 
 PlanNodes = Callable[[Register, RowQuery], Awaitable[list[dict[str, Any]]]]
+ExplainNodes = Callable[..., Awaitable[list[dict[str, Any]]]]
 
 
 @pytest.fixture
-def plan_nodes(engine: AsyncEngine) -> PlanNodes:
+def explain_nodes(engine: AsyncEngine) -> ExplainNodes:
+    """``await explain_nodes(statement, params, analyze=True, settings=())``: every node of
+    the ``EXPLAIN`` tree of a statement, with ``SET LOCAL`` ``settings`` (e.g.
+    ``"enable_seqscan = off"``) applied first in the same transaction."""
+
+    async def explain(
+        statement: str,
+        params: dict[str, Any],
+        *,
+        analyze: bool = True,
+        settings: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
+        async with engine.connect() as conn:
+            for setting in settings:
+                await conn.execute(text(f"SET LOCAL {setting}"))
+            raw = (
+                await conn.execute(text(f"EXPLAIN ({options}) {statement}"), params)
+            ).scalar_one()
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+        return _nodes(dict(doc[0]["Plan"]))
+
+    return explain
+
+
+@pytest.fixture
+def plan_nodes(explain_nodes: ExplainNodes) -> PlanNodes:
     """``await plan_nodes(register, query)``: every node of the ``EXPLAIN ANALYZE`` tree of
     one scroll page of ``query`` (``Node Type``, ``Index Name``, ``Plan Rows``, ...)."""
 
     async def explain(reg: Register, query: RowQuery) -> list[dict[str, Any]]:
         plan = await query.plan()
         sql = select_sql(plan, reg.id, reg.tenant_id, limit=51, offset=0, after=None)
-        async with engine.connect() as conn:
-            raw = (
-                await conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.text), sql.params)
-            ).scalar_one()
-        doc = json.loads(raw) if isinstance(raw, str) else raw
-        return _nodes(dict(doc[0]["Plan"]))
+        return await explain_nodes(sql.text, sql.params)
 
     return explain
 

@@ -68,6 +68,41 @@ async def test_run_child_returns_the_output_and_the_child_knows_its_parent(
     assert [k for k, _ in kinds] == ["child", "signal", "child", "signal"]
 
 
+async def test_child_outcome_signal_names_are_reserved(
+    make_flow: Callable[..., Flow], h: Any
+) -> None:
+    """Nobody but the database sends ``flow.child:<id>`` signals: a caller forging one would
+    hand a parent a made-up child outcome, so sending or waiting for one is refused."""
+    flow = make_flow()
+    _double(flow)
+
+    @flow.workflow(name="parent.forges", version=1)
+    async def forges(ctx: FlowContext, target: str) -> list[str]:
+        errors = []
+        for bad in (
+            lambda: ctx.wait_for_signal(f"flow.child:{target}"),
+            lambda: ctx.send_signal(target, f"flow.child:{target}", {"n": 99}),
+        ):
+            try:
+                bad().close()
+                errors.append("accepted")
+            except InvalidArgument as exc:
+                errors.append(str(exc))
+        return errors
+
+    @flow.workflow(name="parent.waits", version=1)
+    async def waits(ctx: FlowContext) -> Any:
+        return await ctx.run_child("child.double", 4)
+
+    async with h.running(flow):
+        parent = await flow.start("parent.waits")
+        out = await flow.result(await flow.start("parent.forges", str(parent)), timeout=30)
+        with pytest.raises(InvalidArgument, match="reserved"):
+            await flow.send_signal(parent, f"flow.child:{parent}", {"n": 99})
+        assert await flow.result(parent, timeout=30) == {"n": 8}
+    assert len(out) == 2 and all("is reserved" in e and "flow.child:" in e for e in out), out
+
+
 async def test_bad_input_is_refused_with_a_clear_error(
     make_flow: Callable[..., Flow], h: Any
 ) -> None:

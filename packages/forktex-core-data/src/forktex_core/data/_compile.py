@@ -402,7 +402,8 @@ def facet_sql(
         )
         value = 'e.v COLLATE "C"'
     else:
-        source, value = "forktex_data.rows r", value_expr(f)
+        # grouped like aggregate_sql: by the statistics-backed expression where there is one
+        source, value = "forktex_data.rows r", _counted_group(f) or value_expr(f)
     text = (
         f"SELECT {value} AS v, count(*) AS n FROM {source} WHERE {where} "
         f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {sql.bind(limit)}"

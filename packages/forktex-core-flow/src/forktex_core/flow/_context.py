@@ -17,7 +17,7 @@ from . import _replay as replay
 from . import _run_events as run_events
 from ._children import ChildHandle
 from ._continuation import ContinueAsNew
-from ._defs import duration, run_id_value, storable_text
+from ._defs import duration, run_id_value, signal_name, storable_text
 from ._errors import InvalidArgument
 from ._runtime import IN_STEP, Runtime
 from ._serde import encode
@@ -135,7 +135,7 @@ class FlowContext:
 
             payload = await ctx.wait_for_signal("advance", timeout=86400)
         """
-        storable_text(name, "signal name")
+        signal_name(name)
         limit = duration(timeout, "timeout", allow_none=True)
         return replay.wait_for_signal(self._runtime, name, limit)
 
@@ -156,7 +156,7 @@ class FlowContext:
             await ctx.send_signal(parent_run_id, "child_done", {"result": out})
         """
         target = run_id_value(run_id)
-        storable_text(name, "signal name")
+        signal_name(name)
         text = encode(self._runtime.serializer, payload, f"the payload of signal {name!r}")
         return replay.send_signal(self._runtime, target, name, text)
 

@@ -209,6 +209,29 @@ def storable_text(value: object, name: str, *, max_length: int = 200) -> str:
     return value
 
 
+CHILD_SIGNAL_PREFIX = "flow.child:"
+"""Signals named ``flow.child:<child id>`` carry a child run's outcome to its parent; they
+are sent by the database alone (see ``_children``)."""
+
+
+def signal_name(value: object) -> str:
+    """Validate a signal name a caller sends or waits for: storable text (as
+    :func:`storable_text`) outside the reserved ``flow.child:`` names.
+
+    Example::
+
+        signal_name("advance")  # 'advance'
+        signal_name("flow.child:0193...")  # InvalidArgument: reserved for child outcomes
+    """
+    name = storable_text(value, "signal name")
+    if name.startswith(CHILD_SIGNAL_PREFIX):
+        raise InvalidArgument(
+            f"signal name {name!r} is reserved: names starting {CHILD_SIGNAL_PREFIX!r} carry "
+            "a child run's outcome to its parent (await the child's handle instead)"
+        )
+    return name
+
+
 def isolation_level_value(value: object) -> str | None:
     """Validate a transaction isolation level name (case-insensitive), or None.
 

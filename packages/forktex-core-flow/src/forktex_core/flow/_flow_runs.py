@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import current_context
 from ._db import log
-from ._defs import positive_int, run_id_value, seconds, storable_text
+from ._defs import positive_int, run_id_value, seconds, signal_name, storable_text
 from ._errors import InvalidArgument, RunCancelled, RunFailed, RunNotFound
 from ._outbox import outbox_connection
 from ._pictures import FORMATS
@@ -139,7 +139,7 @@ class RunCalls:
             await flow.send_signal(run_id, "advance", payload={"code": "abc"})
         """
         rid = run_id_value(run_id)
-        storable_text(name, "signal name")
+        signal_name(name)
         text = encode(self._settings.serializer, payload, f"the payload of signal {name!r}")
         if current_context() is not None and not IN_STEP.get():
             log.warning(

@@ -9,6 +9,7 @@ A child's outcome reaches its parent by trigger (migration 9 of ``_schema``), as
 
 from __future__ import annotations
 
+from .._defs import CHILD_SIGNAL_PREFIX
 from .._schema import SCHEMA
 from .common import DONE_CHANNEL, RUN_COLUMNS, WORK_CHANNEL
 
@@ -39,7 +40,7 @@ SELECT id, CASE WHEN due THEN pg_notify('{WORK_CHANNEL}', '') END FROM ins
 # updating the run and before looking for their signals, as a child's end does before
 # handing its outcome over, so one of the two always sees the other's write.
 CHILD_LOCK = "SELECT pg_advisory_xact_lock(1130916204, hashtext($1::uuid::text))"
-CHILD_SIGNAL = "flow.child:"
+CHILD_SIGNAL = CHILD_SIGNAL_PREFIX
 
 # A worker told 'wake:<id>' (a child ended while another transaction held its waiting
 # parent's row) wakes the parent, in a transaction of its own that may wait for the row.
