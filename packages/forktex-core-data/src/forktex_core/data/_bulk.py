@@ -215,15 +215,15 @@ def cell_reader(
     """A function giving the raw values of a CSV row of these (checked) columns, empty
     cells left out so defaults apply."""
     fields = [(name, d.field(name)) for name in columns]
-    plain = {name for name, f in fields if f is not None and not json_cell(f)}
+    plain = [name for name, f in fields if f is not None and not json_cell(f)]
+    parsed = [(name, f) for name, f in fields if f is not None and json_cell(f)]
 
     def read(record: Mapping[str, str]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, f in fields:
+        values: dict[str, Any] = {name: cell for name in plain if (cell := record[name])}
+        for name, f in parsed:
             cell = record[name]
-            if cell == "":
-                continue
-            values[name] = cell if name in plain else from_cell(f, cell)  # type: ignore[arg-type]
+            if cell:
+                values[name] = from_cell(f, cell)
         return values
 
     return read
@@ -247,9 +247,12 @@ def _error(line: int, exc: DataError) -> RowError:
     return RowError(line, str(exc), getattr(exc, "field", None))
 
 
-def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, Any] | RowError:
-    """An import row's coerced values, or why it cannot be written."""
-    if raw.keys() - d.names:
+def coerce_row(
+    d: Definition, line: int, raw: Mapping[str, Any], *, known: bool = False
+) -> dict[str, Any] | RowError:
+    """An import row's coerced values, or why it cannot be written (``known``: the row
+    names only fields of the register, as a CSV row of checked columns)."""
+    if not known and raw.keys() - d.names:
         key = next(k for k in raw if k not in d.names)  # the first, in the row's order
         names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
         return RowError(
@@ -261,7 +264,7 @@ def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, An
         return _error(line, exc)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ImportRow:
     """A coerced import row: its line, its values and, once encoded, its stored document
     and search vector (encoded while the previous batch is written, unless the register
@@ -534,7 +537,7 @@ async def run_import(
             except DataError as exc:
                 unreadable.append(_error(record.line, exc))
                 continue
-            values = coerce_row(d, record.line, raw)
+            values = coerce_row(d, record.line, raw, known=cells is not None)
             if isinstance(values, RowError):
                 unreadable.append(values)
                 continue

@@ -412,6 +412,8 @@ def _c_text(f: Field, value: Any) -> str:
 def _c_integer(f: Field, value: Any) -> int:
     if type(value) is int and INT_MIN <= value <= INT_MAX:
         return value
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)  # the common text form (a CSV cell): at most 18 digits fit
     expected = f"a whole number between {INT_MIN} and {INT_MAX} (e.g. 42 or '42')"
     result: int
     if isinstance(value, bool):
@@ -567,6 +569,8 @@ def _c_single(f: Field, value: Any) -> str:
 
 
 def _c_multi(f: Field, value: Any) -> tuple[str, ...] | None:
+    if type(value) is list and all(type(item) is str and item in f.choices for item in value):
+        return tuple(filter(set(value).__contains__, f.choices)) or None
     expected = f"a list of choices from {', '.join(map(repr, f.choices))}"
     items: list[Any]
     if isinstance(value, str):
@@ -705,7 +709,7 @@ def encoder(f: Field) -> Any:
     if kind is FieldType.DECIMAL:
         return lambda value: format(value, "f")
     if kind is FieldType.DATETIME:
-        return lambda value: value.astimezone(UTC).isoformat(timespec="microseconds")
+        return _stored_datetime
     if kind is FieldType.DATE:
         return date.isoformat
     if kind is FieldType.MULTI_SELECT:
@@ -713,6 +717,12 @@ def encoder(f: Field) -> Any:
     if kind is FieldType.REFERENCE:
         return (lambda value: [str(v) for v in value]) if f.many else str
     return None
+
+
+def _stored_datetime(value: datetime) -> str:
+    if value.tzinfo is not UTC:  # coerced values are in UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 class RowCoercer:
@@ -824,8 +834,19 @@ def from_json(f: Field, raw: Any) -> Any:
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# The C encoder ``_JSON.encode`` builds on every call, built once (values are validated
+# JSON data: no cycles to watch for). Every write encodes its rows through here.
+_ENCODE = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _JSON.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text for a stored document."""
-    return _JSON.encode(value)
+    if _ENCODE is None:  # pragma: no cover - Pythons without the C accelerator
+        return _JSON.encode(value)
+    return "".join(_ENCODE(value, 0))
