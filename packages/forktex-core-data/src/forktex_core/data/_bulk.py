@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._compile import ROW_COLUMNS, register_literal
 from ._definition import Definition, pg_error
-from ._errors import DataError, InvalidValue, UniqueViolation, show
+from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation, show
 from ._fields import Field, FieldType
 from ._results import ImportReport, RowError, RowResult
 from ._rows import (
@@ -34,6 +34,7 @@ from ._rows import (
     rows_insert,
     unique_text,
     write_links,
+    write_prepared,
     write_uniques,
 )
 from ._tabular import Record, from_cell, json_cell
@@ -283,6 +284,11 @@ class BatchRaced(DataError):
     batch's checks and its writes: its transaction is rolled back and the batch retried."""
 
 
+class BatchRefused(DataError):
+    """A batch written without checking its rows first holds a row that cannot be written:
+    its transaction is rolled back and the batch written again, every row checked."""
+
+
 @functools.lru_cache(maxsize=256)
 def _checks_sql(references: tuple[uuid.UUID, ...], uniques: int) -> str:
     """``SELECT o, c, what``: each row (ordinal ``o``) that cannot be written, ``c`` the
@@ -428,11 +434,19 @@ async def write_batch(
     d: Definition,
     batch: Sequence[ImportRow],
     actor: str | None = None,
+    *,
+    check: bool = True,
 ) -> tuple[int, list[RowError]]:
     """Write one import batch of coerced rows in the caller's transaction: the good ones,
     the bad ones reported (never written) — in one statement. Returns how many were written
     and the errors; raises :class:`BatchRaced` when a concurrent writer interfered (the
-    caller rolls the transaction back and retries)."""
+    caller rolls the transaction back and retries).
+
+    Without ``check`` the rows are written as ``insert_many`` writes them, without being
+    checked one by one first (most batches are all good), and :class:`BatchRefused` is
+    raised when one of them cannot be written: the caller rolls the transaction back and
+    writes the batch again with ``check``. Registers that number their rows always check
+    first (numbers go to the rows written only)."""
     bad = _repeated(d, batch)
     positions = [i for i in range(len(batch)) if i not in bad]
     rows = [batch[i] for i in positions]
@@ -452,6 +466,12 @@ async def write_batch(
     if not rows:
         return 0, sorted(bad.values(), key=lambda e: e.line)
     encoded = [row.encoded or document(d, row.values) for row in rows]
+    if not check and not numbered:
+        try:
+            await write_prepared(conn, d, prepare_rows(d, [r.values for r in rows], encoded), actor)
+        except (UniqueViolation, ReferenceViolation):
+            raise BatchRefused(f"an import batch into register {d.name!r} has a bad row") from None
+        return len(rows), sorted(bad.values(), key=lambda e: e.line)
     params = _batch_params(d, rows, references, uniques) | {
         "ids": [new_id() for _ in rows],
         "docs": [e[0] for e in encoded],
@@ -551,9 +571,10 @@ async def run_import(
             batch.append(row)
             if len(batch) >= batch_size:
                 await flush()
-            elif pending is not None and len(batch) % 16 == 0:
+            elif pending is not None and not len(batch) % 4:
                 # Let the write in flight take its next round trip (each one waits for
-                # the reader to yield: often enough that the write is never held up long).
+                # the reader to yield: often enough that the write is never held up long;
+                # every 16 rows made each round trip wait milliseconds on a busy machine).
                 await asyncio.sleep(0)
         await flush()
         await settle()

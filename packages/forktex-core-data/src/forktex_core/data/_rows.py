@@ -138,15 +138,18 @@ def _uniques(d: Definition) -> list[Field]:
     return [f for f in d.fields if f.unique]
 
 
-def prepare_rows(d: Definition, values: Sequence[dict[str, Any]]) -> PreparedRows:
-    """Everything :func:`insert_prepared` sends, computed in Python."""
+def prepare_rows(
+    d: Definition,
+    values: Sequence[dict[str, Any]],
+    encoded: Sequence[tuple[str, str]] | None = None,
+) -> PreparedRows:
+    """Everything :func:`insert_prepared` sends, computed in Python (``encoded``: the
+    rows' documents and search vectors, when :func:`document` gave them already)."""
     ids = [new_id() for _ in values]
-    docs: list[str] = []
-    vectors: list[str] = []
-    for v in values:
-        doc, vector = document(d, v)
-        docs.append(doc)
-        vectors.append(vector)
+    if encoded is None:
+        encoded = [document(d, v) for v in values]
+    docs = [e[0] for e in encoded]
+    vectors = [e[1] for e in encoded]
     links = []
     for f in _references(d):
         sources: list[uuid.UUID] = []
@@ -211,6 +214,27 @@ async def insert_prepared(
     conn: AsyncConnection, d: Definition, rows: PreparedRows, actor: str | None = None
 ) -> list[RowResult]:
     """Insert prepared rows, their links and unique claims in one statement."""
+    at = await write_prepared(conn, d, rows, actor)
+    return [
+        RowResult(
+            id=rid,
+            register=d.name,
+            values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
+            created_at=at,
+            updated_at=at,
+            created_by=actor,
+            updated_by=actor,
+        )
+        for rid, v in zip(rows.ids, rows.values, strict=True)
+    ]
+
+
+async def write_prepared(
+    conn: AsyncConnection, d: Definition, rows: PreparedRows, actor: str | None = None
+) -> Any:
+    """:func:`insert_prepared` without building the results: returns the rows'
+    ``created_at``. A value taken raises UniqueViolation, a target that is no row of its
+    register ReferenceViolation."""
     references, uniques = _references(d), _uniques(d)
     params: dict[str, Any] = {
         "tenant": d.tenant_id, "ids": rows.ids, "docs": rows.docs, "vectors": rows.vectors,
@@ -238,19 +262,7 @@ async def insert_prepared(
     for i, (f, (_sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
         if counts[2 + i] != len(targets):
             await _missing_targets(conn, d, f, targets)
-    at = counts.at
-    return [
-        RowResult(
-            id=rid,
-            register=d.name,
-            values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
-            created_at=at,
-            updated_at=at,
-            created_by=actor,
-            updated_by=actor,
-        )
-        for rid, v in zip(rows.ids, rows.values, strict=True)
-    ]
+    return counts.at
 
 
 def new_id() -> uuid.UUID:

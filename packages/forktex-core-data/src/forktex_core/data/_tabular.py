@@ -193,7 +193,7 @@ async def csv_records(source: ImportSource, *, max_record_chars: int) -> AsyncIt
                 first, None, f"the row has {len(cells)} cells, the header has {len(header)}"
             )
             continue
-        yield Record(first, dict(zip(header, cells)))  # as many cells as columns
+        yield Record(first, dict(zip(header, cells, strict=False)))  # lengths checked above
     if record or skipping:
         yield Record(first, None, "the file ends inside a quoted cell (a quote is not closed)")
 
