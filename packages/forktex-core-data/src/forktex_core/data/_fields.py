@@ -437,7 +437,14 @@ def _c_integer(f: Field, value: Any) -> int:
     return result
 
 
+# Decimal text already in the canonical form (no exponent, no trailing zeros after the
+# point, no -0), short enough to be within the digit limits: read as it is.
+_CANONICAL_DECIMAL = re.compile(r"(?:0|-?[1-9][0-9]*)(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9]")
+
+
 def _c_decimal(f: Field, value: Any) -> Decimal:
+    if type(value) is str and len(value) <= 80 and _CANONICAL_DECIMAL.fullmatch(value):
+        return Decimal(value)
     expected = "a finite decimal number (e.g. Decimal('12.50'), 12.5 or '12.50')"
     if isinstance(value, bool):
         raise _fail(f, value, expected)
@@ -522,6 +529,8 @@ def _c_datetime(f: Field, value: Any) -> datetime:
             result = datetime.fromisoformat(value.strip())
         except ValueError:
             result = None
+        if result is not None and result.tzinfo is UTC:  # ISO text in UTC: the common case
+            return result
     if result is None or result.tzinfo is None or result.utcoffset() is None:
         raise _fail(f, value, expected)
     try:
@@ -532,7 +541,10 @@ def _c_datetime(f: Field, value: Any) -> datetime:
 
 def _c_email(f: Field, value: Any) -> str:
     expected = "an email address like 'ada@example.com'"
-    text = _text(f, value, expected).strip().lower()
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        text = value.strip().lower()  # ASCII text has no problem _text could find
+    else:
+        text = _text(f, value, expected).strip().lower()
     if len(text) > 254 or not _EMAIL.match(text):
         raise _fail(f, value, expected)
     return text
@@ -602,6 +614,8 @@ def check_json(f: Field, value: Any, depth: int = 0) -> Any:
     expected = _JSON_EXPECTED
     if depth > MAX_JSON_DEPTH:
         raise _fail(f, value, f"{expected} nested at most {MAX_JSON_DEPTH} levels")
+    if kind is dict:  # the common container first (the Mapping check below is slow)
+        return _json_object(f, value, depth)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -619,13 +633,19 @@ def check_json(f: Field, value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [check_json(f, v, depth + 1) for v in value]
     if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str) or text_problem(k) is not None:
-                raise _fail(f, k, expected + " (keys without NUL or lone surrogates)")
-            out[k] = check_json(f, v, depth + 1)
-        return out
+        return _json_object(f, value, depth)
     raise _fail(f, value, expected)
+
+
+def _json_object(f: Field, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if not (type(k) is str and k.isascii() and "\x00" not in k) and (
+            not isinstance(k, str) or text_problem(k) is not None
+        ):
+            raise _fail(f, k, _JSON_EXPECTED + " (keys without NUL or lone surrogates)")
+        out[k] = check_json(f, v, depth + 1)
+    return out
 
 
 def _c_json(f: Field, value: Any) -> Any:

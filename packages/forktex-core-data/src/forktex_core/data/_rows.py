@@ -19,6 +19,8 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from forktex_core.db import uuid7
+
 from ._compile import ROW_COLUMNS, register_literal
 from ._definition import Definition, duplicate_field, duplicate_value, pg_error
 from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation
@@ -267,8 +269,6 @@ async def write_prepared(
 
 def new_id() -> uuid.UUID:
     """A new row id (UUIDv7: time-ordered, so ids of new rows append to the indexes)."""
-    from forktex_core.db import uuid7
-
     return uuid7()
 
 
