@@ -328,7 +328,7 @@ def _batch_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques: 
     parts += [
         f"l{i} AS (INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
         f"SELECT :lf{i}, t.id, u.t, :tenant FROM unnest(CAST(:lt{i} AS uuid[]), "
-        f"CAST(:lo{i} AS bigint[])) AS u(t, o) JOIN t ON t.o = u.o ON CONFLICT DO NOTHING)"
+        f"CAST(:lo{i} AS bigint[])) AS u(t, o) JOIN t ON t.o = u.o)"
         for i in range(len(references))
     ]
     parts += [

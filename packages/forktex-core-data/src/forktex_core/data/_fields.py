@@ -581,8 +581,13 @@ def _c_single(f: Field, value: Any) -> str:
 
 
 def _c_multi(f: Field, value: Any) -> tuple[str, ...] | None:
-    if type(value) is list and all(type(item) is str and item in f.choices for item in value):
-        return tuple(filter(set(value).__contains__, f.choices)) or None
+    if type(value) is list:  # the common case: a list of choices
+        try:
+            chosen: set[Any] | None = set(value)
+        except TypeError:  # an unhashable item, which no choice is
+            chosen = None
+        if chosen is not None and chosen.issubset(f.choices):
+            return tuple(filter(chosen.__contains__, f.choices)) or None
     expected = f"a list of choices from {', '.join(map(repr, f.choices))}"
     items: list[Any]
     if isinstance(value, str):

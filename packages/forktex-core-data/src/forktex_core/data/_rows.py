@@ -369,15 +369,17 @@ async def write_links(
 def _links_insert(target_register: uuid.UUID, suffix: str) -> str:
     """``INSERT INTO links`` of the pairs ``:ls<suffix>`` / ``:lt<suffix>`` whose target
     is a row of ``target_register`` of the tenant (others are left out: the caller counts
-    them as missing). The foreign key then share-locks each target until commit."""
+    them as missing). The foreign key then share-locks each target until commit. The
+    sources are new rows, or rows whose links of the field were just deleted, and a
+    coerced value names each target once: no pair can exist already (``ON CONFLICT``
+    would make every insert a slower speculative one)."""
     return (
         "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
         f"SELECT :lf{suffix}, u.s, u.t, :tenant FROM unnest(CAST(:ls{suffix} AS uuid[]), "
         f"CAST(:lt{suffix} AS uuid[])) AS u(s, t) CROSS JOIN LATERAL (SELECT 1 FROM "
         # LIMIT keeps this a lookup per target, never a read of the whole target register
         "forktex_data.rows r WHERE r.id = u.t AND r.tenant_id = :tenant AND "
-        f"r.register_id = {register_literal(target_register)} LIMIT 1) AS found "
-        "ON CONFLICT DO NOTHING"
+        f"r.register_id = {register_literal(target_register)} LIMIT 1) AS found"
     )
 
 
