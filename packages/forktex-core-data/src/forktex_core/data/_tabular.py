@@ -243,7 +243,8 @@ def from_cell(f: Field, cell: str) -> Any:
     return cell
 
 
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())
+# The scanner json.loads ends in (typeshed types its argument as the scanner itself).
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _json_text(cell: str) -> Any:
