@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from forktex_core.data import (
@@ -457,8 +458,9 @@ async def test_writes_record_their_actor(engine: AsyncEngine, tenant: uuid.UUID)
     assert by_code["c"].created_by == "importer" and by_code["a"].created_by == str(ada)
 
 
+@pytest.mark.parametrize("numbered", [True, False])
 async def test_concurrent_imports_claim_each_unique_value_once(
-    engine: AsyncEngine, tenant: uuid.UUID
+    engine: AsyncEngine, tenant: uuid.UUID, numbered: bool
 ) -> None:
     customers = await Register.create("customers", tenant_id=tenant, fields=[Field("name", "text")])
     acme = await customers.insert({"name": "Acme"})
@@ -467,7 +469,7 @@ async def test_concurrent_imports_claim_each_unique_value_once(
         tenant_id=tenant,
         fields=[
             Field("number", "text", required=True, unique=True),
-            Field("no", "integer", autonumber=True),
+            Field("no", "integer", autonumber=numbered),
             Field("customer", "reference", target="customers"),
         ],
     )
@@ -476,7 +478,9 @@ async def test_concurrent_imports_claim_each_unique_value_once(
         return "number,customer\n" + "".join(f"N-{i:04},{acme.id}\n" for i in range(first, last))
 
     # Batches of both imports take the same values at the same time: each value is
-    # written once; the import that loses reports the row; numbers have no gaps.
+    # written once; the import that loses reports the row; numbers have no gaps. Without
+    # numbering, batches are written unchecked first: those that lose a race are written
+    # again, every row checked.
     reports = await asyncio.gather(
         orders.import_csv([upload(0, 600)], batch_size=50),
         orders.import_csv([upload(300, 900)], batch_size=50),
@@ -489,7 +493,8 @@ async def test_concurrent_imports_claim_each_unique_value_once(
     )
     rows = await RowQuery(orders).all()
     assert sorted(r["number"] for r in rows) == [f"N-{i:04}" for i in range(900)]
-    assert sorted(r["no"] for r in rows) == list(range(1, 901))
+    if numbered:
+        assert sorted(r["no"] for r in rows) == list(range(1, 901))
     with pytest.raises(UniqueViolation):  # the claims were written with the rows
         await orders.insert({"number": "N-0123"})
     with pytest.raises(ReferenceViolation):  # and the links
@@ -552,3 +557,63 @@ async def test_import_many_references_checks_every_target(
     assert await RowQuery(tasks).where(owners__contains=bob).count() == 1
     with pytest.raises(ReferenceViolation):  # both links were written
         await people.delete(ada)
+
+
+def _statements(engine: AsyncEngine) -> list[str]:
+    """The SQL statements ``engine`` runs from now on (until the test ends)."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def test_a_good_batch_is_written_without_row_checks_and_a_bad_one_with_them(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    customers, invoices = await _setup(tenant)
+    acme = await customers.insert({"name": "Acme"})
+    seen = _statements(engine)
+    good = "number,customer,qty\n" + "".join(f"G-{i},{acme.id},{i}\n" for i in range(5))
+    report = await invoices.import_csv([good])
+    assert (report.written, report.failed) == (5, 0)
+    assert not any("bad AS MATERIALIZED" in s for s in seen)  # no per-row checks
+    seen.clear()
+    bad = f"number,customer\nB-1,{acme.id}\nG-3,{acme.id}\nB-2,{uuid.uuid4()}\nB-3,\n"
+    report = await invoices.import_csv([bad])
+    assert (report.written, report.failed) == (2, 2)
+    assert [(e.line, e.field) for e in report.errors] == [(3, "number"), (4, "customer")]
+    assert any("bad AS MATERIALIZED" in s for s in seen)  # written again, rows checked
+    numbers = {r["number"] for r in await RowQuery(invoices).all()}
+    assert numbers == {"G-0", "G-1", "G-2", "G-3", "G-4", "B-1", "B-3"}
+    linked = await RowQuery(invoices).where(customer=acme.id).count()
+    assert linked == 6  # the links of the first try were rolled back with it
+
+
+async def test_csv_cells_in_their_common_and_other_forms(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    _, invoices = await _setup(tenant)
+    csv_text = (
+        "number,qty,tags,meta\n"
+        'C-1,0042,"[""late, very"", ""vip""]","{""a"": {""b"": [1, null]}}"\n'
+        'C-2, 7 ," [""vip""] "," {""k"": ""v""} "\n'  # spaces around the values
+        "C-3,\u0661\u0662,,\n"  # digits, but not ASCII ones
+        f"C-4,{'9' * 19},,\n"  # past the largest integer
+        'C-5,1,"[""vip"", ""gold""]",\n'  # not a choice
+        'C-6,1,,"{""k"": 1} x"\n'  # not one JSON value
+    )
+    report = await invoices.import_csv([csv_text])
+    assert [(e.line, e.field) for e in report.errors] == [
+        (4, "qty"),
+        (5, "qty"),
+        (6, "tags"),
+        (7, "meta"),
+    ]
+    rows = {r["number"]: r for r in await RowQuery(invoices).all()}
+    assert rows["C-1"]["qty"] == 42 and rows["C-1"]["tags"] == ("vip", "late, very")
+    assert rows["C-1"]["meta"] == {"a": {"b": [1, None]}}
+    assert rows["C-2"]["qty"] == 7 and rows["C-2"]["tags"] == ("vip",)
+    assert rows["C-2"]["meta"] == {"k": "v"}

@@ -32,8 +32,14 @@ COLUMNS = search_columns(
 word_text = st.text(alphabet="ab cA-_é1\u00df.", max_size=40)
 
 
-def _entries(vector: str) -> set[str]:
-    return set(vector.split())
+def _entries(vector: str) -> dict[str, set[str]]:
+    """Each word's positions, as Postgres reads a vector (a word may be listed more than
+    once: its positions are merged)."""
+    found: dict[str, set[str]] = {}
+    for entry in vector.split():
+        word, positions = entry.rsplit(":", 1)
+        found.setdefault(word, set()).update(positions.split(","))
+    return found
 
 
 @settings(max_examples=300, deadline=None, database=None)

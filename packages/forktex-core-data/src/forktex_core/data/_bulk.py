@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._compile import ROW_COLUMNS, register_literal
 from ._definition import Definition, pg_error
-from ._errors import DataError, InvalidValue, UniqueViolation, show
+from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation, show
 from ._fields import Field, FieldType
 from ._results import ImportReport, RowError, RowResult
 from ._rows import (
@@ -34,6 +34,7 @@ from ._rows import (
     rows_insert,
     unique_text,
     write_links,
+    write_prepared,
     write_uniques,
 )
 from ._tabular import Record, from_cell, json_cell
@@ -215,15 +216,15 @@ def cell_reader(
     """A function giving the raw values of a CSV row of these (checked) columns, empty
     cells left out so defaults apply."""
     fields = [(name, d.field(name)) for name in columns]
-    plain = {name for name, f in fields if f is not None and not json_cell(f)}
+    plain = [name for name, f in fields if f is not None and not json_cell(f)]
+    parsed = [(name, f) for name, f in fields if f is not None and json_cell(f)]
 
     def read(record: Mapping[str, str]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, f in fields:
+        values: dict[str, Any] = {name: cell for name in plain if (cell := record[name])}
+        for name, f in parsed:
             cell = record[name]
-            if cell == "":
-                continue
-            values[name] = cell if name in plain else from_cell(f, cell)  # type: ignore[arg-type]
+            if cell:
+                values[name] = from_cell(f, cell)
         return values
 
     return read
@@ -247,9 +248,12 @@ def _error(line: int, exc: DataError) -> RowError:
     return RowError(line, str(exc), getattr(exc, "field", None))
 
 
-def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, Any] | RowError:
-    """An import row's coerced values, or why it cannot be written."""
-    if raw.keys() - d.names:
+def coerce_row(
+    d: Definition, line: int, raw: Mapping[str, Any], *, known: bool = False
+) -> dict[str, Any] | RowError:
+    """An import row's coerced values, or why it cannot be written (``known``: the row
+    names only fields of the register, as a CSV row of checked columns)."""
+    if not known and raw.keys() - d.names:
         key = next(k for k in raw if k not in d.names)  # the first, in the row's order
         names = ", ".join(repr(f.name) for f in d.fields) or "(none)"
         return RowError(
@@ -261,7 +265,7 @@ def coerce_row(d: Definition, line: int, raw: Mapping[str, Any]) -> dict[str, An
         return _error(line, exc)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ImportRow:
     """A coerced import row: its line, its values and, once encoded, its stored document
     and search vector (encoded while the previous batch is written, unless the register
@@ -278,6 +282,11 @@ _RACED = "a concurrent write interfered with an import batch into register {!r}"
 class BatchRaced(DataError):
     """A concurrent writer took a unique value or deleted a referenced row between this
     batch's checks and its writes: its transaction is rolled back and the batch retried."""
+
+
+class BatchRefused(DataError):
+    """A batch written without checking its rows first holds a row that cannot be written:
+    its transaction is rolled back and the batch written again, every row checked."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -319,7 +328,7 @@ def _batch_sql(register: uuid.UUID, references: tuple[uuid.UUID, ...], uniques: 
     parts += [
         f"l{i} AS (INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
         f"SELECT :lf{i}, t.id, u.t, :tenant FROM unnest(CAST(:lt{i} AS uuid[]), "
-        f"CAST(:lo{i} AS bigint[])) AS u(t, o) JOIN t ON t.o = u.o ON CONFLICT DO NOTHING)"
+        f"CAST(:lo{i} AS bigint[])) AS u(t, o) JOIN t ON t.o = u.o)"
         for i in range(len(references))
     ]
     parts += [
@@ -425,11 +434,19 @@ async def write_batch(
     d: Definition,
     batch: Sequence[ImportRow],
     actor: str | None = None,
+    *,
+    check: bool = True,
 ) -> tuple[int, list[RowError]]:
     """Write one import batch of coerced rows in the caller's transaction: the good ones,
     the bad ones reported (never written) — in one statement. Returns how many were written
     and the errors; raises :class:`BatchRaced` when a concurrent writer interfered (the
-    caller rolls the transaction back and retries)."""
+    caller rolls the transaction back and retries).
+
+    Without ``check`` the rows are written as ``insert_many`` writes them, without being
+    checked one by one first (most batches are all good), and :class:`BatchRefused` is
+    raised when one of them cannot be written: the caller rolls the transaction back and
+    writes the batch again with ``check``. Registers that number their rows always check
+    first (numbers go to the rows written only)."""
     bad = _repeated(d, batch)
     positions = [i for i in range(len(batch)) if i not in bad]
     rows = [batch[i] for i in positions]
@@ -449,6 +466,12 @@ async def write_batch(
     if not rows:
         return 0, sorted(bad.values(), key=lambda e: e.line)
     encoded = [row.encoded or document(d, row.values) for row in rows]
+    if not check and not numbered:
+        try:
+            await write_prepared(conn, d, prepare_rows(d, [r.values for r in rows], encoded), actor)
+        except (UniqueViolation, ReferenceViolation):
+            raise BatchRefused(f"an import batch into register {d.name!r} has a bad row") from None
+        return len(rows), sorted(bad.values(), key=lambda e: e.line)
     params = _batch_params(d, rows, references, uniques) | {
         "ids": [new_id() for _ in rows],
         "docs": [e[0] for e in encoded],
@@ -534,7 +557,7 @@ async def run_import(
             except DataError as exc:
                 unreadable.append(_error(record.line, exc))
                 continue
-            values = coerce_row(d, record.line, raw)
+            values = coerce_row(d, record.line, raw, known=cells is not None)
             if isinstance(values, RowError):
                 unreadable.append(values)
                 continue
@@ -548,9 +571,10 @@ async def run_import(
             batch.append(row)
             if len(batch) >= batch_size:
                 await flush()
-            elif pending is not None and len(batch) % 16 == 0:
+            elif pending is not None and not len(batch) % 4:
                 # Let the write in flight take its next round trip (each one waits for
-                # the reader to yield: often enough that the write is never held up long).
+                # the reader to yield: often enough that the write is never held up long;
+                # every 16 rows made each round trip wait milliseconds on a busy machine).
                 await asyncio.sleep(0)
         await flush()
         await settle()

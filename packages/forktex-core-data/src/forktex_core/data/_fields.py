@@ -451,6 +451,8 @@ def _c_text(f: Field, value: Any) -> str:
 def _c_integer(f: Field, value: Any) -> int:
     if type(value) is int and INT_MIN <= value <= INT_MAX:
         return value
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)  # the common text form (a CSV cell): at most 18 digits fit
     expected = f"a whole number between {INT_MIN} and {INT_MAX} (e.g. 42 or '42')"
     result: int
     if isinstance(value, bool):
@@ -474,7 +476,14 @@ def _c_integer(f: Field, value: Any) -> int:
     return result
 
 
+# Decimal text already in the canonical form (no exponent, no trailing zeros after the
+# point, no -0), short enough to be within the digit limits: read as it is.
+_CANONICAL_DECIMAL = re.compile(r"(?:0|-?[1-9][0-9]*)(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9]")
+
+
 def _c_decimal(f: Field, value: Any) -> Decimal:
+    if type(value) is str and len(value) <= 80 and _CANONICAL_DECIMAL.fullmatch(value):
+        return Decimal(value)
     expected = "a finite decimal number (e.g. Decimal('12.50'), 12.5 or '12.50')"
     if isinstance(value, bool):
         raise _fail(f, value, expected)
@@ -559,6 +568,8 @@ def _c_datetime(f: Field, value: Any) -> datetime:
             result = datetime.fromisoformat(value.strip())
         except ValueError:
             result = None
+        if result is not None and result.tzinfo is UTC:  # ISO text in UTC: the common case
+            return result
     if result is None or result.tzinfo is None or result.utcoffset() is None:
         raise _fail(f, value, expected)
     try:
@@ -569,7 +580,10 @@ def _c_datetime(f: Field, value: Any) -> datetime:
 
 def _c_email(f: Field, value: Any) -> str:
     expected = "an email address like 'ada@example.com'"
-    text = _text(f, value, expected).strip().lower()
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        text = value.strip().lower()  # ASCII text has no problem _text could find
+    else:
+        text = _text(f, value, expected).strip().lower()
     if len(text) > 254 or not _EMAIL.match(text):
         raise _fail(f, value, expected)
     return text
@@ -606,6 +620,13 @@ def _c_single(f: Field, value: Any) -> str:
 
 
 def _c_multi(f: Field, value: Any) -> tuple[str, ...] | None:
+    if type(value) is list:  # the common case: a list of choices
+        try:
+            chosen: set[Any] | None = set(value)
+        except TypeError:  # an unhashable item, which no choice is
+            chosen = None
+        if chosen is not None and chosen.issubset(f.choices):
+            return tuple(filter(chosen.__contains__, f.choices)) or None
     expected = f"a list of choices from {', '.join(map(repr, f.choices))}"
     items: list[Any]
     if isinstance(value, str):
@@ -637,6 +658,8 @@ def check_json(f: Field, value: Any, depth: int = 0) -> Any:
     expected = _JSON_EXPECTED
     if depth > MAX_JSON_DEPTH:
         raise _fail(f, value, f"{expected} nested at most {MAX_JSON_DEPTH} levels")
+    if kind is dict:  # the common container first (the Mapping check below is slow)
+        return _json_object(f, value, depth)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -654,13 +677,19 @@ def check_json(f: Field, value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [check_json(f, v, depth + 1) for v in value]
     if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str) or text_problem(k) is not None:
-                raise _fail(f, k, expected + " (keys without NUL or lone surrogates)")
-            out[k] = check_json(f, v, depth + 1)
-        return out
+        return _json_object(f, value, depth)
     raise _fail(f, value, expected)
+
+
+def _json_object(f: Field, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if not (type(k) is str and k.isascii() and "\x00" not in k) and (
+            not isinstance(k, str) or text_problem(k) is not None
+        ):
+            raise _fail(f, k, _JSON_EXPECTED + " (keys without NUL or lone surrogates)")
+        out[k] = check_json(f, v, depth + 1)
+    return out
 
 
 def _c_json(f: Field, value: Any) -> Any:
@@ -744,7 +773,7 @@ def encoder(f: Field) -> Any:
     if kind is FieldType.DECIMAL:
         return lambda value: format(value, "f")
     if kind is FieldType.DATETIME:
-        return lambda value: value.astimezone(UTC).isoformat(timespec="microseconds")
+        return _stored_datetime
     if kind is FieldType.DATE:
         return date.isoformat
     if kind is FieldType.MULTI_SELECT:
@@ -752,6 +781,12 @@ def encoder(f: Field) -> Any:
     if kind is FieldType.REFERENCE:
         return (lambda value: [str(v) for v in value]) if f.many else str
     return None
+
+
+def _stored_datetime(value: datetime) -> str:
+    if value.tzinfo is not UTC:  # coerced values are in UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 class RowCoercer:
@@ -874,8 +909,19 @@ def from_json(f: Field, raw: Any) -> Any:
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# The C encoder ``_JSON.encode`` builds on every call, built once (values are validated
+# JSON data: no cycles to watch for). Every write encodes its rows through here.
+_ENCODE = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _JSON.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text for a stored document."""
-    return _JSON.encode(value)
+    if _ENCODE is None:  # pragma: no cover - Pythons without the C accelerator
+        return _JSON.encode(value)
+    return "".join(_ENCODE(value, 0))

@@ -538,6 +538,7 @@ class Register:
         d = await self._definition()
 
         async def write(batch: list[_bulk.ImportRow]) -> tuple[int, list[Any]]:
+            check = False  # most batches are all good: checked only when one is not
             for _ in range(_bulk.RETRIES):
                 try:
                     async with self._writing() as (conn, current):
@@ -546,7 +547,9 @@ class Register:
                                 f"register {d.name!r} changed during the import; the batches "
                                 "before this one are written: import the rest again"
                             )
-                        return await _bulk.write_batch(conn, current, batch, who)
+                        return await _bulk.write_batch(conn, current, batch, who, check=check)
+                except _bulk.BatchRefused:
+                    check = True  # rolled back: write it again, every row checked
                 except _bulk.BatchRaced:
                     continue  # rolled back: check the batch again in a new transaction
             raise DataError(  # pragma: no cover - needs five concurrent races in a row

@@ -19,6 +19,8 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from forktex_core.db import uuid7
+
 from ._compile import ROW_COLUMNS, register_literal
 from ._definition import Definition, duplicate_field, duplicate_value, pg_error
 from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolation
@@ -141,15 +143,18 @@ def _uniques(d: Definition) -> list[Field]:
     return [f for f in d.fields if f.unique]
 
 
-def prepare_rows(d: Definition, values: Sequence[dict[str, Any]]) -> PreparedRows:
-    """Everything :func:`insert_prepared` sends, computed in Python."""
+def prepare_rows(
+    d: Definition,
+    values: Sequence[dict[str, Any]],
+    encoded: Sequence[tuple[str, str]] | None = None,
+) -> PreparedRows:
+    """Everything :func:`insert_prepared` sends, computed in Python (``encoded``: the
+    rows' documents and search vectors, when :func:`document` gave them already)."""
     ids = [new_id() for _ in values]
-    docs: list[str] = []
-    vectors: list[str] = []
-    for v in values:
-        doc, vector = document(d, v)
-        docs.append(doc)
-        vectors.append(vector)
+    if encoded is None:
+        encoded = [document(d, v) for v in values]
+    docs = [e[0] for e in encoded]
+    vectors = [e[1] for e in encoded]
     links = []
     for f in _references(d):
         sources: list[uuid.UUID] = []
@@ -214,6 +219,27 @@ async def insert_prepared(
     conn: AsyncConnection, d: Definition, rows: PreparedRows, actor: str | None = None
 ) -> list[RowResult]:
     """Insert prepared rows, their links and unique claims in one statement."""
+    at = await write_prepared(conn, d, rows, actor)
+    return [
+        RowResult(
+            id=rid,
+            register=d.name,
+            values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
+            created_at=at,
+            updated_at=at,
+            created_by=actor,
+            updated_by=actor,
+        )
+        for rid, v in zip(rows.ids, rows.values, strict=True)
+    ]
+
+
+async def write_prepared(
+    conn: AsyncConnection, d: Definition, rows: PreparedRows, actor: str | None = None
+) -> Any:
+    """:func:`insert_prepared` without building the results: returns the rows'
+    ``created_at``. A value taken raises UniqueViolation, a target that is no row of its
+    register ReferenceViolation."""
     references, uniques = _references(d), _uniques(d)
     params: dict[str, Any] = {
         "tenant": d.tenant_id, "ids": rows.ids, "docs": rows.docs, "vectors": rows.vectors,
@@ -241,25 +267,11 @@ async def insert_prepared(
     for i, (f, (_sources, targets)) in enumerate(zip(references, rows.links, strict=True)):
         if counts[2 + i] != len(targets):
             await _missing_targets(conn, d, f, targets)
-    at = counts.at
-    return [
-        RowResult(
-            id=rid,
-            register=d.name,
-            values=MappingProxyType(v),  # a fresh dict from the coercer, not shared
-            created_at=at,
-            updated_at=at,
-            created_by=actor,
-            updated_by=actor,
-        )
-        for rid, v in zip(rows.ids, rows.values, strict=True)
-    ]
+    return counts.at
 
 
 def new_id() -> uuid.UUID:
     """A new row id (UUIDv7: time-ordered, so ids of new rows append to the indexes)."""
-    from forktex_core.db import uuid7
-
     return uuid7()
 
 
@@ -360,15 +372,17 @@ async def write_links(
 def _links_insert(target_register: uuid.UUID, suffix: str) -> str:
     """``INSERT INTO links`` of the pairs ``:ls<suffix>`` / ``:lt<suffix>`` whose target
     is a row of ``target_register`` of the tenant (others are left out: the caller counts
-    them as missing). The foreign key then share-locks each target until commit."""
+    them as missing). The foreign key then share-locks each target until commit. The
+    sources are new rows, or rows whose links of the field were just deleted, and a
+    coerced value names each target once: no pair can exist already (``ON CONFLICT``
+    would make every insert a slower speculative one)."""
     return (
         "INSERT INTO forktex_data.links (field_id, source_id, target_id, tenant_id) "
         f"SELECT :lf{suffix}, u.s, u.t, :tenant FROM unnest(CAST(:ls{suffix} AS uuid[]), "
         f"CAST(:lt{suffix} AS uuid[])) AS u(s, t) CROSS JOIN LATERAL (SELECT 1 FROM "
         # LIMIT keeps this a lookup per target, never a read of the whole target register
         "forktex_data.rows r WHERE r.id = u.t AND r.tenant_id = :tenant AND "
-        f"r.register_id = {register_literal(target_register)} LIMIT 1) AS found "
-        "ON CONFLICT DO NOTHING"
+        f"r.register_id = {register_literal(target_register)} LIMIT 1) AS found"
     )
 
 

@@ -38,6 +38,7 @@ MAX_VECTOR_BYTES = 512 * 1024
 (Postgres refuses vectors over 1 MB)."""
 
 _WORD = re.compile(r"[^\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # the same words in lower-cased ASCII, found faster
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def words(text: str, config: SearchConfig = PLAIN) -> list[str]:
     """
     # ASCII is unchanged by NFKC and case-folds like lower(): the common case is cheap.
     if text.isascii():
-        found = _WORD.findall(text.lower())
+        found = _ASCII_WORD.findall(text.lower())
     else:
         found = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
         if config.fold_accents:
@@ -194,7 +195,8 @@ def vector_of(
     config: SearchConfig = PLAIN,
 ) -> str:
     """The ``tsvector`` input text of a stored JSON document (keyed by storage key):
-    ``vector_literal(index(parts))``, built directly when no limit can apply."""
+    the vector ``vector_literal(index(parts))`` stands for, built directly when no limit
+    can apply."""
     parts = searchable_parts(columns, data, by_key=True)
     text = " ".join(parts)
     if len(text) > _SHORT_TEXT:
@@ -202,12 +204,9 @@ def vector_of(
     found = words(text, config)
     if len(found) > MAX_POSITIONS_PER_WORD:  # a word could repeat past the limit
         return vector_literal(index(parts, config))
-    # At most 256 words of a short text: positions 1..n, no limit applies.
-    entries: dict[str, str] = {}
-    for position, word in enumerate(found, start=1):
-        seen = entries.get(word)
-        entries[word] = f"'{word}':{position}" if seen is None else f"{seen},{position}"
-    return " ".join(entries.values())
+    # At most 256 words of a short text: positions 1..n, no limit applies. A word that
+    # repeats is listed once per position: Postgres merges them ('a':1 'a':3 is 'a':1,3).
+    return " ".join([f"'{word}':{position}" for position, word in enumerate(found, start=1)])
 
 
 _SHORT_TEXT = 30_000
