@@ -206,6 +206,31 @@ async def test_a_result_the_field_cannot_hold_fails_the_write(
     assert report.written == 1 and "cannot hold" in report.errors[0].reason
 
 
+async def test_an_import_into_a_numbered_register_reports_a_result_the_field_cannot_hold(
+    engine: AsyncEngine, tenant: uuid.UUID
+) -> None:
+    """Rows are numbered before their formulas are computed (a formula may read the
+    number): a row whose result does not fit is reported and the others keep gapless
+    numbers."""
+    fields = [
+        Field("no", "integer", autonumber=True),
+        Field("a", "integer"),
+        Field("half", "integer", formula="{a} / 2"),
+        Field("tag", "text", formula="concat('#', {no})"),
+    ]
+    stored = await Register.create("numbered", tenant_id=tenant, fields=fields)
+    report = await stored.import_csv(["a\n4\n3\n6\n5\n8\n"], batch_size=3)
+    assert report.written == 3, report.errors
+    assert [(e.line, "cannot hold" in e.reason) for e in report.errors] == [(3, True), (5, True)]
+    rows = await RowQuery(stored).order_by("no").all()
+    assert [(r["no"], r["a"], r["half"], r["tag"]) for r in rows] == [
+        (1, 4, 2, "#1"),
+        (2, 6, 3, "#2"),
+        (3, 8, 4, "#3"),
+    ]
+    assert (await stored.insert({"a": 10}))["no"] == 4
+
+
 async def test_formula_fields_filter_sort_group_and_use_their_index(
     engine: AsyncEngine,
     tenant: uuid.UUID,

@@ -429,6 +429,34 @@ def _failures(
     return errors
 
 
+async def _numbered_documents(
+    conn: AsyncConnection, d: Definition, rows: list[tuple[int, ImportRow]]
+) -> tuple[list[tuple[str, str]], dict[int, RowError]]:
+    """Number ``rows`` (position in the batch, row) and encode them; a row its numbers make
+    unstorable (a formula reading the number gives a value its field cannot hold) is
+    refused, and the others are numbered again without it, so numbers stay gapless. Returns
+    the documents of the rows kept and the refused rows' errors by position."""
+    refused: dict[int, RowError] = {}
+    while True:
+        kept = [(position, row) for position, row in rows if position not in refused]
+        if not kept:
+            return [], refused
+        savepoint = await conn.begin_nested()
+        await number_rows(conn, d, [row.values for _position, row in kept])
+        encoded: list[tuple[str, str]] = []
+        failed: dict[int, RowError] = {}
+        for position, row in kept:
+            try:
+                encoded.append(document(d, row.values))
+            except DataError as exc:
+                failed[position] = _error(row.line, exc)
+        if not failed:
+            await savepoint.commit()
+            return encoded, refused
+        await savepoint.rollback()  # gives the numbers back
+        refused |= failed
+
+
 async def write_batch(
     conn: AsyncConnection,
     d: Definition,
@@ -461,11 +489,14 @@ async def write_batch(
         ).all()
         failed = _failures(rows, found, references, uniques)
         bad |= {positions[i]: e for i, e in failed.items()}
-        rows = [row for i, row in enumerate(rows) if i not in failed]
-        await number_rows(conn, d, [row.values for row in rows])
+        kept = [(positions[i], row) for i, row in enumerate(rows) if i not in failed]
+        encoded, refused = await _numbered_documents(conn, d, kept)
+        bad |= refused
+        rows = [row for position, row in kept if position not in refused]
+    else:
+        encoded = [row.encoded or document(d, row.values) for row in rows]
     if not rows:
         return 0, sorted(bad.values(), key=lambda e: e.line)
-    encoded = [row.encoded or document(d, row.values) for row in rows]
     if not check and not numbered:
         try:
             await write_prepared(conn, d, prepare_rows(d, [r.values for r in rows], encoded), actor)
