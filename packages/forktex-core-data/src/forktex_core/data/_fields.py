@@ -9,7 +9,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal, InvalidOperation
@@ -909,15 +909,28 @@ def from_json(f: Field, raw: Any) -> Any:
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-# The C encoder ``_JSON.encode`` builds on every call, built once (values are validated
-# JSON data: no cycles to watch for). Every write encodes its rows through here.
-_ENCODE = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _JSON.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
-    else None
-)
+
+
+def _c_encoder() -> Callable[[Any, int], Any] | None:
+    """The C encoder ``_JSON.encode`` builds on every call, built once (values are validated
+    JSON data: no cycles to watch for), or None where this Python's private constructor is
+    missing or takes other arguments — then every document goes through ``_JSON.encode``.
+    Every write encodes its rows through here."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - Pythons without the C accelerator
+        return None
+    try:
+        encode = make(None, _JSON.default, json.encoder.encode_basestring, None, ":", ",",
+                      False, False, False)  # fmt: skip
+        sample = {"a": [1, 2.5, "é", None, True], "b": {}}
+        if "".join(encode(sample, 0)) != _JSON.encode(sample):  # pragma: no cover
+            return None
+    except Exception:  # pragma: no cover - another Python's signature
+        return None
+    return encode  # type: ignore[no-any-return]
+
+
+_ENCODE = _c_encoder()
 
 
 def dumps(value: Any) -> str:
