@@ -118,3 +118,53 @@ async def test_workflows_and_graphs_registered_after_the_worker_started_are_clai
             await h.wait_until(published)
         finally:
             await conn.close()
+
+
+async def test_a_queued_claim_reads_few_runs_however_many_the_table_holds(
+    make_flow: Callable[..., Flow], pg: Any
+) -> None:
+    """A queued claim asks every queue whether runs wait in it: one probe of the queue's
+    index of waiting runs, never a read of the runs table (a queue with nothing waiting is
+    the common case, and every claim asks)."""
+    flow = make_flow()
+    flow.queue("busy", concurrency=10)
+    flow.queue("quiet", concurrency=10)
+
+    @flow.workflow(name="claims.queued", version=1)
+    async def queued(ctx: FlowContext) -> None:
+        return None
+
+    await flow.connect()
+    for _ in range(20):
+        await flow.start("claims.queued", queue="busy")
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        # a backlog of runs this worker does not serve, and the quiet queue's history
+        await conn.execute(
+            "INSERT INTO forktex_flow.runs (id, workflow, version, status, wake_at) "
+            "SELECT gen_random_uuid(), 'claims.other', 1, 'pending', now() "
+            f"FROM generate_series(1, {FOREIGN // 4})"
+        )
+        await conn.execute(
+            "INSERT INTO forktex_flow.runs (id, workflow, version, status, queue, queue_seq, "
+            "admitted_at, finished_at) SELECT gen_random_uuid(), 'claims.queued', 1, "
+            "'succeeded', 'quiet', nextval('forktex_flow.queue_order'), now(), now() "
+            f"FROM generate_series(1, {FOREIGN // 4})"
+        )
+        await conn.execute("ANALYZE forktex_flow.runs")
+        args = _sql.claim_args(16, "w", ["claims.queued:1"], 5.0, [])
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            claimed = await conn.fetch(_sql.CLAIM_QUEUED, *args, [], [])
+            read = await conn.fetchval(
+                "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                "FROM pg_stat_xact_user_tables WHERE relid = 'forktex_flow.runs'::regclass"
+            )
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()
+    assert len(claimed) == 10
+    # the ten admitted runs, the held slots counted, the probes: tens, not thousands
+    assert read <= 100, read

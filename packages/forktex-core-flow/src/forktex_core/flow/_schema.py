@@ -311,6 +311,32 @@ def _walking_partitions(queues: str) -> str:
     )
 
 
+# 10: "does this queue have a waiting run this worker serves?" was an EXISTS, which the
+# planner may answer with a scan of the whole runs table (a first match looks cheap to reach
+# that way), and every claim asks it of every queue: a queue with nothing waiting (the
+# common case) read every run, at every claim. Asked for the queue's first waiting run in
+# admission order instead, it is one probe of runs_queue_waiting, whatever the plan.
+_EXISTS_WAITING = f"""                EXISTS (SELECT 1 FROM {SCHEMA}.runs x
+                        JOIN unnest(p_names, p_versions) AS k(wf, ver)
+                          ON x.workflow = k.wf AND x.version = k.ver
+                        WHERE x.queue = q.name AND x.status = 'pending'
+                          AND x.admitted_at IS NULL AND x.wake_at <= now())"""
+_INDEXED_WAITING = f"""                (SELECT x.id FROM {SCHEMA}.runs x
+                        JOIN unnest(p_names, p_versions) AS k(wf, ver)
+                          ON x.workflow = k.wf AND x.version = k.ver
+                        WHERE x.queue = q.name AND x.status = 'pending'
+                          AND x.admitted_at IS NULL AND x.wake_at <= now()
+                        ORDER BY x.priority DESC, x.queue_seq LIMIT 1) IS NOT NULL"""
+
+
+def _indexed_waiting(walking: str) -> str:
+    """Migration 10: migration 7's ``claim_queued`` (``walking``) with its queues with work
+    found through the waiting runs' index (:data:`_INDEXED_WAITING`)."""
+    if walking.count(_EXISTS_WAITING) != 1:
+        raise RuntimeError("migration 7's claim_queued is not what migration 10 replaces")
+    return walking.replace(_EXISTS_WAITING, _INDEXED_WAITING)
+
+
 # Append only: forktex_core.db.ensure_schema checksums applied migrations; an entry's number
 # is its position.
 MIGRATIONS: list[str] = [
@@ -509,6 +535,9 @@ MIGRATIONS: list[str] = [
                            AND OLD.status NOT IN ('succeeded', 'failed', 'cancelled', 'dead'))
         EXECUTE FUNCTION {SCHEMA}.child_finished();
     """,
+    # 10: the queued claim finds the queues with waiting runs through their index (see
+    # _INDEXED_WAITING)
+    _indexed_waiting(_walking_partitions(_QUEUES)),
 ]
 
 
