@@ -405,7 +405,9 @@ async def test_children_of_a_run_in_the_api_and_the_cli(
         run_id = await flow.start("parent.two")
         assert await flow.result(run_id, timeout=30) == [{"n": 2}, {"n": 4}]
     kids = await flow.children(run_id)
-    assert [k.input for k in kids] == [1, 2] and {k.parent_id for k in kids} == {run_id}
+    # oldest first; the two were started concurrently (gather), so either may be older
+    assert [k.created_at for k in kids] == sorted(k.created_at for k in kids)
+    assert sorted(k.input for k in kids) == [1, 2] and {k.parent_id for k in kids} == {run_id}
     assert await flow.children(kids[0].id) == []
     with pytest.raises(RunNotFound):
         await flow.children("00000000-0000-0000-0000-000000000000")
