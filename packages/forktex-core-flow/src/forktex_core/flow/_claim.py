@@ -13,6 +13,10 @@ worker only claims runs whose (workflow, version) it has registered: the claim p
 ``(workflow, version, wake_at)`` index once per registered pair, so runs of versions this
 worker lacks are never scanned, however many pile up. A claim of another shape (by queue,
 say) is a new statement in :mod:`._sql` and a new function here.
+
+An *eager* start (:class:`EagerSlot`) inserts its run and claims in the same call: a run
+started in a process whose worker has a free slot for it begins there at once, without the
+round trip through the work notification and another connection's claim.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 
@@ -119,3 +124,43 @@ async def claim_queued(
     counts = [active[n] for n in names]
     args = sql.claim_args(limit, worker, keys, lease, exclude, timeouts)
     return claimed_runs(await conn.fetch(sql.CLAIM_QUEUED, *args, names, counts))
+
+
+class EagerSlot(Protocol):
+    """A free slot of this process's worker, reserved for one run being started here.
+
+    The start inserts the run and runs the ordinary queued claim (queue admission included)
+    for this one slot and the run's workflow version in the same call (schema migration
+    11); the other workers are notified only when the run was not the one claimed.
+    :meth:`take` is called exactly once, after the call: with the runs claimed, else with
+    ``[]``; it frees the reservation.
+
+    Example::
+
+        slot = worker.slot("send.email", 1)
+        if slot is not None:
+            worker_id, lease, exclude, queues, active = slot.claim_args()
+    """
+
+    def claim_args(self) -> tuple[str, float, list[uuid.UUID], list[str], list[int]]:
+        """The claim's worker id, lease, runs to skip, and this worker's runs per queue."""
+        ...
+
+    def take(self, runs: list[ClaimedRun]) -> None:
+        """Hand the runs claimed to the worker (``[]``: none, or the start failed); free
+        the slot."""
+        ...
+
+
+class SlotHost(Protocol):
+    """What can lend an eager start a slot: the worker running in this process.
+
+    Example::
+
+        slot = worker.slot("send.email", 1)  # None: no free slot, or that version not served
+    """
+
+    def slot(self, workflow: str, version: int) -> EagerSlot | None:
+        """A reserved slot for a run of ``workflow`` ``version``, or None when this worker
+        cannot take it now."""
+        ...

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ._claim import SlotHost
 from ._context import current_context
 from ._db import log
 from ._defs import positive_int, run_id_value, seconds, signal_name, storable_text
@@ -36,6 +37,7 @@ class RunCalls:
     _registry: Registry
     _settings: Settings
     _store: Store
+    _worker: SlotHost | None = None  # the worker running in this process, if any
 
     async def start(
         self,
@@ -70,6 +72,10 @@ class RunCalls:
         caller commits, and the workers are woken at commit. A session on another database
         is refused with :class:`InvalidArgument` naming both.
 
+        In a process whose worker serves the workflow and has a free slot, a due start
+        without keys or ``session`` is *eager*: the run is inserted and claimed for that
+        worker in one call (within every limit of its queue) and begins at once.
+
         Example::
 
             run_id = await flow.start("cloud.deploy", input={"name": "web"},
@@ -88,6 +94,7 @@ class RunCalls:
             metadata=metadata,
             options=StartOptions(queue, priority, partition_key, dedup_key, delay, not_before),
             conn=conn,
+            host=self._worker,
         )
 
     async def queues(self, name: str | None = None) -> list[QueueInfo]:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import _telemetry as tm
+from ._claim import EagerSlot, SlotHost
 from ._defs import WorkflowDef, positive_int, storable_text
 from ._errors import InvalidArgument, UnknownQueue, UnknownWorkflow
 from ._hooks import StartRequest
@@ -96,8 +97,11 @@ async def start_run(
     options: StartOptions = StartOptions(),
     conn: Any = None,
     by_name: bool = False,
+    host: SlotHost | None = None,
 ) -> uuid.UUID:
     """Persist a new run of ``workflow`` (a name or a decorated function); its id.
+    ``host`` (this process's worker) claims the run in the same call when it has a free slot
+    for it (an eager start: for a due run without keys, outside a caller's transaction).
 
     Example::
 
@@ -128,10 +132,31 @@ async def start_run(
             ready.delay,
             options.not_before,
             conn,
+            _slot(host, ready, idempotency_key, options, conn),
         ),
     )
     assert run_id is not None  # insert_run always names a run
     return run_id
+
+
+def _slot(
+    host: SlotHost | None,
+    ready: _Prepared,
+    idempotency_key: str | None,
+    options: StartOptions,
+    conn: Any,
+) -> EagerSlot | None:
+    """A slot of this process's worker for an eager start, when one applies."""
+    if (
+        host is None
+        or conn is not None
+        or idempotency_key is not None
+        or options.dedup_key is not None
+        or ready.delay
+        or options.not_before is not None
+    ):
+        return None
+    return host.slot(ready.wdef.name, ready.wdef.version)
 
 
 async def start_child_run(

@@ -23,9 +23,9 @@ import asyncpg
 
 from . import _signals as signals
 from . import _sql as sql
-from ._claim import ClaimedRun, claim, claim_queued
+from ._claim import ClaimedRun, EagerSlot, claim, claim_queued, claimed_runs
 from ._connections import Connections
-from ._db import TRANSIENT, retry_read
+from ._db import TRANSIENT, log, retry_read
 from ._errors import (
     FlowError,
     ResultTimeout,
@@ -151,9 +151,13 @@ class Store:
         delay: float | None = None,
         not_before: datetime | None = None,
         conn: asyncpg.Connection | None = None,
+        slot: EagerSlot | None = None,
     ) -> uuid.UUID:
         """Insert a pending run and wake the workers; the existing run for a reused
-        idempotency key or a live dedup key. ``conn`` runs it in the caller's transaction."""
+        idempotency key or a live dedup key. ``conn`` runs it in the caller's transaction.
+        ``slot`` (for a due run without keys, outside a caller's transaction: this
+        process's worker has a free slot for it) claims it in the same call (see
+        :class:`~._claim.EagerSlot`)."""
         args = (
             run_id,
             workflow,
@@ -170,6 +174,8 @@ class Store:
             not_before,
         )
         db: Any = conn if conn is not None else await self._connections.client()
+        if slot is not None and await self._start_claimed(db, args, slot):
+            return run_id
         for _ in range(10):
             row = await db.fetchrow(sql.START, *args)
             if row is not None:
@@ -184,6 +190,27 @@ class Store:
                     return uuid.UUID(str(existing))
             # the run holding the key finished (or was pruned) in between: insert again
         raise FlowError("start kept racing with the run holding its key; retry the call")
+
+    async def _start_claimed(
+        self, pool: asyncpg.Pool, args: tuple[Any, ...], slot: EagerSlot
+    ) -> bool:
+        """Insert run ``args`` (the arguments of ``sql.START``) and claim for ``slot`` in one
+        call; False when the call failed on the server (nothing was written: the caller
+        starts the run the ordinary way)."""
+        runs: list[ClaimedRun] = []
+        try:
+            # START's id, workflow, version, input, then (no idempotency key) timeout,
+            # metadata, queue, priority, partition key
+            claim = slot.claim_args()
+            rows = await pool.fetch(sql.START_CLAIMED, *args[:4], *args[5:10], *claim)
+            runs = claimed_runs(rows)
+            return True
+        except asyncpg.PostgresError as exc:
+            # e.g. a deadlock of the claim's queue lock: it was rolled back with the insert
+            log.info("flow: an eager start fell back to a plain one (%s)", type(exc).__name__)
+            return False
+        finally:
+            slot.take(runs)
 
     async def database_identity(self, *, fresh: bool = False) -> tuple[Any, ...]:
         """Which database flow's connections are on (name, OID, server start time; see

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import os
 import random
@@ -22,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from ._claim import ClaimedRun
+from ._claim import ClaimedRun, EagerSlot
 from ._clock import DbClock
 from ._db import TRANSIENT, connection_lost, log
 from ._driver import RunDriver
@@ -83,6 +84,9 @@ class Worker:
         self._recheck = False  # ask the database whether queues exist (before the next claim)
         self._checked = 0.0  # when it was last asked (monotonic)
         self._queue_active: dict[str, int] = {}  # this worker's running runs per queue
+        self._reserved = 0  # slots lent to eager starts still in their call
+        self._context = contextvars.copy_context()  # what executions start from (see run)
+        self._slots_back = asyncio.Event()  # set when none is lent
         self._keeper: LeaseKeeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = asyncio.Event()
@@ -208,6 +212,7 @@ class Worker:
         """Serve until :meth:`stop`: claim, execute, campaign; then hand everything back."""
         settings = self.settings
         self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
         unsubscribe = self.registry.subscribe(self._registered)
         listener = self.store.work_listener(self._on_work, self._on_reconnect)
         side: list[asyncio.Task[None]] = []
@@ -232,10 +237,12 @@ class Worker:
             side.append(self._loop.create_task(self.leader.run(self._stopping)))
             self.started.set()
             await self._claim_loop()
+            await self._settle_slots()
             await self._drain(settings.shutdown_grace)
         finally:
             unsubscribe()
             self._stopping.set()
+            await self._settle_slots()
             await self._drain(0.0)
             if self._keeper is not None:
                 try:
@@ -271,7 +278,7 @@ class Worker:
         self._checked = time.monotonic()
         while not self._stopping.is_set():
             self._check_outage()
-            free = self.concurrency - len(self._active)
+            free = self.concurrency - len(self._active) - self._reserved
             if free > 0 and (self._more or self._due()):
                 self._wake.clear()
                 self._more = False
@@ -327,6 +334,54 @@ class Worker:
                 self._more = True  # fallback poll
                 self._recheck = True
             self._wake.clear()
+
+    # -- eager starts: a start in this process claims for this worker -----------------------
+
+    def slot(self, workflow: str, version: int) -> EagerSlot | None:
+        """Reserve a free slot for a run of ``workflow`` ``version`` being started in this
+        process, or None: the worker is not serving (yet, or any more), runs on another
+        event loop, has no free slot, or lacks that version.
+
+        Example::
+
+            slot = worker.slot("send.email", 1)
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        free = self.concurrency - len(self._active) - self._reserved
+        if (
+            loop is not self._loop
+            or not self.started.is_set()
+            or self._stopping.is_set()
+            or free <= 0
+            or f"{workflow}:{version}" not in self._keys
+        ):
+            return None
+        self._reserved += 1
+        self._slots_back.clear()
+        return _Slot(self)
+
+    def _take_eager(self, runs: list[ClaimedRun], sent: float) -> None:
+        """An eager start's call ended: drive what it claimed, free its slot."""
+        self._reserved -= 1
+        if self._reserved == 0:
+            self._slots_back.set()
+        if runs:
+            self.clock.observe(runs[0].db_now, sent, time.monotonic())
+        for run in runs:
+            # in the worker's context, not the starting caller's: its context variables
+            # (a trace, a request's state) are not the run's
+            self._context.run(self._spawn, run)
+        self._wake.set()  # the slot, had it stayed free, might have claimed meanwhile
+
+    async def _settle_slots(self) -> None:
+        """Wait (briefly) for eager starts still in their call, so what they claim is
+        drained with the rest."""
+        if self._reserved > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slots_back.wait(), 10.0)
 
     def _timeouts(self) -> list[float | None]:
         """The workflow timeout of each served key (runs started by name lack theirs)."""
@@ -391,3 +446,28 @@ class Worker:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.worker_id, "active": len(self._active), "leader": self.leader.is_leader}
+
+
+class _Slot:
+    """A worker slot lent to one eager start (see :class:`~._claim.EagerSlot`)."""
+
+    __slots__ = ("_sent", "_worker")
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._sent = 0.0
+
+    def claim_args(self) -> tuple[str, float, list[uuid.UUID], list[str], list[int]]:
+        w = self._worker
+        self._sent = time.monotonic()
+        queues = list(w._queue_active)
+        return (
+            w.worker_id,
+            w.settings.lease,
+            list(w._active),
+            queues,
+            [w._queue_active[q] for q in queues],
+        )
+
+    def take(self, runs: list[ClaimedRun]) -> None:
+        self._worker._take_eager(runs, self._sent)

@@ -131,6 +131,7 @@ from .worker import (
     HEARTBEAT,
     HELD,
     REGISTER_WORKER,
+    START_CLAIMED,
     claim_args,
 )
 
@@ -218,6 +219,7 @@ __all__ = [
     "SIGNAL_PENDING",
     "START",
     "START_CHILD",
+    "START_CLAIMED",
     "START_TICKS",
     "SUSPEND",
     "TRY_LEAD",
