@@ -14,7 +14,9 @@ Workloads (interleaved ours/DBOS, medians):
   plain time (both ours).
 * enqueue -> start latency (p50, p99) on an idle queue: from just before the start call to
   the first line of the workflow body, worker in the same process (ours:
-  ``flow.start(queue=...)``; DBOS: ``Queue.enqueue_async``).
+  ``flow.start(queue=...)``, an eager start; DBOS: ``Queue.enqueue_async``); and ours
+  started by a ``FlowClient`` instead (the worker learns of the run by notification, as
+  when an API process starts it).
 
 DBOS is a process-wide singleton, so every measurement runs in child processes (this file
 with ``--child``); DBOS gets its own database on the same server.
@@ -40,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Child, Row, emit, expect_line, interleave, postgres_database, print_rows
 
-from forktex_core.flow import Flow, FlowContext
+from forktex_core.flow import Flow, FlowClient, FlowContext
 from forktex_core.testing import create_database, drop_database
 
 SELF = Path(__file__).resolve()
@@ -126,14 +128,22 @@ async def child_ours(task: str, url: str, n: int) -> None:
             return
         worker = asyncio.create_task(flow.run_worker(concurrency=16))
         await flow.wait_worker_started()
+        # latency-client: started by a client without a worker (another API process, say),
+        # so the worker learns of it by notification; else by this process's worker's Flow
+        starter = FlowClient(database_url=url) if task == "latency-client" else flow
         lat: list[float] = []
-        for i in range(n + 5):  # the first five warm up
-            await asyncio.sleep(0.01)  # idle: nothing in flight
-            t0 = time.perf_counter()
-            run_id = await flow.start("bench.enter", queue="idle" if task == "latency" else None)
-            await flow.result(run_id, timeout=30)
-            if i >= 5:
-                lat.append((entered[str(run_id)] - t0) * 1e3)
+        try:
+            for i in range(n + 5):  # the first five warm up
+                await asyncio.sleep(0.01)  # idle: nothing in flight
+                t0 = time.perf_counter()
+                queue = None if task == "latency-plain" else "idle"
+                run_id = await starter.start("bench.enter", queue=queue)
+                await flow.result(run_id, timeout=30)
+                if i >= 5:
+                    lat.append((entered[str(run_id)] - t0) * 1e3)
+        finally:
+            if starter is not flow:
+                await starter.close()
         flow.stop()
         await worker
         emit("LATENCY", lat)
@@ -336,6 +346,23 @@ async def run(quick: bool) -> list[Row]:
                     a,
                     "ms",
                     "ours without a queue",
+                    b,
+                    runs,
+                    f"n={lat_n}; the same machine and moment",
+                )
+            )
+            a, b = await interleave(
+                lambda: latency(ours, lat_n, logdir),
+                lambda: latency(ours, lat_n, logdir, "latency-client"),
+                runs,
+            )
+            rows.append(
+                Row(
+                    "flow",
+                    "enqueue -> start, idle queue p50 (eager: started in the worker's process)",
+                    a,
+                    "ms",
+                    "ours started by a FlowClient (the worker is notified)",
                     b,
                     runs,
                     f"n={lat_n}; the same machine and moment",
