@@ -26,6 +26,8 @@ from ._compile import (
     Sql,
     aggregate_sql,
     facet_sql,
+    joint_facet_sql,
+    joint_facets,
     register_literal,
     select_sql,
     where_sql,
@@ -840,6 +842,30 @@ class Register:
         async with bind.connect() as conn:
             rows = await conn.execute(text(statement), params)
             return [FacetCount(_facet_value(field, row.v), int(row.n)) for row in rows]
+
+    async def facet_counts_together(
+        self, plan: QueryPlan, fields: Sequence[Field], limit: int
+    ) -> dict[str, list[FacetCount]]:
+        """:meth:`facet_counts` of several fields: the fields of few values (selects,
+        booleans) counted together in one scan of the rows, the others one by one."""
+        d = await self._definition()
+        joint = joint_facets(fields)
+        result: dict[str, list[FacetCount]] = {f.name: [] for f in joint}
+        if joint:
+            sql = joint_facet_sql(plan, joint, d.id, d.tenant_id, limit)
+            # GROUPING(g0, g1, ...) of the set grouped by field i alone: every other bit set
+            every = (1 << len(joint)) - 1
+            owner = {every ^ (1 << (len(joint) - 1 - i)): i for i in range(len(joint))}
+            bind = await self._bind()
+            async with bind.connect() as conn:
+                for row in await conn.execute(text(sql.text), sql.params):
+                    i = owner[row.s]
+                    f = joint[i]
+                    result[f.name].append(FacetCount(_facet_value(f, row[1 + i]), int(row.n)))
+        for f in fields:
+            if f.name not in result:
+                result[f.name] = await self.facet_counts(plan, f, limit)
+        return {f.name: result[f.name] for f in fields}
 
     async def aggregate_rows(
         self,
