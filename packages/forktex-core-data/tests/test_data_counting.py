@@ -13,10 +13,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from forktex_core.data import Field, InvalidQuery, Register, RowQuery, init_schema
+from forktex_core.data import Count, Field, InvalidQuery, Register, RowQuery, init_schema
 from forktex_core.data._compile import (
     MAX_JOINT_GROUPS,
     Sql,
@@ -299,3 +299,38 @@ async def test_facets_of_a_field_that_cannot_be_counted_are_refused(shop: Regist
         await RowQuery(shop).facets("status", "nope")
     with pytest.raises(InvalidQuery, match="cannot facet on 'id'"):
         await RowQuery(shop).facets("status", "channel", "id")
+
+
+async def test_whole_register_aggregates_and_facets_run_without_jit(
+    engine: AsyncEngine, shop: Register
+) -> None:
+    """JIT compilation (30 ms per process over a large register) costs a statement that
+    reads every document more than it saves: it is turned off for that statement's
+    transaction only, and filtered statements do without the extra round trip."""
+    async with engine.connect() as conn:
+        default = (await conn.execute(text("SHOW jit"))).scalar_one()
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2])  # (conn, cursor, statement, parameters, context, executemany)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        runs = {
+            "whole": RowQuery(shop).group_by("status").aggregate(n=Count()),
+            "filtered": RowQuery(shop).where(n=1).group_by("status").aggregate(n=Count()),
+            "facets": RowQuery(shop).facets("status", "channel"),
+            "filtered facets": RowQuery(shop).search("web").facets("status", "channel"),
+        }
+        statements = {}
+        for name, run in runs.items():
+            seen.clear()
+            await run
+            statements[name] = list(seen)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    off = "SET LOCAL jit = off"
+    assert off in statements["whole"] and off in statements["facets"], statements
+    assert off not in statements["filtered"] + statements["filtered facets"], statements
+    async with engine.connect() as conn:  # the pooled connection kept its setting
+        assert (await conn.execute(text("SHOW jit"))).scalar_one() == default
