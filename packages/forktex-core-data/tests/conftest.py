@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import uuid
@@ -52,6 +53,32 @@ async def engine(data_db: Any) -> AsyncIterator[AsyncEngine]:
 def tenant() -> uuid.UUID:
     """A tenant id of this test's own."""
     return uuid.uuid4()
+
+
+@pytest.fixture
+def vacuum(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
+    """``await vacuum()``: VACUUM ANALYZE the rows until their pages are all-visible (what
+    index-only scans need). VACUUM marks a page all-visible only once the commits on it
+    are flushed, which the test server (synchronous_commit=off) does a little later."""
+
+    async def run() -> None:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for _ in range(10):
+                await conn.execute(text("VACUUM ANALYZE forktex_data.rows"))
+                pages, visible = (
+                    await conn.execute(
+                        text(
+                            "SELECT relpages, relallvisible FROM pg_class "
+                            "WHERE oid = 'forktex_data.rows'::regclass"
+                        )
+                    )
+                ).one()
+                if visible >= pages - 1:
+                    return
+                await asyncio.sleep(0.2)
+
+    return run
 
 
 PlanNodes = Callable[[Register, RowQuery], Awaitable[list[dict[str, Any]]]]

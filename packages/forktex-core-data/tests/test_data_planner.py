@@ -8,7 +8,6 @@ register: see tools/bench/data_scale.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -90,30 +89,14 @@ async def test_filters_are_estimated_and_planned_by_their_selectivity(
 
 
 async def test_a_whole_register_is_counted_from_the_live_rows_index(
-    engine: AsyncEngine, orders: Register, explain_nodes: Any
+    orders: Register, explain_nodes: Any, vacuum: Any
 ) -> None:
     """count() of a whole register can read the deduplicated index of live rows alone,
     not every row's document; archived rows drop out of it and out of the count."""
     first = await RowQuery(orders).order_by("placed_at").first()
     assert first is not None
     await orders.archive(first.id)
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        # VACUUM marks a page all-visible only once the commits on it are flushed, which the
-        # test server (synchronous_commit=off) does a little later
-        for _ in range(10):
-            await conn.execute(text("VACUUM ANALYZE forktex_data.rows"))
-            pages, visible = (
-                await conn.execute(
-                    text(
-                        "SELECT relpages, relallvisible FROM pg_class "
-                        "WHERE oid = 'forktex_data.rows'::regclass"
-                    )
-                )
-            ).one()
-            if visible >= pages - 1:
-                break
-            await asyncio.sleep(0.2)
+    await vacuum()
     assert await RowQuery(orders).count() == ROWS - 1
     assert await RowQuery(orders).archived().count() == 1
     plan = await RowQuery(orders).plan()

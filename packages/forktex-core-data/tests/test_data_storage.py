@@ -178,7 +178,7 @@ async def test_old_per_register_keys_are_migrated(forktex_new_database: Any) -> 
             )
 
         state = await init_schema(engine)
-        assert state.applied == (2, 3, 4, 5, 6)
+        assert state.applied == (2, 3, 4, 5, 6, 7)
 
         async with engine.connect() as conn:
             fields = (await conn.execute(text("SELECT name, key FROM forktex_data.fields"))).all()

@@ -411,6 +411,78 @@ def facet_sql(
     return text, sql.params
 
 
+MAX_JOINT_GROUPS = 10_000
+"""At most this many combinations of values of the fields :func:`joint_facets` counts in
+one scan (each combination is one group of that scan)."""
+
+
+def _values_bound(f: Field) -> int | None:
+    """How many values ``f`` can hold, ``None`` counting as one: a single_select's choices
+    (a change of choices moves the field to a new storage key, so stored values are always
+    among them) and a boolean's two; ``None`` for other fields."""
+    if f.multi or is_system(f):
+        return None
+    if f.kind is FieldType.SINGLE_SELECT:
+        return len(f.choices) + 1
+    if f.kind is FieldType.BOOLEAN:
+        return 3
+    return None
+
+
+def joint_facets(fields: Sequence[Field]) -> list[Field]:
+    """The fields among ``fields`` whose facets one scan can count together: the fields of
+    few values, as long as all their combinations stay at most ``MAX_JOINT_GROUPS`` (none,
+    when fewer than two qualify: one field is counted by :func:`facet_sql`)."""
+    joint: list[Field] = []
+    groups = 1
+    for f in fields:
+        bound = _values_bound(f)
+        if bound is not None and groups * bound <= MAX_JOINT_GROUPS:
+            joint.append(f)
+            groups *= bound
+    return joint if len(joint) > 1 else []
+
+
+def joint_facet_sql(
+    plan: QueryPlan,
+    fields: Sequence[Field],
+    register_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    limit: int,
+) -> Sql:
+    """The facets of several fields (see :func:`joint_facets`) in one scan of the rows:
+    the rows are counted per combination of the fields' values (a few groups, hashed in
+    parallel workers on a large register), and each field's counts are summed from those.
+    Rows ``(s, g0, g1, ..., n)``: ``s`` is ``GROUPING(g0, g1, ...)`` of the field whose
+    value is in its column (the others are NULL), in the order :func:`facet_sql` gives:
+    most frequent first, ties by value (NULL last), at most ``limit`` per field."""
+    sql = Sql()
+    where = where_sql(sql, plan, register_id, tenant_id)
+    names = [f"g{i}" for i in range(len(fields))]
+    exprs = [
+        f"{_counted_group(f) or value_expr(f)} AS {name}"
+        for f, name in zip(fields, names, strict=True)
+    ]
+    keys = ", ".join(names)
+    combos = (
+        f"SELECT {', '.join(exprs)}, count(*) AS n FROM forktex_data.rows r WHERE {where} "
+        f"GROUP BY {', '.join(str(i + 1) for i in range(len(fields)))}"
+    )
+    sums = (
+        f"SELECT GROUPING({keys}) AS s, {keys}, sum(c.n) AS n FROM ({combos}) AS c "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})"
+    )
+    ranked_sums = (
+        f"SELECT t.*, row_number() OVER (PARTITION BY t.s ORDER BY t.n DESC, {keys}) AS i "
+        f"FROM ({sums}) AS t"
+    )
+    sql.text = (
+        f"SELECT s, {keys}, n FROM ({ranked_sums}) AS u WHERE u.i <= {sql.bind(limit)} "
+        "ORDER BY s, i"
+    )
+    return sql
+
+
 def _counted_group(f: Field) -> str | None:
     """The expression to group ``f`` by so that the planner knows how many groups there
     are: the sort expression of an indexed field, which has an expression statistics

@@ -737,7 +737,7 @@ class RowQuery:
             raise InvalidQuery("facets() needs at least one field name")
         limit = _check_size(limit, "limit")
         plan = await self.plan()
-        result: dict[str, tuple[FacetCount, ...]] = {}
+        chosen: dict[str, Field] = {}
         for name in fields:
             if not isinstance(name, str):
                 raise InvalidQuery(f"facets() takes field names, got {show(name, 80)}")
@@ -747,8 +747,15 @@ class RowQuery:
                     f"cannot facet on {name!r} ({f.kind.value}); facetable fields: "
                     + ", ".join(repr(x.name) for x in plan.info.fields if x.facetable)
                 )
-            result[name] = tuple(await self._source.facet_counts(plan, f, limit))
-        return result
+            chosen[name] = f
+        together = getattr(self._source, "facet_counts_together", None)
+        if together is not None:  # a source that counts several fields at once (Register)
+            counted = await together(plan, list(chosen.values()), limit)
+            return {name: tuple(counted[name]) for name in chosen}
+        return {
+            name: tuple(await self._source.facet_counts(plan, f, limit))
+            for name, f in chosen.items()
+        }
 
     async def aggregate(
         self,

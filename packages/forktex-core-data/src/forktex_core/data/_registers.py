@@ -26,6 +26,8 @@ from ._compile import (
     Sql,
     aggregate_sql,
     facet_sql,
+    joint_facet_sql,
+    joint_facets,
     register_literal,
     select_sql,
     where_sql,
@@ -841,6 +843,32 @@ class Register:
             rows = await conn.execute(text(statement), params)
             return [FacetCount(_facet_value(field, row.v), int(row.n)) for row in rows]
 
+    async def facet_counts_together(
+        self, plan: QueryPlan, fields: Sequence[Field], limit: int
+    ) -> dict[str, list[FacetCount]]:
+        """:meth:`facet_counts` of several fields: the fields of few values (selects,
+        booleans) counted together in one scan of the rows, the others one by one."""
+        d = await self._definition()
+        joint = joint_facets(fields)
+        result: dict[str, list[FacetCount]] = {f.name: [] for f in joint}
+        if joint:
+            sql = joint_facet_sql(plan, joint, d.id, d.tenant_id, limit)
+            # GROUPING(g0, g1, ...) of the set grouped by field i alone: every other bit set
+            every = (1 << len(joint)) - 1
+            owner = {every ^ (1 << (len(joint) - 1 - i)): i for i in range(len(joint))}
+            bind = await self._bind()
+            async with bind.connect() as conn:
+                if _whole(plan):
+                    await conn.execute(_NO_JIT)
+                for row in await conn.execute(text(sql.text), sql.params):
+                    i = owner[row.s]
+                    f = joint[i]
+                    result[f.name].append(FacetCount(_facet_value(f, row[1 + i]), int(row.n)))
+        for f in fields:
+            if f.name not in result:
+                result[f.name] = await self.facet_counts(plan, f, limit)
+        return {f.name: result[f.name] for f in fields}
+
     async def aggregate_rows(
         self,
         plan: QueryPlan,
@@ -853,6 +881,8 @@ class Register:
         sql = aggregate_sql(plan, groups, specs, d.id, d.tenant_id, limit)
         bind = await self._bind()
         async with bind.connect() as conn:
+            if _whole(plan):
+                await conn.execute(_NO_JIT)
             found = (await conn.execute(text(sql.text), sql.params)).all()
         result = []
         for row in found:
@@ -1015,6 +1045,20 @@ async def _insert_pipelined(
             with contextlib.suppress(BaseException):
                 await pending
     return done
+
+
+_NO_JIT = text("SET LOCAL jit = off")
+"""Run, in its transaction, before an aggregate or a joint facet count that reads a whole
+register. Over a large register their estimated cost passes ``jit_above_cost`` and
+Postgres compiles their expressions in every process (30 ms each at 1,000,000 rows, where
+the group-by of tools/bench/data_scale.py ran 5-10% faster without): such a statement
+spends its time reading JSONB documents, not evaluating expressions. Filtered ones rarely
+reach the threshold and are spared the extra round trip."""
+
+
+def _whole(plan: QueryPlan) -> bool:
+    """Whether ``plan`` reads every row of the register (no filter, no search)."""
+    return not plan.conditions and plan.search is None
 
 
 @functools.lru_cache(maxsize=1024)

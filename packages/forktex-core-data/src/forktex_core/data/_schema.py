@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -14,10 +16,15 @@ from forktex_core.db import Migration, SchemaState, ensure_schema
 
 from ._definition import load_definition
 from ._errors import InvalidValue, show
-from ._index import index_ddl, stats_ddl
+from ._fields import Field
+from ._index import choice_index_ddl, counted_choices, index_ddl, quote, stats_ddl
 from ._rows import refresh_search
 
 SCHEMA = "forktex_data"
+
+
+def _json(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
 
 
 async def _unique_storage_keys(conn: AsyncConnection) -> None:
@@ -121,6 +128,39 @@ async def _unique_storage_keys(conn: AsyncConnection) -> None:
         await refresh_search(conn, d.id, d.fields)
 
 
+async def _count_indexes(conn: AsyncConnection) -> None:
+    """Migration 7: the count indexes of indexed single_select fields (see ``_index``),
+    built for the fields that exist (in this transaction: writers wait until it commits),
+    and a planner hint on the ``data`` column.
+
+    ``data`` as a whole is never grouped by: groupings are of a field's values. A field
+    without a statistics object of its own (one not indexed) made Postgres fall back to
+    the number of distinct documents — one group per row — so it hashed a field of five
+    values serially, expecting a group per row, where a few groups are hashed in parallel
+    workers. ``n_distinct = 200`` is what Postgres assumes of a column it knows nothing
+    about (filters on ``data`` are estimated from operators and expression statistics,
+    never from this number). It takes effect at the table's next ``ANALYZE``."""
+    await conn.execute(
+        text("ALTER TABLE forktex_data.rows ALTER COLUMN data SET (n_distinct = 200)")
+    )
+    # Read as stored (not through load_definition: a statement it prepared in an earlier
+    # migration of this transaction may be stale after that migration's ALTER TABLE).
+    fields = await conn.execute(
+        text(
+            "SELECT register_id, name, key, options->'choices' AS choices "
+            "FROM forktex_data.fields WHERE indexed AND type = 'single_select' "
+            "ORDER BY register_id, position"
+        )
+    )
+    for register_id, name, key, choices in fields.all():
+        f = Field(name, "single_select", choices=_json(choices), indexed=True).with_key(key)
+        for choice in counted_choices(f):
+            literal = await quote(conn, choice)
+            await conn.execute(
+                text(choice_index_ddl(register_id, f, choice, literal, concurrently=False))
+            )
+
+
 MIGRATIONS: list[Migration] = [
     # 1: registers, fields, rows, links, and the IMMUTABLE casts that expression indexes need.
     """
@@ -209,6 +249,7 @@ MIGRATIONS: list[Migration] = [
     """
     CREATE INDEX rows_live_idx ON rows (register_id, tenant_id) WHERE archived_at IS NULL;
     """,
+    _count_indexes,
 ]
 """Append-only: never edit an entry once released (``ensure_schema`` checks checksums)."""
 

@@ -63,7 +63,9 @@ class RegisterSource(Protocol):
     enables filters on linked rows' fields (``Related`` nodes); without it the
     query aggregates the rows ``fetch_rows`` returns. Another optional method,
     ``update_rows(plan, values)``, makes ``RowQuery.update`` work on the source (changing
-    the given fields of every matching row, all or nothing, returning how many).
+    the given fields of every matching row, all or nothing, returning how many). And
+    ``facet_counts_together(plan, fields, limit)`` (a dict of field name to
+    ``facet_counts`` of that field) lets a source count several fields' facets at once.
 
     Example::
 
