@@ -140,47 +140,92 @@ async def test_no_eager_start_without_a_free_slot_or_for_a_keyed_or_later_run(
             assert not _eager(await flow.get_run(run_id))
 
 
-async def test_an_eager_start_that_claims_an_older_run_notifies_for_its_own(
+async def _start_claimed(
+    conn: asyncpg.Connection, run_id: uuid.UUID, queue: str | None
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        _sql.START_CLAIMED,
+        run_id,
+        "eager.fifo",
+        1,
+        "null",
+        None,
+        "{}",
+        queue,
+        0,
+        None,
+        "w-eager",
+        5.0,
+        [],
+        [],
+    )
+
+
+async def test_an_eager_start_does_not_pass_a_run_ahead_of_it_in_its_queue(
     make_flow: Callable[..., Flow], pg: Any
 ) -> None:
-    """The claim takes the oldest due run of the version (here one started before), so the
-    new run is left pending and the workers are told of it."""
+    """A run waiting ahead in the queue keeps its place: the new run is left pending and
+    the workers are told of it. Outside a queue, the start claims its own run."""
     flow = make_flow()
+    flow.queue("fifo", concurrency=5)
 
     @flow.workflow(name="eager.fifo", version=1)
     async def fifo(ctx: FlowContext) -> None:
         return None
 
-    older = await flow.start("eager.fifo")  # no worker: stays pending
+    older = await flow.start("eager.fifo", queue="fifo")  # no worker: stays pending
     listener = await asyncpg.connect(pg.dsn)
     conn = await asyncpg.connect(pg.dsn)
     heard: asyncio.Queue[str] = asyncio.Queue()
     await listener.add_listener(_sql.WORK_CHANNEL, lambda *args: heard.put_nowait(args[3]))
     try:
-        new = uuid.uuid4()
-        rows = await conn.fetch(
-            _sql.START_CLAIMED,
-            new,
-            "eager.fifo",
-            1,
-            "null",
-            None,
-            "{}",
-            None,
-            0,
-            None,
-            "w-eager",
-            5.0,
-            [],
-            [],
-            [],
-        )
-        assert [r["id"] for r in rows] == [older]
+        queued, plain = uuid.uuid4(), uuid.uuid4()
+        assert await _start_claimed(conn, queued, "fifo") == []
         assert await asyncio.wait_for(heard.get(), 5) == ""
-        status = await conn.fetchval("SELECT status FROM forktex_flow.runs WHERE id = $1", new)
-        assert status == "pending"
+        rows = await _start_claimed(conn, plain, None)
+        assert [r["id"] for r in rows] == [plain] and rows[0]["seqs"] is None
+        status = dict(
+            await conn.fetch(
+                "SELECT id, status FROM forktex_flow.runs WHERE id = ANY($1)",
+                [older, queued, plain],
+            )
+        )
+        assert status == {older: "pending", queued: "pending", plain: "running"}
     finally:
         await listener.close()
+        await conn.close()
+
+
+@pytest.mark.parametrize("limits", [{"limit": 1, "period": 60}, {"priorities": True}])
+async def test_an_eager_start_keeps_the_rate_window_and_priorities(
+    make_flow: Callable[..., Flow], pg: Any, limits: dict[str, Any]
+) -> None:
+    """A rate window holding its limit refuses the eager admission; a higher priority
+    waiting run goes first. Either way the run is left pending, and nothing is counted."""
+    flow = make_flow()
+    flow.queue("q", **limits)
+
+    @flow.workflow(name="eager.fifo", version=1)
+    async def fifo(ctx: FlowContext) -> None:
+        return None
+
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        first = uuid.uuid4()
+        if "limit" in limits:
+            await flow.queues()  # stores the declaration
+            assert [r["id"] for r in await _start_claimed(conn, first, "q")] == [first]
+        else:
+            await flow.start("eager.fifo", queue="q", priority=5)  # no worker: waits
+        second = uuid.uuid4()
+        assert await _start_claimed(conn, second, "q") == []
+        assert (
+            await conn.fetchval("SELECT status FROM forktex_flow.runs WHERE id = $1", second)
+            == "pending"
+        )
+        starts = await conn.fetchval("SELECT count(*) FROM forktex_flow.queue_starts")
+        assert starts == (1 if "limit" in limits else 0)
+    finally:
         await conn.close()
 
 

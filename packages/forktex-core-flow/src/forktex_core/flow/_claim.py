@@ -129,21 +129,21 @@ async def claim_queued(
 class EagerSlot(Protocol):
     """A free slot of this process's worker, reserved for one run being started here.
 
-    The start inserts the run and runs the ordinary queued claim (queue admission included)
-    for this one slot and the run's workflow version in the same call (schema migration
-    11); the other workers are notified only when the run was not the one claimed.
-    :meth:`take` is called exactly once, after the call: with the runs claimed, else with
-    ``[]``; it frees the reservation.
+    The start inserts the run and, when its queue admits it at once (the same counts as
+    :func:`claim_queued`, under the queue's lock; only a run first in its queue's admission
+    order), claims it for the worker in the same call (schema migration 11); otherwise the
+    run stays pending and the workers are notified. :meth:`take` is called exactly once,
+    after the call: with the run claimed, else with ``[]``; it frees the reservation.
 
     Example::
 
         slot = worker.slot("send.email", 1)
         if slot is not None:
-            worker_id, lease, exclude, queues, active = slot.claim_args()
+            worker_id, lease, queues, active = slot.claim_args()
     """
 
-    def claim_args(self) -> tuple[str, float, list[uuid.UUID], list[str], list[int]]:
-        """The claim's worker id, lease, runs to skip, and this worker's runs per queue."""
+    def claim_args(self) -> tuple[str, float, list[str], list[int]]:
+        """The claim's worker id and lease, and this worker's running runs per queue."""
         ...
 
     def take(self, runs: list[ClaimedRun]) -> None:

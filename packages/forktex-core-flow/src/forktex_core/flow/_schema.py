@@ -370,6 +370,90 @@ def _claim_result(queues: str) -> str:
     return queues[start : queues.index("\n    LANGUAGE plpgsql", start)]
 
 
+# 11: an eager start -- a run started in a process whose worker has a free slot for it is
+# inserted and, when its queue admits it at once, claimed for that worker in the same call
+# (see _claim.EagerSlot). Admission is decided as claim_queued decides it (the same counts,
+# after the queue row's lock, each statement on a fresh snapshot), but conservatively: only
+# a run that is first in its queue's admission order is admitted here, so the claim stays a
+# handful of statements on indexes, cheap to plan. Anything else -- a run ahead of it, a
+# full queue, partition key or rate window, this worker's share used up -- leaves the run
+# pending and notifies the workers, as any start does.
+_EAGER_START = f"""
+    CREATE FUNCTION {SCHEMA}.start_claimed(
+        p_id uuid, p_workflow text, p_version integer, p_input text,
+        p_timeout double precision, p_metadata text, p_queue text, p_priority integer,
+        p_partition_key text, p_worker text, p_lease double precision, p_queues text[],
+        p_active integer[])
+    {_claim_result(_QUEUES)}
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    #variable_conflict use_column
+    DECLARE
+        v_q {SCHEMA}.queues%ROWTYPE;
+        v_ok boolean := true;
+    BEGIN
+        INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, wake_at, timeout,
+                                   metadata, queue, priority, partition_key, queue_seq)
+        VALUES (p_id, p_workflow, p_version, 'pending', p_input::json, now(), p_timeout,
+                p_metadata::jsonb, p_queue, p_priority, p_partition_key,
+                CASE WHEN p_queue IS NULL THEN NULL
+                     ELSE nextval('{SCHEMA}.queue_order') END);
+        IF p_queue IS NOT NULL THEN
+            -- every admission to this queue waits here: what follows counts exactly
+            SELECT * INTO v_q FROM {SCHEMA}.queues q WHERE q.name = p_queue FOR UPDATE;
+            v_ok := (SELECT x.id FROM {SCHEMA}.runs x
+                     WHERE x.queue = p_queue AND x.status = 'pending'
+                       AND x.admitted_at IS NULL AND x.wake_at <= now()
+                     ORDER BY x.priority DESC, x.queue_seq LIMIT 1) = p_id;
+            IF v_ok AND v_q.worker_concurrency IS NOT NULL THEN
+                v_ok := coalesce(p_active[array_position(p_queues, p_queue)], 0)
+                        < v_q.worker_concurrency;
+            END IF;
+            IF v_ok AND v_q.concurrency IS NOT NULL THEN
+                v_ok := (SELECT count(*) FROM {SCHEMA}.runs x
+                         WHERE x.queue = p_queue AND x.admitted_at IS NOT NULL
+                           AND x.status IN ('pending', 'running', 'waiting'))
+                        < v_q.concurrency;
+            END IF;
+            IF v_ok AND v_q.partition_concurrency IS NOT NULL THEN
+                -- runs without a key count as one key of their own, as in claim_queued
+                v_ok := (SELECT count(*) FROM {SCHEMA}.runs x
+                         WHERE x.queue = p_queue AND x.admitted_at IS NOT NULL
+                           AND x.status IN ('pending', 'running', 'waiting')
+                           AND x.partition_key IS NOT DISTINCT FROM p_partition_key)
+                        < v_q.partition_concurrency;
+            END IF;
+            IF v_ok AND v_q.rate_limit IS NOT NULL THEN
+                v_ok := (SELECT count(*) FROM {SCHEMA}.queue_starts s
+                         WHERE s.queue = p_queue
+                           AND s.at >= now() - make_interval(secs => v_q.rate_period))
+                        < v_q.rate_limit;
+                IF v_ok THEN
+                    INSERT INTO {SCHEMA}.queue_starts (queue, at) VALUES (p_queue, now());
+                END IF;
+            END IF;
+        END IF;
+        IF NOT v_ok THEN
+            PERFORM pg_notify('forktex_flow_work', '');
+            RETURN;
+        END IF;
+        -- as claim_queued's update, for a run with no checkpoint yet
+        RETURN QUERY
+        UPDATE {SCHEMA}.runs r
+        SET status = 'running', worker = p_worker, execution = gen_random_uuid(),
+            lease_until = now() + make_interval(secs => p_lease), started_at = now(),
+            admitted_at = CASE WHEN p_queue IS NULL THEN NULL ELSE now() END,
+            deadline = now() + make_interval(secs => p_timeout), updated_at = now()
+        WHERE r.id = p_id
+        RETURNING r.id, r.execution, r.workflow, r.version, r.input::text,
+                  r.recovery_attempts, extract(epoch FROM r.deadline)::float8,
+                  r.metadata::text, extract(epoch FROM now())::float8, r.queue,
+                  NULL::integer[], NULL::text[], NULL::text[], NULL::text[], NULL::integer[],
+                  NULL::text[], NULL::text[];
+    END
+    $fn$;
+    """
+
+
 # Append only: forktex_core.db.ensure_schema checksums applied migrations; an entry's number
 # is its position.
 MIGRATIONS: list[str] = [
@@ -572,39 +656,8 @@ MIGRATIONS: list[str] = [
     # _INDEXED_WAITING)
     _indexed_waiting(_walking_partitions(_QUEUES)),
     # 11: the queued claim finds the queues with admitted runs to resume through their index
-    # (see _INDEXED_HELD); eager starts -- a run started in a process whose worker has a free
-    # slot for it is inserted and claimed in one call (see _claim.EagerSlot)
-    _indexed_held(_indexed_waiting(_walking_partitions(_QUEUES)))
-    + f"""
-    CREATE FUNCTION {SCHEMA}.start_claimed(
-        p_id uuid, p_workflow text, p_version integer, p_input text,
-        p_timeout double precision, p_metadata text, p_queue text, p_priority integer,
-        p_partition_key text, p_worker text, p_lease double precision, p_exclude uuid[],
-        p_queues text[], p_active integer[])
-    {_claim_result(_QUEUES)}
-    LANGUAGE plpgsql VOLATILE AS $fn$
-    #variable_conflict use_column
-    BEGIN
-        INSERT INTO {SCHEMA}.runs (id, workflow, version, status, input, wake_at, timeout,
-                                   metadata, queue, priority, partition_key, queue_seq)
-        VALUES (p_id, p_workflow, p_version, 'pending', p_input::json, now(), p_timeout,
-                p_metadata::jsonb, p_queue, p_priority, p_partition_key,
-                CASE WHEN p_queue IS NULL THEN NULL
-                     ELSE nextval('{SCHEMA}.queue_order') END);
-        -- the ordinary claim (a later statement: it sees the run, and counts under the
-        -- queue's lock exactly as any worker's claim does), for one slot of this worker
-        RETURN QUERY SELECT * FROM {SCHEMA}.claim_queued(
-            1, p_worker, ARRAY[p_workflow], ARRAY[p_version], p_lease, p_exclude, p_queues,
-            p_active, ARRAY[p_timeout]);
-        -- another run went first (older, or ahead in the queue) or the queue is full: the
-        -- other workers learn of this one as of any start
-        IF NOT EXISTS (SELECT 1 FROM {SCHEMA}.runs r
-                       WHERE r.id = p_id AND r.status = 'running' AND r.worker = p_worker) THEN
-            PERFORM pg_notify('forktex_flow_work', '');
-        END IF;
-    END
-    $fn$;
-    """,
+    # (see _INDEXED_HELD); eager starts (see _EAGER_START)
+    _indexed_held(_indexed_waiting(_walking_partitions(_QUEUES))) + _EAGER_START,
 ]
 
 

@@ -457,17 +457,11 @@ class _Slot:
         self._worker = worker
         self._sent = 0.0
 
-    def claim_args(self) -> tuple[str, float, list[uuid.UUID], list[str], list[int]]:
+    def claim_args(self) -> tuple[str, float, list[str], list[int]]:
         w = self._worker
         self._sent = time.monotonic()
         queues = list(w._queue_active)
-        return (
-            w.worker_id,
-            w.settings.lease,
-            list(w._active),
-            queues,
-            [w._queue_active[q] for q in queues],
-        )
+        return (w.worker_id, w.settings.lease, queues, [w._queue_active[q] for q in queues])
 
     def take(self, runs: list[ClaimedRun]) -> None:
         self._worker._take_eager(runs, self._sent)

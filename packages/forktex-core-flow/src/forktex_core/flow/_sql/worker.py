@@ -72,12 +72,12 @@ FROM u LEFT JOIN LATERAL (
 # are this worker's running runs per queue (its worker_concurrency is enforced on them).
 CLAIM_QUEUED = f"SELECT * FROM {SCHEMA}.claim_queued($1, $2, $3, $5, $4, $6, $8, $9, $7)"
 
-# An eager start: insert a due run without keys and claim one slot for this process's worker
-# in the same call (schema migration 11); it notifies the other workers itself when the run
-# was not the one claimed.
+# An eager start: insert a due run without keys and, when its queue admits it at once, claim
+# it for this process's worker in the same call (schema migration 11); else it notifies the
+# workers itself.
 START_CLAIMED = (
     f"SELECT * FROM {SCHEMA}.start_claimed($1, $2, $3, $4, $5, $6::text, $7, $8, $9, $10, $11, "
-    "$12, $13, $14)"
+    "$12, $13)"
 )
 
 
