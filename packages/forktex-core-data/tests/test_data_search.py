@@ -6,10 +6,17 @@ word positions the general index gives (the in-memory evaluator reads those)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forktex_core.data import Field
+from forktex_core.data import Field, SearchConfig
+from forktex_core.data._definition import Definition
+from forktex_core.data._fields import dumps, to_json
+from forktex_core.data._rows import document
 from forktex_core.data._search import (
     MAX_POSITIONS_PER_WORD,
     index,
@@ -54,6 +61,50 @@ def test_the_fast_vector_equals_the_general_index(
     data = {"f1": a, "f2": 7, "f3": m or None, "f4": b}
     parts = [p for p in (a, *m, b) if p is not None]
     assert _entries(vector_of(COLUMNS, data)) == _entries(vector_literal(index(parts)))
+
+
+ROW_FIELDS = (
+    Field("a", "text").with_key("f1"),
+    Field("n", "integer").with_key("f2"),
+    Field("m", "multi_select", choices=("x y", "z")).with_key("f3"),
+    Field("d", "date").with_key("f7"),
+    Field("s", "single_select", choices=("Open", "Crème")).with_key("f4"),
+    Field("b", "email").with_key("f5"),
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    a=st.one_of(st.none(), word_text),
+    n=st.one_of(st.none(), st.integers(-5, 5)),
+    m=st.one_of(st.none(), st.lists(st.sampled_from(["x y", "z"]), min_size=1, unique=True)),
+    d=st.one_of(st.none(), st.dates()),
+    s=st.one_of(st.none(), st.sampled_from(["Open", "Crème"])),
+    b=st.one_of(st.none(), word_text),
+    fold=st.booleans(),
+)
+def test_a_document_and_its_search_text_are_built_in_one_pass_as_defined(
+    a: str | None,
+    n: int | None,
+    m: list[str] | None,
+    d: date | None,
+    s: str | None,
+    b: str | None,
+    fold: bool,
+) -> None:
+    """What a write stores: the JSON of each set field's stored value by storage key, and
+    the vector of the stored document's search text (built together in one pass)."""
+    definition = Definition(
+        uuid.uuid4(), uuid.uuid4(), "r", None, None, 1, ROW_FIELDS, {}, {},
+        SearchConfig(fold_accents=fold),
+    )  # fmt: skip
+    values: dict[str, Any] = {"a": a, "n": n, "m": tuple(m) if m else None, "d": d, "s": s, "b": b}
+    stored = {f.key: to_json(f, values[f.name]) for f in ROW_FIELDS if values[f.name] is not None}
+    expected = (
+        dumps(stored),
+        vector_of(search_columns(ROW_FIELDS), stored, SearchConfig(fold_accents=fold)),
+    )
+    assert document(definition, values) == expected
 
 
 def test_words_and_their_limits() -> None:

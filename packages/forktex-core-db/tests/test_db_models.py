@@ -30,6 +30,7 @@ from forktex_core.db import (
     unscoped,
     utcnow,
     uuid7,
+    uuid7_many,
 )
 
 
@@ -98,6 +99,23 @@ def test_uuid7_unique_across_threads() -> None:
     assert len(set(every)) == 20_000
     for chunk in out:
         assert chunk == sorted(chunk)
+
+
+def test_uuid7_many_continues_the_sequence_of_uuid7() -> None:
+    before = uuid7()
+    many = uuid7_many(20_000)
+    after = uuid7()
+    assert len(set(many)) == 20_000
+    assert [before, *many, after] == sorted([before, *many, after])
+    assert all(v.version == 7 and v.variant == uuid.RFC_4122 for v in many)
+    assert len({v.int & 0xFFFF_FFFF for v in many}) > 19_000  # the random tails differ
+    assert uuid7_many(0) == []
+
+
+@pytest.mark.parametrize("count", [-1, 2.0, True, "3", None])
+def test_uuid7_many_bad_count(count: object) -> None:
+    with pytest.raises(InvalidArgument, match="count must be an int"):
+        uuid7_many(count)  # type: ignore[arg-type]
 
 
 # -- BaseDBModel + TimestampMixin ------------------------------------------------------

@@ -28,7 +28,7 @@ from ._rows import (
     decode_row,
     document,
     insert_prepared,
-    new_id,
+    new_ids,
     number_rows,
     prepare_rows,
     rows_insert,
@@ -504,7 +504,7 @@ async def write_batch(
             raise BatchRefused(f"an import batch into register {d.name!r} has a bad row") from None
         return len(rows), sorted(bad.values(), key=lambda e: e.line)
     params = _batch_params(d, rows, references, uniques) | {
-        "ids": [new_id() for _ in rows],
+        "ids": new_ids(len(rows)),
         "docs": [e[0] for e in encoded],
         "vectors": [e[1] for e in encoded],
         "actor": actor,

@@ -49,6 +49,18 @@ class Definition:
         return tuple((f.name, f.key, encoder(f)) for f in self.fields)
 
     @functools.cached_property
+    def writers(self) -> tuple[tuple[str, str, Any, int], ...]:
+        """``(name, key, encode or None, search)`` per field, in field order: ``search`` is
+        0 for a field that is no search text, 1 for one string, 2 for a list of strings
+        (multi_select): what :func:`._rows.document` builds a row's document and search
+        text from in one pass."""
+        searched = {key: many for _name, key, many in self.search_columns}
+        return tuple(
+            (name, key, encode, 0 if key not in searched else 2 if searched[key] else 1)
+            for name, key, encode in self.encoders
+        )
+
+    @functools.cached_property
     def formulas(self) -> FormulaFields:
         """The register's formula fields, computed before each row is stored."""
         return FormulaFields(self.fields, self.name)

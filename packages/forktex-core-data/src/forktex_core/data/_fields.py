@@ -800,8 +800,18 @@ class RowCoercer:
 
     def __init__(self, fields: Sequence[Field]) -> None:
         self.fields = tuple(fields)
+        # Per field: whether its value comes from the register (a formula, a number), and
+        # whether a coerced value needs a check (size of a unique string, required): the
+        # common field takes neither branch.
         self._plan = tuple(
-            (f, f.name, _COERCERS[f.kind], f.unique and f.kind in STRINGS, f.required)
+            (
+                f,
+                f.name,
+                _COERCERS[f.kind],
+                f.formula is not None or f.autonumber,
+                f.unique and f.kind in STRINGS,
+                f.required,
+            )
             for f in self.fields
         )
         self._names = frozenset(f.name for f in self.fields)
@@ -816,8 +826,8 @@ class RowCoercer:
             raise InvalidValue(
                 f"row values must be a mapping of field name to value, got {show(values, 80)}"
             )
-        unknown = [k for k in values if k not in self._names]
-        if unknown:
+        if not self._names.issuperset(values):
+            unknown = [k for k in values if k not in self._names]
             raise InvalidValue(
                 f"register {register!r} has no field {show(unknown[0])}; fields: "
                 f"{', '.join(repr(f.name) for f in self.fields) or '(none)'}",
@@ -825,28 +835,9 @@ class RowCoercer:
                 value=values[unknown[0]],
             )
         out: dict[str, Any] = {}
-        for f, name, coercer, bounded_unique, required in self._plan:
-            if f.formula is not None:
-                if values.get(name) is not None:
-                    raise InvalidValue(
-                        f"field {name!r} of register {register!r} is computed by its formula "
-                        f"{show(f.formula, 80)}; leave it out",
-                        field=name,
-                        value=values[name],
-                    )
-                if not partial:
-                    out[name] = None  # computed when the row is stored
-                continue
-            if f.autonumber:
-                if values.get(name) is not None:
-                    raise InvalidValue(
-                        f"field {name!r} of register {register!r} is numbered by the "
-                        "register (autonumber); leave it out",
-                        field=name,
-                        value=values[name],
-                    )
-                if not partial:
-                    out[name] = None  # filled when the row is written
+        for f, name, coercer, computed, bounded_unique, required in self._plan:
+            if computed:
+                self._computed(f, values, out, register=register, partial=partial)
                 continue
             if name in values:
                 raw = values[name]
@@ -866,6 +857,27 @@ class RowCoercer:
                 )
             out[name] = value
         return out
+
+    @staticmethod
+    def _computed(
+        f: Field, values: Mapping[str, Any], out: dict[str, Any], *, register: str, partial: bool
+    ) -> None:
+        """A formula or autonumber field of a write: refused when given a value, else left
+        empty in a whole row (computed / numbered when the row is stored)."""
+        name = f.name
+        if values.get(name) is not None:
+            how = (
+                f"computed by its formula {show(f.formula, 80)}"
+                if f.formula is not None
+                else "numbered by the register (autonumber)"
+            )
+            raise InvalidValue(
+                f"field {name!r} of register {register!r} is {how}; leave it out",
+                field=name,
+                value=values[name],
+            )
+        if not partial:
+            out[name] = None  # computed or numbered when the row is stored
 
 
 _PLAIN = frozenset(

@@ -19,7 +19,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from forktex_core.db import uuid7
+from forktex_core.db import uuid7_many
 
 from ._compile import ROW_COLUMNS, register_literal
 from ._definition import Definition, duplicate_field, duplicate_value, pg_error
@@ -27,7 +27,7 @@ from ._errors import DataError, InvalidValue, ReferenceViolation, UniqueViolatio
 from ._fields import Field, FieldType, check_key, dumps, to_json
 from ._limits import MAX_DOCUMENT_CHARS
 from ._results import RowResult
-from ._search import PLAIN, SearchConfig, search_columns, vector_of
+from ._search import PLAIN, SearchConfig, search_columns, vector_of, vector_of_parts
 
 
 def document(d: Definition, values: dict[str, Any]) -> tuple[str, str]:
@@ -37,10 +37,16 @@ def document(d: Definition, values: dict[str, Any]) -> tuple[str, str]:
     if d.formulas:
         d.formulas.fill(values, d.name)
     data: dict[str, Any] = {}
-    for name, key, encode in d.encoders:
+    parts: list[str] = []  # the search text, as searchable_parts() lists it
+    for name, key, encode, search in d.writers:
         value = values.get(name)
         if value is not None:
-            data[key] = value if encode is None else encode(value)
+            stored = data[key] = value if encode is None else encode(value)
+            if search:
+                if search == 1:
+                    parts.append(stored)
+                else:
+                    parts.extend(stored)
     doc = dumps(data)
     if len(doc) > MAX_DOCUMENT_CHARS:
         raise InvalidValue(
@@ -48,7 +54,7 @@ def document(d: Definition, values: dict[str, Any]) -> tuple[str, str]:
             f"is {MAX_DOCUMENT_CHARS:,}: store large content elsewhere (e.g. object storage) "
             "and keep a link in the row"
         )
-    return doc, vector_of(d.search_columns, data, d.search_config)
+    return doc, vector_of_parts(parts, d.search_config)
 
 
 def decode_row(d: Definition, record: Any) -> RowResult:
@@ -150,7 +156,7 @@ def prepare_rows(
 ) -> PreparedRows:
     """Everything :func:`insert_prepared` sends, computed in Python (``encoded``: the
     rows' documents and search vectors, when :func:`document` gave them already)."""
-    ids = [new_id() for _ in values]
+    ids = new_ids(len(values))
     if encoded is None:
         encoded = [document(d, v) for v in values]
     docs = [e[0] for e in encoded]
@@ -270,9 +276,10 @@ async def write_prepared(
     return counts.at
 
 
-def new_id() -> uuid.UUID:
-    """A new row id (UUIDv7: time-ordered, so ids of new rows append to the indexes)."""
-    return uuid7()
+def new_ids(count: int) -> list[uuid.UUID]:
+    """``count`` new row ids (UUIDv7: time-ordered, so ids of new rows append to the
+    indexes), made in one go: every row written needs one."""
+    return uuid7_many(count)
 
 
 async def select_row(

@@ -197,7 +197,17 @@ def vector_of(
     """The ``tsvector`` input text of a stored JSON document (keyed by storage key):
     the vector ``vector_literal(index(parts))`` stands for, built directly when no limit
     can apply."""
-    parts = searchable_parts(columns, data, by_key=True)
+    return vector_of_parts(searchable_parts(columns, data, by_key=True), config)
+
+
+def vector_of_parts(parts: list[str], config: SearchConfig = PLAIN) -> str:
+    """The ``tsvector`` input text of a row's search text (its searchable values in field
+    order, as :func:`searchable_parts` lists them): ``vector_literal(index(parts))``.
+
+    Example::
+
+        vector_of_parts(["Ada Lovelace", "ada@example.com"])  # "'ada':1 'lovelace':2 ..."
+    """
     text = " ".join(parts)
     if len(text) > _SHORT_TEXT:
         return vector_literal(index(parts, config))

@@ -84,14 +84,17 @@ async def _chunks(source: ImportSource) -> AsyncIterator[str]:
         yield tail
 
 
-async def _lines(source: ImportSource, limit: int) -> AsyncIterator[tuple[str | None, int]]:
-    """Physical lines with their line ends, numbered from 1; a line longer than ``limit``
-    characters comes as ``None`` (its text is dropped as it arrives: memory stays bounded)."""
+async def _lines(source: ImportSource, limit: int) -> AsyncIterator[list[tuple[str | None, int]]]:
+    """Physical lines with their line ends, numbered from 1, in one list per chunk read (a
+    step of an async generator costs more than reading a line: one step per chunk); a
+    line longer than ``limit`` characters comes as ``None`` (its text is dropped as it
+    arrives: memory stays bounded)."""
     pending: list[str] = []
     size = 0
     number = 0
     oversized = False
     async for chunk in _chunks(source):
+        lines: list[tuple[str | None, int]] = []
         start = 0
         while True:
             end = chunk.find("\n", start)
@@ -106,13 +109,17 @@ async def _lines(source: ImportSource, limit: int) -> AsyncIterator[tuple[str | 
             number += 1
             piece = chunk[start : end + 1]
             if oversized or size + len(piece) > limit:
-                yield None, number
+                lines.append((None, number))
+            elif pending:
+                lines.append(("".join(pending) + piece, number))
             else:
-                yield "".join(pending) + piece, number
+                lines.append((piece, number))
             pending, size, oversized = [], 0, False
             start = end + 1
+        if lines:
+            yield lines
     if pending or oversized:
-        yield (None if oversized else "".join(pending)), number + 1
+        yield [((None if oversized else "".join(pending)), number + 1)]
 
 
 class _Feed:
@@ -148,73 +155,77 @@ async def csv_records(source: ImportSource, *, max_record_chars: int) -> AsyncIt
     # it is handed each whole record, quoted line breaks included.
     feed = _Feed()
     reader = csv.reader(feed, strict=True)
-    async for line, number in _lines(source, max_record_chars):
-        if not record and not skipping and line is not None and not line.count('"') % 2:
-            first, text = number, line  # the common case: a record of one line
-        else:
-            if not record and not skipping:
-                first = number
-            if line is None:  # its quotes are unknown: the record ends with it
-                yield Record(
-                    first, None, f"the record is longer than {max_record_chars:,} characters"
-                )
+    async for lines in _lines(source, max_record_chars):
+        for line, number in lines:
+            if not record and not skipping and line is not None and not line.count('"') % 2:
+                first, text = number, line  # the common case: a record of one line
+            else:
+                if not record and not skipping:
+                    first = number
+                if line is None:  # its quotes are unknown: the record ends with it
+                    yield Record(
+                        first, None, f"the record is longer than {max_record_chars:,} characters"
+                    )
+                    record, size, quotes, skipping = [], 0, 0, False
+                    continue
+                quotes += line.count('"')
+                if not skipping:
+                    record.append(line)
+                    size += len(line)
+                    if size > max_record_chars:
+                        skipping, record, size = True, [], 0
+                if quotes % 2:
+                    continue  # a quoted cell goes on past this line break
+                text, skipped = "".join(record), skipping
                 record, size, quotes, skipping = [], 0, 0, False
+                if skipped:
+                    yield Record(
+                        first, None, f"the record is longer than {max_record_chars:,} characters"
+                    )
+                    continue
+            if not text.strip():
+                continue  # blank lines separate nothing in CSV
+            feed.text = text
+            try:
+                cells = next(reader)
+            except csv.Error as exc:
+                reader = csv.reader(feed, strict=True)  # start afresh after the bad record
+                yield Record(first, None, f"malformed CSV: {exc}")
                 continue
-            quotes += line.count('"')
-            if not skipping:
-                record.append(line)
-                size += len(line)
-                if size > max_record_chars:
-                    skipping, record, size = True, [], 0
-            if quotes % 2:
-                continue  # a quoted cell goes on past this line break
-            text, skipped = "".join(record), skipping
-            record, size, quotes, skipping = [], 0, 0, False
-            if skipped:
+            if header is None:
+                header = cells
+                yield Record(first, {"columns": cells})
+                continue
+            if len(cells) != len(header):
                 yield Record(
-                    first, None, f"the record is longer than {max_record_chars:,} characters"
+                    first, None, f"the row has {len(cells)} cells, the header has {len(header)}"
                 )
                 continue
-        if not text.strip():
-            continue  # blank lines separate nothing in CSV
-        feed.text = text
-        try:
-            cells = next(reader)
-        except csv.Error as exc:
-            reader = csv.reader(feed, strict=True)  # start afresh after the bad record
-            yield Record(first, None, f"malformed CSV: {exc}")
-            continue
-        if header is None:
-            header = cells
-            yield Record(first, {"columns": cells})
-            continue
-        if len(cells) != len(header):
-            yield Record(
-                first, None, f"the row has {len(cells)} cells, the header has {len(header)}"
-            )
-            continue
-        yield Record(first, dict(zip(header, cells, strict=False)))  # lengths checked above
+            yield Record(first, dict(zip(header, cells, strict=False)))  # lengths checked above
     if record or skipping:
         yield Record(first, None, "the file ends inside a quoted cell (a quote is not closed)")
 
 
 async def jsonl_records(source: ImportSource, *, max_record_chars: int) -> AsyncIterator[Record]:
     """One record per non-blank line holding a JSON object."""
-    async for line, number in _lines(source, max_record_chars):
-        if line is None:
-            yield Record(number, None, f"the line is longer than {max_record_chars:,} characters")
-            continue
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            yield Record(number, None, f"not JSON: {getattr(exc, 'msg', 'nested too deeply')}")
-            continue
-        if not isinstance(value, dict):
-            yield Record(number, None, f"a line must hold a JSON object, got {show(value, 60)}")
-            continue
-        yield Record(number, value)
+    async for lines in _lines(source, max_record_chars):
+        for line, number in lines:
+            if line is None:
+                yield Record(
+                    number, None, f"the line is longer than {max_record_chars:,} characters"
+                )
+                continue
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                yield Record(number, None, f"not JSON: {getattr(exc, 'msg', 'nested too deeply')}")
+                continue
+            if not isinstance(value, dict):
+                yield Record(number, None, f"a line must hold a JSON object, got {show(value, 60)}")
+                continue
+            yield Record(number, value)
 
 
 _JSON_CELLS = frozenset({FieldType.JSON, FieldType.MULTI_SELECT})

@@ -35,7 +35,7 @@ from ._errors import (
 from ._faults import connect_fault_reason, driver_error, is_lost_connection
 from ._filters import OPERATORS
 from ._guard import ForktexSession, install_tenant_guard
-from ._ids import uuid7
+from ._ids import uuid7, uuid7_many
 from ._mixins import AuditMixin, OrgScopedMixin, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
 from ._models import NAMING_CONVENTION, BaseDBModel
 from ._repository import CursorPage, Page, Repository
@@ -92,4 +92,5 @@ __all__ = [
     "unscoped",
     "utcnow",
     "uuid7",
+    "uuid7_many",
 ]
