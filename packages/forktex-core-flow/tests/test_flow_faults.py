@@ -333,6 +333,39 @@ async def test_start_whose_connection_is_reset_reports_unavailable_and_can_be_re
         await flow.close()
 
 
+async def test_an_eager_start_whose_reply_is_lost_after_its_commit_is_recovered_once(
+    forktex_fault_proxy: Any, pg: Any
+) -> None:
+    """The eager call (insert and claim for this process's worker) commits, then its reply
+    is lost: the caller hears the connection was lost, the worker never drives the run it
+    does not know it holds, so its lease lapses and the run is recovered -- and runs once.
+    The slot lent to the call comes back: the next start is eager again."""
+    proxy = forktex_fault_proxy(pg)
+    flow = Flow(_with_secret(proxy.url(pg.url)), **FAST)
+    _register(flow)
+    try:
+        async with running(flow, concurrency=1):
+            await asyncio.to_thread(proxy.drop_replies, 1, match=b"start_claimed")
+            error, _ = await _fails(flow.start("faults.double", input=4))
+            assert "lost the connection" in str(error) and proxy.replies_dropped == 1
+            conn = await asyncpg.connect(pg.dsn)
+            try:
+                lost = await conn.fetchval("SELECT id FROM forktex_flow.runs")
+                assert await flow.result(lost, timeout=30) == 8
+                info = await flow.get_run(lost)
+                assert info.recovery_attempts == 1
+                again = await asyncio.wait_for(flow.start("faults.double", input=5), HANG)
+                assert await flow.result(again, timeout=30) == 10
+                again_info = await flow.get_run(again)
+                assert again_info.started_at == again_info.created_at  # eager once more
+                assert await conn.fetchval("SELECT count(*) FROM forktex_flow.runs") == 2
+            finally:
+                await conn.close()
+    finally:
+        await asyncio.to_thread(proxy.heal)
+        await flow.close()
+
+
 async def test_result_rides_out_a_reset_of_its_connections(
     forktex_fault_proxy: Any, pg: Any
 ) -> None:
